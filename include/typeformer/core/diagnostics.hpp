@@ -1,0 +1,144 @@
+#pragma once
+// The sentence builder behind every shape rule.
+//
+// A rule has one wording. When both extents are static the rule is checked by the compiler:
+// the layer asserts `sizeof(require<holds, rule<Layer, a, b>>)`, and because each rule
+// template below is declared but never defined, a broken rule makes g++ and clang print its
+// name with the layer's name and both numbers in the first `error:` line, e.g.
+//   incomplete type 'typeformer::diagnostics::heads_do_not_divide_d_model<
+//                      typeformer::layer_name<'s','e','l','f'>, 500, 8>'
+// When an extent is dynamic the same rule is checked at run time and throws `shape_error`
+// with the rule's sentence: `multi_head_attention "self": d_model (500) is not divisible by heads
+// (8)`. (C++20's static_assert takes only a literal message, hence the incomplete-type device.)
+
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+#include <typeformer/core/errors.hpp>
+#include <typeformer/core/extent.hpp>
+
+namespace typeformer::diagnostics {
+
+/// What a satisfied rule resolves to.
+struct passed {};
+
+/// `passed` when `Holds`, otherwise the (incomplete) diagnostic, so that `sizeof` of it fails.
+template <bool Holds, class Diagnostic>
+using require = std::conditional_t<Holds, passed, Diagnostic>;
+
+// ---- The rules. Each: declared only; a sentence with up to two `{}` for its numbers. ----
+
+template <class Layer, extent_t DModel, extent_t Heads>
+struct heads_do_not_divide_d_model;
+template <class Layer, extent_t Heads, extent_t Unused>
+struct heads_must_be_positive;
+template <class Layer, extent_t DModel, extent_t Unused>
+struct d_model_must_be_positive;
+template <class Layer, extent_t HeadWidth, extent_t DModelOverHeads>
+struct pytorch_names_need_head_width_d_model_over_heads;
+template <class Layer, extent_t Found, extent_t Declared>
+struct query_features_do_not_match_d_model;
+template <class Layer, extent_t Found, extent_t Declared>
+struct key_features_do_not_match_declaration;
+template <class Layer, extent_t Found, extent_t Declared>
+struct value_features_do_not_match_declaration;
+template <class Layer, extent_t KeyLength, extent_t ValueLength>
+struct key_and_value_lengths_differ;
+template <class Layer, extent_t Found, extent_t Expected>
+struct batch_sizes_differ;
+template <class Layer, extent_t Found, extent_t Expected>
+struct output_shape_does_not_match;
+template <class Layer, extent_t MaskQueryLength, extent_t QueryLength>
+struct mask_query_length_does_not_match;
+template <class Layer, extent_t MaskKeyLength, extent_t KeyLength>
+struct mask_key_length_does_not_match;
+template <class Layer, extent_t MaskBatch, extent_t Batch>
+struct mask_batch_does_not_match;
+template <class Layer, extent_t MaskHeads, extent_t Heads>
+struct mask_heads_do_not_match;
+template <class Layer, extent_t QueryLength, extent_t KeyLength>
+struct bottom_right_causal_needs_query_not_longer_than_keys;
+template <class Layer, extent_t Found, extent_t Expected>
+struct weights_shape_does_not_match;
+
+/// The sentence of each rule, shared by the compile-time and run-time forms.
+template <template <class, extent_t, extent_t> class Rule>
+inline constexpr std::string_view sentence = "shape rule broken ({}, {})";
+
+template <>
+inline constexpr std::string_view sentence<heads_do_not_divide_d_model> =
+    "d_model ({}) is not divisible by heads ({})";
+template <>
+inline constexpr std::string_view sentence<heads_must_be_positive> = "heads ({}) must be positive";
+template <>
+inline constexpr std::string_view sentence<d_model_must_be_positive> =
+    "d_model ({}) must be declared and positive";
+template <>
+inline constexpr std::string_view sentence<pytorch_names_need_head_width_d_model_over_heads> =
+    "PyTorch names need key_dim_per_head = value_dim_per_head = d_model / heads and "
+    "output_features = d_model (head width {}, d_model / heads {})";
+template <>
+inline constexpr std::string_view sentence<query_features_do_not_match_d_model> =
+    "query feature dim ({}) does not match d_model ({})";
+template <>
+inline constexpr std::string_view sentence<key_features_do_not_match_declaration> =
+    "key feature dim ({}) does not match the declared key_features ({})";
+template <>
+inline constexpr std::string_view sentence<value_features_do_not_match_declaration> =
+    "value feature dim ({}) does not match the declared value_features ({})";
+template <>
+inline constexpr std::string_view sentence<key_and_value_lengths_differ> =
+    "key length ({}) differs from value length ({})";
+template <>
+inline constexpr std::string_view sentence<batch_sizes_differ> =
+    "batch size ({}) differs from the query's batch size ({})";
+template <>
+inline constexpr std::string_view sentence<output_shape_does_not_match> =
+    "output extent ({}) does not match the layer's output ({})";
+template <>
+inline constexpr std::string_view sentence<mask_query_length_does_not_match> =
+    "mask query length ({}) does not match the query length ({})";
+template <>
+inline constexpr std::string_view sentence<mask_key_length_does_not_match> =
+    "mask key length ({}) does not match the key length ({})";
+template <>
+inline constexpr std::string_view sentence<mask_batch_does_not_match> =
+    "mask batch size ({}) does not match the batch size ({})";
+template <>
+inline constexpr std::string_view sentence<mask_heads_do_not_match> =
+    "mask head count ({}) does not match heads ({})";
+template <>
+inline constexpr std::string_view sentence<bottom_right_causal_needs_query_not_longer_than_keys> =
+    "bottom-right causal mask needs query length ({}) <= key length ({})";
+template <>
+inline constexpr std::string_view sentence<weights_shape_does_not_match> =
+    "weight extent ({}) does not match the expected extent ({})";
+
+/// `kind "name": sentence` with the numbers put in place of the `{}`s.
+inline std::string format_rule(std::string_view kind, std::string_view name, std::string_view text,
+                               extent_t first, extent_t second) {
+  std::string out;
+  out.reserve(kind.size() + name.size() + text.size() + 32);
+  out.append(kind).append(" \"").append(name).append("\": ");
+  const extent_t numbers[2] = {first, second};
+  int used = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '{' && i + 1 < text.size() && text[i + 1] == '}' && used < 2) {
+      out += std::to_string(numbers[used++]);
+      ++i;
+    } else {
+      out += text[i];
+    }
+  }
+  return out;
+}
+
+/// The run-time form of a rule: throws `shape_error` with the rule's sentence unless `holds`.
+template <template <class, extent_t, extent_t> class Rule>
+void check(bool holds, std::string_view kind, std::string_view name, extent_t first,
+           extent_t second = 0) {
+  if (!holds) throw shape_error(format_rule(kind, name, sentence<Rule>, first, second));
+}
+
+}  // namespace typeformer::diagnostics

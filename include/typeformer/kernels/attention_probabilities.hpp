@@ -1,0 +1,57 @@
+#pragma once
+// The opt-in path that materialises attention weights (PyTorch `need_weights`, Keras
+// `return_attention_scores`): one row of probabilities at a time, written straight into the
+// caller's (batch, heads, Lq, Lk) output, with the same masking as the fused kernel.
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <limits>
+
+#include <typeformer/kernels/flash_attention.hpp>
+
+namespace typeformer::kernels {
+
+/// weights(b,h,i,j) = weights[((b*heads + h)*Lq + i)*Lk + j].
+template <class Arch>
+void attention_probabilities(const attention_operands& o, const mask_spec& m,
+                             float* weights) noexcept {
+  using O = simd::ops<Arch>;
+  constexpr std::size_t W = O::width;
+  constexpr float neg_inf = -std::numeric_limits<float>::infinity();
+  for (std::size_t b = 0; b < o.batch; ++b)
+    for (std::size_t h = 0; h < o.heads; ++h) {
+      const float* kt = o.kt + (b * o.heads + h) * o.key_dim * o.kt_stride;
+      for (std::size_t i = 0; i < o.query_len; ++i) {
+        float* row = weights + ((b * o.heads + h) * o.query_len + i) * o.key_len;
+        const float* q = o.q + (b * o.query_len + i) * o.q_stride + h * o.key_dim;
+        const std::size_t vector_end = o.key_len / W * W;
+        std::fill_n(row, o.key_len, 0.0f);
+        for (std::size_t d = 0; d < o.key_dim; ++d) {
+          const auto qd = O::splat(q[d]);
+          const float* k = kt + d * o.kt_stride;
+          std::size_t j = 0;
+          for (; j < vector_end; j += W)
+            O::store(row + j, O::fma(qd, O::load(k + j), O::load(row + j)));
+          for (; j < o.key_len; ++j) row[j] = std::fma(q[d], k[j], row[j]);
+        }
+        const std::ptrdiff_t limit = detail::visible_key_limit(o, m, b, i);
+        float max = neg_inf;
+        for (std::size_t j = 0; j < o.key_len; ++j) {
+          row[j] = detail::masked_score(m, row[j], b, h, i, j, limit);
+          max = std::max(max, row[j]);
+        }
+        if (max == neg_inf) {
+          const float fill =
+              m.policy == fully_masked_rows::nan ? std::numeric_limits<float>::quiet_NaN() : 0.0f;
+          std::fill_n(row, o.key_len, fill);
+          continue;
+        }
+        float sum = 0.0f;
+        for (std::size_t j = 0; j < o.key_len; ++j) sum += (row[j] = std::exp(row[j] - max));
+        for (std::size_t j = 0; j < o.key_len; ++j) row[j] /= sum;
+      }
+    }
+}
+
+}  // namespace typeformer::kernels

@@ -1,0 +1,97 @@
+#pragma once
+// The instruction-set layer every kernel is written against.
+//
+// Kernels are templates over an architecture tag: an xsimd 8.1 architecture (`xsimd::avx2`,
+// `xsimd::fma3<xsimd::avx2>`, `xsimd::avx512bw`, ...) or `simd::scalar`, the one-lane path
+// that is always correct and needs no instruction set. `simd::ops<Arch>` gives the handful of
+// operations the kernels use, with the same spelling for both. Which architecture a
+// translation unit uses is fixed by its compiler flags (xsimd cannot instantiate an AVX2
+// batch without -mavx2): `simd::best_arch`. See docs/simd.md.
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <string_view>
+#include <type_traits>
+
+#include <xsimd/xsimd.hpp>
+
+namespace typeformer::simd {
+
+/// The one-lane architecture: plain C++ arithmetic, always available.
+struct scalar {
+  static constexpr std::string_view name() noexcept { return "scalar"; }
+  static constexpr bool available() noexcept { return true; }
+};
+
+#if defined(TYPEFORMER_FORCE_SCALAR)
+using best_arch = scalar;
+#else
+/// The best architecture the compiler flags of this translation unit allow.
+using best_arch = std::conditional_t<std::is_same_v<xsimd::default_arch, xsimd::unavailable>,
+                                     scalar, xsimd::default_arch>;
+#endif
+
+/// A layer's default architecture argument: "the best this translation unit allows". A tag
+/// of our own, so that diagnostics print `simd::best_available`, not an xsimd type.
+struct best_available {};
+
+template <class Arch>
+using resolve_arch = std::conditional_t<std::is_same_v<Arch, best_available>, best_arch, Arch>;
+
+/// The floating-point operations of one SIMD register of `Arch`.
+template <class Arch>
+struct ops {
+  using batch = xsimd::batch<float, Arch>;
+  static constexpr std::size_t width = batch::size;
+
+  static batch load(const float* p) noexcept { return batch::load_unaligned(p); }
+  static void store(float* p, const batch& b) noexcept { b.store_unaligned(p); }
+  static batch splat(float x) noexcept { return batch(x); }
+  static batch fma(const batch& a, const batch& b, const batch& c) noexcept {
+    return xsimd::fma(a, b, c);
+  }
+  static batch max(const batch& a, const batch& b) noexcept { return xsimd::max(a, b); }
+  static batch exp(const batch& a) noexcept { return xsimd::exp(a); }
+  static float sum(const batch& a) noexcept { return xsimd::hadd(a); }
+  static float max_of(const batch& a) noexcept {
+    alignas(64) float lanes[width];
+    a.store_aligned(lanes);
+    float m = lanes[0];
+    for (std::size_t i = 1; i < width; ++i) m = std::max(m, lanes[i]);
+    return m;
+  }
+};
+
+template <>
+struct ops<scalar> {
+  using batch = float;
+  static constexpr std::size_t width = 1;
+
+  static float load(const float* p) noexcept { return *p; }
+  static void store(float* p, float b) noexcept { *p = b; }
+  static float splat(float x) noexcept { return x; }
+  static float fma(float a, float b, float c) noexcept { return std::fma(a, b, c); }
+  static float max(float a, float b) noexcept { return std::max(a, b); }
+  static float exp(float a) noexcept { return std::exp(a); }
+  static float sum(float a) noexcept { return a; }
+  static float max_of(float a) noexcept { return a; }
+};
+
+/// Whether the running CPU can execute code built for `Arch` (cpuid, checked at run time).
+template <class Arch>
+bool cpu_supports() noexcept {
+  if constexpr (std::is_same_v<Arch, scalar>) {
+    return true;
+  } else {
+    const auto have = xsimd::available_architectures();
+    return have.best >= Arch::version();
+  }
+}
+
+/// Rounds `n` up to a multiple of `m`.
+constexpr std::size_t round_up(std::size_t n, std::size_t m) noexcept {
+  return (n + m - 1) / m * m;
+}
+
+}  // namespace typeformer::simd

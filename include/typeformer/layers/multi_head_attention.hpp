@@ -1,0 +1,402 @@
+#pragma once
+// multi_head_attention<"name", heads<h>, d_model<d>, ...>: PyTorch's nn.MultiheadAttention and
+// Keras's MultiHeadAttention as one type.
+//
+//   y = concat_h( softmax(q_h·k_hᵀ / √key_dim_per_head + mask) · v_h ) · W_o + b_o
+//   q_h = query·W_q,h + b_q,h   k_h = key·W_k,h + b_k,h   v_h = value·W_v,h + b_v,h
+//
+// Dimensions not declared take PyTorch's defaults: key_dim_per_head = value_dim_per_head =
+// d_model / heads, key_features = value_features = output_features = d_model. Keras layers
+// declare key_dim_per_head (Keras `key_dim`) freely, and value_dim_per_head / output_features.
+
+#include <cmath>
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <typeformer/core/diagnostics.hpp>
+#include <typeformer/core/dims.hpp>
+#include <typeformer/core/fixed_string.hpp>
+#include <typeformer/core/naming.hpp>
+#include <typeformer/expr/masks.hpp>
+#include <typeformer/kernels/attention_probabilities.hpp>
+#include <typeformer/kernels/flash_attention.hpp>
+#include <typeformer/kernels/gemm.hpp>
+#include <typeformer/layers/options.hpp>
+#include <typeformer/tensor/aligned_buffer.hpp>
+#include <typeformer/tensor/view.hpp>
+
+namespace typeformer {
+
+/// No attention weights wanted (the fused path).
+struct no_attention_weights {
+  static constexpr bool averaged = false;
+};
+
+/// Where to write attention weights: (batch, heads, Lq, Lk).
+template <class Target>
+struct attention_weights_per_head {
+  Target& target;
+  static constexpr bool averaged = false;
+};
+/// Where to write attention weights averaged over heads: (batch, Lq, Lk), PyTorch's default.
+template <class Target>
+struct attention_weights_averaged {
+  Target& target;
+  static constexpr bool averaged = true;
+};
+template <class T>
+attention_weights_per_head(T&) -> attention_weights_per_head<T>;
+template <class T>
+attention_weights_averaged(T&) -> attention_weights_averaged<T>;
+
+/// Scratch memory of one attention layer: sized by the largest call seen (or reserved up
+/// front), then reused, so calls of that size or smaller allocate nothing.
+class attention_workspace {
+ public:
+  attention_workspace() = default;
+  explicit attention_workspace(std::size_t floats) : buffer_(floats) {}
+  /// Grows (allocates) only when `floats` exceeds the capacity.
+  float* reserve(std::size_t floats) {
+    if (floats > buffer_.size()) buffer_ = aligned_buffer<float>(floats);
+    return buffer_.data();
+  }
+  std::size_t capacity() const noexcept { return buffer_.size(); }
+
+ private:
+  aligned_buffer<float> buffer_;
+};
+
+template <fixed_string Name, class... Options>
+struct multi_head_attention {
+  using name_type = layer_name_of<Name>;
+  static constexpr std::string_view kind = "multi_head_attention";
+  static constexpr std::string_view name = Name.view();
+
+  static constexpr extent_t heads = extent_of_v<dims::heads, 0, Options...>;
+  static constexpr extent_t d_model = extent_of_v<dims::d_model, 0, Options...>;
+  static constexpr bool head_dims_declared = has_dim_v<dims::key_dim_per_head, Options...>;
+
+  // The layer's own rules, checked when the type is used.
+  static_assert(sizeof(
+      diagnostics::require<(heads > 0), diagnostics::heads_must_be_positive<name_type, heads, 0>>));
+  static_assert(
+      sizeof(diagnostics::require<(d_model > 0),
+                                  diagnostics::d_model_must_be_positive<name_type, d_model, 0>>));
+  static_assert(sizeof(diagnostics::require < head_dims_declared || heads <= 0 ||
+                           d_model % heads == 0,
+                       diagnostics::heads_do_not_divide_d_model < name_type, d_model, heads >>));
+
+  static constexpr extent_t key_dim_per_head =
+      extent_of_v<dims::key_dim_per_head, (heads > 0 ? d_model / heads : 0), Options...>;
+  static constexpr extent_t value_dim_per_head =
+      extent_of_v<dims::value_dim_per_head, key_dim_per_head, Options...>;
+  static constexpr extent_t key_features = extent_of_v<dims::key_features, d_model, Options...>;
+  static constexpr extent_t value_features =
+      extent_of_v<dims::value_features, key_features, Options...>;
+  static constexpr extent_t output_features =
+      extent_of_v<dims::output_features, d_model, Options...>;
+  static constexpr bool has_bias = option_value_v<option_kinds::use_bias, true, Options...>;
+  static constexpr fully_masked_rows masked_rows_policy =
+      option_value_v<option_kinds::on_fully_masked_rows, fully_masked_rows::zeros, Options...>;
+
+  static constexpr extent_t query_width = heads * key_dim_per_head;
+  static constexpr extent_t value_width = heads * value_dim_per_head;
+  static constexpr extent_t parameter_count =
+      (d_model + key_features) * query_width + value_features * value_width +
+      value_width * output_features +
+      (has_bias ? 2 * query_width + value_width + output_features : 0);
+
+  /// The layer's weights, packed at load time into the layout the GEMM kernel streams.
+  struct parameters {
+    kernels::packed_matrix query, key, value, output;
+    std::vector<float> query_bias, key_bias, value_bias, output_bias;  // empty without bias
+  };
+
+  // ---- Weights by framework name ------------------------------------------------------
+
+  /// PyTorch's nn.MultiheadAttention cannot express head widths other than d_model / heads or
+  /// an output width other than d_model: such a declaration cannot use PyTorch names.
+  static constexpr bool pytorch_expressible = key_dim_per_head * heads == d_model &&
+                                              value_dim_per_head == key_dim_per_head &&
+                                              output_features == d_model;
+  static constexpr bool pytorch_packs_in_proj =
+      key_features == d_model && value_features == d_model;
+
+  template <class Naming>
+  static std::vector<weight_spec> expected_weights(Naming, const std::string& prefix = "") {
+    using S = std::vector<std::int64_t>;
+    const auto E = d_model, H = heads, kd = key_dim_per_head, vd = value_dim_per_head;
+    std::vector<weight_spec> w;
+    if constexpr (std::is_same_v<Naming, naming::pytorch_t>) {
+      static_assert(
+          sizeof(diagnostics::require<pytorch_expressible,
+                                      diagnostics::pytorch_names_need_head_width_d_model_over_heads<
+                                          name_type, key_dim_per_head, d_model / heads>>));
+      if (pytorch_packs_in_proj) {
+        w.push_back({prefix + "in_proj_weight", S{3 * E, E}});
+      } else {
+        w.push_back({prefix + "q_proj_weight", S{E, E}});
+        w.push_back({prefix + "k_proj_weight", S{E, key_features}});
+        w.push_back({prefix + "v_proj_weight", S{E, value_features}});
+      }
+      if (has_bias) w.push_back({prefix + "in_proj_bias", S{3 * E}});
+      w.push_back({prefix + "out_proj.weight", S{E, E}});
+      if (has_bias) w.push_back({prefix + "out_proj.bias", S{E}});
+    } else {
+      static_assert(std::is_same_v<Naming, naming::keras_t>, "unknown naming");
+      w.push_back({prefix + "query/kernel", S{E, H, kd}});
+      if (has_bias) w.push_back({prefix + "query/bias", S{H, kd}});
+      w.push_back({prefix + "key/kernel", S{key_features, H, kd}});
+      if (has_bias) w.push_back({prefix + "key/bias", S{H, kd}});
+      w.push_back({prefix + "value/kernel", S{value_features, H, vd}});
+      if (has_bias) w.push_back({prefix + "value/bias", S{H, vd}});
+      w.push_back({prefix + "attention_output/kernel", S{H, vd, output_features}});
+      if (has_bias) w.push_back({prefix + "attention_output/bias", S{output_features}});
+    }
+    return w;
+  }
+
+  /// Builds the parameters from tensors already checked against `expected_weights`:
+  /// `get(name)` returns the tensor's values as floats, row-major.
+  template <class Naming, class Get>
+  static parameters from_weights(Naming, Get&& get, const std::string& prefix = "") {
+    using std::size_t;
+    const auto E = static_cast<size_t>(d_model);
+    const auto Q = static_cast<size_t>(query_width), V = static_cast<size_t>(value_width);
+    const auto KF = static_cast<size_t>(key_features), VF = static_cast<size_t>(value_features);
+    const auto OUT = static_cast<size_t>(output_features);
+    parameters p;
+    if constexpr (std::is_same_v<Naming, naming::pytorch_t>) {
+      // PyTorch stores (out, in): element (k, n) of the (in, out) matrix is w[n * in + k].
+      auto pack_rows = [](const std::vector<float>& w, size_t first_row, size_t in, size_t out) {
+        return kernels::packed_matrix::pack(
+            [&](size_t k, size_t n) { return w[(first_row + n) * in + k]; }, in, out);
+      };
+      if (pytorch_packs_in_proj) {
+        const auto w = get(prefix + "in_proj_weight");
+        p.query = pack_rows(w, 0, E, E);
+        p.key = pack_rows(w, E, E, E);
+        p.value = pack_rows(w, 2 * E, E, E);
+      } else {
+        p.query = pack_rows(get(prefix + "q_proj_weight"), 0, E, E);
+        p.key = pack_rows(get(prefix + "k_proj_weight"), 0, KF, E);
+        p.value = pack_rows(get(prefix + "v_proj_weight"), 0, VF, E);
+      }
+      p.output = pack_rows(get(prefix + "out_proj.weight"), 0, E, E);
+      if constexpr (has_bias) {
+        const auto b = get(prefix + "in_proj_bias");
+        p.query_bias.assign(b.begin(), b.begin() + E);
+        p.key_bias.assign(b.begin() + E, b.begin() + 2 * E);
+        p.value_bias.assign(b.begin() + 2 * E, b.end());
+        p.output_bias = get(prefix + "out_proj.bias");
+      }
+    } else {
+      // Keras kernels are (in, heads, width) and (heads, width, out): row-major (in, out).
+      auto pack = [](const std::vector<float>& w, size_t in, size_t out) {
+        return kernels::packed_matrix::pack([&](size_t k, size_t n) { return w[k * out + n]; }, in,
+                                            out);
+      };
+      p.query = pack(get(prefix + "query/kernel"), E, Q);
+      p.key = pack(get(prefix + "key/kernel"), KF, Q);
+      p.value = pack(get(prefix + "value/kernel"), VF, V);
+      p.output = pack(get(prefix + "attention_output/kernel"), V, OUT);
+      if constexpr (has_bias) {
+        p.query_bias = get(prefix + "query/bias");
+        p.key_bias = get(prefix + "key/bias");
+        p.value_bias = get(prefix + "value/bias");
+        p.output_bias = get(prefix + "attention_output/bias");
+      }
+    }
+    return p;
+  }
+
+  // ---- Running --------------------------------------------------------------------------
+
+  /// Floats of workspace one call with these extents needs.
+  static std::size_t workspace_floats(std::size_t batch, std::size_t query_len,
+                                      std::size_t key_len) noexcept {
+    using O = kernels::attention_operands;
+    const auto H = static_cast<std::size_t>(heads);
+    const auto Q = static_cast<std::size_t>(query_width), V = static_cast<std::size_t>(value_width);
+    const std::size_t projected_q = batch * query_len * Q;
+    const std::size_t staging = batch * key_len * std::max(Q, V);
+    const std::size_t kt =
+        batch * H * static_cast<std::size_t>(key_dim_per_head) * O::kt_stride_for(key_len);
+    const std::size_t v =
+        batch * H * key_len * O::v_stride_for(static_cast<std::size_t>(value_dim_per_head));
+    const std::size_t context = batch * query_len * V;
+    return projected_q + staging + kt + v + context +
+           kernels::attention_scratch_floats(static_cast<std::size_t>(value_dim_per_head));
+  }
+
+  /// out = attention(query, key, value), optionally writing the attention weights too.
+  ///
+  /// `query` (batch, Lq, d_model), `key` (batch, Lk, key_features), `value` (batch, Lk,
+  /// value_features) and `out` (batch, Lq, output_features) are anything `as_view` knows
+  /// (tensor_view, xtensor containers). Static extents are checked at compile time, dynamic
+  /// ones here, with the same sentences. `weights`, if given, is (batch, heads, Lq, Lk) per
+  /// head or (batch, Lq, Lk) averaged over heads (PyTorch `need_weights`, Keras
+  /// `return_attention_scores`): only that opt-in path materialises S×S values. Allocates
+  /// nothing once the workspace has grown to the call's size. `Arch` picks the instruction
+  /// set (simd::best_available: the best the compiler flags allow; simd::scalar: plain C++).
+  template <class Arch = simd::best_available, class Query, class Key, class Value, class Out,
+            class Mask = masks::none, class Weights = no_attention_weights>
+  static void forward(const parameters& p, const Query& query_in, const Key& key_in,
+                      const Value& value_in, Out&& out_in, attention_workspace& ws,
+                      const Mask& mask = {}, Weights&& weights_in = {}) {
+    using namespace diagnostics;
+    const auto query = as_view<3>(query_in);
+    const auto key = as_view<3>(key_in);
+    const auto value = as_view<3>(value_in);
+    const auto out = as_view<3>(out_in);
+    using Q = decltype(query);
+    using K = decltype(key);
+    using V = decltype(value);
+    using O = decltype(out);
+    constexpr auto q = Q::static_extents;
+    constexpr auto k = K::static_extents;
+    constexpr auto v = V::static_extents;
+    constexpr auto o = O::static_extents;
+    constexpr auto mx = Mask::extents;
+    static_assert(std::is_same_v<typename O::value_type, float>,
+                  "the output must be writable floats");
+    static_assert(sizeof(require<extents_may_agree(q[2], d_model),
+                                 query_features_do_not_match_d_model<name_type, q[2], d_model>>));
+    static_assert(
+        sizeof(require<extents_may_agree(k[2], key_features),
+                       key_features_do_not_match_declaration<name_type, k[2], key_features>>));
+    static_assert(
+        sizeof(require<extents_may_agree(v[2], value_features),
+                       value_features_do_not_match_declaration<name_type, v[2], value_features>>));
+    static_assert(sizeof(require<extents_may_agree(k[1], v[1]),
+                                 key_and_value_lengths_differ<name_type, k[1], v[1]>>));
+    static_assert(
+        sizeof(require<extents_may_agree(k[0], q[0]), batch_sizes_differ<name_type, k[0], q[0]>>));
+    static_assert(
+        sizeof(require<extents_may_agree(v[0], q[0]), batch_sizes_differ<name_type, v[0], q[0]>>));
+    static_assert(sizeof(require<extents_may_agree(o[2], output_features),
+                                 output_shape_does_not_match<name_type, o[2], output_features>>));
+    static_assert(sizeof(require<extents_may_agree(o[1], q[1]),
+                                 output_shape_does_not_match<name_type, o[1], q[1]>>));
+    static_assert(sizeof(require<extents_may_agree(mx.query_len, q[1]),
+                                 mask_query_length_does_not_match<name_type, mx.query_len, q[1]>>));
+    static_assert(sizeof(require<extents_may_agree(mx.key_len, k[1]),
+                                 mask_key_length_does_not_match<name_type, mx.key_len, k[1]>>));
+    static_assert(sizeof(require<extents_may_agree(mx.batch, q[0]),
+                                 mask_batch_does_not_match<name_type, mx.batch, q[0]>>));
+    static_assert(sizeof(require<extents_may_agree(mx.heads, heads),
+                                 mask_heads_do_not_match<name_type, mx.heads, heads>>));
+
+    const extent_t B = query.extent(0), Lq = query.extent(1), Lk = key.extent(1);
+    check<query_features_do_not_match_d_model>(query.extent(2) == d_model, kind, name,
+                                               query.extent(2), d_model);
+    check<key_features_do_not_match_declaration>(key.extent(2) == key_features, kind, name,
+                                                 key.extent(2), key_features);
+    check<value_features_do_not_match_declaration>(value.extent(2) == value_features, kind, name,
+                                                   value.extent(2), value_features);
+    check<key_and_value_lengths_differ>(Lk == value.extent(1), kind, name, Lk, value.extent(1));
+    check<batch_sizes_differ>(key.extent(0) == B, kind, name, key.extent(0), B);
+    check<batch_sizes_differ>(value.extent(0) == B, kind, name, value.extent(0), B);
+    check<batch_sizes_differ>(out.extent(0) == B, kind, name, out.extent(0), B);
+    check<output_shape_does_not_match>(out.extent(1) == Lq, kind, name, out.extent(1), Lq);
+    check<output_shape_does_not_match>(out.extent(2) == output_features, kind, name, out.extent(2),
+                                       output_features);
+
+    kernels::mask_spec spec;
+    spec.policy = masked_rows_policy;
+    mask.lower(spec, masks::call_extents{B, heads, Lq, Lk, kind, name});
+
+    using std::size_t;
+    using isa = simd::resolve_arch<Arch>;
+    const auto b = static_cast<size_t>(B), lq = static_cast<size_t>(Lq),
+               lk = static_cast<size_t>(Lk);
+    const auto H = static_cast<size_t>(heads);
+    const auto kd = static_cast<size_t>(key_dim_per_head),
+               vd = static_cast<size_t>(value_dim_per_head);
+    const size_t QW = H * kd, VW = H * vd;
+
+    kernels::attention_operands ops;
+    ops.batch = b, ops.heads = H, ops.query_len = lq, ops.key_len = lk;
+    ops.key_dim = kd, ops.value_dim = vd;
+    ops.kt_stride = kernels::attention_operands::kt_stride_for(lk);
+    ops.v_stride = kernels::attention_operands::v_stride_for(vd);
+
+    float* projected_q = ws.reserve(workspace_floats(b, lq, lk));
+    float* staging = projected_q + b * lq * QW;
+    float* kt = staging + b * lk * std::max(QW, VW);
+    float* vt = kt + b * H * kd * ops.kt_stride;
+    float* context = vt + b * H * lk * ops.v_stride;
+    float* scratch = context + b * lq * VW;
+    // Padding keys and value columns must read as zero.
+    std::fill(kt, context, 0.0f);
+
+    auto bias = [](const std::vector<float>& values) {
+      return values.empty() ? nullptr : values.data();
+    };
+    const float scale = 1.0f / std::sqrt(static_cast<float>(kd));
+    kernels::gemm<isa>({query.data(), static_cast<size_t>(d_model), b * lq, &p.query,
+                        bias(p.query_bias), scale, projected_q, QW});
+    kernels::gemm<isa>({key.data(), static_cast<size_t>(key_features), b * lk, &p.key,
+                        bias(p.key_bias), 1.0f, staging, QW});
+    kernels::scatter_keys_transposed(staging, QW, b, H, lk, kd, kt, ops.kt_stride);
+    kernels::gemm<isa>({value.data(), static_cast<size_t>(value_features), b * lk, &p.value,
+                        bias(p.value_bias), 1.0f, staging, VW});
+    kernels::scatter_values(staging, VW, b, H, lk, vd, vt, ops.v_stride);
+
+    ops.q = projected_q, ops.q_stride = QW;
+    ops.kt = kt, ops.v = vt;
+    ops.out = context, ops.out_stride = VW;
+    kernels::flash_attention<isa>(ops, spec, scratch);
+    kernels::gemm<isa>({context, VW, b * lq, &p.output, bias(p.output_bias), 1.0f, out.data(),
+                        static_cast<size_t>(output_features)});
+
+    if constexpr (!std::is_same_v<std::remove_cvref_t<Weights>, no_attention_weights>)
+      write_weights<isa>(ops, spec, weights_in);
+  }
+
+ private:
+  template <class Arch, class Weights>
+  static void write_weights(const kernels::attention_operands& ops, const kernels::mask_spec& spec,
+                            Weights& weights_in) {
+    using namespace diagnostics;
+    const auto B = static_cast<extent_t>(ops.batch), Lq = static_cast<extent_t>(ops.query_len),
+               Lk = static_cast<extent_t>(ops.key_len);
+    using W = std::remove_cvref_t<Weights>;
+    if constexpr (W::averaged) {
+      const auto w = as_view<3>(weights_in.target);
+      check<output_shape_does_not_match>(w.extents() == std::array<extent_t, 3>{B, Lq, Lk}, kind,
+                                         name, w.extent(2), Lk);
+      // Per-head weights of one batch entry at a time would need B·H·Lq·Lk floats; averaging
+      // in place over the caller's buffer needs none: accumulate head by head.
+      std::vector<float> head(ops.heads * ops.query_len * ops.key_len);
+      kernels::attention_operands one = ops;
+      one.batch = 1;
+      for (std::size_t b = 0; b < ops.batch; ++b) {
+        one.q = ops.q + b * ops.query_len * ops.q_stride;
+        one.kt = ops.kt + b * ops.heads * ops.key_dim * ops.kt_stride;
+        one.v = ops.v + b * ops.heads * ops.key_len * ops.v_stride;
+        kernels::mask_spec m = spec;
+        if (m.key_lengths) m.key_lengths += b;
+        if (m.keep) m.keep += static_cast<std::ptrdiff_t>(b) * m.keep_batch;
+        if (m.bias) m.bias += static_cast<std::ptrdiff_t>(b) * m.bias_batch;
+        kernels::attention_probabilities<Arch>(one, m, head.data());
+        float* dst = w.data() + b * ops.query_len * ops.key_len;
+        const std::size_t n = ops.query_len * ops.key_len;
+        for (std::size_t e = 0; e < n; ++e) {
+          float sum = 0.0f;
+          for (std::size_t h = 0; h < ops.heads; ++h) sum += head[h * n + e];
+          dst[e] = sum / static_cast<float>(ops.heads);
+        }
+      }
+    } else {
+      const auto w = as_view<4>(weights_in.target);
+      check<output_shape_does_not_match>(w.extents() == std::array<extent_t, 4>{B, heads, Lq, Lk},
+                                         kind, name, w.extent(3), Lk);
+      kernels::attention_probabilities<Arch>(ops, spec, w.data());
+    }
+  }
+};
+
+}  // namespace typeformer

@@ -1,0 +1,51 @@
+#pragma once
+// Options a layer declaration takes besides its dimensions.
+
+#include <type_traits>
+
+#include <typeformer/kernels/attention_mask.hpp>
+
+namespace typeformer {
+
+namespace option_kinds {
+struct use_bias {};
+struct on_fully_masked_rows {};
+}  // namespace option_kinds
+
+/// Whether the projections have biases (PyTorch `bias`, Keras `use_bias`). Default true.
+template <bool Enabled>
+struct use_bias {
+  using kind = option_kinds::use_bias;
+  static constexpr bool value = Enabled;
+};
+
+/// What a query row with every key masked yields; see `fully_masked_rows`. Default zeros.
+template <fully_masked_rows Policy>
+struct on_fully_masked_rows {
+  using kind = option_kinds::on_fully_masked_rows;
+  static constexpr fully_masked_rows value = Policy;
+};
+
+namespace detail {
+template <class T, class Kind, class = void>
+struct option_is : std::false_type {};
+template <class T, class Kind>
+struct option_is<T, Kind, std::void_t<typename T::kind>> : std::is_same<typename T::kind, Kind> {};
+
+template <class Kind, auto Default, class... Options>
+constexpr auto find_value_option() {
+  auto found = Default;
+  auto take = [&found]<class T>(T*) {
+    if constexpr (option_is<T, Kind>::value) found = T::value;
+  };
+  (take(static_cast<Options*>(nullptr)), ...);
+  return found;
+}
+}  // namespace detail
+
+/// The value of the option of kind `Kind` among `Options...`, or `Default`:
+/// `option_value_v<option_kinds::use_bias, true, Options...>`.
+template <class Kind, auto Default, class... Options>
+inline constexpr auto option_value_v = detail::find_value_option<Kind, Default, Options...>();
+
+}  // namespace typeformer

@@ -1,0 +1,82 @@
+#pragma once
+// Non-owning, row-major views with mixed static/dynamic extents: `tensor_view<const float, dynamic,
+// 5, 512>` is a (batch, 5, 512) input whose batch is known only at run time. Layers read the static
+// extents at compile time and check the dynamic ones when called.
+
+#include <array>
+#include <cstddef>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include <typeformer/core/errors.hpp>
+#include <typeformer/core/extent.hpp>
+
+namespace typeformer {
+
+template <class T, extent_t... Extents>
+class tensor_view {
+ public:
+  static constexpr std::size_t rank = sizeof...(Extents);
+  static constexpr std::array<extent_t, rank> static_extents = {Extents...};
+  using value_type = T;
+
+  /// Throws `shape_error` if a static extent disagrees with the run-time one.
+  tensor_view(T* data, const std::array<extent_t, rank>& extents) : data_(data), extents_(extents) {
+    for (std::size_t i = 0; i < rank; ++i) {
+      if (extents_[i] < 0)
+        throw shape_error("tensor_view: extent " + std::to_string(i) + " is negative (" +
+                          std::to_string(extents_[i]) + ")");
+      if (static_extents[i] != dynamic && static_extents[i] != extents_[i])
+        throw shape_error("tensor_view: extent " + std::to_string(i) + " is " +
+                          std::to_string(extents_[i]) + " but the view's type fixes it at " +
+                          std::to_string(static_extents[i]));
+    }
+  }
+
+  /// A view whose extents are all static needs only the pointer.
+  explicit tensor_view(T* data) requires((Extents != dynamic) && ...)
+      : data_(data), extents_{Extents...} {}
+
+  T* data() const noexcept { return data_; }
+  extent_t extent(std::size_t axis) const noexcept { return extents_[axis]; }
+  const std::array<extent_t, rank>& extents() const noexcept { return extents_; }
+  std::size_t size() const noexcept {
+    std::size_t n = 1;
+    for (auto e : extents_) n *= static_cast<std::size_t>(e);
+    return n;
+  }
+
+ private:
+  T* data_;
+  std::array<extent_t, rank> extents_;
+};
+
+template <class V>
+struct is_tensor_view : std::false_type {};
+template <class T, extent_t... E>
+struct is_tensor_view<tensor_view<T, E...>> : std::true_type {};
+
+/// How a container becomes a view of rank `Rank`. Specialised for tensor_view here and for
+/// xtensor containers in tensor/xtensor_adapt.hpp; a user can specialise it for their own
+/// container with `template <std::size_t Rank, class C> static auto view(C&&)`.
+template <class Container, class Enable = void>
+struct view_traits;
+
+template <class T, extent_t... E>
+struct view_traits<tensor_view<T, E...>> {
+  template <std::size_t Rank>
+  static tensor_view<T, E...> view(const tensor_view<T, E...>& v) noexcept {
+    static_assert(Rank == sizeof...(E), "a view of the wrong rank was passed");
+    return v;
+  }
+};
+
+/// The rank-`Rank` view of anything `view_traits` knows; const containers give const views.
+template <std::size_t Rank, class Container>
+auto as_view(Container&& c) {
+  return view_traits<std::remove_cvref_t<Container>>::template view<Rank>(
+      std::forward<Container>(c));
+}
+
+}  // namespace typeformer

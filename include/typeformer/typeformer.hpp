@@ -1,0 +1,14 @@
+#pragma once
+// Everything a user needs: `#include <typeformer/typeformer.hpp>`.
+
+#include <typeformer/core/diagnostics.hpp>
+#include <typeformer/core/dims.hpp>
+#include <typeformer/core/errors.hpp>
+#include <typeformer/core/extent.hpp>
+#include <typeformer/core/fixed_string.hpp>
+#include <typeformer/core/naming.hpp>
+#include <typeformer/expr/masks.hpp>
+#include <typeformer/layers/multi_head_attention.hpp>
+#include <typeformer/layers/options.hpp>
+#include <typeformer/tensor/view.hpp>
+#include <typeformer/tensor/xtensor_adapt.hpp>

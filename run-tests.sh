@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Builds and runs the whole test suite: a Release build and an ASan+UBSan build, each with
+# g++ 12 and clang 14. Installs missing Debian packages first. Prints each step's wall time
+# and fails a step that overruns its limit in .ci/budget.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+budget_of() { awk -v s="$1" '$1 == s { print $2 }' .ci/budget; }
+step() {
+  local name=$1; shift
+  local limit; limit=$(budget_of "$name")
+  [ -n "$limit" ] || { echo "run-tests: step '$name' has no budget in .ci/budget" >&2; exit 1; }
+  echo "==> $name (budget ${limit} s)"
+  local start=$SECONDS
+  "$@"
+  local took=$((SECONDS - start))
+  echo "<== $name: ${took} s of ${limit} s"
+  timings+=("$(printf '%-22s %5d s  (budget %5d s)' "$name" "$took" "$limit")")
+  if [ "$took" -gt "$limit" ]; then
+    echo "run-tests: step '$name' took ${took} s, over its budget of ${limit} s" >&2
+    exit 1
+  fi
+}
+timings=()
+total_start=$SECONDS
+
+step deps tools/install-deps.sh
+for preset in release release-clang asan asan-clang; do
+  step "build:$preset" bash -c "cmake --preset $preset >/dev/null && cmake --build --preset $preset"
+  step "test:$preset" ctest --preset "$preset"
+done
+
+echo
+echo "step timings:"
+printf '  %s\n' "${timings[@]}"
+echo "  total                  $((SECONDS - total_start)) s"

@@ -1,0 +1,27 @@
+// Keys whose static feature extent differs from the declared key_features (PyTorch kdim).
+// expect-first-error: key_features_do_not_match_declaration
+// expect-first-error: 'c', 'r', 'o', 's', 's'
+// expect-first-error: 20, 24
+// forbid: xtensor
+// forbid: xsimd
+// forbid: hana
+// max-lines: 12
+#include <typeformer/layers/multi_head_attention.hpp>
+
+namespace tfm = typeformer;
+using namespace tfm::dims;
+using layer = tfm::multi_head_attention<"cross", heads<4>, d_model<32>, key_features<24>>;
+#ifdef TYPEFORMER_OK_TWIN
+constexpr tfm::extent_t key_width = 24;
+#else
+constexpr tfm::extent_t key_width = 20;
+#endif
+
+void run(const layer::parameters& p, tfm::attention_workspace& ws, const float* q, const float* kv,
+         float* y) {
+  tfm::tensor_view<const float, 2, 5, 32> query(q);
+  tfm::tensor_view<const float, 2, 7, key_width> memory(kv);
+  tfm::tensor_view<const float, 2, 7, 24> value(kv);
+  tfm::tensor_view<float, 2, 5, 32> out(y);
+  layer::forward(p, query, memory, value, out, ws);
+}

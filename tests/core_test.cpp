@@ -1,0 +1,99 @@
+// core/: named dimensions, layer names, the sentences of shape rules; the layer-level
+// compile-time properties of multi_head_attention and its run-time shape checks.
+
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <vector>
+
+#include <typeformer/core/diagnostics.hpp>
+#include <typeformer/core/dims.hpp>
+#include <typeformer/core/fixed_string.hpp>
+#include <typeformer/layers/multi_head_attention.hpp>
+
+namespace tfm = typeformer;
+using namespace tfm::dims;
+
+TEST_CASE("named dimensions: static, dynamic, found among options") {
+  STATIC_REQUIRE(heads<8>::extent == 8);
+  STATIC_REQUIRE(heads<8>::is_static);
+  STATIC_REQUIRE(!batch<>::is_static);
+  STATIC_REQUIRE(tfm::is_dim_kind_v<heads<8>, heads>);
+  STATIC_REQUIRE(!tfm::is_dim_kind_v<heads<8>, d_model>);
+  STATIC_REQUIRE(tfm::extent_of_v<d_model, 0, heads<8>, d_model<512>> == 512);
+  STATIC_REQUIRE(tfm::extent_of_v<key_dim_per_head, 64, heads<8>, d_model<512>> == 64);
+  STATIC_REQUIRE(tfm::has_dim_v<heads, heads<8>, d_model<512>>);
+  STATIC_REQUIRE(tfm::extents_may_agree(tfm::dynamic, 5));
+  STATIC_REQUIRE(!tfm::extents_may_agree(4, 5));
+}
+
+TEST_CASE("layer names travel as character packs") {
+  using name = tfm::layer_name_of<"self_attn">;
+  STATIC_REQUIRE(
+      std::is_same_v<name, tfm::layer_name<'s', 'e', 'l', 'f', '_', 'a', 't', 't', 'n'>>);
+  REQUIRE(name::view() == "self_attn");
+  constexpr tfm::fixed_string s = "abc";
+  STATIC_REQUIRE(s.size() == 3);
+  REQUIRE(s.view() == "abc");
+}
+
+TEST_CASE("a shape rule has one sentence, with the layer and the numbers") {
+  const auto text = tfm::diagnostics::format_rule(
+      "multi_head_attention", "self_attn",
+      tfm::diagnostics::sentence<tfm::diagnostics::heads_do_not_divide_d_model>, 500, 8);
+  REQUIRE(text ==
+          "multi_head_attention \"self_attn\": d_model (500) is not divisible by heads (8)");
+  REQUIRE_THROWS_AS(tfm::diagnostics::check<tfm::diagnostics::heads_do_not_divide_d_model>(
+                        false, "multi_head_attention", "x", 500, 8),
+                    tfm::shape_error);
+  REQUIRE_NOTHROW(tfm::diagnostics::check<tfm::diagnostics::heads_do_not_divide_d_model>(
+      true, "multi_head_attention", "x", 512, 8));
+}
+
+TEST_CASE("multi_head_attention: dimensions and parameter count at compile time") {
+  // PyTorch: nn.MultiheadAttention(512, 8) has 4·512² + 4·512 = 1'050'624 parameters.
+  using aiayn = tfm::multi_head_attention<"self_attn", heads<8>, d_model<512>>;
+  STATIC_REQUIRE(aiayn::key_dim_per_head == 64);
+  STATIC_REQUIRE(aiayn::value_dim_per_head == 64);
+  STATIC_REQUIRE(aiayn::output_features == 512);
+  STATIC_REQUIRE(aiayn::parameter_count == 1'050'624);
+  STATIC_REQUIRE(aiayn::pytorch_packs_in_proj);
+
+  // Keras: MultiHeadAttention(num_heads=4, key_dim=20, value_dim=24, output_shape=17) on a
+  // 30-wide query and 26-wide key/value: 30·80+80 + 26·80+80 + 26·96+96 + 96·17+17 = 9'361.
+  using keras =
+      tfm::multi_head_attention<"mha", heads<4>, d_model<30>, key_dim_per_head<20>,
+                                value_dim_per_head<24>, key_features<26>, output_features<17>>;
+  STATIC_REQUIRE(keras::value_features == 26);
+  STATIC_REQUIRE(keras::parameter_count ==
+                 30 * 80 + 80 + 26 * 80 + 80 + 26 * 96 + 96 + 96 * 17 + 17);
+  STATIC_REQUIRE(!keras::pytorch_expressible);
+
+  using no_bias = tfm::multi_head_attention<"m", heads<3>, d_model<30>, tfm::use_bias<false>>;
+  STATIC_REQUIRE(no_bias::parameter_count == 4 * 30 * 30);
+}
+
+TEST_CASE("multi_head_attention: a dynamic extent that breaks a rule throws the rule's sentence") {
+  using mha = tfm::multi_head_attention<"self_attn", heads<2>, d_model<6>>;
+  const auto weights = mha::expected_weights(tfm::naming::pytorch);
+  REQUIRE(weights.size() == 4);
+  REQUIRE(weights[0].name == "in_proj_weight");
+  auto params = mha::from_weights(tfm::naming::pytorch, [](const std::string& name) {
+    if (name == "in_proj_weight") return std::vector<float>(18 * 6, 0.1f);
+    if (name == "in_proj_bias") return std::vector<float>(18, 0.0f);
+    if (name == "out_proj.weight") return std::vector<float>(36, 0.1f);
+    return std::vector<float>(6, 0.0f);
+  });
+  std::vector<float> q(2 * 3 * 5), y(2 * 3 * 6);
+  tfm::tensor_view<const float, tfm::dynamic, tfm::dynamic, tfm::dynamic> query(q.data(),
+                                                                                {2, 3, 5});
+  tfm::tensor_view<float, tfm::dynamic, tfm::dynamic, tfm::dynamic> out(y.data(), {2, 3, 6});
+  tfm::attention_workspace ws;
+  try {
+    mha::forward(params, query, query, query, out, ws);
+    FAIL("no shape_error");
+  } catch (const tfm::shape_error& e) {
+    REQUIRE(std::string(e.what()) ==
+            "multi_head_attention \"self_attn\": query feature dim (5) does not match d_model (6)");
+  }
+}

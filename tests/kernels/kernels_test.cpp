@@ -1,0 +1,215 @@
+// Kernel tests for one instruction set (this file is compiled once per set) and the scalar
+// path: each kernel against a plain double-precision loop on odd shapes, so SIMD tails,
+// padded keys and partially masked tiles are all exercised. PyTorch goldens for the layers
+// live in attention_golden_test.cpp.
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include <typeformer/kernels/attention_probabilities.hpp>
+#include <typeformer/kernels/flash_attention.hpp>
+#include <typeformer/kernels/gemm.hpp>
+
+namespace tk = typeformer::kernels;
+namespace simd = typeformer::simd;
+using typeformer::causal_alignment;
+using typeformer::fully_masked_rows;
+
+namespace {
+
+std::vector<float> random_vector(std::size_t n, unsigned seed, float scale = 1.0f) {
+  std::mt19937 gen(seed);
+  std::uniform_real_distribution<float> dist(-scale, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = dist(gen);
+  return v;
+}
+
+template <class Arch>
+void check_gemm(std::size_t rows, std::size_t inputs, std::size_t outputs) {
+  const auto x = random_vector(rows * inputs, 1);
+  const auto w = random_vector(inputs * outputs, 2);  // (outputs, inputs), PyTorch layout
+  const auto bias = random_vector(outputs, 3);
+  const auto packed = tk::packed_matrix::pack(
+      [&](std::size_t k, std::size_t n) { return w[n * inputs + k]; }, inputs, outputs);
+  const std::size_t ldy = outputs + 3;
+  std::vector<float> y(rows * ldy, 42.0f);
+  tk::gemm<Arch>({x.data(), inputs, rows, &packed, bias.data(), 0.5f, y.data(), ldy});
+  for (std::size_t r = 0; r < rows; ++r) {
+    for (std::size_t n = 0; n < outputs; ++n) {
+      double ref = bias[n];
+      for (std::size_t k = 0; k < inputs; ++k) ref += double(x[r * inputs + k]) * w[n * inputs + k];
+      REQUIRE(y[r * ldy + n] == Approx(ref * 0.5).margin(1e-5).epsilon(1e-5));
+    }
+    for (std::size_t n = outputs; n < ldy; ++n) REQUIRE(y[r * ldy + n] == 42.0f);  // untouched
+  }
+}
+
+struct attention_case {
+  std::size_t batch = 2, heads = 3, lq = 7, lk = 11, dk = 5, dv = 6;
+  causal_alignment causal = causal_alignment::none;
+  std::vector<typeformer::extent_t> lengths;
+  std::vector<std::uint8_t> keep;  // (batch, lq, lk)
+  std::vector<float> bias;         // (lq, lk), broadcast over batch and heads
+  fully_masked_rows policy = fully_masked_rows::zeros;
+};
+
+// Straightforward softmax attention in double precision, straight from the definitions.
+std::vector<double> reference(const attention_case& c, const std::vector<float>& q,
+                              const std::vector<float>& k, const std::vector<float>& v,
+                              std::vector<double>* probabilities = nullptr) {
+  std::vector<double> out(c.batch * c.lq * c.heads * c.dv);
+  if (probabilities) probabilities->assign(c.batch * c.heads * c.lq * c.lk, 0.0);
+  for (std::size_t b = 0; b < c.batch; ++b)
+    for (std::size_t h = 0; h < c.heads; ++h)
+      for (std::size_t i = 0; i < c.lq; ++i) {
+        std::vector<double> s(c.lk);
+        std::vector<bool> visible(c.lk, true);
+        for (std::size_t j = 0; j < c.lk; ++j) {
+          double dot = 0;
+          for (std::size_t d = 0; d < c.dk; ++d)
+            dot += double(q[((b * c.lq + i) * c.heads + h) * c.dk + d]) *
+                   k[((b * c.lk + j) * c.heads + h) * c.dk + d];
+          if (!c.bias.empty()) dot += c.bias[i * c.lk + j];
+          const auto ji = static_cast<std::ptrdiff_t>(j), ii = static_cast<std::ptrdiff_t>(i);
+          if (c.causal == causal_alignment::top_left && ji > ii) visible[j] = false;
+          if (c.causal == causal_alignment::bottom_right &&
+              ji > ii + static_cast<std::ptrdiff_t>(c.lk) - static_cast<std::ptrdiff_t>(c.lq))
+            visible[j] = false;
+          if (!c.lengths.empty() && ji >= c.lengths[b]) visible[j] = false;
+          if (!c.keep.empty() && !c.keep[(b * c.lq + i) * c.lk + j]) visible[j] = false;
+          if (!visible[j] && c.policy == fully_masked_rows::minus_1e9_added)
+            s[j] = double(float(float(dot) + -1e9f));
+          else
+            s[j] = visible[j] ? dot : -std::numeric_limits<double>::infinity();
+        }
+        double max = -std::numeric_limits<double>::infinity();
+        for (double x : s) max = std::max(max, x);
+        double* o = &out[((b * c.lq + i) * c.heads + h) * c.dv];
+        if (max == -std::numeric_limits<double>::infinity()) {
+          const double fill = c.policy == fully_masked_rows::nan ? std::nan("") : 0.0;
+          for (std::size_t e = 0; e < c.dv; ++e) o[e] = fill;
+          continue;
+        }
+        double sum = 0;
+        for (auto& x : s) sum += (x = std::exp(x - max));
+        for (std::size_t j = 0; j < c.lk; ++j) {
+          if (probabilities)
+            (*probabilities)[((b * c.heads + h) * c.lq + i) * c.lk + j] = s[j] / sum;
+          for (std::size_t e = 0; e < c.dv; ++e)
+            o[e] += s[j] / sum * v[((b * c.lk + j) * c.heads + h) * c.dv + e];
+        }
+      }
+  return out;
+}
+
+template <class Arch>
+void check_attention(const attention_case& c) {
+  const auto q = random_vector(c.batch * c.lq * c.heads * c.dk, 10, 1.5f);
+  const auto k = random_vector(c.batch * c.lk * c.heads * c.dk, 11, 1.5f);
+  const auto v = random_vector(c.batch * c.lk * c.heads * c.dv, 12);
+
+  tk::attention_operands o;
+  o.batch = c.batch, o.heads = c.heads, o.query_len = c.lq, o.key_len = c.lk;
+  o.key_dim = c.dk, o.value_dim = c.dv;
+  o.q = q.data(), o.q_stride = c.heads * c.dk;
+  o.kt_stride = tk::attention_operands::kt_stride_for(c.lk);
+  o.v_stride = tk::attention_operands::v_stride_for(c.dv);
+  std::vector<float> kt(c.batch * c.heads * c.dk * o.kt_stride, 0.0f);
+  std::vector<float> vp(c.batch * c.heads * c.lk * o.v_stride, 0.0f);
+  tk::scatter_keys_transposed(k.data(), c.heads * c.dk, c.batch, c.heads, c.lk, c.dk, kt.data(),
+                              o.kt_stride);
+  tk::scatter_values(v.data(), c.heads * c.dv, c.batch, c.heads, c.lk, c.dv, vp.data(), o.v_stride);
+  o.kt = kt.data(), o.v = vp.data();
+  std::vector<float> out(c.batch * c.lq * c.heads * c.dv, 7.0f);
+  o.out = out.data(), o.out_stride = c.heads * c.dv;
+
+  tk::mask_spec m;
+  m.causal = c.causal;
+  m.policy = c.policy;
+  if (!c.lengths.empty()) m.key_lengths = c.lengths.data();
+  if (!c.keep.empty()) m.keep = c.keep.data(), m.keep_batch = c.lq * c.lk, m.keep_query = c.lk;
+  if (!c.bias.empty()) m.bias = c.bias.data(), m.bias_query = c.lk;
+
+  std::vector<float> scratch(tk::attention_scratch_floats(c.dv));
+  tk::flash_attention<Arch>(o, m, scratch.data());
+  std::vector<double> probabilities;
+  const auto ref = reference(c, q, k, v, &probabilities);
+  for (std::size_t e = 0; e < out.size(); ++e) {
+    if (std::isnan(ref[e])) {
+      REQUIRE(std::isnan(out[e]));
+    } else {
+      REQUIRE(out[e] == Approx(ref[e]).margin(1e-5).epsilon(1e-4));
+    }
+  }
+
+  std::vector<float> weights(c.batch * c.heads * c.lq * c.lk);
+  tk::attention_probabilities<Arch>(o, m, weights.data());
+  for (std::size_t e = 0; e < weights.size(); ++e) {
+    if (std::isnan(probabilities[e]) ||
+        (c.policy == fully_masked_rows::nan && std::isnan(weights[e])))
+      continue;
+    REQUIRE(weights[e] == Approx(probabilities[e]).margin(1e-6).epsilon(1e-4));
+  }
+}
+
+template <class Arch>
+void kernel_suite() {
+  SECTION("gemm: odd rows, inputs and outputs") {
+    check_gemm<Arch>(1, 1, 1);
+    check_gemm<Arch>(13, 7, 37);
+    check_gemm<Arch>(29, 30, 16);
+  }
+  SECTION("attention: no mask") { check_attention<Arch>({}); }
+  SECTION("attention: long keys cross several tiles") {
+    attention_case c;
+    c.lq = 9, c.lk = 75, c.dk = 17, c.dv = 19;
+    check_attention<Arch>(c);
+  }
+  SECTION("attention: causal, top-left and bottom-right") {
+    attention_case c;
+    c.causal = causal_alignment::top_left;
+    check_attention<Arch>(c);
+    c.lk = 70;
+    check_attention<Arch>(c);
+    c.causal = causal_alignment::bottom_right;
+    check_attention<Arch>(c);
+    c.lq = c.lk = 37;
+    check_attention<Arch>(c);
+  }
+  SECTION("attention: key lengths, a zero length under each policy") {
+    attention_case c;
+    c.lengths = {4, 0};
+    check_attention<Arch>(c);
+    c.policy = fully_masked_rows::nan;
+    check_attention<Arch>(c);
+    c.policy = fully_masked_rows::minus_1e9_added;
+    check_attention<Arch>(c);
+  }
+  SECTION("attention: keep mask and additive bias") {
+    attention_case c;
+    c.keep.resize(c.batch * c.lq * c.lk);
+    std::mt19937 gen(5);
+    for (auto& x : c.keep) x = static_cast<std::uint8_t>(gen() % 3 != 0);
+    for (std::size_t j = 0; j < c.lk; ++j) c.keep[2 * c.lk + j] = 0;  // one fully masked row
+    c.bias = random_vector(c.lq * c.lk, 6, 2.0f);
+    check_attention<Arch>(c);
+    c.policy = fully_masked_rows::minus_1e9_added;
+    check_attention<Arch>(c);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("kernels, scalar path") { kernel_suite<simd::scalar>(); }
+
+TEST_CASE("kernels, this build's instruction set") {
+  INFO("instruction set: " << simd::best_arch::name());
+  REQUIRE(simd::cpu_supports<simd::best_arch>());
+  kernel_suite<simd::best_arch>();
+}

@@ -1,0 +1,29 @@
+// The smallest program a user writes: declare a layer, give it weights, run it.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include <typeformer/typeformer.hpp>
+
+namespace tfm = typeformer;
+using namespace tfm::dims;
+
+int main() {
+  using attention = tfm::multi_head_attention<"self_attn", heads<2>, d_model<4>>;
+  static_assert(attention::parameter_count == 4 * 4 * 4 + 4 * 4);
+  // Identity projections over identical rows: attention returns that row.
+  auto params = attention::from_weights(tfm::naming::pytorch, [](const std::string& name) {
+    std::vector<float> w(name == "in_proj_weight"    ? 48
+                         : name == "out_proj.weight" ? 16
+                                                     : 4 * (name == "in_proj_bias" ? 3 : 1));
+    if (name == "in_proj_weight" || name == "out_proj.weight")
+      for (std::size_t r = 0; r < w.size() / 4; ++r) w[r * 4 + r % 4] = 1.0f;
+    return w;
+  });
+  xt::xtensor<float, 3> x = {{{1, 2, 3, 4}, {1, 2, 3, 4}, {1, 2, 3, 4}}};
+  xt::xtensor<float, 3> y = xt::zeros<float>({1, 3, 4});
+  tfm::attention_workspace ws;
+  attention::forward(params, x, x, x, y, ws);
+  std::printf("y[0, 1, :] = %g %g %g %g\n", y(0, 1, 0), y(0, 1, 1), y(0, 1, 2), y(0, 1, 3));
+  return y(0, 1, 2) > 2.999f && y(0, 1, 2) < 3.001f ? 0 : 1;
+}

@@ -1,0 +1,28 @@
+# Configures, builds and runs the consumer project in MODE subdirectory or find_package.
+cmake_minimum_required(VERSION 3.22)
+file(REMOVE_RECURSE "${WORK_DIR}")
+file(MAKE_DIRECTORY "${WORK_DIR}")
+
+function(run)
+  execute_process(COMMAND ${ARGV} RESULT_VARIABLE _r OUTPUT_VARIABLE _o ERROR_VARIABLE _e)
+  if(NOT _r EQUAL 0)
+    message(FATAL_ERROR "failed: ${ARGV}\n${_o}\n${_e}")
+  endif()
+endfunction()
+
+set(_common -G "Unix Makefiles" -DCMAKE_CXX_COMPILER=${CXX} -DCMAKE_BUILD_TYPE=Release)
+if(MODE STREQUAL "find_package")
+  # Install typeformer alone (no tests) into a private prefix, then find it there.
+  run(${CMAKE_COMMAND} -S ${SOURCE_DIR} -B ${WORK_DIR}/typeformer-build ${_common}
+      -DTYPEFORMER_BUILD_TESTS=OFF -DTYPEFORMER_BUILD_EXAMPLES=OFF
+      -DCMAKE_INSTALL_PREFIX=${WORK_DIR}/prefix)
+  run(${CMAKE_COMMAND} --install ${WORK_DIR}/typeformer-build)
+  run(${CMAKE_COMMAND} -S ${CONSUMER} -B ${WORK_DIR}/consumer-build ${_common}
+      -DCONSUMER_MODE=find_package -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix)
+else()
+  run(${CMAKE_COMMAND} -S ${CONSUMER} -B ${WORK_DIR}/consumer-build ${_common}
+      -DCONSUMER_MODE=subdirectory -DTYPEFORMER_SOURCE_DIR=${SOURCE_DIR})
+endif()
+run(${CMAKE_COMMAND} --build ${WORK_DIR}/consumer-build)
+run(${WORK_DIR}/consumer-build/consumer)
+message(STATUS "consumer built and ran via ${MODE}")

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs, with apt-get, the Debian 12 packages a build needs and that are missing.
+# Usage: tools/install-deps.sh [package...]   (default: what the tests and examples need)
+set -euo pipefail
+packages=("$@")
+if [ ${#packages[@]} -eq 0 ]; then
+  packages=(cmake make g++ clang-14 xtensor-dev libxsimd-dev libboost-dev catch2 nlohmann-json3-dev)
+fi
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
