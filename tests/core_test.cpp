@@ -3,12 +3,14 @@
 
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <string>
 #include <vector>
 
 #include <typeformer/core/diagnostics.hpp>
 #include <typeformer/core/dims.hpp>
 #include <typeformer/core/fixed_string.hpp>
+#include <typeformer/expr/evaluate.hpp>
 #include <typeformer/layers/multi_head_attention.hpp>
 
 namespace tfm = typeformer;
@@ -88,7 +90,7 @@ TEST_CASE("multi_head_attention: a dynamic extent that breaks a rule throws the 
   tfm::tensor_view<const float, tfm::dynamic, tfm::dynamic, tfm::dynamic> query(q.data(),
                                                                                 {2, 3, 5});
   tfm::tensor_view<float, tfm::dynamic, tfm::dynamic, tfm::dynamic> out(y.data(), {2, 3, 6});
-  tfm::attention_workspace ws;
+  tfm::workspace ws;
   try {
     mha::forward(params, query, query, query, out, ws);
     FAIL("no shape_error");
@@ -96,4 +98,45 @@ TEST_CASE("multi_head_attention: a dynamic extent that breaks a rule throws the 
     REQUIRE(std::string(e.what()) ==
             "multi_head_attention \"self_attn\": query feature dim (5) does not match d_model (6)");
   }
+}
+
+TEST_CASE("expressions: softmax(s·q·kᵀ + mask)·v evaluates through the fused kernel") {
+  constexpr std::size_t B = 2, H = 3, Lq = 5, Lk = 9, D = 7, DV = 4;
+  std::vector<float> q(B * H * Lq * D), k(B * H * Lk * D), v(B * H * Lk * DV);
+  for (std::size_t i = 0; i < q.size(); ++i) q[i] = std::sin(0.37f * float(i));
+  for (std::size_t i = 0; i < k.size(); ++i) k[i] = std::cos(0.21f * float(i));
+  for (std::size_t i = 0; i < v.size(); ++i) v[i] = std::sin(0.11f * float(i) + 1.0f);
+  std::vector<float> o1(B * H * Lq * DV), o2(o1.size());
+  tfm::tensor_view<const float, B, H, Lq, D> Q(q.data());
+  tfm::tensor_view<const float, B, H, Lk, D> K(k.data());
+  tfm::tensor_view<const float, B, H, Lk, DV> V(v.data());
+  tfm::tensor_view<float, B, H, Lq, DV> O1(o1.data()), O2(o2.data());
+  tfm::workspace ws;
+  using tfm::expr::softmax;
+  using tfm::expr::transpose;
+  tfm::expr::evaluate(O1, tfm::expr::scaled_dot_product_attention(Q, K, V, tfm::masks::causal{}),
+                      ws);
+  tfm::expr::evaluate(
+      O2, softmax(1.0f / std::sqrt(7.0f) * Q * transpose(K) + tfm::masks::causal{}) * V, ws);
+  for (std::size_t b = 0; b < B; ++b)
+    for (std::size_t h = 0; h < H; ++h)
+      for (std::size_t i = 0; i < Lq; ++i) {
+        double s[Lk], max = -1e300, sum = 0;
+        for (std::size_t j = 0; j <= i; ++j) {
+          double dot = 0;
+          for (std::size_t e = 0; e < D; ++e)
+            dot += double(q[((b * H + h) * Lq + i) * D + e]) * k[((b * H + h) * Lk + j) * D + e];
+          s[j] = dot / std::sqrt(7.0);
+          max = std::max(max, s[j]);
+        }
+        for (std::size_t j = 0; j <= i; ++j) sum += (s[j] = std::exp(s[j] - max));
+        for (std::size_t c = 0; c < DV; ++c) {
+          double ref = 0;
+          for (std::size_t j = 0; j <= i; ++j)
+            ref += s[j] / sum * v[((b * H + h) * Lk + j) * DV + c];
+          const std::size_t at = ((b * H + h) * Lq + i) * DV + c;
+          REQUIRE(o1[at] == Approx(ref).margin(1e-6));
+          REQUIRE(o2[at] == o1[at]);
+        }
+      }
 }

@@ -7,8 +7,11 @@
 #include <typeformer/core/extent.hpp>
 #include <typeformer/core/fixed_string.hpp>
 #include <typeformer/core/naming.hpp>
+#include <typeformer/expr/evaluate.hpp>
 #include <typeformer/expr/masks.hpp>
+#include <typeformer/expr/nodes.hpp>
 #include <typeformer/layers/multi_head_attention.hpp>
 #include <typeformer/layers/options.hpp>
 #include <typeformer/tensor/view.hpp>
+#include <typeformer/tensor/workspace.hpp>
 #include <typeformer/tensor/xtensor_adapt.hpp>

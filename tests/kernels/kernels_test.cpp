@@ -57,6 +57,7 @@ struct attention_case {
   std::vector<std::uint8_t> keep;  // (batch, lq, lk)
   std::vector<float> bias;         // (lq, lk), broadcast over batch and heads
   fully_masked_rows policy = fully_masked_rows::zeros;
+  float scale = 1.0f;
 };
 
 // Straightforward softmax attention in double precision, straight from the definitions.
@@ -73,7 +74,7 @@ std::vector<double> reference(const attention_case& c, const std::vector<float>&
         for (std::size_t j = 0; j < c.lk; ++j) {
           double dot = 0;
           for (std::size_t d = 0; d < c.dk; ++d)
-            dot += double(q[((b * c.lq + i) * c.heads + h) * c.dk + d]) *
+            dot += double(float(q[((b * c.lq + i) * c.heads + h) * c.dk + d] * c.scale)) *
                    k[((b * c.lk + j) * c.heads + h) * c.dk + d];
           if (!c.bias.empty()) dot += c.bias[i * c.lk + j];
           const auto ji = static_cast<std::ptrdiff_t>(j), ii = static_cast<std::ptrdiff_t>(i);
@@ -117,17 +118,20 @@ void check_attention(const attention_case& c) {
   tk::attention_operands o;
   o.batch = c.batch, o.heads = c.heads, o.query_len = c.lq, o.key_len = c.lk;
   o.key_dim = c.dk, o.value_dim = c.dv;
-  o.q = q.data(), o.q_stride = c.heads * c.dk;
+  o.q_scale = c.scale;
+  o.q = q.data(), o.q_batch = c.lq * c.heads * c.dk, o.q_head = c.dk, o.q_row = c.heads * c.dk;
   o.kt_stride = tk::attention_operands::kt_stride_for(c.lk);
   o.v_stride = tk::attention_operands::v_stride_for(c.dv);
   std::vector<float> kt(c.batch * c.heads * c.dk * o.kt_stride, 0.0f);
   std::vector<float> vp(c.batch * c.heads * c.lk * o.v_stride, 0.0f);
-  tk::scatter_keys_transposed(k.data(), c.heads * c.dk, c.batch, c.heads, c.lk, c.dk, kt.data(),
-                              o.kt_stride);
-  tk::scatter_values(v.data(), c.heads * c.dv, c.batch, c.heads, c.lk, c.dv, vp.data(), o.v_stride);
+  tk::scatter_keys_transposed(k.data(), {c.lk * c.heads * c.dk, c.dk, c.heads * c.dk}, c.batch,
+                              c.heads, c.lk, c.dk, kt.data(), o.kt_stride);
+  tk::scatter_values(v.data(), {c.lk * c.heads * c.dv, c.dv, c.heads * c.dv}, c.batch, c.heads,
+                     c.lk, c.dv, vp.data(), o.v_stride);
   o.kt = kt.data(), o.v = vp.data();
   std::vector<float> out(c.batch * c.lq * c.heads * c.dv, 7.0f);
-  o.out = out.data(), o.out_stride = c.heads * c.dv;
+  o.out = out.data(), o.out_batch = c.lq * c.heads * c.dv, o.out_head = c.dv;
+  o.out_row = c.heads * c.dv;
 
   tk::mask_spec m;
   m.causal = c.causal;
@@ -166,9 +170,11 @@ void kernel_suite() {
     check_gemm<Arch>(29, 30, 16);
   }
   SECTION("attention: no mask") { check_attention<Arch>({}); }
-  SECTION("attention: long keys cross several tiles") {
+  SECTION("attention: long keys cross several tiles, scores scaled in the kernel") {
     attention_case c;
     c.lq = 9, c.lk = 75, c.dk = 17, c.dv = 19;
+    check_attention<Arch>(c);
+    c.scale = 0.37f;
     check_attention<Arch>(c);
   }
   SECTION("attention: causal, top-left and bottom-right") {

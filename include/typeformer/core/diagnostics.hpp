@@ -61,6 +61,10 @@ template <class Layer, extent_t QueryLength, extent_t KeyLength>
 struct bottom_right_causal_needs_query_not_longer_than_keys;
 template <class Layer, extent_t Found, extent_t Expected>
 struct weights_shape_does_not_match;
+template <class Layer, extent_t QueryWidth, extent_t KeyWidth>
+struct query_and_key_widths_differ;
+template <class Layer, extent_t Found, extent_t Expected>
+struct heads_differ;
 
 /// The sentence of each rule, shared by the compile-time and run-time forms.
 template <template <class, extent_t, extent_t> class Rule>
@@ -114,6 +118,13 @@ inline constexpr std::string_view sentence<bottom_right_causal_needs_query_not_l
 template <>
 inline constexpr std::string_view sentence<weights_shape_does_not_match> =
     "weight extent ({}) does not match the expected extent ({})";
+
+template <>
+inline constexpr std::string_view sentence<query_and_key_widths_differ> =
+    "query width ({}) differs from key width ({})";
+template <>
+inline constexpr std::string_view sentence<heads_differ> =
+    "head count ({}) differs from the query's head count ({})";
 
 /// `kind "name": sentence` with the numbers put in place of the `{}`s.
 inline std::string format_rule(std::string_view kind, std::string_view name, std::string_view text,

@@ -19,16 +19,19 @@ inline constexpr std::size_t attention_value_stride_multiple = 16;
 /// Shapes and pointers of one attention call over projected, per-head data.
 struct attention_operands {
   std::size_t batch = 0, heads = 0, query_len = 0, key_len = 0, key_dim = 0, value_dim = 0;
-  const float* q = nullptr;  // q(b,i,h,d) = q[(b*Lq + i)*q_stride + h*key_dim + d], pre-scaled
-  std::size_t q_stride = 0;
-  const float* kt =
-      nullptr;  // block (b,h) at kt + (b*heads + h)*key_dim*kt_stride; (d, j) at d*kt_stride + j
+  // q(b,h,i,d) = q[b*q_batch + h*q_head + i*q_row + d]; scores are (q·k)·q_scale.
+  const float* q = nullptr;
+  std::size_t q_batch = 0, q_head = 0, q_row = 0;
+  float q_scale = 1.0f;
+  // Block (b,h) at kt + (b*heads + h)*key_dim*kt_stride; element (d, j) at d*kt_stride + j.
+  const float* kt = nullptr;
   std::size_t kt_stride = 0;
-  const float* v =
-      nullptr;  // block (b,h) at v + (b*heads + h)*key_len*v_stride; (j, c) at j*v_stride + c
+  // Block (b,h) at v + (b*heads + h)*key_len*v_stride; element (j, c) at j*v_stride + c.
+  const float* v = nullptr;
   std::size_t v_stride = 0;
-  float* out = nullptr;  // out(b,i,h,c) = out[(b*Lq + i)*out_stride + h*value_dim + c]
-  std::size_t out_stride = 0;
+  // out(b,h,i,c) = out[b*out_batch + h*out_head + i*out_row + c].
+  float* out = nullptr;
+  std::size_t out_batch = 0, out_head = 0, out_row = 0;
 
   static std::size_t kt_stride_for(std::size_t key_len) noexcept {
     return simd::round_up(std::max<std::size_t>(key_len, 1), attention_key_stride_multiple);
@@ -38,30 +41,36 @@ struct attention_operands {
   }
 };
 
-/// Transposes projected keys, rows (b, j) × columns (h, d) with row stride `ld`, into the
-/// per-head transposed blocks of `kt` (padding keys stay zero).
-inline void scatter_keys_transposed(const float* k, std::size_t ld, std::size_t batch,
+/// Where element (b, h, j, d) of a (batch, heads, length, width) tensor lives:
+/// data[b*batch + h*head + j*row + d]. Projection outputs, rows (b, j) × columns (h, d), have
+/// batch = L·heads·width, head = width, row = heads·width.
+struct head_strides {
+  std::size_t batch, head, row;
+};
+
+/// Copies keys into the per-head transposed blocks of `kt` (padding keys stay as they are).
+inline void scatter_keys_transposed(const float* k, head_strides s, std::size_t batch,
                                     std::size_t heads, std::size_t key_len, std::size_t key_dim,
                                     float* kt, std::size_t kt_stride) noexcept {
   for (std::size_t b = 0; b < batch; ++b)
     for (std::size_t h = 0; h < heads; ++h) {
       float* block = kt + (b * heads + h) * key_dim * kt_stride;
       for (std::size_t j = 0; j < key_len; ++j) {
-        const float* row = k + (b * key_len + j) * ld + h * key_dim;
+        const float* row = k + b * s.batch + h * s.head + j * s.row;
         for (std::size_t d = 0; d < key_dim; ++d) block[d * kt_stride + j] = row[d];
       }
     }
 }
 
-/// Copies projected values, rows (b, j) × columns (h, c), into per-head padded blocks.
-inline void scatter_values(const float* v, std::size_t ld, std::size_t batch, std::size_t heads,
+/// Copies values into per-head blocks whose rows are padded to `v_stride`.
+inline void scatter_values(const float* v, head_strides s, std::size_t batch, std::size_t heads,
                            std::size_t key_len, std::size_t value_dim, float* out,
                            std::size_t v_stride) noexcept {
   for (std::size_t b = 0; b < batch; ++b)
     for (std::size_t h = 0; h < heads; ++h) {
       float* block = out + (b * heads + h) * key_len * v_stride;
       for (std::size_t j = 0; j < key_len; ++j)
-        std::copy_n(v + (b * key_len + j) * ld + h * value_dim, value_dim, block + j * v_stride);
+        std::copy_n(v + b * s.batch + h * s.head + j * s.row, value_dim, block + j * v_stride);
     }
 }
 

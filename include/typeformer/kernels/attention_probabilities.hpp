@@ -24,16 +24,17 @@ void attention_probabilities(const attention_operands& o, const mask_spec& m,
       const float* kt = o.kt + (b * o.heads + h) * o.key_dim * o.kt_stride;
       for (std::size_t i = 0; i < o.query_len; ++i) {
         float* row = weights + ((b * o.heads + h) * o.query_len + i) * o.key_len;
-        const float* q = o.q + (b * o.query_len + i) * o.q_stride + h * o.key_dim;
+        const float* q = o.q + b * o.q_batch + h * o.q_head + i * o.q_row;
         const std::size_t vector_end = o.key_len / W * W;
         std::fill_n(row, o.key_len, 0.0f);
         for (std::size_t d = 0; d < o.key_dim; ++d) {
-          const auto qd = O::splat(q[d]);
+          const float qs = q[d] * o.q_scale;
+          const auto qd = O::splat(qs);
           const float* k = kt + d * o.kt_stride;
           std::size_t j = 0;
           for (; j < vector_end; j += W)
             O::store(row + j, O::fma(qd, O::load(k + j), O::load(row + j)));
-          for (; j < o.key_len; ++j) row[j] = std::fma(q[d], k[j], row[j]);
+          for (; j < o.key_len; ++j) row[j] = std::fma(qs, k[j], row[j]);
         }
         const std::ptrdiff_t limit = detail::visible_key_limit(o, m, b, i);
         float max = neg_inf;

@@ -92,7 +92,7 @@ void flash_attention(const attention_operands& o, const mask_spec& m, float* scr
     std::ptrdiff_t max_limit = 0, min_limit = static_cast<std::ptrdiff_t>(o.key_len);
     for (std::size_t r = 0; r < R; ++r) {
       const std::size_t i = i0 + std::min(r, rows - 1);
-      q[r] = o.q + (b * o.query_len + i) * o.q_stride + h * o.key_dim;
+      q[r] = o.q + b * o.q_batch + h * o.q_head + i * o.q_row;
       limit[r] = detail::visible_key_limit(o, m, b, i);
       max_limit = std::max(max_limit, limit[r]);
       min_limit = std::min(min_limit, limit[r]);
@@ -118,7 +118,7 @@ void flash_attention(const attention_operands& o, const mask_spec& m, float* scr
         batch k[NV];
         for (std::size_t n = 0; n < NV; ++n) k[n] = O::load(kt + d * o.kt_stride + j0 + n * W);
         for (std::size_t r = 0; r < R; ++r) {
-          const batch qd = O::splat(q[r][d]);
+          const batch qd = O::splat(q[r][d] * o.q_scale);
           for (std::size_t n = 0; n < NV; ++n) s[r][n] = O::fma(qd, k[n], s[r][n]);
         }
       }
@@ -180,7 +180,7 @@ void flash_attention(const attention_operands& o, const mask_spec& m, float* scr
     }
 
     for (std::size_t r = 0; r < rows; ++r) {
-      float* out = o.out + (b * o.query_len + i0 + r) * o.out_stride + h * o.value_dim;
+      float* out = o.out + b * o.out_batch + h * o.out_head + (i0 + r) * o.out_row;
       if (row_sum[r] > 0.0f) {
         const float inv = 1.0f / row_sum[r];
         for (std::size_t c = 0; c < o.value_dim; ++c) out[c] = acc[r * vs + c] * inv;

@@ -26,6 +26,7 @@
 #include <typeformer/layers/options.hpp>
 #include <typeformer/tensor/aligned_buffer.hpp>
 #include <typeformer/tensor/view.hpp>
+#include <typeformer/tensor/workspace.hpp>
 
 namespace typeformer {
 
@@ -50,23 +51,6 @@ template <class T>
 attention_weights_per_head(T&) -> attention_weights_per_head<T>;
 template <class T>
 attention_weights_averaged(T&) -> attention_weights_averaged<T>;
-
-/// Scratch memory of one attention layer: sized by the largest call seen (or reserved up
-/// front), then reused, so calls of that size or smaller allocate nothing.
-class attention_workspace {
- public:
-  attention_workspace() = default;
-  explicit attention_workspace(std::size_t floats) : buffer_(floats) {}
-  /// Grows (allocates) only when `floats` exceeds the capacity.
-  float* reserve(std::size_t floats) {
-    if (floats > buffer_.size()) buffer_ = aligned_buffer<float>(floats);
-    return buffer_.data();
-  }
-  std::size_t capacity() const noexcept { return buffer_.size(); }
-
- private:
-  aligned_buffer<float> buffer_;
-};
 
 template <fixed_string Name, class... Options>
 struct multi_head_attention {
@@ -244,8 +228,8 @@ struct multi_head_attention {
   template <class Arch = simd::best_available, class Query, class Key, class Value, class Out,
             class Mask = masks::none, class Weights = no_attention_weights>
   static void forward(const parameters& p, const Query& query_in, const Key& key_in,
-                      const Value& value_in, Out&& out_in, attention_workspace& ws,
-                      const Mask& mask = {}, Weights&& weights_in = {}) {
+                      const Value& value_in, Out&& out_in, workspace& ws, const Mask& mask = {},
+                      Weights&& weights_in = {}) {
     using namespace diagnostics;
     const auto query = as_view<3>(query_in);
     const auto key = as_view<3>(key_in);
@@ -340,14 +324,14 @@ struct multi_head_attention {
                         bias(p.query_bias), scale, projected_q, QW});
     kernels::gemm<isa>({key.data(), static_cast<size_t>(key_features), b * lk, &p.key,
                         bias(p.key_bias), 1.0f, staging, QW});
-    kernels::scatter_keys_transposed(staging, QW, b, H, lk, kd, kt, ops.kt_stride);
+    kernels::scatter_keys_transposed(staging, {lk * QW, kd, QW}, b, H, lk, kd, kt, ops.kt_stride);
     kernels::gemm<isa>({value.data(), static_cast<size_t>(value_features), b * lk, &p.value,
                         bias(p.value_bias), 1.0f, staging, VW});
-    kernels::scatter_values(staging, VW, b, H, lk, vd, vt, ops.v_stride);
+    kernels::scatter_values(staging, {lk * VW, vd, VW}, b, H, lk, vd, vt, ops.v_stride);
 
-    ops.q = projected_q, ops.q_stride = QW;
+    ops.q = projected_q, ops.q_batch = lq * QW, ops.q_head = kd, ops.q_row = QW;
     ops.kt = kt, ops.v = vt;
-    ops.out = context, ops.out_stride = VW;
+    ops.out = context, ops.out_batch = lq * VW, ops.out_head = vd, ops.out_row = VW;
     kernels::flash_attention<isa>(ops, spec, scratch);
     kernels::gemm<isa>({context, VW, b * lq, &p.output, bias(p.output_bias), 1.0f, out.data(),
                         static_cast<size_t>(output_features)});
@@ -374,7 +358,7 @@ struct multi_head_attention {
       kernels::attention_operands one = ops;
       one.batch = 1;
       for (std::size_t b = 0; b < ops.batch; ++b) {
-        one.q = ops.q + b * ops.query_len * ops.q_stride;
+        one.q = ops.q + b * ops.q_batch;
         one.kt = ops.kt + b * ops.heads * ops.key_dim * ops.kt_stride;
         one.v = ops.v + b * ops.heads * ops.key_len * ops.v_stride;
         kernels::mask_spec m = spec;

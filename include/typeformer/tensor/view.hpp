@@ -74,7 +74,9 @@ struct view_traits<tensor_view<T, E...>> {
 
 /// The rank-`Rank` view of anything `view_traits` knows; const containers give const views.
 template <std::size_t Rank, class Container>
-auto as_view(Container&& c) {
+auto as_view(Container&& c)
+    -> decltype(view_traits<std::remove_cvref_t<Container>>::template view<Rank>(
+        std::forward<Container>(c))) {
   return view_traits<std::remove_cvref_t<Container>>::template view<Rank>(
       std::forward<Container>(c));
 }

@@ -17,7 +17,7 @@ constexpr tfm::extent_t key_width = 24;
 constexpr tfm::extent_t key_width = 20;
 #endif
 
-void run(const layer::parameters& p, tfm::attention_workspace& ws, const float* q, const float* kv,
+void run(const layer::parameters& p, tfm::workspace& ws, const float* q, const float* kv,
          float* y) {
   tfm::tensor_view<const float, 2, 5, 32> query(q);
   tfm::tensor_view<const float, 2, 7, key_width> memory(kv);

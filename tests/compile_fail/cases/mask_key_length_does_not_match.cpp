@@ -19,7 +19,7 @@ constexpr tfm::extent_t mask_keys = 7;
 constexpr tfm::extent_t mask_keys = 9;
 #endif
 
-void run(const layer::parameters& p, tfm::attention_workspace& ws, const float* x, float* y,
+void run(const layer::parameters& p, tfm::workspace& ws, const float* x, float* y,
          const std::uint8_t* keep) {
   tfm::tensor_view<const float, tfm::dynamic, 7, 16> input(x, {3, 7, 16});
   tfm::tensor_view<float, tfm::dynamic, 7, 16> out(y, {3, 7, 16});

@@ -17,7 +17,7 @@ constexpr tfm::extent_t query_width = 32;
 constexpr tfm::extent_t query_width = 30;
 #endif
 
-void run(const layer::parameters& p, tfm::attention_workspace& ws, const float* q, const float* kv,
+void run(const layer::parameters& p, tfm::workspace& ws, const float* q, const float* kv,
          float* y) {
   tfm::tensor_view<const float, 2, 5, query_width> query(q);
   tfm::tensor_view<const float, 2, 7, 24> memory(kv);

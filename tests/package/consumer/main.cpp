@@ -22,7 +22,7 @@ int main() {
   });
   xt::xtensor<float, 3> x = {{{1, 2, 3, 4}, {1, 2, 3, 4}, {1, 2, 3, 4}}};
   xt::xtensor<float, 3> y = xt::zeros<float>({1, 3, 4});
-  tfm::attention_workspace ws;
+  tfm::workspace ws;
   attention::forward(params, x, x, x, y, ws);
   std::printf("y[0, 1, :] = %g %g %g %g\n", y(0, 1, 0), y(0, 1, 1), y(0, 1, 2), y(0, 1, 3));
   return y(0, 1, 2) > 2.999f && y(0, 1, 2) < 3.001f ? 0 : 1;
