@@ -18,7 +18,7 @@
 #include <typeformer/expr/masks.hpp>
 #include <typeformer/expr/nodes.hpp>
 #include <typeformer/kernels/flash_attention.hpp>
-#include <typeformer/tensor/workspace.hpp>
+#include <typeformer/kernels/workspace.hpp>
 
 namespace typeformer::diagnostics {
 template <class Expression>
@@ -139,7 +139,8 @@ void evaluate(Out&& out_in, const E& e, workspace& ws) {
   ops.kt_stride = kernels::attention_operands::kt_stride_for(lk);
   ops.v_stride = kernels::attention_operands::v_stride_for(dv);
   const size_t kt_floats = b * h * d * ops.kt_stride, v_floats = b * h * lk * ops.v_stride;
-  float* kt = ws.reserve(kt_floats + v_floats + kernels::attention_scratch_floats(dv));
+  const size_t scratch_per_thread = kernels::attention_scratch_floats(dv);
+  float* kt = ws.reserve(kt_floats + v_floats + ws.threads() * scratch_per_thread);
   float* vt = kt + kt_floats;
   std::fill(kt, vt + v_floats, 0.0f);
   kernels::scatter_keys_transposed(k.data(), {h * lk * d, lk * d, d}, b, h, lk, d, kt,
@@ -147,7 +148,13 @@ void evaluate(Out&& out_in, const E& e, workspace& ws) {
   kernels::scatter_values(v.data(), {h * lk * dv, lk * dv, dv}, b, h, lk, dv, vt, ops.v_stride);
   ops.kt = kt, ops.v = vt;
   ops.out = out.data(), ops.out_batch = h * lq * dv, ops.out_head = lq * dv, ops.out_row = dv;
-  kernels::flash_attention<simd::resolve_arch<Arch>>(ops, spec, vt + v_floats);
+  float* scratch = vt + v_floats;
+  const size_t tasks = kernels::attention_task_count(ops);
+  ws.pool().parallel_for(tasks, std::max<size_t>(1, tasks / (8 * ws.threads())),
+                         [&](size_t first, size_t last, size_t who) {
+                           kernels::flash_attention<simd::resolve_arch<Arch>>(
+                               ops, spec, scratch + who * scratch_per_thread, first, last);
+                         });
 }
 
 /// softmax(q·kᵀ / √d + mask)·v, the expression PyTorch's scaled_dot_product_attention computes.

@@ -6,6 +6,7 @@
 
 #include <typeformer/kernels/packed_matrix.hpp>
 #include <typeformer/kernels/simd.hpp>
+#include <typeformer/kernels/thread_pool.hpp>
 
 namespace typeformer::kernels {
 
@@ -73,12 +74,14 @@ void gemm_block(const gemm_args& a, std::size_t row0, std::size_t p) noexcept {
 
 }  // namespace detail
 
-/// Computes rows [row_begin, row_end) of y. Panel-outer order: one packed panel stays in L1
-/// while the rows stream past it. Thread-safe for disjoint row ranges.
+/// Computes rows [row_begin, row_end) × panels [panel_begin, panel_end) of y. Panel-outer
+/// order: one packed panel stays in L1 while the rows stream past it. Disjoint ranges may run
+/// on different threads.
 template <class Arch>
-void gemm(const gemm_args& a, std::size_t row_begin, std::size_t row_end) noexcept {
+void gemm(const gemm_args& a, std::size_t row_begin, std::size_t row_end, std::size_t panel_begin,
+          std::size_t panel_end) noexcept {
   constexpr std::size_t R = gemm_rows<Arch>;
-  for (std::size_t p = 0; p < a.w->panels(); ++p) {
+  for (std::size_t p = panel_begin; p < panel_end; ++p) {
     std::size_t r = row_begin;
     for (; r + R <= row_end; r += R) detail::gemm_block<Arch, R>(a, r, p);
     for (; r < row_end; ++r) detail::gemm_block<Arch, 1>(a, r, p);
@@ -87,7 +90,27 @@ void gemm(const gemm_args& a, std::size_t row_begin, std::size_t row_end) noexce
 
 template <class Arch>
 void gemm(const gemm_args& a) noexcept {
-  gemm<Arch>(a, 0, a.rows);
+  gemm<Arch>(a, 0, a.rows, 0, a.w->panels());
+}
+
+/// The whole product on every participant of `pool`: split by row blocks when there are
+/// enough of them, otherwise by panels (few rows, as in single-token decoding).
+template <class Arch>
+void gemm(thread_pool& pool, const gemm_args& a) noexcept {
+  constexpr std::size_t R = gemm_rows<Arch>;
+  const std::size_t blocks = (a.rows + R - 1) / R, panels = a.w->panels();
+  const std::size_t threads = pool.size();
+  if (threads == 1) return gemm<Arch>(a);
+  if (blocks >= 2 * threads) {
+    pool.parallel_for(blocks, std::max<std::size_t>(1, blocks / (4 * threads)),
+                      [&](std::size_t b, std::size_t e, std::size_t) {
+                        gemm<Arch>(a, b * R, std::min(a.rows, e * R), 0, panels);
+                      });
+  } else {
+    pool.parallel_for(
+        panels, std::max<std::size_t>(1, panels / (4 * threads)),
+        [&](std::size_t b, std::size_t e, std::size_t) { gemm<Arch>(a, 0, a.rows, b, e); });
+  }
 }
 
 }  // namespace typeformer::kernels

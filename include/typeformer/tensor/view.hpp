@@ -11,6 +11,7 @@
 
 #include <typeformer/core/errors.hpp>
 #include <typeformer/core/extent.hpp>
+#include <typeformer/core/text.hpp>
 
 namespace typeformer {
 
@@ -25,12 +26,12 @@ class tensor_view {
   tensor_view(T* data, const std::array<extent_t, rank>& extents) : data_(data), extents_(extents) {
     for (std::size_t i = 0; i < rank; ++i) {
       if (extents_[i] < 0)
-        throw shape_error("tensor_view: extent " + std::to_string(i) + " is negative (" +
-                          std::to_string(extents_[i]) + ")");
+        throw shape_error(detail::concat("tensor_view: extent ", std::to_string(i),
+                                         " is negative (", std::to_string(extents_[i]), ")"));
       if (static_extents[i] != dynamic && static_extents[i] != extents_[i])
-        throw shape_error("tensor_view: extent " + std::to_string(i) + " is " +
-                          std::to_string(extents_[i]) + " but the view's type fixes it at " +
-                          std::to_string(static_extents[i]));
+        throw shape_error(detail::concat(
+            "tensor_view: extent ", std::to_string(i), " is ", std::to_string(extents_[i]),
+            " but the view's type fixes it at ", std::to_string(static_extents[i])));
     }
   }
 

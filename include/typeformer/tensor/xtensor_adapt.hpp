@@ -19,8 +19,8 @@ namespace detail {
 template <class T, std::size_t N, class Container, std::size_t... I>
 auto dynamic_view(Container& c, std::index_sequence<I...>) {
   if (c.dimension() != N)
-    throw shape_error("xtensor container has " + std::to_string(c.dimension()) +
-                      " dimensions, expected " + std::to_string(N));
+    throw shape_error(detail::concat("xtensor container has ", std::to_string(c.dimension()),
+                                     " dimensions, expected ", std::to_string(N)));
   if (c.layout() != xt::layout_type::row_major)
     throw shape_error("xtensor container is not row-major");
   return tensor_view<T, ((void)I, dynamic)...>(c.data(), {static_cast<extent_t>(c.shape()[I])...});
