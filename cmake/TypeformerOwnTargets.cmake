@@ -4,9 +4,10 @@
 add_library(typeformer_warnings INTERFACE)
 target_compile_options(typeformer_warnings INTERFACE
   -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wno-sign-conversion -Werror
-  # GCC 12's AVX-512 intrinsics start from _mm512_undefined_ps(), which -Wmaybe-uninitialized
+  # GCC 12's AVX-512 intrinsics start from _mm512_undefined_ps(), which -W(maybe-)uninitialized
   # reports once inlined into any caller (GCC bug 105593); it is not a fault in our code.
-  $<$<CXX_COMPILER_ID:GNU>:-Wno-maybe-uninitialized>)
+  # clang keeps both warnings on for our code.
+  $<$<CXX_COMPILER_ID:GNU>:-Wno-maybe-uninitialized -Wno-uninitialized>)
 
 # Instruction-set flags for one target (see docs/simd.md).
 function(typeformer_simd_flags out simd)

@@ -10,8 +10,10 @@
 #include <typeformer/expr/evaluate.hpp>
 #include <typeformer/expr/masks.hpp>
 #include <typeformer/expr/nodes.hpp>
+#include <typeformer/io/load_weights.hpp>
+#include <typeformer/io/safetensors.hpp>
 #include <typeformer/layers/multi_head_attention.hpp>
 #include <typeformer/layers/options.hpp>
 #include <typeformer/tensor/view.hpp>
-#include <typeformer/tensor/workspace.hpp>
+#include <typeformer/kernels/workspace.hpp>
 #include <typeformer/tensor/xtensor_adapt.hpp>

@@ -10,6 +10,7 @@
 #include <tuple>
 
 #include <typeformer/core/diagnostics.hpp>
+#include <typeformer/core/text.hpp>
 #include <typeformer/kernels/attention_mask.hpp>
 #include <typeformer/tensor/view.hpp>
 
@@ -60,9 +61,9 @@ struct key_lengths {
         static_cast<extent_t>(lengths.size()), e.batch);
     for (extent_t len : lengths)
       if (len < 0 || len > e.key_len)
-        throw shape_error(std::string(e.kind) + " \"" + std::string(e.name) + "\": key length (" +
-                          std::to_string(len) + ") is outside [0, " + std::to_string(e.key_len) +
-                          "]");
+        throw shape_error(detail::concat(e.kind, " \"", e.name, "\": key length (",
+                                         std::to_string(len), ") is outside [0, ",
+                                         std::to_string(e.key_len), "]"));
     m.key_lengths = lengths.data();
   }
 };

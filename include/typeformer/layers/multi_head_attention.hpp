@@ -23,10 +23,10 @@
 #include <typeformer/kernels/attention_probabilities.hpp>
 #include <typeformer/kernels/flash_attention.hpp>
 #include <typeformer/kernels/gemm.hpp>
+#include <typeformer/kernels/workspace.hpp>
 #include <typeformer/layers/options.hpp>
 #include <typeformer/tensor/aligned_buffer.hpp>
 #include <typeformer/tensor/view.hpp>
-#include <typeformer/tensor/workspace.hpp>
 
 namespace typeformer {
 
@@ -199,8 +199,8 @@ struct multi_head_attention {
   // ---- Running --------------------------------------------------------------------------
 
   /// Floats of workspace one call with these extents needs.
-  static std::size_t workspace_floats(std::size_t batch, std::size_t query_len,
-                                      std::size_t key_len) noexcept {
+  static std::size_t workspace_floats(std::size_t batch, std::size_t query_len, std::size_t key_len,
+                                      std::size_t threads = 1) noexcept {
     using O = kernels::attention_operands;
     const auto H = static_cast<std::size_t>(heads);
     const auto Q = static_cast<std::size_t>(query_width), V = static_cast<std::size_t>(value_width);
@@ -212,7 +212,8 @@ struct multi_head_attention {
         batch * H * key_len * O::v_stride_for(static_cast<std::size_t>(value_dim_per_head));
     const std::size_t context = batch * query_len * V;
     return projected_q + staging + kt + v + context +
-           kernels::attention_scratch_floats(static_cast<std::size_t>(value_dim_per_head));
+           threads *
+               kernels::attention_scratch_floats(static_cast<std::size_t>(value_dim_per_head));
   }
 
   /// out = attention(query, key, value), optionally writing the attention weights too.
@@ -307,7 +308,7 @@ struct multi_head_attention {
     ops.kt_stride = kernels::attention_operands::kt_stride_for(lk);
     ops.v_stride = kernels::attention_operands::v_stride_for(vd);
 
-    float* projected_q = ws.reserve(workspace_floats(b, lq, lk));
+    float* projected_q = ws.reserve(workspace_floats(b, lq, lk, ws.threads()));
     float* staging = projected_q + b * lq * QW;
     float* kt = staging + b * lk * std::max(QW, VW);
     float* vt = kt + b * H * kd * ops.kt_stride;
@@ -320,21 +321,27 @@ struct multi_head_attention {
       return values.empty() ? nullptr : values.data();
     };
     const float scale = 1.0f / std::sqrt(static_cast<float>(kd));
-    kernels::gemm<isa>({query.data(), static_cast<size_t>(d_model), b * lq, &p.query,
-                        bias(p.query_bias), scale, projected_q, QW});
-    kernels::gemm<isa>({key.data(), static_cast<size_t>(key_features), b * lk, &p.key,
-                        bias(p.key_bias), 1.0f, staging, QW});
+    kernels::gemm<isa>(ws.pool(), {query.data(), static_cast<size_t>(d_model), b * lq, &p.query,
+                                   bias(p.query_bias), scale, projected_q, QW});
+    kernels::gemm<isa>(ws.pool(), {key.data(), static_cast<size_t>(key_features), b * lk, &p.key,
+                                   bias(p.key_bias), 1.0f, staging, QW});
     kernels::scatter_keys_transposed(staging, {lk * QW, kd, QW}, b, H, lk, kd, kt, ops.kt_stride);
-    kernels::gemm<isa>({value.data(), static_cast<size_t>(value_features), b * lk, &p.value,
-                        bias(p.value_bias), 1.0f, staging, VW});
+    kernels::gemm<isa>(ws.pool(), {value.data(), static_cast<size_t>(value_features), b * lk,
+                                   &p.value, bias(p.value_bias), 1.0f, staging, VW});
     kernels::scatter_values(staging, {lk * VW, vd, VW}, b, H, lk, vd, vt, ops.v_stride);
 
     ops.q = projected_q, ops.q_batch = lq * QW, ops.q_head = kd, ops.q_row = QW;
     ops.kt = kt, ops.v = vt;
     ops.out = context, ops.out_batch = lq * VW, ops.out_head = vd, ops.out_row = VW;
-    kernels::flash_attention<isa>(ops, spec, scratch);
-    kernels::gemm<isa>({context, VW, b * lq, &p.output, bias(p.output_bias), 1.0f, out.data(),
-                        static_cast<size_t>(output_features)});
+    const std::size_t scratch_per_thread = kernels::attention_scratch_floats(vd);
+    const std::size_t tasks = kernels::attention_task_count(ops);
+    ws.pool().parallel_for(tasks, std::max<std::size_t>(1, tasks / (8 * ws.threads())),
+                           [&](std::size_t first, std::size_t last, std::size_t who) {
+                             kernels::flash_attention<isa>(
+                                 ops, spec, scratch + who * scratch_per_thread, first, last);
+                           });
+    kernels::gemm<isa>(ws.pool(), {context, VW, b * lq, &p.output, bias(p.output_bias), 1.0f,
+                                   out.data(), static_cast<size_t>(output_features)});
 
     if constexpr (!std::is_same_v<std::remove_cvref_t<Weights>, no_attention_weights>)
       write_weights<isa>(ops, spec, weights_in);

@@ -1,0 +1,90 @@
+#pragma once
+// load_weights<Layer>(file, naming): a layer's parameters from a safetensors file, by the
+// framework's own names. Strict: a missing tensor, an unexpected one, a wrong shape or a
+// non-floating dtype throws `weight_error` naming the tensor, the expected and the found.
+
+#include <algorithm>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <typeformer/core/errors.hpp>
+#include <typeformer/core/naming.hpp>
+#include <typeformer/core/text.hpp>
+#include <typeformer/io/safetensors_reader.hpp>
+
+namespace typeformer {
+
+struct load_options {
+  /// Prepended to every name the layer expects: "layers.0.self_attn." (PyTorch), "mha/" (Keras).
+  std::string prefix;
+  /// Tensors under these prefixes are not weights and are not "unexpected": the exporter's
+  /// self-test sample ("selftest.") and reference data kept beside the weights.
+  std::vector<std::string> ignore_prefixes = {"selftest."};
+};
+
+namespace detail {
+
+inline std::string shape_text(const std::vector<std::int64_t>& shape) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    if (i) s += ", ";
+    s += std::to_string(shape[i]);
+  }
+  return s + "]";
+}
+
+inline bool starts_with_any(const std::string& name, const std::vector<std::string>& prefixes) {
+  return std::any_of(prefixes.begin(), prefixes.end(),
+                     [&](const std::string& p) { return name.rfind(p, 0) == 0; });
+}
+
+}  // namespace detail
+
+template <class Layer, class Naming>
+typename Layer::parameters load_weights(const io::safetensors_file& file, Naming naming,
+                                        const load_options& options = {}) {
+  static_assert(naming::is_naming_v<Naming>, "pass typeformer::naming::pytorch or ::keras");
+  const auto where = [&] {
+    return detail::concat(Layer::kind, " \"", Layer::name, "\" (", Naming::name, " names) in ",
+                          file.source(), ": ");
+  };
+  const std::vector<weight_spec> expected = Layer::expected_weights(naming, options.prefix);
+  for (const weight_spec& w : expected) {
+    const io::tensor_info* t = file.find(w.name);
+    if (!t)
+      throw weight_error(detail::concat(where(), "missing tensor \"", w.name, "\", expected shape ",
+                                        detail::shape_text(w.shape)));
+    if (!io::is_floating_dtype(t->type))
+      throw weight_error(detail::concat(where(), "tensor \"", w.name, "\" has dtype ",
+                                        io::dtype_name(t->type),
+                                        ", expected a floating dtype (F32, F16, BF16, F64)"));
+    if (t->shape != w.shape)
+      throw weight_error(detail::concat(where(), "tensor \"", w.name, "\" has shape ",
+                                        detail::shape_text(t->shape), ", expected ",
+                                        detail::shape_text(w.shape)));
+  }
+  for (const io::tensor_info& t : file.tensors()) {
+    if (detail::starts_with_any(t.name, options.ignore_prefixes)) continue;
+    const bool known = std::any_of(expected.begin(), expected.end(),
+                                   [&](const weight_spec& w) { return w.name == t.name; });
+    if (!known)
+      throw weight_error(detail::concat(
+          where(), "unexpected tensor \"", t.name, "\" with shape ", detail::shape_text(t.shape),
+          " (the layer expects ", std::to_string(expected.size()), " tensors",
+          options.prefix.empty() ? std::string()
+                                 : detail::concat(" under \"", options.prefix, "\""),
+          ")"));
+  }
+  return Layer::from_weights(
+      naming, [&](const std::string& name) { return file.read_floats(name); }, options.prefix);
+}
+
+template <class Layer, class Naming>
+typename Layer::parameters load_weights(const std::filesystem::path& path, Naming naming,
+                                        const load_options& options = {}) {
+  return load_weights<Layer>(io::safetensors_file::open(path), naming, options);
+}
+
+}  // namespace typeformer
