@@ -309,3 +309,27 @@ TEST_CASE("load_weights is strict and says which tensor is wrong") {
       tfm::load_weights<keras_layer>(pytorch_file, tfm::naming::keras),
       Catch::Contains("missing tensor \"query/kernel\", expected shape [30, 3, 10]"));
 }
+
+TEST_CASE("attention weights averaged over heads are the mean of PyTorch's per-head weights") {
+  using layer = tfm::multi_head_attention<"mha", heads<3>, d_model<36>>;
+  const golden g("pytorch_key_padding");
+  const auto params = tfm::load_weights<layer>(g.file, tfm::naming::pytorch,
+                                               {.prefix = "", .ignore_prefixes = {"golden."}});
+  const auto q = g.tensor3("golden.query"), k = g.tensor3("golden.key"),
+             v = g.tensor3("golden.value");
+  const std::size_t B = q.shape()[0], Lq = q.shape()[1], Lk = k.shape()[1];
+  xt::xtensor<float, 3> y = xt::zeros<float>(q.shape());
+  xt::xtensor<float, 3> averaged = xt::zeros<float>({B, Lq, Lk});
+  tfm::workspace ws(2);
+  const auto lengths = g.lengths("golden.key_lengths");
+  layer::forward(params, q, k, v, y, ws, tfm::masks::key_lengths{lengths},
+                 tfm::attention_weights_averaged{averaged});
+  const auto per_head = g.file.read_floats("golden.attention_weights");
+  std::vector<float> mean(B * Lq * Lk, 0.0f);
+  for (std::size_t b = 0; b < B; ++b)
+    for (std::size_t h = 0; h < 3; ++h)
+      for (std::size_t e = 0; e < Lq * Lk; ++e)
+        mean[b * Lq * Lk + e] += per_head[(b * 3 + h) * Lq * Lk + e] / 3.0f;
+  require_close(averaged.data(), mean, g.atol, g.rtol);
+  require_close(y.data(), g.file.read_floats("golden.output"), g.atol, g.rtol);
+}

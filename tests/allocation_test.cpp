@@ -1,0 +1,54 @@
+// A warm forward call allocates nothing, on 1 thread or 2: this executable replaces the
+// global operator new with a counting one and counts over repeated calls.
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <cstdlib>
+#include <new>
+#include <string>
+#include <vector>
+
+#include <typeformer/typeformer.hpp>
+
+namespace {
+std::atomic<long> allocations{0};
+}  // namespace
+
+void* operator new(std::size_t size) {
+  allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(size ? size : 1)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+
+namespace tfm = typeformer;
+using namespace tfm::dims;
+
+TEST_CASE("a warm multi_head_attention call allocates nothing, on 1 and 2 threads") {
+  using layer = tfm::multi_head_attention<"self_attn", heads<4>, d_model<36>>;
+  auto params = layer::from_weights(tfm::naming::pytorch, [](const std::string& name) {
+    const std::size_t n = name == "in_proj_weight"    ? 3 * 36 * 36
+                          : name == "out_proj.weight" ? 36 * 36
+                          : name == "in_proj_bias"    ? 3 * 36
+                                                      : 36;
+    std::vector<float> w(n);
+    for (std::size_t i = 0; i < n; ++i) w[i] = float((i * 37) % 101) / 101.0f - 0.5f;
+    return w;
+  });
+  std::vector<float> x(3 * 11 * 36, 0.25f), y(x.size());
+  std::vector<tfm::extent_t> lengths = {11, 7, 2};
+  tfm::tensor_view<const float, tfm::dynamic, 11, 36> in(x.data(), {3, 11, 36});
+  tfm::tensor_view<float, tfm::dynamic, 11, 36> out(y.data(), {3, 11, 36});
+  for (std::size_t threads : {1u, 2u}) {
+    tfm::workspace ws(threads);
+    const auto mask = tfm::masks::all(tfm::masks::causal{}, tfm::masks::key_lengths{lengths});
+    layer::forward(params, in, in, in, out, ws, mask);  // grows the workspace
+    const long before = allocations.load();
+    for (int call = 0; call < 5; ++call) layer::forward(params, in, in, in, out, ws, mask);
+    const long during = allocations.load() - before;
+    INFO("threads: " << threads);
+    REQUIRE(during == 0);
+  }
+}
