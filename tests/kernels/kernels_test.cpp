@@ -14,6 +14,7 @@
 #include <typeformer/kernels/attention_probabilities.hpp>
 #include <typeformer/kernels/flash_attention.hpp>
 #include <typeformer/kernels/gemm.hpp>
+#include <typeformer/kernels/layer_norm.hpp>
 
 namespace tk = typeformer::kernels;
 namespace simd = typeformer::simd;
@@ -47,6 +48,71 @@ void check_gemm(std::size_t rows, std::size_t inputs, std::size_t outputs) {
       REQUIRE(y[r * ldy + n] == Approx(ref * 0.5).margin(1e-5).epsilon(1e-5));
     }
     for (std::size_t n = outputs; n < ldy; ++n) REQUIRE(y[r * ldy + n] == 42.0f);  // untouched
+  }
+}
+
+template <class Arch>
+void check_gemm_epilogue(typeformer::activation act, bool with_residual) {
+  const std::size_t rows = 7, inputs = 9, outputs = 21;
+  const auto x = random_vector(rows * inputs, 21, 2.0f);
+  const auto w = random_vector(inputs * outputs, 22);
+  const auto residual = random_vector(rows * outputs, 23);
+  const auto packed = tk::packed_matrix::pack(
+      [&](std::size_t k, std::size_t n) { return w[k * outputs + n]; }, inputs, outputs);
+  std::vector<float> y(rows * outputs);
+  tk::gemm_args args{x.data(), inputs, rows, &packed, nullptr, 1.0f, y.data(), outputs};
+  args.act = act;
+  if (with_residual) args.residual = residual.data(), args.ld_residual = outputs;
+  tk::gemm<Arch>(args);
+  for (std::size_t r = 0; r < rows; ++r)
+    for (std::size_t n = 0; n < outputs; ++n) {
+      double z = 0;
+      for (std::size_t k = 0; k < inputs; ++k) z += double(x[r * inputs + k]) * w[k * outputs + n];
+      double ref = z;
+      switch (act) {
+        case typeformer::activation::relu:
+          ref = std::max(z, 0.0);
+          break;
+        case typeformer::activation::gelu:
+          ref = 0.5 * z * (1 + std::erf(z / std::sqrt(2.0)));
+          break;
+        case typeformer::activation::gelu_tanh:
+          ref = 0.5 * z * (1 + std::tanh(std::sqrt(2 / M_PI) * (z + 0.044715 * z * z * z)));
+          break;
+        case typeformer::activation::tanh:
+          ref = std::tanh(z);
+          break;
+        case typeformer::activation::sigmoid:
+          ref = 1 / (1 + std::exp(-z));
+          break;
+        case typeformer::activation::identity:
+          break;
+      }
+      if (with_residual) ref += residual[r * outputs + n];
+      REQUIRE(y[r * outputs + n] == Approx(ref).margin(2e-5).epsilon(1e-5));
+    }
+}
+
+template <class Arch>
+void check_layer_norm(std::size_t width) {
+  const std::size_t rows = 5;
+  auto x = random_vector(rows * width, 31, 3.0f);
+  for (auto& v : x) v += 100.0f;  // a large mean: the two-pass variance must not cancel
+  const auto gamma = random_vector(width, 32), beta = random_vector(width, 33);
+  std::vector<float> y(rows * width);
+  tk::layer_norm<Arch>({x.data(), width, width, gamma.data(), beta.data(), 1e-5f, y.data(), width},
+                       0, rows);
+  for (std::size_t r = 0; r < rows; ++r) {
+    double mean = 0, var = 0;
+    for (std::size_t j = 0; j < width; ++j) mean += x[r * width + j];
+    mean /= double(width);
+    for (std::size_t j = 0; j < width; ++j)
+      var += (x[r * width + j] - mean) * (x[r * width + j] - mean);
+    var /= double(width);
+    for (std::size_t j = 0; j < width; ++j) {
+      const double ref = (x[r * width + j] - mean) / std::sqrt(var + 1e-5) * gamma[j] + beta[j];
+      REQUIRE(y[r * width + j] == Approx(ref).margin(5e-5).epsilon(1e-4));
+    }
   }
 }
 
@@ -168,6 +234,17 @@ void kernel_suite() {
     check_gemm<Arch>(1, 1, 1);
     check_gemm<Arch>(13, 7, 37);
     check_gemm<Arch>(29, 30, 16);
+  }
+  SECTION("gemm epilogues: activations and a residual") {
+    using typeformer::activation;
+    for (activation act : {activation::identity, activation::relu, activation::gelu,
+                           activation::gelu_tanh, activation::tanh, activation::sigmoid})
+      check_gemm_epilogue<Arch>(act, act == activation::gelu);
+  }
+  SECTION("layer norm: odd widths") {
+    check_layer_norm<Arch>(1);
+    check_layer_norm<Arch>(37);
+    check_layer_norm<Arch>(64);
   }
   SECTION("attention: no mask") { check_attention<Arch>({}); }
   SECTION("attention: long keys cross several tiles, scores scaled in the kernel") {

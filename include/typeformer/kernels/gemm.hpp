@@ -1,9 +1,11 @@
 #pragma once
-// y = (x·W + bias) · scale over a packed W, with bias and scale fused into the store.
+// y = act((x·W + bias) · scale) + residual over a packed W, with the epilogue fused into the
+// store, so the output is written once.
 
 #include <algorithm>
 #include <cstddef>
 
+#include <typeformer/kernels/activation.hpp>
 #include <typeformer/kernels/packed_matrix.hpp>
 #include <typeformer/kernels/simd.hpp>
 #include <typeformer/kernels/thread_pool.hpp>
@@ -27,6 +29,9 @@ struct gemm_args {
   float scale;        // applied after the bias, as PyTorch and Keras scale projected queries
   float* y;
   std::size_t ldy;
+  activation act = activation::identity;
+  const float* residual = nullptr;  // added last, same layout as y (row stride ld_residual)
+  std::size_t ld_residual = 0;
 };
 
 namespace detail {
@@ -57,17 +62,23 @@ void gemm_block(const gemm_args& a, std::size_t row0, std::size_t p) noexcept {
   const std::size_t cols = std::min(panel_width, a.w->outputs() - col0);
   alignas(64) float bias[panel_width] = {};
   if (a.bias) std::copy_n(a.bias + col0, cols, bias);
+  const batch scale = O::splat(a.scale);
+  auto finish = [&](std::size_t r, std::size_t v) {
+    return kernels::activate<Arch>(a.act, (acc[r][v] + O::load(bias + v * O::width)) * scale);
+  };
   for (std::size_t r = 0; r < R; ++r) {
     float* y = a.y + (row0 + r) * a.ldy + col0;
+    const float* res = a.residual ? a.residual + (row0 + r) * a.ld_residual + col0 : nullptr;
     if (cols == panel_width) {
-      for (std::size_t v = 0; v < V; ++v)
-        O::store(y + v * O::width, (acc[r][v] + O::load(bias + v * O::width)) * O::splat(a.scale));
+      for (std::size_t v = 0; v < V; ++v) {
+        batch out = finish(r, v);
+        if (res) out = out + O::load(res + v * O::width);
+        O::store(y + v * O::width, out);
+      }
     } else {
       alignas(64) float tail[panel_width];
-      for (std::size_t v = 0; v < V; ++v)
-        O::store(tail + v * O::width,
-                 (acc[r][v] + O::load(bias + v * O::width)) * O::splat(a.scale));
-      std::copy_n(tail, cols, y);
+      for (std::size_t v = 0; v < V; ++v) O::store(tail + v * O::width, finish(r, v));
+      for (std::size_t c = 0; c < cols; ++c) y[c] = res ? tail[c] + res[c] : tail[c];
     }
   }
 }

@@ -53,6 +53,8 @@ struct ops {
   }
   static batch max(const batch& a, const batch& b) noexcept { return xsimd::max(a, b); }
   static batch exp(const batch& a) noexcept { return xsimd::exp(a); }
+  static batch erf(const batch& a) noexcept { return xsimd::erf(a); }
+  static batch tanh(const batch& a) noexcept { return xsimd::tanh(a); }
   static float sum(const batch& a) noexcept { return xsimd::hadd(a); }
   static float max_of(const batch& a) noexcept {
     alignas(64) float lanes[width];
@@ -74,6 +76,8 @@ struct ops<scalar> {
   static float fma(float a, float b, float c) noexcept { return std::fma(a, b, c); }
   static float max(float a, float b) noexcept { return std::max(a, b); }
   static float exp(float a) noexcept { return std::exp(a); }
+  static float erf(float a) noexcept { return std::erf(a); }
+  static float tanh(float a) noexcept { return std::tanh(a); }
   static float sum(float a) noexcept { return a; }
   static float max_of(float a) noexcept { return a; }
 };
