@@ -10,6 +10,7 @@ namespace typeformer {
 namespace option_kinds {
 struct use_bias {};
 struct on_fully_masked_rows {};
+struct epsilon {};
 }  // namespace option_kinds
 
 /// Whether the projections have biases (PyTorch `bias`, Keras `use_bias`). Default true.
@@ -24,6 +25,19 @@ template <fully_masked_rows Policy>
 struct on_fully_masked_rows {
   using kind = option_kinds::on_fully_masked_rows;
   static constexpr fully_masked_rows value = Policy;
+};
+
+/// A small constant as mantissa · 10^exponent: `epsilon<1, -6>` is 1e-6. Integer-encoded
+/// because clang 14 has no floating-point template arguments.
+template <int Mantissa, int Exponent>
+struct epsilon {
+  using kind = option_kinds::epsilon;
+  static constexpr double value = [] {
+    static_assert(Exponent >= -22 && Exponent <= 22, "powers of ten beyond 1e22 are not exact");
+    double power = 1.0;  // 10^|Exponent|, exact: one rounding in total, as in the literal
+    for (int e = 0; e < (Exponent < 0 ? -Exponent : Exponent); ++e) power *= 10.0;
+    return Exponent < 0 ? Mantissa / power : Mantissa * power;
+  }();
 };
 
 namespace detail {

@@ -1,0 +1,95 @@
+#pragma once
+// layer_norm<"name", d_model<d>, epsilon<m, e>?>: PyTorch nn.LayerNorm(d) and Keras
+// LayerNormalization over the last axis, with learned scale and shift.
+//
+// The epsilon differs between frameworks (PyTorch 1e-5, Keras 1e-3); undeclared, it is the
+// default of the framework whose names the weights are loaded by.
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <typeformer/core/diagnostics.hpp>
+#include <typeformer/core/dims.hpp>
+#include <typeformer/core/fixed_string.hpp>
+#include <typeformer/core/naming.hpp>
+#include <typeformer/kernels/layer_norm.hpp>
+#include <typeformer/kernels/workspace.hpp>
+#include <typeformer/layers/options.hpp>
+#include <typeformer/tensor/view.hpp>
+
+namespace typeformer {
+
+template <fixed_string Name, class... Options>
+struct layer_norm {
+  using name_type = layer_name_of<Name>;
+  static constexpr std::string_view kind = "layer_norm";
+  static constexpr std::string_view name = Name.view();
+  static constexpr extent_t d_model = extent_of_v<dims::d_model, 0, Options...>;
+  static_assert(
+      sizeof(diagnostics::require<(d_model > 0),
+                                  diagnostics::d_model_must_be_positive<name_type, d_model, 0>>));
+  /// The declared epsilon, or a negative value: "the framework's default".
+  static constexpr double declared_epsilon =
+      option_value_v<option_kinds::epsilon, -1.0, Options...>;
+  static constexpr extent_t parameter_count = 2 * d_model;
+
+  struct parameters {
+    std::vector<float> gamma, beta;
+    float epsilon = 0.0f;
+  };
+
+  template <class Naming>
+  static constexpr double default_epsilon(Naming) {
+    return std::is_same_v<Naming, naming::pytorch_t> ? 1e-5 : 1e-3;
+  }
+
+  template <class Naming>
+  static std::vector<weight_spec> expected_weights(Naming, const std::string& prefix = "") {
+    const std::vector<std::int64_t> shape{d_model};
+    if constexpr (std::is_same_v<Naming, naming::pytorch_t>)
+      return {{prefix + "weight", shape}, {prefix + "bias", shape}};
+    else
+      return {{prefix + "gamma", shape}, {prefix + "beta", shape}};
+  }
+
+  template <class Naming, class Get>
+  static parameters from_weights(Naming naming, Get&& get, const std::string& prefix = "") {
+    constexpr bool torch = std::is_same_v<Naming, naming::pytorch_t>;
+    parameters p;
+    p.gamma = get(prefix + (torch ? "weight" : "gamma"));
+    p.beta = get(prefix + (torch ? "bias" : "beta"));
+    p.epsilon =
+        static_cast<float>(declared_epsilon >= 0 ? declared_epsilon : default_epsilon(naming));
+    return p;
+  }
+
+  /// y = layer_norm(x) over the last axis of (batch, length, d_model) inputs; y may be x.
+  template <class Arch = simd::best_available, class In, class Out>
+  static void forward(const parameters& p, const In& in, Out&& out_in, workspace& ws) {
+    using namespace diagnostics;
+    const auto x = as_view<3>(in);
+    const auto y = as_view<3>(out_in);
+    constexpr auto xs = decltype(x)::static_extents;
+    constexpr auto ys = decltype(y)::static_extents;
+    static_assert(sizeof(require<extents_may_agree(xs[2], d_model),
+                                 query_features_do_not_match_d_model<name_type, xs[2], d_model>>));
+    static_assert(sizeof(require<extents_may_agree(ys[2], d_model),
+                                 output_shape_does_not_match<name_type, ys[2], d_model>>));
+    check<query_features_do_not_match_d_model>(x.extent(2) == d_model, kind, name, x.extent(2),
+                                               d_model);
+    check<output_shape_does_not_match>(y.extents() == x.extents(), kind, name, y.extent(1),
+                                       x.extent(1));
+    const auto rows = static_cast<std::size_t>(x.extent(0) * x.extent(1));
+    const auto d = static_cast<std::size_t>(d_model);
+    const kernels::layer_norm_args args{x.data(),      d,         d,        p.gamma.data(),
+                                        p.beta.data(), p.epsilon, y.data(), d};
+    ws.pool().parallel_for(rows, std::max<std::size_t>(1, rows / (4 * ws.threads())),
+                           [&](std::size_t first, std::size_t last, std::size_t) {
+                             kernels::layer_norm<simd::resolve_arch<Arch>>(args, first, last);
+                           });
+  }
+};
+
+}  // namespace typeformer
