@@ -12,6 +12,7 @@
 #include <typeformer/expr/nodes.hpp>
 #include <typeformer/io/load_weights.hpp>
 #include <typeformer/io/safetensors.hpp>
+#include <typeformer/layers/feed_forward.hpp>
 #include <typeformer/layers/layer_norm.hpp>
 #include <typeformer/layers/multi_head_attention.hpp>
 #include <typeformer/layers/options.hpp>

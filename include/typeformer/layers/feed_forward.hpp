@@ -1,0 +1,122 @@
+#pragma once
+// feed_forward<"name", width, activation, d_model<d>>: y = act(x·W1 + b1)·W2 + b2, the
+// position-wise feed-forward block of a transformer layer (PyTorch's linear1 → activation →
+// linear2, dim_feedforward = width). Bias and activation are fused into the first GEMM's store.
+//
+// PyTorch names come from the transformer layer, not from this block's name:
+// `linear1.weight` (width, d), `linear1.bias`, `linear2.weight` (d, width), `linear2.bias`.
+// Keras has no standard layer for this block; Keras names follow a Sequential of two Dense
+// layers: `dense/kernel` (d, width), `dense/bias`, `dense_1/kernel` (width, d), `dense_1/bias`.
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <typeformer/core/diagnostics.hpp>
+#include <typeformer/core/dims.hpp>
+#include <typeformer/core/fixed_string.hpp>
+#include <typeformer/core/naming.hpp>
+#include <typeformer/kernels/activation.hpp>
+#include <typeformer/kernels/gemm.hpp>
+#include <typeformer/kernels/workspace.hpp>
+#include <typeformer/layers/options.hpp>
+#include <typeformer/tensor/view.hpp>
+
+namespace typeformer {
+
+inline constexpr activation relu = activation::relu;
+inline constexpr activation gelu = activation::gelu;
+inline constexpr activation gelu_tanh = activation::gelu_tanh;
+
+template <fixed_string Name, extent_t Width, activation Act, class... Options>
+struct feed_forward {
+  using name_type = layer_name_of<Name>;
+  static constexpr std::string_view kind = "feed_forward";
+  static constexpr std::string_view name = Name.view();
+  static constexpr extent_t d_model = extent_of_v<dims::d_model, 0, Options...>;
+  static constexpr extent_t width = Width;
+  static constexpr activation act = Act;
+  static_assert(
+      sizeof(diagnostics::require<(d_model > 0),
+                                  diagnostics::d_model_must_be_positive<name_type, d_model, 0>>));
+  static_assert(sizeof(diagnostics::require<
+                       (Width > 0), diagnostics::d_model_must_be_positive<name_type, Width, 0>>));
+  static constexpr extent_t parameter_count = 2 * d_model * width + width + d_model;
+
+  struct parameters {
+    kernels::packed_matrix first, second;
+    std::vector<float> first_bias, second_bias;
+  };
+
+  template <class Naming>
+  static std::vector<weight_spec> expected_weights(Naming, const std::string& prefix = "") {
+    using S = std::vector<std::int64_t>;
+    if constexpr (std::is_same_v<Naming, naming::pytorch_t>)
+      return {{prefix + "linear1.weight", S{width, d_model}},
+              {prefix + "linear1.bias", S{width}},
+              {prefix + "linear2.weight", S{d_model, width}},
+              {prefix + "linear2.bias", S{d_model}}};
+    else
+      return {{prefix + "dense/kernel", S{d_model, width}},
+              {prefix + "dense/bias", S{width}},
+              {prefix + "dense_1/kernel", S{width, d_model}},
+              {prefix + "dense_1/bias", S{d_model}}};
+  }
+
+  template <class Naming, class Get>
+  static parameters from_weights(Naming, Get&& get, const std::string& prefix = "") {
+    const auto d = static_cast<std::size_t>(d_model), w = static_cast<std::size_t>(width);
+    parameters p;
+    auto pack = [](const std::vector<float>& m, std::size_t in, std::size_t out, bool out_in) {
+      return kernels::packed_matrix::pack(
+          [&](std::size_t k, std::size_t n) { return out_in ? m[n * in + k] : m[k * out + n]; }, in,
+          out);
+    };
+    if constexpr (std::is_same_v<Naming, naming::pytorch_t>) {
+      p.first = pack(get(prefix + "linear1.weight"), d, w, true);
+      p.first_bias = get(prefix + "linear1.bias");
+      p.second = pack(get(prefix + "linear2.weight"), w, d, true);
+      p.second_bias = get(prefix + "linear2.bias");
+    } else {
+      p.first = pack(get(prefix + "dense/kernel"), d, w, false);
+      p.first_bias = get(prefix + "dense/bias");
+      p.second = pack(get(prefix + "dense_1/kernel"), w, d, false);
+      p.second_bias = get(prefix + "dense_1/bias");
+    }
+    return p;
+  }
+
+  static std::size_t workspace_floats(std::size_t rows) noexcept {
+    return rows * static_cast<std::size_t>(width);
+  }
+
+  /// y = feed_forward(x) for (batch, length, d_model) inputs. y must not alias x.
+  template <class Arch = simd::best_available, class In, class Out>
+  static void forward(const parameters& p, const In& in, Out&& out_in, workspace& ws) {
+    using namespace diagnostics;
+    const auto x = as_view<3>(in);
+    const auto y = as_view<3>(out_in);
+    constexpr auto xs = decltype(x)::static_extents;
+    constexpr auto ys = decltype(y)::static_extents;
+    static_assert(sizeof(require<extents_may_agree(xs[2], d_model),
+                                 query_features_do_not_match_d_model<name_type, xs[2], d_model>>));
+    static_assert(sizeof(require<extents_may_agree(ys[2], d_model),
+                                 output_shape_does_not_match<name_type, ys[2], d_model>>));
+    check<query_features_do_not_match_d_model>(x.extent(2) == d_model, kind, name, x.extent(2),
+                                               d_model);
+    check<output_shape_does_not_match>(y.extents() == x.extents(), kind, name, y.extent(1),
+                                       x.extent(1));
+    using isa = simd::resolve_arch<Arch>;
+    const auto rows = static_cast<std::size_t>(x.extent(0) * x.extent(1));
+    const auto d = static_cast<std::size_t>(d_model), w = static_cast<std::size_t>(width);
+    float* hidden = ws.reserve(workspace_floats(rows));
+    kernels::gemm_args first{x.data(), d, rows, &p.first, p.first_bias.data(), 1.0f, hidden, w};
+    first.act = act;
+    kernels::gemm<isa>(ws.pool(), first);
+    kernels::gemm<isa>(ws.pool(),
+                       {hidden, w, rows, &p.second, p.second_bias.data(), 1.0f, y.data(), d});
+  }
+};
+
+}  // namespace typeformer
