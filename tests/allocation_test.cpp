@@ -26,7 +26,9 @@ void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 namespace tfm = typeformer;
 using namespace tfm::dims;
 
-TEST_CASE("a warm multi_head_attention call allocates nothing, on 1 and 2 threads") {
+TEST_CASE(
+    "a warm multi_head_attention call allocates nothing, on 1 and 2 threads, with and without "
+    "head-averaged weights") {
   using layer = tfm::multi_head_attention<"self_attn", heads<4>, d_model<36>>;
   auto params = layer::from_weights(tfm::naming::pytorch, [](const std::string& name) {
     const std::size_t n = name == "in_proj_weight"    ? 3 * 36 * 36
@@ -44,9 +46,15 @@ TEST_CASE("a warm multi_head_attention call allocates nothing, on 1 and 2 thread
   for (std::size_t threads : {1u, 2u}) {
     tfm::workspace ws(threads);
     const auto mask = tfm::masks::all(tfm::masks::causal{}, tfm::masks::key_lengths{lengths});
-    layer::forward(params, in, in, in, out, ws, mask);  // grows the workspace
+    std::vector<float> averaged_storage(3 * 11 * 11);
+    tfm::tensor_view<float, tfm::dynamic, 11, 11> averaged(averaged_storage.data(), {3, 11, 11});
+    auto call_both = [&] {
+      layer::forward(params, in, in, in, out, ws, mask);
+      layer::forward(params, in, in, in, out, ws, mask, tfm::attention_weights_averaged{averaged});
+    };
+    call_both();  // grows the workspace
     const long before = allocations.load();
-    for (int call = 0; call < 5; ++call) layer::forward(params, in, in, in, out, ws, mask);
+    for (int call = 0; call < 5; ++call) call_both();
     const long during = allocations.load() - before;
     INFO("threads: " << threads);
     REQUIRE(during == 0);

@@ -140,3 +140,28 @@ TEST_CASE("expressions: softmax(s·q·kᵀ + mask)·v evaluates through the fuse
         }
       }
 }
+
+TEST_CASE(
+    "multi_head_attention: parameters that do not fit, and attention weights of the wrong shape") {
+  using mha = tfm::multi_head_attention<"self_attn", heads<2>, d_model<6>>;
+  std::vector<float> x(2 * 3 * 6, 0.5f), y(x.size());
+  tfm::tensor_view<const float, tfm::dynamic, tfm::dynamic, 6> in(x.data(), {2, 3, 6});
+  tfm::tensor_view<float, tfm::dynamic, tfm::dynamic, 6> out(y.data(), {2, 3, 6});
+  tfm::workspace ws;
+  REQUIRE_THROWS_AS(mha::forward(mha::parameters{}, in, in, in, out, ws), tfm::weight_error);
+
+  const auto params = mha::from_weights(tfm::naming::pytorch, [](const std::string& name) {
+    if (name == "in_proj_weight") return std::vector<float>(18 * 6, 0.1f);
+    if (name == "in_proj_bias") return std::vector<float>(18, 0.0f);
+    if (name == "out_proj.weight") return std::vector<float>(36, 0.1f);
+    return std::vector<float>(6, 0.0f);
+  });
+  std::vector<float> w(2 * 2 * 3 * 4);
+  tfm::tensor_view<float, tfm::dynamic, tfm::dynamic, tfm::dynamic, tfm::dynamic> wrong(
+      w.data(), {2, 2, 3, 4});
+  REQUIRE_THROWS_WITH(
+      mha::forward(params, in, in, in, out, ws, tfm::masks::none{},
+                   tfm::attention_weights_per_head{wrong}),
+      "multi_head_attention \"self_attn\": attention weights extent (4) does not match the "
+      "expected extent (3)");
+}

@@ -190,10 +190,10 @@ void check_attention(const attention_case& c) {
   o.v_stride = tk::attention_operands::v_stride_for(c.dv);
   std::vector<float> kt(c.batch * c.heads * c.dk * o.kt_stride, 0.0f);
   std::vector<float> vp(c.batch * c.heads * c.lk * o.v_stride, 0.0f);
-  tk::scatter_keys_transposed(k.data(), {c.lk * c.heads * c.dk, c.dk, c.heads * c.dk}, c.batch,
-                              c.heads, c.lk, c.dk, kt.data(), o.kt_stride);
-  tk::scatter_values(v.data(), {c.lk * c.heads * c.dv, c.dv, c.heads * c.dv}, c.batch, c.heads,
-                     c.lk, c.dv, vp.data(), o.v_stride);
+  tk::scatter_keys_transposed<Arch>(k.data(), {c.lk * c.heads * c.dk, c.dk, c.heads * c.dk},
+                                    c.batch, c.heads, c.lk, c.dk, kt.data(), o.kt_stride);
+  tk::scatter_values<Arch>(v.data(), {c.lk * c.heads * c.dv, c.dv, c.heads * c.dv}, c.batch,
+                           c.heads, c.lk, c.dv, vp.data(), o.v_stride);
   o.kt = kt.data(), o.v = vp.data();
   std::vector<float> out(c.batch * c.lq * c.heads * c.dv, 7.0f);
   o.out = out.data(), o.out_batch = c.lq * c.heads * c.dv, o.out_head = c.dv;
@@ -273,6 +273,17 @@ void kernel_suite() {
     check_attention<Arch>(c);
     c.policy = fully_masked_rows::minus_1e9_added;
     check_attention<Arch>(c);
+  }
+  SECTION("attention: a NaN score stays NaN under every policy, it is not a masked row") {
+    for (auto policy : {fully_masked_rows::zeros, fully_masked_rows::nan}) {
+      attention_case c;
+      c.batch = 1, c.heads = 1, c.lq = 3, c.lk = 5, c.dk = 2, c.dv = 3;
+      c.policy = policy;
+      c.bias.assign(c.lq * c.lk, 0.0f);
+      c.bias[1 * c.lk + 2] = std::numeric_limits<float>::quiet_NaN();  // row 1 sees a NaN
+      c.bias[2 * c.lk + 0] = -std::numeric_limits<float>::infinity();  // row 2 hides a key
+      check_attention<Arch>(c);
+    }
   }
   SECTION("attention: keep mask and additive bias") {
     attention_case c;

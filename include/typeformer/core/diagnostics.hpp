@@ -117,7 +117,7 @@ inline constexpr std::string_view sentence<bottom_right_causal_needs_query_not_l
     "bottom-right causal mask needs query length ({}) <= key length ({})";
 template <>
 inline constexpr std::string_view sentence<weights_shape_does_not_match> =
-    "weight extent ({}) does not match the expected extent ({})";
+    "attention weights extent ({}) does not match the expected extent ({})";
 
 template <>
 inline constexpr std::string_view sentence<query_and_key_widths_differ> =

@@ -50,8 +50,11 @@ struct scores<product<scaled<leaf<Q>>, transposed<leaf<K>>>>
   static float scale(const self& s) { return s.left.factor; }
   static masks::none get_mask(const self&) { return {}; }
 };
+// A scale outside a mask would scale the mask's bias too: no kernel computes that, so such a
+// tree is not matched (and fails to compile with no_fused_kernel_for_expression).
 template <class P>
-struct scores<scaled<P>> : scores<P> {
+requires(std::is_same_v<typename scores<P>::mask, masks::none>) struct scores<scaled<P>>
+    : scores<P> {
   static const auto& q(const scaled<P>& s) { return scores<P>::q(s.inner); }
   static const auto& k(const scaled<P>& s) { return scores<P>::k(s.inner); }
   static float scale(const scaled<P>& s) { return s.factor * scores<P>::scale(s.inner); }
@@ -77,10 +80,26 @@ requires scores<S>::value struct attention_pattern<product<softmax_of<S>, leaf<V
 }  // namespace detail
 
 /// out = the expression's value. Allocates nothing once the workspace has grown to the size.
+namespace detail {
+template <class Arch, class Out, class E>
+void evaluate_attention(Out&& out_in, const E& e, workspace& ws, fully_masked_rows policy);
+}  // namespace detail
+
+/// out = the expression's value, computed by the kernel its tree matches. `policy` says what a
+/// query row with every key masked gives (see fully_masked_rows).
 template <class Arch = simd::best_available, class Out, class E>
-void evaluate(Out&& out_in, const E& e, workspace& ws) {
+void evaluate(Out&& out, const E& e, workspace& ws,
+              fully_masked_rows policy = fully_masked_rows::zeros) {
   static_assert(sizeof(diagnostics::require<detail::attention_pattern<E>::value,
                                             diagnostics::no_fused_kernel_for_expression<E>>));
+  if constexpr (detail::attention_pattern<E>::value)
+    detail::evaluate_attention<Arch>(std::forward<Out>(out), e, ws, policy);
+}
+
+/// softmax(s·q·kᵀ + mask)·v by the fused attention kernel. Allocates nothing once the
+/// workspace has grown to the size.
+template <class Arch, class Out, class E>
+void detail::evaluate_attention(Out&& out_in, const E& e, workspace& ws, fully_masked_rows policy) {
   using S = std::remove_cvref_t<decltype(e.left.inner)>;
   using score = detail::scores<S>;
   using namespace diagnostics;
@@ -103,12 +122,26 @@ void evaluate(Out&& out_in, const E& e, workspace& ws) {
                                query_and_key_widths_differ<name_type, qx[3], kx[3]>>));
   static_assert(sizeof(require<extents_may_agree(kx[2], vx[2]),
                                key_and_value_lengths_differ<name_type, kx[2], vx[2]>>));
-  static_assert(sizeof(require < extents_may_agree(kx[0], qx[0]) && extents_may_agree(vx[0], qx[0]),
-                       batch_sizes_differ < name_type, kx[0], qx[0] >>));
-  static_assert(sizeof(require < extents_may_agree(kx[1], qx[1]) && extents_may_agree(vx[1], qx[1]),
-                       heads_differ < name_type, kx[1], qx[1] >>));
-  static_assert(sizeof(require < extents_may_agree(ox[2], qx[2]) && extents_may_agree(ox[3], vx[3]),
-                       output_shape_does_not_match < name_type, ox[3], vx[3] >>));
+  static_assert(sizeof(
+      require<extents_may_agree(kx[0], qx[0]), batch_sizes_differ<name_type, kx[0], qx[0]>>));
+  static_assert(sizeof(
+      require<extents_may_agree(vx[0], qx[0]), batch_sizes_differ<name_type, vx[0], qx[0]>>));
+  static_assert(sizeof(
+      require<extents_may_agree(ox[0], qx[0]), batch_sizes_differ<name_type, ox[0], qx[0]>>));
+  static_assert(
+      sizeof(require<extents_may_agree(kx[1], qx[1]), heads_differ<name_type, kx[1], qx[1]>>));
+  static_assert(
+      sizeof(require<extents_may_agree(vx[1], qx[1]), heads_differ<name_type, vx[1], qx[1]>>));
+  static_assert(
+      sizeof(require<extents_may_agree(ox[1], qx[1]), heads_differ<name_type, ox[1], qx[1]>>));
+  static_assert(sizeof(require<extents_may_agree(ox[2], qx[2]),
+                               output_shape_does_not_match<name_type, ox[2], qx[2]>>));
+  static_assert(sizeof(require<extents_may_agree(ox[3], vx[3]),
+                               output_shape_does_not_match<name_type, ox[3], vx[3]>>));
+  static_assert(sizeof(require<extents_may_agree(mx.batch, qx[0]),
+                               mask_batch_does_not_match<name_type, mx.batch, qx[0]>>));
+  static_assert(sizeof(require<extents_may_agree(mx.heads, qx[1]),
+                               mask_heads_do_not_match<name_type, mx.heads, qx[1]>>));
   static_assert(sizeof(require<extents_may_agree(mx.query_len, qx[2]),
                                mask_query_length_does_not_match<name_type, mx.query_len, qx[2]>>));
   static_assert(sizeof(require<extents_may_agree(mx.key_len, kx[2]),
@@ -126,6 +159,7 @@ void evaluate(Out&& out_in, const E& e, workspace& ws) {
   check<output_shape_does_not_match>(out.extent(3) == DV, kind, name, out.extent(3), DV);
 
   kernels::mask_spec spec;
+  spec.policy = policy;
   mask.lower(spec, masks::call_extents{B, H, Lq, Lk, kind, name});
 
   using std::size_t;
@@ -143,9 +177,10 @@ void evaluate(Out&& out_in, const E& e, workspace& ws) {
   float* kt = ws.reserve(kt_floats + v_floats + ws.threads() * scratch_per_thread);
   float* vt = kt + kt_floats;
   std::fill(kt, vt + v_floats, 0.0f);
-  kernels::scatter_keys_transposed(k.data(), {h * lk * d, lk * d, d}, b, h, lk, d, kt,
-                                   ops.kt_stride);
-  kernels::scatter_values(v.data(), {h * lk * dv, lk * dv, dv}, b, h, lk, dv, vt, ops.v_stride);
+  kernels::scatter_keys_transposed<simd::resolve_arch<Arch>>(k.data(), {h * lk * d, lk * d, d}, b,
+                                                             h, lk, d, kt, ops.kt_stride);
+  kernels::scatter_values<simd::resolve_arch<Arch>>(v.data(), {h * lk * dv, lk * dv, dv}, b, h, lk,
+                                                    dv, vt, ops.v_stride);
   ops.kt = kt, ops.v = vt;
   ops.out = out.data(), ops.out_batch = h * lq * dv, ops.out_head = lq * dv, ops.out_row = dv;
   float* scratch = vt + v_floats;
@@ -157,7 +192,8 @@ void evaluate(Out&& out_in, const E& e, workspace& ws) {
                          });
 }
 
-/// softmax(q·kᵀ / √d + mask)·v, the expression PyTorch's scaled_dot_product_attention computes.
+/// softmax(q·kᵀ / √d + mask)·v, the expression PyTorch's scaled_dot_product_attention computes
+/// (for fully masked rows PyTorch gives NaN: pass fully_masked_rows::nan to `evaluate`).
 template <operand Q, operand K, operand V, class Mask = masks::none>
 auto scaled_dot_product_attention(Q&& q, K&& k, V&& v, Mask mask = {}) {
   auto qn = node(std::forward<Q>(q));

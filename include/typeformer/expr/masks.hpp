@@ -3,6 +3,7 @@
 // (Keras), `pytorch_key_padding` means 1 = masked (PyTorch). Combine parts with
 // `masks::all(...)`; a key is visible only if every part lets it through.
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -14,6 +15,17 @@
 #include <typeformer/kernels/attention_mask.hpp>
 #include <typeformer/tensor/view.hpp>
 
+namespace typeformer::diagnostics {
+/// `masks::all` was given two parts that use the same place in the kernel (two causal masks,
+/// two keep masks, two biases, two length lists).
+template <class... Parts>
+struct mask_parts_of_one_kind_given_twice;
+/// `masks::all` parts whose static extents differ on an axis (0 batch, 1 heads, 2 query
+/// length, 3 key length).
+template <extent_t Axis, extent_t First, extent_t Second>
+struct mask_parts_disagree_on_axis;
+}  // namespace typeformer::diagnostics
+
 namespace typeformer::masks {
 
 /// Run-time extents of one attention call, and the layer they belong to (for messages).
@@ -22,6 +34,10 @@ struct call_extents {
   std::string_view kind, name;
 };
 
+/// What a mask part constrains; `masks::all` takes at most one part of each kind, since the
+/// kernel has one place for each.
+enum class mask_slot { none, causal, lengths, keep, bias };
+
 /// Static extents a mask imposes; `dynamic` where it does not constrain.
 struct static_extents {
   extent_t batch = dynamic, heads = dynamic, query_len = dynamic, key_len = dynamic;
@@ -29,12 +45,14 @@ struct static_extents {
 
 struct none {
   static constexpr static_extents extents{};
+  static constexpr mask_slot slot = mask_slot::none;
   void lower(kernels::mask_spec&, const call_extents&) const noexcept {}
 };
 
 /// Key j is visible from query i iff j <= i (PyTorch `is_causal`, Keras `use_causal_mask`).
 struct causal {
   static constexpr static_extents extents{};
+  static constexpr mask_slot slot = mask_slot::causal;
   void lower(kernels::mask_spec& m, const call_extents&) const noexcept {
     m.causal = causal_alignment::top_left;
   }
@@ -44,6 +62,7 @@ struct causal {
 /// decoding with a KV cache, where the queries are the newest Lq positions.
 struct causal_bottom_right {
   static constexpr static_extents extents{};
+  static constexpr mask_slot slot = mask_slot::causal;
   void lower(kernels::mask_spec& m, const call_extents& e) const {
     diagnostics::check<diagnostics::bottom_right_causal_needs_query_not_longer_than_keys>(
         e.query_len <= e.key_len, e.kind, e.name, e.query_len, e.key_len);
@@ -55,6 +74,7 @@ struct causal_bottom_right {
 struct key_lengths {
   std::span<const extent_t> lengths;
   static constexpr static_extents extents{};
+  static constexpr mask_slot slot = mask_slot::lengths;
   void lower(kernels::mask_spec& m, const call_extents& e) const {
     diagnostics::check<diagnostics::mask_batch_does_not_match>(
         static_cast<extent_t>(lengths.size()) == e.batch, e.kind, e.name,
@@ -85,11 +105,13 @@ template <extent_t B = dynamic, extent_t Lq = dynamic, extent_t Lk = dynamic>
 struct keep {
   tensor_view<const std::uint8_t, B, Lq, Lk> mask;
   static constexpr static_extents extents{B, dynamic, Lq, Lk};
+  static constexpr mask_slot slot = mask_slot::keep;
   void lower(kernels::mask_spec& m, const call_extents& e) const {
     detail::check_mask_extent(mask.extent(0) == e.batch, mask.extent(1) == e.query_len,
                               mask.extent(2) == e.key_len, mask.extent(0), mask.extent(1),
                               mask.extent(2), e);
     m.keep = mask.data();
+    m.keep_means_masked = false;
     m.keep_batch = e.query_len * e.key_len;
     m.keep_query = e.key_len;
   }
@@ -100,10 +122,12 @@ template <extent_t B = dynamic, extent_t Lk = dynamic>
 struct keep_keys {
   tensor_view<const std::uint8_t, B, Lk> mask;
   static constexpr static_extents extents{B, dynamic, dynamic, Lk};
+  static constexpr mask_slot slot = mask_slot::keep;
   void lower(kernels::mask_spec& m, const call_extents& e) const {
     detail::check_mask_extent(mask.extent(0) == e.batch, true, mask.extent(1) == e.key_len,
                               mask.extent(0), e.query_len, mask.extent(1), e);
     m.keep = mask.data();
+    m.keep_means_masked = false;
     m.keep_batch = e.key_len;
     m.keep_query = 0;
   }
@@ -114,6 +138,7 @@ template <extent_t B = dynamic, extent_t Lk = dynamic>
 struct pytorch_key_padding {
   tensor_view<const std::uint8_t, B, Lk> mask;
   static constexpr static_extents extents{B, dynamic, dynamic, Lk};
+  static constexpr mask_slot slot = mask_slot::keep;
   void lower(kernels::mask_spec& m, const call_extents& e) const {
     keep_keys<B, Lk>{mask}.lower(m, e);
     m.keep_means_masked = true;
@@ -126,6 +151,7 @@ template <extent_t Lq = dynamic, extent_t Lk = dynamic>
 struct additive {
   tensor_view<const float, Lq, Lk> bias;
   static constexpr static_extents extents{dynamic, dynamic, Lq, Lk};
+  static constexpr mask_slot slot = mask_slot::bias;
   void lower(kernels::mask_spec& m, const call_extents& e) const {
     detail::check_mask_extent(true, bias.extent(0) == e.query_len, bias.extent(1) == e.key_len,
                               e.batch, bias.extent(0), bias.extent(1), e);
@@ -141,6 +167,7 @@ template <extent_t B = dynamic, extent_t H = dynamic, extent_t Lq = dynamic, ext
 struct additive_per_head {
   tensor_view<const float, B, H, Lq, Lk> bias;
   static constexpr static_extents extents{B, H, Lq, Lk};
+  static constexpr mask_slot slot = mask_slot::bias;
   void lower(kernels::mask_spec& m, const call_extents& e) const {
     detail::check_mask_extent(bias.extent(0) == e.batch, bias.extent(2) == e.query_len,
                               bias.extent(3) == e.key_len, bias.extent(0), bias.extent(2),
@@ -154,11 +181,46 @@ struct additive_per_head {
   }
 };
 
-/// Several parts at once: `masks::all(masks::causal{}, masks::key_lengths{lens})`.
+/// Several parts at once: `masks::all(masks::causal{}, masks::key_lengths{lens})`. A key is
+/// visible only if every part lets it through. At most one part of each kind (causal,
+/// lengths, keep, bias), and static extents must agree: otherwise a compile error names the
+/// two parts or the two extents.
 template <class... Parts>
 struct all {
   std::tuple<Parts...> parts;
   explicit all(Parts... p) : parts(p...) {}
+
+  static constexpr mask_slot slot = mask_slot::none;
+
+  static constexpr int parts_in(mask_slot s) { return (0 + ... + int(Parts::slot == s)); }
+  static constexpr bool one_per_kind =
+      parts_in(mask_slot::causal) <= 1 && parts_in(mask_slot::lengths) <= 1 &&
+      parts_in(mask_slot::keep) <= 1 && parts_in(mask_slot::bias) <= 1;
+  static_assert(sizeof(diagnostics::require<
+                       one_per_kind, diagnostics::mask_parts_of_one_kind_given_twice<Parts...>>));
+
+  // The first axis (0 batch, 1 heads, 2 query, 3 key) on which two static extents differ.
+  static constexpr std::array<extent_t, 3> first_conflict() {
+    std::array<extent_t, 3> conflict{-1, 0, 0};
+    for (int axis = 0; axis < 4; ++axis) {
+      extent_t seen = dynamic;
+      for (const static_extents& x : {Parts::extents...}) {
+        const extent_t e = axis == 0   ? x.batch
+                           : axis == 1 ? x.heads
+                           : axis == 2 ? x.query_len
+                                       : x.key_len;
+        if (e == dynamic) continue;
+        if (seen != dynamic && seen != e && conflict[0] < 0) conflict = {axis, seen, e};
+        seen = e;
+      }
+    }
+    return conflict;
+  }
+  static constexpr auto conflict = first_conflict();
+  static_assert(sizeof(
+      diagnostics::require <
+      conflict[0]<
+          0, diagnostics::mask_parts_disagree_on_axis<conflict[0], conflict[1], conflict[2]>>));
 
   static constexpr static_extents merge() {
     static_extents out;

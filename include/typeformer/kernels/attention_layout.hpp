@@ -49,9 +49,11 @@ struct head_strides {
 };
 
 /// Copies keys into the per-head transposed blocks of `kt` (padding keys stay as they are).
-inline void scatter_keys_transposed(const float* k, head_strides s, std::size_t batch,
-                                    std::size_t heads, std::size_t key_len, std::size_t key_dim,
-                                    float* kt, std::size_t kt_stride) noexcept {
+/// A template over the architecture, like every helper a kernel call uses (docs/simd.md).
+template <class Arch>
+void scatter_keys_transposed(const float* k, head_strides s, std::size_t batch, std::size_t heads,
+                             std::size_t key_len, std::size_t key_dim, float* kt,
+                             std::size_t kt_stride) noexcept {
   for (std::size_t b = 0; b < batch; ++b)
     for (std::size_t h = 0; h < heads; ++h) {
       float* block = kt + (b * heads + h) * key_dim * kt_stride;
@@ -63,9 +65,10 @@ inline void scatter_keys_transposed(const float* k, head_strides s, std::size_t 
 }
 
 /// Copies values into per-head blocks whose rows are padded to `v_stride`.
-inline void scatter_values(const float* v, head_strides s, std::size_t batch, std::size_t heads,
-                           std::size_t key_len, std::size_t value_dim, float* out,
-                           std::size_t v_stride) noexcept {
+template <class Arch>
+void scatter_values(const float* v, head_strides s, std::size_t batch, std::size_t heads,
+                    std::size_t key_len, std::size_t value_dim, float* out,
+                    std::size_t v_stride) noexcept {
   for (std::size_t b = 0; b < batch; ++b)
     for (std::size_t h = 0; h < heads; ++h) {
       float* block = out + (b * heads + h) * key_len * v_stride;

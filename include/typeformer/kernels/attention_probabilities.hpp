@@ -36,13 +36,15 @@ void attention_probabilities(const attention_operands& o, const mask_spec& m,
             O::store(row + j, O::fma(qd, O::load(k + j), O::load(row + j)));
           for (; j < o.key_len; ++j) row[j] = std::fma(qs, k[j], row[j]);
         }
-        const std::ptrdiff_t limit = detail::visible_key_limit(o, m, b, i);
+        const std::ptrdiff_t limit = detail::visible_key_limit<Arch>(o, m, b, i);
         float max = neg_inf;
+        bool seen = false;  // apart from `max`, so that a NaN score stays NaN
         for (std::size_t j = 0; j < o.key_len; ++j) {
-          row[j] = detail::masked_score(m, row[j], b, h, i, j, limit);
+          row[j] = detail::masked_score<Arch>(m, row[j], b, h, i, j, limit);
           max = std::max(max, row[j]);
+          seen = seen || row[j] != neg_inf;
         }
-        if (max == neg_inf) {
+        if (!seen) {
           const float fill =
               m.policy == fully_masked_rows::nan ? std::numeric_limits<float>::quiet_NaN() : 0.0f;
           std::fill_n(row, o.key_len, fill);

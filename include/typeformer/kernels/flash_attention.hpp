@@ -34,9 +34,13 @@ inline std::size_t attention_task_count(const attention_operands& o) noexcept {
 
 namespace detail {
 
+// Helpers are templates over the architecture like the kernels, so that translation units
+// built with different instruction sets never share one inline copy (docs/simd.md).
+
 /// Keys [0, limit) may be visible from query row i of batch b (causal and lengths parts).
-inline std::ptrdiff_t visible_key_limit(const attention_operands& o, const mask_spec& m,
-                                        std::size_t b, std::size_t i) noexcept {
+template <class Arch>
+std::ptrdiff_t visible_key_limit(const attention_operands& o, const mask_spec& m, std::size_t b,
+                                 std::size_t i) noexcept {
   auto limit = static_cast<std::ptrdiff_t>(o.key_len);
   const auto row = static_cast<std::ptrdiff_t>(i);
   if (m.causal == causal_alignment::top_left) limit = std::min(limit, row + 1);
@@ -48,8 +52,9 @@ inline std::ptrdiff_t visible_key_limit(const attention_operands& o, const mask_
 }
 
 /// The score of key `key` for row i after the bias and the visibility parts of the mask.
-inline float masked_score(const mask_spec& m, float score, std::size_t b, std::size_t h,
-                          std::size_t i, std::size_t key, std::ptrdiff_t limit) noexcept {
+template <class Arch>
+float masked_score(const mask_spec& m, float score, std::size_t b, std::size_t h, std::size_t i,
+                   std::size_t key, std::ptrdiff_t limit) noexcept {
   if (m.bias) score += m.bias[b * m.bias_batch + h * m.bias_head + i * m.bias_query + key];
   const bool hidden =
       static_cast<std::ptrdiff_t>(key) >= limit ||
@@ -72,6 +77,8 @@ void flash_attention(const attention_operands& o, const mask_spec& m, float* scr
   constexpr std::size_t R = attention_query_tile;
   constexpr std::size_t T = attention_key_tile<Arch>;
   constexpr std::size_t NV = T / W;
+  static_assert(attention_key_stride_multiple % T == 0 && attention_value_stride_multiple % W == 0,
+                "a key tile must divide the padded key stride and a register the value stride");
   constexpr float neg_inf = -std::numeric_limits<float>::infinity();
   const bool may_skip = m.policy != fully_masked_rows::minus_1e9_added;
   const std::size_t tiles = (o.query_len + R - 1) / R;
@@ -93,17 +100,21 @@ void flash_attention(const attention_operands& o, const mask_spec& m, float* scr
     for (std::size_t r = 0; r < R; ++r) {
       const std::size_t i = i0 + std::min(r, rows - 1);
       q[r] = o.q + b * o.q_batch + h * o.q_head + i * o.q_row;
-      limit[r] = detail::visible_key_limit(o, m, b, i);
+      limit[r] = detail::visible_key_limit<Arch>(o, m, b, i);
       max_limit = std::max(max_limit, limit[r]);
       min_limit = std::min(min_limit, limit[r]);
     }
     const std::size_t key_end = may_skip ? static_cast<std::size_t>(max_limit) : o.key_len;
 
+    // `seen`: some key of the row is not masked. Kept apart from the running maximum so that a
+    // NaN score propagates as NaN instead of passing for a fully masked row.
     float row_max[R], row_sum[R];
+    bool seen[R];
     float* acc = scratch;
     for (std::size_t r = 0; r < R; ++r) {
       row_max[r] = neg_inf;
       row_sum[r] = 0.0f;
+      seen[r] = false;
     }
     std::fill_n(acc, R * vs, 0.0f);
 
@@ -129,7 +140,9 @@ void flash_attention(const attention_operands& o, const mask_spec& m, float* scr
       // Masks, element by element only where a tile needs it.
       const bool whole_tile_visible =
           count == T && !m.keep && !m.bias && static_cast<std::ptrdiff_t>(j0 + T) <= min_limit;
-      if (!whole_tile_visible) {
+      if (whole_tile_visible) {
+        for (std::size_t r = 0; r < R; ++r) seen[r] = true;
+      } else {
         for (std::size_t r = 0; r < R; ++r) {
           const std::size_t i = i0 + std::min(r, rows - 1);
           for (std::size_t j = 0; j < T; ++j) {
@@ -138,7 +151,8 @@ void flash_attention(const attention_operands& o, const mask_spec& m, float* scr
               p[r][j] = neg_inf;
               continue;
             }
-            p[r][j] = detail::masked_score(m, p[r][j], b, h, i, key, limit[r]);
+            p[r][j] = detail::masked_score<Arch>(m, p[r][j], b, h, i, key, limit[r]);
+            seen[r] = seen[r] || p[r][j] != neg_inf;
           }
         }
       }
@@ -181,9 +195,10 @@ void flash_attention(const attention_operands& o, const mask_spec& m, float* scr
 
     for (std::size_t r = 0; r < rows; ++r) {
       float* out = o.out + b * o.out_batch + h * o.out_head + (i0 + r) * o.out_row;
-      if (row_sum[r] > 0.0f) {
-        const float inv = 1.0f / row_sum[r];
-        for (std::size_t c = 0; c < o.value_dim; ++c) out[c] = acc[r * vs + c] * inv;
+      if (seen[r]) {
+        // A NaN score makes the sum NaN (or leaves it 0 when the maximum skipped it): both
+        // give NaN here, as the frameworks do.
+        for (std::size_t c = 0; c < o.value_dim; ++c) out[c] = acc[r * vs + c] / row_sum[r];
       } else {
         const float fill =
             m.policy == fully_masked_rows::nan ? std::numeric_limits<float>::quiet_NaN() : 0.0f;

@@ -19,16 +19,14 @@ class thread_pool {
   explicit thread_pool(std::size_t threads = 1) {
     const std::size_t workers = threads > 1 ? threads - 1 : 0;
     workers_.reserve(workers);
-    for (std::size_t w = 0; w < workers; ++w) workers_.emplace_back([this, w] { work(w + 1); });
-  }
-  ~thread_pool() {
-    {
-      std::lock_guard lock(mutex_);
-      stopping_ = true;
+    try {
+      for (std::size_t w = 0; w < workers; ++w) workers_.emplace_back([this, w] { work(w + 1); });
+    } catch (...) {
+      stop();  // the threads already started hold `this`: join them before unwinding
+      throw;
     }
-    start_.notify_all();
-    for (auto& t : workers_) t.join();
   }
+  ~thread_pool() { stop(); }
   thread_pool(const thread_pool&) = delete;
   thread_pool& operator=(const thread_pool&) = delete;
 
@@ -69,6 +67,15 @@ class thread_pool {
     void (*call)(void*, std::size_t, std::size_t, std::size_t) = nullptr;
     std::size_t count = 0, grain = 1;
   };
+
+  void stop() noexcept {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    start_.notify_all();
+    for (auto& t : workers_) t.join();
+  }
 
   void run_chunks(std::size_t who) noexcept {
     for (;;) {

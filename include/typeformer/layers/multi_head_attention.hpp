@@ -19,6 +19,7 @@
 #include <typeformer/core/dims.hpp>
 #include <typeformer/core/fixed_string.hpp>
 #include <typeformer/core/naming.hpp>
+#include <typeformer/core/text.hpp>
 #include <typeformer/expr/masks.hpp>
 #include <typeformer/kernels/attention_probabilities.hpp>
 #include <typeformer/kernels/flash_attention.hpp>
@@ -265,6 +266,8 @@ struct multi_head_attention {
                                  output_shape_does_not_match<name_type, o[2], output_features>>));
     static_assert(sizeof(require<extents_may_agree(o[1], q[1]),
                                  output_shape_does_not_match<name_type, o[1], q[1]>>));
+    static_assert(
+        sizeof(require<extents_may_agree(o[0], q[0]), batch_sizes_differ<name_type, o[0], q[0]>>));
     static_assert(sizeof(require<extents_may_agree(mx.query_len, q[1]),
                                  mask_query_length_does_not_match<name_type, mx.query_len, q[1]>>));
     static_assert(sizeof(require<extents_may_agree(mx.key_len, k[1]),
@@ -274,6 +277,10 @@ struct multi_head_attention {
     static_assert(sizeof(require<extents_may_agree(mx.heads, heads),
                                  mask_heads_do_not_match<name_type, mx.heads, heads>>));
 
+    if (!fits(p))
+      throw weight_error(detail::concat(kind, " \"", name,
+                                        "\": the parameters do not fit this layer's dimensions "
+                                        "(build them with load_weights or from_weights)"));
     const extent_t B = query.extent(0), Lq = query.extent(1), Lk = key.extent(1);
     check<query_features_do_not_match_d_model>(query.extent(2) == d_model, kind, name,
                                                query.extent(2), d_model);
@@ -288,6 +295,22 @@ struct multi_head_attention {
     check<output_shape_does_not_match>(out.extent(1) == Lq, kind, name, out.extent(1), Lq);
     check<output_shape_does_not_match>(out.extent(2) == output_features, kind, name, out.extent(2),
                                        output_features);
+
+    using W = std::remove_cvref_t<Weights>;
+    constexpr bool want_weights = !std::is_same_v<W, no_attention_weights>;
+    std::size_t weights_scratch = 0;
+    if constexpr (want_weights) {
+      const auto w = as_view < W::averaged ? 3 : 4 > (weights_in.target);
+      static_assert(std::is_same_v<typename decltype(w)::value_type, float>,
+                    "attention weights are written as floats");
+      const std::array<extent_t, 4> expected{B, heads, Lq, Lk};
+      for (std::size_t axis = 0; axis < decltype(w)::rank; ++axis) {
+        const extent_t want = expected[W::averaged && axis > 0 ? axis + 1 : axis];
+        check<weights_shape_does_not_match>(w.extent(axis) == want, kind, name, w.extent(axis),
+                                            want);
+      }
+      if constexpr (W::averaged) weights_scratch = std::size_t(heads * Lq * Lk);
+    }
 
     kernels::mask_spec spec;
     spec.policy = masked_rows_policy;
@@ -308,7 +331,7 @@ struct multi_head_attention {
     ops.kt_stride = kernels::attention_operands::kt_stride_for(lk);
     ops.v_stride = kernels::attention_operands::v_stride_for(vd);
 
-    float* projected_q = ws.reserve(workspace_floats(b, lq, lk, ws.threads()));
+    float* projected_q = ws.reserve(workspace_floats(b, lq, lk, ws.threads()) + weights_scratch);
     float* staging = projected_q + b * lq * QW;
     float* kt = staging + b * lk * std::max(QW, VW);
     float* vt = kt + b * H * kd * ops.kt_stride;
@@ -325,10 +348,11 @@ struct multi_head_attention {
                                    bias(p.query_bias), scale, projected_q, QW});
     kernels::gemm<isa>(ws.pool(), {key.data(), static_cast<size_t>(key_features), b * lk, &p.key,
                                    bias(p.key_bias), 1.0f, staging, QW});
-    kernels::scatter_keys_transposed(staging, {lk * QW, kd, QW}, b, H, lk, kd, kt, ops.kt_stride);
+    kernels::scatter_keys_transposed<isa>(staging, {lk * QW, kd, QW}, b, H, lk, kd, kt,
+                                          ops.kt_stride);
     kernels::gemm<isa>(ws.pool(), {value.data(), static_cast<size_t>(value_features), b * lk,
                                    &p.value, bias(p.value_bias), 1.0f, staging, VW});
-    kernels::scatter_values(staging, {lk * VW, vd, VW}, b, H, lk, vd, vt, ops.v_stride);
+    kernels::scatter_values<isa>(staging, {lk * VW, vd, VW}, b, H, lk, vd, vt, ops.v_stride);
 
     ops.q = projected_q, ops.q_batch = lq * QW, ops.q_head = kd, ops.q_row = QW;
     ops.kt = kt, ops.v = vt;
@@ -343,25 +367,20 @@ struct multi_head_attention {
     kernels::gemm<isa>(ws.pool(), {context, VW, b * lq, &p.output, bias(p.output_bias), 1.0f,
                                    out.data(), static_cast<size_t>(output_features)});
 
-    if constexpr (!std::is_same_v<std::remove_cvref_t<Weights>, no_attention_weights>)
-      write_weights<isa>(ops, spec, weights_in);
+    if constexpr (want_weights)
+      write_weights<isa>(ops, spec, weights_in, scratch + ws.threads() * scratch_per_thread);
   }
 
  private:
+  // Extents were checked by forward. Averaged weights go through `head_buffer`
+  // (heads·Lq·Lk floats of the workspace), one batch entry at a time.
   template <class Arch, class Weights>
   static void write_weights(const kernels::attention_operands& ops, const kernels::mask_spec& spec,
-                            Weights& weights_in) {
-    using namespace diagnostics;
-    const auto B = static_cast<extent_t>(ops.batch), Lq = static_cast<extent_t>(ops.query_len),
-               Lk = static_cast<extent_t>(ops.key_len);
+                            Weights& weights_in, float* head_buffer) noexcept {
     using W = std::remove_cvref_t<Weights>;
     if constexpr (W::averaged) {
       const auto w = as_view<3>(weights_in.target);
-      check<output_shape_does_not_match>(w.extents() == std::array<extent_t, 3>{B, Lq, Lk}, kind,
-                                         name, w.extent(2), Lk);
-      // Per-head weights of one batch entry at a time would need B·H·Lq·Lk floats; averaging
-      // in place over the caller's buffer needs none: accumulate head by head.
-      std::vector<float> head(ops.heads * ops.query_len * ops.key_len);
+      const std::size_t n = ops.query_len * ops.key_len;
       kernels::attention_operands one = ops;
       one.batch = 1;
       for (std::size_t b = 0; b < ops.batch; ++b) {
@@ -372,21 +391,30 @@ struct multi_head_attention {
         if (m.key_lengths) m.key_lengths += b;
         if (m.keep) m.keep += static_cast<std::ptrdiff_t>(b) * m.keep_batch;
         if (m.bias) m.bias += static_cast<std::ptrdiff_t>(b) * m.bias_batch;
-        kernels::attention_probabilities<Arch>(one, m, head.data());
-        float* dst = w.data() + b * ops.query_len * ops.key_len;
-        const std::size_t n = ops.query_len * ops.key_len;
+        kernels::attention_probabilities<Arch>(one, m, head_buffer);
+        float* dst = w.data() + b * n;
         for (std::size_t e = 0; e < n; ++e) {
           float sum = 0.0f;
-          for (std::size_t h = 0; h < ops.heads; ++h) sum += head[h * n + e];
+          for (std::size_t h = 0; h < ops.heads; ++h) sum += head_buffer[h * n + e];
           dst[e] = sum / static_cast<float>(ops.heads);
         }
       }
     } else {
-      const auto w = as_view<4>(weights_in.target);
-      check<output_shape_does_not_match>(w.extents() == std::array<extent_t, 4>{B, heads, Lq, Lk},
-                                         kind, name, w.extent(3), Lk);
-      kernels::attention_probabilities<Arch>(ops, spec, w.data());
+      kernels::attention_probabilities<Arch>(ops, spec, as_view<4>(weights_in.target).data());
     }
+  }
+
+  static bool fits(const parameters& p) noexcept {
+    const auto n = [](extent_t e) { return static_cast<std::size_t>(e); };
+    const bool matrices =
+        p.query.inputs() == n(d_model) && p.query.outputs() == n(query_width) &&
+        p.key.inputs() == n(key_features) && p.key.outputs() == n(query_width) &&
+        p.value.inputs() == n(value_features) && p.value.outputs() == n(value_width) &&
+        p.output.inputs() == n(value_width) && p.output.outputs() == n(output_features);
+    const std::size_t on = has_bias ? 1 : 0;
+    return matrices && p.query_bias.size() == on * n(query_width) &&
+           p.key_bias.size() == on * n(query_width) && p.value_bias.size() == on * n(value_width) &&
+           p.output_bias.size() == on * n(output_features);
   }
 };
 
