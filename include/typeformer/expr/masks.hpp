@@ -201,7 +201,7 @@ struct all {
 
   // The first axis (0 batch, 1 heads, 2 query, 3 key) on which two static extents differ.
   static constexpr std::array<extent_t, 3> first_conflict() {
-    std::array<extent_t, 3> conflict{-1, 0, 0};
+    std::array<extent_t, 3> found{-1, 0, 0};
     for (int axis = 0; axis < 4; ++axis) {
       extent_t seen = dynamic;
       for (const static_extents& x : {Parts::extents...}) {
@@ -210,11 +210,11 @@ struct all {
                            : axis == 2 ? x.query_len
                                        : x.key_len;
         if (e == dynamic) continue;
-        if (seen != dynamic && seen != e && conflict[0] < 0) conflict = {axis, seen, e};
+        if (seen != dynamic && seen != e && found[0] < 0) found = {axis, seen, e};
         seen = e;
       }
     }
-    return conflict;
+    return found;
   }
   static constexpr auto conflict = first_conflict();
   static_assert(sizeof(

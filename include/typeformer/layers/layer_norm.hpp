@@ -31,8 +31,7 @@ struct layer_norm {
       sizeof(diagnostics::require<(d_model > 0),
                                   diagnostics::d_model_must_be_positive<name_type, d_model, 0>>));
   /// The declared epsilon, or a negative value: "the framework's default".
-  static constexpr double declared_epsilon =
-      option_value_v<option_kinds::epsilon, -1.0, Options...>;
+  static constexpr double declared_epsilon = option_value<option_kinds::epsilon, Options...>(-1.0);
   static constexpr extent_t parameter_count = 2 * d_model;
 
   struct parameters {

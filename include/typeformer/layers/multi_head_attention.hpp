@@ -82,9 +82,9 @@ struct multi_head_attention {
       extent_of_v<dims::value_features, key_features, Options...>;
   static constexpr extent_t output_features =
       extent_of_v<dims::output_features, d_model, Options...>;
-  static constexpr bool has_bias = option_value_v<option_kinds::use_bias, true, Options...>;
+  static constexpr bool has_bias = option_value<option_kinds::use_bias, Options...>(true);
   static constexpr fully_masked_rows masked_rows_policy =
-      option_value_v<option_kinds::on_fully_masked_rows, fully_masked_rows::zeros, Options...>;
+      option_value<option_kinds::on_fully_masked_rows, Options...>(fully_masked_rows::zeros);
 
   static constexpr extent_t query_width = heads * key_dim_per_head;
   static constexpr extent_t value_width = heads * value_dim_per_head;

@@ -46,20 +46,23 @@ struct option_is : std::false_type {};
 template <class T, class Kind>
 struct option_is<T, Kind, std::void_t<typename T::kind>> : std::is_same<typename T::kind, Kind> {};
 
-template <class Kind, auto Default, class... Options>
-constexpr auto find_value_option() {
-  auto found = Default;
-  auto take = [&found]<class T>(T*) {
-    if constexpr (option_is<T, Kind>::value) found = T::value;
+template <class Kind, class T, class... Options>
+constexpr T find_value_option(T fallback) {
+  T found = fallback;
+  auto take = [&found]<class O>(O*) {
+    if constexpr (option_is<O, Kind>::value) found = O::value;
   };
   (take(static_cast<Options*>(nullptr)), ...);
   return found;
 }
 }  // namespace detail
 
-/// The value of the option of kind `Kind` among `Options...`, or `Default`:
-/// `option_value_v<option_kinds::use_bias, true, Options...>`.
-template <class Kind, auto Default, class... Options>
-inline constexpr auto option_value_v = detail::find_value_option<Kind, Default, Options...>();
+/// The value of the option of kind `Kind` among `Options...`, or `fallback`:
+/// `option_value<option_kinds::use_bias, Options...>(true)`. A function rather than a variable
+/// template with the default as a template argument: clang 14 has no `double` ones.
+template <class Kind, class... Options, class T>
+constexpr T option_value(T fallback) {
+  return detail::find_value_option<Kind, T, Options...>(fallback);
+}
 
 }  // namespace typeformer
