@@ -165,3 +165,16 @@ TEST_CASE(
       "multi_head_attention \"self_attn\": attention weights extent (4) does not match the "
       "expected extent (3)");
 }
+
+TEST_CASE("tensor_view converts to const elements and between static and dynamic extents") {
+  std::vector<float> data(2 * 3, 1.0f);
+  tfm::tensor_view<float, tfm::dynamic, 3> mutable_view(data.data(), {2, 3});
+  tfm::tensor_view<const float, 2, 3> fixed = mutable_view;  // adds const, fixes the batch
+  REQUIRE(fixed.extent(0) == 2);
+  tfm::tensor_view<const float, tfm::dynamic, tfm::dynamic> loose = fixed;
+  REQUIRE(loose.extent(1) == 3);
+  using wrong = tfm::tensor_view<const float, 4, 3>;
+  REQUIRE_THROWS_AS(wrong(mutable_view), tfm::shape_error);
+  STATIC_REQUIRE(
+      !std::is_convertible_v<tfm::tensor_view<const float, 2, 3>, tfm::tensor_view<float, 2, 3>>);
+}

@@ -39,6 +39,14 @@ class tensor_view {
   explicit tensor_view(T* data) requires((Extents != dynamic) && ...)
       : data_(data), extents_{Extents...} {}
 
+  /// From a view of the same rank with T or const T elements and any extents: adds const,
+  /// or fixes or frees extents (a static extent is checked against the run-time one).
+  template <class U, extent_t... Other>
+  requires(sizeof...(Other) == rank && std::is_convertible_v<U*, T*> &&
+           !std::is_same_v<tensor_view<U, Other...>, tensor_view>)
+      tensor_view(const tensor_view<U, Other...>& other)
+      : tensor_view(other.data(), other.extents()) {}
+
   T* data() const noexcept { return data_; }
   extent_t extent(std::size_t axis) const noexcept { return extents_[axis]; }
   const std::array<extent_t, rank>& extents() const noexcept { return extents_; }
