@@ -10,12 +10,13 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <thread>
 #include <limits>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <cblas.h>
+#include <malloc.h>
 #include <torch/torch.h>
 
 #include <typeformer/typeformer.hpp>
@@ -131,8 +132,15 @@ int main() {
   // OpenMP (libtorch) and OpenBLAS threads spin after their loops by default and would steal
   // the second core from whichever peer runs next; make them sleep instead.
   setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
-  std::printf("typeformer instruction set: %s\n",
-              std::string(tfm::simd::best_arch::name()).c_str());
+  // PyTorch allocates its temporaries (the S×S scores among them) per call; with glibc's
+  // defaults large blocks are mmap'ed and returned each time, and the peer spends its time
+  // re-faulting pages. Keep freed memory instead, as the performance issue prescribes.
+  mallopt(M_MMAP_MAX, 0);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  std::printf(
+      "typeformer instruction set: %s; PyTorch with OMP_WAIT_POLICY=PASSIVE, glibc M_MMAP_MAX=0, "
+      "M_TRIM_THRESHOLD=1 GiB\n",
+      std::string(tfm::simd::best_arch::name()).c_str());
   std::printf(
       "median ms over >= 7 runs (>= 2 s); GFLOP/s counts projections + attention (causal: half the "
       "attention)\n");
