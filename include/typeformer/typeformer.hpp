@@ -12,10 +12,10 @@
 #include <typeformer/expr/nodes.hpp>
 #include <typeformer/io/load_weights.hpp>
 #include <typeformer/io/safetensors.hpp>
+#include <typeformer/kernels/workspace.hpp>
 #include <typeformer/layers/feed_forward.hpp>
 #include <typeformer/layers/layer_norm.hpp>
 #include <typeformer/layers/multi_head_attention.hpp>
 #include <typeformer/layers/options.hpp>
 #include <typeformer/tensor/view.hpp>
-#include <typeformer/kernels/workspace.hpp>
 #include <typeformer/tensor/xtensor_adapt.hpp>

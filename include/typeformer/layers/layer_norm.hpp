@@ -17,6 +17,7 @@
 #include <typeformer/kernels/layer_norm.hpp>
 #include <typeformer/kernels/workspace.hpp>
 #include <typeformer/layers/options.hpp>
+#include <typeformer/layers/width_preserving.hpp>
 #include <typeformer/tensor/view.hpp>
 
 namespace typeformer {
@@ -67,19 +68,9 @@ struct layer_norm {
   /// y = layer_norm(x) over the last axis of (batch, length, d_model) inputs; y may be x.
   template <class Arch = simd::best_available, class In, class Out>
   static void forward(const parameters& p, const In& in, Out&& out_in, workspace& ws) {
-    using namespace diagnostics;
     const auto x = as_view<3>(in);
     const auto y = as_view<3>(out_in);
-    constexpr auto xs = decltype(x)::static_extents;
-    constexpr auto ys = decltype(y)::static_extents;
-    static_assert(sizeof(require<extents_may_agree(xs[2], d_model),
-                                 query_features_do_not_match_d_model<name_type, xs[2], d_model>>));
-    static_assert(sizeof(require<extents_may_agree(ys[2], d_model),
-                                 output_shape_does_not_match<name_type, ys[2], d_model>>));
-    check<query_features_do_not_match_d_model>(x.extent(2) == d_model, kind, name, x.extent(2),
-                                               d_model);
-    check<output_shape_does_not_match>(y.extents() == x.extents(), kind, name, y.extent(1),
-                                       x.extent(1));
+    detail::check_width_preserving<layer_norm>(x, y);
     const auto rows = static_cast<std::size_t>(x.extent(0) * x.extent(1));
     const auto d = static_cast<std::size_t>(d_model);
     const kernels::layer_norm_args args{x.data(),      d,         d,        p.gamma.data(),
