@@ -4,7 +4,9 @@
 set -euo pipefail
 packages=("$@")
 if [ ${#packages[@]} -eq 0 ]; then
-  packages=(cmake make g++ clang-14 xtensor-dev libxsimd-dev libboost-dev catch2 nlohmann-json3-dev)
+  # libclang-rt-14-dev holds clang's sanitizer runtimes: only a Recommends of clang-14.
+  packages=(cmake make g++ clang-14 libclang-rt-14-dev xtensor-dev libxsimd-dev libboost-dev catch2
+            nlohmann-json3-dev)
 fi
 missing=()
 for p in "${packages[@]}"; do
