@@ -188,8 +188,9 @@ void check_attention(const attention_case& c) {
   o.q = q.data(), o.q_batch = c.lq * c.heads * c.dk, o.q_head = c.dk, o.q_row = c.heads * c.dk;
   o.kt_stride = tk::attention_operands::kt_stride_for(c.lk);
   o.v_stride = tk::attention_operands::v_stride_for(c.dv);
-  std::vector<float> kt(c.batch * c.heads * c.dk * o.kt_stride, 0.0f);
-  std::vector<float> vp(c.batch * c.heads * c.lk * o.v_stride, 0.0f);
+  std::vector<float> kt(c.batch * c.heads * c.dk * o.kt_stride,
+                        std::nanf(""));  // scatter must zero padding
+  std::vector<float> vp(c.batch * c.heads * c.lk * o.v_stride, std::nanf(""));
   tk::scatter_keys_transposed<Arch>(k.data(), {c.lk * c.heads * c.dk, c.dk, c.heads * c.dk},
                                     c.batch, c.heads, c.lk, c.dk, kt.data(), o.kt_stride);
   tk::scatter_values<Arch>(v.data(), {c.lk * c.heads * c.dv, c.dv, c.heads * c.dv}, c.batch,

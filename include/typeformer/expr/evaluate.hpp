@@ -176,7 +176,6 @@ void detail::evaluate_attention(Out&& out_in, const E& e, workspace& ws, fully_m
   const size_t scratch_per_thread = kernels::attention_scratch_floats(dv);
   float* kt = ws.reserve(kt_floats + v_floats + ws.threads() * scratch_per_thread);
   float* vt = kt + kt_floats;
-  std::fill(kt, vt + v_floats, 0.0f);
   kernels::scatter_keys_transposed<simd::resolve_arch<Arch>>(k.data(), {h * lk * d, lk * d, d}, b,
                                                              h, lk, d, kt, ops.kt_stride);
   kernels::scatter_values<simd::resolve_arch<Arch>>(v.data(), {h * lk * dv, lk * dv, dv}, b, h, lk,

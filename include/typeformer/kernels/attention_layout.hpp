@@ -48,7 +48,8 @@ struct head_strides {
   std::size_t batch, head, row;
 };
 
-/// Copies keys into the per-head transposed blocks of `kt` (padding keys stay as they are).
+/// Copies keys into the per-head transposed blocks of `kt` and zeroes the padding keys, so
+/// the caller need not clear the blocks first.
 /// A template over the architecture, like every helper a kernel call uses (docs/simd.md).
 template <class Arch>
 void scatter_keys_transposed(const float* k, head_strides s, std::size_t batch, std::size_t heads,
@@ -61,10 +62,12 @@ void scatter_keys_transposed(const float* k, head_strides s, std::size_t batch, 
         const float* row = k + b * s.batch + h * s.head + j * s.row;
         for (std::size_t d = 0; d < key_dim; ++d) block[d * kt_stride + j] = row[d];
       }
+      for (std::size_t d = 0; d < key_dim; ++d)
+        std::fill(block + d * kt_stride + key_len, block + (d + 1) * kt_stride, 0.0f);
     }
 }
 
-/// Copies values into per-head blocks whose rows are padded to `v_stride`.
+/// Copies values into per-head blocks whose rows are padded to `v_stride`, zeroing the padding.
 template <class Arch>
 void scatter_values(const float* v, head_strides s, std::size_t batch, std::size_t heads,
                     std::size_t key_len, std::size_t value_dim, float* out,
@@ -72,8 +75,11 @@ void scatter_values(const float* v, head_strides s, std::size_t batch, std::size
   for (std::size_t b = 0; b < batch; ++b)
     for (std::size_t h = 0; h < heads; ++h) {
       float* block = out + (b * heads + h) * key_len * v_stride;
-      for (std::size_t j = 0; j < key_len; ++j)
-        std::copy_n(v + b * s.batch + h * s.head + j * s.row, value_dim, block + j * v_stride);
+      for (std::size_t j = 0; j < key_len; ++j) {
+        float* row =
+            std::copy_n(v + b * s.batch + h * s.head + j * s.row, value_dim, block + j * v_stride);
+        std::fill(row, block + (j + 1) * v_stride, 0.0f);
+      }
     }
 }
 

@@ -337,8 +337,6 @@ struct multi_head_attention {
     float* vt = kt + b * H * kd * ops.kt_stride;
     float* context = vt + b * H * lk * ops.v_stride;
     float* scratch = context + b * lq * VW;
-    // Padding keys and value columns must read as zero.
-    std::fill(kt, context, 0.0f);
 
     auto bias = [](const std::vector<float>& values) {
       return values.empty() ? nullptr : values.data();
