@@ -66,6 +66,25 @@ struct query_and_key_widths_differ;
 template <class Layer, extent_t Found, extent_t Expected>
 struct heads_differ;
 
+// Composition rules (model/): the layer is the block concerned.
+template <class Layer, extent_t InputWidth, extent_t BranchOutputWidth>
+struct residual_branch_changes_width;
+template <class Layer, extent_t InputWidth, extent_t BlockOutputWidth>
+struct repeated_block_changes_width;
+template <class Layer, extent_t Count, extent_t Unused>
+struct repeat_count_must_be_positive;
+template <class Layer, extent_t Found, extent_t Maximum>
+struct batch_exceeds_maximum;
+template <class Layer, extent_t Found, extent_t Maximum>
+struct sequence_exceeds_maximum;
+template <class Layer, extent_t Found, extent_t Expected>
+struct input_shape_does_not_match;
+
+/// The composition rule that names two layers: `Layer` expects inputs `Expects` wide, but its
+/// predecessor in the model (`Predecessor`, or `input` for the model's input) gives `Receives`.
+template <class Layer, class Predecessor, extent_t Expects, extent_t Receives>
+struct input_width_does_not_match_predecessor;
+
 /// The sentence of each rule, shared by the compile-time and run-time forms.
 template <template <class, extent_t, extent_t> class Rule>
 inline constexpr std::string_view sentence = "shape rule broken ({}, {})";
@@ -125,6 +144,25 @@ inline constexpr std::string_view sentence<query_and_key_widths_differ> =
 template <>
 inline constexpr std::string_view sentence<heads_differ> =
     "head count ({}) differs from the query's head count ({})";
+
+template <>
+inline constexpr std::string_view sentence<residual_branch_changes_width> =
+    "a residual branch must keep the width: input {}, branch output {}";
+template <>
+inline constexpr std::string_view sentence<repeated_block_changes_width> =
+    "a repeated block must keep the width: input {}, block output {}";
+template <>
+inline constexpr std::string_view sentence<repeat_count_must_be_positive> =
+    "the repeat count ({}) must be positive";
+template <>
+inline constexpr std::string_view sentence<batch_exceeds_maximum> =
+    "batch size ({}) exceeds the declared maximum ({})";
+template <>
+inline constexpr std::string_view sentence<sequence_exceeds_maximum> =
+    "sequence length ({}) exceeds the declared maximum ({})";
+template <>
+inline constexpr std::string_view sentence<input_shape_does_not_match> =
+    "input extent ({}) does not match the declared extent ({})";
 
 /// `kind "name": sentence` with the numbers put in place of the `{}`s.
 inline std::string format_rule(std::string_view kind, std::string_view name, std::string_view text,

@@ -35,6 +35,16 @@ template <extent_t N = dynamic>
 struct key_seq : dimension<N> {
   static constexpr std::string_view name = "key_seq";
 };
+/// The largest batch a dynamic batch will take (a runner sizes its workspace for it).
+template <extent_t N>
+struct max_batch : dimension<N> {
+  static constexpr std::string_view name = "max_batch";
+};
+/// The longest sequence a dynamic seq will take.
+template <extent_t N>
+struct max_seq : dimension<N> {
+  static constexpr std::string_view name = "max_seq";
+};
 
 // Widths of features and of attention heads.
 /// Feature width of the query (PyTorch `embed_dim`, Keras query input's last axis).

@@ -14,10 +14,14 @@ namespace typeformer::naming {
 /// PyTorch `state_dict` names and layouts: `in_proj_weight` (3E, E), `out_proj.weight` (out, in).
 struct pytorch_t {
   static constexpr const char* name = "pytorch";
+  /// Joins scopes in a path: `layers.0.self_attn.in_proj_weight`.
+  static constexpr const char* separator = ".";
 };
 /// Keras weight names and layouts: `query/kernel` (d_model, heads, key_dim), kernels (in, out).
 struct keras_t {
   static constexpr const char* name = "keras";
+  /// Joins scopes in a path: `encoder/self_attn/query/kernel`.
+  static constexpr const char* separator = "/";
 };
 inline constexpr pytorch_t pytorch{};
 inline constexpr keras_t keras{};

@@ -33,10 +33,10 @@ struct attention_operands {
   float* out = nullptr;
   std::size_t out_batch = 0, out_head = 0, out_row = 0;
 
-  static std::size_t kt_stride_for(std::size_t key_len) noexcept {
+  static constexpr std::size_t kt_stride_for(std::size_t key_len) noexcept {
     return simd::round_up(std::max<std::size_t>(key_len, 1), attention_key_stride_multiple);
   }
-  static std::size_t v_stride_for(std::size_t value_dim) noexcept {
+  static constexpr std::size_t v_stride_for(std::size_t value_dim) noexcept {
     return simd::round_up(std::max<std::size_t>(value_dim, 1), attention_value_stride_multiple);
   }
 };

@@ -23,7 +23,7 @@ inline constexpr std::size_t attention_key_tile =
     simd::ops<Arch>::width == 1 ? 8 : 2 * simd::ops<Arch>::width;
 
 /// Floats of scratch one thread needs: the query tile's value accumulators.
-inline std::size_t attention_scratch_floats(std::size_t value_dim) noexcept {
+constexpr std::size_t attention_scratch_floats(std::size_t value_dim) noexcept {
   return attention_query_tile * attention_operands::v_stride_for(value_dim);
 }
 

@@ -18,6 +18,10 @@ struct layer_norm_args {
   float epsilon;
   float* y;  // may equal x
   std::size_t ldy;
+  /// If set, the rows normalised are x + residual (a post-norm residual block's sum), formed
+  /// in y first so the sum costs no extra pass over memory.
+  const float* residual = nullptr;
+  std::size_t ld_residual = 0;
 };
 
 /// Normalises rows [row_begin, row_end).
@@ -29,6 +33,13 @@ void layer_norm(const layer_norm_args& a, std::size_t row_begin, std::size_t row
   for (std::size_t r = row_begin; r < row_end; ++r) {
     const float* x = a.x + r * a.ldx;
     float* y = a.y + r * a.ldy;
+    if (a.residual) {
+      const float* res = a.residual + r * a.ld_residual;
+      std::size_t j = 0;
+      for (; j < vector_end; j += W) O::store(y + j, O::load(x + j) + O::load(res + j));
+      for (; j < n; ++j) y[j] = x[j] + res[j];
+      x = y;
+    }
     auto vsum = O::splat(0.0f);
     float sum = 0.0f;
     std::size_t j = 0;

@@ -20,6 +20,7 @@
 #include <typeformer/kernels/activation.hpp>
 #include <typeformer/kernels/gemm.hpp>
 #include <typeformer/kernels/workspace.hpp>
+#include <typeformer/layers/input_width.hpp>
 #include <typeformer/layers/options.hpp>
 #include <typeformer/layers/width_preserving.hpp>
 #include <typeformer/tensor/view.hpp>
@@ -43,7 +44,19 @@ struct feed_forward {
                                   diagnostics::d_model_must_be_positive<name_type, d_model, 0>>));
   static_assert(sizeof(diagnostics::require<
                        (Width > 0), diagnostics::d_model_must_be_positive<name_type, Width, 0>>));
+  static constexpr extent_t input_width = d_model;
+  static constexpr extent_t output_width = d_model;
   static constexpr extent_t parameter_count = 2 * d_model * width + width + d_model;
+
+  /// Where this block's tensors live below the enclosing scope: PyTorch's transformer layers
+  /// hold `linear1`/`linear2` directly, so the block adds no scope of its own there.
+  template <class Naming>
+  static std::string path_segment(Naming) {
+    if constexpr (std::is_same_v<Naming, naming::pytorch_t>)
+      return {};
+    else
+      return std::string(name) + Naming::separator;
+  }
 
   struct parameters {
     kernels::packed_matrix first, second;
@@ -88,7 +101,7 @@ struct feed_forward {
     return p;
   }
 
-  static std::size_t workspace_floats(std::size_t rows) noexcept {
+  static constexpr std::size_t workspace_floats(std::size_t rows) noexcept {
     return rows * static_cast<std::size_t>(width);
   }
 
@@ -108,6 +121,14 @@ struct feed_forward {
     kernels::gemm<isa>(ws.pool(),
                        {hidden, w, rows, &p.second, p.second_bias.data(), 1.0f, y.data(), d});
   }
+};
+
+template <fixed_string Name, extent_t Width, activation Act, class... Options, extent_t InputWidth>
+struct bind_input_width<feed_forward<Name, Width, Act, Options...>, InputWidth> {
+  using type =
+      detail::bound_layer<has_dim_v<dims::d_model, Options...>,
+                          feed_forward<Name, Width, Act, Options...>,
+                          feed_forward<Name, Width, Act, Options..., dims::d_model<InputWidth>>>;
 };
 
 }  // namespace typeformer

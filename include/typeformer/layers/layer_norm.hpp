@@ -16,6 +16,7 @@
 #include <typeformer/core/naming.hpp>
 #include <typeformer/kernels/layer_norm.hpp>
 #include <typeformer/kernels/workspace.hpp>
+#include <typeformer/layers/input_width.hpp>
 #include <typeformer/layers/options.hpp>
 #include <typeformer/layers/width_preserving.hpp>
 #include <typeformer/tensor/view.hpp>
@@ -33,6 +34,8 @@ struct layer_norm {
                                   diagnostics::d_model_must_be_positive<name_type, d_model, 0>>));
   /// The declared epsilon, or a negative value: "the framework's default".
   static constexpr double declared_epsilon = option_value<option_kinds::epsilon, Options...>(-1.0);
+  static constexpr extent_t input_width = d_model;
+  static constexpr extent_t output_width = d_model;
   static constexpr extent_t parameter_count = 2 * d_model;
 
   struct parameters {
@@ -71,15 +74,31 @@ struct layer_norm {
     const auto x = as_view<3>(in);
     const auto y = as_view<3>(out_in);
     detail::check_width_preserving<layer_norm>(x, y);
-    const auto rows = static_cast<std::size_t>(x.extent(0) * x.extent(1));
+    forward_rows<Arch>(p, x.data(), nullptr, y.data(),
+                       static_cast<std::size_t>(x.extent(0) * x.extent(1)), ws);
+  }
+
+  /// y = layer_norm(x + residual) over `rows` contiguous rows of d_model floats (residual may
+  /// be null); the model's residual blocks call this with extents they have already checked.
+  template <class Arch = simd::best_available>
+  static void forward_rows(const parameters& p, const float* x, const float* residual, float* y,
+                           std::size_t rows, workspace& ws) {
     const auto d = static_cast<std::size_t>(d_model);
-    const kernels::layer_norm_args args{x.data(),      d,         d,        p.gamma.data(),
-                                        p.beta.data(), p.epsilon, y.data(), d};
+    kernels::layer_norm_args args{x, d, d, p.gamma.data(), p.beta.data(), p.epsilon, y, d};
+    args.residual = residual;
+    args.ld_residual = d;
     ws.pool().parallel_for(rows, std::max<std::size_t>(1, rows / (4 * ws.threads())),
                            [&](std::size_t first, std::size_t last, std::size_t) {
                              kernels::layer_norm<simd::resolve_arch<Arch>>(args, first, last);
                            });
   }
+};
+
+template <fixed_string Name, class... Options, extent_t Width>
+struct bind_input_width<layer_norm<Name, Options...>, Width> {
+  using type =
+      detail::bound_layer<has_dim_v<dims::d_model, Options...>, layer_norm<Name, Options...>,
+                          layer_norm<Name, Options..., dims::d_model<Width>>>;
 };
 
 }  // namespace typeformer

@@ -25,6 +25,7 @@
 #include <typeformer/kernels/flash_attention.hpp>
 #include <typeformer/kernels/gemm.hpp>
 #include <typeformer/kernels/workspace.hpp>
+#include <typeformer/layers/input_width.hpp>
 #include <typeformer/layers/options.hpp>
 #include <typeformer/tensor/aligned_buffer.hpp>
 #include <typeformer/tensor/view.hpp>
@@ -85,6 +86,10 @@ struct multi_head_attention {
   static constexpr bool has_bias = option_value<option_kinds::use_bias, Options...>(true);
   static constexpr fully_masked_rows masked_rows_policy =
       option_value<option_kinds::on_fully_masked_rows, Options...>(fully_masked_rows::zeros);
+
+  /// Widths as a link in a model: self-attention reads d_model-wide inputs.
+  static constexpr extent_t input_width = d_model;
+  static constexpr extent_t output_width = output_features;
 
   static constexpr extent_t query_width = heads * key_dim_per_head;
   static constexpr extent_t value_width = heads * value_dim_per_head;
@@ -200,8 +205,9 @@ struct multi_head_attention {
   // ---- Running --------------------------------------------------------------------------
 
   /// Floats of workspace one call with these extents needs.
-  static std::size_t workspace_floats(std::size_t batch, std::size_t query_len, std::size_t key_len,
-                                      std::size_t threads = 1) noexcept {
+  static constexpr std::size_t workspace_floats(std::size_t batch, std::size_t query_len,
+                                                std::size_t key_len,
+                                                std::size_t threads = 1) noexcept {
     using O = kernels::attention_operands;
     const auto H = static_cast<std::size_t>(heads);
     const auto Q = static_cast<std::size_t>(query_width), V = static_cast<std::size_t>(value_width);
@@ -414,6 +420,13 @@ struct multi_head_attention {
            p.key_bias.size() == on * n(query_width) && p.value_bias.size() == on * n(value_width) &&
            p.output_bias.size() == on * n(output_features);
   }
+};
+
+template <fixed_string Name, class... Options, extent_t Width>
+struct bind_input_width<multi_head_attention<Name, Options...>, Width> {
+  using type = detail::bound_layer<has_dim_v<dims::d_model, Options...>,
+                                   multi_head_attention<Name, Options...>,
+                                   multi_head_attention<Name, Options..., dims::d_model<Width>>>;
 };
 
 }  // namespace typeformer

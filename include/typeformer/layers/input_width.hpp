@@ -1,0 +1,30 @@
+#pragma once
+// A layer declared inside a model may leave out its input width: `layer_norm<"norm1">` takes
+// d_model from the layer before it. `bind_input_width_t<Layer, W>` is the layer with that width
+// filled in; each layer template that can take it specialises `bind_input_width`. A layer that
+// declares its width is left unchanged, and the model checks the declared width against the
+// width it receives (diagnostics::input_width_does_not_match_predecessor).
+
+#include <type_traits>
+
+#include <typeformer/core/dims.hpp>
+#include <typeformer/core/extent.hpp>
+
+namespace typeformer {
+
+template <class Layer, extent_t Width>
+struct bind_input_width {
+  using type = Layer;
+};
+
+template <class Layer, extent_t Width>
+using bind_input_width_t = typename bind_input_width<Layer, Width>::type;
+
+namespace detail {
+/// `Declared` if its options name d_model, otherwise `WithWidth` (which appends d_model<W>).
+/// Only names the two types: neither is instantiated here.
+template <bool DeclaresWidth, class Declared, class WithWidth>
+using bound_layer = std::conditional_t<DeclaresWidth, Declared, WithWidth>;
+}  // namespace detail
+
+}  // namespace typeformer

@@ -1,0 +1,127 @@
+#pragma once
+// What the model's composites (sequential, residual, repeat) ask of each part, and the adapter
+// that gives a layer from layers/ that shape.
+//
+// A block maps a (batch, length, input_width) activation to (batch, length, output_width). Its
+// static members:
+//   input_width, output_width, parameter_count    compile-time widths and size
+//   first_name, last_name                         layer_name types for diagnostics
+//   parameters                                    loaded weights, shared read-only
+//   expected(naming, scope, out)                  appends the tensors it expects under scope
+//   load(naming, get, scope)                      builds parameters from checked tensors
+//   scratch_floats(batch, length, threads)        the largest workspace request of one call
+//   stack_floats(rows)                            activation buffers its own calls need
+//   forward<Arch>(p, x, y, batch, length, ctx, stack)
+// x and y are contiguous and do not alias; `stack` holds stack_floats(batch · length) floats.
+// Composites give their children the part of the stack after their own buffers, so the whole
+// plan is one buffer sized at compile time (or once, at a runner's construction).
+
+#include <algorithm>
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include <typeformer/core/extent.hpp>
+#include <typeformer/core/naming.hpp>
+#include <typeformer/kernels/workspace.hpp>
+#include <typeformer/tensor/view.hpp>
+
+namespace typeformer {
+
+/// What a model call passes down to its blocks: the workspace (scratch and threads) and the
+/// mask that every self-attention layer of the model applies.
+template <class SelfAttentionMask>
+struct run_context {
+  workspace& ws;
+  const SelfAttentionMask& self_attention_mask;
+};
+
+namespace detail {
+
+template <class T>
+concept composite_block = requires {
+  T::is_composite_block;
+};
+
+/// Whether a layer reads key and value inputs besides its query: it then runs as
+/// self-attention in a chain.
+template <class L>
+concept attention_layer = requires {
+  L::key_features;
+};
+
+template <class L, class Naming>
+std::string path_segment(Naming naming) {
+  if constexpr (requires { L::path_segment(naming); })
+    return L::path_segment(naming);
+  else
+    return std::string(L::name) + Naming::separator;
+}
+
+template <class L>
+struct leaf_block {
+  using layer = L;
+  using parameters = typename L::parameters;
+  using first_name = typename L::name_type;
+  using last_name = typename L::name_type;
+  static constexpr extent_t input_width = L::input_width;
+  static constexpr extent_t output_width = L::output_width;
+  static constexpr extent_t parameter_count = L::parameter_count;
+
+  template <class Naming>
+  static void expected(Naming naming, const std::string& scope, std::vector<weight_spec>& out) {
+    auto mine = L::expected_weights(naming, scope + path_segment<L>(naming));
+    out.insert(out.end(), std::make_move_iterator(mine.begin()),
+               std::make_move_iterator(mine.end()));
+  }
+
+  template <class Naming, class Get>
+  static parameters load(Naming naming, Get& get, const std::string& scope) {
+    return L::from_weights(naming, get, scope + path_segment<L>(naming));
+  }
+
+  static constexpr std::size_t scratch_floats(std::size_t batch, std::size_t length,
+                                              std::size_t threads) noexcept {
+    if constexpr (attention_layer<L>)
+      return L::workspace_floats(batch, length, length, threads);
+    else if constexpr (requires { L::workspace_floats(batch * length); })
+      return L::workspace_floats(batch * length);
+    else
+      return 0;
+  }
+
+  static constexpr std::size_t stack_floats(std::size_t) noexcept { return 0; }
+
+  template <class Arch, class Context>
+  static void forward(const parameters& p, const float* x, float* y, std::size_t batch,
+                      std::size_t length, Context& ctx, float*) {
+    const auto b = static_cast<extent_t>(batch), n = static_cast<extent_t>(length);
+    const tensor_view<const float, dynamic, dynamic, input_width> in(x, {b, n, input_width});
+    const tensor_view<float, dynamic, dynamic, output_width> out(y, {b, n, output_width});
+    if constexpr (attention_layer<L>)
+      L::template forward<Arch>(p, in, in, in, out, ctx.ws, ctx.self_attention_mask);
+    else
+      L::template forward<Arch>(p, in, out, ctx.ws);
+  }
+};
+
+template <class B>
+struct block_of_impl {
+  using type = leaf_block<B>;
+};
+template <composite_block B>
+struct block_of_impl<B> {
+  using type = B;
+};
+
+/// The block interface of a bound part: composites are blocks, layers get the adapter.
+template <class B>
+using block_of = typename block_of_impl<B>::type;
+
+/// y[i] += x[i] over n floats (the residual sum where it is not fused into a kernel).
+inline void add_in_place(float* y, const float* x, std::size_t n) noexcept {
+  for (std::size_t i = 0; i < n; ++i) y[i] += x[i];
+}
+
+}  // namespace detail
+}  // namespace typeformer

@@ -1,0 +1,88 @@
+#pragma once
+// model<input<batch<B>, seq<S>, d_model<W>>, Parts...>: a whole network as one type.
+//
+// The parts form a chain (as in `sequential`); each takes its input width from its predecessor
+// and the first from the input. Everything about the model that does not depend on data is a
+// compile-time constant: output_shape, parameter_count, workspace_bytes.
+//
+//   using encoder = model<input<batch<dynamic>, seq<128>, d_model<512>, max_batch<8>>,
+//                         repeat<"layers", 6, encoder_layer>>;
+//   static_assert(encoder::parameter_count == 18'914'304);
+
+#include <array>
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <typeformer/core/diagnostics.hpp>
+#include <typeformer/core/dims.hpp>
+#include <typeformer/core/naming.hpp>
+#include <typeformer/model/binding.hpp>
+#include <typeformer/model/block.hpp>
+#include <typeformer/model/repeat.hpp>
+#include <typeformer/model/residual.hpp>
+#include <typeformer/model/sequential.hpp>
+
+namespace typeformer {
+
+/// The model's input: (batch, seq, d_model), batch and seq static or `dynamic`. A dynamic one
+/// may declare its largest value (max_batch<N>, max_seq<N>) so that the workspace is planned
+/// at compile time; otherwise the runner is told at construction.
+template <class... Dims>
+struct input {
+  static constexpr extent_t batch = extent_of_v<dims::batch, dynamic, Dims...>;
+  static constexpr extent_t seq = extent_of_v<dims::seq, dynamic, Dims...>;
+  static constexpr extent_t width = extent_of_v<dims::d_model, 0, Dims...>;
+  static constexpr extent_t max_batch = extent_of_v<dims::max_batch, batch, Dims...>;
+  static constexpr extent_t max_seq = extent_of_v<dims::max_seq, seq, Dims...>;
+  static_assert(sizeof(diagnostics::require<
+                       (width > 0), diagnostics::d_model_must_be_positive<input_name, width, 0>>));
+};
+
+template <class Input, class... Parts>
+struct model {
+  static constexpr std::string_view kind = "model";
+  static constexpr std::string_view name = "";
+  using body = detail::bind_part_t<sequential<Parts...>, Input::width, input_name>;
+  using input_type = Input;
+
+  static constexpr std::array<extent_t, 3> input_shape = {Input::batch, Input::seq, Input::width};
+  static constexpr std::array<extent_t, 3> output_shape = {Input::batch, Input::seq,
+                                                           body::output_width};
+  static constexpr extent_t parameter_count = body::parameter_count;
+
+  using parameters = typename body::parameters;
+
+  /// Every tensor the model's weights consist of, in declaration order.
+  template <class Naming>
+  static std::vector<weight_spec> expected_weights(Naming naming, const std::string& prefix = "") {
+    std::vector<weight_spec> out;
+    body::expected(naming, prefix, out);
+    return out;
+  }
+
+  /// Builds the parameters from tensors already checked against `expected_weights`.
+  template <class Naming, class Get>
+  static parameters from_weights(Naming naming, Get&& get, const std::string& prefix = "") {
+    return body::load(naming, get, prefix);
+  }
+
+  /// Scratch floats of one call: the largest layer request plus the activations between parts.
+  static constexpr std::size_t workspace_floats(std::size_t batch, std::size_t seq,
+                                                std::size_t threads = 1) noexcept {
+    return body::scratch_floats(batch, seq, threads) + body::stack_floats(batch * seq);
+  }
+  static constexpr std::size_t workspace_bytes_for(std::size_t batch, std::size_t seq,
+                                                   std::size_t threads = 1) noexcept {
+    return sizeof(float) * workspace_floats(batch, seq, threads);
+  }
+  /// The workspace of one call at the declared (maximum) batch and sequence, on one thread
+  /// (each further thread adds a few kilobytes of attention scratch). An undeclared dynamic
+  /// extent counts as 1, so a model with neither declared gives the bytes for one token.
+  static constexpr std::size_t workspace_bytes =
+      workspace_bytes_for(Input::max_batch > 0 ? std::size_t(Input::max_batch) : 1,
+                          Input::max_seq > 0 ? std::size_t(Input::max_seq) : 1, 1);
+};
+
+}  // namespace typeformer

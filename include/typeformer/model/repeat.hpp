@@ -1,0 +1,104 @@
+#pragma once
+// repeat<"layers", N, Block>: N copies of Block with their own weights, applied in turn, named
+// like PyTorch's nn.ModuleList: `layers.0.self_attn.in_proj_weight` … `layers.5.norm2.bias`.
+// Under Keras names the copies are scopes `layers_0/` … (Keras has no standard for this; see
+// docs/model.md). One type for all N copies: the model's instantiation depth and compile time
+// do not grow with N, and the copies run in a loop.
+
+#include <array>
+#include <cstddef>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include <typeformer/core/diagnostics.hpp>
+#include <typeformer/core/fixed_string.hpp>
+#include <typeformer/model/binding.hpp>
+#include <typeformer/model/block.hpp>
+
+namespace typeformer {
+
+template <fixed_string Name, std::size_t Count, class Block>
+struct repeat {
+  static constexpr bool is_composite_block = true;
+  static constexpr std::string_view kind = "repeat";
+  static constexpr std::string_view name = Name.view();
+  using name_type = layer_name_of<Name>;
+  static constexpr std::size_t count = Count;
+  static_assert(sizeof(
+      diagnostics::require<
+          (Count > 0), diagnostics::repeat_count_must_be_positive<name_type, extent_t(Count), 0>>));
+
+ private:
+  using block = detail::block_of<Block>;
+
+ public:
+  using first_name = typename block::first_name;
+  using last_name = typename block::last_name;
+  static constexpr extent_t input_width = block::input_width;
+  static constexpr extent_t output_width = block::output_width;
+  static_assert(sizeof(
+      diagnostics::require<block::output_width == block::input_width,
+                           diagnostics::repeated_block_changes_width<name_type, block::input_width,
+                                                                     block::output_width>>));
+  static constexpr extent_t parameter_count = extent_t(Count) * block::parameter_count;
+
+  struct parameters {
+    std::array<typename block::parameters, Count> copies;
+  };
+
+  template <class Naming>
+  static std::string copy_scope(Naming, const std::string& scope, std::size_t i) {
+    if constexpr (std::is_same_v<Naming, naming::pytorch_t>)
+      return scope + std::string(name) + "." + std::to_string(i) + ".";
+    else
+      return scope + std::string(name) + "_" + std::to_string(i) + Naming::separator;
+  }
+
+  template <class Naming>
+  static void expected(Naming naming, const std::string& scope, std::vector<weight_spec>& out) {
+    for (std::size_t i = 0; i < Count; ++i)
+      block::expected(naming, copy_scope(naming, scope, i), out);
+  }
+
+  template <class Naming, class Get>
+  static parameters load(Naming naming, Get& get, const std::string& scope) {
+    parameters p;
+    for (std::size_t i = 0; i < Count; ++i)
+      p.copies[i] = block::load(naming, get, copy_scope(naming, scope, i));
+    return p;
+  }
+
+  static constexpr std::size_t scratch_floats(std::size_t batch, std::size_t length,
+                                              std::size_t threads) noexcept {
+    return block::scratch_floats(batch, length, threads);
+  }
+
+  static constexpr std::size_t stack_floats(std::size_t rows) noexcept {
+    const std::size_t links = Count == 1 ? 0 : (Count == 2 ? 1 : 2);
+    return links * rows * static_cast<std::size_t>(input_width) + block::stack_floats(rows);
+  }
+
+  template <class Arch, class Context>
+  static void forward(const parameters& p, const float* x, float* y, std::size_t batch,
+                      std::size_t length, Context& ctx, float* stack) {
+    const std::size_t link = batch * length * static_cast<std::size_t>(input_width);
+    float* links[2] = {stack, stack + link};
+    float* rest = stack + (Count == 1 ? 0 : (Count == 2 ? 1 : 2)) * link;
+    const float* in = x;
+    for (std::size_t i = 0; i < Count; ++i) {
+      float* out = i + 1 == Count ? y : links[i % 2];
+      block::template forward<Arch>(p.copies[i], in, out, batch, length, ctx, rest);
+      in = out;
+    }
+  }
+};
+
+namespace detail {
+template <fixed_string Name, std::size_t Count, class Block, extent_t Width, class Predecessor>
+struct bind_part<repeat<Name, Count, Block>, Width, Predecessor> {
+  using type = repeat<Name, Count, bind_checked_t<Block, Width, Predecessor>>;
+};
+}  // namespace detail
+
+}  // namespace typeformer

@@ -1,0 +1,165 @@
+#pragma once
+// residual<Branch>: y = x + Branch(x). With a normalisation layer, the two transformer forms:
+//   residual<Branch, post_norm<layer_norm<"norm1">>>   y = norm(x + Branch(x))   (PyTorch default)
+//   residual<Branch, pre_norm<layer_norm<"norm1">>>    y = x + Branch(norm(x))   (norm_first)
+// The branch must keep the width (diagnostics::residual_branch_changes_width). The norm layer
+// is named in the enclosing scope, like PyTorch's `norm1` beside `self_attn`. In the post-norm
+// form the sum is formed inside the normalisation kernel, not in a separate pass.
+
+#include <cstddef>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include <typeformer/core/diagnostics.hpp>
+#include <typeformer/model/binding.hpp>
+#include <typeformer/model/block.hpp>
+
+namespace typeformer {
+
+/// Normalise the residual block's input before the branch (PyTorch `norm_first=True`).
+template <class Norm>
+struct pre_norm {
+  using layer = Norm;
+};
+/// Normalise the residual sum (PyTorch's default, the original transformer).
+template <class Norm>
+struct post_norm {
+  using layer = Norm;
+};
+
+namespace detail {
+template <class T>
+struct is_pre_norm : std::false_type {};
+template <class N>
+struct is_pre_norm<pre_norm<N>> : std::true_type {};
+template <class T>
+struct is_post_norm : std::false_type {};
+template <class N>
+struct is_post_norm<post_norm<N>> : std::true_type {};
+}  // namespace detail
+
+template <class Branch, class... Norm>
+struct residual {
+  static_assert(sizeof...(Norm) <= 1, "residual takes at most one pre_norm<...> or post_norm<...>");
+  static_assert(((detail::is_pre_norm<Norm>::value || detail::is_post_norm<Norm>::value) && ...),
+                "the second argument of residual is pre_norm<layer_norm<...>> or "
+                "post_norm<layer_norm<...>>");
+  static constexpr bool is_composite_block = true;
+  static constexpr std::string_view kind = "residual";
+  static constexpr bool has_pre_norm = (detail::is_pre_norm<Norm>::value || ...);
+  static constexpr bool has_post_norm = (detail::is_post_norm<Norm>::value || ...);
+
+ private:
+  using branch = detail::block_of<Branch>;
+  struct no_norm {
+    struct parameters {};
+  };
+  using norm_layer =
+      std::conditional_t<(sizeof...(Norm) > 0),
+                         typename std::tuple_element_t<0, std::tuple<Norm..., void*>>::layer,
+                         no_norm>;
+
+ public:
+  using first_name =
+      std::conditional_t<has_pre_norm, typename detail::block_of<norm_layer>::first_name,
+                         typename branch::first_name>;
+  using last_name =
+      std::conditional_t<has_post_norm, typename detail::block_of<norm_layer>::last_name,
+                         typename branch::last_name>;
+  static constexpr extent_t input_width = branch::input_width;
+  static constexpr extent_t output_width = branch::input_width;
+  static_assert(sizeof(
+      diagnostics::require<
+          branch::output_width == branch::input_width,
+          diagnostics::residual_branch_changes_width<typename branch::first_name,
+                                                     branch::input_width, branch::output_width>>));
+  static constexpr extent_t parameter_count =
+      branch::parameter_count +
+      (sizeof...(Norm) > 0 ? detail::block_of<norm_layer>::parameter_count : 0);
+
+  struct parameters {
+    typename branch::parameters branch_parameters;
+    typename norm_layer::parameters norm_parameters;
+  };
+
+  template <class Naming>
+  static void expected(Naming naming, const std::string& scope, std::vector<weight_spec>& out) {
+    if constexpr (has_pre_norm) detail::block_of<norm_layer>::expected(naming, scope, out);
+    branch::expected(naming, scope, out);
+    if constexpr (has_post_norm) detail::block_of<norm_layer>::expected(naming, scope, out);
+  }
+
+  template <class Naming, class Get>
+  static parameters load(Naming naming, Get& get, const std::string& scope) {
+    parameters p;
+    p.branch_parameters = branch::load(naming, get, scope);
+    if constexpr (sizeof...(Norm) > 0)
+      p.norm_parameters = detail::block_of<norm_layer>::load(naming, get, scope);
+    return p;
+  }
+
+  static constexpr std::size_t scratch_floats(std::size_t batch, std::size_t length,
+                                              std::size_t threads) noexcept {
+    return branch::scratch_floats(batch, length, threads);
+  }
+
+  /// Pre-norm keeps norm(x) for the branch; the others need no buffer of their own.
+  static constexpr std::size_t stack_floats(std::size_t rows) noexcept {
+    return (has_pre_norm ? rows * static_cast<std::size_t>(input_width) : 0) +
+           branch::stack_floats(rows);
+  }
+
+  template <class Arch, class Context>
+  static void forward(const parameters& p, const float* x, float* y, std::size_t batch,
+                      std::size_t length, Context& ctx, float* stack) {
+    const std::size_t rows = batch * length;
+    const std::size_t n = rows * static_cast<std::size_t>(input_width);
+    if constexpr (has_pre_norm) {
+      norm_layer::template forward_rows<Arch>(p.norm_parameters, x, nullptr, stack, rows, ctx.ws);
+      branch::template forward<Arch>(p.branch_parameters, stack, y, batch, length, ctx, stack + n);
+      detail::add_in_place(y, x, n);
+    } else if constexpr (has_post_norm) {
+      branch::template forward<Arch>(p.branch_parameters, x, y, batch, length, ctx, stack);
+      norm_layer::template forward_rows<Arch>(p.norm_parameters, y, x, y, rows, ctx.ws);
+    } else {
+      branch::template forward<Arch>(p.branch_parameters, x, y, batch, length, ctx, stack);
+      detail::add_in_place(y, x, n);
+    }
+  }
+};
+
+namespace detail {
+// Bound as the chain the block runs (norm then branch, or branch then norm), so that each part
+// is checked against the width it receives, like any link of a model.
+template <class Branch, extent_t Width, class Predecessor>
+struct bind_part<residual<Branch>, Width, Predecessor> {
+  using type = residual<bind_checked_t<Branch, Width, Predecessor>>;
+};
+
+template <class State>
+struct pre_norm_residual_from_chain;
+template <auto Parts, class P, extent_t W, class Norm, class Branch>
+struct pre_norm_residual_from_chain<chain_state<Parts, P, W, Norm, Branch>> {
+  using type = residual<Branch, pre_norm<Norm>>;
+};
+template <class Branch, class Norm, extent_t Width, class Predecessor>
+struct bind_part<residual<Branch, pre_norm<Norm>>, Width, Predecessor> {
+  using type =
+      typename pre_norm_residual_from_chain<bind_chain<Predecessor, Width, Norm, Branch>>::type;
+};
+
+template <class State>
+struct post_norm_residual_from_chain;
+template <auto Parts, class P, extent_t W, class Branch, class Norm>
+struct post_norm_residual_from_chain<chain_state<Parts, P, W, Branch, Norm>> {
+  using type = residual<Branch, post_norm<Norm>>;
+};
+template <class Branch, class Norm, extent_t Width, class Predecessor>
+struct bind_part<residual<Branch, post_norm<Norm>>, Width, Predecessor> {
+  using type =
+      typename post_norm_residual_from_chain<bind_chain<Predecessor, Width, Branch, Norm>>::type;
+};
+}  // namespace detail
+
+}  // namespace typeformer

@@ -1,0 +1,153 @@
+#pragma once
+// runner<Model>: runs a model on loaded weights. It owns the workspace, sized once at
+// construction for the largest batch and sequence it will serve, so a call allocates nothing
+// (on any thread) except the value-returning form's result. Several runners, one per thread,
+// may share one set of weights: a call only reads them.
+//
+//   auto weights = load_weights<encoder>("encoder.safetensors", naming::pytorch);
+//   runner<encoder> run(weights, {.threads = 2});
+//   run(x, y);                                       // x, y: (batch, seq, d_model)
+//   run(x, y, masks::key_lengths{lengths});          // the mask every self-attention applies
+
+#include <cstddef>
+#include <string>
+
+#include <typeformer/core/diagnostics.hpp>
+#include <typeformer/core/errors.hpp>
+#include <typeformer/core/text.hpp>
+#include <typeformer/expr/masks.hpp>
+#include <typeformer/kernels/simd.hpp>
+#include <typeformer/kernels/workspace.hpp>
+#include <typeformer/model/model.hpp>
+#include <typeformer/tensor/aligned_buffer.hpp>
+#include <typeformer/tensor/view.hpp>
+#include <typeformer/tensor/xtensor_adapt.hpp>
+
+namespace typeformer {
+
+struct runner_options {
+  /// Participants in each call's loops: the calling thread and threads − 1 workers.
+  std::size_t threads = 1;
+  /// The largest batch / sequence length served; 0 takes the model's declaration (a static
+  /// extent, or max_batch<N> / max_seq<N>). Needed where the model declares neither.
+  extent_t max_batch = 0;
+  extent_t max_seq = 0;
+};
+
+template <class Model>
+class runner {
+ public:
+  using model_type = Model;
+  using parameters = typename Model::parameters;
+  using input_type = typename Model::input_type;
+
+  /// Keeps a reference to `weights`: they must outlive the runner.
+  explicit runner(const parameters& weights, const runner_options& options = {})
+      : weights_(&weights),
+        max_batch_(resolve_maximum(options.max_batch, input_type::batch, input_type::max_batch,
+                                   "batch", "max_batch")),
+        max_seq_(resolve_maximum(options.max_seq, input_type::seq, input_type::max_seq, "seq",
+                                 "max_seq")),
+        workspace_(options.threads == 0 ? 1 : options.threads) {
+    const auto b = static_cast<std::size_t>(max_batch_), s = static_cast<std::size_t>(max_seq_);
+    workspace_.reserve(Model::body::scratch_floats(b, s, workspace_.threads()));
+    stack_ = aligned_buffer<float>(Model::body::stack_floats(b * s));
+  }
+
+  runner(const runner&) = delete;
+  runner& operator=(const runner&) = delete;
+
+  /// y = model(x). x is (batch, seq, d_model) and y (batch, seq, output width), as tensor_views
+  /// or xtensor containers (zero copy); y must not overlap x. `mask` is applied by every
+  /// self-attention layer (masks::key_lengths for padding, masks::causal, ...).
+  template <class Arch = simd::best_available, class X, class Y, class Mask = masks::none>
+  void run(const X& x_in, Y&& y_in, const Mask& mask = {}) {
+    using namespace diagnostics;
+    const auto x = as_view<3>(x_in);
+    const auto y = as_view<3>(y_in);
+    constexpr auto xs = decltype(x)::static_extents;
+    constexpr auto ys = decltype(y)::static_extents;
+    constexpr auto in = Model::input_shape;
+    constexpr auto out = Model::output_shape;
+    static_assert(std::is_same_v<typename decltype(y)::value_type, float>,
+                  "the output must be writable floats");
+    static_assert(sizeof(require<extents_may_agree(xs[0], in[0]),
+                                 input_shape_does_not_match<input_name, xs[0], in[0]>>));
+    static_assert(sizeof(require<extents_may_agree(xs[1], in[1]),
+                                 input_shape_does_not_match<input_name, xs[1], in[1]>>));
+    static_assert(sizeof(require<extents_may_agree(xs[2], in[2]),
+                                 input_shape_does_not_match<input_name, xs[2], in[2]>>));
+    static_assert(sizeof(require<extents_may_agree(ys[2], out[2]),
+                                 output_shape_does_not_match<input_name, ys[2], out[2]>>));
+    for (std::size_t axis = 0; axis < 3; ++axis)
+      if (in[axis] != dynamic)
+        check<input_shape_does_not_match>(x.extent(axis) == in[axis], "model", "input",
+                                          x.extent(axis), in[axis]);
+    check<batch_exceeds_maximum>(x.extent(0) <= max_batch_, "model", "input", x.extent(0),
+                                 max_batch_);
+    check<sequence_exceeds_maximum>(x.extent(1) <= max_seq_, "model", "input", x.extent(1),
+                                    max_seq_);
+    check<output_shape_does_not_match>(y.extent(0) == x.extent(0), "model", "output", y.extent(0),
+                                       x.extent(0));
+    check<output_shape_does_not_match>(y.extent(1) == x.extent(1), "model", "output", y.extent(1),
+                                       x.extent(1));
+    check<output_shape_does_not_match>(y.extent(2) == out[2], "model", "output", y.extent(2),
+                                       out[2]);
+    const auto batch = static_cast<std::size_t>(x.extent(0));
+    const auto seq = static_cast<std::size_t>(x.extent(1));
+    if (batch == 0 || seq == 0) return;
+    const float* x_first = x.data();
+    const float* x_last = x_first + x.size();
+    const float* y_first = y.data();
+    const float* y_last = y_first + y.size();
+    if (x_first < y_last && y_first < x_last)
+      throw shape_error("model: the output must not overlap the input");
+    run_context<Mask> ctx{workspace_, mask};
+    Model::body::template forward<simd::resolve_arch<Arch>>(*weights_, x.data(), y.data(), batch,
+                                                            seq, ctx, stack_.data());
+  }
+
+  /// The value-returning form: allocates exactly its (batch, seq, output width) result.
+  template <class Arch = simd::best_available, class X, class Mask = masks::none>
+  xt::xtensor<float, 3> operator()(const X& x_in, const Mask& mask = {}) {
+    const auto x = as_view<3>(x_in);
+    xt::xtensor<float, 3> y(std::array<std::size_t, 3>{
+        static_cast<std::size_t>(x.extent(0)), static_cast<std::size_t>(x.extent(1)),
+        static_cast<std::size_t>(Model::output_shape[2])});
+    run<Arch>(x, y, mask);
+    return y;
+  }
+
+  std::size_t threads() const noexcept { return workspace_.threads(); }
+  extent_t max_batch() const noexcept { return max_batch_; }
+  extent_t max_seq() const noexcept { return max_seq_; }
+  /// Bytes of scratch this runner holds (workspace and activations).
+  std::size_t workspace_bytes() const noexcept {
+    return sizeof(float) * (workspace_.capacity() + stack_.size());
+  }
+
+ private:
+  static extent_t resolve_maximum(extent_t given, extent_t fixed, extent_t declared,
+                                  const char* what, const char* dim) {
+    if (fixed != dynamic) {
+      if (given != 0 && given != fixed)
+        throw shape_error(detail::concat("runner: the model fixes ", what, " at ",
+                                         std::to_string(fixed), ", but runner_options asks for ",
+                                         std::to_string(given)));
+      return fixed;
+    }
+    if (given > 0) return given;
+    if (declared > 0) return declared;
+    throw shape_error(detail::concat("runner: the model's ", what,
+                                     " is dynamic with no maximum: declare ", dim,
+                                     "<N> in its input<...> or set runner_options.", dim));
+  }
+
+  const parameters* weights_;
+  extent_t max_batch_;
+  extent_t max_seq_;
+  workspace workspace_;
+  aligned_buffer<float> stack_;
+};
+
+}  // namespace typeformer

@@ -1,0 +1,96 @@
+// Composed models against PyTorch 1.13's transformer encoder (tools/make_model_goldens_pytorch.py).
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include <typeformer/typeformer.hpp>
+
+namespace tfm = typeformer;
+using namespace tfm::dims;
+
+namespace {
+
+const std::string data_dir = std::string(TYPEFORMER_TEST_DATA) + "/model/";
+
+using post_norm_relu_layer =
+    tfm::sequential<tfm::residual<tfm::multi_head_attention<"self_attn", heads<4>>,
+                                  tfm::post_norm<tfm::layer_norm<"norm1">>>,
+                    tfm::residual<tfm::feed_forward<"ff", 52, tfm::relu>,
+                                  tfm::post_norm<tfm::layer_norm<"norm2">>>>;
+using pre_norm_gelu_layer =
+    tfm::sequential<tfm::residual<tfm::multi_head_attention<"self_attn", heads<4>>,
+                                  tfm::pre_norm<tfm::layer_norm<"norm1", tfm::epsilon<1, -6>>>>,
+                    tfm::residual<tfm::feed_forward<"ff", 52, tfm::gelu>,
+                                  tfm::pre_norm<tfm::layer_norm<"norm2", tfm::epsilon<1, -6>>>>>;
+
+template <class Model, class Arch, class MakeMask>
+void check_model_golden(const std::string& name, std::size_t threads, MakeMask make_mask) {
+  const auto file = tfm::io::safetensors_file::open(data_dir + name + ".safetensors");
+  const auto config = nlohmann::json::parse(file.metadata().at("config"));
+  const double atol = config.at("atol"), rtol = config.at("rtol");
+  const auto weights = tfm::load_weights<Model>(file, tfm::naming::pytorch,
+                                                {.prefix = "", .ignore_prefixes = {"golden."}});
+  const auto* info = file.find("golden.input");
+  xt::xtensor<float, 3> x = xt::empty<float>(
+      {std::size_t(info->shape[0]), std::size_t(info->shape[1]), std::size_t(info->shape[2])});
+  const auto input = file.read_floats("golden.input");
+  std::copy(input.begin(), input.end(), x.begin());
+  std::vector<tfm::extent_t> lengths;
+  if (file.contains("golden.key_lengths"))
+    for (auto n : file.read_integers("golden.key_lengths")) lengths.push_back(n);
+  constexpr auto declared = Model::input_shape;
+  tfm::runner<Model> run(weights, {.threads = threads,
+                                   .max_batch = declared[0] == tfm::dynamic ? 4 : 0,
+                                   .max_seq = declared[1] == tfm::dynamic ? 8 : 0});
+  xt::xtensor<float, 3> y = xt::zeros<float>(x.shape());
+  run.template run<Arch>(x, y, make_mask(lengths));
+  const auto reference = file.read_floats("golden.output");
+  REQUIRE(reference.size() == y.size());
+  for (std::size_t i = 0; i < reference.size(); ++i) {
+    INFO(name << " element " << i << " threads " << threads);
+    REQUIRE(std::fabs(y.data()[i] - reference[i]) <= atol + rtol * std::fabs(reference[i]));
+  }
+}
+
+const auto padding = [](const std::vector<tfm::extent_t>& lengths) {
+  return tfm::masks::key_lengths{lengths};
+};
+
+}  // namespace
+
+TEST_CASE(
+    "a post-norm encoder layer composed of residual blocks matches nn.TransformerEncoderLayer") {
+  using model = tfm::model<tfm::input<batch<tfm::dynamic>, seq<tfm::dynamic>, d_model<36>>,
+                           post_norm_relu_layer>;
+  STATIC_REQUIRE(model::parameter_count == 4 * 36 * 36 + 4 * 36 + 2 * 36 * 52 + 52 + 36 + 4 * 36);
+  STATIC_REQUIRE(model::output_shape ==
+                 std::array<tfm::extent_t, 3>{tfm::dynamic, tfm::dynamic, 36});
+  check_model_golden<model, tfm::simd::best_available>("pytorch_encoder_layer_post_relu", 2,
+                                                       padding);
+  check_model_golden<model, tfm::simd::scalar>("pytorch_encoder_layer_post_relu", 1, padding);
+  check_model_golden<model, tfm::simd::best_available>(
+      "pytorch_encoder_layer_post_relu_causal", 1,
+      [](const std::vector<tfm::extent_t>&) { return tfm::masks::causal{}; });
+}
+
+TEST_CASE("a pre-norm (norm_first) gelu encoder layer with epsilon 1e-6 matches PyTorch") {
+  using model = tfm::model<tfm::input<batch<3>, seq<7>, d_model<36>>, pre_norm_gelu_layer>;
+  check_model_golden<model, tfm::simd::best_available>("pytorch_encoder_layer_pre_gelu_eps1e-6", 2,
+                                                       padding);
+}
+
+TEST_CASE(
+    "repeat<\"layers\", 3, ...> with a final norm matches nn.TransformerEncoder's general path") {
+  using model = tfm::model<tfm::input<batch<tfm::dynamic>, seq<tfm::dynamic>, d_model<36>>,
+                           tfm::repeat<"layers", 3, post_norm_relu_layer>, tfm::layer_norm<"norm">>;
+  const auto names = model::expected_weights(tfm::naming::pytorch);
+  REQUIRE(names.front().name == "layers.0.self_attn.in_proj_weight");
+  REQUIRE(names.back().name == "norm.bias");
+  check_model_golden<model, tfm::simd::best_available>("pytorch_encoder_stack_general_path", 2,
+                                                       padding);
+}

@@ -1,0 +1,128 @@
+#!/usr/bin/python3
+"""Writes tests/data/model/pytorch_encoder_*.safetensors: reference outputs of PyTorch 1.13's
+nn.TransformerEncoderLayer and nn.TransformerEncoder (batch_first=True, eval mode).
+
+Run with Debian's interpreter (it has torch 1.13):
+    /usr/bin/python3 tools/make_model_goldens_pytorch.py [--out tests/data/model]
+
+Each file holds the module's state_dict under its own names, `golden.input` (B, L, d),
+`golden.key_lengths` (B,) int64 when a padding mask is used (PyTorch's key_padding_mask is True
+beyond each length), `golden.output`, and a JSON config in the metadata.
+
+References are computed in float64 on PyTorch's general path (gradients enabled), except the
+`fast_path` case, which records what PyTorch 1.13's encoder stack gives on its inference fast
+path (float32, no_grad, nested tensors): padded positions come out as zeros, then pass through
+the final norm, so they equal norm.bias.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+import torch
+from torch import nn
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import safetensors_io  # noqa: E402
+
+D, HEADS, FF, B, L = 36, 4, 52, 3, 7
+LENGTHS = [7, 5, 2]
+
+
+def randomise(module, seed):
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for name, p in module.named_parameters():
+            if name.endswith("norm1.weight") or name.endswith("norm2.weight") or name == "norm.weight":
+                p.copy_(1.0 + 0.2 * torch.randn_like(p))
+            else:
+                p.copy_(torch.randn_like(p) * 0.25)
+
+
+def padding_mask(lengths):
+    positions = torch.arange(L).unsqueeze(0)
+    return positions >= torch.tensor(lengths).unsqueeze(1)  # True = masked (padding)
+
+
+def encoder_layer(norm_first, activation, eps):
+    return nn.TransformerEncoderLayer(D, HEADS, FF, dropout=0.0, activation=activation,
+                                      layer_norm_eps=eps, batch_first=True, norm_first=norm_first)
+
+
+def write(out_dir, name, module, x, y, lengths, config):
+    tensors = {k: v.detach().float().numpy() for k, v in module.state_dict().items()}
+    tensors["golden.input"] = x.float().numpy()
+    tensors["golden.output"] = y.float().numpy()
+    if lengths is not None:
+        tensors["golden.key_lengths"] = torch.tensor(lengths, dtype=torch.int64).numpy()
+    config = dict(config, framework="pytorch", d_model=D, heads=HEADS, dim_feedforward=FF)
+    safetensors_io.write(os.path.join(out_dir, name + ".safetensors"), tensors,
+                         {"config": json.dumps(config, sort_keys=True), "torch_version": torch.__version__})
+
+
+def general_path(module, x, lengths=None, causal=False):
+    """float64 on the general (non-fast) path: gradients stay enabled."""
+    m64 = module.double().eval()
+    kwargs = {}
+    if lengths is not None:
+        kwargs["src_key_padding_mask"] = padding_mask(lengths)
+    if causal:
+        kwargs["mask" if isinstance(module, nn.TransformerEncoder) else "src_mask"] = torch.triu(torch.full((L, L), float("-inf"), dtype=torch.float64), 1)
+    with torch.enable_grad():
+        y = m64(x.double(), **kwargs)
+    module.float()
+    return y.detach()
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "tests", "data", "model"))
+    out = parser.parse_args().out
+    os.makedirs(out, exist_ok=True)
+
+    cases = [
+        ("pytorch_encoder_layer_post_relu", False, "relu", 1e-5, True, False, 11),
+        ("pytorch_encoder_layer_pre_gelu_eps1e-6", True, "gelu", 1e-6, True, False, 12),
+        ("pytorch_encoder_layer_post_relu_causal", False, "relu", 1e-5, False, True, 13),
+    ]
+    for name, norm_first, act, eps, padded, causal, seed in cases:
+        layer = encoder_layer(norm_first, act, eps)
+        randomise(layer, seed)
+        x = torch.randn(B, L, D)
+        lengths = LENGTHS if padded else None
+        y = general_path(layer, x, lengths, causal)
+        write(out, name, layer, x, y, lengths,
+              {"norm_first": norm_first, "activation": act, "layer_norm_eps": eps, "causal": causal,
+               "atol": 2e-5, "rtol": 1e-4,
+               "description": f"nn.TransformerEncoderLayer(norm_first={norm_first}, activation={act}, "
+                              f"layer_norm_eps={eps}), padding={padded}, causal src_mask={causal}, float64"})
+
+    # A 3-layer stack with a final norm, on the general path: padded positions hold real values.
+    stack = nn.TransformerEncoder(encoder_layer(False, "relu", 1e-5), 3, norm=nn.LayerNorm(D),
+                                  enable_nested_tensor=True)
+    randomise(stack, 21)
+    x = torch.randn(B, L, D)
+    y = general_path(stack, x, LENGTHS)
+    write(out, "pytorch_encoder_stack_general_path", stack, x, y, LENGTHS,
+          {"layers": 3, "final_norm": True, "atol": 5e-5, "rtol": 2e-4,
+           "description": "nn.TransformerEncoder(3 post-norm relu layers, norm=LayerNorm), padding, "
+                          "general path (gradients enabled), float64"})
+
+    # The same stack on 1.13's inference fast path: padded rows are zeroed before the final norm.
+    stack.eval()
+    with torch.no_grad():
+        y_fast = stack(x, src_key_padding_mask=padding_mask(LENGTHS))
+    bias = stack.norm.bias.detach()
+    for b, n in enumerate(LENGTHS):
+        assert torch.allclose(y_fast[b, n:], bias.expand(L - n, D), atol=1e-6), "fast path did not zero"
+        assert torch.allclose(y_fast[b, :n], y[b, :n].float(), atol=1e-4), "fast path differs on real rows"
+    write(out, "pytorch_encoder_stack_fast_path", stack, x, y_fast, LENGTHS,
+          {"layers": 3, "final_norm": True, "atol": 1e-4, "rtol": 5e-4,
+           "description": "the same stack under no_grad (PyTorch 1.13's fast path with nested tensors): "
+                          "padded positions equal norm.bias; float32 reference"})
+
+
+if __name__ == "__main__":
+    main()
