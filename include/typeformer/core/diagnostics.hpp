@@ -27,6 +27,10 @@ struct passed {};
 template <bool Holds, class Diagnostic>
 using require = std::conditional_t<Holds, passed, Diagnostic>;
 
+/// True for `passed`; for a broken rule (incomplete), the error that names it.
+template <class Problem>
+inline constexpr bool holds = sizeof(Problem) > 0;
+
 // ---- The rules. Each: declared only; a sentence with up to two `{}` for its numbers. ----
 
 template <class Layer, extent_t DModel, extent_t Heads>

@@ -1,11 +1,16 @@
 #pragma once
-// Binding a declared chain to the widths that flow through it. Each part takes its input width
-// from its predecessor (layers/input_width.hpp); a part that declared a different width is the
-// composition error
+// Binding a declared chain to the widths that flow through it, and checking the links.
+//
+// Each part takes its input width from its predecessor (layers/input_width.hpp). The chain is
+// bound by a fold over `>>` on an accumulator type, so the instantiation depth stays the same
+// however many parts there are. Binding never fails: a part that declared a width other than
+// the one it receives is recorded as the chain's `composition_problem`,
 //   diagnostics::input_width_does_not_match_predecessor<layer, predecessor, expects, receives>
-// The chain is bound by a fold over `>>` on an accumulator type, so the instantiation depth
-// stays the same however many parts there are.
+// and problems travel up to the model, which asserts once, in its own body. So a broken link
+// deep inside a repeated block gives the same short message as one at the top: one error whose
+// context is the user's line, not a chain of binding internals.
 
+#include <array>
 #include <cstddef>
 #include <tuple>
 #include <type_traits>
@@ -24,14 +29,48 @@ using input_name = layer_name<'i', 'n', 'p', 'u', 't'>;
 
 namespace detail {
 
-/// `Part` bound to inputs `Width` wide, coming from `Predecessor` (a layer_name). Layers are
-/// bound by bind_input_width; composites specialise this to bind their parts in turn.
-template <class Part, extent_t Width, class Predecessor>
+/// `Part` bound to inputs `Width` wide. Layers are bound by bind_input_width; composites
+/// specialise this to bind their parts in turn.
+template <class Part, extent_t Width>
 struct bind_part {
   using type = bind_input_width_t<Part, Width>;
 };
-template <class Part, extent_t Width, class Predecessor>
-using bind_part_t = typename bind_part<Part, Width, Predecessor>::type;
+template <class Part, extent_t Width>
+using bind_part_t = typename bind_part<Part, Width>::type;
+
+// ---- Problems: `diagnostics::passed`, or the first broken rule as an incomplete type ----------
+
+template <class B>
+struct problem_of_impl {
+  using type = diagnostics::passed;
+};
+template <class B>
+requires requires { typename B::composition_problem; }
+struct problem_of_impl<B> {
+  using type = typename B::composition_problem;
+};
+/// The composition problem inside a bound part (a layer has none).
+template <class B>
+using problem_of = typename problem_of_impl<B>::type;
+
+/// The first of several problems that is not `passed`.
+template <class... Problems>
+struct first_problem_impl {
+  using type = diagnostics::passed;
+};
+template <class First, class... Rest>
+struct first_problem_impl<First, Rest...> {
+  using type = std::conditional_t<std::is_same_v<First, diagnostics::passed>,
+                                  typename first_problem_impl<Rest...>::type, First>;
+};
+template <class... Problems>
+using first_problem = typename first_problem_impl<Problems...>::type;
+
+/// `Rule` if `holds` is false, else `passed`: a rule as a value of a problem slot.
+template <bool Holds, class Rule>
+using rule_problem = std::conditional_t<Holds, diagnostics::passed, Rule>;
+
+// ---- The fold -----------------------------------------------------------------------------
 
 template <class... Parts>
 struct part_list {};
@@ -43,59 +82,92 @@ struct part_at<I, part_list<Parts...>> {
   using type = std::tuple_element_t<I, std::tuple<Parts...>>;
 };
 
-/// The fold's accumulator: the parts bound so far and what the next one receives. The declared
-/// parts ride as a value (`Parts`, a part_list) rather than as type arguments: argument-
-/// dependent lookup for `>>` would otherwise instantiate them, and a layer still waiting for
-/// its width must not be instantiated.
-template <auto Parts, class Predecessor, extent_t Width, class... Bound>
-struct chain_state {
-  using last_name = Predecessor;
-  static constexpr extent_t width = Width;
-};
+/// The fold's accumulator: the parts bound so far and the width the next one receives. The
+/// declared parts ride as a value (`Parts`, a part_list) rather than as type arguments:
+/// argument-dependent lookup for `>>` would otherwise instantiate them, and a layer still
+/// waiting for its width must not be instantiated.
+template <auto Parts, extent_t Width, class... Bound>
+struct chain_state {};
 template <std::size_t I>
 struct chain_step {};
 
-template <auto Parts, class Predecessor, extent_t Width, class... Bound, std::size_t I>
-constexpr auto operator>>(chain_state<Parts, Predecessor, Width, Bound...>, chain_step<I>) {
+template <auto Parts, extent_t Width, class... Bound, std::size_t I>
+constexpr auto operator>>(chain_state<Parts, Width, Bound...>, chain_step<I>) {
   using part = typename part_at<I, std::remove_cvref_t<decltype(Parts)>>::type;
-  using bound = bind_part_t<part, Width, Predecessor>;
-  using block = block_of<bound>;
-  static_assert(sizeof(diagnostics::require<
-                       block::input_width == Width,
-                       diagnostics::input_width_does_not_match_predecessor<
-                           typename block::first_name, Predecessor, block::input_width, Width>>));
-  return chain_state<Parts, typename block::last_name, block::output_width, Bound..., bound>{};
+  using bound = bind_part_t<part, Width>;
+  return chain_state<Parts, block_of<bound>::output_width, Bound..., bound>{};
 }
 
-template <class Predecessor, extent_t Width, class... Parts, std::size_t... I>
+template <extent_t Width, class... Parts, std::size_t... I>
 auto fold_chain(std::index_sequence<I...>)
-    -> decltype((chain_state<part_list<Parts...>{}, Predecessor, Width>{} >> ... >>
-                 chain_step<I>{}));
+    -> decltype((chain_state<part_list<Parts...>{}, Width>{} >> ... >> chain_step<I>{}));
 
-/// The chain of `Parts...` bound from inputs `Width` wide coming from `Predecessor`.
-template <class Predecessor, extent_t Width, class... Parts>
-using bind_chain =
-    decltype(detail::fold_chain<Predecessor, Width, Parts...>(std::index_sequence_for<Parts...>{}));
+template <class State>
+struct bound_parts;
+template <auto Parts, extent_t Width, class... Bound>
+struct bound_parts<chain_state<Parts, Width, Bound...>> {
+  using type = part_list<Bound...>;
+};
 
-/// `Template<Bound...>` of a chain_state.
-template <template <class...> class Template, class State>
-struct rebuild_from_chain;
-template <template <class...> class Template, auto Parts, class Predecessor, extent_t Width,
-          class... Bound>
-struct rebuild_from_chain<Template, chain_state<Parts, Predecessor, Width, Bound...>> {
+/// The parts of a chain bound from inputs `Width` wide, as a part_list.
+template <extent_t Width, class... Parts>
+using bind_chain = typename bound_parts<decltype(detail::fold_chain<Width, Parts...>(
+    std::index_sequence_for<Parts...>{}))>::type;
+
+/// `Template<Bound...>` from a part_list.
+template <template <class...> class Template, class List>
+struct rebuild;
+template <template <class...> class Template, class... Bound>
+struct rebuild<Template, part_list<Bound...>> {
   using type = Template<Bound...>;
 };
 
-template <class State>
-struct only_bound;
-template <auto Parts, class Predecessor, extent_t Width, class Bound>
-struct only_bound<chain_state<Parts, Predecessor, Width, Bound>> {
-  using type = Bound;
+// ---- Checking a bound chain ---------------------------------------------------------------
+
+/// The first problem of the chain `Bound...` entered from `Predecessor` with width `Width`: a
+/// link whose part expects another width, or a problem inside a part. Computed with a loop over
+/// arrays, not by recursion over the parts.
+template <class Predecessor, extent_t Width, class... Bound>
+struct chain_problem_impl {
+  static constexpr std::size_t count = sizeof...(Bound);
+  static constexpr std::array<extent_t, count> expects = {block_of<Bound>::input_width...};
+  static constexpr std::array<extent_t, count> gives = {block_of<Bound>::output_width...};
+  static constexpr std::size_t broken = [] {
+    for (std::size_t i = 0; i < count; ++i)
+      if (expects[i] != (i == 0 ? Width : gives[i - 1])) return i;
+    return count;
+  }();
+  template <std::size_t I>
+  using part = block_of<std::tuple_element_t<I, std::tuple<Bound...>>>;
+  template <std::size_t I>
+  struct link_problem {
+    using type = diagnostics::input_width_does_not_match_predecessor<
+        typename part<I>::first_name, typename part<I - 1>::last_name, expects[I], gives[I - 1]>;
+  };
+  struct entry_problem {
+    using type =
+        diagnostics::input_width_does_not_match_predecessor<typename part<0>::first_name,
+                                                            Predecessor, expects[0], Width>;
+  };
+  struct no_problem {
+    using type = diagnostics::passed;
+  };
+  using link = typename std::conditional_t<
+      broken == count, no_problem,
+      std::conditional_t<broken == 0, entry_problem,
+                         link_problem<(broken == 0 || broken == count ? 1 : broken)>>>::type;
+  using type = first_problem<link, problem_of<block_of<Bound>>...>;
 };
 
-/// One part bound and checked like a one-link chain.
-template <class Part, extent_t Width, class Predecessor>
-using bind_checked_t = typename only_bound<bind_chain<Predecessor, Width, Part>>::type;
+template <class Predecessor, extent_t Width, class List>
+struct chain_problem_of;
+template <class Predecessor, extent_t Width, class... Bound>
+struct chain_problem_of<Predecessor, Width, part_list<Bound...>> {
+  using type = typename chain_problem_impl<Predecessor, Width, Bound...>::type;
+};
+/// The first problem of a bound chain given as a part_list.
+template <class Predecessor, extent_t Width, class List>
+using chain_problem = typename chain_problem_of<Predecessor, Width, List>::type;
 
 }  // namespace detail
 }  // namespace typeformer

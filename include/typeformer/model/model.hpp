@@ -44,8 +44,17 @@ template <class Input, class... Parts>
 struct model {
   static constexpr std::string_view kind = "model";
   static constexpr std::string_view name = "";
-  using body = detail::bind_part_t<sequential<Parts...>, Input::width, input_name>;
   using input_type = Input;
+
+ private:
+  using bound_parts = detail::bind_chain<Input::width, Parts...>;
+  // Every composition rule of the model, checked here once (see model/binding.hpp).
+  static_assert(
+      sizeof(typename detail::chain_problem_of<input_name, Input::width, bound_parts>::type));
+
+ public:
+  /// The parts bound to their widths, as one sequential block.
+  using body = typename detail::rebuild<sequential, bound_parts>::type;
 
   static constexpr std::array<extent_t, 3> input_shape = {Input::batch, Input::seq, Input::width};
   static constexpr std::array<extent_t, 3> output_shape = {Input::batch, Input::seq,

@@ -25,9 +25,6 @@ struct repeat {
   static constexpr std::string_view name = Name.view();
   using name_type = layer_name_of<Name>;
   static constexpr std::size_t count = Count;
-  static_assert(sizeof(
-      diagnostics::require<
-          (Count > 0), diagnostics::repeat_count_must_be_positive<name_type, extent_t(Count), 0>>));
 
  private:
   using block = detail::block_of<Block>;
@@ -37,10 +34,13 @@ struct repeat {
   using last_name = typename block::last_name;
   static constexpr extent_t input_width = block::input_width;
   static constexpr extent_t output_width = block::output_width;
-  static_assert(sizeof(
-      diagnostics::require<block::output_width == block::input_width,
+  using composition_problem = detail::first_problem<
+      detail::problem_of<block>,
+      detail::rule_problem<
+          (Count > 0), diagnostics::repeat_count_must_be_positive<name_type, extent_t(Count), 0>>,
+      detail::rule_problem<block::output_width == block::input_width,
                            diagnostics::repeated_block_changes_width<name_type, block::input_width,
-                                                                     block::output_width>>));
+                                                                     block::output_width>>>;
   static constexpr extent_t parameter_count = extent_t(Count) * block::parameter_count;
 
   struct parameters {
@@ -95,9 +95,9 @@ struct repeat {
 };
 
 namespace detail {
-template <fixed_string Name, std::size_t Count, class Block, extent_t Width, class Predecessor>
-struct bind_part<repeat<Name, Count, Block>, Width, Predecessor> {
-  using type = repeat<Name, Count, bind_checked_t<Block, Width, Predecessor>>;
+template <fixed_string Name, std::size_t Count, class Block, extent_t Width>
+struct bind_part<repeat<Name, Count, Block>, Width> {
+  using type = repeat<Name, Count, bind_part_t<Block, Width>>;
 };
 }  // namespace detail
 

@@ -39,6 +39,47 @@ template <class N>
 struct is_post_norm<post_norm<N>> : std::true_type {};
 }  // namespace detail
 
+namespace detail {
+/// The normalisation of a residual block: its layer's block and which names and widths the
+/// block starts and ends with. Without one, a stand-in with no parameters.
+template <class Branch, class... Norm>
+struct residual_norm {
+  struct none {
+    struct parameters {};
+  };
+  using layer = none;
+  using first_name = typename Branch::first_name;
+  using last_name = typename Branch::last_name;
+  static constexpr extent_t input_width = Branch::input_width;
+  static constexpr extent_t parameter_count = 0;
+  using problem = diagnostics::passed;
+};
+template <class Branch, class Norm>
+struct residual_norm<Branch, pre_norm<Norm>> {
+  using layer = Norm;
+  using first_name = typename block_of<Norm>::first_name;
+  using last_name = typename Branch::last_name;
+  static constexpr extent_t input_width = block_of<Norm>::input_width;
+  static constexpr extent_t parameter_count = block_of<Norm>::parameter_count;
+  using problem = chain_problem<first_name, input_width, part_list<Norm, typename Branch::part>>;
+};
+template <class Branch, class Norm>
+struct residual_norm<Branch, post_norm<Norm>> {
+  using layer = Norm;
+  using first_name = typename Branch::first_name;
+  using last_name = typename block_of<Norm>::last_name;
+  static constexpr extent_t input_width = Branch::input_width;
+  static constexpr extent_t parameter_count = block_of<Norm>::parameter_count;
+  using problem = chain_problem<first_name, input_width, part_list<typename Branch::part, Norm>>;
+};
+/// A branch's block with the part it was made from (chain_problem takes parts).
+template <class Part>
+struct residual_branch : block_of<Part> {
+  using part = Part;
+  using block_type = block_of<Part>;
+};
+}  // namespace detail
+
 template <class Branch, class... Norm>
 struct residual {
   static_assert(sizeof...(Norm) <= 1, "residual takes at most one pre_norm<...> or post_norm<...>");
@@ -51,32 +92,24 @@ struct residual {
   static constexpr bool has_post_norm = (detail::is_post_norm<Norm>::value || ...);
 
  private:
-  using branch = detail::block_of<Branch>;
-  struct no_norm {
-    struct parameters {};
-  };
-  using norm_layer =
-      std::conditional_t<(sizeof...(Norm) > 0),
-                         typename std::tuple_element_t<0, std::tuple<Norm..., void*>>::layer,
-                         no_norm>;
+  using branch = detail::residual_branch<Branch>;
+  using norm = detail::residual_norm<branch, Norm...>;
+  using norm_layer = typename norm::layer;
 
  public:
-  using first_name =
-      std::conditional_t<has_pre_norm, typename detail::block_of<norm_layer>::first_name,
-                         typename branch::first_name>;
-  using last_name =
-      std::conditional_t<has_post_norm, typename detail::block_of<norm_layer>::last_name,
-                         typename branch::last_name>;
-  static constexpr extent_t input_width = branch::input_width;
-  static constexpr extent_t output_width = branch::input_width;
-  static_assert(sizeof(
-      diagnostics::require<
-          branch::output_width == branch::input_width,
-          diagnostics::residual_branch_changes_width<typename branch::first_name,
-                                                     branch::input_width, branch::output_width>>));
-  static constexpr extent_t parameter_count =
-      branch::parameter_count +
-      (sizeof...(Norm) > 0 ? detail::block_of<norm_layer>::parameter_count : 0);
+  using first_name = typename norm::first_name;
+  using last_name = typename norm::last_name;
+  static constexpr extent_t input_width = norm::input_width;
+  static constexpr extent_t output_width = norm::input_width;
+  static constexpr extent_t parameter_count = branch::parameter_count + norm::parameter_count;
+  /// A link inside the block whose widths disagree, a problem inside the branch, or a branch
+  /// that does not give back the width it was given.
+  using composition_problem =
+      detail::first_problem<typename norm::problem, detail::problem_of<typename branch::block_type>,
+                            detail::rule_problem<branch::output_width == norm::input_width,
+                                                 diagnostics::residual_branch_changes_width<
+                                                     typename branch::first_name, norm::input_width,
+                                                     branch::output_width>>>;
 
   struct parameters {
     typename branch::parameters branch_parameters;
@@ -130,35 +163,32 @@ struct residual {
 };
 
 namespace detail {
-// Bound as the chain the block runs (norm then branch, or branch then norm), so that each part
-// is checked against the width it receives, like any link of a model.
-template <class Branch, extent_t Width, class Predecessor>
-struct bind_part<residual<Branch>, Width, Predecessor> {
-  using type = residual<bind_checked_t<Branch, Width, Predecessor>>;
+// Bound as the chain the block runs: norm then branch, or branch then norm.
+template <class Branch, extent_t Width>
+struct bind_part<residual<Branch>, Width> {
+  using type = residual<bind_part_t<Branch, Width>>;
 };
 
-template <class State>
-struct pre_norm_residual_from_chain;
-template <auto Parts, class P, extent_t W, class Norm, class Branch>
-struct pre_norm_residual_from_chain<chain_state<Parts, P, W, Norm, Branch>> {
+template <class List>
+struct pre_norm_residual;
+template <class Norm, class Branch>
+struct pre_norm_residual<part_list<Norm, Branch>> {
   using type = residual<Branch, pre_norm<Norm>>;
 };
-template <class Branch, class Norm, extent_t Width, class Predecessor>
-struct bind_part<residual<Branch, pre_norm<Norm>>, Width, Predecessor> {
-  using type =
-      typename pre_norm_residual_from_chain<bind_chain<Predecessor, Width, Norm, Branch>>::type;
+template <class Branch, class Norm, extent_t Width>
+struct bind_part<residual<Branch, pre_norm<Norm>>, Width> {
+  using type = typename pre_norm_residual<bind_chain<Width, Norm, Branch>>::type;
 };
 
-template <class State>
-struct post_norm_residual_from_chain;
-template <auto Parts, class P, extent_t W, class Branch, class Norm>
-struct post_norm_residual_from_chain<chain_state<Parts, P, W, Branch, Norm>> {
+template <class List>
+struct post_norm_residual;
+template <class Branch, class Norm>
+struct post_norm_residual<part_list<Branch, Norm>> {
   using type = residual<Branch, post_norm<Norm>>;
 };
-template <class Branch, class Norm, extent_t Width, class Predecessor>
-struct bind_part<residual<Branch, post_norm<Norm>>, Width, Predecessor> {
-  using type =
-      typename post_norm_residual_from_chain<bind_chain<Predecessor, Width, Branch, Norm>>::type;
+template <class Branch, class Norm, extent_t Width>
+struct bind_part<residual<Branch, post_norm<Norm>>, Width> {
+  using type = typename post_norm_residual<bind_chain<Width, Branch, Norm>>::type;
 };
 }  // namespace detail
 

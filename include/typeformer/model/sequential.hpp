@@ -44,6 +44,9 @@ struct sequential {
   static constexpr extent_t input_width = part<0>::input_width;
   static constexpr extent_t output_width = part<size - 1>::output_width;
   static constexpr extent_t parameter_count = (detail::block_of<Parts>::parameter_count + ...);
+  /// A link between two parts whose widths disagree, or a problem inside a part.
+  using composition_problem =
+      detail::chain_problem<first_name, input_width, detail::part_list<Parts...>>;
 
   struct parameters {
     std::tuple<typename detail::block_of<Parts>::parameters...> parts;
@@ -89,10 +92,9 @@ struct sequential {
 };
 
 namespace detail {
-template <class... Parts, extent_t Width, class Predecessor>
-struct bind_part<sequential<Parts...>, Width, Predecessor> {
-  using type =
-      typename rebuild_from_chain<sequential, bind_chain<Predecessor, Width, Parts...>>::type;
+template <class... Parts, extent_t Width>
+struct bind_part<sequential<Parts...>, Width> {
+  using type = typename rebuild<sequential, bind_chain<Width, Parts...>>::type;
 };
 }  // namespace detail
 
