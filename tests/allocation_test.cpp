@@ -60,3 +60,44 @@ TEST_CASE(
     REQUIRE(during == 0);
   }
 }
+
+TEST_CASE(
+    "a warm runner<Model> call allocates nothing, on 1 and 2 threads, for any batch and "
+    "length within the declared maxima") {
+  using encoder_layer =
+      tfm::sequential<tfm::residual<tfm::multi_head_attention<"self_attn", heads<4>>,
+                                    tfm::post_norm<tfm::layer_norm<"norm1">>>,
+                      tfm::residual<tfm::feed_forward<"ff", 52, tfm::gelu>,
+                                    tfm::pre_norm<tfm::layer_norm<"norm2">>>>;
+  using model = tfm::model<
+      tfm::input<batch<tfm::dynamic>, seq<tfm::dynamic>, d_model<36>, max_batch<3>, max_seq<11>>,
+      tfm::repeat<"layers", 2, encoder_layer>, tfm::zero_padded_positions, tfm::layer_norm<"norm">>;
+  std::size_t counter = 0;
+  const auto weights = model::from_weights(tfm::naming::pytorch, [&](const std::string& name) {
+    std::size_t n = 1;
+    for (const auto& spec : model::expected_weights(tfm::naming::pytorch))
+      if (spec.name == name)
+        for (auto e : spec.shape) n *= static_cast<std::size_t>(e);
+    std::vector<float> w(n);
+    for (std::size_t i = 0; i < n; ++i) w[i] = float((i * 37 + counter) % 101) / 404.0f;
+    ++counter;
+    return w;
+  });
+  std::vector<float> x(3 * 11 * 36, 0.25f), y(x.size());
+  for (std::size_t threads : {1u, 2u}) {
+    tfm::runner<model> run(weights, {.threads = threads});
+    for (tfm::extent_t b : {3, 1, 2})
+      for (tfm::extent_t n : {11, 1, 6}) {
+        std::vector<tfm::extent_t> lengths(static_cast<std::size_t>(b), n);
+        lengths[0] = (n + 1) / 2;
+        const std::span<const tfm::extent_t> view(lengths);
+        tfm::tensor_view<const float, tfm::dynamic, tfm::dynamic, 36> in(x.data(), {b, n, 36});
+        tfm::tensor_view<float, tfm::dynamic, tfm::dynamic, 36> out(y.data(), {b, n, 36});
+        INFO("threads " << threads << " batch " << b << " length " << n);
+        const long call_before = allocations.load();
+        run(in, out, tfm::masks::key_lengths{view});
+        const long during = allocations.load() - call_before;
+        REQUIRE(during == 0);
+      }
+  }
+}

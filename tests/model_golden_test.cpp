@@ -28,6 +28,9 @@ using pre_norm_gelu_layer =
                     tfm::residual<tfm::feed_forward<"ff", 52, tfm::gelu>,
                                   tfm::pre_norm<tfm::layer_norm<"norm2", tfm::epsilon<1, -6>>>>>;
 
+constexpr tfm::extent_t post_norm_relu_layer_parameters =
+    4 * 36 * 36 + 4 * 36 + 2 * 36 * 52 + 52 + 36 + 4 * 36;
+
 template <class Model, class Arch, class MakeMask>
 void check_model_golden(const std::string& name, std::size_t threads, MakeMask make_mask) {
   const auto file = tfm::io::safetensors_file::open(data_dir + name + ".safetensors");
@@ -67,7 +70,7 @@ TEST_CASE(
     "a post-norm encoder layer composed of residual blocks matches nn.TransformerEncoderLayer") {
   using model = tfm::model<tfm::input<batch<tfm::dynamic>, seq<tfm::dynamic>, d_model<36>>,
                            post_norm_relu_layer>;
-  STATIC_REQUIRE(model::parameter_count == 4 * 36 * 36 + 4 * 36 + 2 * 36 * 52 + 52 + 36 + 4 * 36);
+  STATIC_REQUIRE(model::parameter_count == post_norm_relu_layer_parameters);
   STATIC_REQUIRE(model::output_shape ==
                  std::array<tfm::extent_t, 3>{tfm::dynamic, tfm::dynamic, 36});
   check_model_golden<model, tfm::simd::best_available>("pytorch_encoder_layer_post_relu", 2,
@@ -93,4 +96,14 @@ TEST_CASE(
   REQUIRE(names.back().name == "norm.bias");
   check_model_golden<model, tfm::simd::best_available>("pytorch_encoder_stack_general_path", 2,
                                                        padding);
+}
+
+TEST_CASE("zero_padded_positions before the final norm matches nn.TransformerEncoder's fast path") {
+  using model = tfm::model<tfm::input<batch<tfm::dynamic>, seq<tfm::dynamic>, d_model<36>>,
+                           tfm::repeat<"layers", 3, post_norm_relu_layer>,
+                           tfm::zero_padded_positions, tfm::layer_norm<"norm">>;
+  STATIC_REQUIRE(model::parameter_count == 3 * post_norm_relu_layer_parameters + 2 * 36);
+  check_model_golden<model, tfm::simd::best_available>("pytorch_encoder_stack_fast_path", 2,
+                                                       padding);
+  check_model_golden<model, tfm::simd::scalar>("pytorch_encoder_stack_fast_path", 1, padding);
 }

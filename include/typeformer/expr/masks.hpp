@@ -38,6 +38,12 @@ struct call_extents {
 /// kernel has one place for each.
 enum class mask_slot { none, causal, lengths, keep, bias };
 
+/// Whether T is one of the mask types here (each names the slot it fills).
+template <class T>
+inline constexpr bool is_mask_v = requires {
+  T::slot;
+};
+
 /// Static extents a mask imposes; `dynamic` where it does not constrain.
 struct static_extents {
   extent_t batch = dynamic, heads = dynamic, query_len = dynamic, key_len = dynamic;

@@ -20,6 +20,7 @@
 #include <typeformer/core/naming.hpp>
 #include <typeformer/model/binding.hpp>
 #include <typeformer/model/block.hpp>
+#include <typeformer/model/padding.hpp>
 #include <typeformer/model/repeat.hpp>
 #include <typeformer/model/residual.hpp>
 #include <typeformer/model/sequential.hpp>

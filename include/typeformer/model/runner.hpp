@@ -9,8 +9,11 @@
 //   run(x, y);                                       // x, y: (batch, seq, d_model)
 //   run(x, y, masks::key_lengths{lengths});          // the mask every self-attention applies
 
+#include <array>
 #include <cstddef>
 #include <string>
+#include <type_traits>
+#include <utility>
 
 #include <typeformer/core/diagnostics.hpp>
 #include <typeformer/core/errors.hpp>
@@ -107,9 +110,17 @@ class runner {
                                                             seq, ctx, stack_.data());
   }
 
+  /// The same as run(x, y, mask), for the spelling `run(x, y)` of a runner named `run`.
+  template <class X, class Y, class Mask = masks::none>
+  requires(!masks::is_mask_v<std::remove_cvref_t<Y>>) void operator()(const X& x, Y&& y,
+                                                                      const Mask& mask = {}) {
+    run(x, std::forward<Y>(y), mask);
+  }
+
   /// The value-returning form: allocates exactly its (batch, seq, output width) result.
   template <class Arch = simd::best_available, class X, class Mask = masks::none>
-  xt::xtensor<float, 3> operator()(const X& x_in, const Mask& mask = {}) {
+  requires masks::is_mask_v<Mask> xt::xtensor<float, 3>
+  operator()(const X& x_in, const Mask& mask = {}) {
     const auto x = as_view<3>(x_in);
     xt::xtensor<float, 3> y(std::array<std::size_t, 3>{
         static_cast<std::size_t>(x.extent(0)), static_cast<std::size_t>(x.extent(1)),
