@@ -18,6 +18,7 @@
 #include <typeformer/layers/multi_head_attention.hpp>
 #include <typeformer/layers/options.hpp>
 #include <typeformer/model/model.hpp>
+#include <typeformer/model/introspection.hpp>
 #include <typeformer/model/runner.hpp>
 #include <typeformer/tensor/view.hpp>
 #include <typeformer/tensor/xtensor_adapt.hpp>

@@ -47,8 +47,10 @@ typename Layer::parameters load_weights(const io::safetensors_file& file, Naming
                                         const load_options& options = {}) {
   static_assert(naming::is_naming_v<Naming>, "pass typeformer::naming::pytorch or ::keras");
   const auto where = [&] {
-    return detail::concat(Layer::kind, " \"", Layer::name, "\" (", Naming::name, " names) in ",
-                          file.source(), ": ");
+    const std::string who = Layer::name.empty()
+                                ? std::string(Layer::kind)
+                                : detail::concat(Layer::kind, " \"", Layer::name, "\"");
+    return detail::concat(who, " (", Naming::name, " names) in ", file.source(), ": ");
   };
   const std::vector<weight_spec> expected = Layer::expected_weights(naming, options.prefix);
   for (const weight_spec& w : expected) {

@@ -11,6 +11,7 @@
 //   load(naming, get, scope)                      builds parameters from checked tensors
 //   scratch_floats(batch, length, threads)        the largest workspace request of one call
 //   stack_floats(rows)                            activation buffers its own calls need
+//   describe(description, scope, from)            adds its layers to a model_description
 //   forward<Arch>(p, x, y, batch, length, ctx, stack)
 // x and y are contiguous and do not alias; `stack` holds stack_floats(batch · length) floats.
 // Composites give their children the part of the stack after their own buffers, so the whole
@@ -91,6 +92,13 @@ struct leaf_block {
   }
 
   static constexpr std::size_t stack_floats(std::size_t) noexcept { return 0; }
+
+  /// Adds this layer to a model_description (introspection.hpp) after node `from`.
+  template <class Description>
+  static std::size_t describe(Description& d, const std::string& scope, std::size_t from) {
+    return d.add_layer(scope + std::string(L::name), std::string(L::kind), output_width,
+                       parameter_count, from);
+  }
 
   template <class Arch, class Context>
   static void forward(const parameters& p, const float* x, float* y, std::size_t batch,

@@ -77,6 +77,11 @@ struct zero_padded_positions_block {
   }
   static constexpr std::size_t stack_floats(std::size_t) noexcept { return 0; }
 
+  template <class Description>
+  static std::size_t describe(Description& d, const std::string& scope, std::size_t from) {
+    return d.add_layer(scope + std::string(name), std::string(kind), Width, 0, from);
+  }
+
   template <class Arch, class Context>
   static void forward(const parameters&, const float* x, float* y, std::size_t batch,
                       std::size_t length, Context& ctx, float*) {

@@ -79,6 +79,13 @@ struct repeat {
     return links * rows * static_cast<std::size_t>(input_width) + block::stack_floats(rows);
   }
 
+  template <class Description>
+  static std::size_t describe(Description& d, const std::string& scope, std::size_t from) {
+    for (std::size_t i = 0; i < Count; ++i)
+      from = block::describe(d, copy_scope(naming::pytorch, scope, i), from);
+    return from;
+  }
+
   template <class Arch, class Context>
   static void forward(const parameters& p, const float* x, float* y, std::size_t batch,
                       std::size_t length, Context& ctx, float* stack) {

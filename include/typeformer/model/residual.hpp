@@ -143,6 +143,15 @@ struct residual {
            branch::stack_floats(rows);
   }
 
+  template <class Description>
+  static std::size_t describe(Description& d, const std::string& scope, std::size_t from) {
+    std::size_t at = from;
+    if constexpr (has_pre_norm) at = detail::block_of<norm_layer>::describe(d, scope, at);
+    at = d.add_sum(from, branch::describe(d, scope, at));
+    if constexpr (has_post_norm) at = detail::block_of<norm_layer>::describe(d, scope, at);
+    return at;
+  }
+
   template <class Arch, class Context>
   static void forward(const parameters& p, const float* x, float* y, std::size_t batch,
                       std::size_t length, Context& ctx, float* stack) {

@@ -75,6 +75,12 @@ struct sequential {
            std::max({detail::block_of<Parts>::stack_floats(rows)...});
   }
 
+  template <class Description>
+  static std::size_t describe(Description& d, const std::string& scope, std::size_t from) {
+    ((from = detail::block_of<Parts>::describe(d, scope, from)), ...);
+    return from;
+  }
+
   template <class Arch, class Context>
   static void forward(const parameters& p, const float* x, float* y, std::size_t batch,
                       std::size_t length, Context& ctx, float* stack) {

@@ -1,0 +1,150 @@
+#pragma once
+// summary<Model>() and to_dot<Model>(): what a model is made of, for people.
+//
+// summary prints a Keras-style table: one row per layer (its path in the model, kind, output
+// shape with None for a dynamic extent, parameter count), then the totals. to_dot writes the
+// same graph for Graphviz, with residual additions as nodes: `dot -Tsvg model.dot`.
+
+#include <algorithm>
+#include <cstddef>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <typeformer/core/extent.hpp>
+#include <typeformer/model/model.hpp>
+
+namespace typeformer {
+
+/// What a model's blocks report about themselves, in the order they run.
+class model_description {
+ public:
+  struct layer {
+    std::string path, kind;
+    extent_t output_width;
+    extent_t parameter_count;
+  };
+
+  /// A layer at `path` fed by the node `from`; returns its node.
+  std::size_t add_layer(std::string path, std::string kind, extent_t width, extent_t params,
+                        std::size_t from) {
+    layers_.push_back({std::move(path), std::move(kind), width, params});
+    nodes_.push_back(layers_.size() - 1);
+    const std::size_t id = nodes_.size() - 1;
+    edges_.push_back({from, id});
+    return id;
+  }
+  /// A residual addition of the nodes `a` and `b`; returns its node.
+  std::size_t add_sum(std::size_t a, std::size_t b) {
+    nodes_.push_back(sum_node);
+    const std::size_t id = nodes_.size() - 1;
+    edges_.push_back({a, id});
+    edges_.push_back({b, id});
+    return id;
+  }
+  /// The node of the model's input (node 0).
+  std::size_t input_node() {
+    if (nodes_.empty()) nodes_.push_back(input_marker);
+    return 0;
+  }
+
+  const std::vector<layer>& layers() const noexcept { return layers_; }
+
+  std::string dot(const std::array<extent_t, 3>& input_shape) const {
+    std::ostringstream out;
+    out << "digraph model {\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\"];\n";
+    for (std::size_t i = 0; i < nodes_.size(); ++i) {
+      out << "  n" << i << " [";
+      if (nodes_[i] == input_marker)
+        out << "label=\"input\\n" << shape_text(input_shape, input_shape[2]) << "\", shape=oval";
+      else if (nodes_[i] == sum_node)
+        out << "label=\"+\", shape=circle";
+      else {
+        const layer& l = layers_[nodes_[i]];
+        out << "label=\"" << l.path << "\\n"
+            << l.kind << "\\n"
+            << shape_text(input_shape, l.output_width) << "\"";
+      }
+      out << "];\n";
+    }
+    for (const auto& [from, to] : edges_) out << "  n" << from << " -> n" << to << ";\n";
+    out << "}\n";
+    return out.str();
+  }
+
+  static std::string shape_text(const std::array<extent_t, 3>& input_shape, extent_t width) {
+    auto extent = [](extent_t e) { return e == dynamic ? std::string("None") : std::to_string(e); };
+    return "(" + extent(input_shape[0]) + ", " + extent(input_shape[1]) + ", " + extent(width) +
+           ")";
+  }
+
+ private:
+  static constexpr std::size_t input_marker = static_cast<std::size_t>(-1);
+  static constexpr std::size_t sum_node = static_cast<std::size_t>(-2);
+  std::vector<layer> layers_;
+  std::vector<std::size_t> nodes_;  // an index into layers_, or one of the markers
+  std::vector<std::pair<std::size_t, std::size_t>> edges_;
+};
+
+namespace detail {
+inline std::string with_thousands(extent_t n) {
+  std::string digits = std::to_string(n), out;
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+template <class Model>
+model_description describe() {
+  model_description d;
+  const std::size_t input = d.input_node();
+  Model::body::describe(d, std::string(), input);
+  return d;
+}
+}  // namespace detail
+
+/// The Keras-style table of a model's layers, shapes and parameter counts.
+template <class Model>
+std::string summary() {
+  const model_description d = detail::describe<Model>();
+  struct row {
+    std::string layer, shape, params;
+  };
+  std::vector<row> rows;
+  rows.push_back({"input (input)",
+                  model_description::shape_text(Model::input_shape, Model::input_shape[2]), "0"});
+  for (const auto& l : d.layers())
+    rows.push_back({l.path + " (" + l.kind + ")",
+                    model_description::shape_text(Model::input_shape, l.output_width),
+                    detail::with_thousands(l.parameter_count)});
+  std::size_t w0 = std::string("Layer (type)").size(), w1 = std::string("Output Shape").size(),
+              w2 = std::string("Param #").size();
+  for (const row& r : rows) {
+    w0 = std::max(w0, r.layer.size());
+    w1 = std::max(w1, r.shape.size());
+    w2 = std::max(w2, r.params.size());
+  }
+  const std::size_t width = w0 + w1 + w2 + 5;
+  auto line = [&](const std::string& a, const std::string& b, const std::string& c) {
+    return " " + a + std::string(w0 - a.size() + 2, ' ') + b + std::string(w1 - b.size() + 2, ' ') +
+           std::string(w2 - c.size(), ' ') + c + "\n";
+  };
+  std::string out = std::string(width, '_') + "\n";
+  out += line("Layer (type)", "Output Shape", "Param #");
+  out += std::string(width, '=') + "\n";
+  for (const row& r : rows) out += line(r.layer, r.shape, r.params);
+  out += std::string(width, '=') + "\n";
+  out += "Total params: " + detail::with_thousands(Model::parameter_count) + "\n";
+  out += std::string(width, '_') + "\n";
+  return out;
+}
+
+/// The model as a Graphviz digraph: input, layers, residual additions.
+template <class Model>
+std::string to_dot() {
+  return detail::describe<Model>().dot(Model::input_shape);
+}
+
+}  // namespace typeformer

@@ -1,0 +1,203 @@
+// The model as a type: compile-time properties, names, loading errors, run-time checks,
+// summary and Graphviz output.
+
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <vector>
+
+#include <typeformer/typeformer.hpp>
+
+namespace tfm = typeformer;
+using namespace tfm::dims;
+
+namespace {
+
+using encoder_layer = tfm::sequential<
+    tfm::residual<tfm::multi_head_attention<"self_attn", heads<4>>,
+                  tfm::post_norm<tfm::layer_norm<"norm1">>>,
+    tfm::residual<tfm::feed_forward<"ff", 52, tfm::relu>, tfm::pre_norm<tfm::layer_norm<"norm2">>>>;
+using small_model = tfm::model<tfm::input<batch<tfm::dynamic>, seq<7>, d_model<36>, max_batch<4>>,
+                               tfm::repeat<"layers", 2, encoder_layer>, tfm::layer_norm<"norm">>;
+
+// Deterministic weights for every tensor the model expects.
+template <class Model, class Naming>
+std::vector<std::byte> synthetic_weights(Naming naming, const std::string& skip = "",
+                                         const std::string& extra = "") {
+  tfm::io::safetensors_writer w;
+  int seed = 0;
+  for (const auto& spec : Model::expected_weights(naming)) {
+    if (spec.name == skip) continue;
+    std::size_t n = 1;
+    for (auto e : spec.shape) n *= static_cast<std::size_t>(e);
+    std::vector<float> values(n);
+    for (std::size_t i = 0; i < n; ++i) values[i] = float((i * 31 + seed) % 97) / 194.0f - 0.25f;
+    ++seed;
+    w.add_floats(spec.name, spec.shape, values);
+  }
+  if (!extra.empty()) {
+    const float one = 1.0f;
+    w.add_floats(extra, {1}, std::span<const float>(&one, 1));
+  }
+  return w.to_bytes();
+}
+
+}  // namespace
+
+TEST_CASE("a model's shape, parameter count and workspace are compile-time constants") {
+  STATIC_REQUIRE(small_model::output_shape == std::array<tfm::extent_t, 3>{tfm::dynamic, 7, 36});
+  constexpr tfm::extent_t per_layer =
+      (4 * 36 * 36 + 4 * 36) + 2 * 36 + (2 * 36 * 52 + 52 + 36) + 2 * 36;
+  STATIC_REQUIRE(small_model::parameter_count == 2 * per_layer + 2 * 36);
+  STATIC_REQUIRE(small_model::workspace_bytes > 0);
+  STATIC_REQUIRE(small_model::workspace_bytes == small_model::workspace_bytes_for(4, 7, 1));
+  STATIC_REQUIRE(small_model::workspace_bytes_for(1, 7) < small_model::workspace_bytes);
+
+  // The example from DESIGN.md: 6 post-norm layers, d_model 512, 8 heads, FFN 2048.
+  using big_layer = tfm::sequential<tfm::residual<tfm::multi_head_attention<"self_attn", heads<8>>,
+                                                  tfm::post_norm<tfm::layer_norm<"norm1">>>,
+                                    tfm::residual<tfm::feed_forward<"ff", 2048, tfm::relu>,
+                                                  tfm::post_norm<tfm::layer_norm<"norm2">>>>;
+  using encoder = tfm::model<tfm::input<batch<tfm::dynamic>, seq<128>, d_model<512>>,
+                             tfm::repeat<"layers", 6, big_layer>>;
+  STATIC_REQUIRE(encoder::parameter_count == 18'914'304);
+}
+
+TEST_CASE("parameter names follow PyTorch's modules and Keras's scopes") {
+  const auto torch = small_model::expected_weights(tfm::naming::pytorch);
+  std::vector<std::string> names;
+  for (const auto& w : torch) names.push_back(w.name);
+  const std::vector<std::string> first_layer = {"layers.0.self_attn.in_proj_weight",
+                                                "layers.0.self_attn.in_proj_bias",
+                                                "layers.0.self_attn.out_proj.weight",
+                                                "layers.0.self_attn.out_proj.bias",
+                                                "layers.0.norm1.weight",
+                                                "layers.0.norm1.bias",
+                                                "layers.0.norm2.weight",
+                                                "layers.0.norm2.bias",
+                                                "layers.0.linear1.weight",
+                                                "layers.0.linear1.bias",
+                                                "layers.0.linear2.weight",
+                                                "layers.0.linear2.bias"};
+  REQUIRE(std::vector<std::string>(names.begin(), names.begin() + 12) == first_layer);
+  REQUIRE(names.size() == 2 * 12 + 2);
+  REQUIRE(names[12] == "layers.1.self_attn.in_proj_weight");
+  REQUIRE(names.back() == "norm.bias");
+
+  const auto keras = small_model::expected_weights(tfm::naming::keras);
+  REQUIRE(keras.front().name == "layers_0/self_attn/query/kernel");
+  REQUIRE(keras.front().shape == std::vector<std::int64_t>{36, 4, 9});
+  REQUIRE(keras[8].name == "layers_0/norm1/gamma");
+  REQUIRE(keras[12].name == "layers_0/ff/dense/kernel");
+  REQUIRE(keras.back().name == "norm/beta");
+}
+
+TEST_CASE("load_weights<Model> is strict and names the tensor") {
+  using Catch::Matchers::Contains;
+  const auto good = synthetic_weights<small_model>(tfm::naming::pytorch);
+  REQUIRE_NOTHROW(tfm::load_weights<small_model>(
+      tfm::io::safetensors_file::from_bytes(good, "good.safetensors"), tfm::naming::pytorch));
+
+  const auto missing = synthetic_weights<small_model>(tfm::naming::pytorch, "layers.1.norm2.bias");
+  REQUIRE_THROWS_WITH(
+      tfm::load_weights<small_model>(
+          tfm::io::safetensors_file::from_bytes(missing, "m.safetensors"), tfm::naming::pytorch),
+      "model (pytorch names) in m.safetensors: missing tensor \"layers.1.norm2.bias\", expected "
+      "shape [36]");
+  const auto extra =
+      synthetic_weights<small_model>(tfm::naming::pytorch, "", "layers.2.norm1.weight");
+  REQUIRE_THROWS_AS(
+      tfm::load_weights<small_model>(tfm::io::safetensors_file::from_bytes(extra, "x.safetensors"),
+                                     tfm::naming::pytorch),
+      tfm::weight_error);
+  REQUIRE_THROWS_WITH(
+      tfm::load_weights<small_model>(tfm::io::safetensors_file::from_bytes(extra, "x.safetensors"),
+                                     tfm::naming::pytorch),
+      Contains("unexpected tensor \"layers.2.norm1.weight\" with shape [1]"));
+  // Keras names are a different file: loading PyTorch names as Keras ones fails on the first.
+  REQUIRE_THROWS_WITH(
+      tfm::load_weights<small_model>(
+          tfm::io::safetensors_file::from_bytes(good, "good.safetensors"), tfm::naming::keras),
+      Contains("missing tensor \"layers_0/self_attn/query/kernel\""));
+}
+
+TEST_CASE("a runner checks every run-time extent against the model and its maxima") {
+  using Catch::Matchers::Contains;
+  const auto bytes = synthetic_weights<small_model>(tfm::naming::pytorch);
+  const auto weights = tfm::load_weights<small_model>(tfm::io::safetensors_file::from_bytes(bytes),
+                                                      tfm::naming::pytorch);
+  tfm::runner<small_model> run(weights);
+  REQUIRE(run.max_batch() == 4);
+  REQUIRE(run.max_seq() == 7);
+  std::vector<float> x(5 * 7 * 36, 0.5f), y(x.size());
+  using view_in = tfm::tensor_view<const float, tfm::dynamic, tfm::dynamic, 36>;
+  using view_out = tfm::tensor_view<float, tfm::dynamic, tfm::dynamic, 36>;
+  REQUIRE_THROWS_WITH(run(view_in(x.data(), {5, 7, 36}), view_out(y.data(), {5, 7, 36})),
+                      "model \"input\": batch size (5) exceeds the declared maximum (4)");
+  REQUIRE_THROWS_WITH(run(view_in(x.data(), {2, 6, 36}), view_out(y.data(), {2, 6, 36})),
+                      "model \"input\": input extent (6) does not match the declared extent (7)");
+  REQUIRE_THROWS_WITH(run(view_in(x.data(), {2, 7, 36}), view_out(y.data(), {1, 7, 36})),
+                      "model \"output\": output extent (1) does not match the layer's output (2)");
+  REQUIRE_THROWS_WITH(run(view_in(x.data(), {2, 7, 36}), view_out(x.data(), {2, 7, 36})),
+                      "model: the output must not overlap the input");
+  const std::vector<tfm::extent_t> lengths = {7, 8};
+  REQUIRE_THROWS_WITH(run(view_in(x.data(), {2, 7, 36}), view_out(y.data(), {2, 7, 36}),
+                          tfm::masks::key_lengths{lengths}),
+                      Contains("key length (8) is outside [0, 7]"));
+  // A batch of 0 is an empty output, not an error.
+  REQUIRE_NOTHROW(run(view_in(x.data(), {0, 7, 36}), view_out(y.data(), {0, 7, 36})));
+  // The value-returning form allocates its result.
+  const auto result = run(view_in(x.data(), {2, 7, 36}));
+  REQUIRE(result.shape()[0] == 2);
+  REQUIRE(result.shape()[2] == 36);
+  // A model whose batch is dynamic without a declared maximum needs one at construction.
+  using unbounded =
+      tfm::model<tfm::input<batch<tfm::dynamic>, seq<7>, d_model<36>>, tfm::layer_norm<"norm">>;
+  const auto norm_bytes = synthetic_weights<unbounded>(tfm::naming::pytorch);
+  const auto norm_weights = tfm::load_weights<unbounded>(
+      tfm::io::safetensors_file::from_bytes(norm_bytes), tfm::naming::pytorch);
+  REQUIRE_THROWS_WITH(tfm::runner<unbounded>(norm_weights),
+                      Contains("batch is dynamic with no maximum: declare max_batch<N>"));
+  REQUIRE_NOTHROW(tfm::runner<unbounded>(norm_weights, {.threads = 1, .max_batch = 2}));
+}
+
+TEST_CASE("summary prints a Keras-style table and to_dot a Graphviz graph") {
+  using model = tfm::model<tfm::input<batch<tfm::dynamic>, seq<7>, d_model<36>>,
+                           tfm::repeat<"layers", 2, encoder_layer>, tfm::layer_norm<"norm">>;
+  const std::string expected =
+      "__________________________________________________________________\n"
+      " Layer (type)                               Output Shape   Param #\n"
+      "==================================================================\n"
+      " input (input)                              (None, 7, 36)        0\n"
+      " layers.0.self_attn (multi_head_attention)  (None, 7, 36)    5,328\n"
+      " layers.0.norm1 (layer_norm)                (None, 7, 36)       72\n"
+      " layers.0.norm2 (layer_norm)                (None, 7, 36)       72\n"
+      " layers.0.ff (feed_forward)                 (None, 7, 36)    3,832\n"
+      " layers.1.self_attn (multi_head_attention)  (None, 7, 36)    5,328\n"
+      " layers.1.norm1 (layer_norm)                (None, 7, 36)       72\n"
+      " layers.1.norm2 (layer_norm)                (None, 7, 36)       72\n"
+      " layers.1.ff (feed_forward)                 (None, 7, 36)    3,832\n"
+      " norm (layer_norm)                          (None, 7, 36)       72\n"
+      "==================================================================\n"
+      "Total params: 18,680\n"
+      "__________________________________________________________________\n";
+  REQUIRE(tfm::summary<model>() == expected);
+
+  using one_block = tfm::model<tfm::input<batch<2>, seq<tfm::dynamic>, d_model<36>>,
+                               tfm::residual<tfm::feed_forward<"ff", 52, tfm::gelu>,
+                                             tfm::pre_norm<tfm::layer_norm<"norm">>>>;
+  const std::string dot =
+      "digraph model {\n"
+      "  rankdir=TB;\n"
+      "  node [shape=box, fontname=\"monospace\"];\n"
+      "  n0 [label=\"input\\n(2, None, 36)\", shape=oval];\n"
+      "  n1 [label=\"norm\\nlayer_norm\\n(2, None, 36)\"];\n"
+      "  n2 [label=\"ff\\nfeed_forward\\n(2, None, 36)\"];\n"
+      "  n3 [label=\"+\", shape=circle];\n"
+      "  n0 -> n1;\n"
+      "  n1 -> n2;\n"
+      "  n0 -> n3;\n"
+      "  n2 -> n3;\n"
+      "}\n";
+  REQUIRE(tfm::to_dot<one_block>() == dot);
+}
