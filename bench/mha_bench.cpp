@@ -21,31 +21,12 @@
 
 #include <typeformer/typeformer.hpp>
 
+#include "bench_common.hpp"
+
 namespace tfm = typeformer;
 using namespace tfm::dims;
 
 namespace {
-
-template <class F>
-double median_ms(F&& run) {
-  for (int i = 0; i < 2; ++i) run();  // warm up: caches, workspace, thread pools
-  std::vector<double> times;
-  const auto start = std::chrono::steady_clock::now();
-  while (times.size() < 7 || (times.size() < 200 &&
-                              std::chrono::steady_clock::now() - start < std::chrono::seconds(2))) {
-    const auto t0 = std::chrono::steady_clock::now();
-    run();
-    times.push_back(
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-  }
-  std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
-  return times[times.size() / 2];
-}
-
-std::vector<float> to_vector(const torch::Tensor& t) {
-  auto c = t.detach().contiguous().to(torch::kFloat32);
-  return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
-}
 
 template <class Layer>
 void bench_shape(long B, long L, bool causal) {
@@ -54,10 +35,10 @@ void bench_shape(long B, long L, bool causal) {
   torch::nn::MultiheadAttention torch_mha(torch::nn::MultiheadAttentionOptions(d, h));
   torch_mha->eval();
   auto params = Layer::from_weights(tfm::naming::pytorch, [&](const std::string& name) {
-    if (name == "in_proj_weight") return to_vector(torch_mha->in_proj_weight);
-    if (name == "in_proj_bias") return to_vector(torch_mha->in_proj_bias);
-    if (name == "out_proj.weight") return to_vector(torch_mha->out_proj->weight);
-    return to_vector(torch_mha->out_proj->bias);
+    if (name == "in_proj_weight") return bench::to_vector(torch_mha->in_proj_weight);
+    if (name == "in_proj_bias") return bench::to_vector(torch_mha->in_proj_bias);
+    if (name == "out_proj.weight") return bench::to_vector(torch_mha->out_proj->weight);
+    return bench::to_vector(torch_mha->out_proj->bias);
   });
 
   torch::Tensor x = torch::randn({B, L, d});
@@ -112,13 +93,12 @@ void bench_shape(long B, long L, bool causal) {
     ws = threads == 1 ? &ws1 : &ws2;
     torch::set_num_threads(threads);
     openblas_set_num_threads(threads);
-    const auto settle = [] { std::this_thread::sleep_for(std::chrono::milliseconds(300)); };
-    settle();
-    const double t_ours = median_ms(ours);
-    settle();
-    const double t_torch = median_ms(theirs);
-    settle();
-    const double t_blas = median_ms(blas);
+    bench::settle();
+    const double t_ours = bench::median_ms(ours);
+    bench::settle();
+    const double t_torch = bench::median_ms(theirs);
+    bench::settle();
+    const double t_blas = bench::median_ms(blas);
     std::printf(
         "%4ld %5ld %4ld %3ld %-6s %2d | %9.3f %7.1f | %9.3f %7.1f | %9.3f | %6.2fx | %.1e\n", B, L,
         d, h, causal ? "causal" : "none", threads, t_ours, gflop / t_ours * 1e3, t_torch,
@@ -129,14 +109,7 @@ void bench_shape(long B, long L, bool causal) {
 }  // namespace
 
 int main() {
-  // OpenMP (libtorch) and OpenBLAS threads spin after their loops by default and would steal
-  // the second core from whichever peer runs next; make them sleep instead.
-  setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
-  // PyTorch allocates its temporaries (the S×S scores among them) per call; with glibc's
-  // defaults large blocks are mmap'ed and returned each time, and the peer spends its time
-  // re-faulting pages. Keep freed memory instead, as the performance issue prescribes.
-  mallopt(M_MMAP_MAX, 0);
-  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  bench::configure_peers();
   std::printf(
       "typeformer instruction set: %s; PyTorch with OMP_WAIT_POLICY=PASSIVE, glibc M_MMAP_MAX=0, "
       "M_TRIM_THRESHOLD=1 GiB\n",

@@ -107,3 +107,22 @@ TEST_CASE("zero_padded_positions before the final norm matches nn.TransformerEnc
                                                        padding);
   check_model_golden<model, tfm::simd::scalar>("pytorch_encoder_stack_fast_path", 1, padding);
 }
+
+TEST_CASE("transformer_encoder_layer is nn.TransformerEncoderLayer in one named type") {
+  using post = tfm::transformer_encoder_layer<heads<4>, dim_feedforward<52>>;
+  using pre = tfm::transformer_encoder_layer<heads<4>, dim_feedforward<52>, tfm::norm_first,
+                                             tfm::activation_is<tfm::gelu>, tfm::epsilon<1, -6>>;
+  using post_model =
+      tfm::model<tfm::input<batch<tfm::dynamic>, seq<tfm::dynamic>, d_model<36>>, post>;
+  using pre_model = tfm::model<tfm::input<batch<3>, seq<7>, d_model<36>>, pre>;
+  STATIC_REQUIRE(post_model::parameter_count == post_norm_relu_layer_parameters);
+  check_model_golden<post_model, tfm::simd::best_available>("pytorch_encoder_layer_post_relu", 2,
+                                                            padding);
+  check_model_golden<pre_model, tfm::simd::best_available>("pytorch_encoder_layer_pre_gelu_eps1e-6",
+                                                           1, padding);
+  using stack = tfm::model<tfm::input<batch<tfm::dynamic>, seq<tfm::dynamic>, d_model<36>>,
+                           tfm::repeat<"layers", 3, post>, tfm::zero_padded_positions,
+                           tfm::layer_norm<"norm">>;
+  check_model_golden<stack, tfm::simd::best_available>("pytorch_encoder_stack_fast_path", 2,
+                                                       padding);
+}

@@ -20,5 +20,6 @@
 #include <typeformer/model/model.hpp>
 #include <typeformer/model/introspection.hpp>
 #include <typeformer/model/runner.hpp>
+#include <typeformer/model/transformer_encoder_layer.hpp>
 #include <typeformer/tensor/view.hpp>
 #include <typeformer/tensor/xtensor_adapt.hpp>

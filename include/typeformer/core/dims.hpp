@@ -81,6 +81,11 @@ template <extent_t N>
 struct output_features : dimension<N> {
   static constexpr std::string_view name = "output_features";
 };
+/// Width of a transformer layer's feed-forward hidden layer (PyTorch `dim_feedforward`).
+template <extent_t N>
+struct dim_feedforward : dimension<N> {
+  static constexpr std::string_view name = "dim_feedforward";
+};
 }  // namespace dims
 
 /// True when `D` is `Kind<n>` for some extent n: `is_dim_kind_v<heads<8>, dims::heads>`.
@@ -95,7 +100,7 @@ namespace detail {
 template <template <extent_t> class Kind, extent_t Default, class... Options>
 constexpr extent_t find_extent() noexcept {
   extent_t found = Default;
-  auto take = [&found]<class T>(T*) {
+  [[maybe_unused]] auto take = [&found]<class T>(T*) {
     if constexpr (is_dim_kind_v<T, Kind>) found = T::extent;
   };
   (take(static_cast<Options*>(nullptr)), ...);

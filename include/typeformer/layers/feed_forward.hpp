@@ -39,9 +39,14 @@ struct feed_forward {
   static constexpr extent_t d_model = extent_of_v<dims::d_model, 0, Options...>;
   static constexpr extent_t width = Width;
   static constexpr activation act = Act;
-  static_assert(
-      sizeof(diagnostics::require<(d_model > 0),
-                                  diagnostics::d_model_must_be_positive<name_type, d_model, 0>>));
+  /// Declared, or bound by a model (model/binding.hpp). Checked where the layer is used, not
+  /// here: a model's declaration names its layers before it gives them their width.
+  static constexpr bool has_d_model = d_model > 0;
+  static constexpr void require_d_model() noexcept {
+    static_assert(
+        sizeof(diagnostics::require<has_d_model,
+                                    diagnostics::d_model_must_be_positive<name_type, d_model, 0>>));
+  }
   static_assert(sizeof(diagnostics::require<
                        (Width > 0), diagnostics::d_model_must_be_positive<name_type, Width, 0>>));
   static constexpr extent_t input_width = d_model;
@@ -65,6 +70,7 @@ struct feed_forward {
 
   template <class Naming>
   static std::vector<weight_spec> expected_weights(Naming, const std::string& prefix = "") {
+    require_d_model();
     using S = std::vector<std::int64_t>;
     if constexpr (std::is_same_v<Naming, naming::pytorch_t>)
       return {{prefix + "linear1.weight", S{width, d_model}},
@@ -80,6 +86,7 @@ struct feed_forward {
 
   template <class Naming, class Get>
   static parameters from_weights(Naming, Get&& get, const std::string& prefix = "") {
+    require_d_model();
     const auto d = static_cast<std::size_t>(d_model), w = static_cast<std::size_t>(width);
     parameters p;
     auto pack = [](const std::vector<float>& m, std::size_t in, std::size_t out, bool out_in) {
@@ -108,6 +115,7 @@ struct feed_forward {
   /// y = feed_forward(x) for (batch, length, d_model) inputs. y must not alias x.
   template <class Arch = simd::best_available, class In, class Out>
   static void forward(const parameters& p, const In& in, Out&& out_in, workspace& ws) {
+    require_d_model();
     const auto x = as_view<3>(in);
     const auto y = as_view<3>(out_in);
     detail::check_width_preserving<feed_forward>(x, y);

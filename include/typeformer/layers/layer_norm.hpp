@@ -29,9 +29,14 @@ struct layer_norm {
   static constexpr std::string_view kind = "layer_norm";
   static constexpr std::string_view name = Name.view();
   static constexpr extent_t d_model = extent_of_v<dims::d_model, 0, Options...>;
-  static_assert(
-      sizeof(diagnostics::require<(d_model > 0),
-                                  diagnostics::d_model_must_be_positive<name_type, d_model, 0>>));
+  /// Declared, or bound by a model (model/binding.hpp). Checked where the layer is used, not
+  /// here: a model's declaration names its layers before it gives them their width.
+  static constexpr bool has_d_model = d_model > 0;
+  static constexpr void require_d_model() noexcept {
+    static_assert(
+        sizeof(diagnostics::require<has_d_model,
+                                    diagnostics::d_model_must_be_positive<name_type, d_model, 0>>));
+  }
   /// The declared epsilon, or a negative value: "the framework's default".
   static constexpr double declared_epsilon = option_value<option_kinds::epsilon, Options...>(-1.0);
   static constexpr extent_t input_width = d_model;
@@ -50,6 +55,7 @@ struct layer_norm {
 
   template <class Naming>
   static std::vector<weight_spec> expected_weights(Naming, const std::string& prefix = "") {
+    require_d_model();
     const std::vector<std::int64_t> shape{d_model};
     if constexpr (std::is_same_v<Naming, naming::pytorch_t>)
       return {{prefix + "weight", shape}, {prefix + "bias", shape}};
@@ -59,6 +65,7 @@ struct layer_norm {
 
   template <class Naming, class Get>
   static parameters from_weights(Naming naming, Get&& get, const std::string& prefix = "") {
+    require_d_model();
     constexpr bool torch = std::is_same_v<Naming, naming::pytorch_t>;
     parameters p;
     p.gamma = get(prefix + (torch ? "weight" : "gamma"));
@@ -71,6 +78,7 @@ struct layer_norm {
   /// y = layer_norm(x) over the last axis of (batch, length, d_model) inputs; y may be x.
   template <class Arch = simd::best_available, class In, class Out>
   static void forward(const parameters& p, const In& in, Out&& out_in, workspace& ws) {
+    require_d_model();
     const auto x = as_view<3>(in);
     const auto y = as_view<3>(out_in);
     detail::check_width_preserving<layer_norm>(x, y);

@@ -67,9 +67,14 @@ struct multi_head_attention {
   // The layer's own rules, checked when the type is used.
   static_assert(sizeof(
       diagnostics::require<(heads > 0), diagnostics::heads_must_be_positive<name_type, heads, 0>>));
-  static_assert(
-      sizeof(diagnostics::require<(d_model > 0),
-                                  diagnostics::d_model_must_be_positive<name_type, d_model, 0>>));
+  /// Declared, or bound by a model (model/binding.hpp). Checked where the layer is used, not
+  /// here: a model's declaration names its layers before it gives them their width.
+  static constexpr bool has_d_model = d_model > 0;
+  static constexpr void require_d_model() noexcept {
+    static_assert(
+        sizeof(diagnostics::require<has_d_model,
+                                    diagnostics::d_model_must_be_positive<name_type, d_model, 0>>));
+  }
   static_assert(sizeof(diagnostics::require < head_dims_declared || heads <= 0 ||
                            d_model % heads == 0,
                        diagnostics::heads_do_not_divide_d_model < name_type, d_model, heads >>));
@@ -116,6 +121,7 @@ struct multi_head_attention {
 
   template <class Naming>
   static std::vector<weight_spec> expected_weights(Naming, const std::string& prefix = "") {
+    require_d_model();
     using S = std::vector<std::int64_t>;
     const auto E = d_model, H = heads, kd = key_dim_per_head, vd = value_dim_per_head;
     std::vector<weight_spec> w;
@@ -152,6 +158,7 @@ struct multi_head_attention {
   /// `get(name)` returns the tensor's values as floats, row-major.
   template <class Naming, class Get>
   static parameters from_weights(Naming, Get&& get, const std::string& prefix = "") {
+    require_d_model();
     using std::size_t;
     const auto E = static_cast<size_t>(d_model);
     const auto Q = static_cast<size_t>(query_width), V = static_cast<size_t>(value_width);
@@ -238,6 +245,7 @@ struct multi_head_attention {
   static void forward(const parameters& p, const Query& query_in, const Key& key_in,
                       const Value& value_in, Out&& out_in, workspace& ws, const Mask& mask = {},
                       Weights&& weights_in = {}) {
+    require_d_model();
     using namespace diagnostics;
     const auto query = as_view<3>(query_in);
     const auto key = as_view<3>(key_in);

@@ -49,7 +49,7 @@ struct option_is<T, Kind, std::void_t<typename T::kind>> : std::is_same<typename
 template <class Kind, class T, class... Options>
 constexpr T find_value_option(T fallback) {
   T found = fallback;
-  auto take = [&found]<class O>(O*) {
+  [[maybe_unused]] auto take = [&found]<class O>(O*) {
     if constexpr (option_is<O, Kind>::value) found = O::value;
   };
   (take(static_cast<Options*>(nullptr)), ...);

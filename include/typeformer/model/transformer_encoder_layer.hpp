@@ -1,0 +1,149 @@
+#pragma once
+// transformer_encoder_layer<heads<h>, dim_feedforward<f>, ...>: PyTorch 1.13's
+// nn.TransformerEncoderLayer (eval mode, batch_first=True) as one named type.
+//
+//   post-norm (default):  x = norm1(x + self_attn(x)); x = norm2(x + linear2(act(linear1(x))))
+//   norm_first:           x = x + self_attn(norm1(x)); x = x + linear2(act(linear1(norm2(x))))
+//
+// Options: heads<h> and dim_feedforward<f> (required), activation_is<gelu> (default relu),
+// norm_first, epsilon<m, e> for both norms (default: the naming's, 1e-5 for PyTorch), and
+// d_model<d> (default: the width it receives in a model). Parameter names are PyTorch's own:
+// self_attn.in_proj_weight, self_attn.out_proj.*, linear1.*, linear2.*, norm1.*, norm2.*.
+// It is the same as writing the two residual blocks out with sequential; it prints shorter.
+
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+#include <typeformer/core/dims.hpp>
+#include <typeformer/layers/feed_forward.hpp>
+#include <typeformer/layers/layer_norm.hpp>
+#include <typeformer/layers/multi_head_attention.hpp>
+#include <typeformer/layers/options.hpp>
+#include <typeformer/model/binding.hpp>
+#include <typeformer/model/residual.hpp>
+#include <typeformer/model/sequential.hpp>
+
+namespace typeformer {
+
+namespace option_kinds {
+struct activation {};
+struct norm_first {};
+}  // namespace option_kinds
+
+/// The feed-forward activation of a transformer layer (PyTorch `activation`). Default relu.
+template <activation Act>
+struct activation_is {
+  using kind = option_kinds::activation;
+  static constexpr activation value = Act;
+};
+
+/// Normalise before each sub-block instead of after the residual sum (PyTorch `norm_first`).
+struct norm_first {
+  using kind = option_kinds::norm_first;
+  static constexpr bool value = true;
+};
+
+namespace detail {
+template <class... A, class... B>
+part_list<A..., B...> operator+(part_list<A...>, part_list<B...>);
+
+/// The option of kind `Kind` among `Options...` as a one-element list, or an empty one.
+template <class Kind, class... Options>
+struct option_types {
+  using type = decltype((
+      part_list<>{} + ... +
+      std::conditional_t<option_is<Options, Kind>::value, part_list<Options>, part_list<>>{}));
+};
+/// The sub-layers of a transformer layer of width D (0: not bound yet, so no d_model option:
+/// an unbound layer may be instantiated, d_model<0> may not).
+template <extent_t D, class Eps>
+struct transformer_sublayers;
+template <extent_t D, class... Eps>
+struct transformer_sublayers<D, part_list<Eps...>> {
+  template <template <fixed_string, class...> class Layer, fixed_string Name, class... Options>
+  using with_width =
+      std::conditional_t<(D > 0), Layer<Name, Options..., dims::d_model<(D > 0 ? D : 1)>>,
+                         Layer<Name, Options...>>;
+  template <fixed_string Name>
+  using norm = with_width<layer_norm, Name, Eps...>;
+  template <extent_t H>
+  using attention = with_width<multi_head_attention, "self_attn", dims::heads<H>>;
+  template <extent_t F, activation Act>
+  using ff = std::conditional_t<(D > 0), feed_forward<"ff", F, Act, dims::d_model<(D > 0 ? D : 1)>>,
+                                feed_forward<"ff", F, Act>>;
+};
+}  // namespace detail
+
+template <class... Options>
+struct transformer_encoder_layer {
+  static constexpr bool is_composite_block = true;
+  static constexpr std::string_view kind = "transformer_encoder_layer";
+  static constexpr extent_t d_model = extent_of_v<dims::d_model, 0, Options...>;
+  static constexpr extent_t heads = extent_of_v<dims::heads, 0, Options...>;
+  static constexpr extent_t dim_feedforward = extent_of_v<dims::dim_feedforward, 0, Options...>;
+  static constexpr activation feed_forward_activation =
+      option_value<option_kinds::activation, Options...>(activation::relu);
+  static constexpr bool is_norm_first = option_value<option_kinds::norm_first, Options...>(false);
+  static_assert(dim_feedforward > 0, "transformer_encoder_layer needs dim_feedforward<N>");
+
+ private:
+  using sublayers = detail::transformer_sublayers<
+      d_model, typename detail::option_types<option_kinds::epsilon, Options...>::type>;
+  using attention = typename sublayers::template attention<heads>;
+  using ff = typename sublayers::template ff<dim_feedforward, feed_forward_activation>;
+  using norm1 = typename sublayers::template norm<"norm1">;
+  using norm2 = typename sublayers::template norm<"norm2">;
+
+ public:
+  /// The layer written out as residual blocks.
+  using body = std::conditional_t<
+      is_norm_first,
+      sequential<residual<attention, pre_norm<norm1>>, residual<ff, pre_norm<norm2>>>,
+      sequential<residual<attention, post_norm<norm1>>, residual<ff, post_norm<norm2>>>>;
+
+  using first_name = typename body::first_name;
+  using last_name = typename body::last_name;
+  static constexpr extent_t input_width = body::input_width;
+  static constexpr extent_t output_width = body::output_width;
+  static constexpr extent_t parameter_count = body::parameter_count;
+  using composition_problem = detail::problem_of<body>;
+  using parameters = typename body::parameters;
+
+  template <class Naming>
+  static void expected(Naming naming, const std::string& scope, std::vector<weight_spec>& out) {
+    body::expected(naming, scope, out);
+  }
+  template <class Naming, class Get>
+  static parameters load(Naming naming, Get& get, const std::string& scope) {
+    return body::load(naming, get, scope);
+  }
+  static constexpr std::size_t scratch_floats(std::size_t batch, std::size_t length,
+                                              std::size_t threads) noexcept {
+    return body::scratch_floats(batch, length, threads);
+  }
+  static constexpr std::size_t stack_floats(std::size_t rows) noexcept {
+    return body::stack_floats(rows);
+  }
+  template <class Description>
+  static std::size_t describe(Description& d, const std::string& scope, std::size_t from) {
+    return body::describe(d, scope, from);
+  }
+  template <class Arch, class Context>
+  static void forward(const parameters& p, const float* x, float* y, std::size_t batch,
+                      std::size_t length, Context& ctx, float* stack) {
+    body::template forward<Arch>(p, x, y, batch, length, ctx, stack);
+  }
+};
+
+namespace detail {
+template <class... Options, extent_t Width>
+struct bind_part<transformer_encoder_layer<Options...>, Width> {
+  using type = std::conditional_t<has_dim_v<dims::d_model, Options...>,
+                                  transformer_encoder_layer<Options...>,
+                                  transformer_encoder_layer<Options..., dims::d_model<Width>>>;
+};
+}  // namespace detail
+
+}  // namespace typeformer
