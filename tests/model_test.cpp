@@ -61,6 +61,13 @@ TEST_CASE("a model's shape, parameter count and workspace are compile-time const
   using encoder = tfm::model<tfm::input<batch<tfm::dynamic>, seq<128>, d_model<512>>,
                              tfm::repeat<"layers", 6, big_layer>>;
   STATIC_REQUIRE(encoder::parameter_count == 18'914'304);
+  // docs/model.md and README: the named layer, and PyTorch's final norm.
+  using documented = tfm::model<
+      tfm::input<batch<tfm::dynamic>, seq<tfm::dynamic>, d_model<512>, max_batch<8>, max_seq<256>>,
+      tfm::repeat<"layers", 6, tfm::transformer_encoder_layer<heads<8>, dim_feedforward<2048>>>,
+      tfm::layer_norm<"norm">>;
+  STATIC_REQUIRE(documented::parameter_count == 18'915'328);
+  STATIC_REQUIRE(documented::output_shape[2] == 512);
 }
 
 TEST_CASE("parameter names follow PyTorch's modules and Keras's scopes") {
