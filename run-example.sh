@@ -1,11 +1,22 @@
 #!/usr/bin/env bash
-# Builds and runs the main example: the multi-head attention block of "Attention Is All You
-# Need" (h=8, d_model=512, batch 64, sequence 5) with weights exported from PyTorch, compared
-# with PyTorch's output. Installs missing Debian packages first.
+# Builds and runs an example; installs missing Debian packages first.
+#   ./run-example.sh                       the main example: the multi-head attention block of
+#                                          "Attention Is All You Need" (h=8, d_model=512, batch
+#                                          64, sequence 5), weights exported from PyTorch,
+#                                          compared with PyTorch's output
+#   ./run-example.sh transformer_encoder   a 6-layer nn.TransformerEncoder; exports its weights
+#                                          with PyTorch first (installs python3-torch) if missing
 set -euo pipefail
 cd "$(dirname "$0")"
+example=attention_is_all_you_need
+if [ $# -gt 0 ] && [ -f "examples/$1.cpp" ]; then example=$1; shift; fi
 tools/install-deps.sh cmake make g++ xtensor-dev libxsimd-dev libboost-dev nlohmann-json3-dev
+if [ "$example" = transformer_encoder ] && [ $# -eq 0 ] &&
+  [ ! -f examples/data/generated/encoder_6x512.safetensors ]; then
+  tools/install-deps.sh python3-torch python3-numpy
+  /usr/bin/python3 tools/export_encoder_pytorch.py
+fi
 cmake -S . -B build/example -DCMAKE_BUILD_TYPE=Release -DTYPEFORMER_BUILD_TESTS=OFF \
   -DTYPEFORMER_BUILD_EXAMPLES=ON >/dev/null
-cmake --build build/example --target attention_is_all_you_need -j 2
-./build/example/examples/attention_is_all_you_need "$@"
+cmake --build build/example --target "$example" -j 2
+"./build/example/examples/$example" "$@"
