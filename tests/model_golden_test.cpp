@@ -126,3 +126,67 @@ TEST_CASE("transformer_encoder_layer is nn.TransformerEncoderLayer in one named 
   check_model_golden<stack, tfm::simd::best_available>("pytorch_encoder_stack_fast_path", 2,
                                                        padding);
 }
+
+namespace {
+// Runs a decoder model on a decoder golden: target, memory, causal + target padding, memory
+// padding.
+template <class Model>
+void check_decoder_golden(const std::string& name, std::size_t threads) {
+  const auto file = tfm::io::safetensors_file::open(data_dir + name + ".safetensors");
+  const auto config = nlohmann::json::parse(file.metadata().at("config"));
+  const double atol = config.at("atol"), rtol = config.at("rtol");
+  const auto weights = tfm::load_weights<Model>(file, tfm::naming::pytorch,
+                                                {.prefix = "", .ignore_prefixes = {"golden."}});
+  auto read3 = [&](const std::string& tensor) {
+    const auto* info = file.find(tensor);
+    xt::xtensor<float, 3> t = xt::empty<float>(
+        {std::size_t(info->shape[0]), std::size_t(info->shape[1]), std::size_t(info->shape[2])});
+    const auto values = file.read_floats(tensor);
+    std::copy(values.begin(), values.end(), t.begin());
+    return t;
+  };
+  const auto x = read3("golden.input");
+  const auto memory = read3("golden.memory");
+  std::vector<tfm::extent_t> lengths, memory_lengths;
+  for (auto n : file.read_integers("golden.key_lengths")) lengths.push_back(n);
+  for (auto n : file.read_integers("golden.memory_lengths")) memory_lengths.push_back(n);
+  tfm::runner<Model> run(weights, {.threads = threads});
+  xt::xtensor<float, 3> y = xt::zeros<float>(x.shape());
+  run(x, memory, y, tfm::masks::all(tfm::masks::causal{}, tfm::masks::key_lengths{lengths}),
+      tfm::masks::key_lengths{memory_lengths});
+  const auto reference = file.read_floats("golden.output");
+  REQUIRE(reference.size() == y.size());
+  for (std::size_t i = 0; i < reference.size(); ++i) {
+    INFO(name << " element " << i << " threads " << threads);
+    REQUIRE(std::fabs(y.data()[i] - reference[i]) <= atol + rtol * std::fabs(reference[i]));
+  }
+}
+
+template <class... Layers>
+using decoder_model = tfm::model<
+    tfm::input<batch<tfm::dynamic>, seq<tfm::dynamic>, d_model<36>, max_batch<3>, max_seq<7>>,
+    tfm::memory<seq<tfm::dynamic>, d_model<36>, max_seq<6>>, Layers...>;
+}  // namespace
+
+TEST_CASE(
+    "transformer_decoder_layer matches nn.TransformerDecoderLayer: causal target, target "
+    "and memory padding") {
+  using post = tfm::transformer_decoder_layer<heads<4>, dim_feedforward<52>>;
+  using pre = tfm::transformer_decoder_layer<heads<4>, dim_feedforward<52>, tfm::norm_first,
+                                             tfm::activation_is<tfm::gelu>, tfm::epsilon<1, -6>>;
+  STATIC_REQUIRE(decoder_model<post>::parameter_count ==
+                 post_norm_relu_layer_parameters + (4 * 36 * 36 + 4 * 36) + 2 * 36);
+  check_decoder_golden<decoder_model<post>>("pytorch_decoder_layer_post_relu", 2);
+  check_decoder_golden<decoder_model<post>>("pytorch_decoder_layer_post_relu", 1);
+  check_decoder_golden<decoder_model<pre>>("pytorch_decoder_layer_pre_gelu_eps1e-6", 2);
+}
+
+TEST_CASE("repeat of decoder layers with a final norm matches nn.TransformerDecoder") {
+  using stack = decoder_model<
+      tfm::repeat<"layers", 2, tfm::transformer_decoder_layer<heads<4>, dim_feedforward<52>>>,
+      tfm::layer_norm<"norm">>;
+  const auto names = stack::expected_weights(tfm::naming::pytorch);
+  REQUIRE(names[4].name == "layers.0.norm1.weight");
+  REQUIRE(names[6].name == "layers.0.multihead_attn.in_proj_weight");
+  check_decoder_golden<stack>("pytorch_decoder_stack", 2);
+}

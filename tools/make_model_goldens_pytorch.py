@@ -35,7 +35,7 @@ def randomise(module, seed):
     torch.manual_seed(seed)
     with torch.no_grad():
         for name, p in module.named_parameters():
-            if name.endswith("norm1.weight") or name.endswith("norm2.weight") or name == "norm.weight":
+            if name.split(".")[-2].startswith("norm") and name.endswith("weight"):
                 p.copy_(1.0 + 0.2 * torch.randn_like(p))
             else:
                 p.copy_(torch.randn_like(p) * 0.25)
@@ -122,6 +122,54 @@ def main():
           {"layers": 3, "final_norm": True, "atol": 1e-4, "rtol": 5e-4,
            "description": "the same stack under no_grad (PyTorch 1.13's fast path with nested tensors): "
                           "padded positions equal norm.bias; float32 reference"})
+    decoder_cases(out)
+
+
+MEMORY_SEQ = 6
+MEMORY_LENGTHS = [6, 3, 1]
+
+
+def decoder_cases(out):
+    """nn.TransformerDecoderLayer / nn.TransformerDecoder: a causal tgt_mask, target padding and
+    memory padding, float64 on the general path."""
+    causal = torch.triu(torch.full((L, L), float("-inf"), dtype=torch.float64), 1)
+    tgt_padding = padding_mask(LENGTHS)
+    memory_padding = torch.arange(MEMORY_SEQ).unsqueeze(0) >= torch.tensor(MEMORY_LENGTHS).unsqueeze(1)
+
+    def run(module, name, seed, config):
+        randomise(module, seed)
+        x = torch.randn(B, L, D)
+        memory = torch.randn(B, MEMORY_SEQ, D)
+        m64 = module.double().eval()
+        with torch.enable_grad():
+            y = m64(x.double(), memory.double(), tgt_mask=causal, tgt_key_padding_mask=tgt_padding,
+                    memory_key_padding_mask=memory_padding).detach()
+        module.float()
+        tensors = {k: v.detach().float().numpy() for k, v in module.state_dict().items()}
+        tensors["golden.input"] = x.numpy()
+        tensors["golden.memory"] = memory.numpy()
+        tensors["golden.key_lengths"] = torch.tensor(LENGTHS, dtype=torch.int64).numpy()
+        tensors["golden.memory_lengths"] = torch.tensor(MEMORY_LENGTHS, dtype=torch.int64).numpy()
+        tensors["golden.output"] = y.float().numpy()
+        config = dict(config, framework="pytorch", d_model=D, heads=HEADS, dim_feedforward=FF,
+                      causal=True, memory_seq=MEMORY_SEQ)
+        safetensors_io.write(os.path.join(out, name + ".safetensors"), tensors,
+                             {"config": json.dumps(config, sort_keys=True), "torch_version": torch.__version__})
+
+    def layer(norm_first, act, eps):
+        return nn.TransformerDecoderLayer(D, HEADS, FF, dropout=0.0, activation=act, layer_norm_eps=eps,
+                                          batch_first=True, norm_first=norm_first)
+
+    run(layer(False, "relu", 1e-5), "pytorch_decoder_layer_post_relu", 31,
+        {"norm_first": False, "activation": "relu", "layer_norm_eps": 1e-5, "atol": 2e-5, "rtol": 1e-4,
+         "description": "nn.TransformerDecoderLayer, post-norm, relu, causal tgt_mask, target and memory padding"})
+    run(layer(True, "gelu", 1e-6), "pytorch_decoder_layer_pre_gelu_eps1e-6", 32,
+        {"norm_first": True, "activation": "gelu", "layer_norm_eps": 1e-6, "atol": 2e-5, "rtol": 1e-4,
+         "description": "nn.TransformerDecoderLayer(norm_first=True, gelu, eps 1e-6), same masks"})
+    run(nn.TransformerDecoder(layer(False, "relu", 1e-5), 2, norm=nn.LayerNorm(D)),
+        "pytorch_decoder_stack", 33,
+        {"layers": 2, "final_norm": True, "atol": 5e-5, "rtol": 2e-4,
+         "description": "nn.TransformerDecoder(2 post-norm relu layers, norm=LayerNorm), same masks"})
 
 
 if __name__ == "__main__":

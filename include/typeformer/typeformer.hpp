@@ -19,7 +19,8 @@
 #include <typeformer/layers/options.hpp>
 #include <typeformer/model/model.hpp>
 #include <typeformer/model/introspection.hpp>
+#include <typeformer/model/cross_attention.hpp>
 #include <typeformer/model/runner.hpp>
-#include <typeformer/model/transformer_encoder_layer.hpp>
+#include <typeformer/model/transformer_layers.hpp>
 #include <typeformer/tensor/view.hpp>
 #include <typeformer/tensor/xtensor_adapt.hpp>

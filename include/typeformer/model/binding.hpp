@@ -26,6 +26,8 @@ namespace typeformer {
 
 /// The name the model's input carries in diagnostics, as a layer's predecessor.
 using input_name = layer_name<'i', 'n', 'p', 'u', 't'>;
+/// The name of a model's memory input (model.hpp) in diagnostics.
+using memory_name = layer_name<'m', 'e', 'm', 'o', 'r', 'y'>;
 
 namespace detail {
 

@@ -9,7 +9,7 @@
 //   parameters                                    loaded weights, shared read-only
 //   expected(naming, scope, out)                  appends the tensors it expects under scope
 //   load(naming, get, scope)                      builds parameters from checked tensors
-//   scratch_floats(batch, length, threads)        the largest workspace request of one call
+//   scratch_floats(plan)                          the largest workspace request of one call
 //   stack_floats(rows)                            activation buffers its own calls need
 //   describe(description, scope, from)            adds its layers to a model_description
 //   forward<Arch>(p, x, y, batch, length, ctx, stack)
@@ -24,17 +24,29 @@
 
 #include <typeformer/core/extent.hpp>
 #include <typeformer/core/naming.hpp>
+#include <typeformer/expr/masks.hpp>
 #include <typeformer/kernels/workspace.hpp>
 #include <typeformer/tensor/view.hpp>
 
 namespace typeformer {
 
-/// What a model call passes down to its blocks: the workspace (scratch and threads) and the
-/// mask that every self-attention layer of the model applies.
-template <class SelfAttentionMask>
+/// The extents a workspace is planned for: the batch, the sequence length, the length of the
+/// memory cross-attention reads (0 without one) and the threads sharing a call.
+struct call_plan {
+  std::size_t batch = 1, length = 1, memory_length = 0, threads = 1;
+};
+
+/// What a model call passes down to its blocks: the workspace (scratch and threads), the mask
+/// every self-attention layer applies and, for a model with a memory input, the memory that
+/// cross-attention reads, (batch, memory_length, memory_width) floats, with its mask.
+template <class SelfAttentionMask, class MemoryMask = masks::none>
 struct run_context {
   workspace& ws;
   const SelfAttentionMask& self_attention_mask;
+  const float* memory = nullptr;
+  std::size_t memory_length = 0;
+  extent_t memory_width = 0;
+  const MemoryMask* memory_mask = nullptr;
 };
 
 namespace detail {
@@ -81,12 +93,11 @@ struct leaf_block {
     return L::from_weights(naming, get, scope + path_segment<L>(naming));
   }
 
-  static constexpr std::size_t scratch_floats(std::size_t batch, std::size_t length,
-                                              std::size_t threads) noexcept {
+  static constexpr std::size_t scratch_floats(const call_plan& plan) noexcept {
     if constexpr (attention_layer<L>)
-      return L::workspace_floats(batch, length, length, threads);
-    else if constexpr (requires { L::workspace_floats(batch * length); })
-      return L::workspace_floats(batch * length);
+      return L::workspace_floats(plan.batch, plan.length, plan.length, plan.threads);
+    else if constexpr (requires { L::workspace_floats(plan.batch * plan.length); })
+      return L::workspace_floats(plan.batch * plan.length);
     else
       return 0;
   }

@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include <typeformer/core/diagnostics.hpp>
@@ -20,6 +21,7 @@
 #include <typeformer/core/naming.hpp>
 #include <typeformer/model/binding.hpp>
 #include <typeformer/model/block.hpp>
+#include <typeformer/model/cross_attention.hpp>
 #include <typeformer/model/padding.hpp>
 #include <typeformer/model/repeat.hpp>
 #include <typeformer/model/residual.hpp>
@@ -41,14 +43,47 @@ struct input {
                        (width > 0), diagnostics::d_model_must_be_positive<input_name, width, 0>>));
 };
 
+/// A second input that cross-attention layers read (an encoder's output for a decoder):
+/// (batch, seq, d_model), its batch that of the main input. Declared right after the input:
+/// `model<input<...>, memory<seq<dynamic>, d_model<512>, max_seq<128>>, parts...>`.
+template <class... Dims>
+struct memory {
+  static constexpr extent_t seq = extent_of_v<dims::seq, dynamic, Dims...>;
+  static constexpr extent_t width = extent_of_v<dims::d_model, 0, Dims...>;
+  static constexpr extent_t max_seq = extent_of_v<dims::max_seq, seq, Dims...>;
+  static_assert(sizeof(diagnostics::require<
+                       (width > 0), diagnostics::d_model_must_be_positive<memory_name, width, 0>>));
+};
+
+namespace detail {
+struct no_memory {
+  static constexpr extent_t seq = 0, width = 0, max_seq = 0;
+};
+/// The model's memory declaration (or no_memory) and its parts.
+template <class... Parts>
+struct model_parts {
+  using memory_type = no_memory;
+  template <extent_t Width>
+  using bound = bind_chain<Width, Parts...>;
+};
+template <class... MemoryDims, class... Parts>
+struct model_parts<memory<MemoryDims...>, Parts...> {
+  using memory_type = memory<MemoryDims...>;
+  template <extent_t Width>
+  using bound = bind_chain<Width, Parts...>;
+};
+}  // namespace detail
+
 template <class Input, class... Parts>
 struct model {
   static constexpr std::string_view kind = "model";
   static constexpr std::string_view name = "";
   using input_type = Input;
+  using memory_type = typename detail::model_parts<Parts...>::memory_type;
+  static constexpr bool has_memory = !std::is_same_v<memory_type, detail::no_memory>;
 
  private:
-  using bound_parts = detail::bind_chain<Input::width, Parts...>;
+  using bound_parts = typename detail::model_parts<Parts...>::template bound<Input::width>;
   // Every composition rule of the model, checked here once (see model/binding.hpp).
   static_assert(
       sizeof(typename detail::chain_problem_of<input_name, Input::width, bound_parts>::type));
@@ -80,12 +115,15 @@ struct model {
 
   /// Scratch floats of one call: the largest layer request plus the activations between parts.
   static constexpr std::size_t workspace_floats(std::size_t batch, std::size_t seq,
-                                                std::size_t threads = 1) noexcept {
-    return body::scratch_floats(batch, seq, threads) + body::stack_floats(batch * seq);
+                                                std::size_t threads = 1,
+                                                std::size_t memory_length = 0) noexcept {
+    return body::scratch_floats({batch, seq, memory_length, threads}) +
+           body::stack_floats(batch * seq);
   }
   static constexpr std::size_t workspace_bytes_for(std::size_t batch, std::size_t seq,
-                                                   std::size_t threads = 1) noexcept {
-    return sizeof(float) * workspace_floats(batch, seq, threads);
+                                                   std::size_t threads = 1,
+                                                   std::size_t memory_length = 0) noexcept {
+    return sizeof(float) * workspace_floats(batch, seq, threads, memory_length);
   }
   /// The workspace of one call at the declared (maximum) batch and sequence, on one thread
   /// (each further thread adds a few kilobytes of attention scratch). An undeclared dynamic

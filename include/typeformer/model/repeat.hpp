@@ -69,9 +69,8 @@ struct repeat {
     return p;
   }
 
-  static constexpr std::size_t scratch_floats(std::size_t batch, std::size_t length,
-                                              std::size_t threads) noexcept {
-    return block::scratch_floats(batch, length, threads);
+  static constexpr std::size_t scratch_floats(const call_plan& plan) noexcept {
+    return block::scratch_floats(plan);
   }
 
   static constexpr std::size_t stack_floats(std::size_t rows) noexcept {

@@ -132,9 +132,8 @@ struct residual {
     return p;
   }
 
-  static constexpr std::size_t scratch_floats(std::size_t batch, std::size_t length,
-                                              std::size_t threads) noexcept {
-    return branch::scratch_floats(batch, length, threads);
+  static constexpr std::size_t scratch_floats(const call_plan& plan) noexcept {
+    return branch::scratch_floats(plan);
   }
 
   /// Pre-norm keeps norm(x) for the branch; the others need no buffer of their own.

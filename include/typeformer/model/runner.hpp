@@ -11,6 +11,7 @@
 
 #include <array>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -35,6 +36,8 @@ struct runner_options {
   /// extent, or max_batch<N> / max_seq<N>). Needed where the model declares neither.
   extent_t max_batch = 0;
   extent_t max_seq = 0;
+  /// The longest memory input served (a model with memory<...>); 0 takes the declaration.
+  extent_t max_memory_seq = 0;
 };
 
 template <class Model>
@@ -43,6 +46,7 @@ class runner {
   using model_type = Model;
   using parameters = typename Model::parameters;
   using input_type = typename Model::input_type;
+  using memory_type = typename Model::memory_type;
 
   /// Keeps a reference to `weights`: they must outlive the runner.
   explicit runner(const parameters& weights, const runner_options& options = {})
@@ -51,9 +55,14 @@ class runner {
                                    "batch", "max_batch")),
         max_seq_(resolve_maximum(options.max_seq, input_type::seq, input_type::max_seq, "seq",
                                  "max_seq")),
+        max_memory_seq_(Model::has_memory
+                            ? resolve_maximum(options.max_memory_seq, memory_type::seq,
+                                              memory_type::max_seq, "memory seq", "max_memory_seq")
+                            : 0),
         workspace_(options.threads == 0 ? 1 : options.threads) {
     const auto b = static_cast<std::size_t>(max_batch_), s = static_cast<std::size_t>(max_seq_);
-    workspace_.reserve(Model::body::scratch_floats(b, s, workspace_.threads()));
+    workspace_.reserve(Model::body::scratch_floats(
+        {b, s, static_cast<std::size_t>(max_memory_seq_), workspace_.threads()}));
     stack_ = aligned_buffer<float>(Model::body::stack_floats(b * s));
   }
 
@@ -64,7 +73,74 @@ class runner {
   /// or xtensor containers (zero copy); y must not overlap x. `mask` is applied by every
   /// self-attention layer (masks::key_lengths for padding, masks::causal, ...).
   template <class Arch = simd::best_available, class X, class Y, class Mask = masks::none>
-  void run(const X& x_in, Y&& y_in, const Mask& mask = {}) {
+  requires(!Model::has_memory) void run(const X& x, Y&& y, const Mask& mask = {}) {
+    const masks::none no_memory_mask;
+    run_checked<Arch>(x, y, mask, static_cast<const std::nullptr_t*>(nullptr), no_memory_mask);
+  }
+
+  /// y = model(x, memory) for a model with a memory input (a decoder): memory is (batch,
+  /// memory seq, memory width); `memory_mask` is applied by every cross-attention layer.
+  template <class Arch = simd::best_available, class X, class M, class Y, class Mask = masks::none,
+            class MemoryMask = masks::none>
+  requires(Model::has_memory &&
+           !masks::is_mask_v<std::remove_cvref_t<Y>>) void run(const X& x, const M& memory_in,
+                                                               Y&& y, const Mask& mask = {},
+                                                               const MemoryMask& memory_mask = {}) {
+    using namespace diagnostics;
+    const auto memory = as_view<3>(memory_in);
+    constexpr auto ms = decltype(memory)::static_extents;
+    static_assert(
+        sizeof(require<extents_may_agree(ms[2], memory_type::width),
+                       input_shape_does_not_match<memory_name, ms[2], memory_type::width>>));
+    check<input_shape_does_not_match>(memory.extent(2) == memory_type::width, "model", "memory",
+                                      memory.extent(2), memory_type::width);
+    if (memory_type::seq != dynamic)
+      check<input_shape_does_not_match>(memory.extent(1) == memory_type::seq, "model", "memory",
+                                        memory.extent(1), memory_type::seq);
+    check<sequence_exceeds_maximum>(memory.extent(1) <= max_memory_seq_, "model", "memory",
+                                    memory.extent(1), max_memory_seq_);
+    run_checked<Arch>(x, y, mask, &memory, memory_mask);
+  }
+
+  /// The same as run(x, y, mask), for the spelling `run(x, y)` of a runner named `run`.
+  template <class X, class Y, class Mask = masks::none>
+  requires(!Model::has_memory && !masks::is_mask_v<std::remove_cvref_t<Y>>) void operator()(
+      const X& x, Y&& y, const Mask& mask = {}) {
+    run(x, std::forward<Y>(y), mask);
+  }
+
+  /// The same as run(x, memory, y, mask, memory_mask).
+  template <class X, class M, class Y, class Mask = masks::none, class MemoryMask = masks::none>
+  requires(Model::has_memory && !masks::is_mask_v<std::remove_cvref_t<Y>>) void operator()(
+      const X& x, const M& memory, Y&& y, const Mask& mask = {},
+      const MemoryMask& memory_mask = {}) {
+    run(x, memory, std::forward<Y>(y), mask, memory_mask);
+  }
+
+  /// The value-returning form: allocates exactly its (batch, seq, output width) result.
+  template <class Arch = simd::best_available, class X, class Mask = masks::none>
+  requires(!Model::has_memory && masks::is_mask_v<Mask>) xt::xtensor<float, 3>
+  operator()(const X& x_in, const Mask& mask = {}) {
+    const auto x = as_view<3>(x_in);
+    xt::xtensor<float, 3> y(std::array<std::size_t, 3>{
+        static_cast<std::size_t>(x.extent(0)), static_cast<std::size_t>(x.extent(1)),
+        static_cast<std::size_t>(Model::output_shape[2])});
+    run<Arch>(x, y, mask);
+    return y;
+  }
+
+  std::size_t threads() const noexcept { return workspace_.threads(); }
+  extent_t max_batch() const noexcept { return max_batch_; }
+  extent_t max_seq() const noexcept { return max_seq_; }
+  /// Bytes of scratch this runner holds (workspace and activations).
+  std::size_t workspace_bytes() const noexcept {
+    return sizeof(float) * (workspace_.capacity() + stack_.size());
+  }
+
+ private:
+  template <class Arch, class X, class Y, class Mask, class MemoryView, class MemoryMask>
+  void run_checked(const X& x_in, Y&& y_in, const Mask& mask, const MemoryView* memory,
+                   const MemoryMask& memory_mask) {
     using namespace diagnostics;
     const auto x = as_view<3>(x_in);
     const auto y = as_view<3>(y_in);
@@ -105,39 +181,19 @@ class runner {
     const float* y_last = y_first + y.size();
     if (x_first < y_last && y_first < x_last)
       throw shape_error("model: the output must not overlap the input");
-    run_context<Mask> ctx{workspace_, mask};
+    run_context<Mask, MemoryMask> ctx{workspace_, mask};
+    if constexpr (!std::is_same_v<MemoryView, std::nullptr_t>) {
+      check<batch_sizes_differ>(memory->extent(0) == x.extent(0), "model", "memory",
+                                memory->extent(0), x.extent(0));
+      ctx.memory = memory->data();
+      ctx.memory_length = static_cast<std::size_t>(memory->extent(1));
+      ctx.memory_width = memory->extent(2);
+      ctx.memory_mask = &memory_mask;
+    }
     Model::body::template forward<simd::resolve_arch<Arch>>(*weights_, x.data(), y.data(), batch,
                                                             seq, ctx, stack_.data());
   }
 
-  /// The same as run(x, y, mask), for the spelling `run(x, y)` of a runner named `run`.
-  template <class X, class Y, class Mask = masks::none>
-  requires(!masks::is_mask_v<std::remove_cvref_t<Y>>) void operator()(const X& x, Y&& y,
-                                                                      const Mask& mask = {}) {
-    run(x, std::forward<Y>(y), mask);
-  }
-
-  /// The value-returning form: allocates exactly its (batch, seq, output width) result.
-  template <class Arch = simd::best_available, class X, class Mask = masks::none>
-  requires masks::is_mask_v<Mask> xt::xtensor<float, 3>
-  operator()(const X& x_in, const Mask& mask = {}) {
-    const auto x = as_view<3>(x_in);
-    xt::xtensor<float, 3> y(std::array<std::size_t, 3>{
-        static_cast<std::size_t>(x.extent(0)), static_cast<std::size_t>(x.extent(1)),
-        static_cast<std::size_t>(Model::output_shape[2])});
-    run<Arch>(x, y, mask);
-    return y;
-  }
-
-  std::size_t threads() const noexcept { return workspace_.threads(); }
-  extent_t max_batch() const noexcept { return max_batch_; }
-  extent_t max_seq() const noexcept { return max_seq_; }
-  /// Bytes of scratch this runner holds (workspace and activations).
-  std::size_t workspace_bytes() const noexcept {
-    return sizeof(float) * (workspace_.capacity() + stack_.size());
-  }
-
- private:
   static extent_t resolve_maximum(extent_t given, extent_t fixed, extent_t declared,
                                   const char* what, const char* dim) {
     if (fixed != dynamic) {
@@ -157,6 +213,7 @@ class runner {
   const parameters* weights_;
   extent_t max_batch_;
   extent_t max_seq_;
+  extent_t max_memory_seq_;
   workspace workspace_;
   aligned_buffer<float> stack_;
 };

@@ -63,9 +63,8 @@ struct sequential {
     return {{detail::block_of<Parts>::load(naming, get, scope)...}};
   }
 
-  static constexpr std::size_t scratch_floats(std::size_t batch, std::size_t length,
-                                              std::size_t threads) noexcept {
-    return std::max({detail::block_of<Parts>::scratch_floats(batch, length, threads)...});
+  static constexpr std::size_t scratch_floats(const call_plan& plan) noexcept {
+    return std::max({detail::block_of<Parts>::scratch_floats(plan)...});
   }
 
   /// Two buffers for the links between parts (ping-pong), then the parts' own stacks.

@@ -1,15 +1,22 @@
 #pragma once
-// transformer_encoder_layer<heads<h>, dim_feedforward<f>, ...>: PyTorch 1.13's
-// nn.TransformerEncoderLayer (eval mode, batch_first=True) as one named type.
+// transformer_encoder_layer<heads<h>, dim_feedforward<f>, ...> and
+// transformer_decoder_layer<...>: PyTorch 1.13's nn.TransformerEncoderLayer and
+// nn.TransformerDecoderLayer (eval mode, batch_first=True) as named types.
 //
-//   post-norm (default):  x = norm1(x + self_attn(x)); x = norm2(x + linear2(act(linear1(x))))
-//   norm_first:           x = x + self_attn(norm1(x)); x = x + linear2(act(linear1(norm2(x))))
+//   encoder, post-norm (default):  x = norm1(x + self_attn(x)); x = norm2(x + ff(x))
+//   encoder, norm_first:           x = x + self_attn(norm1(x)); x = x + ff(norm2(x))
+//   decoder, post-norm:            x = norm1(x + self_attn(x)); x = norm2(x + multihead_attn(x,
+//   mem));
+//                                  x = norm3(x + ff(x))
+//   decoder, norm_first:           the same with each norm moved before its sub-block
+// where ff(x) = linear2(act(linear1(x))). Self-attention applies the call's mask (PyTorch's
+// src_mask / tgt_mask and key padding), multihead_attn the call's memory mask.
 //
 // Options: heads<h> and dim_feedforward<f> (required), activation_is<gelu> (default relu),
-// norm_first, epsilon<m, e> for both norms (default: the naming's, 1e-5 for PyTorch), and
+// norm_first, epsilon<m, e> for every norm (default: the naming's, 1e-5 for PyTorch), and
 // d_model<d> (default: the width it receives in a model). Parameter names are PyTorch's own:
-// self_attn.in_proj_weight, self_attn.out_proj.*, linear1.*, linear2.*, norm1.*, norm2.*.
-// It is the same as writing the two residual blocks out with sequential; it prints shorter.
+// self_attn.*, multihead_attn.*, linear1.*, linear2.*, norm1.*, norm2.*, norm3.*. Each is the
+// same as writing the residual blocks out with sequential; it prints shorter.
 
 #include <string>
 #include <string_view>
@@ -22,6 +29,7 @@
 #include <typeformer/layers/multi_head_attention.hpp>
 #include <typeformer/layers/options.hpp>
 #include <typeformer/model/binding.hpp>
+#include <typeformer/model/cross_attention.hpp>
 #include <typeformer/model/residual.hpp>
 #include <typeformer/model/sequential.hpp>
 
@@ -68,40 +76,46 @@ struct transformer_sublayers<D, part_list<Eps...>> {
                          Layer<Name, Options...>>;
   template <fixed_string Name>
   using norm = with_width<layer_norm, Name, Eps...>;
-  template <extent_t H>
-  using attention = with_width<multi_head_attention, "self_attn", dims::heads<H>>;
+  template <fixed_string Name, extent_t H>
+  using attention = with_width<multi_head_attention, Name, dims::heads<H>>;
   template <extent_t F, activation Act>
   using ff = std::conditional_t<(D > 0), feed_forward<"ff", F, Act, dims::d_model<(D > 0 ? D : 1)>>,
                                 feed_forward<"ff", F, Act>>;
 };
 }  // namespace detail
 
-template <class... Options>
-struct transformer_encoder_layer {
+namespace detail {
+template <bool Decoder, class... Options>
+struct transformer_layer {
   static constexpr bool is_composite_block = true;
-  static constexpr std::string_view kind = "transformer_encoder_layer";
   static constexpr extent_t d_model = extent_of_v<dims::d_model, 0, Options...>;
   static constexpr extent_t heads = extent_of_v<dims::heads, 0, Options...>;
   static constexpr extent_t dim_feedforward = extent_of_v<dims::dim_feedforward, 0, Options...>;
   static constexpr activation feed_forward_activation =
       option_value<option_kinds::activation, Options...>(activation::relu);
   static constexpr bool is_norm_first = option_value<option_kinds::norm_first, Options...>(false);
-  static_assert(dim_feedforward > 0, "transformer_encoder_layer needs dim_feedforward<N>");
+  static_assert(dim_feedforward > 0, "a transformer layer needs dim_feedforward<N>");
 
  private:
   using sublayers = detail::transformer_sublayers<
       d_model, typename detail::option_types<option_kinds::epsilon, Options...>::type>;
-  using attention = typename sublayers::template attention<heads>;
+  using self_attention = typename sublayers::template attention<"self_attn", heads>;
+  using memory_attention =
+      cross_attention<typename sublayers::template attention<"multihead_attn", heads>>;
   using ff = typename sublayers::template ff<dim_feedforward, feed_forward_activation>;
   using norm1 = typename sublayers::template norm<"norm1">;
   using norm2 = typename sublayers::template norm<"norm2">;
+  using norm3 = typename sublayers::template norm<"norm3">;
+  template <class N>
+  using norm_at = std::conditional_t<is_norm_first, pre_norm<N>, post_norm<N>>;
 
  public:
   /// The layer written out as residual blocks.
   using body = std::conditional_t<
-      is_norm_first,
-      sequential<residual<attention, pre_norm<norm1>>, residual<ff, pre_norm<norm2>>>,
-      sequential<residual<attention, post_norm<norm1>>, residual<ff, post_norm<norm2>>>>;
+      Decoder,
+      sequential<residual<self_attention, norm_at<norm1>>,
+                 residual<memory_attention, norm_at<norm2>>, residual<ff, norm_at<norm3>>>,
+      sequential<residual<self_attention, norm_at<norm1>>, residual<ff, norm_at<norm2>>>>;
 
   using first_name = typename body::first_name;
   using last_name = typename body::last_name;
@@ -119,9 +133,8 @@ struct transformer_encoder_layer {
   static parameters load(Naming naming, Get& get, const std::string& scope) {
     return body::load(naming, get, scope);
   }
-  static constexpr std::size_t scratch_floats(std::size_t batch, std::size_t length,
-                                              std::size_t threads) noexcept {
-    return body::scratch_floats(batch, length, threads);
+  static constexpr std::size_t scratch_floats(const call_plan& plan) noexcept {
+    return body::scratch_floats(plan);
   }
   static constexpr std::size_t stack_floats(std::size_t rows) noexcept {
     return body::stack_floats(rows);
@@ -137,12 +150,33 @@ struct transformer_encoder_layer {
   }
 };
 
+}  // namespace detail
+
+/// nn.TransformerEncoderLayer: self-attention and feed-forward blocks (see above).
+template <class... Options>
+struct transformer_encoder_layer : detail::transformer_layer<false, Options...> {
+  static constexpr std::string_view kind = "transformer_encoder_layer";
+};
+
+/// nn.TransformerDecoderLayer: self-attention, cross-attention over the model's memory input,
+/// and feed-forward blocks (see above).
+template <class... Options>
+struct transformer_decoder_layer : detail::transformer_layer<true, Options...> {
+  static constexpr std::string_view kind = "transformer_decoder_layer";
+};
+
 namespace detail {
 template <class... Options, extent_t Width>
 struct bind_part<transformer_encoder_layer<Options...>, Width> {
   using type = std::conditional_t<has_dim_v<dims::d_model, Options...>,
                                   transformer_encoder_layer<Options...>,
                                   transformer_encoder_layer<Options..., dims::d_model<Width>>>;
+};
+template <class... Options, extent_t Width>
+struct bind_part<transformer_decoder_layer<Options...>, Width> {
+  using type = std::conditional_t<has_dim_v<dims::d_model, Options...>,
+                                  transformer_decoder_layer<Options...>,
+                                  transformer_decoder_layer<Options..., dims::d_model<Width>>>;
 };
 }  // namespace detail
 
