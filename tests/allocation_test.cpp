@@ -101,3 +101,41 @@ TEST_CASE(
       }
   }
 }
+
+TEST_CASE("decode steps with the key/value cache allocate nothing, on 1 and 2 threads") {
+  using decoder = tfm::model<
+      tfm::input<batch<tfm::dynamic>, seq<tfm::dynamic>, d_model<36>, max_batch<2>, max_seq<9>>,
+      tfm::memory<seq<tfm::dynamic>, d_model<36>, max_seq<5>>,
+      tfm::repeat<"layers", 2, tfm::transformer_decoder_layer<heads<4>, dim_feedforward<40>>>,
+      tfm::layer_norm<"norm">>;
+  const auto weights = decoder::from_weights(tfm::naming::pytorch, [&](const std::string& name) {
+    std::size_t n = 1;
+    for (const auto& spec : decoder::expected_weights(tfm::naming::pytorch))
+      if (spec.name == name)
+        for (auto e : spec.shape) n *= static_cast<std::size_t>(e);
+    std::vector<float> w(n);
+    for (std::size_t i = 0; i < n; ++i) w[i] = float((i * 13) % 71) / 284.0f;
+    return w;
+  });
+  std::vector<float> memory(2 * 5 * 36, 0.1f), x(2 * 36, 0.3f), y(x.size());
+  const std::vector<tfm::extent_t> memory_lengths = {5, 2};
+  const tfm::masks::key_lengths memory_mask{memory_lengths};
+  for (std::size_t threads : {1u, 2u}) {
+    tfm::runner<decoder> run(weights, {.threads = threads});
+    tfm::tensor_view<const float, 2, 5, 36> mem(memory.data());
+    run.start_decoding(mem, memory_mask);  // allocates the cache, once
+    tfm::tensor_view<const float, 2, 1, 36> in(x.data());
+    tfm::tensor_view<float, 2, 1, 36> out(y.data());
+    for (int step = 0; step < 9; ++step) {
+      INFO("threads " << threads << " step " << step);
+      const long before = allocations.load();
+      run.decode(in, out, memory_mask);
+      const long during = allocations.load() - before;
+      REQUIRE(during == 0);
+    }
+    const long before = allocations.load();
+    run.start_decoding(mem, memory_mask);  // a new source reuses the cache
+    const long during = allocations.load() - before;
+    REQUIRE(during == 0);
+  }
+}

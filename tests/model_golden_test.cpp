@@ -7,6 +7,7 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+#include <xtensor/xview.hpp>
 
 #include <typeformer/typeformer.hpp>
 
@@ -189,4 +190,71 @@ TEST_CASE("repeat of decoder layers with a final norm matches nn.TransformerDeco
   REQUIRE(names[4].name == "layers.0.norm1.weight");
   REQUIRE(names[6].name == "layers.0.multihead_attn.in_proj_weight");
   check_decoder_golden<stack>("pytorch_decoder_stack", 2);
+}
+
+TEST_CASE(
+    "incremental decoding with the key/value cache gives the full decoder's rows, step by "
+    "step and in chunks") {
+  using stack = decoder_model<
+      tfm::repeat<"layers", 2, tfm::transformer_decoder_layer<heads<4>, dim_feedforward<52>>>,
+      tfm::layer_norm<"norm">>;
+  const auto file = tfm::io::safetensors_file::open(data_dir + "pytorch_decoder_stack.safetensors");
+  const auto weights = tfm::load_weights<stack>(file, tfm::naming::pytorch,
+                                                {.prefix = "", .ignore_prefixes = {"golden."}});
+  const auto memory_values = file.read_floats("golden.memory");
+  xt::xtensor<float, 3> memory =
+      xt::empty<float>({std::size_t(3), std::size_t(6), std::size_t(36)});
+  std::copy(memory_values.begin(), memory_values.end(), memory.begin());
+  const std::vector<tfm::extent_t> memory_lengths = {6, 3, 1};
+  const tfm::masks::key_lengths memory_mask{memory_lengths};
+  const auto first = file.read_floats("golden.input");
+
+  for (std::size_t threads : {1u, 2u}) {
+    tfm::runner<stack> full(weights, {.threads = threads});
+    tfm::runner<stack> incremental(weights, {.threads = threads});
+    // Greedy in the continuous sense: each output row is the next position's input.
+    xt::xtensor<float, 3> sequence =
+        xt::zeros<float>({std::size_t(3), std::size_t(7), std::size_t(36)});
+    for (std::size_t b = 0; b < 3; ++b)
+      std::copy_n(first.begin() + b * 7 * 36, 36, sequence.begin() + b * 7 * 36);
+    incremental.start_decoding(memory, memory_mask);
+    for (std::size_t t = 0; t < 7; ++t) {
+      xt::xtensor<float, 3> x_t = xt::view(sequence, xt::all(), xt::range(t, t + 1), xt::all());
+      xt::xtensor<float, 3> y_t = xt::empty<float>(x_t.shape());
+      incremental.decode(x_t, y_t, memory_mask);
+      // The full decoder on the prefix [0, t]: its last row is the step's output.
+      xt::xtensor<float, 3> prefix = xt::view(sequence, xt::all(), xt::range(0, t + 1), xt::all());
+      xt::xtensor<float, 3> y_full = xt::empty<float>(prefix.shape());
+      full(prefix, memory, y_full, tfm::masks::causal{}, memory_mask);
+      for (std::size_t b = 0; b < 3; ++b)
+        for (std::size_t c = 0; c < 36; ++c) {
+          INFO("threads " << threads << " step " << t << " batch " << b << " feature " << c);
+          REQUIRE(y_t(b, 0, c) == Approx(y_full(b, t, c)).margin(2e-5));
+        }
+      if (t + 1 < 7)
+        xt::view(sequence, xt::all(), t + 1, xt::all()) = xt::view(y_t, xt::all(), 0, xt::all());
+    }
+    REQUIRE(incremental.decoded_length() == 7);
+
+    // The same positions in chunks of 3, 1 and 3 give the same rows as the full call.
+    xt::xtensor<float, 3> y_full = xt::empty<float>(sequence.shape());
+    full(sequence, memory, y_full, tfm::masks::causal{}, memory_mask);
+    incremental.start_decoding(memory, memory_mask);
+    std::size_t at = 0;
+    for (std::size_t chunk : {3u, 1u, 3u}) {
+      xt::xtensor<float, 3> x_c =
+          xt::view(sequence, xt::all(), xt::range(at, at + chunk), xt::all());
+      xt::xtensor<float, 3> y_c = xt::empty<float>(x_c.shape());
+      incremental.decode(x_c, y_c, memory_mask);
+      for (std::size_t b = 0; b < 3; ++b)
+        for (std::size_t i = 0; i < chunk; ++i)
+          for (std::size_t c = 0; c < 36; ++c)
+            REQUIRE(y_c(b, i, c) == Approx(y_full(b, at + i, c)).margin(2e-5));
+      at += chunk;
+    }
+    // Past the cache's capacity (max_seq 7) is an error, not an overrun.
+    xt::xtensor<float, 3> one = xt::zeros<float>({std::size_t(3), std::size_t(1), std::size_t(36)});
+    xt::xtensor<float, 3> out = xt::empty<float>(one.shape());
+    REQUIRE_THROWS_AS(incremental.decode(one, out, memory_mask), tfm::shape_error);
+  }
 }

@@ -26,9 +26,11 @@ struct attention_operands {
   // Block (b,h) at kt + (b*heads + h)*key_dim*kt_stride; element (d, j) at d*kt_stride + j.
   const float* kt = nullptr;
   std::size_t kt_stride = 0;
-  // Block (b,h) at v + (b*heads + h)*key_len*v_stride; element (j, c) at j*v_stride + c.
+  // Block (b,h) at v + (b*heads + h)*v_block; element (j, c) at j*v_stride + c. v_block 0
+  // means key_len*v_stride (blocks packed for this call); a KV cache sets its capacity's.
   const float* v = nullptr;
   std::size_t v_stride = 0;
+  std::size_t v_block = 0;
   // out(b,h,i,c) = out[b*out_batch + h*out_head + i*out_row + c].
   float* out = nullptr;
   std::size_t out_batch = 0, out_head = 0, out_row = 0;
@@ -78,6 +80,40 @@ void scatter_values(const float* v, head_strides s, std::size_t batch, std::size
       for (std::size_t j = 0; j < key_len; ++j) {
         float* row =
             std::copy_n(v + b * s.batch + h * s.head + j * s.row, value_dim, block + j * v_stride);
+        std::fill(row, block + (j + 1) * v_stride, 0.0f);
+      }
+    }
+}
+
+/// Writes `count` new keys into transposed per-head blocks at columns [first, first + count),
+/// the growing key cache of incremental decoding. Columns beyond are left as they are: the
+/// kernels never let a key past the call's key_len contribute.
+template <class Arch>
+void append_keys_transposed(const float* k, head_strides s, std::size_t batch, std::size_t heads,
+                            std::size_t first, std::size_t count, std::size_t key_dim, float* kt,
+                            std::size_t kt_stride) noexcept {
+  for (std::size_t b = 0; b < batch; ++b)
+    for (std::size_t h = 0; h < heads; ++h) {
+      float* block = kt + (b * heads + h) * key_dim * kt_stride;
+      for (std::size_t j = 0; j < count; ++j) {
+        const float* row = k + b * s.batch + h * s.head + j * s.row;
+        for (std::size_t d = 0; d < key_dim; ++d) block[d * kt_stride + first + j] = row[d];
+      }
+    }
+}
+
+/// Writes `count` new value rows into per-head blocks `v_block` floats apart at rows
+/// [first, first + count), zeroing each row's padding.
+template <class Arch>
+void append_values(const float* v, head_strides s, std::size_t batch, std::size_t heads,
+                   std::size_t first, std::size_t count, std::size_t value_dim, float* out,
+                   std::size_t v_stride, std::size_t v_block) noexcept {
+  for (std::size_t b = 0; b < batch; ++b)
+    for (std::size_t h = 0; h < heads; ++h) {
+      float* block = out + (b * heads + h) * v_block;
+      for (std::size_t j = first; j < first + count; ++j) {
+        float* row = std::copy_n(v + b * s.batch + h * s.head + (j - first) * s.row, value_dim,
+                                 block + j * v_stride);
         std::fill(row, block + (j + 1) * v_stride, 0.0f);
       }
     }

@@ -91,7 +91,7 @@ void flash_attention(const attention_operands& o, const mask_spec& m, float* scr
     const std::size_t i0 = tile * R;
     const std::size_t rows = std::min(R, o.query_len - i0);
     const float* kt = o.kt + (b * o.heads + h) * o.key_dim * o.kt_stride;
-    const float* v = o.v + (b * o.heads + h) * o.key_len * vs;
+    const float* v = o.v + (b * o.heads + h) * (o.v_block ? o.v_block : o.key_len * vs);
 
     // Rows past the end of the query repeat its last row; their results are not stored.
     const float* q[R];

@@ -383,6 +383,108 @@ struct multi_head_attention {
       write_weights<isa>(ops, spec, weights_in, scratch + ws.threads() * scratch_per_thread);
   }
 
+  // ---- Incremental decoding: a key/value cache ----------------------------------------------
+  // The cache holds a sequence's projected keys and values in the attention kernel's layout,
+  // `capacity` keys per (batch, head): transposed keys (key_dim rows of kt_stride_for(capacity))
+  // and value rows. append_to_cache adds new positions; attend_to_cache runs the new queries
+  // against the keys cached so far. The model's decoding calls use these (model/runner.hpp).
+
+  /// Floats of one layer's cache for `batch` sequences of up to `capacity` keys.
+  static constexpr std::size_t cache_floats(std::size_t batch, std::size_t capacity) noexcept {
+    using O = kernels::attention_operands;
+    const auto H = static_cast<std::size_t>(heads);
+    return batch * H * static_cast<std::size_t>(key_dim_per_head) * O::kt_stride_for(capacity) +
+           batch * H * capacity * O::v_stride_for(static_cast<std::size_t>(value_dim_per_head));
+  }
+
+  /// Workspace floats of one append_to_cache or attend_to_cache call for `rows` new positions.
+  static constexpr std::size_t cached_workspace_floats(std::size_t batch, std::size_t rows,
+                                                       std::size_t threads) noexcept {
+    const auto Q = static_cast<std::size_t>(query_width), V = static_cast<std::size_t>(value_width);
+    return batch * rows * (2 * Q + 2 * V) +
+           threads *
+               kernels::attention_scratch_floats(static_cast<std::size_t>(value_dim_per_head));
+  }
+
+  /// Projects `count` new key and value rows ((batch, count, key_features) and (batch, count,
+  /// value_features), contiguous) and stores them at positions [first, first + count).
+  template <class Arch = simd::best_available>
+  static void append_to_cache(const parameters& p, const float* key, const float* value,
+                              std::size_t batch, std::size_t count, float* cache,
+                              std::size_t capacity, std::size_t first, workspace& ws) {
+    using isa = simd::resolve_arch<Arch>;
+    using O = kernels::attention_operands;
+    const auto H = static_cast<std::size_t>(heads);
+    const auto kd = static_cast<std::size_t>(key_dim_per_head),
+               vd = static_cast<std::size_t>(value_dim_per_head);
+    const std::size_t QW = H * kd, VW = H * vd, kt_stride = O::kt_stride_for(capacity);
+    if (first + count > capacity)
+      throw shape_error(detail::concat(kind, " \"", name, "\": the key/value cache holds ",
+                                       std::to_string(capacity), " positions, ",
+                                       std::to_string(first + count), " were asked for"));
+    float* staging = ws.reserve(cached_workspace_floats(batch, count, ws.threads()));
+    auto bias = [](const std::vector<float>& values) {
+      return values.empty() ? nullptr : values.data();
+    };
+    float* kt = cache;
+    float* v = cache + batch * H * kd * kt_stride;
+    kernels::gemm<isa>(ws.pool(), {key, static_cast<std::size_t>(key_features), batch * count,
+                                   &p.key, bias(p.key_bias), 1.0f, staging, QW});
+    kernels::append_keys_transposed<isa>(staging, {count * QW, kd, QW}, batch, H, first, count, kd,
+                                         kt, kt_stride);
+    kernels::gemm<isa>(ws.pool(), {value, static_cast<std::size_t>(value_features), batch * count,
+                                   &p.value, bias(p.value_bias), 1.0f, staging, VW});
+    kernels::append_values<isa>(staging, {count * VW, vd, VW}, batch, H, first, count, vd, v,
+                                O::v_stride_for(vd), capacity * O::v_stride_for(vd));
+  }
+
+  /// out = attention of `rows` new queries ((batch, rows, d_model), contiguous) over the first
+  /// `key_len` cached positions, with `mask` (lowered for Lq = rows, Lk = key_len).
+  template <class Arch = simd::best_available, class Mask = masks::none>
+  static void attend_to_cache(const parameters& p, const float* query, std::size_t batch,
+                              std::size_t rows, const float* cache, std::size_t capacity,
+                              std::size_t key_len, float* out, workspace& ws,
+                              const Mask& mask = {}) {
+    using isa = simd::resolve_arch<Arch>;
+    using O = kernels::attention_operands;
+    const auto H = static_cast<std::size_t>(heads);
+    const auto kd = static_cast<std::size_t>(key_dim_per_head),
+               vd = static_cast<std::size_t>(value_dim_per_head);
+    const std::size_t QW = H * kd, VW = H * vd;
+    kernels::mask_spec spec;
+    spec.policy = masked_rows_policy;
+    mask.lower(spec,
+               masks::call_extents{static_cast<extent_t>(batch), heads, static_cast<extent_t>(rows),
+                                   static_cast<extent_t>(key_len), kind, name});
+    kernels::attention_operands ops;
+    ops.batch = batch, ops.heads = H, ops.query_len = rows, ops.key_len = key_len;
+    ops.key_dim = kd, ops.value_dim = vd;
+    ops.kt_stride = O::kt_stride_for(capacity);
+    ops.v_stride = O::v_stride_for(vd);
+    ops.v_block = capacity * ops.v_stride;
+    float* projected_q = ws.reserve(cached_workspace_floats(batch, rows, ws.threads()));
+    float* context = projected_q + batch * rows * 2 * QW;
+    float* scratch = context + batch * rows * 2 * VW;
+    auto bias = [](const std::vector<float>& values) {
+      return values.empty() ? nullptr : values.data();
+    };
+    const float scale = 1.0f / std::sqrt(static_cast<float>(kd));
+    kernels::gemm<isa>(ws.pool(), {query, static_cast<std::size_t>(d_model), batch * rows, &p.query,
+                                   bias(p.query_bias), scale, projected_q, QW});
+    ops.q = projected_q, ops.q_batch = rows * QW, ops.q_head = kd, ops.q_row = QW;
+    ops.kt = cache, ops.v = cache + batch * H * kd * ops.kt_stride;
+    ops.out = context, ops.out_batch = rows * VW, ops.out_head = vd, ops.out_row = VW;
+    const std::size_t scratch_per_thread = kernels::attention_scratch_floats(vd);
+    const std::size_t tasks = kernels::attention_task_count(ops);
+    ws.pool().parallel_for(tasks, std::max<std::size_t>(1, tasks / (8 * ws.threads())),
+                           [&](std::size_t first, std::size_t last, std::size_t who) {
+                             kernels::flash_attention<isa>(
+                                 ops, spec, scratch + who * scratch_per_thread, first, last);
+                           });
+    kernels::gemm<isa>(ws.pool(), {context, VW, batch * rows, &p.output, bias(p.output_bias), 1.0f,
+                                   out, static_cast<std::size_t>(output_features)});
+  }
+
  private:
   // Extents were checked by forward. Averaged weights go through `head_buffer`
   // (heads·Lq·Lk floats of the workspace), one batch entry at a time.

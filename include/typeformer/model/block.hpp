@@ -12,8 +12,10 @@
 //   scratch_floats(plan)                          the largest workspace request of one call
 //   stack_floats(rows)                            activation buffers its own calls need
 //   describe(description, scope, from)            adds its layers to a model_description
-//   forward<Arch>(p, x, y, batch, length, ctx, stack)
-// x and y are contiguous and do not alias; `stack` holds stack_floats(batch · length) floats.
+//   cache_floats(plan)                            key/value cache of incremental decoding
+//   forward<Arch>(p, x, y, batch, length, ctx, stack, cache)
+// x and y are contiguous and do not alias; `stack` holds stack_floats(batch · length) floats;
+// `cache` holds cache_floats(*ctx.decoding) floats when decoding incrementally (else unused).
 // Composites give their children the part of the stack after their own buffers, so the whole
 // plan is one buffer sized at compile time (or once, at a runner's construction).
 
@@ -34,6 +36,8 @@ namespace typeformer {
 /// memory cross-attention reads (0 without one) and the threads sharing a call.
 struct call_plan {
   std::size_t batch = 1, length = 1, memory_length = 0, threads = 1;
+  /// Positions a self-attention key/value cache holds (incremental decoding), 0 without one.
+  std::size_t cache_capacity = 0;
 };
 
 /// What a model call passes down to its blocks: the workspace (scratch and threads), the mask
@@ -47,6 +51,11 @@ struct run_context {
   std::size_t memory_length = 0;
   extent_t memory_width = 0;
   const MemoryMask* memory_mask = nullptr;
+  /// Incremental decoding: the cache plan (null for a plain call), the positions already
+  /// decoded, and whether this call fills the cross-attention caches from the memory.
+  const call_plan* decoding = nullptr;
+  std::size_t past = 0;
+  bool fill_memory_cache = false;
 };
 
 namespace detail {
@@ -95,7 +104,10 @@ struct leaf_block {
 
   static constexpr std::size_t scratch_floats(const call_plan& plan) noexcept {
     if constexpr (attention_layer<L>)
-      return L::workspace_floats(plan.batch, plan.length, plan.length, plan.threads);
+      return std::max(L::workspace_floats(plan.batch, plan.length, plan.length, plan.threads),
+                      plan.cache_capacity == 0
+                          ? std::size_t(0)
+                          : L::cached_workspace_floats(plan.batch, plan.length, plan.threads));
     else if constexpr (requires { L::workspace_floats(plan.batch * plan.length); })
       return L::workspace_floats(plan.batch * plan.length);
     else
@@ -103,6 +115,14 @@ struct leaf_block {
   }
 
   static constexpr std::size_t stack_floats(std::size_t) noexcept { return 0; }
+
+  /// A self-attention layer caches its keys and values while decoding.
+  static constexpr std::size_t cache_floats(const call_plan& plan) noexcept {
+    if constexpr (attention_layer<L>)
+      return plan.cache_capacity == 0 ? 0 : L::cache_floats(plan.batch, plan.cache_capacity);
+    else
+      return 0;
+  }
 
   /// Adds this layer to a model_description (introspection.hpp) after node `from`.
   template <class Description>
@@ -113,7 +133,19 @@ struct leaf_block {
 
   template <class Arch, class Context>
   static void forward(const parameters& p, const float* x, float* y, std::size_t batch,
-                      std::size_t length, Context& ctx, float*) {
+                      std::size_t length, Context& ctx, float*, float* cache) {
+    if constexpr (attention_layer<L>) {
+      if (ctx.decoding) {
+        // New positions [past, past + length): append their keys and values, then attend
+        // over everything so far, causally (the last new position sees every key).
+        const std::size_t capacity = ctx.decoding->cache_capacity;
+        L::template append_to_cache<Arch>(p, x, x, batch, length, cache, capacity, ctx.past,
+                                          ctx.ws);
+        L::template attend_to_cache<Arch>(p, x, batch, length, cache, capacity, ctx.past + length,
+                                          y, ctx.ws, masks::causal_bottom_right{});
+        return;
+      }
+    }
     const auto b = static_cast<extent_t>(batch), n = static_cast<extent_t>(length);
     const tensor_view<const float, dynamic, dynamic, input_width> in(x, {b, n, input_width});
     const tensor_view<float, dynamic, dynamic, output_width> out(y, {b, n, output_width});

@@ -9,6 +9,7 @@
 // The layer's key_features / value_features must match the memory's width (PyTorch's
 // kdim/vdim); they default to d_model, which is what nn.TransformerDecoderLayer uses.
 
+#include <algorithm>
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -48,7 +49,16 @@ struct cross_attention {
     return leaf::load(naming, get, scope);
   }
   static constexpr std::size_t scratch_floats(const call_plan& plan) noexcept {
-    return Layer::workspace_floats(plan.batch, plan.length, plan.memory_length, plan.threads);
+    return std::max(
+        Layer::workspace_floats(plan.batch, plan.length, plan.memory_length, plan.threads),
+        plan.cache_capacity == 0
+            ? std::size_t(0)
+            : Layer::cached_workspace_floats(plan.batch, std::max(plan.length, plan.memory_length),
+                                             plan.threads));
+  }
+  /// While decoding, the memory's keys and values, projected once per source.
+  static constexpr std::size_t cache_floats(const call_plan& plan) noexcept {
+    return plan.cache_capacity == 0 ? 0 : Layer::cache_floats(plan.batch, plan.memory_length);
   }
   static constexpr std::size_t stack_floats(std::size_t) noexcept { return 0; }
   template <class Description>
@@ -59,7 +69,16 @@ struct cross_attention {
 
   template <class Arch, class Context>
   static void forward(const parameters& p, const float* x, float* y, std::size_t batch,
-                      std::size_t length, Context& ctx, float*) {
+                      std::size_t length, Context& ctx, float*, float* cache) {
+    if (ctx.decoding) {
+      const std::size_t capacity = ctx.decoding->memory_length;
+      if (ctx.fill_memory_cache)
+        Layer::template append_to_cache<Arch>(p, ctx.memory, ctx.memory, batch, ctx.memory_length,
+                                              cache, capacity, 0, ctx.ws);
+      Layer::template attend_to_cache<Arch>(p, x, batch, length, cache, capacity, ctx.memory_length,
+                                            y, ctx.ws, *ctx.memory_mask);
+      return;
+    }
     if (!ctx.memory)
       throw shape_error(detail::concat("cross_attention \"", Layer::name,
                                        "\": the model was called without a memory input"));

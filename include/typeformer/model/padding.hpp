@@ -74,6 +74,7 @@ struct zero_padded_positions_block {
   }
   static constexpr std::size_t scratch_floats(const call_plan&) noexcept { return 0; }
   static constexpr std::size_t stack_floats(std::size_t) noexcept { return 0; }
+  static constexpr std::size_t cache_floats(const call_plan&) noexcept { return 0; }
 
   template <class Description>
   static std::size_t describe(Description& d, const std::string& scope, std::size_t from) {
@@ -82,7 +83,7 @@ struct zero_padded_positions_block {
 
   template <class Arch, class Context>
   static void forward(const parameters&, const float* x, float* y, std::size_t batch,
-                      std::size_t length, Context& ctx, float*) {
+                      std::size_t length, Context& ctx, float*, float*) {
     using Mask = std::remove_cvref_t<decltype(ctx.self_attention_mask)>;
     static_assert(has_key_lengths<Mask>(),
                   "zero_padded_positions needs the call's mask to hold masks::key_lengths");

@@ -73,6 +73,10 @@ struct repeat {
     return block::scratch_floats(plan);
   }
 
+  static constexpr std::size_t cache_floats(const call_plan& plan) noexcept {
+    return Count * block::cache_floats(plan);
+  }
+
   static constexpr std::size_t stack_floats(std::size_t rows) noexcept {
     const std::size_t links = Count == 1 ? 0 : (Count == 2 ? 1 : 2);
     return links * rows * static_cast<std::size_t>(input_width) + block::stack_floats(rows);
@@ -87,14 +91,16 @@ struct repeat {
 
   template <class Arch, class Context>
   static void forward(const parameters& p, const float* x, float* y, std::size_t batch,
-                      std::size_t length, Context& ctx, float* stack) {
+                      std::size_t length, Context& ctx, float* stack, float* cache) {
+    const std::size_t per_copy = ctx.decoding ? block::cache_floats(*ctx.decoding) : 0;
     const std::size_t link = batch * length * static_cast<std::size_t>(input_width);
     float* links[2] = {stack, stack + link};
     float* rest = stack + (Count == 1 ? 0 : (Count == 2 ? 1 : 2)) * link;
     const float* in = x;
     for (std::size_t i = 0; i < Count; ++i) {
       float* out = i + 1 == Count ? y : links[i % 2];
-      block::template forward<Arch>(p.copies[i], in, out, batch, length, ctx, rest);
+      block::template forward<Arch>(p.copies[i], in, out, batch, length, ctx, rest,
+                                    cache + i * per_copy);
       in = out;
     }
   }

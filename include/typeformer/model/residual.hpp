@@ -136,6 +136,10 @@ struct residual {
     return branch::scratch_floats(plan);
   }
 
+  static constexpr std::size_t cache_floats(const call_plan& plan) noexcept {
+    return branch::cache_floats(plan);
+  }
+
   /// Pre-norm keeps norm(x) for the branch; the others need no buffer of their own.
   static constexpr std::size_t stack_floats(std::size_t rows) noexcept {
     return (has_pre_norm ? rows * static_cast<std::size_t>(input_width) : 0) +
@@ -153,18 +157,19 @@ struct residual {
 
   template <class Arch, class Context>
   static void forward(const parameters& p, const float* x, float* y, std::size_t batch,
-                      std::size_t length, Context& ctx, float* stack) {
+                      std::size_t length, Context& ctx, float* stack, float* cache) {
     const std::size_t rows = batch * length;
     const std::size_t n = rows * static_cast<std::size_t>(input_width);
     if constexpr (has_pre_norm) {
       norm_layer::template forward_rows<Arch>(p.norm_parameters, x, nullptr, stack, rows, ctx.ws);
-      branch::template forward<Arch>(p.branch_parameters, stack, y, batch, length, ctx, stack + n);
+      branch::template forward<Arch>(p.branch_parameters, stack, y, batch, length, ctx, stack + n,
+                                     cache);
       detail::add_in_place(y, x, n);
     } else if constexpr (has_post_norm) {
-      branch::template forward<Arch>(p.branch_parameters, x, y, batch, length, ctx, stack);
+      branch::template forward<Arch>(p.branch_parameters, x, y, batch, length, ctx, stack, cache);
       norm_layer::template forward_rows<Arch>(p.norm_parameters, y, x, y, rows, ctx.ws);
     } else {
-      branch::template forward<Arch>(p.branch_parameters, x, y, batch, length, ctx, stack);
+      branch::template forward<Arch>(p.branch_parameters, x, y, batch, length, ctx, stack, cache);
       detail::add_in_place(y, x, n);
     }
   }

@@ -129,6 +129,88 @@ class runner {
     return y;
   }
 
+  // ---- Incremental decoding ------------------------------------------------------------------
+  // A decoder produces one position at a time; each step's self-attention keys and values are
+  // kept in a cache (in the runner, up to max_seq positions per sequence), and the memory's
+  // keys and values are projected once per source. Self-attention is causal while decoding.
+  //
+  //   run.start_decoding(memory, memory_mask);     // a new batch of sequences
+  //   for (...) run.decode(x_next, y_next, memory_mask);   // (batch, n, d) new positions
+  //
+  // decode gives the same rows a full call on the whole prefix (with masks::causal) gives at
+  // those positions. The first start_decoding allocates the cache; decode allocates nothing.
+
+  /// Starts decoding `memory.extent(0)` sequences against `memory` (a model with memory<...>).
+  /// The memory and its mask are read here; the mask is needed again at each decode.
+  template <class Arch = simd::best_available, class M, class MemoryMask = masks::none>
+  requires Model::has_memory void start_decoding(const M& memory_in,
+                                                 const MemoryMask& memory_mask = {}) {
+    using namespace diagnostics;
+    const auto memory = as_view<3>(memory_in);
+    check<input_shape_does_not_match>(memory.extent(2) == memory_type::width, "model", "memory",
+                                      memory.extent(2), memory_type::width);
+    check<batch_exceeds_maximum>(memory.extent(0) <= max_batch_, "model", "memory",
+                                 memory.extent(0), max_batch_);
+    check<sequence_exceeds_maximum>(memory.extent(1) <= max_memory_seq_, "model", "memory",
+                                    memory.extent(1), max_memory_seq_);
+    begin_session(static_cast<std::size_t>(memory.extent(0)),
+                  static_cast<std::size_t>(memory.extent(1)));
+    run_context<masks::none, MemoryMask> ctx{workspace_, no_mask_};
+    ctx.memory = memory.data();
+    ctx.memory_length = session_.memory_length;
+    ctx.memory_width = memory.extent(2);
+    ctx.memory_mask = &memory_mask;
+    ctx.decoding = &session_;
+    ctx.fill_memory_cache = true;
+    // No new positions: only the cross-attention caches are filled.
+    Model::body::template forward<simd::resolve_arch<Arch>>(*weights_, stack_.data(), stack_.data(),
+                                                            session_.batch, 0, ctx, stack_.data(),
+                                                            cache_.data());
+  }
+
+  /// Starts decoding `batch` sequences (a model without memory).
+  void start_decoding(extent_t batch) requires(!Model::has_memory) {
+    diagnostics::check<diagnostics::batch_exceeds_maximum>(batch <= max_batch_, "model", "input",
+                                                           batch, max_batch_);
+    if (batch < 0) throw shape_error("model: a negative batch size");
+    begin_session(static_cast<std::size_t>(batch), 0);
+  }
+
+  /// y_next = the model's output at the next positions given their inputs x_next, both
+  /// (batch, n, width); pass the memory mask given to start_decoding.
+  template <class Arch = simd::best_available, class X, class Y, class MemoryMask = masks::none>
+  void decode(const X& x_in, Y&& y_in, const MemoryMask& memory_mask = {}) {
+    using namespace diagnostics;
+    if (!decoding_) throw shape_error("model: decode() before start_decoding()");
+    const auto x = as_view<3>(x_in);
+    const auto y = as_view<3>(y_in);
+    const auto batch = static_cast<extent_t>(session_.batch);
+    check<batch_sizes_differ>(x.extent(0) == batch, "model", "input", x.extent(0), batch);
+    check<input_shape_does_not_match>(x.extent(2) == Model::input_shape[2], "model", "input",
+                                      x.extent(2), Model::input_shape[2]);
+    const auto n = static_cast<std::size_t>(x.extent(1));
+    check<sequence_exceeds_maximum>(past_ + n <= session_.cache_capacity, "model", "input",
+                                    static_cast<extent_t>(past_ + n),
+                                    static_cast<extent_t>(session_.cache_capacity));
+    for (std::size_t axis = 0; axis < 2; ++axis)
+      check<output_shape_does_not_match>(y.extent(axis) == x.extent(axis), "model", "output",
+                                         y.extent(axis), x.extent(axis));
+    check<output_shape_does_not_match>(y.extent(2) == Model::output_shape[2], "model", "output",
+                                       y.extent(2), Model::output_shape[2]);
+    if (n == 0 || batch == 0) return;
+    run_context<masks::none, MemoryMask> ctx{workspace_, no_mask_};
+    ctx.memory_length = session_.memory_length;
+    ctx.memory_mask = &memory_mask;
+    ctx.decoding = &session_;
+    ctx.past = past_;
+    Model::body::template forward<simd::resolve_arch<Arch>>(
+        *weights_, x.data(), y.data(), session_.batch, n, ctx, stack_.data(), cache_.data());
+    past_ += n;
+  }
+
+  /// Positions decoded since start_decoding.
+  std::size_t decoded_length() const noexcept { return past_; }
+
   std::size_t threads() const noexcept { return workspace_.threads(); }
   extent_t max_batch() const noexcept { return max_batch_; }
   extent_t max_seq() const noexcept { return max_seq_; }
@@ -191,7 +273,21 @@ class runner {
       ctx.memory_mask = &memory_mask;
     }
     Model::body::template forward<simd::resolve_arch<Arch>>(*weights_, x.data(), y.data(), batch,
-                                                            seq, ctx, stack_.data());
+                                                            seq, ctx, stack_.data(), nullptr);
+  }
+
+  void begin_session(std::size_t batch, std::size_t memory_length) {
+    session_ = call_plan{batch, static_cast<std::size_t>(max_seq_), memory_length,
+                         workspace_.threads(), static_cast<std::size_t>(max_seq_)};
+    // Sized for the largest session, so that only the first start allocates.
+    call_plan largest = session_;
+    largest.batch = static_cast<std::size_t>(max_batch_);
+    largest.memory_length = static_cast<std::size_t>(max_memory_seq_);
+    const std::size_t floats = Model::body::cache_floats(largest);
+    if (cache_.size() < floats) cache_ = aligned_buffer<float>(floats);
+    workspace_.reserve(Model::body::scratch_floats(largest));
+    past_ = 0;
+    decoding_ = true;
   }
 
   static extent_t resolve_maximum(extent_t given, extent_t fixed, extent_t declared,
@@ -216,6 +312,12 @@ class runner {
   extent_t max_memory_seq_;
   workspace workspace_;
   aligned_buffer<float> stack_;
+  // Incremental decoding.
+  aligned_buffer<float> cache_;
+  call_plan session_;
+  std::size_t past_ = 0;
+  bool decoding_ = false;
+  masks::none no_mask_;
 };
 
 }  // namespace typeformer

@@ -67,6 +67,10 @@ struct sequential {
     return std::max({detail::block_of<Parts>::scratch_floats(plan)...});
   }
 
+  static constexpr std::size_t cache_floats(const call_plan& plan) noexcept {
+    return (detail::block_of<Parts>::cache_floats(plan) + ...);
+  }
+
   /// Two buffers for the links between parts (ping-pong), then the parts' own stacks.
   static constexpr std::size_t stack_floats(std::size_t rows) noexcept {
     const std::size_t links = size == 1 ? 0 : (size == 2 ? 1 : 2);
@@ -82,7 +86,7 @@ struct sequential {
 
   template <class Arch, class Context>
   static void forward(const parameters& p, const float* x, float* y, std::size_t batch,
-                      std::size_t length, Context& ctx, float* stack) {
+                      std::size_t length, Context& ctx, float* stack, float* cache) {
     const std::size_t rows = batch * length;
     const std::size_t link = rows * static_cast<std::size_t>(widest_link());
     float* links[2] = {stack, stack + link};
@@ -90,7 +94,9 @@ struct sequential {
     const float* in = x;
     each([&]<std::size_t I>() {
       float* out = I + 1 == size ? y : links[I % 2];
-      part<I>::template forward<Arch>(std::get<I>(p.parts), in, out, batch, length, ctx, rest);
+      part<I>::template forward<Arch>(std::get<I>(p.parts), in, out, batch, length, ctx, rest,
+                                      cache);
+      if (ctx.decoding) cache += part<I>::cache_floats(*ctx.decoding);
       in = out;
     });
   }

@@ -139,14 +139,17 @@ struct transformer_layer {
   static constexpr std::size_t stack_floats(std::size_t rows) noexcept {
     return body::stack_floats(rows);
   }
+  static constexpr std::size_t cache_floats(const call_plan& plan) noexcept {
+    return body::cache_floats(plan);
+  }
   template <class Description>
   static std::size_t describe(Description& d, const std::string& scope, std::size_t from) {
     return body::describe(d, scope, from);
   }
   template <class Arch, class Context>
   static void forward(const parameters& p, const float* x, float* y, std::size_t batch,
-                      std::size_t length, Context& ctx, float* stack) {
-    body::template forward<Arch>(p, x, y, batch, length, ctx, stack);
+                      std::size_t length, Context& ctx, float* stack, float* cache) {
+    body::template forward<Arch>(p, x, y, batch, length, ctx, stack, cache);
   }
 };
 
