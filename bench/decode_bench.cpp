@@ -1,0 +1,148 @@
+// Incremental decoding: tokens per second of a 6-layer transformer decoder (d_model 512, 8 heads,
+// FFN 2048) over a 128-position memory, batch 1, generating 128 positions with typeformer's
+// key/value cache; PyTorch's nn::TransformerDecoder (libtorch, same process, same weights) has no
+// cache and recomputes the whole prefix per position, as a user of nn.TransformerDecoder does.
+// The bound is memory bandwidth: each step reads every weight and the cached keys and values
+// once; bytes per step ÷ the measured read bandwidth gives the fastest a step can be.
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include <typeformer/typeformer.hpp>
+
+#include "bench_common.hpp"
+
+namespace tfm = typeformer;
+using namespace tfm::dims;
+
+namespace {
+
+constexpr long D = 512, H = 8, F = 2048, LAYERS = 6, MEMORY = 128, STEPS = 128;
+
+using decoder = tfm::model<
+    tfm::input<batch<tfm::dynamic>, seq<tfm::dynamic>, d_model<D>, max_batch<1>, max_seq<STEPS>>,
+    tfm::memory<seq<tfm::dynamic>, d_model<D>, max_seq<MEMORY>>,
+    tfm::repeat<"layers", LAYERS, tfm::transformer_decoder_layer<heads<H>, dim_feedforward<F>>>>;
+
+/// Read bandwidth in bytes/s: a SIMD sum over 256 MiB (far beyond the caches) with four
+/// accumulators, median of several passes, on `threads` threads.
+double read_bandwidth(int threads) {
+  using O = tfm::simd::ops<tfm::simd::best_arch>;
+  constexpr std::size_t W = O::width;
+  const std::size_t n = std::size_t(64) << 20;  // floats
+  tfm::aligned_buffer<float> data(n);
+  std::fill_n(data.data(), n, 1.0f);
+  tfm::thread_pool pool(static_cast<std::size_t>(threads));
+  std::vector<float> sums(8, 0.0f);
+  const std::size_t chunk = n / static_cast<std::size_t>(threads);
+  const double ms = bench::median_ms([&] {
+    pool.parallel_for(n, chunk, [&](std::size_t b, std::size_t e, std::size_t who) {
+      auto s0 = O::splat(0), s1 = s0, s2 = s0, s3 = s0;
+      for (std::size_t i = b; i + 4 * W <= e; i += 4 * W) {
+        s0 = s0 + O::load(data.data() + i);
+        s1 = s1 + O::load(data.data() + i + W);
+        s2 = s2 + O::load(data.data() + i + 2 * W);
+        s3 = s3 + O::load(data.data() + i + 3 * W);
+      }
+      sums[who % 8] += O::sum(s0 + s1 + s2 + s3);
+    });
+  });
+  return double(n * sizeof(float)) / (ms * 1e-3);
+}
+
+}  // namespace
+
+int main() {
+  bench::configure_peers();
+  torch::manual_seed(0);
+  torch::nn::TransformerDecoder torch_decoder(torch::nn::TransformerDecoderOptions(
+      torch::nn::TransformerDecoderLayer(
+          torch::nn::TransformerDecoderLayerOptions(D, H).dim_feedforward(F).dropout(0.0)),
+      LAYERS));
+  torch_decoder->eval();
+  const auto named = torch_decoder->named_parameters();
+  const auto weights = decoder::from_weights(
+      tfm::naming::pytorch, [&](const std::string& name) { return bench::to_vector(named[name]); });
+
+  torch::Tensor memory = torch::randn({1, MEMORY, D});
+  torch::Tensor first = torch::randn({1, 1, D});
+  xt::xtensor<float, 3> mem = xt::empty<float>({std::size_t(1), std::size_t(MEMORY), std::size_t(D)});
+  std::copy_n(memory.data_ptr<float>(), memory.numel(), mem.data());
+
+  std::printf("typeformer instruction set: %s; PyTorch %s\n",
+              std::string(tfm::simd::best_arch::name()).c_str(), TORCH_VERSION);
+  std::printf("decoder: %ld layers, d_model %ld, %ld heads, FFN %ld, memory %ld, batch 1, %ld "
+              "positions; median of whole generations\n",
+              LAYERS, D, H, F, MEMORY, STEPS);
+  const double weight_bytes = double(decoder::parameter_count) * 4.0;
+  // Per step at position t: all weights, the self-attention cache (keys and values, t+1
+  // positions) and the memory's keys and values, in every layer. Averaged over the generation.
+  const double cache_bytes_mean =
+      double(LAYERS) * 2.0 * double(D) * 4.0 * (double(STEPS + 1) / 2.0 + double(MEMORY));
+  const double step_bytes = weight_bytes + cache_bytes_mean;
+  std::printf("bytes read per step: %.1f MB weights + %.2f MB cache (mean)\n", weight_bytes / 1e6,
+              cache_bytes_mean / 1e6);
+  // The machine's read bandwidth, with every core reading (one core alone cannot saturate
+  // the memory system, and the GEMM's prefetched panel streams beat a one-core sum loop).
+  const double bandwidth = std::max(read_bandwidth(1), read_bandwidth(2));
+  const double bound_tps = bandwidth / step_bytes;
+  std::printf("read bandwidth (best of 1 and 2 threads): %.1f GB/s -> bound %.0f tokens/s\n",
+              bandwidth / 1e9, bound_tps);
+  std::printf(" th | typeformer tok/s (%% of bound) | PyTorch tok/s (recompute) | ours/torch | "
+              "max|diff|\n");
+
+  const std::vector<tfm::extent_t> lengths = {MEMORY};
+  const tfm::masks::key_lengths memory_mask{lengths};
+  for (int threads : {1, 2}) {
+    torch::set_num_threads(threads);
+    tfm::runner<decoder> run(weights, {.threads = std::size_t(threads)});
+    xt::xtensor<float, 3> outputs =
+        xt::empty<float>({std::size_t(1), std::size_t(STEPS), std::size_t(D)});
+    // Ours: the next position's input is the previous output (a continuous "greedy" loop).
+    auto ours = [&] {
+      run.start_decoding(mem, memory_mask);
+      xt::xtensor<float, 3> x = xt::empty<float>({std::size_t(1), std::size_t(1), std::size_t(D)});
+      std::copy_n(first.data_ptr<float>(), D, x.data());
+      xt::xtensor<float, 3> y = xt::empty<float>(x.shape());
+      for (long t = 0; t < STEPS; ++t) {
+        run.decode(x, y, memory_mask);
+        std::copy_n(y.data(), D, outputs.data() + t * D);
+        x = y;
+      }
+    };
+    // PyTorch: the same loop, recomputing the prefix each step; (L, B, E) layout.
+    torch::NoGradGuard no_grad;
+    torch::Tensor torch_outputs;
+    auto theirs = [&] {
+      torch::Tensor tgt = first.transpose(0, 1).clone();  // (1, 1, D)
+      const torch::Tensor mem_lbd = memory.transpose(0, 1);
+      for (long t = 0; t < STEPS; ++t) {
+        const long len = tgt.size(0);
+        torch::Tensor mask = torch::full({len, len}, -std::numeric_limits<float>::infinity()).triu(1);
+        torch::Tensor out = torch_decoder->forward(tgt, mem_lbd, mask);
+        tgt = torch::cat({tgt, out.slice(0, len - 1, len)}, 0);
+      }
+      torch_outputs = tgt.slice(0, 1, STEPS + 1).transpose(0, 1).contiguous();
+    };
+    bench::settle();
+    const double t_ours = bench::median_ms(ours);
+    bench::settle();
+    const double t_torch = bench::median_ms(theirs);
+    double max_diff = 0;
+    for (long i = 0; i < STEPS * D; ++i)
+      max_diff = std::max(max_diff, double(std::fabs(torch_outputs.data_ptr<float>()[i] -
+                                                     outputs.data()[i])));
+    const double ours_tps = double(STEPS) / (t_ours * 1e-3);
+    const double torch_tps = double(STEPS) / (t_torch * 1e-3);
+    std::printf(" %2d | %16.0f (%5.1f%%) | %24.0f | %9.1fx | %.1e\n", threads, ours_tps,
+                100.0 * ours_tps / bound_tps, torch_tps, ours_tps / torch_tps, max_diff);
+  }
+}
