@@ -74,14 +74,16 @@ int main() {
 
   torch::Tensor memory = torch::randn({1, MEMORY, D});
   torch::Tensor first = torch::randn({1, 1, D});
-  xt::xtensor<float, 3> mem = xt::empty<float>({std::size_t(1), std::size_t(MEMORY), std::size_t(D)});
+  xt::xtensor<float, 3> mem =
+      xt::empty<float>({std::size_t(1), std::size_t(MEMORY), std::size_t(D)});
   std::copy_n(memory.data_ptr<float>(), memory.numel(), mem.data());
 
   std::printf("typeformer instruction set: %s; PyTorch %s\n",
               std::string(tfm::simd::best_arch::name()).c_str(), TORCH_VERSION);
-  std::printf("decoder: %ld layers, d_model %ld, %ld heads, FFN %ld, memory %ld, batch 1, %ld "
-              "positions; median of whole generations\n",
-              LAYERS, D, H, F, MEMORY, STEPS);
+  std::printf(
+      "decoder: %ld layers, d_model %ld, %ld heads, FFN %ld, memory %ld, batch 1, %ld "
+      "positions; median of whole generations\n",
+      LAYERS, D, H, F, MEMORY, STEPS);
   const double weight_bytes = double(decoder::parameter_count) * 4.0;
   // Per step at position t: all weights, the self-attention cache (keys and values, t+1
   // positions) and the memory's keys and values, in every layer. Averaged over the generation.
@@ -96,8 +98,9 @@ int main() {
   const double bound_tps = bandwidth / step_bytes;
   std::printf("read bandwidth (best of 1 and 2 threads): %.1f GB/s -> bound %.0f tokens/s\n",
               bandwidth / 1e9, bound_tps);
-  std::printf(" th | typeformer tok/s (%% of bound) | PyTorch tok/s (recompute) | ours/torch | "
-              "max|diff|\n");
+  std::printf(
+      " th | typeformer tok/s (%% of bound) | PyTorch tok/s (recompute) | ours/torch | "
+      "max|diff|\n");
 
   const std::vector<tfm::extent_t> lengths = {MEMORY};
   const tfm::masks::key_lengths memory_mask{lengths};
@@ -126,7 +129,8 @@ int main() {
       const torch::Tensor mem_lbd = memory.transpose(0, 1);
       for (long t = 0; t < STEPS; ++t) {
         const long len = tgt.size(0);
-        torch::Tensor mask = torch::full({len, len}, -std::numeric_limits<float>::infinity()).triu(1);
+        torch::Tensor mask =
+            torch::full({len, len}, -std::numeric_limits<float>::infinity()).triu(1);
         torch::Tensor out = torch_decoder->forward(tgt, mem_lbd, mask);
         tgt = torch::cat({tgt, out.slice(0, len - 1, len)}, 0);
       }
@@ -138,8 +142,8 @@ int main() {
     const double t_torch = bench::median_ms(theirs);
     double max_diff = 0;
     for (long i = 0; i < STEPS * D; ++i)
-      max_diff = std::max(max_diff, double(std::fabs(torch_outputs.data_ptr<float>()[i] -
-                                                     outputs.data()[i])));
+      max_diff = std::max(
+          max_diff, double(std::fabs(torch_outputs.data_ptr<float>()[i] - outputs.data()[i])));
     const double ours_tps = double(STEPS) / (t_ours * 1e-3);
     const double torch_tps = double(STEPS) / (t_torch * 1e-3);
     std::printf(" %2d | %16.0f (%5.1f%%) | %24.0f | %9.1fx | %.1e\n", threads, ours_tps,

@@ -258,3 +258,34 @@ TEST_CASE(
     REQUIRE_THROWS_AS(incremental.decode(one, out, memory_mask), tfm::shape_error);
   }
 }
+
+TEST_CASE("branches merged by concatenate and add match PyTorch's torch.cat and +") {
+  using input = tfm::input<batch<tfm::dynamic>, seq<tfm::dynamic>, d_model<36>>;
+  using concatenated = tfm::model<
+      input,
+      tfm::concatenate<tfm::multi_head_attention<"self_attn", heads<4>>, tfm::layer_norm<"norm_b">>,
+      tfm::layer_norm<"norm_c">>;
+  using added = tfm::model<
+      input, tfm::add<tfm::multi_head_attention<"self_attn", heads<4>>, tfm::layer_norm<"norm_b">>,
+      tfm::layer_norm<"norm_c">>;
+  STATIC_REQUIRE(concatenated::output_shape[2] == 72);
+  STATIC_REQUIRE(concatenated::parameter_count == (4 * 36 * 36 + 4 * 36) + 2 * 36 + 2 * 72);
+  STATIC_REQUIRE(added::output_shape[2] == 36);
+  const auto none = [](const std::vector<tfm::extent_t>&) { return tfm::masks::none{}; };
+  // check_model_golden compares every output value; the concatenated output is 72 wide.
+  const auto file =
+      tfm::io::safetensors_file::open(data_dir + "pytorch_branches_concatenate.safetensors");
+  const auto weights = tfm::load_weights<concatenated>(
+      file, tfm::naming::pytorch, {.prefix = "", .ignore_prefixes = {"golden."}});
+  const auto input_values = file.read_floats("golden.input");
+  xt::xtensor<float, 3> x = xt::empty<float>({std::size_t(3), std::size_t(7), std::size_t(36)});
+  std::copy(input_values.begin(), input_values.end(), x.begin());
+  tfm::runner<concatenated> run(weights, {.threads = 2, .max_batch = 3, .max_seq = 7});
+  const auto y = run(x);
+  const auto reference = file.read_floats("golden.output");
+  REQUIRE(y.size() == reference.size());
+  for (std::size_t i = 0; i < reference.size(); ++i)
+    REQUIRE(std::fabs(y.data()[i] - reference[i]) <= 2e-5 + 1e-4 * std::fabs(reference[i]));
+  check_model_golden<added, tfm::simd::best_available>("pytorch_branches_add", 2, none);
+  REQUIRE(tfm::to_dot<added>().find("shape=circle") != std::string::npos);
+}

@@ -123,6 +123,7 @@ def main():
            "description": "the same stack under no_grad (PyTorch 1.13's fast path with nested tensors): "
                           "padded positions equal norm.bias; float32 reference"})
     decoder_cases(out)
+    branch_cases(out)
 
 
 MEMORY_SEQ = 6
@@ -170,6 +171,35 @@ def decoder_cases(out):
         "pytorch_decoder_stack", 33,
         {"layers": 2, "final_norm": True, "atol": 5e-5, "rtol": 2e-4,
          "description": "nn.TransformerDecoder(2 post-norm relu layers, norm=LayerNorm), same masks"})
+
+
+def branch_cases(out):
+    """Branches merged back: norm_c(cat([self_attn(x), norm_b(x)], -1)) and self_attn(x) + norm_b(x)."""
+    class Branches(nn.Module):
+        def __init__(self, merge):
+            super().__init__()
+            self.merge = merge
+            self.self_attn = nn.MultiheadAttention(D, HEADS, batch_first=True)
+            self.norm_b = nn.LayerNorm(D)
+            self.norm_c = nn.LayerNorm(2 * D if merge == "concatenate" else D)
+
+        def forward(self, x):
+            a = self.self_attn(x, x, x, need_weights=False)[0]
+            b = self.norm_b(x)
+            return self.norm_c(torch.cat([a, b], -1) if self.merge == "concatenate" else a + b)
+
+    for merge, seed in (("concatenate", 41), ("add", 42)):
+        module = Branches(merge)
+        randomise(module, seed)
+        with torch.no_grad():
+            for name, p in module.named_parameters():
+                if name.startswith("norm") and name.endswith("weight"):
+                    p.copy_(1.0 + 0.2 * torch.randn_like(p))
+        x = torch.randn(B, L, D)
+        y = general_path(module, x)
+        write(out, "pytorch_branches_" + merge, module, x, y, None,
+              {"merge": merge, "atol": 2e-5, "rtol": 1e-4,
+               "description": f"LayerNorm over {merge} of self-attention and a LayerNorm branch, float64"})
 
 
 if __name__ == "__main__":

@@ -77,6 +77,8 @@ template <class Layer, extent_t InputWidth, extent_t BlockOutputWidth>
 struct repeated_block_changes_width;
 template <class Layer, extent_t Count, extent_t Unused>
 struct repeat_count_must_be_positive;
+template <class Layer, extent_t FirstWidth, extent_t OtherWidth>
+struct added_branches_differ_in_width;
 template <class Layer, extent_t Found, extent_t Maximum>
 struct batch_exceeds_maximum;
 template <class Layer, extent_t Found, extent_t Maximum>
@@ -158,6 +160,9 @@ inline constexpr std::string_view sentence<repeated_block_changes_width> =
 template <>
 inline constexpr std::string_view sentence<repeat_count_must_be_positive> =
     "the repeat count ({}) must be positive";
+template <>
+inline constexpr std::string_view sentence<added_branches_differ_in_width> =
+    "added branches must give one width: {} and {}";
 template <>
 inline constexpr std::string_view sentence<batch_exceeds_maximum> =
     "batch size ({}) exceeds the declared maximum ({})";

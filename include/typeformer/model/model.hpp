@@ -21,6 +21,7 @@
 #include <typeformer/core/naming.hpp>
 #include <typeformer/model/binding.hpp>
 #include <typeformer/model/block.hpp>
+#include <typeformer/model/branches.hpp>
 #include <typeformer/model/cross_attention.hpp>
 #include <typeformer/model/padding.hpp>
 #include <typeformer/model/repeat.hpp>
