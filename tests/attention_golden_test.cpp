@@ -301,7 +301,9 @@ TEST_CASE("load_weights is strict and says which tensor is wrong") {
               "F64)");
   REQUIRE(message_of(rebuild("", "", false, true)) ==
           where +
-              "unexpected tensor \"bias_k\" with shape [1, 1, 30] (the layer expects 4 tensors)");
+              "tensor \"bias_k\" comes from nn.MultiheadAttention(add_bias_kv=True), which "
+              "typeformer does not support (a learned key and value appended to every "
+              "sequence); export the model with add_bias_kv=False");
   // Keras names are not PyTorch names: every expected tensor is missing.
   using keras_layer = tfm::multi_head_attention<"mha", heads<3>, d_model<30>>;
   const auto pytorch_file = rebuild("", "", false, false);

@@ -289,3 +289,37 @@ TEST_CASE("branches merged by concatenate and add match PyTorch's torch.cat and 
   check_model_golden<added, tfm::simd::best_available>("pytorch_branches_add", 2, none);
   REQUIRE(tfm::to_dot<added>().find("shape=circle") != std::string::npos);
 }
+
+TEST_CASE(
+    "a sequence_first input takes PyTorch's default (L, B, E) layout, declared, not guessed") {
+  using model = tfm::model<tfm::input<batch<tfm::dynamic>, seq<tfm::dynamic>, d_model<36>,
+                                      max_batch<3>, max_seq<7>, tfm::sequence_first>,
+                           tfm::transformer_encoder_layer<heads<4>, dim_feedforward<52>>>;
+  const auto file =
+      tfm::io::safetensors_file::open(data_dir + "pytorch_encoder_layer_post_relu.safetensors");
+  const auto weights = tfm::load_weights<model>(file, tfm::naming::pytorch,
+                                                {.prefix = "", .ignore_prefixes = {"golden."}});
+  // The golden is (B, L, E); nn.TransformerEncoderLayer(batch_first=False) computes the same
+  // values on the transposed tensors.
+  const auto input = file.read_floats("golden.input");
+  const auto reference = file.read_floats("golden.output");
+  xt::xtensor<float, 3> x = xt::empty<float>({std::size_t(7), std::size_t(3), std::size_t(36)});
+  for (std::size_t b = 0; b < 3; ++b)
+    for (std::size_t l = 0; l < 7; ++l)
+      for (std::size_t c = 0; c < 36; ++c) x(l, b, c) = input[(b * 7 + l) * 36 + c];
+  std::vector<tfm::extent_t> lengths;
+  for (auto n : file.read_integers("golden.key_lengths")) lengths.push_back(n);
+  tfm::runner<model> run(weights, {.threads = 2});
+  xt::xtensor<float, 3> y = xt::empty<float>(x.shape());
+  run(x, y, tfm::masks::key_lengths{lengths});
+  for (std::size_t b = 0; b < 3; ++b)
+    for (std::size_t l = 0; l < 7; ++l)
+      for (std::size_t c = 0; c < 36; ++c) {
+        const float want = reference[(b * 7 + l) * 36 + c];
+        REQUIRE(std::fabs(y(l, b, c) - want) <= 2e-5 + 1e-4 * std::fabs(want));
+      }
+  // A batch-first tensor of the wrong shape is caught, not transposed into nonsense.
+  xt::xtensor<float, 3> wrong = xt::zeros<float>({std::size_t(3), std::size_t(8), std::size_t(36)});
+  xt::xtensor<float, 3> out = xt::empty<float>(wrong.shape());
+  REQUIRE_THROWS_AS(run(wrong, out, tfm::masks::key_lengths{lengths}), tfm::shape_error);
+}

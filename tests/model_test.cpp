@@ -121,6 +121,14 @@ TEST_CASE("load_weights<Model> is strict and names the tensor") {
       tfm::load_weights<small_model>(tfm::io::safetensors_file::from_bytes(extra, "x.safetensors"),
                                      tfm::naming::pytorch),
       Contains("unexpected tensor \"layers.2.norm1.weight\" with shape [1]"));
+  // PyTorch's add_bias_kv leaves bias_k / bias_v in the state_dict: rejected by name.
+  const auto bias_kv =
+      synthetic_weights<small_model>(tfm::naming::pytorch, "", "layers.0.self_attn.bias_k");
+  REQUIRE_THROWS_WITH(
+      tfm::load_weights<small_model>(
+          tfm::io::safetensors_file::from_bytes(bias_kv, "kv.safetensors"), tfm::naming::pytorch),
+      Contains("tensor \"layers.0.self_attn.bias_k\" comes from "
+               "nn.MultiheadAttention(add_bias_kv=True), which typeformer does not support"));
   // Keras names are a different file: loading PyTorch names as Keras ones fails on the first.
   REQUIRE_THROWS_WITH(
       tfm::load_weights<small_model>(

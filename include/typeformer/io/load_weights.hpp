@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include <typeformer/core/errors.hpp>
@@ -71,6 +73,17 @@ typename Layer::parameters load_weights(const io::safetensors_file& file, Naming
     if (detail::starts_with_any(t.name, options.ignore_prefixes)) continue;
     const bool known = std::any_of(expected.begin(), expected.end(),
                                    [&](const weight_spec& w) { return w.name == t.name; });
+    const auto ends_with = [&](std::string_view tail) {
+      return t.name.size() >= tail.size() &&
+             std::string_view(t.name).substr(t.name.size() - tail.size()) == tail;
+    };
+    if (!known && std::is_same_v<Naming, naming::pytorch_t> &&
+        (ends_with("bias_k") || ends_with("bias_v")))
+      throw weight_error(detail::concat(
+          where(), "tensor \"", t.name,
+          "\" comes from nn.MultiheadAttention(add_bias_kv=True), which typeformer does not "
+          "support (a learned key and value appended to every sequence); export the model "
+          "with add_bias_kv=False"));
     if (!known)
       throw weight_error(detail::concat(
           where(), "unexpected tensor \"", t.name, "\" with shape ", detail::shape_text(t.shape),

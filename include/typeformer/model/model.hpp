@@ -30,6 +30,11 @@
 
 namespace typeformer {
 
+/// Declares a model's inputs and outputs (seq, batch, width), PyTorch's default
+/// batch_first=False layout: `input<batch<dynamic>, seq<dynamic>, d_model<512>,
+/// sequence_first>`. The runner transposes at entry and exit (one pass over the data each).
+struct sequence_first {};
+
 /// The model's input: (batch, seq, d_model), batch and seq static or `dynamic`. A dynamic one
 /// may declare its largest value (max_batch<N>, max_seq<N>) so that the workspace is planned
 /// at compile time; otherwise the runner is told at construction.
@@ -40,6 +45,7 @@ struct input {
   static constexpr extent_t width = extent_of_v<dims::d_model, 0, Dims...>;
   static constexpr extent_t max_batch = extent_of_v<dims::max_batch, batch, Dims...>;
   static constexpr extent_t max_seq = extent_of_v<dims::max_seq, seq, Dims...>;
+  static constexpr bool is_sequence_first = (std::is_same_v<Dims, sequence_first> || ...);
   static_assert(sizeof(diagnostics::require<
                        (width > 0), diagnostics::d_model_must_be_positive<input_name, width, 0>>));
 };

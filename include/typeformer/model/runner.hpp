@@ -9,6 +9,7 @@
 //   run(x, y);                                       // x, y: (batch, seq, d_model)
 //   run(x, y, masks::key_lengths{lengths});          // the mask every self-attention applies
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -64,6 +65,11 @@ class runner {
     workspace_.reserve(Model::body::scratch_floats(
         {b, s, static_cast<std::size_t>(max_memory_seq_), workspace_.threads()}));
     stack_ = aligned_buffer<float>(Model::body::stack_floats(b * s));
+    if constexpr (input_type::is_sequence_first)
+      layout_ = aligned_buffer<float>(
+          b * s * static_cast<std::size_t>(Model::input_shape[2] + Model::output_shape[2]) +
+          b * static_cast<std::size_t>(max_memory_seq_) *
+              static_cast<std::size_t>(memory_type::width));
   }
 
   runner(const runner&) = delete;
@@ -75,7 +81,13 @@ class runner {
   template <class Arch = simd::best_available, class X, class Y, class Mask = masks::none>
   requires(!Model::has_memory) void run(const X& x, Y&& y, const Mask& mask = {}) {
     const masks::none no_memory_mask;
-    run_checked<Arch>(x, y, mask, static_cast<const std::nullptr_t*>(nullptr), no_memory_mask);
+    if constexpr (input_type::is_sequence_first) {
+      const auto [xb, yb] = to_batch_first(as_view<3>(x), as_view<3>(y));
+      run_checked<Arch>(xb, yb, mask, static_cast<const std::nullptr_t*>(nullptr), no_memory_mask);
+      from_batch_first(yb, as_view<3>(y));
+    } else {
+      run_checked<Arch>(x, y, mask, static_cast<const std::nullptr_t*>(nullptr), no_memory_mask);
+    }
   }
 
   /// y = model(x, memory) for a model with a memory input (a decoder): memory is (batch,
@@ -99,7 +111,14 @@ class runner {
                                         memory.extent(1), memory_type::seq);
     check<sequence_exceeds_maximum>(memory.extent(1) <= max_memory_seq_, "model", "memory",
                                     memory.extent(1), max_memory_seq_);
-    run_checked<Arch>(x, y, mask, &memory, memory_mask);
+    if constexpr (input_type::is_sequence_first) {
+      const auto [xb, yb] = to_batch_first(as_view<3>(x), as_view<3>(y));
+      const auto mb = memory_to_batch_first(memory);
+      run_checked<Arch>(xb, yb, mask, &mb, memory_mask);
+      from_batch_first(yb, as_view<3>(y));
+    } else {
+      run_checked<Arch>(x, y, mask, &memory, memory_mask);
+    }
   }
 
   /// The same as run(x, y, mask), for the spelling `run(x, y)` of a runner named `run`.
@@ -181,6 +200,9 @@ class runner {
   template <class Arch = simd::best_available, class X, class Y, class MemoryMask = masks::none>
   void decode(const X& x_in, Y&& y_in, const MemoryMask& memory_mask = {}) {
     using namespace diagnostics;
+    static_assert(!input_type::is_sequence_first,
+                  "decode takes (batch, n, width) positions: a sequence_first model decodes in "
+                  "batch-first layout");
     if (!decoding_) throw shape_error("model: decode() before start_decoding()");
     const auto x = as_view<3>(x_in);
     const auto y = as_view<3>(y_in);
@@ -276,6 +298,53 @@ class runner {
                                                             seq, ctx, stack_.data(), nullptr);
   }
 
+  // ---- The (seq, batch, width) layout: transposed through buffers sized at construction ----
+  static void transpose_rows(const float* from, std::size_t outer, std::size_t inner,
+                             std::size_t width, float* to) noexcept {
+    for (std::size_t o = 0; o < outer; ++o)
+      for (std::size_t i = 0; i < inner; ++i)
+        std::copy_n(from + (o * inner + i) * width, width, to + (i * outer + o) * width);
+  }
+
+  template <class XV, class YV>
+  auto to_batch_first(const XV& x, const YV& y) {
+    using namespace diagnostics;
+    const extent_t L = x.extent(0), B = x.extent(1), W = x.extent(2);
+    check<batch_exceeds_maximum>(B <= max_batch_, "model", "input", B, max_batch_);
+    check<sequence_exceeds_maximum>(L <= max_seq_, "model", "input", L, max_seq_);
+    check<input_shape_does_not_match>(W == Model::input_shape[2], "model", "input", W,
+                                      Model::input_shape[2]);
+    check<output_shape_does_not_match>(y.extent(0) == L, "model", "output", y.extent(0), L);
+    check<output_shape_does_not_match>(y.extent(1) == B, "model", "output", y.extent(1), B);
+    float* xb = layout_.data();
+    float* yb = xb + static_cast<std::size_t>(max_batch_ * max_seq_ * Model::input_shape[2]);
+    transpose_rows(x.data(), static_cast<std::size_t>(L), static_cast<std::size_t>(B),
+                   static_cast<std::size_t>(W), xb);
+    return std::pair{tensor_view<const float, dynamic, dynamic, dynamic>(xb, {B, L, W}),
+                     tensor_view<float, dynamic, dynamic, dynamic>(yb, {B, L, y.extent(2)})};
+  }
+
+  template <class YB, class YV>
+  static void from_batch_first(const YB& yb, const YV& y) noexcept {
+    transpose_rows(yb.data(), static_cast<std::size_t>(yb.extent(0)),
+                   static_cast<std::size_t>(yb.extent(1)), static_cast<std::size_t>(yb.extent(2)),
+                   y.data());
+  }
+
+  template <class MV>
+  auto memory_to_batch_first(const MV& m) {
+    using namespace diagnostics;
+    const extent_t S = m.extent(0), B = m.extent(1), W = m.extent(2);
+    check<batch_exceeds_maximum>(B <= max_batch_, "model", "memory", B, max_batch_);
+    check<sequence_exceeds_maximum>(S <= max_memory_seq_, "model", "memory", S, max_memory_seq_);
+    float* mb =
+        layout_.data() + static_cast<std::size_t>(max_batch_ * max_seq_ *
+                                                  (Model::input_shape[2] + Model::output_shape[2]));
+    transpose_rows(m.data(), static_cast<std::size_t>(S), static_cast<std::size_t>(B),
+                   static_cast<std::size_t>(W), mb);
+    return tensor_view<const float, dynamic, dynamic, dynamic>(mb, {B, S, W});
+  }
+
   void begin_session(std::size_t batch, std::size_t memory_length) {
     session_ = call_plan{batch, static_cast<std::size_t>(max_seq_), memory_length,
                          workspace_.threads(), static_cast<std::size_t>(max_seq_)};
@@ -312,6 +381,7 @@ class runner {
   extent_t max_memory_seq_;
   workspace workspace_;
   aligned_buffer<float> stack_;
+  aligned_buffer<float> layout_;  // (seq, batch, width) inputs and outputs, batch-first
   // Incremental decoding.
   aligned_buffer<float> cache_;
   call_plan session_;
