@@ -32,9 +32,9 @@ static_assert(encoder::parameter_count == 18'915'328);
 static_assert(encoder::output_shape[2] == 512);
 
 int main(int argc, char** argv) try {
-  const std::string path = argc > 1 ? argv[1]
-                                    : std::string(TYPEFORMER_EXAMPLE_DATA) +
-                                          "/generated/encoder_6x512.safetensors";
+  const std::string path =
+      argc > 1 ? argv[1]
+               : std::string(TYPEFORMER_EXAMPLE_DATA) + "/generated/encoder_6x512.safetensors";
   std::cout << tfm::summary<encoder>();
   std::printf("workspace at batch 8, length 128, one thread: %.1f MB\n",
               double(encoder::workspace_bytes) / 1e6);

@@ -17,9 +17,9 @@
 #include <typeformer/layers/layer_norm.hpp>
 #include <typeformer/layers/multi_head_attention.hpp>
 #include <typeformer/layers/options.hpp>
-#include <typeformer/model/model.hpp>
-#include <typeformer/model/introspection.hpp>
 #include <typeformer/model/cross_attention.hpp>
+#include <typeformer/model/introspection.hpp>
+#include <typeformer/model/model.hpp>
 #include <typeformer/model/runner.hpp>
 #include <typeformer/model/transformer_layers.hpp>
 #include <typeformer/tensor/view.hpp>
