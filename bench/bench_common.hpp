@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <thread>
 #include <vector>
@@ -32,6 +33,15 @@ double median_ms(F&& run) {
 inline std::vector<float> to_vector(const torch::Tensor& t) {
   auto c = t.detach().contiguous().to(torch::kFloat32);
   return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+}
+
+/// The largest |reference − ours| over n values: agreement first, a fast wrong answer is not a
+/// result.
+inline double max_abs_diff(const float* reference, const float* ours, std::size_t n) {
+  double worst = 0;
+  for (std::size_t i = 0; i < n; ++i)
+    worst = std::max(worst, double(std::fabs(reference[i] - ours[i])));
+  return worst;
 }
 
 /// Before any peer runs: OpenMP (libtorch) and OpenBLAS threads spin after their loops by

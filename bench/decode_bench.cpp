@@ -140,10 +140,8 @@ int main() {
     const double t_ours = bench::median_ms(ours);
     bench::settle();
     const double t_torch = bench::median_ms(theirs);
-    double max_diff = 0;
-    for (long i = 0; i < STEPS * D; ++i)
-      max_diff = std::max(
-          max_diff, double(std::fabs(torch_outputs.data_ptr<float>()[i] - outputs.data()[i])));
+    const double max_diff = bench::max_abs_diff(torch_outputs.data_ptr<float>(), outputs.data(),
+                                                std::size_t(STEPS * D));
     const double ours_tps = double(STEPS) / (t_ours * 1e-3);
     const double torch_tps = double(STEPS) / (t_torch * 1e-3);
     std::printf(" %2d | %16.0f (%5.1f%%) | %24.0f | %9.1fx | %.1e\n", threads, ours_tps,

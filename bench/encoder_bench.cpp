@@ -52,9 +52,8 @@ void bench_shape(long B, long L) {
   ours();
   theirs();
   auto ref = reference.transpose(0, 1).contiguous();
-  double max_diff = 0;
-  for (long i = 0; i < ref.numel(); ++i)
-    max_diff = std::max(max_diff, double(std::fabs(ref.data_ptr<float>()[i] - y.data()[i])));
+  const double max_diff =
+      bench::max_abs_diff(ref.data_ptr<float>(), y.data(), std::size_t(ref.numel()));
 
   // OpenBLAS: the four d×d projections and the two feed-forward GEMMs.
   const int rows = int(B * L);

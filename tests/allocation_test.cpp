@@ -11,6 +11,8 @@
 
 #include <typeformer/typeformer.hpp>
 
+#include "synthetic_parameters.hpp"
+
 namespace {
 std::atomic<long> allocations{0};
 }  // namespace
@@ -78,17 +80,8 @@ TEST_CASE(
   using model = tfm::model<
       tfm::input<batch<tfm::dynamic>, seq<tfm::dynamic>, d_model<36>, max_batch<3>, max_seq<11>>,
       tfm::repeat<"layers", 2, encoder_layer>, tfm::zero_padded_positions, tfm::layer_norm<"norm">>;
-  std::size_t counter = 0;
-  const auto weights = model::from_weights(tfm::naming::pytorch, [&](const std::string& name) {
-    std::size_t n = 1;
-    for (const auto& spec : model::expected_weights(tfm::naming::pytorch))
-      if (spec.name == name)
-        for (auto e : spec.shape) n *= static_cast<std::size_t>(e);
-    std::vector<float> w(n);
-    for (std::size_t i = 0; i < n; ++i) w[i] = float((i * 37 + counter) % 101) / 404.0f;
-    ++counter;
-    return w;
-  });
+  const auto weights = synthetic_parameters<model>(
+      [](std::size_t i, std::size_t t) { return float((i * 37 + t) % 101) / 404.0f; });
   std::vector<float> x(3 * 11 * 36, 0.25f), y(x.size());
   for (std::size_t threads : {1u, 2u}) {
     tfm::runner<model> run(weights, {.threads = threads});
@@ -114,15 +107,8 @@ TEST_CASE("decode steps with the key/value cache allocate nothing, on 1 and 2 th
       tfm::memory<seq<tfm::dynamic>, d_model<36>, max_seq<5>>,
       tfm::repeat<"layers", 2, tfm::transformer_decoder_layer<heads<4>, dim_feedforward<40>>>,
       tfm::layer_norm<"norm">>;
-  const auto weights = decoder::from_weights(tfm::naming::pytorch, [&](const std::string& name) {
-    std::size_t n = 1;
-    for (const auto& spec : decoder::expected_weights(tfm::naming::pytorch))
-      if (spec.name == name)
-        for (auto e : spec.shape) n *= static_cast<std::size_t>(e);
-    std::vector<float> w(n);
-    for (std::size_t i = 0; i < n; ++i) w[i] = float((i * 13) % 71) / 284.0f;
-    return w;
-  });
+  const auto weights = synthetic_parameters<decoder>(
+      [](std::size_t i, std::size_t) { return float((i * 13) % 71) / 284.0f; });
   std::vector<float> memory(2 * 5 * 36, 0.1f), x(2 * 36, 0.3f), y(x.size());
   const std::vector<tfm::extent_t> memory_lengths = {5, 2};
   const tfm::masks::key_lengths memory_mask{memory_lengths};

@@ -10,6 +10,8 @@
 
 #include <typeformer/typeformer.hpp>
 
+#include "synthetic_parameters.hpp"
+
 namespace tfm = typeformer;
 using namespace tfm::dims;
 
@@ -18,18 +20,8 @@ TEST_CASE("runners on separate threads share one read-only weight set") {
       tfm::input<batch<tfm::dynamic>, seq<tfm::dynamic>, d_model<32>, max_batch<2>, max_seq<9>>,
       tfm::repeat<"layers", 2, tfm::transformer_encoder_layer<heads<4>, dim_feedforward<40>>>,
       tfm::layer_norm<"norm">>;
-  int seed = 0;
-  const auto weights = model::from_weights(tfm::naming::pytorch, [&](const std::string& name) {
-    std::size_t n = 1;
-    for (const auto& spec : model::expected_weights(tfm::naming::pytorch))
-      if (spec.name == name)
-        for (auto e : spec.shape) n *= static_cast<std::size_t>(e);
-    std::vector<float> w(n);
-    for (std::size_t i = 0; i < n; ++i)
-      w[i] = float((i * 29 + std::size_t(seed)) % 83) / 166.0f - 0.25f;
-    ++seed;
-    return w;
-  });
+  const auto weights = synthetic_parameters<model>(
+      [](std::size_t i, std::size_t t) { return float((i * 29 + t) % 83) / 166.0f - 0.25f; });
 
   std::vector<float> x(2 * 9 * 32);
   for (std::size_t i = 0; i < x.size(); ++i) x[i] = float(i % 17) / 17.0f - 0.5f;

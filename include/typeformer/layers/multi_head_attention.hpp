@@ -352,31 +352,23 @@ struct multi_head_attention {
     float* context = vt + b * H * lk * ops.v_stride;
     float* scratch = context + b * lq * VW;
 
-    auto bias = [](const std::vector<float>& values) {
-      return values.empty() ? nullptr : values.data();
-    };
     const float scale = 1.0f / std::sqrt(static_cast<float>(kd));
     kernels::gemm<isa>(ws.pool(), {query.data(), static_cast<size_t>(d_model), b * lq, &p.query,
-                                   bias(p.query_bias), scale, projected_q, QW});
+                                   bias_of(p.query_bias), scale, projected_q, QW});
     kernels::gemm<isa>(ws.pool(), {key.data(), static_cast<size_t>(key_features), b * lk, &p.key,
-                                   bias(p.key_bias), 1.0f, staging, QW});
+                                   bias_of(p.key_bias), 1.0f, staging, QW});
     kernels::scatter_keys_transposed<isa>(staging, {lk * QW, kd, QW}, b, H, lk, kd, kt,
                                           ops.kt_stride);
     kernels::gemm<isa>(ws.pool(), {value.data(), static_cast<size_t>(value_features), b * lk,
-                                   &p.value, bias(p.value_bias), 1.0f, staging, VW});
+                                   &p.value, bias_of(p.value_bias), 1.0f, staging, VW});
     kernels::scatter_values<isa>(staging, {lk * VW, vd, VW}, b, H, lk, vd, vt, ops.v_stride);
 
     ops.q = projected_q, ops.q_batch = lq * QW, ops.q_head = kd, ops.q_row = QW;
     ops.kt = kt, ops.v = vt;
     ops.out = context, ops.out_batch = lq * VW, ops.out_head = vd, ops.out_row = VW;
     const std::size_t scratch_per_thread = kernels::attention_scratch_floats(vd);
-    const std::size_t tasks = kernels::attention_task_count(ops);
-    ws.pool().parallel_for(tasks, std::max<std::size_t>(1, tasks / (8 * ws.threads())),
-                           [&](std::size_t first, std::size_t last, std::size_t who) {
-                             kernels::flash_attention<isa>(
-                                 ops, spec, scratch + who * scratch_per_thread, first, last);
-                           });
-    kernels::gemm<isa>(ws.pool(), {context, VW, b * lq, &p.output, bias(p.output_bias), 1.0f,
+    run_flash_attention<isa>(ops, spec, scratch, ws);
+    kernels::gemm<isa>(ws.pool(), {context, VW, b * lq, &p.output, bias_of(p.output_bias), 1.0f,
                                    out.data(), static_cast<size_t>(output_features)});
 
     if constexpr (want_weights)
@@ -423,17 +415,14 @@ struct multi_head_attention {
                                        std::to_string(capacity), " positions, ",
                                        std::to_string(first + count), " were asked for"));
     float* staging = ws.reserve(cached_workspace_floats(batch, count, ws.threads()));
-    auto bias = [](const std::vector<float>& values) {
-      return values.empty() ? nullptr : values.data();
-    };
     float* kt = cache;
     float* v = cache + batch * H * kd * kt_stride;
     kernels::gemm<isa>(ws.pool(), {key, static_cast<std::size_t>(key_features), batch * count,
-                                   &p.key, bias(p.key_bias), 1.0f, staging, QW});
+                                   &p.key, bias_of(p.key_bias), 1.0f, staging, QW});
     kernels::append_keys_transposed<isa>(staging, {count * QW, kd, QW}, batch, H, first, count, kd,
                                          kt, kt_stride);
     kernels::gemm<isa>(ws.pool(), {value, static_cast<std::size_t>(value_features), batch * count,
-                                   &p.value, bias(p.value_bias), 1.0f, staging, VW});
+                                   &p.value, bias_of(p.value_bias), 1.0f, staging, VW});
     kernels::append_values<isa>(staging, {count * VW, vd, VW}, batch, H, first, count, vd, v,
                                 O::v_stride_for(vd), capacity * O::v_stride_for(vd));
   }
@@ -465,27 +454,35 @@ struct multi_head_attention {
     float* projected_q = ws.reserve(cached_workspace_floats(batch, rows, ws.threads()));
     float* context = projected_q + batch * rows * 2 * QW;
     float* scratch = context + batch * rows * 2 * VW;
-    auto bias = [](const std::vector<float>& values) {
-      return values.empty() ? nullptr : values.data();
-    };
     const float scale = 1.0f / std::sqrt(static_cast<float>(kd));
     kernels::gemm<isa>(ws.pool(), {query, static_cast<std::size_t>(d_model), batch * rows, &p.query,
-                                   bias(p.query_bias), scale, projected_q, QW});
+                                   bias_of(p.query_bias), scale, projected_q, QW});
     ops.q = projected_q, ops.q_batch = rows * QW, ops.q_head = kd, ops.q_row = QW;
     ops.kt = cache, ops.v = cache + batch * H * kd * ops.kt_stride;
     ops.out = context, ops.out_batch = rows * VW, ops.out_head = vd, ops.out_row = VW;
-    const std::size_t scratch_per_thread = kernels::attention_scratch_floats(vd);
-    const std::size_t tasks = kernels::attention_task_count(ops);
-    ws.pool().parallel_for(tasks, std::max<std::size_t>(1, tasks / (8 * ws.threads())),
-                           [&](std::size_t first, std::size_t last, std::size_t who) {
-                             kernels::flash_attention<isa>(
-                                 ops, spec, scratch + who * scratch_per_thread, first, last);
-                           });
-    kernels::gemm<isa>(ws.pool(), {context, VW, batch * rows, &p.output, bias(p.output_bias), 1.0f,
-                                   out, static_cast<std::size_t>(output_features)});
+    run_flash_attention<isa>(ops, spec, scratch, ws);
+    kernels::gemm<isa>(ws.pool(), {context, VW, batch * rows, &p.output, bias_of(p.output_bias),
+                                   1.0f, out, static_cast<std::size_t>(output_features)});
   }
 
  private:
+  static const float* bias_of(const std::vector<float>& values) noexcept {
+    return values.empty() ? nullptr : values.data();
+  }
+
+  /// The attention core on every thread of `ws`, each with its slice of `scratch`.
+  template <class Arch>
+  static void run_flash_attention(const kernels::attention_operands& ops,
+                                  const kernels::mask_spec& spec, float* scratch, workspace& ws) {
+    const std::size_t scratch_per_thread = kernels::attention_scratch_floats(ops.value_dim);
+    const std::size_t tasks = kernels::attention_task_count(ops);
+    ws.pool().parallel_for(tasks, std::max<std::size_t>(1, tasks / (8 * ws.threads())),
+                           [&](std::size_t first, std::size_t last, std::size_t who) {
+                             kernels::flash_attention<Arch>(
+                                 ops, spec, scratch + who * scratch_per_thread, first, last);
+                           });
+  }
+
   // Extents were checked by forward. Averaged weights go through `head_buffer`
   // (heads·Lq·Lk floats of the workspace), one batch entry at a time.
   template <class Arch, class Weights>
