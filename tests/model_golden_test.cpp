@@ -323,3 +323,91 @@ TEST_CASE(
   xt::xtensor<float, 3> out = xt::empty<float>(wrong.shape());
   REQUIRE_THROWS_AS(run(wrong, out, tfm::masks::key_lengths{lengths}), tfm::shape_error);
 }
+
+namespace {
+using token_language_model = tfm::model<
+    tfm::tokens<batch<tfm::dynamic>, seq<tfm::dynamic>, max_batch<3>, max_seq<7>>,
+    tfm::embedding<"embed", 23, 36, tfm::scale_by_sqrt_dim>, tfm::sinusoidal_position_encoding<>,
+    tfm::repeat<"layers", 2, tfm::transformer_encoder_layer<heads<4>, dim_feedforward<52>>>,
+    tfm::dense<"out", 23, tfm::activations::softmax>>;
+
+struct token_golden {
+  tfm::io::safetensors_file file =
+      tfm::io::safetensors_file::open(data_dir + "pytorch_token_language_model.safetensors");
+  nlohmann::json config = nlohmann::json::parse(file.metadata().at("config"));
+  xt::xtensor<std::int32_t, 2> ids = xt::empty<std::int32_t>({3, 7});
+  std::vector<float> reference = file.read_floats("golden.output");
+  token_golden() {
+    const auto read = file.read_integers("golden.ids");
+    std::copy(read.begin(), read.end(), ids.begin());
+  }
+  void require_close(const float* ours, std::size_t first, std::size_t count) const {
+    const double atol = config.at("atol"), rtol = config.at("rtol");
+    for (std::size_t i = 0; i < count; ++i) {
+      INFO("element " << first + i);
+      REQUIRE(std::fabs(ours[i] - reference[first + i]) <=
+              atol + rtol * std::fabs(reference[first + i]));
+    }
+  }
+};
+}  // namespace
+
+TEST_CASE(
+    "a token model (embedding, positions, causal encoder layers, dense softmax) matches "
+    "PyTorch") {
+  STATIC_REQUIRE(token_language_model::parameter_count ==
+                 23 * 36 + 2 * post_norm_relu_layer_parameters + 36 * 23 + 23);
+  STATIC_REQUIRE(token_language_model::input_shape.size() == 2);
+  STATIC_REQUIRE(token_language_model::output_shape[2] == 23);
+  const token_golden g;
+  const auto weights = tfm::load_weights<token_language_model>(
+      g.file, tfm::naming::pytorch, {.prefix = "", .ignore_prefixes = {"golden."}});
+  for (std::size_t threads : {1u, 2u}) {
+    tfm::runner<token_language_model> run(weights, {.threads = threads});
+    xt::xtensor<float, 3> y = xt::zeros<float>({3, 7, 23});
+    run(g.ids, y, tfm::masks::causal{});
+    g.require_close(y.data(), 0, y.size());
+    const auto scalar = [&] {
+      xt::xtensor<float, 3> out = xt::zeros<float>({3, 7, 23});
+      run.run<tfm::simd::scalar>(g.ids, out, tfm::masks::causal{});
+      return out;
+    }();
+    g.require_close(scalar.data(), 0, scalar.size());
+  }
+  const std::string table = tfm::summary<token_language_model>();
+  CHECK_THAT(table, Catch::Contains("embed (embedding)") && Catch::Contains("(None, None, 36)") &&
+                        Catch::Contains("positions (sinusoidal_position_encoding)") &&
+                        Catch::Contains("out (dense)"));
+}
+
+TEST_CASE("a token model decodes one token at a time with the positions continuing") {
+  const token_golden g;
+  const auto weights = tfm::load_weights<token_language_model>(
+      g.file, tfm::naming::pytorch, {.prefix = "", .ignore_prefixes = {"golden."}});
+  tfm::runner<token_language_model> run(weights);
+  run.start_decoding(3);
+  xt::xtensor<std::int32_t, 2> step = xt::empty<std::int32_t>({3, 1});
+  xt::xtensor<float, 3> y = xt::zeros<float>({3, 1, 23});
+  for (std::size_t t = 0; t < 7; ++t) {
+    for (std::size_t b = 0; b < 3; ++b) step(b, 0) = g.ids(b, t);
+    run.decode(step, y);
+    for (std::size_t b = 0; b < 3; ++b) g.require_close(&y(b, 0, 0), (b * 7 + t) * 23, 23);
+  }
+}
+
+TEST_CASE("a token model rejects an id out of range with its place, and bad token extents") {
+  const token_golden g;
+  const auto weights = tfm::load_weights<token_language_model>(
+      g.file, tfm::naming::pytorch, {.prefix = "", .ignore_prefixes = {"golden."}});
+  tfm::runner<token_language_model> run(weights);
+  xt::xtensor<std::int32_t, 2> ids = g.ids;
+  ids(2, 4) = 23;
+  xt::xtensor<float, 3> y = xt::zeros<float>({3, 7, 23});
+  REQUIRE_THROWS_WITH(
+      run(ids, y),
+      "embedding \"embed\": token id (23) is out of range [0, 23) at batch 2, position 4");
+  xt::xtensor<std::int32_t, 2> long_ids = xt::zeros<std::int32_t>({3, 8});
+  xt::xtensor<float, 3> long_y = xt::zeros<float>({3, 8, 23});
+  REQUIRE_THROWS_WITH(run(long_ids, long_y),
+                      "model \"input\": sequence length (8) exceeds the declared maximum (7)");
+}

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 
@@ -124,6 +125,7 @@ def main():
                           "padded positions equal norm.bias; float32 reference"})
     decoder_cases(out)
     branch_cases(out)
+    token_model_cases(out)
 
 
 MEMORY_SEQ = 6
@@ -200,6 +202,51 @@ def branch_cases(out):
         write(out, "pytorch_branches_" + merge, module, x, y, None,
               {"merge": merge, "atol": 2e-5, "rtol": 1e-4,
                "description": f"LayerNorm over {merge} of self-attention and a LayerNorm branch, float64"})
+
+
+VOCAB = 23
+
+
+def token_model_cases(out):
+    """A causal language model over tokens, as PyTorch's "Language Modeling with nn.Transformer"
+    tutorial builds one: Embedding scaled by sqrt(d), the tutorial's sinusoidal PositionalEncoding,
+    two encoder layers under a causal mask, then Linear(d, vocab) and softmax. float64."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from make_layer_goldens_pytorch import tutorial_positional_encoding
+
+    class TokenModel(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.Embedding(VOCAB, D)
+            self.layers = nn.ModuleList([encoder_layer(False, "relu", 1e-5) for _ in range(2)])
+            self.out = nn.Linear(D, VOCAB)
+
+        def forward(self, ids, mask):
+            x = self.embed(ids) * math.sqrt(D)
+            x = x + tutorial_positional_encoding(D, ids.shape[1]).to(x.dtype)
+            for layer in self.layers:
+                x = layer(x, src_mask=mask)
+            return torch.softmax(self.out(x), dim=-1)
+
+    module = TokenModel()
+    randomise(module, 51)
+    torch.manual_seed(52)
+    ids = torch.randint(0, VOCAB, (B, L))
+    ids[0, 0], ids[1, 1] = 0, VOCAB - 1
+    causal = torch.triu(torch.full((L, L), float("-inf"), dtype=torch.float64), 1)
+    m64 = module.double().eval()
+    with torch.enable_grad():
+        y = m64(ids, causal).detach()
+    module.float()
+    tensors = {k: v.detach().float().numpy() for k, v in module.state_dict().items()}
+    tensors["golden.ids"] = ids.numpy().astype("int32")
+    tensors["golden.output"] = y.float().numpy()
+    config = {"framework": "pytorch", "d_model": D, "heads": HEADS, "dim_feedforward": FF, "vocabulary": VOCAB,
+              "layers": 2, "causal": True, "atol": 2e-6, "rtol": 1e-4,
+              "description": "Embedding*sqrt(d) + tutorial PositionalEncoding + 2 causal post-norm encoder layers + "
+                             "Linear + softmax, float64 general path"}
+    safetensors_io.write(os.path.join(out, "pytorch_token_language_model.safetensors"), tensors,
+                         {"config": json.dumps(config, sort_keys=True), "torch_version": torch.__version__})
 
 
 if __name__ == "__main__":

@@ -13,10 +13,14 @@
 #include <typeformer/io/load_weights.hpp>
 #include <typeformer/io/safetensors.hpp>
 #include <typeformer/kernels/workspace.hpp>
+#include <typeformer/layers/activations.hpp>
+#include <typeformer/layers/dense.hpp>
+#include <typeformer/layers/embedding.hpp>
 #include <typeformer/layers/feed_forward.hpp>
 #include <typeformer/layers/layer_norm.hpp>
 #include <typeformer/layers/multi_head_attention.hpp>
 #include <typeformer/layers/options.hpp>
+#include <typeformer/layers/positional_encoding.hpp>
 #include <typeformer/model/cross_attention.hpp>
 #include <typeformer/model/introspection.hpp>
 #include <typeformer/model/model.hpp>

@@ -15,6 +15,7 @@
 #include <typeformer/kernels/flash_attention.hpp>
 #include <typeformer/kernels/gemm.hpp>
 #include <typeformer/kernels/layer_norm.hpp>
+#include <typeformer/kernels/softmax.hpp>
 
 namespace tk = typeformer::kernels;
 namespace simd = typeformer::simd;
@@ -86,6 +87,7 @@ void check_gemm_epilogue(typeformer::activation act, bool with_residual) {
           ref = 1 / (1 + std::exp(-z));
           break;
         case typeformer::activation::identity:
+        case typeformer::activation::softmax:  // a row operation, never an epilogue
           break;
       }
       if (with_residual) ref += residual[r * outputs + n];
@@ -230,7 +232,35 @@ void check_attention(const attention_case& c) {
 }
 
 template <class Arch>
+void check_softmax_rows(std::size_t width) {
+  const std::size_t rows = 4, ld = width + 3;
+  auto y = random_vector(rows * ld, 31, 4.0f);
+  y[ld + 1] = 1e30f;  // row 1: one huge logit takes everything, without overflow
+  y[2 * ld] = std::numeric_limits<float>::quiet_NaN();  // row 2: NaN spreads to the row
+  const auto x = y;
+  tk::softmax_rows<Arch>(y.data(), rows, width, ld);
+  for (std::size_t r = 0; r < rows; ++r) {
+    if (r == 2) {
+      for (std::size_t j = 0; j < width; ++j) REQUIRE(std::isnan(y[r * ld + j]));
+      continue;
+    }
+    double max = -1e300, sum = 0;
+    for (std::size_t j = 0; j < width; ++j) max = std::max(max, double(x[r * ld + j]));
+    for (std::size_t j = 0; j < width; ++j) sum += std::exp(double(x[r * ld + j]) - max);
+    for (std::size_t j = 0; j < width; ++j)
+      REQUIRE(y[r * ld + j] ==
+              Approx(std::exp(double(x[r * ld + j]) - max) / sum).margin(1e-7).epsilon(1e-5));
+    for (std::size_t j = width; j < ld; ++j) REQUIRE(y[r * ld + j] == x[r * ld + j]);
+  }
+}
+
+template <class Arch>
 void kernel_suite() {
+  SECTION("softmax over rows: odd widths, a huge logit, a NaN") {
+    check_softmax_rows<Arch>(2);
+    check_softmax_rows<Arch>(19);
+    check_softmax_rows<Arch>(40);
+  }
   SECTION("gemm: odd rows, inputs and outputs") {
     check_gemm<Arch>(1, 1, 1);
     check_gemm<Arch>(13, 7, 37);

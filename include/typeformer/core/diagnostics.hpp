@@ -70,6 +70,17 @@ struct query_and_key_widths_differ;
 template <class Layer, extent_t Found, extent_t Expected>
 struct heads_differ;
 
+template <class Layer, extent_t Units, extent_t Unused>
+struct units_must_be_positive;
+template <class Layer, extent_t Vocabulary, extent_t Dim>
+struct vocabulary_and_dim_must_be_positive;
+template <class Layer, extent_t Position, extent_t Positions>
+struct position_out_of_range;
+template <class Layer, extent_t Positions, extent_t Unused>
+struct positions_must_be_positive;
+template <class Layer, extent_t Width, extent_t Unused>
+struct sinusoidal_encoding_needs_even_width;
+
 // Composition rules (model/): the layer is the block concerned.
 template <class Layer, extent_t InputWidth, extent_t BranchOutputWidth>
 struct residual_branch_changes_width;
@@ -85,6 +96,9 @@ template <class Layer, extent_t Found, extent_t Maximum>
 struct sequence_exceeds_maximum;
 template <class Layer, extent_t Found, extent_t Expected>
 struct input_shape_does_not_match;
+
+template <class Layer, extent_t Unused1, extent_t Unused2>
+struct tokens_need_an_embedding_first;
 
 /// The composition rule that names two layers: `Layer` expects inputs `Expects` wide, but its
 /// predecessor in the model (`Predecessor`, or `input` for the model's input) gives `Receives`.
@@ -152,6 +166,21 @@ inline constexpr std::string_view sentence<heads_differ> =
     "head count ({}) differs from the query's head count ({})";
 
 template <>
+inline constexpr std::string_view sentence<units_must_be_positive> = "units ({}) must be positive";
+template <>
+inline constexpr std::string_view sentence<vocabulary_and_dim_must_be_positive> =
+    "vocabulary size ({}) and dim ({}) must be positive";
+template <>
+inline constexpr std::string_view sentence<position_out_of_range> =
+    "position ({}) is out of range: the table holds {} positions";
+template <>
+inline constexpr std::string_view sentence<positions_must_be_positive> =
+    "the number of positions ({}) must be positive";
+template <>
+inline constexpr std::string_view sentence<sinusoidal_encoding_needs_even_width> =
+    "a sinusoidal encoding pairs sines and cosines: its width ({}) must be even";
+
+template <>
 inline constexpr std::string_view sentence<residual_branch_changes_width> =
     "a residual branch must keep the width: input {}, branch output {}";
 template <>
@@ -163,6 +192,9 @@ inline constexpr std::string_view sentence<repeat_count_must_be_positive> =
 template <>
 inline constexpr std::string_view sentence<added_branches_differ_in_width> =
     "added branches must give one width: {} and {}";
+template <>
+inline constexpr std::string_view sentence<tokens_need_an_embedding_first> =
+    "a tokens<...> input is read by an embedding<...>, which must be the model's first part";
 template <>
 inline constexpr std::string_view sentence<batch_exceeds_maximum> =
     "batch size ({}) exceeds the declared maximum ({})";

@@ -11,8 +11,13 @@ enum class activation {
   gelu,       ///< exact: x·Φ(x) = x/2·(1 + erf(x/√2)), PyTorch's and Keras's default
   gelu_tanh,  ///< x/2·(1 + tanh(√(2/π)·(x + 0.044715·x³))), PyTorch approximate="tanh"
   tanh,
-  sigmoid
+  sigmoid,
+  softmax  ///< over the feature axis of each row: not element-wise, so never in an epilogue
 };
+
+/// Whether `a` maps each value on its own (everything but softmax), so that a GEMM epilogue
+/// can apply it.
+constexpr bool is_element_wise(activation a) noexcept { return a != activation::softmax; }
 
 namespace kernels {
 
@@ -35,6 +40,8 @@ typename simd::ops<Arch>::batch activate(activation a,
       return O::tanh(x);
     case activation::sigmoid:
       return O::splat(1.0f) / (O::splat(1.0f) + O::exp(O::splat(0.0f) - x));
+    case activation::softmax:  // a row operation: kernels::softmax_rows, after the GEMM
+      return x;
   }
   return x;
 }

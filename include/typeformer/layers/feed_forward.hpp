@@ -20,16 +20,13 @@
 #include <typeformer/kernels/activation.hpp>
 #include <typeformer/kernels/gemm.hpp>
 #include <typeformer/kernels/workspace.hpp>
+#include <typeformer/layers/activations.hpp>
 #include <typeformer/layers/input_width.hpp>
 #include <typeformer/layers/options.hpp>
 #include <typeformer/layers/width_preserving.hpp>
 #include <typeformer/tensor/view.hpp>
 
 namespace typeformer {
-
-inline constexpr activation relu = activation::relu;
-inline constexpr activation gelu = activation::gelu;
-inline constexpr activation gelu_tanh = activation::gelu_tanh;
 
 template <fixed_string Name, extent_t Width, activation Act, class... Options>
 struct feed_forward {
@@ -49,6 +46,8 @@ struct feed_forward {
   }
   static_assert(sizeof(diagnostics::require<
                        (Width > 0), diagnostics::d_model_must_be_positive<name_type, Width, 0>>));
+  static_assert(is_element_wise(Act),
+                "feed_forward: softmax is not element-wise; end with a dense<..., softmax> layer");
   static constexpr extent_t input_width = d_model;
   static constexpr extent_t output_width = d_model;
   static constexpr extent_t parameter_count = 2 * d_model * width + width + d_model;

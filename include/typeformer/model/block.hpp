@@ -72,6 +72,13 @@ concept attention_layer = requires {
   L::key_features;
 };
 
+/// Whether a layer's output depends on where its rows are in the sequence (positional
+/// encodings): while decoding, it is told the position of the first new row.
+template <class L>
+concept position_dependent_layer = requires {
+  requires L::is_position_dependent;
+};
+
 template <class L, class Naming>
 std::string path_segment(Naming naming) {
   if constexpr (requires { L::path_segment(naming); })
@@ -151,6 +158,8 @@ struct leaf_block {
     const tensor_view<float, dynamic, dynamic, output_width> out(y, {b, n, output_width});
     if constexpr (attention_layer<L>)
       L::template forward<Arch>(p, in, in, in, out, ctx.ws, ctx.self_attention_mask);
+    else if constexpr (position_dependent_layer<L>)  // continues from the decoded positions
+      L::template forward<Arch>(p, in, out, ctx.ws, ctx.decoding ? ctx.past : 0);
     else
       L::template forward<Arch>(p, in, out, ctx.ws);
   }

@@ -50,20 +50,21 @@ class model_description {
 
   const std::vector<layer>& layers() const noexcept { return layers_; }
 
-  std::string dot(const std::array<extent_t, 3>& input_shape) const {
+  /// `shape` gives (batch, seq) for the layers' shapes; `input_text` labels the input.
+  std::string dot(const std::array<extent_t, 3>& shape, const std::string& input_text) const {
     std::ostringstream out;
     out << "digraph model {\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\"];\n";
     for (std::size_t i = 0; i < nodes_.size(); ++i) {
       out << "  n" << i << " [";
       if (nodes_[i] == input_marker)
-        out << "label=\"input\\n" << shape_text(input_shape, input_shape[2]) << "\", shape=oval";
+        out << "label=\"input\\n" << input_text << "\", shape=oval";
       else if (nodes_[i] == sum_node)
         out << "label=\"+\", shape=circle";
       else {
         const layer& l = layers_[nodes_[i]];
         out << "label=\"" << l.path << "\\n"
             << l.kind << "\\n"
-            << shape_text(input_shape, l.output_width) << "\"";
+            << shape_text(shape, l.output_width) << "\"";
       }
       out << "];\n";
     }
@@ -99,9 +100,31 @@ inline std::string with_thousands(extent_t n) {
 template <class Model>
 model_description describe() {
   model_description d;
-  const std::size_t input = d.input_node();
-  Model::body::describe(d, std::string(), input);
+  std::size_t from = d.input_node();
+  if constexpr (Model::has_tokens) {
+    using E = typename Model::embedding_type;
+    from = d.add_layer(std::string(E::name), std::string(E::kind), E::output_width,
+                       E::parameter_count, from);
+  }
+  Model::body::describe(d, std::string(), from);
   return d;
+}
+
+/// (batch, seq, width) of the model's vectors, for shape texts.
+template <class Model>
+constexpr std::array<extent_t, 3> vector_shape() {
+  return {Model::input_shape[0], Model::input_shape[1], Model::body_input_width};
+}
+
+/// The input's shape as Keras prints it: (None, 128) for tokens, (None, 128, 512) for vectors.
+template <class Model>
+std::string input_shape_text() {
+  if constexpr (Model::has_tokens) {
+    auto extent = [](extent_t e) { return e == dynamic ? std::string("None") : std::to_string(e); };
+    return "(" + extent(Model::input_shape[0]) + ", " + extent(Model::input_shape[1]) + ")";
+  } else {
+    return model_description::shape_text(vector_shape<Model>(), Model::input_shape[2]);
+  }
 }
 }  // namespace detail
 
@@ -113,11 +136,10 @@ std::string summary() {
     std::string layer, shape, params;
   };
   std::vector<row> rows;
-  rows.push_back({"input (input)",
-                  model_description::shape_text(Model::input_shape, Model::input_shape[2]), "0"});
+  rows.push_back({"input (input)", detail::input_shape_text<Model>(), "0"});
   for (const auto& l : d.layers())
     rows.push_back({l.path + " (" + l.kind + ")",
-                    model_description::shape_text(Model::input_shape, l.output_width),
+                    model_description::shape_text(detail::vector_shape<Model>(), l.output_width),
                     detail::with_thousands(l.parameter_count)});
   std::size_t w0 = std::string("Layer (type)").size(), w1 = std::string("Output Shape").size(),
               w2 = std::string("Param #").size();
@@ -144,7 +166,8 @@ std::string summary() {
 /// The model as a Graphviz digraph: input, layers, residual additions.
 template <class Model>
 std::string to_dot() {
-  return detail::describe<Model>().dot(Model::input_shape);
+  return detail::describe<Model>().dot(detail::vector_shape<Model>(),
+                                       detail::input_shape_text<Model>());
 }
 
 }  // namespace typeformer

@@ -46,8 +46,23 @@ struct input {
   static constexpr extent_t max_batch = extent_of_v<dims::max_batch, batch, Dims...>;
   static constexpr extent_t max_seq = extent_of_v<dims::max_seq, seq, Dims...>;
   static constexpr bool is_sequence_first = (std::is_same_v<Dims, sequence_first> || ...);
+  static constexpr bool is_tokens = false;
   static_assert(sizeof(diagnostics::require<
                        (width > 0), diagnostics::d_model_must_be_positive<input_name, width, 0>>));
+};
+
+/// The model's input as token ids, (batch, seq) integers of any type, which the model's first
+/// part, an embedding<...>, turns into vectors: `model<tokens<batch<dynamic>, seq<dynamic>,
+/// max_batch<8>, max_seq<64>>, embedding<"embed", 1000, 64>, ...>`.
+template <class... Dims>
+struct tokens {
+  static constexpr extent_t batch = extent_of_v<dims::batch, dynamic, Dims...>;
+  static constexpr extent_t seq = extent_of_v<dims::seq, dynamic, Dims...>;
+  static constexpr extent_t max_batch = extent_of_v<dims::max_batch, batch, Dims...>;
+  static constexpr extent_t max_seq = extent_of_v<dims::max_seq, seq, Dims...>;
+  static constexpr bool is_sequence_first = false;
+  static constexpr bool is_tokens = true;
+  static constexpr extent_t width = 0;
 };
 
 /// A second input that cross-attention layers read (an encoder's output for a decoder):
@@ -66,18 +81,61 @@ namespace detail {
 struct no_memory {
   static constexpr extent_t seq = 0, width = 0, max_seq = 0;
 };
-/// The model's memory declaration (or no_memory) and its parts.
-template <class... Parts>
-struct model_parts {
+/// A model whose input is a vector sequence has no embedding in front of its body.
+struct no_embedding {
+  static constexpr extent_t output_width = 0, parameter_count = 0;
+};
+
+template <class T>
+concept token_embedding = requires {
+  requires T::is_token_embedding;
+};
+
+/// Splits a model's declaration into its memory input (or no_memory), the embedding that reads
+/// a tokens<...> input (or no_embedding) and the parts of its body.
+template <bool Tokens, class... Parts>
+struct model_front {
   using memory_type = no_memory;
+  using embedding_type = no_embedding;
   template <extent_t Width>
   using bound = bind_chain<Width, Parts...>;
 };
 template <class... MemoryDims, class... Parts>
-struct model_parts<memory<MemoryDims...>, Parts...> {
+struct model_front<false, memory<MemoryDims...>, Parts...> : model_front<false, Parts...> {
   using memory_type = memory<MemoryDims...>;
+};
+template <class First, class... Parts>
+struct model_front<true, First, Parts...> {
+  using memory_type = no_memory;
+  // A tokens<...> input is read by an embedding: anything else first is the error below.
+  static_assert(
+      sizeof(diagnostics::require<token_embedding<First>,
+                                  diagnostics::tokens_need_an_embedding_first<input_name, 0, 0>>));
+  using embedding_type = First;
   template <extent_t Width>
   using bound = bind_chain<Width, Parts...>;
+};
+template <class... MemoryDims, class First, class... Parts>
+struct model_front<true, memory<MemoryDims...>, First, Parts...>
+    : model_front<true, First, Parts...> {
+  using memory_type = memory<MemoryDims...>;
+};
+
+/// The name the body's first part sees as its predecessor in diagnostics.
+template <class Embedding>
+struct embedding_name {
+  using type = typename Embedding::name_type;
+};
+template <>
+struct embedding_name<no_embedding> {
+  using type = input_name;
+};
+
+/// A token model's weights: its embedding's and its body's.
+template <class Embedding, class Body>
+struct embedded_parameters {
+  typename Embedding::parameters embedding;
+  Body body;
 };
 }  // namespace detail
 
@@ -86,30 +144,65 @@ struct model {
   static constexpr std::string_view kind = "model";
   static constexpr std::string_view name = "";
   using input_type = Input;
-  using memory_type = typename detail::model_parts<Parts...>::memory_type;
-  static constexpr bool has_memory = !std::is_same_v<memory_type, detail::no_memory>;
 
  private:
-  using bound_parts = typename detail::model_parts<Parts...>::template bound<Input::width>;
-  // Every composition rule of the model, checked here once (see model/binding.hpp).
-  static_assert(
-      sizeof(typename detail::chain_problem_of<input_name, Input::width, bound_parts>::type));
+  using front = detail::model_front<Input::is_tokens, Parts...>;
 
  public:
-  /// The parts bound to their widths, as one sequential block.
+  using memory_type = typename front::memory_type;
+  static constexpr bool has_memory = !std::is_same_v<memory_type, detail::no_memory>;
+  /// The embedding that reads a tokens<...> input, or detail::no_embedding.
+  using embedding_type = typename front::embedding_type;
+  static constexpr bool has_tokens = Input::is_tokens;
+  /// The width of the vectors the body reads: the input's, or the embedding's.
+  static constexpr extent_t body_input_width =
+      has_tokens ? embedding_type::output_width : Input::width;
+
+ private:
+  using bound_parts = typename front::template bound<body_input_width>;
+  using body_predecessor =
+      std::conditional_t<has_tokens, typename detail::embedding_name<embedding_type>::type,
+                         input_name>;
+  // Every composition rule of the model, checked here once (see model/binding.hpp).
+  static_assert(sizeof(
+      typename detail::chain_problem_of<body_predecessor, body_input_width, bound_parts>::type));
+
+ public:
+  /// The parts after the embedding (if any), bound to their widths, as one sequential block.
   using body = typename detail::rebuild<sequential, bound_parts>::type;
 
-  static constexpr std::array<extent_t, 3> input_shape = {Input::batch, Input::seq, Input::width};
+  /// (batch, seq) token ids, or (batch, seq, width) vectors.
+  static constexpr auto input_shape = [] {
+    if constexpr (has_tokens)
+      return std::array<extent_t, 2>{Input::batch, Input::seq};
+    else
+      return std::array<extent_t, 3>{Input::batch, Input::seq, Input::width};
+  }();
   static constexpr std::array<extent_t, 3> output_shape = {Input::batch, Input::seq,
                                                            body::output_width};
-  static constexpr extent_t parameter_count = body::parameter_count;
+  static constexpr extent_t parameter_count =
+      body::parameter_count + (has_tokens ? embedding_type::parameter_count : 0);
 
-  using parameters = typename body::parameters;
+  using parameters =
+      std::conditional_t<has_tokens,
+                         detail::embedded_parameters<embedding_type, typename body::parameters>,
+                         typename body::parameters>;
+
+  /// The body's share of the parameters.
+  static const typename body::parameters& body_parameters(const parameters& p) noexcept {
+    if constexpr (has_tokens)
+      return p.body;
+    else
+      return p;
+  }
 
   /// Every tensor the model's weights consist of, in declaration order.
   template <class Naming>
   static std::vector<weight_spec> expected_weights(Naming naming, const std::string& prefix = "") {
     std::vector<weight_spec> out;
+    if constexpr (has_tokens)
+      out = embedding_type::expected_weights(
+          naming, prefix + std::string(embedding_type::name) + Naming::separator);
     body::expected(naming, prefix, out);
     return out;
   }
@@ -117,7 +210,12 @@ struct model {
   /// Builds the parameters from tensors already checked against `expected_weights`.
   template <class Naming, class Get>
   static parameters from_weights(Naming naming, Get&& get, const std::string& prefix = "") {
-    return body::load(naming, get, prefix);
+    if constexpr (has_tokens)
+      return {embedding_type::from_weights(
+                  naming, get, prefix + std::string(embedding_type::name) + Naming::separator),
+              body::load(naming, get, prefix)};
+    else
+      return body::load(naming, get, prefix);
   }
 
   /// Scratch floats of one call: the largest layer request plus the activations between parts.
@@ -125,7 +223,11 @@ struct model {
                                                 std::size_t threads = 1,
                                                 std::size_t memory_length = 0) noexcept {
     return body::scratch_floats({batch, seq, memory_length, threads}) +
-           body::stack_floats(batch * seq);
+           body::stack_floats(batch * seq) + embedded_floats(batch * seq);
+  }
+  /// The looked-up vectors of `rows` tokens (0 for a model without tokens).
+  static constexpr std::size_t embedded_floats(std::size_t rows) noexcept {
+    return rows * static_cast<std::size_t>(embedding_type::output_width);
   }
   static constexpr std::size_t workspace_bytes_for(std::size_t batch, std::size_t seq,
                                                    std::size_t threads = 1,

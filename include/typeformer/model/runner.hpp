@@ -67,9 +67,10 @@ class runner {
     stack_ = aligned_buffer<float>(Model::body::stack_floats(b * s));
     if constexpr (input_type::is_sequence_first)
       layout_ = aligned_buffer<float>(
-          b * s * static_cast<std::size_t>(Model::input_shape[2] + Model::output_shape[2]) +
+          b * s * static_cast<std::size_t>(Model::body_input_width + Model::output_shape[2]) +
           b * static_cast<std::size_t>(max_memory_seq_) *
               static_cast<std::size_t>(memory_type::width));
+    embedded_ = aligned_buffer<float>(Model::embedded_floats(b * s));
   }
 
   runner(const runner&) = delete;
@@ -86,7 +87,8 @@ class runner {
       run_checked<Arch>(xb, yb, mask, static_cast<const std::nullptr_t*>(nullptr), no_memory_mask);
       from_batch_first(yb, as_view<3>(y));
     } else {
-      run_checked<Arch>(x, y, mask, static_cast<const std::nullptr_t*>(nullptr), no_memory_mask);
+      run_checked<Arch>(model_input(x), y, mask, static_cast<const std::nullptr_t*>(nullptr),
+                        no_memory_mask);
     }
   }
 
@@ -117,7 +119,7 @@ class runner {
       run_checked<Arch>(xb, yb, mask, &mb, memory_mask);
       from_batch_first(yb, as_view<3>(y));
     } else {
-      run_checked<Arch>(x, y, mask, &memory, memory_mask);
+      run_checked<Arch>(model_input(x), y, mask, &memory, memory_mask);
     }
   }
 
@@ -140,7 +142,7 @@ class runner {
   template <class Arch = simd::best_available, class X, class Mask = masks::none>
   requires(!Model::has_memory && masks::is_mask_v<Mask>) xt::xtensor<float, 3>
   operator()(const X& x_in, const Mask& mask = {}) {
-    const auto x = as_view<3>(x_in);
+    const auto x = as_view<Model::input_shape.size()>(x_in);
     xt::xtensor<float, 3> y(std::array<std::size_t, 3>{
         static_cast<std::size_t>(x.extent(0)), static_cast<std::size_t>(x.extent(1)),
         static_cast<std::size_t>(Model::output_shape[2])});
@@ -182,9 +184,9 @@ class runner {
     ctx.decoding = &session_;
     ctx.fill_memory_cache = true;
     // No new positions: only the cross-attention caches are filled.
-    Model::body::template forward<simd::resolve_arch<Arch>>(*weights_, stack_.data(), stack_.data(),
-                                                            session_.batch, 0, ctx, stack_.data(),
-                                                            cache_.data());
+    Model::body::template forward<simd::resolve_arch<Arch>>(
+        Model::body_parameters(*weights_), stack_.data(), stack_.data(), session_.batch, 0, ctx,
+        stack_.data(), cache_.data());
   }
 
   /// Starts decoding `batch` sequences (a model without memory).
@@ -204,12 +206,12 @@ class runner {
                   "decode takes (batch, n, width) positions: a sequence_first model decodes in "
                   "batch-first layout");
     if (!decoding_) throw shape_error("model: decode() before start_decoding()");
-    const auto x = as_view<3>(x_in);
+    const auto x = model_input(x_in);
     const auto y = as_view<3>(y_in);
     const auto batch = static_cast<extent_t>(session_.batch);
     check<batch_sizes_differ>(x.extent(0) == batch, "model", "input", x.extent(0), batch);
-    check<input_shape_does_not_match>(x.extent(2) == Model::input_shape[2], "model", "input",
-                                      x.extent(2), Model::input_shape[2]);
+    check<input_shape_does_not_match>(x.extent(2) == Model::body_input_width, "model", "input",
+                                      x.extent(2), Model::body_input_width);
     const auto n = static_cast<std::size_t>(x.extent(1));
     check<sequence_exceeds_maximum>(past_ + n <= session_.cache_capacity, "model", "input",
                                     static_cast<extent_t>(past_ + n),
@@ -225,8 +227,9 @@ class runner {
     ctx.memory_mask = &memory_mask;
     ctx.decoding = &session_;
     ctx.past = past_;
-    Model::body::template forward<simd::resolve_arch<Arch>>(
-        *weights_, x.data(), y.data(), session_.batch, n, ctx, stack_.data(), cache_.data());
+    Model::body::template forward<simd::resolve_arch<Arch>>(Model::body_parameters(*weights_),
+                                                            x.data(), y.data(), session_.batch, n,
+                                                            ctx, stack_.data(), cache_.data());
     past_ += n;
   }
 
@@ -250,7 +253,8 @@ class runner {
     const auto y = as_view<3>(y_in);
     constexpr auto xs = decltype(x)::static_extents;
     constexpr auto ys = decltype(y)::static_extents;
-    constexpr auto in = Model::input_shape;
+    constexpr std::array<extent_t, 3> in = {input_type::batch, input_type::seq,
+                                            Model::body_input_width};
     constexpr auto out = Model::output_shape;
     static_assert(std::is_same_v<typename decltype(y)::value_type, float>,
                   "the output must be writable floats");
@@ -294,8 +298,45 @@ class runner {
       ctx.memory_width = memory->extent(2);
       ctx.memory_mask = &memory_mask;
     }
-    Model::body::template forward<simd::resolve_arch<Arch>>(*weights_, x.data(), y.data(), batch,
-                                                            seq, ctx, stack_.data(), nullptr);
+    Model::body::template forward<simd::resolve_arch<Arch>>(Model::body_parameters(*weights_),
+                                                            x.data(), y.data(), batch, seq, ctx,
+                                                            stack_.data(), nullptr);
+  }
+
+  /// The vectors the body reads: a tokens<...> model's ids (batch, seq), checked and looked up
+  /// into a buffer sized at construction; a vector input as it is.
+  template <class X>
+  auto model_input(const X& x_in) {
+    if constexpr (Model::has_tokens) {
+      using namespace diagnostics;
+      using E = typename Model::embedding_type;
+      const auto ids = as_view<2>(x_in);
+      constexpr auto is = decltype(ids)::static_extents;
+      static_assert(std::is_integral_v<std::remove_cv_t<typename decltype(ids)::value_type>>,
+                    "a tokens<...> model reads integer token ids");
+      static_assert(
+          sizeof(require<extents_may_agree(is[0], input_type::batch),
+                         input_shape_does_not_match<input_name, is[0], input_type::batch>>));
+      static_assert(
+          sizeof(require<extents_may_agree(is[1], input_type::seq),
+                         input_shape_does_not_match<input_name, is[1], input_type::seq>>));
+      if (input_type::batch != dynamic)
+        check<input_shape_does_not_match>(ids.extent(0) == input_type::batch, "model", "input",
+                                          ids.extent(0), input_type::batch);
+      if (input_type::seq != dynamic)
+        check<input_shape_does_not_match>(ids.extent(1) == input_type::seq, "model", "input",
+                                          ids.extent(1), input_type::seq);
+      check<batch_exceeds_maximum>(ids.extent(0) <= max_batch_, "model", "input", ids.extent(0),
+                                   max_batch_);
+      check<sequence_exceeds_maximum>(ids.extent(1) <= max_seq_, "model", "input", ids.extent(1),
+                                      max_seq_);
+      E::lookup_rows(weights_->embedding, ids.data(), static_cast<std::size_t>(ids.extent(0)),
+                     static_cast<std::size_t>(ids.extent(1)), embedded_.data());
+      return tensor_view<const float, dynamic, dynamic, E::output_width>(
+          embedded_.data(), {ids.extent(0), ids.extent(1), E::output_width});
+    } else {
+      return as_view<3>(x_in);
+    }
   }
 
   // ---- The (seq, batch, width) layout: transposed through buffers sized at construction ----
@@ -312,12 +353,12 @@ class runner {
     const extent_t L = x.extent(0), B = x.extent(1), W = x.extent(2);
     check<batch_exceeds_maximum>(B <= max_batch_, "model", "input", B, max_batch_);
     check<sequence_exceeds_maximum>(L <= max_seq_, "model", "input", L, max_seq_);
-    check<input_shape_does_not_match>(W == Model::input_shape[2], "model", "input", W,
-                                      Model::input_shape[2]);
+    check<input_shape_does_not_match>(W == Model::body_input_width, "model", "input", W,
+                                      Model::body_input_width);
     check<output_shape_does_not_match>(y.extent(0) == L, "model", "output", y.extent(0), L);
     check<output_shape_does_not_match>(y.extent(1) == B, "model", "output", y.extent(1), B);
     float* xb = layout_.data();
-    float* yb = xb + static_cast<std::size_t>(max_batch_ * max_seq_ * Model::input_shape[2]);
+    float* yb = xb + static_cast<std::size_t>(max_batch_ * max_seq_ * Model::body_input_width);
     transpose_rows(x.data(), static_cast<std::size_t>(L), static_cast<std::size_t>(B),
                    static_cast<std::size_t>(W), xb);
     return std::pair{tensor_view<const float, dynamic, dynamic, dynamic>(xb, {B, L, W}),
@@ -337,9 +378,9 @@ class runner {
     const extent_t S = m.extent(0), B = m.extent(1), W = m.extent(2);
     check<batch_exceeds_maximum>(B <= max_batch_, "model", "memory", B, max_batch_);
     check<sequence_exceeds_maximum>(S <= max_memory_seq_, "model", "memory", S, max_memory_seq_);
-    float* mb =
-        layout_.data() + static_cast<std::size_t>(max_batch_ * max_seq_ *
-                                                  (Model::input_shape[2] + Model::output_shape[2]));
+    float* mb = layout_.data() +
+                static_cast<std::size_t>(max_batch_ * max_seq_ *
+                                         (Model::body_input_width + Model::output_shape[2]));
     transpose_rows(m.data(), static_cast<std::size_t>(S), static_cast<std::size_t>(B),
                    static_cast<std::size_t>(W), mb);
     return tensor_view<const float, dynamic, dynamic, dynamic>(mb, {B, S, W});
@@ -381,7 +422,8 @@ class runner {
   extent_t max_memory_seq_;
   workspace workspace_;
   aligned_buffer<float> stack_;
-  aligned_buffer<float> layout_;  // (seq, batch, width) inputs and outputs, batch-first
+  aligned_buffer<float> layout_;    // (seq, batch, width) inputs and outputs, batch-first
+  aligned_buffer<float> embedded_;  // a tokens<...> model's looked-up vectors
   // Incremental decoding.
   aligned_buffer<float> cache_;
   call_plan session_;

@@ -1,0 +1,128 @@
+#pragma once
+// dense<"name", units, activation, d_model<in>?, use_bias<b>?>: y = act(x·W + b) over the last
+// axis, Keras Dense(units, activation) and PyTorch nn.Linear(in, units) followed by the
+// activation. The input width is declared (d_model<in>) or taken from the layer before it.
+//
+// Weights: Keras `name/kernel` (in, units) and `name/bias` (units); PyTorch `name.weight`
+// (units, in) and `name.bias`. Both are packed once at load time, without a transposed copy.
+// Bias and element-wise activations are fused into the GEMM's store; softmax runs over each
+// row after it.
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <typeformer/core/diagnostics.hpp>
+#include <typeformer/core/dims.hpp>
+#include <typeformer/core/fixed_string.hpp>
+#include <typeformer/core/naming.hpp>
+#include <typeformer/kernels/gemm.hpp>
+#include <typeformer/kernels/softmax.hpp>
+#include <typeformer/kernels/workspace.hpp>
+#include <typeformer/layers/activations.hpp>
+#include <typeformer/layers/input_width.hpp>
+#include <typeformer/layers/options.hpp>
+#include <typeformer/tensor/view.hpp>
+
+namespace typeformer {
+
+template <fixed_string Name, extent_t Units, activation Act = activation::identity,
+          class... Options>
+struct dense {
+  using name_type = layer_name_of<Name>;
+  static constexpr std::string_view kind = "dense";
+  static constexpr std::string_view name = Name.view();
+  static constexpr extent_t d_model = extent_of_v<dims::d_model, 0, Options...>;
+  static constexpr extent_t units = Units;
+  static constexpr activation act = Act;
+  static constexpr bool has_bias = option_value<option_kinds::use_bias, Options...>(true);
+  /// Declared, or bound by a model: checked where the layer is used (see layer_norm).
+  static constexpr bool has_d_model = d_model > 0;
+  static constexpr void require_d_model() noexcept {
+    static_assert(
+        sizeof(diagnostics::require<has_d_model,
+                                    diagnostics::d_model_must_be_positive<name_type, d_model, 0>>));
+  }
+  static_assert(sizeof(
+      diagnostics::require<(Units > 0), diagnostics::units_must_be_positive<name_type, Units, 0>>));
+  static constexpr extent_t input_width = d_model;
+  static constexpr extent_t output_width = units;
+  static constexpr extent_t parameter_count = d_model * units + (has_bias ? units : 0);
+
+  struct parameters {
+    kernels::packed_matrix kernel;
+    std::vector<float> bias;  // empty without use_bias
+  };
+
+  template <class Naming>
+  static std::vector<weight_spec> expected_weights(Naming, const std::string& prefix = "") {
+    require_d_model();
+    using S = std::vector<std::int64_t>;
+    constexpr bool torch = std::is_same_v<Naming, naming::pytorch_t>;
+    std::vector<weight_spec> out{
+        {prefix + (torch ? "weight" : "kernel"), torch ? S{units, d_model} : S{d_model, units}}};
+    if (has_bias) out.push_back({prefix + "bias", S{units}});
+    return out;
+  }
+
+  template <class Naming, class Get>
+  static parameters from_weights(Naming, Get&& get, const std::string& prefix = "") {
+    require_d_model();
+    constexpr bool torch = std::is_same_v<Naming, naming::pytorch_t>;
+    const auto in = static_cast<std::size_t>(d_model), out = static_cast<std::size_t>(units);
+    const std::vector<float> w = get(prefix + (torch ? "weight" : "kernel"));
+    parameters p;
+    p.kernel = kernels::packed_matrix::pack(
+        [&](std::size_t k, std::size_t n) { return torch ? w[n * in + k] : w[k * out + n]; }, in,
+        out);
+    if (has_bias) p.bias = get(prefix + "bias");
+    return p;
+  }
+
+  /// y = act(x·W + b) for (batch, length, d_model) x and (batch, length, units) y, which must
+  /// not alias.
+  template <class Arch = simd::best_available, class In, class Out>
+  static void forward(const parameters& p, const In& in, Out&& out_in, workspace& ws) {
+    require_d_model();
+    using namespace diagnostics;
+    const auto x = as_view<3>(in);
+    const auto y = as_view<3>(out_in);
+    constexpr auto xs = decltype(x)::static_extents;
+    constexpr auto ys = decltype(y)::static_extents;
+    static_assert(sizeof(require<extents_may_agree(xs[2], d_model),
+                                 query_features_do_not_match_d_model<name_type, xs[2], d_model>>));
+    static_assert(sizeof(require<extents_may_agree(ys[2], units),
+                                 output_shape_does_not_match<name_type, ys[2], units>>));
+    check<query_features_do_not_match_d_model>(x.extent(2) == d_model, kind, name, x.extent(2),
+                                               d_model);
+    for (std::size_t axis = 0; axis < 2; ++axis)
+      check<output_shape_does_not_match>(y.extent(axis) == x.extent(axis), kind, name,
+                                         y.extent(axis), x.extent(axis));
+    check<output_shape_does_not_match>(y.extent(2) == units, kind, name, y.extent(2), units);
+    forward_rows<Arch>(p, x.data(), y.data(), static_cast<std::size_t>(x.extent(0) * x.extent(1)),
+                       ws);
+  }
+
+  /// The same over `rows` contiguous rows whose extents the caller has checked.
+  template <class Arch = simd::best_available>
+  static void forward_rows(const parameters& p, const float* x, float* y, std::size_t rows,
+                           workspace& ws) {
+    using isa = simd::resolve_arch<Arch>;
+    const auto in = static_cast<std::size_t>(d_model), out = static_cast<std::size_t>(units);
+    kernels::gemm_args args{x,    in, rows, &p.kernel, has_bias ? p.bias.data() : nullptr,
+                            1.0f, y,  out};
+    args.act = is_element_wise(act) ? act : activation::identity;
+    kernels::gemm<isa>(ws.pool(), args);
+    if constexpr (act == activation::softmax) kernels::softmax_rows<isa>(y, rows, out, out);
+  }
+};
+
+template <fixed_string Name, extent_t Units, activation Act, class... Options, extent_t InputWidth>
+struct bind_input_width<dense<Name, Units, Act, Options...>, InputWidth> {
+  using type =
+      detail::bound_layer<has_dim_v<dims::d_model, Options...>, dense<Name, Units, Act, Options...>,
+                          dense<Name, Units, Act, Options..., dims::d_model<InputWidth>>>;
+};
+
+}  // namespace typeformer
