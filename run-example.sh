@@ -6,6 +6,10 @@
 #                                          compared with PyTorch's output
 #   ./run-example.sh transformer_encoder   a 6-layer nn.TransformerEncoder; exports its weights
 #                                          with PyTorch first (installs python3-torch) if missing
+#   ./run-example.sh keras_wrapper_attention
+#                                          LayerNormalization(x + MultiHeadAttention(x, x)) in
+#                                          Keras layout; TensorFlow.js writes its weights first
+#                                          (installs nodejs and npm, ~4 min) if missing
 set -euo pipefail
 cd "$(dirname "$0")"
 example=attention_is_all_you_need
@@ -15,6 +19,12 @@ if [ "$example" = transformer_encoder ] && [ $# -eq 0 ] &&
   [ ! -f examples/data/generated/encoder_6x512.safetensors ]; then
   tools/install-deps.sh python3-torch python3-numpy
   /usr/bin/python3 tools/export_encoder_pytorch.py
+fi
+if [ "$example" = keras_wrapper_attention ] && [ $# -eq 0 ] &&
+  [ ! -f examples/data/generated/keras_wrapper_block_512.safetensors ]; then
+  command -v node >/dev/null || tools/install-deps.sh nodejs npm
+  (cd tools/keras_goldens && npm ci --no-audit --no-fund &&
+    node make_layer_goldens_keras.mjs --example ../../examples/data/generated/keras_wrapper_block_512.safetensors)
 fi
 cmake -S . -B build/example -DCMAKE_BUILD_TYPE=Release -DTYPEFORMER_BUILD_TESTS=OFF \
   -DTYPEFORMER_BUILD_EXAMPLES=ON >/dev/null

@@ -18,15 +18,15 @@ namespace {
 const std::string data_dir = std::string(TYPEFORMER_TEST_DATA) + "/layers/";
 
 // Runs Layer::forward on the file's golden.input and compares with golden.output.
-template <class Layer, class Arch>
-void check_single_input_golden(const std::string& name, std::size_t threads) {
+template <class Layer, class Arch, class Naming = tfm::naming::pytorch_t>
+void check_single_input_golden(const std::string& name, std::size_t threads, Naming naming = {}) {
   INFO(name << " on " << (std::is_same_v<Arch, tfm::simd::scalar> ? "scalar" : "best") << ", "
             << threads << " thread(s)");
   const auto file = tfm::io::safetensors_file::open(data_dir + name + ".safetensors");
   const auto config = nlohmann::json::parse(file.metadata().at("config"));
   const double atol = config.at("atol"), rtol = config.at("rtol");
-  const auto params = tfm::load_weights<Layer>(file, tfm::naming::pytorch,
-                                               {.prefix = "", .ignore_prefixes = {"golden."}});
+  const auto params =
+      tfm::load_weights<Layer>(file, naming, {.prefix = "", .ignore_prefixes = {"golden."}});
   if constexpr (requires { params.epsilon; })
     REQUIRE(params.epsilon == static_cast<float>(config.at("epsilon").get<double>()));
   const auto* info = file.find("golden.input");
@@ -84,11 +84,11 @@ TEST_CASE(
 
 namespace {
 // Every instruction set path this build has, and one or two threads.
-template <class Layer>
-void check_on_every_path(const std::string& name) {
-  check_single_input_golden<Layer, tfm::simd::best_available>(name, 2);
-  check_single_input_golden<Layer, tfm::simd::best_available>(name, 1);
-  check_single_input_golden<Layer, tfm::simd::scalar>(name, 1);
+template <class Layer, class Naming = tfm::naming::pytorch_t>
+void check_on_every_path(const std::string& name, Naming naming = {}) {
+  check_single_input_golden<Layer, tfm::simd::best_available>(name, 2, naming);
+  check_single_input_golden<Layer, tfm::simd::best_available>(name, 1, naming);
+  check_single_input_golden<Layer, tfm::simd::scalar>(name, 1, naming);
 }
 }  // namespace
 
@@ -188,4 +188,38 @@ TEST_CASE("position_embedding adds a learned table, and rejects positions past i
   REQUIRE_THROWS_WITH(
       layer::forward(p, x, y, ws),
       "position_embedding \"pos\": position (9) is out of range: the table holds 9 positions");
+}
+
+TEST_CASE("dense matches Keras Dense (TensorFlow.js) for each activation") {
+  namespace act = tfm::activations;
+  constexpr auto keras = tfm::naming::keras;
+  check_on_every_path<tfm::dense<"d", 19, act::linear, d_model<29>>>("keras_dense_linear", keras);
+  check_on_every_path<tfm::dense<"d", 19, act::relu, d_model<29>>>("keras_dense_relu", keras);
+  check_on_every_path<tfm::dense<"d", 19, act::tanh, d_model<29>>>("keras_dense_tanh", keras);
+  check_on_every_path<tfm::dense<"d", 19, act::sigmoid, d_model<29>>>("keras_dense_sigmoid", keras);
+  check_on_every_path<tfm::dense<"d", 19, act::softmax, d_model<29>>>("keras_dense_softmax", keras);
+  check_on_every_path<tfm::dense<"d", 19, act::gelu, d_model<29>>>("keras_dense_gelu", keras);
+  check_on_every_path<tfm::dense<"d", 19, act::relu, d_model<29>, tfm::use_bias<false>>>(
+      "keras_dense_no_bias", keras);
+}
+
+TEST_CASE("layer_norm matches Keras LayerNormalization, default (1e-3) and declared epsilon") {
+  constexpr auto keras = tfm::naming::keras;
+  check_on_every_path<tfm::layer_norm<"norm", d_model<37>>>("keras_layer_norm", keras);
+  check_on_every_path<tfm::layer_norm<"norm", d_model<37>, tfm::epsilon<1, -6>>>(
+      "keras_layer_norm_eps1e-6", keras);
+}
+
+TEST_CASE("embedding matches Keras Embedding (TensorFlow.js)") {
+  using layer = tfm::embedding<"embed", 37, 12>;
+  const auto file = tfm::io::safetensors_file::open(data_dir + "keras_embedding.safetensors");
+  const auto params = tfm::load_weights<layer>(file, tfm::naming::keras,
+                                               {.prefix = "", .ignore_prefixes = {"golden."}});
+  const auto ids_read = file.read_integers("golden.ids");
+  xt::xtensor<std::int64_t, 2> ids = xt::empty<std::int64_t>({2, 5});
+  std::copy(ids_read.begin(), ids_read.end(), ids.begin());
+  xt::xtensor<float, 3> y = xt::zeros<float>({2, 5, 12});
+  layer::lookup(params, ids, y);
+  const auto reference = file.read_floats("golden.output");
+  REQUIRE(std::equal(reference.begin(), reference.end(), y.begin()));
 }

@@ -411,3 +411,30 @@ TEST_CASE("a token model rejects an id out of range with its place, and bad toke
   REQUIRE_THROWS_WITH(run(long_ids, long_y),
                       "model \"input\": sequence length (8) exceeds the declared maximum (7)");
 }
+
+TEST_CASE(
+    "the Keras wrapper block LayerNormalization(x + MultiHeadAttention(x, x)) matches "
+    "TensorFlow.js") {
+  using block = tfm::model<
+      tfm::input<batch<tfm::dynamic>, seq<tfm::dynamic>, d_model<24>, max_batch<2>, max_seq<7>>,
+      tfm::residual<tfm::multi_head_attention<"mha", heads<3>, key_dim_per_head<24>>,
+                    tfm::post_norm<tfm::layer_norm<"norm", tfm::epsilon<1, -6>>>>>;
+  const auto file = tfm::io::safetensors_file::open(
+      std::string(TYPEFORMER_TEST_DATA) + "/layers/keras_wrapper_attention_block.safetensors");
+  const auto config = nlohmann::json::parse(file.metadata().at("config"));
+  const double atol = config.at("atol"), rtol = config.at("rtol");
+  const auto weights = tfm::load_weights<block>(file, tfm::naming::keras,
+                                                {.prefix = "", .ignore_prefixes = {"golden."}});
+  xt::xtensor<float, 3> x = xt::empty<float>({2, 7, 24});
+  const auto input = file.read_floats("golden.input");
+  std::copy(input.begin(), input.end(), x.begin());
+  const auto reference = file.read_floats("golden.output");
+  for (std::size_t threads : {1u, 2u}) {
+    tfm::runner<block> run(weights, {.threads = threads});
+    const auto y = run(x);
+    for (std::size_t i = 0; i < reference.size(); ++i) {
+      INFO("element " << i << ", threads " << threads);
+      REQUIRE(std::fabs(y.data()[i] - reference[i]) <= atol + rtol * std::fabs(reference[i]));
+    }
+  }
+}

@@ -7,20 +7,8 @@
 // (default DIR: ../../tests/data/mha). Deterministic: inputs and weights come from a seeded
 // xorshift/Box-Muller generator rounded to float32; reruns are byte-identical.
 //
-// How the layer is reached: MultiHeadAttention is not exported by tfjs-layers' public API and the
-// CommonJS bundle (dist/tf-layers.node.js) tree-shakes it away. Its ES-module file is loaded
-// directly. tfjs ships its dist/*.js as ES modules without "type": "module" and with extensionless
-// relative imports, so a small module-resolution hook (registered below with node:module register)
-// (a) resolves bare '@tensorflow/tfjs-*' imports to the packages' ES-module entry dist/index.js
-//     instead of the CommonJS "main" (one consistent module graph, as a bundler would build),
-// (b) appends ".js" (or "/index.js") to extensionless imports inside those dist folders, and
-// (c) loads those files as ES modules.
-// Tensor chained ops (t.add(...), used by EinsumDense) are registered by importing
-// tfjs-core/dist/public/chained_ops/register_all_chained_ops, as the @tensorflow/tfjs umbrella
-// package does. tfjs-core's platform_node.js calls require(), so a CommonJS require is put on
-// globalThis. seedrandom (CommonJS) does not expose `alea` through ESM interop, so tfjs random ops
-// and the default glorotUniform initializer cannot run here: the layer is built with 'zeros'
-// initializers and every weight is then overwritten with our own seeded values (setWeights).
+// The tfjs environment (module loading, seeded random numbers, the safetensors writer) is in
+// tfjs_env.mjs. Weights are created with 'zeros' initializers and overwritten with seeded values.
 //
 // Weight naming (checked at run time, see WEIGHT_MAP): tfjs names the four EinsumDense sublayers
 // 'query', 'key', 'value', 'attentionOutput' (Keras Python: 'attention_output'); each has
@@ -40,107 +28,14 @@
 // (einsum projections, query scaled by 1/sqrt(keyDim), scores + (1 - mask) * -1e9 rounded to
 // float32 as tfjs does, softmax over keys, combine, output projection); tfjs must agree within a
 // quarter of the recorded tolerance. The stored reference is always tfjs's own float32 output.
-
-import { createRequire, register } from 'node:module';
-import { writeFileSync, readFileSync, mkdirSync } from 'node:fs';
+import { writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-globalThis.require = createRequire(import.meta.url);
-
-const HOOK = `
-const TFJS_DIST = /\\/node_modules\\/@tensorflow\\/tfjs-[a-z-]+\\/dist\\//;
-export async function resolve(specifier, context, next) {
-  if (/^@tensorflow\\/tfjs-[a-z-]+$/.test(specifier)) {
-    const r = await next(specifier, context);  // CommonJS "main": dist/tf-*.node.js
-    return { ...r, url: r.url.replace(/\\/dist\\/[^/]+$/, '/dist/index.js'), format: 'module' };
-  }
-  const parent = context.parentURL || '';
-  const relativeInDist = TFJS_DIST.test(parent) && (specifier.startsWith('./') || specifier.startsWith('../'));
-  const deepImport = /^@tensorflow\\/tfjs-[a-z-]+\\/dist\\//.test(specifier);
-  if ((relativeInDist || deepImport) && !specifier.endsWith('.js')) {
-    try { return await next(specifier + '.js', context); }
-    catch (e) { return next(specifier + '/index.js', context); }
-  }
-  return next(specifier, context);
-}
-export async function load(url, context, next) {
-  if (TFJS_DIST.test(url) && url.endsWith('.js')) {
-    const r = await next(url, { ...context, format: 'module' });
-    return { ...r, format: 'module', shortCircuit: true };
-  }
-  return next(url, context);
-}`;
-register('data:text/javascript,' + encodeURIComponent(HOOK));
-
-const tf = await import('@tensorflow/tfjs-core');
-await import('@tensorflow/tfjs-core/dist/public/chained_ops/register_all_chained_ops');
-await import('@tensorflow/tfjs-backend-cpu');
-const { MultiHeadAttention } = await import('@tensorflow/tfjs-layers/dist/layers/nlp/multihead_attention');
-const LAYERS_VERSION = JSON.parse(readFileSync(new URL('./node_modules/@tensorflow/tfjs-layers/package.json', import.meta.url))).version;
-await tf.setBackend('cpu');
-tf.env().set('IS_TEST', true); // silences the "install tfjs-node" banner
+import { tf, MultiHeadAttention, LAYERS_VERSION, Rng, safetensorsBytes } from './tfjs_env.mjs';
 
 const ATOL = 2e-5;
 const RTOL = 2e-4;
-
-// ---------------------------------------------------------------------------------------------
-// deterministic float32 random numbers (xorshift128+ and Box-Muller)
-class Rng {
-  constructor(seed) {
-    this.s0 = BigInt.asUintN(64, 0x9E3779B97F4A7C15n * BigInt(seed + 1));
-    this.s1 = BigInt.asUintN(64, 0xBF58476D1CE4E5B9n ^ BigInt(seed * 7919 + 13));
-    for (let i = 0; i < 16; i++) this.nextU64();
-  }
-  nextU64() {
-    let s1 = this.s0;
-    const s0 = this.s1;
-    this.s0 = s0;
-    s1 = BigInt.asUintN(64, s1 ^ (s1 << 23n));
-    this.s1 = s1 ^ s0 ^ (s1 >> 17n) ^ (s0 >> 26n);
-    return BigInt.asUintN(64, this.s1 + s0);
-  }
-  uniform() { // (0, 1), 53 random bits
-    return (Number(this.nextU64() >> 11n) + 0.5) / 9007199254740992;
-  }
-  normal() {
-    const u = this.uniform();
-    const v = this.uniform();
-    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
-  }
-  f32(shape, scale = 1) {
-    const n = shape.reduce((a, b) => a * b, 1);
-    const a = new Float32Array(n);
-    for (let i = 0; i < n; i++) a[i] = Math.fround(this.normal() * scale);
-    return { shape, data: a };
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// safetensors writer (same layout as tools/safetensors_io.py: metadata first, compact JSON,
-// tensors ordered by element size (largest first) then name, header padded with spaces to 8)
-const DTYPE = { F32: 4, I32: 4, U8: 1 };
-function safetensorsBytes(tensors, metadata) {
-  const entries = Object.entries(tensors).map(([name, t]) => {
-    const bytes = Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
-    const n = t.shape.reduce((a, b) => a * b, 1);
-    if (bytes.length !== n * DTYPE[t.dtype]) throw new Error(`${name}: size mismatch`);
-    return { name, dtype: t.dtype, shape: t.shape, bytes };
-  });
-  entries.sort((a, b) => (DTYPE[b.dtype] - DTYPE[a.dtype]) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  const header = { __metadata__: metadata };
-  let off = 0;
-  for (const e of entries) {
-    header[e.name] = { dtype: e.dtype, shape: e.shape, data_offsets: [off, off + e.bytes.length] };
-    off += e.bytes.length;
-  }
-  let json = Buffer.from(JSON.stringify(header), 'utf8');
-  const pad = (8 - ((8 + json.length) % 8)) % 8;
-  json = Buffer.concat([json, Buffer.alloc(pad, 0x20)]);
-  const len = Buffer.alloc(8);
-  len.writeBigUInt64LE(BigInt(json.length));
-  return Buffer.concat([len, json, ...entries.map((e) => e.bytes)]);
-}
 
 // ---------------------------------------------------------------------------------------------
 // independent float64 implementation of Keras's formulas (self-check only, never stored)
