@@ -6,6 +6,8 @@
 #                                          compared with PyTorch's output
 #   ./run-example.sh transformer_encoder   a 6-layer nn.TransformerEncoder; exports its weights
 #                                          with PyTorch first (installs python3-torch) if missing
+#   ./run-example.sh translation           greedy encoder-decoder translation of a model trained
+#                                          in PyTorch (trains it first, ~2 min, if missing)
 #   ./run-example.sh keras_wrapper_attention
 #                                          LayerNormalization(x + MultiHeadAttention(x, x)) in
 #                                          Keras layout; TensorFlow.js writes its weights first
@@ -19,6 +21,11 @@ if [ "$example" = transformer_encoder ] && [ $# -eq 0 ] &&
   [ ! -f examples/data/generated/encoder_6x512.safetensors ]; then
   tools/install-deps.sh python3-torch python3-numpy
   /usr/bin/python3 tools/export_encoder_pytorch.py
+fi
+if [ "$example" = translation ] && [ $# -eq 0 ] &&
+  [ ! -f examples/data/generated/translation.safetensors ]; then
+  tools/install-deps.sh python3-torch python3-numpy
+  /usr/bin/python3 tools/export_translation_pytorch.py
 fi
 if [ "$example" = keras_wrapper_attention ] && [ $# -eq 0 ] &&
   [ ! -f examples/data/generated/keras_wrapper_block_512.safetensors ]; then

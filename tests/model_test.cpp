@@ -216,3 +216,21 @@ TEST_CASE("summary prints a Keras-style table and to_dot a Graphviz graph") {
       "}\n";
   REQUIRE(tfm::to_dot<one_block>() == dot);
 }
+
+TEST_CASE("scope puts its parts' weights under a name, like a PyTorch submodule or Keras layer") {
+  using m = tfm::model<
+      tfm::input<batch<2>, seq<3>, d_model<8>>,
+      tfm::scope<
+          "transformer.encoder",
+          tfm::repeat<"layers", 2, tfm::transformer_encoder_layer<heads<2>, dim_feedforward<16>>>,
+          tfm::layer_norm<"norm">>,
+      tfm::dense<"generator", 5>>;
+  const auto torch = m::expected_weights(tfm::naming::pytorch);
+  REQUIRE(torch.front().name == "transformer.encoder.layers.0.self_attn.in_proj_weight");
+  REQUIRE(torch[torch.size() - 3].name == "transformer.encoder.norm.bias");
+  REQUIRE(torch.back().name == "generator.bias");
+  const auto keras = m::expected_weights(tfm::naming::keras);
+  REQUIRE(keras.front().name == "transformer.encoder/layers_0/self_attn/query/kernel");
+  REQUIRE(keras[keras.size() - 2].name == "generator/kernel");
+  CHECK_THAT(tfm::summary<m>(), Catch::Contains("transformer.encoder.norm (layer_norm)"));
+}

@@ -20,7 +20,7 @@ namespace typeformer {
 
 struct load_options {
   /// Prepended to every name the layer expects: "layers.0.self_attn." (PyTorch), "mha/" (Keras).
-  std::string prefix;
+  std::string prefix = {};
   /// Tensors under these prefixes are not weights and are not "unexpected": the exporter's
   /// self-test sample ("selftest.") and reference data kept beside the weights.
   std::vector<std::string> ignore_prefixes = {"selftest."};

@@ -10,6 +10,7 @@
 // An id outside [0, vocabulary) throws shape_error naming the layer, the batch and the
 // position, before anything is written.
 
+#include <algorithm>
 #include <cmath>
 #include <concepts>
 #include <cstddef>
@@ -23,6 +24,7 @@
 #include <typeformer/core/fixed_string.hpp>
 #include <typeformer/core/naming.hpp>
 #include <typeformer/core/text.hpp>
+#include <typeformer/layers/options.hpp>
 #include <typeformer/tensor/view.hpp>
 
 namespace typeformer {

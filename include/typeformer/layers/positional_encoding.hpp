@@ -25,6 +25,7 @@
 #include <typeformer/core/dims.hpp>
 #include <typeformer/core/fixed_string.hpp>
 #include <typeformer/core/naming.hpp>
+#include <typeformer/kernels/simd.hpp>
 #include <typeformer/kernels/workspace.hpp>
 #include <typeformer/layers/input_width.hpp>
 #include <typeformer/layers/options.hpp>
@@ -57,10 +58,12 @@ struct sinusoidal_position_encoding {
     static_assert(
         sizeof(diagnostics::require<has_d_model,
                                     diagnostics::d_model_must_be_positive<name_type, d_model, 0>>));
-    static_assert(sizeof(
-        diagnostics::require<d_model % 2 == 0, diagnostics::sinusoidal_encoding_needs_even_width<
-                                                   name_type, d_model, 0>>));
+    static_assert(sizeof(composition_problem));
   }
+  /// Reported by a model that binds an odd width (model/binding.hpp), and asserted where the
+  /// layer is used on its own.
+  using composition_problem = diagnostics::require<
+      d_model % 2 == 0, diagnostics::sinusoidal_encoding_needs_even_width<name_type, d_model, 0>>;
   static constexpr bool is_position_dependent = true;
   static constexpr extent_t input_width = d_model;
   static constexpr extent_t output_width = d_model;

@@ -51,7 +51,13 @@ requires requires { typename B::composition_problem; }
 struct problem_of_impl<B> {
   using type = typename B::composition_problem;
 };
-/// The composition problem inside a bound part (a layer has none).
+template <class B>
+requires requires { typename B::layer::composition_problem; }
+struct problem_of_impl<B> {
+  using type = typename B::layer::composition_problem;
+};
+/// The composition problem inside a bound part: a composite's, or the rule a layer reports
+/// about the width it was given (most layers have none).
 template <class B>
 using problem_of = typename problem_of_impl<B>::type;
 

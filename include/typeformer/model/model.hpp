@@ -26,6 +26,7 @@
 #include <typeformer/model/padding.hpp>
 #include <typeformer/model/repeat.hpp>
 #include <typeformer/model/residual.hpp>
+#include <typeformer/model/scope.hpp>
 #include <typeformer/model/sequential.hpp>
 
 namespace typeformer {
@@ -97,6 +98,7 @@ template <bool Tokens, class... Parts>
 struct model_front {
   using memory_type = no_memory;
   using embedding_type = no_embedding;
+  using problem = diagnostics::passed;
   template <extent_t Width>
   using bound = bind_chain<Width, Parts...>;
 };
@@ -104,16 +106,27 @@ template <class... MemoryDims, class... Parts>
 struct model_front<false, memory<MemoryDims...>, Parts...> : model_front<false, Parts...> {
   using memory_type = memory<MemoryDims...>;
 };
+/// The body's parts: those after the embedding, or, where the first part is not an embedding
+/// (an error the model reports), all of them, so that the model stays well-formed.
+template <bool ReadsTokens, extent_t Width, class First, class... Parts>
+struct token_body {
+  using type = bind_chain<Width, Parts...>;
+};
+template <extent_t Width, class First, class... Parts>
+struct token_body<false, Width, First, Parts...> {
+  using type = bind_chain<Width, First, Parts...>;
+};
+
 template <class First, class... Parts>
 struct model_front<true, First, Parts...> {
   using memory_type = no_memory;
-  // A tokens<...> input is read by an embedding: anything else first is the error below.
-  static_assert(
-      sizeof(diagnostics::require<token_embedding<First>,
-                                  diagnostics::tokens_need_an_embedding_first<input_name, 0, 0>>));
-  using embedding_type = First;
+  static constexpr bool reads_tokens = token_embedding<First>;
+  using embedding_type = std::conditional_t<reads_tokens, First, no_embedding>;
+  /// A tokens<...> input is read by an embedding: anything else first breaks this rule.
+  using problem =
+      rule_problem<reads_tokens, diagnostics::tokens_need_an_embedding_first<input_name, 0, 0>>;
   template <extent_t Width>
-  using bound = bind_chain<Width, Parts...>;
+  using bound = typename token_body<reads_tokens, Width, First, Parts...>::type;
 };
 template <class... MemoryDims, class First, class... Parts>
 struct model_front<true, memory<MemoryDims...>, First, Parts...>
@@ -164,8 +177,9 @@ struct model {
       std::conditional_t<has_tokens, typename detail::embedding_name<embedding_type>::type,
                          input_name>;
   // Every composition rule of the model, checked here once (see model/binding.hpp).
-  static_assert(sizeof(
-      typename detail::chain_problem_of<body_predecessor, body_input_width, bound_parts>::type));
+  static_assert(sizeof(detail::first_problem<
+                       typename front::problem,
+                       detail::chain_problem<body_predecessor, body_input_width, bound_parts>>));
 
  public:
   /// The parts after the embedding (if any), bound to their widths, as one sequential block.
