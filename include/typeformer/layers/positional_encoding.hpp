@@ -58,10 +58,9 @@ struct sinusoidal_position_encoding {
     static_assert(
         sizeof(diagnostics::require<has_d_model,
                                     diagnostics::d_model_must_be_positive<name_type, d_model, 0>>));
-    static_assert(sizeof(composition_problem));
   }
-  /// Reported by a model that binds an odd width (model/binding.hpp), and asserted where the
-  /// layer is used on its own.
+  /// Reported by a model that binds an odd width (model/binding.hpp), and asserted by forward
+  /// for the layer used on its own.
   using composition_problem = diagnostics::require<
       d_model % 2 == 0, diagnostics::sinusoidal_encoding_needs_even_width<name_type, d_model, 0>>;
   static constexpr bool is_position_dependent = true;
@@ -114,6 +113,7 @@ struct sinusoidal_position_encoding {
     require_d_model();
     const auto x = as_view<3>(in);
     const auto y = as_view<3>(out_in);
+    static_assert(sizeof(composition_problem));  // for use outside a model
     detail::check_width_preserving<sinusoidal_position_encoding>(x, y);
     const auto batch = static_cast<std::size_t>(x.extent(0)),
                length = static_cast<std::size_t>(x.extent(1)),

@@ -18,4 +18,4 @@ constexpr tfm::extent_t width = 7;
 #endif
 using positions =
     tfm::model<tfm::input<batch<2>, seq<5>, d_model<width>>, tfm::sinusoidal_position_encoding<>>;
-auto names() { return positions::expected_weights(tfm::naming::pytorch); }
+static_assert(positions::output_shape[2] > 0);
