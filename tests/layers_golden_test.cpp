@@ -223,3 +223,144 @@ TEST_CASE("embedding matches Keras Embedding (TensorFlow.js)") {
   const auto reference = file.read_floats("golden.output");
   REQUIRE(std::equal(reference.begin(), reference.end(), y.begin()));
 }
+
+namespace {
+// keras.layers.Attention cases (tools/make_keras_attention_goldens.py).
+template <class Layer, class Arch>
+void check_keras_attention(const std::string& name, std::size_t threads) {
+  INFO(name << ", threads " << threads);
+  const auto file =
+      tfm::io::safetensors_file::open(data_dir + "keras_attention_" + name + ".safetensors");
+  const auto config = nlohmann::json::parse(file.metadata().at("config"));
+  const double atol = config.at("atol"), rtol = config.at("rtol");
+  const auto params =
+      tfm::load_weights<Layer>(file, tfm::naming::keras, {.ignore_prefixes = {"golden."}});
+  auto read3 = [&](const std::string& tensor) {
+    const auto* info = file.find(tensor);
+    xt::xtensor<float, 3> t = xt::empty<float>(
+        {std::size_t(info->shape[0]), std::size_t(info->shape[1]), std::size_t(info->shape[2])});
+    const auto values = file.read_floats(tensor);
+    std::copy(values.begin(), values.end(), t.begin());
+    return t;
+  };
+  auto read_mask = [&](const std::string& tensor) {
+    const auto* info = file.find(tensor);
+    xt::xtensor<std::uint8_t, 2> t =
+        xt::empty<std::uint8_t>({std::size_t(info->shape[0]), std::size_t(info->shape[1])});
+    const auto values = file.read_integers(tensor);
+    std::copy(values.begin(), values.end(), t.begin());
+    return t;
+  };
+  const auto q = read3("golden.query"), v = read3("golden.value");
+  const auto k = file.contains("golden.key") ? read3("golden.key") : v;
+  const bool causal = config.at("causal");
+  xt::xtensor<float, 3> y = xt::zeros<float>({q.shape()[0], q.shape()[1], v.shape()[2]});
+  tfm::workspace ws(threads);
+  const auto value_mask = file.contains("golden.value_mask") ? read_mask("golden.value_mask")
+                                                             : xt::xtensor<std::uint8_t, 2>();
+  const auto query_mask = file.contains("golden.query_mask") ? read_mask("golden.query_mask")
+                                                             : xt::xtensor<std::uint8_t, 2>();
+  const auto keep_values = tfm::masks::keep_keys<>{tfm::as_view<2>(value_mask)};
+  const auto keep_queries = tfm::masks::keep_queries<>{tfm::as_view<2>(query_mask)};
+  if (causal)
+    Layer::template forward<Arch>(params, q, v, k, y, ws, tfm::masks::causal{});
+  else if (!file.contains("golden.value_mask"))
+    Layer::template forward<Arch>(params, q, v, k, y, ws);
+  else if (!file.contains("golden.query_mask"))
+    Layer::template forward<Arch>(params, q, v, k, y, ws, keep_values);
+  else
+    Layer::template forward<Arch>(params, q, v, k, y, ws, keep_values, keep_queries);
+  const auto reference = file.read_floats("golden.output");
+  for (std::size_t i = 0; i < reference.size(); ++i) {
+    INFO("element " << i);
+    REQUIRE(std::fabs(y.data()[i] - reference[i]) <= atol + rtol * std::fabs(reference[i]));
+  }
+}
+
+template <class Layer>
+void check_keras_attention_everywhere(const std::string& name) {
+  check_keras_attention<Layer, tfm::simd::best_available>(name, 2);
+  check_keras_attention<Layer, tfm::simd::best_available>(name, 1);
+  check_keras_attention<Layer, tfm::simd::scalar>(name, 1);
+}
+}  // namespace
+
+TEST_CASE("dot_attention matches keras.layers.Attention: dot and concat scores, scale, masks") {
+  using plain = tfm::dot_attention<"attention">;
+  using scaled = tfm::dot_attention<"attention", tfm::use_scale>;
+  using concat = tfm::dot_attention<"attention", tfm::concat_scores>;
+  using concat_scaled = tfm::dot_attention<"attention", tfm::concat_scores, tfm::use_scale>;
+  STATIC_REQUIRE(plain::parameter_count == 0);
+  STATIC_REQUIRE(concat_scaled::parameter_count == 2);
+  check_keras_attention_everywhere<plain>("dot");
+  check_keras_attention_everywhere<scaled>("dot_scale_distinct_key");
+  check_keras_attention_everywhere<plain>("dot_masks");
+  check_keras_attention_everywhere<scaled>("dot_causal");
+  check_keras_attention_everywhere<concat>("concat");
+  check_keras_attention_everywhere<concat_scaled>("concat_scale_masks");
+  check_keras_attention_everywhere<concat_scaled>("concat_causal");
+}
+
+TEST_CASE(
+    "dot_attention: a fully masked row is Keras's uniform average when declared, else "
+    "zeros") {
+  using keras_policy =
+      tfm::dot_attention<"attention",
+                         tfm::on_fully_masked_rows<tfm::fully_masked_rows::minus_1e9_added>>;
+  check_keras_attention_everywhere<keras_policy>("fully_masked_row");
+  // The default gives zeros for batch 1 (every value masked) and the same rows for batch 0.
+  using ours = tfm::dot_attention<"attention">;
+  xt::xtensor<float, 3> q = xt::ones<float>({2, 3, 4}), v = xt::ones<float>({2, 5, 4}),
+                        y = xt::ones<float>({2, 3, 4});
+  xt::xtensor<std::uint8_t, 2> keep = {{1, 1, 1, 1, 1}, {0, 0, 0, 0, 0}};
+  tfm::workspace ws(1);
+  ours::forward(ours::parameters{}, q, v, y, ws, tfm::masks::keep_keys<>{tfm::as_view<2>(keep)});
+  for (std::size_t i = 0; i < 3; ++i)
+    for (std::size_t c = 0; c < 4; ++c) {
+      REQUIRE(y(0, i, c) == Approx(1.0f));
+      REQUIRE(y(1, i, c) == 0.0f);
+    }
+}
+
+TEST_CASE("dot_attention: the single-query form equals a one-row query") {
+  using layer = tfm::dot_attention<"attention", tfm::use_scale>;
+  const layer::parameters p{0.8f, 1.0f};
+  xt::xtensor<float, 2> q = {{0.5f, -1.0f, 2.0f}, {1.5f, 0.25f, -0.5f}};
+  xt::xtensor<float, 3> k = xt::zeros<float>({2, 4, 3}), v = xt::zeros<float>({2, 4, 5});
+  for (std::size_t i = 0; i < k.size(); ++i) k.data()[i] = std::sin(0.7f * float(i));
+  for (std::size_t i = 0; i < v.size(); ++i) v.data()[i] = std::cos(0.3f * float(i));
+  xt::xtensor<float, 2> context = xt::zeros<float>({2, 5});
+  xt::xtensor<float, 3> q3 = xt::zeros<float>({2, 1, 3}), y3 = xt::zeros<float>({2, 1, 5});
+  std::copy(q.begin(), q.end(), q3.begin());
+  tfm::workspace ws(1);
+  layer::attend_one(p, q, v, k, context, ws);
+  layer::forward(p, q3, v, k, y3, ws);
+  for (std::size_t i = 0; i < context.size(); ++i) REQUIRE(context.data()[i] == y3.data()[i]);
+  // The reference by hand: softmax over 4 keys of 0.8·(q·k), weighting v.
+  for (std::size_t b = 0; b < 2; ++b) {
+    double s[4], m = -1e30, z = 0;
+    for (std::size_t j = 0; j < 4; ++j) {
+      s[j] = 0;
+      for (std::size_t d = 0; d < 3; ++d) s[j] += 0.8 * double(q(b, d)) * k(b, j, d);
+      m = std::max(m, s[j]);
+    }
+    for (double& e : s) z += (e = std::exp(e - m));
+    for (std::size_t c = 0; c < 5; ++c) {
+      double want = 0;
+      for (std::size_t j = 0; j < 4; ++j) want += s[j] / z * v(b, j, c);
+      REQUIRE(context(b, c) == Approx(want).epsilon(1e-5));
+    }
+  }
+}
+
+TEST_CASE("dot_attention: mismatched widths and lengths throw shape_error naming the layer") {
+  using layer = tfm::dot_attention<"attn">;
+  xt::xtensor<float, 3> q = xt::zeros<float>({2, 3, 4}), k = xt::zeros<float>({2, 5, 3}),
+                        v = xt::zeros<float>({2, 5, 6}), y = xt::zeros<float>({2, 3, 6});
+  tfm::workspace ws(1);
+  REQUIRE_THROWS_WITH(layer::forward(layer::parameters{}, q, v, k, y, ws),
+                      "dot_attention \"attn\": query width (4) differs from key width (3)");
+  xt::xtensor<float, 3> short_v = xt::zeros<float>({2, 4, 6}), k4 = xt::zeros<float>({2, 5, 4});
+  REQUIRE_THROWS_WITH(layer::forward(layer::parameters{}, q, short_v, k4, y, ws),
+                      "dot_attention \"attn\": key length (5) differs from value length (4)");
+}

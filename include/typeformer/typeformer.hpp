@@ -15,6 +15,7 @@
 #include <typeformer/kernels/workspace.hpp>
 #include <typeformer/layers/activations.hpp>
 #include <typeformer/layers/dense.hpp>
+#include <typeformer/layers/dot_attention.hpp>
 #include <typeformer/layers/embedding.hpp>
 #include <typeformer/layers/feed_forward.hpp>
 #include <typeformer/layers/layer_norm.hpp>

@@ -245,4 +245,15 @@ struct all {
   }
 };
 
+/// (batch, Lq) with 1 = keep: Keras's `query_mask`, which zeroes the output rows of dropped
+/// queries after the attention (it hides no key, so it is not a part of `all`). Taken by the
+/// Keras attention layers (dot_attention, additive_attention).
+template <extent_t B = dynamic, extent_t Lq = dynamic>
+struct keep_queries {
+  tensor_view<const std::uint8_t, B, Lq> mask;
+};
+
+/// No query mask: every row is kept.
+struct all_queries {};
+
 }  // namespace typeformer::masks
