@@ -229,8 +229,7 @@ namespace {
 template <class Layer, class Arch>
 void check_keras_attention(const std::string& name, std::size_t threads) {
   INFO(name << ", threads " << threads);
-  const auto file =
-      tfm::io::safetensors_file::open(data_dir + "keras_attention_" + name + ".safetensors");
+  const auto file = tfm::io::safetensors_file::open(data_dir + "keras_" + name + ".safetensors");
   const auto config = nlohmann::json::parse(file.metadata().at("config"));
   const double atol = config.at("atol"), rtol = config.at("rtol");
   const auto params =
@@ -287,18 +286,18 @@ void check_keras_attention_everywhere(const std::string& name) {
 
 TEST_CASE("dot_attention matches keras.layers.Attention: dot and concat scores, scale, masks") {
   using plain = tfm::dot_attention<"attention">;
-  using scaled = tfm::dot_attention<"attention", tfm::use_scale>;
+  using scaled = tfm::dot_attention<"attention", tfm::use_scale<true>>;
   using concat = tfm::dot_attention<"attention", tfm::concat_scores>;
-  using concat_scaled = tfm::dot_attention<"attention", tfm::concat_scores, tfm::use_scale>;
+  using concat_scaled = tfm::dot_attention<"attention", tfm::concat_scores, tfm::use_scale<true>>;
   STATIC_REQUIRE(plain::parameter_count == 0);
   STATIC_REQUIRE(concat_scaled::parameter_count == 2);
-  check_keras_attention_everywhere<plain>("dot");
-  check_keras_attention_everywhere<scaled>("dot_scale_distinct_key");
-  check_keras_attention_everywhere<plain>("dot_masks");
-  check_keras_attention_everywhere<scaled>("dot_causal");
-  check_keras_attention_everywhere<concat>("concat");
-  check_keras_attention_everywhere<concat_scaled>("concat_scale_masks");
-  check_keras_attention_everywhere<concat_scaled>("concat_causal");
+  check_keras_attention_everywhere<plain>("attention_dot");
+  check_keras_attention_everywhere<scaled>("attention_dot_scale_distinct_key");
+  check_keras_attention_everywhere<plain>("attention_dot_masks");
+  check_keras_attention_everywhere<scaled>("attention_dot_causal");
+  check_keras_attention_everywhere<concat>("attention_concat");
+  check_keras_attention_everywhere<concat_scaled>("attention_concat_scale_masks");
+  check_keras_attention_everywhere<concat_scaled>("attention_concat_causal");
 }
 
 TEST_CASE(
@@ -307,7 +306,7 @@ TEST_CASE(
   using keras_policy =
       tfm::dot_attention<"attention",
                          tfm::on_fully_masked_rows<tfm::fully_masked_rows::minus_1e9_added>>;
-  check_keras_attention_everywhere<keras_policy>("fully_masked_row");
+  check_keras_attention_everywhere<keras_policy>("attention_fully_masked_row");
   // The default gives zeros for batch 1 (every value masked) and the same rows for batch 0.
   using ours = tfm::dot_attention<"attention">;
   xt::xtensor<float, 3> q = xt::ones<float>({2, 3, 4}), v = xt::ones<float>({2, 5, 4}),
@@ -323,7 +322,7 @@ TEST_CASE(
 }
 
 TEST_CASE("dot_attention: the single-query form equals a one-row query") {
-  using layer = tfm::dot_attention<"attention", tfm::use_scale>;
+  using layer = tfm::dot_attention<"attention", tfm::use_scale<true>>;
   const layer::parameters p{0.8f, 1.0f};
   xt::xtensor<float, 2> q = {{0.5f, -1.0f, 2.0f}, {1.5f, 0.25f, -0.5f}};
   xt::xtensor<float, 3> k = xt::zeros<float>({2, 4, 3}), v = xt::zeros<float>({2, 4, 5});
@@ -363,4 +362,49 @@ TEST_CASE("dot_attention: mismatched widths and lengths throw shape_error naming
   xt::xtensor<float, 3> short_v = xt::zeros<float>({2, 4, 6}), k4 = xt::zeros<float>({2, 5, 4});
   REQUIRE_THROWS_WITH(layer::forward(layer::parameters{}, q, short_v, k4, y, ws),
                       "dot_attention \"attn\": key length (5) differs from value length (4)");
+}
+
+TEST_CASE("additive_attention matches keras.layers.AdditiveAttention: scale, masks, causal") {
+  using scaled = tfm::additive_attention<"additive", d_model<6>>;
+  using unscaled = tfm::additive_attention<"additive", d_model<6>, tfm::use_scale<false>>;
+  STATIC_REQUIRE(scaled::parameter_count == 6);
+  STATIC_REQUIRE(unscaled::parameter_count == 0);
+  check_keras_attention_everywhere<scaled>("additive_attention_scale");
+  check_keras_attention_everywhere<unscaled>("additive_attention_no_scale_masks");
+  check_keras_attention_everywhere<scaled>("additive_attention_causal");
+}
+
+TEST_CASE(
+    "bahdanau_attention matches TensorFlow's tutorial layer, over a sequence and for one "
+    "decoder state") {
+  using layer = tfm::bahdanau_attention<"attention", 7, d_model<10>, key_features<12>>;
+  STATIC_REQUIRE(layer::parameter_count == 10 * 7 + 7 + 12 * 7 + 7 + 7 + 1);
+  check_keras_attention_everywhere<layer>("bahdanau_sequence");
+
+  using step = tfm::bahdanau_attention<"attention", 8, d_model<10>, key_features<12>>;
+  const auto file =
+      tfm::io::safetensors_file::open(data_dir + "keras_bahdanau_single_query.safetensors");
+  const auto params =
+      tfm::load_weights<step>(file, tfm::naming::keras, {.ignore_prefixes = {"golden."}});
+  xt::xtensor<float, 2> q = xt::empty<float>({3, 10});
+  xt::xtensor<float, 3> v = xt::empty<float>({3, 9, 12});
+  xt::xtensor<std::uint8_t, 2> keep = xt::empty<std::uint8_t>({3, 9});
+  const auto qr = file.read_floats("golden.query"), vr = file.read_floats("golden.value");
+  const auto kr = file.read_integers("golden.value_mask");
+  std::copy(qr.begin(), qr.end(), q.begin());
+  std::copy(vr.begin(), vr.end(), v.begin());
+  std::copy(kr.begin(), kr.end(), keep.begin());
+  const auto reference = file.read_floats("golden.output");
+  for (std::size_t threads : {1u, 2u}) {
+    xt::xtensor<float, 2> context = xt::zeros<float>({3, 12});
+    tfm::workspace ws(threads);
+    step::attend_one(params, q, v, v, context, ws, tfm::masks::keep_keys<>{tfm::as_view<2>(keep)});
+    for (std::size_t i = 0; i < reference.size(); ++i)
+      REQUIRE(context.data()[i] == Approx(reference[i]).margin(1e-5).epsilon(1e-4));
+  }
+  // PyTorch names: nn.Linear modules W1, W2, V.
+  const auto torch = step::expected_weights(tfm::naming::pytorch, "attn.");
+  REQUIRE(torch[0].name == "attn.W1.weight");
+  REQUIRE(torch[0].shape == std::vector<std::int64_t>{8, 10});
+  REQUIRE(torch[4].shape == std::vector<std::int64_t>{1, 8});
 }

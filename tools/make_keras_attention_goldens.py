@@ -34,9 +34,15 @@ ATOL, RTOL = 1e-5, 1e-4
 
 
 def keras_attention(q, v, k, score_mode, scale, concat_weight, value_mask, query_mask, causal):
-    """float64 evaluation of Keras's Attention.call (inference)."""
+    """float64 evaluation of Keras's Attention.call and AdditiveAttention.call (inference)."""
     q, v, k = (np.asarray(t, np.float64) for t in (q, v, k))
-    if score_mode == "dot":
+    if score_mode == "additive":  # AdditiveAttention: sum(scale * tanh(q + k)), scale (dim,) or 1
+        scores = ((1.0 if scale is None else scale) * np.tanh(q[:, :, None, :] + k[:, None, :, :])).sum(-1)
+    elif score_mode == "bahdanau":  # scale = (W1, b1, W2, b2, V, bV)
+        w1, b1, w2, b2, vk, vb = (np.asarray(t, np.float64) for t in scale)
+        qp, kp = q @ w1 + b1, k @ w2 + b2
+        scores = (np.tanh(qp[:, :, None, :] + kp[:, None, :, :]) @ vk)[..., 0] + vb[0]
+    elif score_mode == "dot":
         scores = q @ k.transpose(0, 2, 1)
         if scale is not None:
             scores = scores * scale
@@ -104,6 +110,70 @@ def case(out, name, seed, B, Tq, Tv, dim, dv, score_mode="dot", use_scale=False,
                           "generator": "tools/make_keras_attention_goldens.py"})
 
 
+def additive_case(out, name, seed, B, Tq, Tv, dim, use_scale=True, distinct_key=False, value_lengths=None,
+                  query_keep=None, causal=False, description=""):
+    rng = np.random.default_rng(seed)
+    f32 = lambda *shape: rng.standard_normal(shape).astype(np.float32)  # noqa: E731
+    q, v = f32(B, Tq, dim), f32(B, Tv, dim)
+    k = f32(B, Tv, dim) if distinct_key else None
+    scale = (rng.standard_normal(dim) * 0.5 + 1.0).astype(np.float32) if use_scale else None
+    value_mask = None if value_lengths is None else \
+        (np.arange(Tv)[None, :] < np.asarray(value_lengths)[:, None]).astype(np.uint8)
+    query_mask = None if query_keep is None else np.asarray(query_keep, np.uint8)
+    y = keras_attention(q, v, k if k is not None else v, "additive", scale, None, value_mask, query_mask, causal)
+    tensors = {"golden.query": q, "golden.value": v, "golden.output": y.astype(np.float32)}
+    if k is not None:
+        tensors["golden.key"] = k
+    if scale is not None:
+        tensors["scale"] = scale
+    if value_mask is not None:
+        tensors["golden.value_mask"] = value_mask
+    if query_mask is not None:
+        tensors["golden.query_mask"] = query_mask
+    config = {"framework": "keras", "layer": "AdditiveAttention", "use_scale": use_scale, "causal": causal,
+              "atol": ATOL, "rtol": RTOL, "description": description}
+    safetensors_io.write(os.path.join(out, f"keras_additive_attention_{name}.safetensors"), tensors,
+                         {"config": json.dumps(config, sort_keys=True), "numpy_version": np.__version__,
+                          "generator": "tools/make_keras_attention_goldens.py"})
+
+
+def bahdanau_case(out, name, seed, B, Tq, Tv, dq, dv, units, value_lengths=None, single_query=False,
+                  description=""):
+    """TensorFlow's NMT tutorial BahdanauAttention(units): V(tanh(W1(q) + W2(values))), values as keys."""
+    rng = np.random.default_rng(seed)
+    f32 = lambda *shape, s=1.0: (rng.standard_normal(shape) * s).astype(np.float32)  # noqa: E731
+    q, v = f32(B, Tq, dq), f32(B, Tv, dv)
+    weights = {"W1/kernel": f32(dq, units, s=dq ** -0.5), "W1/bias": f32(units, s=0.3),
+               "W2/kernel": f32(dv, units, s=dv ** -0.5), "W2/bias": f32(units, s=0.3),
+               "V/kernel": f32(units, 1, s=units ** -0.5), "V/bias": f32(1, s=0.3)}
+    value_mask = None if value_lengths is None else \
+        (np.arange(Tv)[None, :] < np.asarray(value_lengths)[:, None]).astype(np.uint8)
+    params = [weights[n] for n in ("W1/kernel", "W1/bias", "W2/kernel", "W2/bias", "V/kernel", "V/bias")]
+    y = keras_attention(q, v, v, "bahdanau", params, None, value_mask, None, False)
+    # Cross-check against torch: the same layer from nn.Linear modules, float64.
+    w1, w2, vl = (torch.nn.Linear(a, b).double() for a, b in ((dq, units), (dv, units), (units, 1)))
+    with torch.no_grad():
+        for lin, n in ((w1, "W1"), (w2, "W2"), (vl, "V")):
+            lin.weight.copy_(torch.from_numpy(weights[n + "/kernel"]).double().T)
+            lin.bias.copy_(torch.from_numpy(weights[n + "/bias"]).double())
+        tq, tv = torch.from_numpy(q).double(), torch.from_numpy(v).double()
+        score = vl(torch.tanh(w1(tq)[:, :, None, :] + w2(tv)[:, None, :, :]))[..., 0]
+        if value_mask is not None:
+            score = score.masked_fill(torch.from_numpy(value_mask[:, None, :] == 0), float("-inf"))
+        ref = torch.softmax(score, -1) @ tv
+    assert np.allclose(ref.numpy(), y, atol=1e-12), name
+    tensors = dict((k, v_) for k, v_ in weights.items())
+    tensors.update({"golden.query": q[:, 0, :] if single_query else q, "golden.value": v,
+                    "golden.output": (y[:, 0, :] if single_query else y).astype(np.float32)})
+    if value_mask is not None:
+        tensors["golden.value_mask"] = value_mask
+    config = {"framework": "keras", "layer": "BahdanauAttention", "units": units, "single_query": single_query,
+              "causal": False, "atol": ATOL, "rtol": RTOL, "description": description}
+    safetensors_io.write(os.path.join(out, f"keras_bahdanau_{name}.safetensors"), tensors,
+                         {"config": json.dumps(config, sort_keys=True), "numpy_version": np.__version__,
+                          "generator": "tools/make_keras_attention_goldens.py"})
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "tests", "data", "layers"))
@@ -129,6 +199,17 @@ def main():
     case(out, "fully_masked_row", 508, 2, 4, 6, 6, 6, value_lengths=[6, 0],
          description="value_mask all 0 for batch 1: Keras's -1e9 (float32) turns its rows into a near-uniform "
                      "average of all values")
+    additive_case(out, "scale", 511, 2, 5, 7, 6, description="AdditiveAttention() (use_scale=True): a learned (dim,) scale")
+    additive_case(out, "no_scale_masks", 512, 3, 5, 7, 6, use_scale=False, distinct_key=True,
+                  value_lengths=[7, 2, 5], query_keep=[[1, 1, 1, 1, 1], [1, 1, 1, 0, 1], [0, 1, 1, 1, 1]],
+                  description="AdditiveAttention(use_scale=False) on [query, value, key] with value and query masks")
+    additive_case(out, "causal", 513, 2, 7, 7, 6, causal=True,
+                  description="AdditiveAttention()(..., use_causal_mask=True)")
+    bahdanau_case(out, "single_query", 514, 3, 1, 9, 10, 12, 8, value_lengths=[9, 5, 2], single_query=True,
+                  description="BahdanauAttention(8) of TensorFlow's NMT tutorial: query (batch, 10) = the decoder "
+                              "state, values (batch, 9, 12) as keys and values, padded values masked")
+    bahdanau_case(out, "sequence", 515, 2, 4, 6, 10, 12, 7,
+                  description="The same layer over a sequence of 4 queries")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@
 #include <typeformer/io/safetensors.hpp>
 #include <typeformer/kernels/workspace.hpp>
 #include <typeformer/layers/activations.hpp>
+#include <typeformer/layers/additive_attention.hpp>
 #include <typeformer/layers/dense.hpp>
 #include <typeformer/layers/dot_attention.hpp>
 #include <typeformer/layers/embedding.hpp>

@@ -5,7 +5,7 @@
 //   score_mode "dot" (default):  s(i, j) = scale · (q_i · k_j)            — no 1/√dim
 //   score_mode "concat":         s(i, j) = w · Σ_d tanh(scale · (q_id + k_jd))
 //   y_i = Σ_j softmax_j(s(i, j) over visible keys) · v_j, and y_i = 0 where query_mask drops i.
-// scale is a learned scalar with option `use_scale` (Keras use_scale=True), else 1; w is the
+// scale is a learned scalar with option `use_scale<true>` (Keras use_scale=True), else 1; w is the
 // learned scalar `concat_score_weight`, present in concat mode. Option `concat_scores` selects
 // concat mode. Masks: the typed masks of expr/masks.hpp (Keras's value_mask is
 // masks::keep_keys, use_causal_mask is masks::causal), and masks::keep_queries for query_mask.
@@ -30,29 +30,13 @@
 #include <typeformer/core/fixed_string.hpp>
 #include <typeformer/core/naming.hpp>
 #include <typeformer/expr/masks.hpp>
-#include <typeformer/kernels/row_attention.hpp>
 #include <typeformer/kernels/simd.hpp>
 #include <typeformer/kernels/workspace.hpp>
 #include <typeformer/layers/options.hpp>
+#include <typeformer/layers/unprojected_attention.hpp>
 #include <typeformer/tensor/view.hpp>
 
 namespace typeformer {
-
-namespace option_kinds {
-struct use_scale {};
-struct concat_scores {};
-}  // namespace option_kinds
-
-/// A learned scalar multiplies the scores (Keras Attention/AdditiveAttention use_scale=True).
-struct use_scale {
-  using kind = option_kinds::use_scale;
-  static constexpr bool value = true;
-};
-/// Keras Attention's score_mode="concat".
-struct concat_scores {
-  using kind = option_kinds::concat_scores;
-  static constexpr bool value = true;
-};
 
 template <fixed_string Name, class... Options>
 struct dot_attention {
@@ -86,11 +70,6 @@ struct dot_attention {
     return p;
   }
 
-  /// Scratch of one call: a row of scores per thread.
-  static constexpr std::size_t workspace_floats(std::size_t key_len, std::size_t threads) noexcept {
-    return threads * simd::round_up(key_len, 16);
-  }
-
   /// y = attention(query, value, key = value): query (batch, Tq, dim), value (batch, Tv, dv),
   /// y (batch, Tq, dv).
   template <class Arch = simd::best_available, class Q, class V, class Y, class Mask = masks::none,
@@ -106,57 +85,19 @@ struct dot_attention {
   static void forward(const parameters& p, const Q& query_in, const V& value_in, const K& key_in,
                       Y&& y_in, workspace& ws, const Mask& mask = {},
                       const QueryMask& query_mask = {}) {
-    using namespace diagnostics;
-    const auto q = as_view<3>(query_in);
-    const auto v = as_view<3>(value_in);
-    const auto k = as_view<3>(key_in);
-    const auto y = as_view<3>(y_in);
-    check<batch_sizes_differ>(v.extent(0) == q.extent(0), kind, name, v.extent(0), q.extent(0));
-    check<batch_sizes_differ>(k.extent(0) == q.extent(0), kind, name, k.extent(0), q.extent(0));
-    check<key_and_value_lengths_differ>(k.extent(1) == v.extent(1), kind, name, k.extent(1),
-                                        v.extent(1));
-    check<query_and_key_widths_differ>(k.extent(2) == q.extent(2), kind, name, q.extent(2),
-                                       k.extent(2));
-    check<output_shape_does_not_match>(y.extent(0) == q.extent(0), kind, name, y.extent(0),
-                                       q.extent(0));
-    check<output_shape_does_not_match>(y.extent(1) == q.extent(1), kind, name, y.extent(1),
-                                       q.extent(1));
-    check<output_shape_does_not_match>(y.extent(2) == v.extent(2), kind, name, y.extent(2),
-                                       v.extent(2));
-    const auto B = static_cast<std::size_t>(q.extent(0)),
-               Tq = static_cast<std::size_t>(q.extent(1)),
-               Tv = static_cast<std::size_t>(v.extent(1)),
-               d = static_cast<std::size_t>(q.extent(2)),
-               dv = static_cast<std::size_t>(v.extent(2));
-    kernels::mask_spec m;
-    mask.lower(m, {q.extent(0), 1, q.extent(1), v.extent(1), kind, name});
-    m.policy = masked_rows_policy;
-    kernels::row_attention_args a{B, Tq, Tv, dv, v.data(), Tv * dv, dv, y.data(), Tq * dv, dv};
-    if constexpr (!std::is_same_v<QueryMask, masks::all_queries>) {
-      check<mask_batch_does_not_match>(query_mask.mask.extent(0) == q.extent(0), kind, name,
-                                       query_mask.mask.extent(0), q.extent(0));
-      check<mask_query_length_does_not_match>(query_mask.mask.extent(1) == q.extent(1), kind, name,
-                                              query_mask.mask.extent(1), q.extent(1));
-      a.query_keep = query_mask.mask.data();
-    }
-    if (B * Tq == 0) return;
     using isa = simd::resolve_arch<Arch>;
-    const std::size_t row_floats = simd::round_up(Tv, 16);
-    float* scratch = ws.reserve(workspace_floats(Tv, ws.threads()));
-    const float* qd = q.data();
-    const float* kd = k.data();
-    auto score_row = [&](std::size_t b, std::size_t i, float* scores) {
-      const float* qi = qd + (b * Tq + i) * d;
-      const float* kb = kd + b * Tv * d;
-      for (std::size_t j = 0; j < Tv; ++j)
-        scores[j] = concat ? concat_score<isa>(qi, kb + j * d, d, p)
-                           : dot<isa>(qi, kb + j * d, d) * p.scale;
-    };
-    ws.pool().parallel_for(B * Tq, std::max<std::size_t>(1, B * Tq / (4 * ws.threads())),
-                           [&](std::size_t first, std::size_t last, std::size_t thread) {
-                             kernels::row_attention<isa>(
-                                 a, m, score_row, scratch + thread * row_floats, first, last);
-                           });
+    detail::run_unprojected_attention<dot_attention, Arch>(
+        query_in, value_in, key_in, std::forward<Y>(y_in), ws, mask, query_mask, true,
+        [](const detail::unprojected_call&) { return std::size_t(0); },
+        [&p](const detail::unprojected_call& c, float*) {
+          return [&p, c](std::size_t b, std::size_t i, float* scores) {
+            const float* qi = c.q + (b * c.query_len + i) * c.query_width;
+            const float* kb = c.k + b * c.key_len * c.key_width;
+            for (std::size_t j = 0; j < c.key_len; ++j)
+              scores[j] = concat ? concat_score<isa>(qi, kb + j * c.key_width, c.key_width, p)
+                                 : dot<isa>(qi, kb + j * c.key_width, c.key_width) * p.scale;
+          };
+        });
   }
 
   /// The single-query form a decoder step uses: query (batch, dim) against value (batch, Tv,
@@ -165,11 +106,9 @@ struct dot_attention {
             class Mask = masks::none>
   static void attend_one(const parameters& p, const Q& query_in, const V& value, const K& key,
                          Y&& context_in, workspace& ws, const Mask& mask = {}) {
-    const auto q = as_view<2>(query_in);
-    const auto c = as_view<2>(context_in);
-    const tensor_view<const float, dynamic, 1, dynamic> q3(q.data(), {q.extent(0), 1, q.extent(1)});
-    const tensor_view<float, dynamic, 1, dynamic> c3(c.data(), {c.extent(0), 1, c.extent(1)});
-    forward<Arch>(p, q3, value, key, c3, ws, mask);
+    detail::as_one_row(query_in, std::forward<Y>(context_in), [&](const auto& q, const auto& c) {
+      forward<Arch>(p, q, value, key, c, ws, mask);
+    });
   }
 
  private:

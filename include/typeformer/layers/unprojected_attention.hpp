@@ -1,0 +1,124 @@
+#pragma once
+// What the Keras attention layers that read their inputs as given (dot_attention,
+// additive_attention, bahdanau_attention) share: the options, the shape rules of
+// [query, value, key], the masks, and the row-at-a-time kernel run on the workspace's threads.
+
+#include <algorithm>
+#include <cstddef>
+#include <string_view>
+#include <type_traits>
+
+#include <typeformer/core/diagnostics.hpp>
+#include <typeformer/expr/masks.hpp>
+#include <typeformer/kernels/row_attention.hpp>
+#include <typeformer/kernels/simd.hpp>
+#include <typeformer/kernels/workspace.hpp>
+#include <typeformer/tensor/view.hpp>
+
+namespace typeformer {
+
+namespace option_kinds {
+struct use_scale {};
+struct concat_scores {};
+}  // namespace option_kinds
+
+/// Whether learned scales multiply the scores: Keras `use_scale` (a scalar in Attention,
+/// default false; one per feature in AdditiveAttention, default true).
+template <bool Enabled>
+struct use_scale {
+  using kind = option_kinds::use_scale;
+  static constexpr bool value = Enabled;
+};
+/// Keras Attention's score_mode="concat".
+struct concat_scores {
+  using kind = option_kinds::concat_scores;
+  static constexpr bool value = true;
+};
+
+namespace detail {
+
+/// One call's inputs as the score functions read them: q(b, i, :) at q + (b·Tq + i)·dim and
+/// k(b, j, :) at k + (b·Tv + j)·key_width.
+struct unprojected_call {
+  std::size_t batch, query_len, key_len, query_width, key_width, value_width;
+  const float* q;
+  const float* k;
+};
+
+/// Floats of the row scratch each thread needs.
+constexpr std::size_t score_row_floats(std::size_t key_len) noexcept {
+  return simd::round_up(std::max<std::size_t>(key_len, 1), 16);
+}
+
+/// Checks the shapes, lowers the masks and runs the row kernel. `prepare(call, extra)` gets
+/// `extra_floats(call)` floats of scratch (for projections computed once per call) and returns
+/// score_row(b, i, scores). `same_width`: the query and the key have one width (no projection).
+template <class Layer, class Arch, class Q, class V, class K, class Y, class Mask, class QueryMask,
+          class ExtraFloats, class Prepare>
+void run_unprojected_attention(const Q& query_in, const V& value_in, const K& key_in, Y&& y_in,
+                               workspace& ws, const Mask& mask, const QueryMask& query_mask,
+                               bool same_width, ExtraFloats&& extra_floats, Prepare&& prepare) {
+  using namespace diagnostics;
+  constexpr std::string_view kind = Layer::kind, name = Layer::name;
+  const auto q = as_view<3>(query_in);
+  const auto v = as_view<3>(value_in);
+  const auto k = as_view<3>(key_in);
+  const auto y = as_view<3>(y_in);
+  check<batch_sizes_differ>(v.extent(0) == q.extent(0), kind, name, v.extent(0), q.extent(0));
+  check<batch_sizes_differ>(k.extent(0) == q.extent(0), kind, name, k.extent(0), q.extent(0));
+  check<key_and_value_lengths_differ>(k.extent(1) == v.extent(1), kind, name, k.extent(1),
+                                      v.extent(1));
+  if (same_width)
+    check<query_and_key_widths_differ>(k.extent(2) == q.extent(2), kind, name, q.extent(2),
+                                       k.extent(2));
+  check<output_shape_does_not_match>(y.extent(0) == q.extent(0), kind, name, y.extent(0),
+                                     q.extent(0));
+  check<output_shape_does_not_match>(y.extent(1) == q.extent(1), kind, name, y.extent(1),
+                                     q.extent(1));
+  check<output_shape_does_not_match>(y.extent(2) == v.extent(2), kind, name, y.extent(2),
+                                     v.extent(2));
+  const unprojected_call call{static_cast<std::size_t>(q.extent(0)),
+                              static_cast<std::size_t>(q.extent(1)),
+                              static_cast<std::size_t>(v.extent(1)),
+                              static_cast<std::size_t>(q.extent(2)),
+                              static_cast<std::size_t>(k.extent(2)),
+                              static_cast<std::size_t>(v.extent(2)),
+                              q.data(),
+                              k.data()};
+  kernels::mask_spec m;
+  mask.lower(m, {q.extent(0), 1, q.extent(1), v.extent(1), kind, name});
+  m.policy = Layer::masked_rows_policy;
+  const std::size_t B = call.batch, Tq = call.query_len, Tv = call.key_len, dv = call.value_width;
+  kernels::row_attention_args a{B, Tq, Tv, dv, v.data(), Tv * dv, dv, y.data(), Tq * dv, dv};
+  if constexpr (!std::is_same_v<QueryMask, masks::all_queries>) {
+    check<mask_batch_does_not_match>(query_mask.mask.extent(0) == q.extent(0), kind, name,
+                                     query_mask.mask.extent(0), q.extent(0));
+    check<mask_query_length_does_not_match>(query_mask.mask.extent(1) == q.extent(1), kind, name,
+                                            query_mask.mask.extent(1), q.extent(1));
+    a.query_keep = query_mask.mask.data();
+  }
+  if (B * Tq == 0) return;
+  const std::size_t row_floats = score_row_floats(Tv), extra = extra_floats(call);
+  float* scratch = ws.reserve(extra + ws.threads() * row_floats);
+  auto score_row = prepare(call, scratch);
+  ws.pool().parallel_for(B * Tq, std::max<std::size_t>(1, B * Tq / (4 * ws.threads())),
+                         [&](std::size_t first, std::size_t last, std::size_t thread) {
+                           kernels::row_attention<simd::resolve_arch<Arch>>(
+                               a, m, score_row, scratch + extra + thread * row_floats, first, last);
+                         });
+}
+
+/// The single-query form: query (batch, dim) and context (batch, dv) as one-row sequences.
+template <class F, class Q, class Y>
+void as_one_row(const Q& query_in, Y&& context_in, F&& run) {
+  const auto q = as_view<2>(query_in);
+  const auto c = as_view<2>(context_in);
+  const tensor_view<const float, dynamic, 1, dynamic> q3(q.data(), {q.extent(0), 1, q.extent(1)});
+  const tensor_view<float, dynamic, 1, dynamic> c3(c.data(), {c.extent(0), 1, c.extent(1)});
+  diagnostics::check<diagnostics::batch_sizes_differ>(c.extent(0) == q.extent(0), "attention",
+                                                      "context", c.extent(0), q.extent(0));
+  run(q3, c3);
+}
+
+}  // namespace detail
+}  // namespace typeformer
