@@ -408,3 +408,92 @@ TEST_CASE(
   REQUIRE(torch[0].shape == std::vector<std::int64_t>{8, 10});
   REQUIRE(torch[4].shape == std::vector<std::int64_t>{1, 8});
 }
+
+namespace {
+// keras-multi-head's MultiHeadAttention and the tutorial score scale, through
+// multi_head_attention (tools/make_keras_attention_goldens.py).
+template <class Layer, class Arch>
+void check_keras_multi_head(const std::string& file_name, std::size_t threads) {
+  INFO(file_name << ", threads " << threads);
+  const auto file = tfm::io::safetensors_file::open(data_dir + file_name + ".safetensors");
+  const auto config = nlohmann::json::parse(file.metadata().at("config"));
+  const double atol = config.at("atol"), rtol = config.at("rtol");
+  const auto params =
+      tfm::load_weights<Layer>(file, tfm::naming::keras, {.ignore_prefixes = {"golden."}});
+  auto read3 = [&](const std::string& tensor) {
+    const auto* info = file.find(tensor);
+    xt::xtensor<float, 3> t = xt::empty<float>(
+        {std::size_t(info->shape[0]), std::size_t(info->shape[1]), std::size_t(info->shape[2])});
+    const auto values = file.read_floats(tensor);
+    std::copy(values.begin(), values.end(), t.begin());
+    return t;
+  };
+  const auto q = read3("golden.query");
+  const auto k = file.contains("golden.key") ? read3("golden.key") : q;
+  const auto v = file.contains("golden.value") ? read3("golden.value") : q;
+  xt::xtensor<float, 3> y =
+      xt::zeros<float>({q.shape()[0], q.shape()[1], std::size_t(Layer::output_features)});
+  tfm::workspace ws(threads);
+  xt::xtensor<std::uint8_t, 2> keep;
+  if (file.contains("golden.value_mask")) {
+    const auto* info = file.find("golden.value_mask");
+    keep = xt::empty<std::uint8_t>({std::size_t(info->shape[0]), std::size_t(info->shape[1])});
+    const auto values = file.read_integers("golden.value_mask");
+    std::copy(values.begin(), values.end(), keep.begin());
+  }
+  const bool causal = config.at("causal");
+  if (causal && keep.size() > 0)
+    Layer::template forward<Arch>(
+        params, q, k, v, y, ws,
+        tfm::masks::all(tfm::masks::causal{}, tfm::masks::keep_keys<>{tfm::as_view<2>(keep)}));
+  else if (causal)
+    Layer::template forward<Arch>(params, q, k, v, y, ws, tfm::masks::causal{});
+  else
+    Layer::template forward<Arch>(params, q, k, v, y, ws);
+  const auto reference = file.read_floats("golden.output");
+  REQUIRE(reference.size() == y.size());
+  for (std::size_t i = 0; i < reference.size(); ++i) {
+    INFO("element " << i);
+    REQUIRE(std::fabs(y.data()[i] - reference[i]) <= atol + rtol * std::fabs(reference[i]));
+  }
+}
+
+template <class Layer>
+void check_keras_multi_head_everywhere(const std::string& file_name) {
+  check_keras_multi_head<Layer, tfm::simd::best_available>(file_name, 2);
+  check_keras_multi_head<Layer, tfm::simd::best_available>(file_name, 1);
+  check_keras_multi_head<Layer, tfm::simd::scalar>(file_name, 1);
+}
+}  // namespace
+
+TEST_CASE(
+    "multi_head_attention with keras-multi-head's weights and activation matches "
+    "keras-multi-head's MultiHeadAttention") {
+  using self =
+      tfm::multi_head_attention<"self", heads<3>, d_model<12>, tfm::keras_multi_head_weights,
+                                tfm::projection_activation<tfm::relu>>;
+  STATIC_REQUIRE(self::parameter_count == 4 * 12 * 12 + 4 * 12);
+  check_keras_multi_head_everywhere<self>("keras_multi_head_self");
+  // f = 12 comes from the value; the query is 10 wide and the key 8.
+  using cross =
+      tfm::multi_head_attention<"cross_history_mask", heads<4>, d_model<10>, key_features<8>,
+                                value_features<12>, tfm::keras_multi_head_weights,
+                                tfm::projection_activation<tfm::relu>>;
+  STATIC_REQUIRE(cross::key_dim_per_head == 3);
+  STATIC_REQUIRE(cross::output_features == 12);
+  check_keras_multi_head_everywhere<cross>("keras_multi_head_cross_history_mask");
+  using linear = tfm::multi_head_attention<"linear_no_bias", heads<3>, d_model<9>,
+                                           tfm::keras_multi_head_weights, tfm::use_bias<false>>;
+  check_keras_multi_head_everywhere<linear>("keras_multi_head_linear_no_bias");
+  const auto names = self::expected_weights(tfm::naming::keras, "self/");
+  REQUIRE(names.front().name == "self/self_Wq");
+  REQUIRE(names.back().name == "self/self_bo");
+}
+
+TEST_CASE(
+    "multi_head_attention: scores scaled by the whole key width, as the "
+    "MachineLearningMastery tutorial") {
+  using layer = tfm::multi_head_attention<"mha", heads<3>, d_model<12>, key_dim_per_head<5>,
+                                          tfm::score_scale<tfm::score_scaling::total_key_width>>;
+  check_keras_multi_head_everywhere<layer>("keras_mha_total_key_width_scale");
+}

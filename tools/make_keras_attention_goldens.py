@@ -174,6 +174,88 @@ def bahdanau_case(out, name, seed, B, Tq, Tv, dq, dv, units, value_lengths=None,
                           "generator": "tools/make_keras_attention_goldens.py"})
 
 
+def keras_multi_head_case(out, name, seed, B, Tq, Tv, dq, dk, dv, heads, activation, use_bias, history_only,
+                          value_lengths=None, self_attention=False, description=""):
+    """keras-multi-head's MultiHeadAttention (CyberZHG, keras_multi_head/multi_head_attention.py and
+    keras_self_attention's ScaledDotProductAttention), float64: the activation on each of Q, K, V and
+    on the output; e = QK^T/sqrt(head dim); e -= 10000 (1 - lower triangle) when history_only and
+    e -= 10000 (1 - value mask); softmax; weights @ V; heads concatenated; output projection."""
+    rng = np.random.default_rng(seed)
+    f32 = lambda *shape, s=1.0: (rng.standard_normal(shape) * s).astype(np.float32)  # noqa: E731
+    q = f32(B, Tq, dq)
+    k, v = (q, q) if self_attention else (f32(B, Tv, dk), f32(B, Tv, dv))
+    f = dv
+    prefix = f"{name}_"
+    W = {prefix + "Wq": f32(dq, f, s=dq ** -0.5), prefix + "Wk": f32(dk, f, s=dk ** -0.5),
+         prefix + "Wv": f32(dv, f, s=dv ** -0.5), prefix + "Wo": f32(f, f, s=f ** -0.5)}
+    if use_bias:
+        for n in ("bq", "bk", "bv", "bo"):
+            W[prefix + n] = f32(f, s=0.3)
+    act = {"relu": lambda x: np.maximum(x, 0), "linear": lambda x: x}[activation]
+    g = lambda n: np.asarray(W[prefix + n], np.float64) if prefix + n in W else 0.0  # noqa: E731
+    Q = act(np.asarray(q, np.float64) @ g("Wq") + g("bq"))
+    K = act(np.asarray(k, np.float64) @ g("Wk") + g("bk"))
+    V = act(np.asarray(v, np.float64) @ g("Wv") + g("bv"))
+    hd = f // heads
+    split = lambda t: t.reshape(t.shape[0], t.shape[1], heads, hd).transpose(0, 2, 1, 3)  # noqa: E731
+    e = split(Q) @ split(K).transpose(0, 1, 3, 2) / np.sqrt(hd)
+    S = k.shape[1]
+    if history_only:
+        lower = (np.arange(Tq)[:, None] >= np.arange(S)[None, :]).astype(np.float64)
+        e = e - 10000.0 * (1.0 - lower)
+    value_mask = None
+    if value_lengths is not None:
+        value_mask = (np.arange(S)[None, :] < np.asarray(value_lengths)[:, None]).astype(np.uint8)
+        e = e - 10000.0 * (1.0 - value_mask[:, None, None, :].astype(np.float64))
+    e = np.exp(e - e.max(-1, keepdims=True))
+    a = e / e.sum(-1, keepdims=True)
+    y = (a @ split(V)).transpose(0, 2, 1, 3).reshape(B, Tq, f)
+    y = act(y @ g("Wo") + g("bo"))
+    tensors = dict(W)
+    tensors.update({"golden.query": q, "golden.output": y.astype(np.float32)})
+    if not self_attention:
+        tensors.update({"golden.key": k, "golden.value": v})
+    if value_mask is not None:
+        tensors["golden.value_mask"] = value_mask
+    config = {"framework": "keras", "layer": "keras_multi_head.MultiHeadAttention", "head_num": heads,
+              "activation": activation, "use_bias": use_bias, "history_only": history_only,
+              "causal": history_only, "atol": ATOL, "rtol": RTOL, "description": description}
+    safetensors_io.write(os.path.join(out, f"keras_multi_head_{name}.safetensors"), tensors,
+                         {"config": json.dumps(config, sort_keys=True), "numpy_version": np.__version__,
+                          "generator": "tools/make_keras_attention_goldens.py"})
+
+
+def total_key_width_case(out, seed):
+    """keras.layers.MultiHeadAttention's layout with the scores divided by sqrt(heads * key_dim), the
+    whole projection's width, as the MachineLearningMastery tutorial does; float64."""
+    rng = np.random.default_rng(seed)
+    B, T, D, H, kd = 2, 6, 12, 3, 5
+    f32 = lambda *shape, s=1.0: (rng.standard_normal(shape) * s).astype(np.float32)  # noqa: E731
+    x = f32(B, T, D)
+    W = {"query/kernel": f32(D, H, kd, s=D ** -0.5), "query/bias": f32(H, kd, s=0.3),
+         "key/kernel": f32(D, H, kd, s=D ** -0.5), "key/bias": f32(H, kd, s=0.3),
+         "value/kernel": f32(D, H, kd, s=D ** -0.5), "value/bias": f32(H, kd, s=0.3),
+         "attention_output/kernel": f32(H, kd, D, s=(H * kd) ** -0.5), "attention_output/bias": f32(D, s=0.3)}
+    g = {n: np.asarray(t, np.float64) for n, t in W.items()}
+    x64 = np.asarray(x, np.float64)
+    proj = lambda n: np.einsum("btd,dhk->bhtk", x64, g[n + "/kernel"]) + g[n + "/bias"][None, :, None, :]  # noqa: E731
+    Q, K, V = proj("query"), proj("key"), proj("value")
+    e = Q @ K.transpose(0, 1, 3, 2) / np.sqrt(H * kd)
+    e = np.exp(e - e.max(-1, keepdims=True))
+    a = e / e.sum(-1, keepdims=True)
+    y = np.einsum("bhtk,hkd->btd", a @ V, g["attention_output/kernel"]) + g["attention_output/bias"]
+    tensors = dict(W)
+    tensors.update({"golden.query": x, "golden.output": y.astype(np.float32)})
+    config = {"framework": "keras", "layer": "MultiHeadAttention, scores / sqrt(heads * key_dim)", "heads": H,
+              "key_dim": kd, "causal": False, "atol": ATOL, "rtol": RTOL,
+              "description": "Keras MultiHeadAttention weights, self-attention, scores scaled by 1/sqrt(15) (the "
+                             "whole query projection's width, as the MachineLearningMastery tutorial) instead of "
+                             "1/sqrt(5)"}
+    safetensors_io.write(os.path.join(out, "keras_mha_total_key_width_scale.safetensors"), tensors,
+                         {"config": json.dumps(config, sort_keys=True), "numpy_version": np.__version__,
+                          "generator": "tools/make_keras_attention_goldens.py"})
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "tests", "data", "layers"))
@@ -210,6 +292,17 @@ def main():
                               "state, values (batch, 9, 12) as keys and values, padded values masked")
     bahdanau_case(out, "sequence", 515, 2, 4, 6, 10, 12, 7,
                   description="The same layer over a sequence of 4 queries")
+    keras_multi_head_case(out, "self", 516, 2, 6, 6, 12, 12, 12, 3, "relu", True, False, self_attention=True,
+                          description="MultiHeadAttention(head_num=3) with its defaults (relu on Q, K, V and the "
+                                      "output, biases) as self-attention, d = f = 12")
+    keras_multi_head_case(out, "cross_history_mask", 517, 3, 5, 7, 10, 8, 12, 4, "relu", True, True,
+                          value_lengths=[7, 4, 2],
+                          description="[query (10 wide), key (8), value (12)]: f = 12 from the value, head_num=4, "
+                                      "history_only=True (top-left) and a value mask, both subtracted as 10000")
+    keras_multi_head_case(out, "linear_no_bias", 518, 2, 5, 5, 9, 9, 9, 3, "linear", False, True,
+                          self_attention=True,
+                          description="activation=None (linear), use_bias=False, history_only=True")
+    total_key_width_case(out, 519)
 
 
 if __name__ == "__main__":

@@ -22,11 +22,11 @@
 #include <vector>
 
 #include <typeformer/core/diagnostics.hpp>
-#include <typeformer/core/errors.hpp>
-#include <typeformer/core/text.hpp>
 #include <typeformer/core/dims.hpp>
+#include <typeformer/core/errors.hpp>
 #include <typeformer/core/fixed_string.hpp>
 #include <typeformer/core/naming.hpp>
+#include <typeformer/core/text.hpp>
 #include <typeformer/expr/masks.hpp>
 #include <typeformer/kernels/gemm.hpp>
 #include <typeformer/kernels/simd.hpp>
@@ -209,20 +209,20 @@ struct bahdanau_attention {
     check<key_features_do_not_match_declaration>(k.extent(2) == key_width, kind, name, k.extent(2),
                                                  key_width);
     using isa = simd::resolve_arch<Arch>;
-    const auto u = static_cast<std::size_t>(units);
+    constexpr auto u = static_cast<std::size_t>(units);
     detail::run_unprojected_attention<bahdanau_attention, Arch>(
         query, value, key, std::forward<Y>(y), ws, mask, query_mask, false,
-        [u](const detail::unprojected_call& c) {
+        [](const detail::unprojected_call& c) {
           return (c.batch * c.query_len + c.batch * c.key_len) * u;
         },
-        [&p, &ws, u](const detail::unprojected_call& c, float* projected) {
+        [&p, &ws](const detail::unprojected_call& c, float* projected) {
           float* qp = projected;
           float* kp = projected + c.batch * c.query_len * u;
           kernels::gemm<isa>(ws.pool(), {c.q, c.query_width, c.batch * c.query_len, &p.w1,
                                          p.b1.data(), 1.0f, qp, u});
           kernels::gemm<isa>(
               ws.pool(), {c.k, c.key_width, c.batch * c.key_len, &p.w2, p.b2.data(), 1.0f, kp, u});
-          return [&p, c, qp, kp, u](std::size_t b, std::size_t i, float* scores) {
+          return [&p, c, qp, kp](std::size_t b, std::size_t i, float* scores) {
             const float* qi = qp + (b * c.query_len + i) * u;
             const float* kb = kp + b * c.key_len * u;
             for (std::size_t j = 0; j < c.key_len; ++j)

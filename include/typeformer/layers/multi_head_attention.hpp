@@ -32,6 +32,48 @@
 
 namespace typeformer {
 
+namespace option_kinds {
+struct score_scale {};
+struct projection_activation {};
+struct weight_layout {};
+}  // namespace option_kinds
+
+/// What the scores q·k are multiplied by before the softmax, as each framework or tutorial
+/// does it:
+///   per_head_key_dim  1/√key_dim_per_head: PyTorch, Keras MultiHeadAttention, keras-multi-head,
+///                     the Keras custom-layer tutorials (depth = d_model / heads). The default.
+///   total_key_width   1/√(heads·key_dim_per_head): the MachineLearningMastery tutorial, which
+///                     divides by √d_k of the whole projection.
+///   none              1: no scaling.
+enum class score_scaling { per_head_key_dim, total_key_width, none };
+
+template <score_scaling Policy>
+struct score_scale {
+  using kind = option_kinds::score_scale;
+  static constexpr score_scaling value = Policy;
+};
+
+/// An activation applied to each of the query, key and value projections and to the output
+/// projection: keras-multi-head's MultiHeadAttention(activation=...), whose default is relu.
+template <activation Act>
+struct projection_activation {
+  using kind = option_kinds::projection_activation;
+  static constexpr activation value = Act;
+};
+
+/// How the weights are laid out and named besides the framework's own MultiHeadAttention.
+enum class attention_weight_layout {
+  framework,        ///< nn.MultiheadAttention or keras.layers.MultiHeadAttention
+  keras_multi_head  ///< keras-multi-head (CyberZHG): `name_Wq` (q_dim, f), `name_bq` (f), …,
+                    ///< `name_Wo` (f, f), with f the value features
+};
+
+/// Option: keras-multi-head's weights (Keras names only).
+struct keras_multi_head_weights {
+  using kind = option_kinds::weight_layout;
+  static constexpr attention_weight_layout value = attention_weight_layout::keras_multi_head;
+};
+
 /// No attention weights wanted (the fused path).
 struct no_attention_weights {
   static constexpr bool averaged = false;
@@ -75,19 +117,31 @@ struct multi_head_attention {
         sizeof(diagnostics::require<has_d_model,
                                     diagnostics::d_model_must_be_positive<name_type, d_model, 0>>));
   }
-  static_assert(sizeof(diagnostics::require < head_dims_declared || heads <= 0 ||
-                           d_model % heads == 0,
-                       diagnostics::heads_do_not_divide_d_model < name_type, d_model, heads >>));
-
-  static constexpr extent_t key_dim_per_head =
-      extent_of_v<dims::key_dim_per_head, (heads > 0 ? d_model / heads : 0), Options...>;
-  static constexpr extent_t value_dim_per_head =
-      extent_of_v<dims::value_dim_per_head, key_dim_per_head, Options...>;
+  static constexpr bool keras_multi_head_layout =
+      option_value<option_kinds::weight_layout, Options...>(attention_weight_layout::framework) ==
+      attention_weight_layout::keras_multi_head;
   static constexpr extent_t key_features = extent_of_v<dims::key_features, d_model, Options...>;
   static constexpr extent_t value_features =
       extent_of_v<dims::value_features, key_features, Options...>;
+  /// The width the heads split: d_model, or keras-multi-head's f, the value features.
+  static constexpr extent_t split_width = keras_multi_head_layout ? value_features : d_model;
+  static_assert(sizeof(diagnostics::require < head_dims_declared || heads <= 0 ||
+                           split_width % heads == 0,
+                       diagnostics::heads_do_not_divide_d_model < name_type, split_width,
+                       heads >>));
+
+  static constexpr extent_t key_dim_per_head =
+      extent_of_v<dims::key_dim_per_head, (heads > 0 ? split_width / heads : 0), Options...>;
+  static constexpr extent_t value_dim_per_head =
+      extent_of_v<dims::value_dim_per_head, key_dim_per_head, Options...>;
   static constexpr extent_t output_features =
-      extent_of_v<dims::output_features, d_model, Options...>;
+      extent_of_v<dims::output_features, split_width, Options...>;
+  static constexpr score_scaling score_scaling_policy =
+      option_value<option_kinds::score_scale, Options...>(score_scaling::per_head_key_dim);
+  static constexpr activation projection_act =
+      option_value<option_kinds::projection_activation, Options...>(activation::identity);
+  static_assert(is_element_wise(projection_act),
+                "multi_head_attention: a projection activation must be element-wise");
   static constexpr bool has_bias = option_value<option_kinds::use_bias, Options...>(true);
   static constexpr fully_masked_rows masked_rows_policy =
       option_value<option_kinds::on_fully_masked_rows, Options...>(fully_masked_rows::zeros);
@@ -125,7 +179,20 @@ struct multi_head_attention {
     using S = std::vector<std::int64_t>;
     const auto E = d_model, H = heads, kd = key_dim_per_head, vd = value_dim_per_head;
     std::vector<weight_spec> w;
-    if constexpr (std::is_same_v<Naming, naming::pytorch_t>) {
+    if constexpr (keras_multi_head_layout) {
+      static_assert(std::is_same_v<Naming, naming::keras_t>,
+                    "keras-multi-head weights have Keras names only: load with naming::keras");
+      const std::string base = prefix + std::string(name) + "_";
+      const extent_t Q = query_width, V = value_width;
+      w.push_back({base + "Wq", S{E, Q}});
+      if (has_bias) w.push_back({base + "bq", S{Q}});
+      w.push_back({base + "Wk", S{key_features, Q}});
+      if (has_bias) w.push_back({base + "bk", S{Q}});
+      w.push_back({base + "Wv", S{value_features, V}});
+      if (has_bias) w.push_back({base + "bv", S{V}});
+      w.push_back({base + "Wo", S{V, output_features}});
+      if (has_bias) w.push_back({base + "bo", S{output_features}});
+    } else if constexpr (std::is_same_v<Naming, naming::pytorch_t>) {
       static_assert(
           sizeof(diagnostics::require<pytorch_expressible,
                                       diagnostics::pytorch_names_need_head_width_d_model_over_heads<
@@ -195,6 +262,20 @@ struct multi_head_attention {
         return kernels::packed_matrix::pack([&](size_t k, size_t n) { return w[k * out + n]; }, in,
                                             out);
       };
+      if constexpr (keras_multi_head_layout) {
+        const std::string base = prefix + std::string(name) + "_";
+        p.query = pack(get(base + "Wq"), E, Q);
+        p.key = pack(get(base + "Wk"), KF, Q);
+        p.value = pack(get(base + "Wv"), VF, V);
+        p.output = pack(get(base + "Wo"), V, OUT);
+        if constexpr (has_bias) {
+          p.query_bias = get(base + "bq");
+          p.key_bias = get(base + "bk");
+          p.value_bias = get(base + "bv");
+          p.output_bias = get(base + "bo");
+        }
+        return p;
+      }
       p.query = pack(get(prefix + "query/kernel"), E, Q);
       p.key = pack(get(prefix + "key/kernel"), KF, Q);
       p.value = pack(get(prefix + "value/kernel"), VF, V);
@@ -352,24 +433,28 @@ struct multi_head_attention {
     float* context = vt + b * H * lk * ops.v_stride;
     float* scratch = context + b * lq * VW;
 
-    const float scale = 1.0f / std::sqrt(static_cast<float>(kd));
+    const float scale = score_scale_factor();
     kernels::gemm<isa>(ws.pool(), {query.data(), static_cast<size_t>(d_model), b * lq, &p.query,
-                                   bias_of(p.query_bias), scale, projected_q, QW});
+                                   bias_of(p.query_bias), scale_in_projection(scale), projected_q,
+                                   QW, projection_act});
     kernels::gemm<isa>(ws.pool(), {key.data(), static_cast<size_t>(key_features), b * lk, &p.key,
-                                   bias_of(p.key_bias), 1.0f, staging, QW});
+                                   bias_of(p.key_bias), 1.0f, staging, QW, projection_act});
     kernels::scatter_keys_transposed<isa>(staging, {lk * QW, kd, QW}, b, H, lk, kd, kt,
                                           ops.kt_stride);
-    kernels::gemm<isa>(ws.pool(), {value.data(), static_cast<size_t>(value_features), b * lk,
-                                   &p.value, bias_of(p.value_bias), 1.0f, staging, VW});
+    kernels::gemm<isa>(ws.pool(),
+                       {value.data(), static_cast<size_t>(value_features), b * lk, &p.value,
+                        bias_of(p.value_bias), 1.0f, staging, VW, projection_act});
     kernels::scatter_values<isa>(staging, {lk * VW, vd, VW}, b, H, lk, vd, vt, ops.v_stride);
 
     ops.q = projected_q, ops.q_batch = lq * QW, ops.q_head = kd, ops.q_row = QW;
+    ops.q_scale = scale_in_kernel(scale);
     ops.kt = kt, ops.v = vt;
     ops.out = context, ops.out_batch = lq * VW, ops.out_head = vd, ops.out_row = VW;
     const std::size_t scratch_per_thread = kernels::attention_scratch_floats(vd);
     run_flash_attention<isa>(ops, spec, scratch, ws);
-    kernels::gemm<isa>(ws.pool(), {context, VW, b * lq, &p.output, bias_of(p.output_bias), 1.0f,
-                                   out.data(), static_cast<size_t>(output_features)});
+    kernels::gemm<isa>(ws.pool(),
+                       {context, VW, b * lq, &p.output, bias_of(p.output_bias), 1.0f, out.data(),
+                        static_cast<size_t>(output_features), projection_act});
 
     if constexpr (want_weights)
       write_weights<isa>(ops, spec, weights_in, scratch + ws.threads() * scratch_per_thread);
@@ -418,11 +503,12 @@ struct multi_head_attention {
     float* kt = cache;
     float* v = cache + batch * H * kd * kt_stride;
     kernels::gemm<isa>(ws.pool(), {key, static_cast<std::size_t>(key_features), batch * count,
-                                   &p.key, bias_of(p.key_bias), 1.0f, staging, QW});
+                                   &p.key, bias_of(p.key_bias), 1.0f, staging, QW, projection_act});
     kernels::append_keys_transposed<isa>(staging, {count * QW, kd, QW}, batch, H, first, count, kd,
                                          kt, kt_stride);
-    kernels::gemm<isa>(ws.pool(), {value, static_cast<std::size_t>(value_features), batch * count,
-                                   &p.value, bias_of(p.value_bias), 1.0f, staging, VW});
+    kernels::gemm<isa>(ws.pool(),
+                       {value, static_cast<std::size_t>(value_features), batch * count, &p.value,
+                        bias_of(p.value_bias), 1.0f, staging, VW, projection_act});
     kernels::append_values<isa>(staging, {count * VW, vd, VW}, batch, H, first, count, vd, v,
                                 O::v_stride_for(vd), capacity * O::v_stride_for(vd));
   }
@@ -454,18 +540,43 @@ struct multi_head_attention {
     float* projected_q = ws.reserve(cached_workspace_floats(batch, rows, ws.threads()));
     float* context = projected_q + batch * rows * 2 * QW;
     float* scratch = context + batch * rows * 2 * VW;
-    const float scale = 1.0f / std::sqrt(static_cast<float>(kd));
+    const float scale = score_scale_factor();
     kernels::gemm<isa>(ws.pool(), {query, static_cast<std::size_t>(d_model), batch * rows, &p.query,
-                                   bias_of(p.query_bias), scale, projected_q, QW});
+                                   bias_of(p.query_bias), scale_in_projection(scale), projected_q,
+                                   QW, projection_act});
     ops.q = projected_q, ops.q_batch = rows * QW, ops.q_head = kd, ops.q_row = QW;
+    ops.q_scale = scale_in_kernel(scale);
     ops.kt = cache, ops.v = cache + batch * H * kd * ops.kt_stride;
     ops.out = context, ops.out_batch = rows * VW, ops.out_head = vd, ops.out_row = VW;
     run_flash_attention<isa>(ops, spec, scratch, ws);
-    kernels::gemm<isa>(ws.pool(), {context, VW, batch * rows, &p.output, bias_of(p.output_bias),
-                                   1.0f, out, static_cast<std::size_t>(output_features)});
+    kernels::gemm<isa>(ws.pool(),
+                       {context, VW, batch * rows, &p.output, bias_of(p.output_bias), 1.0f, out,
+                        static_cast<std::size_t>(output_features), projection_act});
   }
 
  private:
+  /// The declared score_scale policy's factor.
+  static float score_scale_factor() noexcept {
+    switch (score_scaling_policy) {
+      case score_scaling::per_head_key_dim:
+        return 1.0f / std::sqrt(static_cast<float>(key_dim_per_head));
+      case score_scaling::total_key_width:
+        return 1.0f / std::sqrt(static_cast<float>(heads * key_dim_per_head));
+      case score_scaling::none:
+        return 1.0f;
+    }
+    return 1.0f;
+  }
+  // Without a projection activation the scale is folded into the query projection's store, as
+  // PyTorch and Keras scale the projected query; after an activation it must follow it, so the
+  // attention kernel applies it to the scores.
+  static constexpr float scale_in_projection(float scale) noexcept {
+    return projection_act == activation::identity ? scale : 1.0f;
+  }
+  static constexpr float scale_in_kernel(float scale) noexcept {
+    return projection_act == activation::identity ? 1.0f : scale;
+  }
+
   static const float* bias_of(const std::vector<float>& values) noexcept {
     return values.empty() ? nullptr : values.data();
   }
