@@ -497,3 +497,39 @@ TEST_CASE(
                                           tfm::score_scale<tfm::score_scaling::total_key_width>>;
   check_keras_multi_head_everywhere<layer>("keras_mha_total_key_width_scale");
 }
+
+TEST_CASE(
+    "multi_head_attention as the tutorials write it: named Dense projections and their "
+    "score scale") {
+  // TensorFlow's custom-layer tutorial: wq, wk, wv, dense; depth = d_model / heads.
+  using tensorflow_tutorial =
+      tfm::multi_head_attention<"mha", heads<3>, d_model<12>,
+                                tfm::dense_projection_names<"wq", "wk", "wv", "dense">>;
+  const auto names = tensorflow_tutorial::expected_weights(tfm::naming::keras, "mha/");
+  REQUIRE(names.front().name == "mha/wq/kernel");
+  REQUIRE(names.back().name == "mha/dense/bias");
+  const auto torch_names = tensorflow_tutorial::expected_weights(tfm::naming::pytorch, "mha.");
+  REQUIRE(torch_names.front().name == "mha.wq.weight");
+  const auto file =
+      tfm::io::safetensors_file::open(data_dir + "keras_tutorial_mha_tensorflow.safetensors");
+  const auto params = tfm::load_weights<tensorflow_tutorial>(file, tfm::naming::keras,
+                                                             {.ignore_prefixes = {"golden."}});
+  xt::xtensor<float, 3> x = xt::empty<float>({3, 6, 12}), y = xt::zeros<float>({3, 6, 12});
+  const auto xr = file.read_floats("golden.query");
+  std::copy(xr.begin(), xr.end(), x.begin());
+  std::vector<tfm::extent_t> lengths;
+  for (auto n : file.read_integers("golden.key_lengths")) lengths.push_back(n);
+  tfm::workspace ws(2);
+  tensorflow_tutorial::forward(params, x, x, x, y, ws, tfm::masks::key_lengths{lengths});
+  const auto reference = file.read_floats("golden.output");
+  for (std::size_t i = 0; i < reference.size(); ++i)
+    REQUIRE(y.data()[i] == Approx(reference[i]).margin(1e-5).epsilon(1e-4));
+
+  // MachineLearningMastery: W_q, W_k = Dense(d_k = 12), W_v = Dense(d_v = 16), W_o = Dense(10)
+  // on 7-wide inputs, heads split d_k, scores / √d_k of the whole projection.
+  using mlm = tfm::multi_head_attention<"mha", heads<4>, d_model<7>, key_dim_per_head<3>,
+                                        value_dim_per_head<4>, output_features<10>,
+                                        tfm::score_scale<tfm::score_scaling::total_key_width>,
+                                        tfm::dense_projection_names<"W_q", "W_k", "W_v", "W_o">>;
+  check_keras_multi_head_everywhere<mlm>("keras_tutorial_mha_machinelearningmastery");
+}

@@ -256,6 +256,47 @@ def total_key_width_case(out, seed):
                           "generator": "tools/make_keras_attention_goldens.py"})
 
 
+def tutorial_case(out, name, seed, B, T, d_in, heads, d_k, d_v, d_out, names, whole_width_scale, lengths=None,
+                  causal=False, description=""):
+    """Multi-head attention as the tutorials write it: four Dense layers named `names`, heads splitting
+    each projection's columns, scores / sqrt(per-head depth) (TensorFlow's custom-layer tutorial) or
+    / sqrt(d_k) of the whole projection (MachineLearningMastery), masks added as -1e9 * mask with
+    1 = masked (padding beyond `lengths`, the look-ahead upper triangle); float64."""
+    rng = np.random.default_rng(seed)
+    f32 = lambda *shape, s=1.0: (rng.standard_normal(shape) * s).astype(np.float32)  # noqa: E731
+    x = f32(B, T, d_in)
+    shapes = [(d_in, d_k), (d_in, d_k), (d_in, d_v), (d_v, d_out)]
+    W = {}
+    for n, (i, o) in zip(names, shapes):
+        W[f"{n}/kernel"] = f32(i, o, s=i ** -0.5)
+        W[f"{n}/bias"] = f32(o, s=0.3)
+    g = {k: np.asarray(v, np.float64) for k, v in W.items()}
+    x64 = np.asarray(x, np.float64)
+    dense = lambda t, n: t @ g[f"{n}/kernel"] + g[f"{n}/bias"]  # noqa: E731
+    split = lambda t: t.reshape(B, T, heads, -1).transpose(0, 2, 1, 3)  # noqa: E731
+    q, k, v = split(dense(x64, names[0])), split(dense(x64, names[1])), split(dense(x64, names[2]))
+    scale = np.sqrt(d_k) if whole_width_scale else np.sqrt(d_k // heads)
+    scores = q @ k.transpose(0, 1, 3, 2) / scale
+    mask = np.zeros((B, 1, T, T))
+    if lengths is not None:
+        mask = np.maximum(mask, (np.arange(T)[None, None, None, :] >= np.asarray(lengths)[:, None, None, None]))
+    if causal:
+        mask = np.maximum(mask, np.triu(np.ones((T, T)), 1)[None, None])
+    scores = scores + -1e9 * mask
+    scores = np.exp(scores - scores.max(-1, keepdims=True))
+    a = scores / scores.sum(-1, keepdims=True)
+    y = dense((a @ v).transpose(0, 2, 1, 3).reshape(B, T, d_v), names[3])
+    tensors = dict(W)
+    tensors.update({"golden.query": x, "golden.output": y.astype(np.float32)})
+    if lengths is not None:
+        tensors["golden.key_lengths"] = np.asarray(lengths, np.int32)
+    config = {"framework": "keras", "layer": "tutorial multi-head attention", "heads": heads, "d_k": d_k,
+              "d_v": d_v, "causal": causal, "atol": ATOL, "rtol": RTOL, "description": description}
+    safetensors_io.write(os.path.join(out, f"keras_tutorial_mha_{name}.safetensors"), tensors,
+                         {"config": json.dumps(config, sort_keys=True), "numpy_version": np.__version__,
+                          "generator": "tools/make_keras_attention_goldens.py"})
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "tests", "data", "layers"))
@@ -303,6 +344,15 @@ def main():
                           self_attention=True,
                           description="activation=None (linear), use_bias=False, history_only=True")
     total_key_width_case(out, 519)
+    tutorial_case(out, "tensorflow", 520, 3, 6, 12, 3, 12, 12, 12, ("wq", "wk", "wv", "dense"), False,
+                  lengths=[6, 4, 1],
+                  description="TensorFlow's custom-layer tutorial MultiHeadAttention(d_model=12, num_heads=3): Dense "
+                              "wq, wk, wv, dense; depth = 4; a padding mask (1 = pad) added as -1e9")
+    tutorial_case(out, "machinelearningmastery", 521, 2, 6, 7, 4, 12, 16, 10, ("W_q", "W_k", "W_v", "W_o"), True,
+                  causal=True,
+                  description="MachineLearningMastery's MultiHeadAttention(h=4, d_k=12, d_v=16, d_model=10) on 7-wide "
+                              "inputs: W_q, W_k = Dense(12), W_v = Dense(16), W_o = Dense(10); scores / sqrt(12), the "
+                              "whole d_k; the look-ahead mask (1 = masked) added as -1e9")
 
 
 if __name__ == "__main__":

@@ -63,15 +63,29 @@ struct projection_activation {
 
 /// How the weights are laid out and named besides the framework's own MultiHeadAttention.
 enum class attention_weight_layout {
-  framework,        ///< nn.MultiheadAttention or keras.layers.MultiHeadAttention
-  keras_multi_head  ///< keras-multi-head (CyberZHG): `name_Wq` (q_dim, f), `name_bq` (f), …,
-                    ///< `name_Wo` (f, f), with f the value features
+  framework,         ///< nn.MultiheadAttention or keras.layers.MultiHeadAttention
+  keras_multi_head,  ///< keras-multi-head (CyberZHG): `name_Wq` (q_dim, f), `name_bq` (f), …,
+                     ///< `name_Wo` (f, f), with f the value features
+  dense_layers       ///< four Dense / nn.Linear layers with names of their own (tutorials)
 };
 
 /// Option: keras-multi-head's weights (Keras names only).
 struct keras_multi_head_weights {
   using kind = option_kinds::weight_layout;
   static constexpr attention_weight_layout value = attention_weight_layout::keras_multi_head;
+};
+
+/// Option: the projections are four Dense layers (Keras: `wq/kernel` (in, heads·key_dim),
+/// `wq/bias`) or nn.Linear modules (PyTorch: `W_q.weight` (heads·key_dim, in), `W_q.bias`)
+/// named as a tutorial names them: `dense_projection_names<"wq", "wk", "wv", "dense">` (Keras's
+/// custom-layer tutorials), `<"W_q", "W_k", "W_v", "W_o">` (MachineLearningMastery, and many
+/// PyTorch tutorials). The heads split each projection's columns in order.
+template <fixed_string Query, fixed_string Key, fixed_string Value, fixed_string Output>
+struct dense_projection_names {
+  using kind = option_kinds::weight_layout;
+  static constexpr attention_weight_layout value = attention_weight_layout::dense_layers;
+  static constexpr std::string_view names[4] = {Query.view(), Key.view(), Value.view(),
+                                                Output.view()};
 };
 
 /// No attention weights wanted (the fused path).
@@ -117,9 +131,12 @@ struct multi_head_attention {
         sizeof(diagnostics::require<has_d_model,
                                     diagnostics::d_model_must_be_positive<name_type, d_model, 0>>));
   }
+  static constexpr attention_weight_layout layout =
+      option_value<option_kinds::weight_layout, Options...>(attention_weight_layout::framework);
   static constexpr bool keras_multi_head_layout =
-      option_value<option_kinds::weight_layout, Options...>(attention_weight_layout::framework) ==
-      attention_weight_layout::keras_multi_head;
+      layout == attention_weight_layout::keras_multi_head;
+  /// Four separate projection matrices (keras-multi-head, or named Dense / Linear layers).
+  static constexpr bool separate_projections = layout != attention_weight_layout::framework;
   static constexpr extent_t key_features = extent_of_v<dims::key_features, d_model, Options...>;
   static constexpr extent_t value_features =
       extent_of_v<dims::value_features, key_features, Options...>;
@@ -179,19 +196,14 @@ struct multi_head_attention {
     using S = std::vector<std::int64_t>;
     const auto E = d_model, H = heads, kd = key_dim_per_head, vd = value_dim_per_head;
     std::vector<weight_spec> w;
-    if constexpr (keras_multi_head_layout) {
-      static_assert(std::is_same_v<Naming, naming::keras_t>,
-                    "keras-multi-head weights have Keras names only: load with naming::keras");
-      const std::string base = prefix + std::string(name) + "_";
-      const extent_t Q = query_width, V = value_width;
-      w.push_back({base + "Wq", S{E, Q}});
-      if (has_bias) w.push_back({base + "bq", S{Q}});
-      w.push_back({base + "Wk", S{key_features, Q}});
-      if (has_bias) w.push_back({base + "bk", S{Q}});
-      w.push_back({base + "Wv", S{value_features, V}});
-      if (has_bias) w.push_back({base + "bv", S{V}});
-      w.push_back({base + "Wo", S{V, output_features}});
-      if (has_bias) w.push_back({base + "bo", S{output_features}});
+    if constexpr (separate_projections) {
+      const auto names = separate_names(Naming{}, prefix);
+      constexpr bool out_in = std::is_same_v<Naming, naming::pytorch_t>;
+      for (std::size_t m = 0; m < 4; ++m) {
+        const extent_t in = separate_inputs[m], out = separate_outputs[m];
+        w.push_back({names.weight[m], out_in ? S{out, in} : S{in, out}});
+        if (has_bias) w.push_back({names.bias[m], S{out}});
+      }
     } else if constexpr (std::is_same_v<Naming, naming::pytorch_t>) {
       static_assert(
           sizeof(diagnostics::require<pytorch_expressible,
@@ -232,7 +244,20 @@ struct multi_head_attention {
     const auto KF = static_cast<size_t>(key_features), VF = static_cast<size_t>(value_features);
     const auto OUT = static_cast<size_t>(output_features);
     parameters p;
-    if constexpr (std::is_same_v<Naming, naming::pytorch_t>) {
+    if constexpr (separate_projections) {
+      const auto names = separate_names(Naming{}, prefix);
+      constexpr bool out_in = std::is_same_v<Naming, naming::pytorch_t>;
+      kernels::packed_matrix* matrices[4] = {&p.query, &p.key, &p.value, &p.output};
+      std::vector<float>* biases[4] = {&p.query_bias, &p.key_bias, &p.value_bias, &p.output_bias};
+      for (std::size_t m = 0; m < 4; ++m) {
+        const auto in = static_cast<size_t>(separate_inputs[m]),
+                   out = static_cast<size_t>(separate_outputs[m]);
+        const std::vector<float> w = get(names.weight[m]);
+        *matrices[m] = kernels::packed_matrix::pack(
+            [&](size_t k, size_t n) { return out_in ? w[n * in + k] : w[k * out + n]; }, in, out);
+        if constexpr (has_bias) *biases[m] = get(names.bias[m]);
+      }
+    } else if constexpr (std::is_same_v<Naming, naming::pytorch_t>) {
       // PyTorch stores (out, in): element (k, n) of the (in, out) matrix is w[n * in + k].
       auto pack_rows = [](const std::vector<float>& w, size_t first_row, size_t in, size_t out) {
         return kernels::packed_matrix::pack(
@@ -262,20 +287,6 @@ struct multi_head_attention {
         return kernels::packed_matrix::pack([&](size_t k, size_t n) { return w[k * out + n]; }, in,
                                             out);
       };
-      if constexpr (keras_multi_head_layout) {
-        const std::string base = prefix + std::string(name) + "_";
-        p.query = pack(get(base + "Wq"), E, Q);
-        p.key = pack(get(base + "Wk"), KF, Q);
-        p.value = pack(get(base + "Wv"), VF, V);
-        p.output = pack(get(base + "Wo"), V, OUT);
-        if constexpr (has_bias) {
-          p.query_bias = get(base + "bq");
-          p.key_bias = get(base + "bk");
-          p.value_bias = get(base + "bv");
-          p.output_bias = get(base + "bo");
-        }
-        return p;
-      }
       p.query = pack(get(prefix + "query/kernel"), E, Q);
       p.key = pack(get(prefix + "key/kernel"), KF, Q);
       p.value = pack(get(prefix + "value/kernel"), VF, V);
@@ -555,6 +566,38 @@ struct multi_head_attention {
   }
 
  private:
+  // ---- Separate projection matrices: query, key, value, output ------------------------------
+  static constexpr extent_t separate_inputs[4] = {d_model, key_features, value_features,
+                                                  value_width};
+  static constexpr extent_t separate_outputs[4] = {query_width, query_width, value_width,
+                                                   output_features};
+  struct separate_projection_names {
+    std::string weight[4], bias[4];
+  };
+  template <class Naming>
+  static separate_projection_names separate_names(Naming, const std::string& prefix) {
+    separate_projection_names n;
+    if constexpr (keras_multi_head_layout) {
+      static_assert(std::is_same_v<Naming, naming::keras_t>,
+                    "keras-multi-head weights have Keras names only: load with naming::keras");
+      const std::string base = prefix + std::string(name) + "_";
+      const char* letters[4] = {"q", "k", "v", "o"};
+      for (std::size_t m = 0; m < 4; ++m) {
+        n.weight[m] = base + "W" + letters[m];
+        n.bias[m] = base + "b" + letters[m];
+      }
+    } else {
+      using names = typename option_type<option_kinds::weight_layout, void, Options...>::type;
+      constexpr bool torch = std::is_same_v<Naming, naming::pytorch_t>;
+      for (std::size_t m = 0; m < 4; ++m) {
+        const std::string scope = prefix + std::string(names::names[m]) + Naming::separator;
+        n.weight[m] = scope + (torch ? "weight" : "kernel");
+        n.bias[m] = scope + "bias";
+      }
+    }
+    return n;
+  }
+
   /// The declared score_scale policy's factor.
   static float score_scale_factor() noexcept {
     switch (score_scaling_policy) {

@@ -57,6 +57,17 @@ constexpr T find_value_option(T fallback) {
 }
 }  // namespace detail
 
+/// The option of kind `Kind` among `Options...` (the first), or `Fallback`: for options that
+/// carry more than a value, such as names.
+template <class Kind, class Fallback, class... Options>
+struct option_type {
+  using type = Fallback;
+};
+template <class Kind, class Fallback, class First, class... Rest>
+struct option_type<Kind, Fallback, First, Rest...>
+    : std::conditional_t<detail::option_is<First, Kind>::value, std::type_identity<First>,
+                         option_type<Kind, Fallback, Rest...>> {};
+
 /// The value of the option of kind `Kind` among `Options...`, or `fallback`:
 /// `option_value<option_kinds::use_bias, Options...>(true)`. A function rather than a variable
 /// template with the default as a template argument: clang 14 has no `double` ones.
