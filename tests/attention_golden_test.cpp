@@ -16,6 +16,8 @@
 
 #include <typeformer/typeformer.hpp>
 
+#include "golden_files.hpp"
+
 namespace tfm = typeformer;
 using namespace tfm::dims;
 
@@ -35,14 +37,7 @@ struct golden {
         rtol(config.at("rtol").get<double>()) {}
 
   xt::xtensor<float, 3> tensor3(const std::string& name) const {
-    const auto* info = file.find(name);
-    REQUIRE(info);
-    REQUIRE(info->shape.size() == 3);
-    xt::xtensor<float, 3> t = xt::empty<float>(
-        {std::size_t(info->shape[0]), std::size_t(info->shape[1]), std::size_t(info->shape[2])});
-    const auto values = file.read_floats(name);
-    std::copy(values.begin(), values.end(), t.begin());
-    return t;
+    return golden_data::floats3(file, name);
   }
   std::vector<std::uint8_t> bytes(const std::string& name) const {
     const auto values = file.read_integers(name);

@@ -10,6 +10,8 @@
 
 #include <typeformer/typeformer.hpp>
 
+#include "golden_files.hpp"
+
 namespace tfm = typeformer;
 using namespace tfm::dims;
 
@@ -230,50 +232,31 @@ template <class Layer, class Arch>
 void check_keras_attention(const std::string& name, std::size_t threads) {
   INFO(name << ", threads " << threads);
   const auto file = tfm::io::safetensors_file::open(data_dir + "keras_" + name + ".safetensors");
-  const auto config = nlohmann::json::parse(file.metadata().at("config"));
-  const double atol = config.at("atol"), rtol = config.at("rtol");
   const auto params =
       tfm::load_weights<Layer>(file, tfm::naming::keras, {.ignore_prefixes = {"golden."}});
-  auto read3 = [&](const std::string& tensor) {
-    const auto* info = file.find(tensor);
-    xt::xtensor<float, 3> t = xt::empty<float>(
-        {std::size_t(info->shape[0]), std::size_t(info->shape[1]), std::size_t(info->shape[2])});
-    const auto values = file.read_floats(tensor);
-    std::copy(values.begin(), values.end(), t.begin());
-    return t;
-  };
-  auto read_mask = [&](const std::string& tensor) {
-    const auto* info = file.find(tensor);
-    xt::xtensor<std::uint8_t, 2> t =
-        xt::empty<std::uint8_t>({std::size_t(info->shape[0]), std::size_t(info->shape[1])});
-    const auto values = file.read_integers(tensor);
-    std::copy(values.begin(), values.end(), t.begin());
-    return t;
-  };
-  const auto q = read3("golden.query"), v = read3("golden.value");
-  const auto k = file.contains("golden.key") ? read3("golden.key") : v;
-  const bool causal = config.at("causal");
+  const auto q = golden_data::floats3(file, "golden.query"),
+             v = golden_data::floats3(file, "golden.value");
+  const auto k = file.contains("golden.key") ? golden_data::floats3(file, "golden.key") : v;
+  const bool causal = nlohmann::json::parse(file.metadata().at("config")).at("causal");
   xt::xtensor<float, 3> y = xt::zeros<float>({q.shape()[0], q.shape()[1], v.shape()[2]});
   tfm::workspace ws(threads);
-  const auto value_mask = file.contains("golden.value_mask") ? read_mask("golden.value_mask")
-                                                             : xt::xtensor<std::uint8_t, 2>();
-  const auto query_mask = file.contains("golden.query_mask") ? read_mask("golden.query_mask")
-                                                             : xt::xtensor<std::uint8_t, 2>();
+  const auto value_mask = file.contains("golden.value_mask")
+                              ? golden_data::mask2(file, "golden.value_mask")
+                              : xt::xtensor<std::uint8_t, 2>();
+  const auto query_mask = file.contains("golden.query_mask")
+                              ? golden_data::mask2(file, "golden.query_mask")
+                              : xt::xtensor<std::uint8_t, 2>();
   const auto keep_values = tfm::masks::keep_keys<>{tfm::as_view<2>(value_mask)};
   const auto keep_queries = tfm::masks::keep_queries<>{tfm::as_view<2>(query_mask)};
   if (causal)
     Layer::template forward<Arch>(params, q, v, k, y, ws, tfm::masks::causal{});
-  else if (!file.contains("golden.value_mask"))
+  else if (value_mask.size() == 0)
     Layer::template forward<Arch>(params, q, v, k, y, ws);
-  else if (!file.contains("golden.query_mask"))
+  else if (query_mask.size() == 0)
     Layer::template forward<Arch>(params, q, v, k, y, ws, keep_values);
   else
     Layer::template forward<Arch>(params, q, v, k, y, ws, keep_values, keep_queries);
-  const auto reference = file.read_floats("golden.output");
-  for (std::size_t i = 0; i < reference.size(); ++i) {
-    INFO("element " << i);
-    REQUIRE(std::fabs(y.data()[i] - reference[i]) <= atol + rtol * std::fabs(reference[i]));
-  }
+  golden_data::require_close(file, y.data());
 }
 
 template <class Layer>
@@ -416,32 +399,18 @@ template <class Layer, class Arch>
 void check_keras_multi_head(const std::string& file_name, std::size_t threads) {
   INFO(file_name << ", threads " << threads);
   const auto file = tfm::io::safetensors_file::open(data_dir + file_name + ".safetensors");
-  const auto config = nlohmann::json::parse(file.metadata().at("config"));
-  const double atol = config.at("atol"), rtol = config.at("rtol");
   const auto params =
       tfm::load_weights<Layer>(file, tfm::naming::keras, {.ignore_prefixes = {"golden."}});
-  auto read3 = [&](const std::string& tensor) {
-    const auto* info = file.find(tensor);
-    xt::xtensor<float, 3> t = xt::empty<float>(
-        {std::size_t(info->shape[0]), std::size_t(info->shape[1]), std::size_t(info->shape[2])});
-    const auto values = file.read_floats(tensor);
-    std::copy(values.begin(), values.end(), t.begin());
-    return t;
-  };
-  const auto q = read3("golden.query");
-  const auto k = file.contains("golden.key") ? read3("golden.key") : q;
-  const auto v = file.contains("golden.value") ? read3("golden.value") : q;
+  const auto q = golden_data::floats3(file, "golden.query");
+  const auto k = file.contains("golden.key") ? golden_data::floats3(file, "golden.key") : q;
+  const auto v = file.contains("golden.value") ? golden_data::floats3(file, "golden.value") : q;
+  const bool causal = nlohmann::json::parse(file.metadata().at("config")).at("causal");
   xt::xtensor<float, 3> y =
       xt::zeros<float>({q.shape()[0], q.shape()[1], std::size_t(Layer::output_features)});
   tfm::workspace ws(threads);
-  xt::xtensor<std::uint8_t, 2> keep;
-  if (file.contains("golden.value_mask")) {
-    const auto* info = file.find("golden.value_mask");
-    keep = xt::empty<std::uint8_t>({std::size_t(info->shape[0]), std::size_t(info->shape[1])});
-    const auto values = file.read_integers("golden.value_mask");
-    std::copy(values.begin(), values.end(), keep.begin());
-  }
-  const bool causal = config.at("causal");
+  const auto keep = file.contains("golden.value_mask")
+                        ? golden_data::mask2(file, "golden.value_mask")
+                        : xt::xtensor<std::uint8_t, 2>();
   if (causal && keep.size() > 0)
     Layer::template forward<Arch>(
         params, q, k, v, y, ws,
@@ -450,12 +419,7 @@ void check_keras_multi_head(const std::string& file_name, std::size_t threads) {
     Layer::template forward<Arch>(params, q, k, v, y, ws, tfm::masks::causal{});
   else
     Layer::template forward<Arch>(params, q, k, v, y, ws);
-  const auto reference = file.read_floats("golden.output");
-  REQUIRE(reference.size() == y.size());
-  for (std::size_t i = 0; i < reference.size(); ++i) {
-    INFO("element " << i);
-    REQUIRE(std::fabs(y.data()[i] - reference[i]) <= atol + rtol * std::fabs(reference[i]));
-  }
+  golden_data::require_close(file, y.data());
 }
 
 template <class Layer>

@@ -11,6 +11,8 @@
 
 #include <typeformer/typeformer.hpp>
 
+#include "golden_files.hpp"
+
 namespace tfm = typeformer;
 using namespace tfm::dims;
 
@@ -138,14 +140,7 @@ void check_decoder_golden(const std::string& name, std::size_t threads) {
   const double atol = config.at("atol"), rtol = config.at("rtol");
   const auto weights = tfm::load_weights<Model>(file, tfm::naming::pytorch,
                                                 {.prefix = "", .ignore_prefixes = {"golden."}});
-  auto read3 = [&](const std::string& tensor) {
-    const auto* info = file.find(tensor);
-    xt::xtensor<float, 3> t = xt::empty<float>(
-        {std::size_t(info->shape[0]), std::size_t(info->shape[1]), std::size_t(info->shape[2])});
-    const auto values = file.read_floats(tensor);
-    std::copy(values.begin(), values.end(), t.begin());
-    return t;
-  };
+  auto read3 = [&](const std::string& tensor) { return golden_data::floats3(file, tensor); };
   const auto x = read3("golden.input");
   const auto memory = read3("golden.memory");
   std::vector<tfm::extent_t> lengths, memory_lengths;

@@ -56,7 +56,10 @@ float weighted_tanh_sum(const float* a, const float* b, const float* w, std::siz
 }  // namespace detail
 
 template <fixed_string Name, class... Options>
-struct additive_attention {
+struct additive_attention
+    : detail::unprojected_attention_calls<additive_attention<Name, Options...>> {
+  using detail::unprojected_attention_calls<additive_attention>::forward;
+  using detail::unprojected_attention_calls<additive_attention>::attend_one;
   using name_type = layer_name_of<Name>;
   static constexpr std::string_view kind = "additive_attention";
   static constexpr std::string_view name = Name.view();
@@ -84,14 +87,6 @@ struct additive_attention {
     return p;
   }
 
-  /// y = attention(query, value, key = value); shapes as dot_attention, widths `dim`.
-  template <class Arch = simd::best_available, class Q, class V, class Y, class Mask = masks::none,
-            class QueryMask = masks::all_queries>
-  static void forward(const parameters& p, const Q& query, const V& value, Y&& y, workspace& ws,
-                      const Mask& mask = {}, const QueryMask& query_mask = {}) {
-    forward<Arch>(p, query, value, value, std::forward<Y>(y), ws, mask, query_mask);
-  }
-
   template <class Arch = simd::best_available, class Q, class V, class K, class Y,
             class Mask = masks::none, class QueryMask = masks::all_queries>
   static void forward(const parameters& p, const Q& query, const V& value, const K& key, Y&& y,
@@ -116,20 +111,13 @@ struct additive_attention {
           };
         });
   }
-
-  /// The single-query form: query (batch, dim), context (batch, dv).
-  template <class Arch = simd::best_available, class Q, class V, class K, class Y,
-            class Mask = masks::none>
-  static void attend_one(const parameters& p, const Q& query, const V& value, const K& key,
-                         Y&& context, workspace& ws, const Mask& mask = {}) {
-    detail::as_one_row(query, std::forward<Y>(context), [&](const auto& q, const auto& c) {
-      forward<Arch>(p, q, value, key, c, ws, mask);
-    });
-  }
 };
 
 template <fixed_string Name, extent_t Units, class... Options>
-struct bahdanau_attention {
+struct bahdanau_attention
+    : detail::unprojected_attention_calls<bahdanau_attention<Name, Units, Options...>> {
+  using detail::unprojected_attention_calls<bahdanau_attention>::forward;
+  using detail::unprojected_attention_calls<bahdanau_attention>::attend_one;
   using name_type = layer_name_of<Name>;
   static constexpr std::string_view kind = "bahdanau_attention";
   static constexpr std::string_view name = Name.view();
@@ -188,15 +176,6 @@ struct bahdanau_attention {
     return p;
   }
 
-  /// y = attention(query, value, key = value): query (batch, Tq, dq), value (batch, Tv, dv),
-  /// key (batch, Tv, dk).
-  template <class Arch = simd::best_available, class Q, class V, class Y, class Mask = masks::none,
-            class QueryMask = masks::all_queries>
-  static void forward(const parameters& p, const Q& query, const V& value, Y&& y, workspace& ws,
-                      const Mask& mask = {}, const QueryMask& query_mask = {}) {
-    forward<Arch>(p, query, value, value, std::forward<Y>(y), ws, mask, query_mask);
-  }
-
   template <class Arch = simd::best_available, class Q, class V, class K, class Y,
             class Mask = masks::none, class QueryMask = masks::all_queries>
   static void forward(const parameters& p, const Q& query, const V& value, const K& key, Y&& y,
@@ -229,16 +208,6 @@ struct bahdanau_attention {
               scores[j] = detail::weighted_tanh_sum<isa>(qi, kb + j * u, p.v.data(), u) + p.v_bias;
           };
         });
-  }
-
-  /// The decoder-step form of the tutorial: query (batch, dq), context (batch, dv).
-  template <class Arch = simd::best_available, class Q, class V, class K, class Y,
-            class Mask = masks::none>
-  static void attend_one(const parameters& p, const Q& query, const V& value, const K& key,
-                         Y&& context, workspace& ws, const Mask& mask = {}) {
-    detail::as_one_row(query, std::forward<Y>(context), [&](const auto& q, const auto& c) {
-      forward<Arch>(p, q, value, key, c, ws, mask);
-    });
   }
 };
 

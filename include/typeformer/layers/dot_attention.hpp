@@ -39,7 +39,9 @@
 namespace typeformer {
 
 template <fixed_string Name, class... Options>
-struct dot_attention {
+struct dot_attention : detail::unprojected_attention_calls<dot_attention<Name, Options...>> {
+  using detail::unprojected_attention_calls<dot_attention>::forward;
+  using detail::unprojected_attention_calls<dot_attention>::attend_one;
   using name_type = layer_name_of<Name>;
   static constexpr std::string_view kind = "dot_attention";
   static constexpr std::string_view name = Name.view();
@@ -70,15 +72,6 @@ struct dot_attention {
     return p;
   }
 
-  /// y = attention(query, value, key = value): query (batch, Tq, dim), value (batch, Tv, dv),
-  /// y (batch, Tq, dv).
-  template <class Arch = simd::best_available, class Q, class V, class Y, class Mask = masks::none,
-            class QueryMask = masks::all_queries>
-  static void forward(const parameters& p, const Q& query, const V& value, Y&& y, workspace& ws,
-                      const Mask& mask = {}, const QueryMask& query_mask = {}) {
-    forward<Arch>(p, query, value, value, std::forward<Y>(y), ws, mask, query_mask);
-  }
-
   /// The same with a key distinct from the value: key (batch, Tv, dim).
   template <class Arch = simd::best_available, class Q, class V, class K, class Y,
             class Mask = masks::none, class QueryMask = masks::all_queries>
@@ -98,17 +91,6 @@ struct dot_attention {
                                  : dot<isa>(qi, kb + j * c.key_width, c.key_width) * p.scale;
           };
         });
-  }
-
-  /// The single-query form a decoder step uses: query (batch, dim) against value (batch, Tv,
-  /// dv) and key (batch, Tv, dim) → context (batch, dv).
-  template <class Arch = simd::best_available, class Q, class V, class K, class Y,
-            class Mask = masks::none>
-  static void attend_one(const parameters& p, const Q& query_in, const V& value, const K& key,
-                         Y&& context_in, workspace& ws, const Mask& mask = {}) {
-    detail::as_one_row(query_in, std::forward<Y>(context_in), [&](const auto& q, const auto& c) {
-      forward<Arch>(p, q, value, key, c, ws, mask);
-    });
   }
 
  private:

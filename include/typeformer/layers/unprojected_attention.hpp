@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 
 #include <typeformer/core/diagnostics.hpp>
 #include <typeformer/expr/masks.hpp>
@@ -119,6 +120,30 @@ void as_one_row(const Q& query_in, Y&& context_in, F&& run) {
                                                       "context", c.extent(0), q.extent(0));
   run(q3, c3);
 }
+
+/// The call forms each of these layers offers besides its own forward(p, query, value, key, y,
+/// ws, mask, query_mask): key = value, and one query per sequence (a decoder step). A layer
+/// derives from this and says `using calls::forward; using calls::attend_one;`.
+template <class Layer>
+struct unprojected_attention_calls {
+  /// y = attention(query, value, key = value).
+  template <class Arch = simd::best_available, class Parameters, class Q, class V, class Y,
+            class Mask = masks::none, class QueryMask = masks::all_queries>
+  static void forward(const Parameters& p, const Q& query, const V& value, Y&& y, workspace& ws,
+                      const Mask& mask = {}, const QueryMask& query_mask = {}) {
+    Layer::template forward<Arch>(p, query, value, value, std::forward<Y>(y), ws, mask, query_mask);
+  }
+
+  /// One query per sequence: query (batch, query width) → context (batch, value width).
+  template <class Arch = simd::best_available, class Parameters, class Q, class V, class K, class Y,
+            class Mask = masks::none>
+  static void attend_one(const Parameters& p, const Q& query, const V& value, const K& key,
+                         Y&& context, workspace& ws, const Mask& mask = {}) {
+    as_one_row(query, std::forward<Y>(context), [&](const auto& q, const auto& c) {
+      Layer::template forward<Arch>(p, q, value, key, c, ws, mask, masks::all_queries{});
+    });
+  }
+};
 
 }  // namespace detail
 }  // namespace typeformer
