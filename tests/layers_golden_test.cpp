@@ -371,12 +371,10 @@ TEST_CASE(
       tfm::load_weights<step>(file, tfm::naming::keras, {.ignore_prefixes = {"golden."}});
   xt::xtensor<float, 2> q = xt::empty<float>({3, 10});
   xt::xtensor<float, 3> v = xt::empty<float>({3, 9, 12});
-  xt::xtensor<std::uint8_t, 2> keep = xt::empty<std::uint8_t>({3, 9});
+  const auto keep = golden_data::mask2(file, "golden.value_mask");
   const auto qr = file.read_floats("golden.query"), vr = file.read_floats("golden.value");
-  const auto kr = file.read_integers("golden.value_mask");
   std::copy(qr.begin(), qr.end(), q.begin());
   std::copy(vr.begin(), vr.end(), v.begin());
-  std::copy(kr.begin(), kr.end(), keep.begin());
   const auto reference = file.read_floats("golden.output");
   for (std::size_t threads : {1u, 2u}) {
     xt::xtensor<float, 2> context = xt::zeros<float>({3, 12});
