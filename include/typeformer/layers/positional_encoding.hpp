@@ -5,9 +5,9 @@
 //   P(pos, 2i) = sin(pos / 10000^(2i/d)),  P(pos, 2i+1) = cos(pos / 10000^(2i/d))
 // in that interleaved layout (the paper, PyTorch's tutorials), or with option
 // `sin_cos_concatenated` as TensorFlow's transformer tutorial lays it out: the d/2 sines, then
-// the d/2 cosines, with the same frequencies. Computed in double for each call's positions, so
-// there is no length limit and no table; the cost is d sines and cosines per position, shared
-// by the batch.
+// the d/2 cosines, with the same frequencies. The frequencies are computed once at load; each
+// call computes its positions' sines and cosines in double, so there is no length limit and no
+// table; the cost is d sines and cosines per position, shared by the batch.
 //
 // position_embedding<"name", positions>: a learned table, PyTorch nn.Embedding(positions, d)
 // indexed by position (`name.weight`) and keras_nlp's PositionEmbedding (`name/embeddings`),
@@ -23,8 +23,10 @@
 
 #include <typeformer/core/diagnostics.hpp>
 #include <typeformer/core/dims.hpp>
+#include <typeformer/core/errors.hpp>
 #include <typeformer/core/fixed_string.hpp>
 #include <typeformer/core/naming.hpp>
+#include <typeformer/core/text.hpp>
 #include <typeformer/kernels/simd.hpp>
 #include <typeformer/kernels/workspace.hpp>
 #include <typeformer/layers/input_width.hpp>
@@ -68,7 +70,10 @@ struct sinusoidal_position_encoding {
   static constexpr extent_t output_width = d_model;
   static constexpr extent_t parameter_count = 0;
 
-  struct parameters {};
+  /// No weights: the d/2 frequencies 1/10000^(2i/d), computed once at load.
+  struct parameters {
+    std::vector<double> frequencies;
+  };
 
   template <class Naming>
   static std::vector<weight_spec> expected_weights(Naming, const std::string& = "") {
@@ -78,7 +83,12 @@ struct sinusoidal_position_encoding {
   template <class Naming, class Get>
   static parameters from_weights(Naming, Get&&, const std::string& = "") {
     require_d_model();
-    return {};
+    parameters p;
+    p.frequencies.resize(static_cast<std::size_t>(d_model) / 2);
+    for (std::size_t i = 0; i < p.frequencies.size(); ++i)  // exp(−ln(10000) · 2i/d)
+      p.frequencies[i] =
+          std::exp(-std::log(10000.0) * static_cast<double>(2 * i) / static_cast<double>(d_model));
+    return p;
   }
 
   /// One row of the encoding.
@@ -87,13 +97,10 @@ struct sinusoidal_position_encoding {
   }
 
   /// P(position) into `row` (d_model floats).
-  static void encode(std::size_t position, float* row) noexcept {
+  static void encode(const parameters& p, std::size_t position, float* row) noexcept {
     const std::size_t half = static_cast<std::size_t>(d_model) / 2;
     for (std::size_t i = 0; i < half; ++i) {
-      // 1 / 10000^(2i/d) = exp(−ln(10000) · 2i/d)
-      const double angle =
-          static_cast<double>(position) *
-          std::exp(-std::log(10000.0) * static_cast<double>(2 * i) / static_cast<double>(d_model));
+      const double angle = static_cast<double>(position) * p.frequencies[i];
       const auto s = static_cast<float>(std::sin(angle)), c = static_cast<float>(std::cos(angle));
       if constexpr (concatenated) {
         row[i] = s;
@@ -108,7 +115,7 @@ struct sinusoidal_position_encoding {
   /// y = x + P for (batch, length, d_model) x and y (which may be x); row l of each sequence
   /// is at position first_position + l.
   template <class Arch = simd::best_available, class In, class Out>
-  static void forward(const parameters&, const In& in, Out&& out_in, workspace& ws,
+  static void forward(const parameters& p, const In& in, Out&& out_in, workspace& ws,
                       std::size_t first_position = 0) {
     require_d_model();
     const auto x = as_view<3>(in);
@@ -118,9 +125,13 @@ struct sinusoidal_position_encoding {
     const auto batch = static_cast<std::size_t>(x.extent(0)),
                length = static_cast<std::size_t>(x.extent(1)),
                d = static_cast<std::size_t>(d_model);
+    if (p.frequencies.size() != d / 2)
+      throw weight_error(detail::concat(kind, " \"", name,
+                                        "\": the parameters do not fit this layer's dimensions "
+                                        "(build them with load_weights or from_weights)"));
     float* row = ws.reserve(d);
     for (std::size_t l = 0; l < length; ++l) {
-      encode(first_position + l, row);
+      encode(p, first_position + l, row);
       for (std::size_t b = 0; b < batch; ++b) {
         const float* from = x.data() + (b * length + l) * d;
         float* to = y.data() + (b * length + l) * d;

@@ -73,10 +73,13 @@ class model_description {
     return out.str();
   }
 
+  /// An extent as Keras prints it: None when dynamic.
+  static std::string extent_text(extent_t e) {
+    return e == dynamic ? std::string("None") : std::to_string(e);
+  }
   static std::string shape_text(const std::array<extent_t, 3>& input_shape, extent_t width) {
-    auto extent = [](extent_t e) { return e == dynamic ? std::string("None") : std::to_string(e); };
-    return "(" + extent(input_shape[0]) + ", " + extent(input_shape[1]) + ", " + extent(width) +
-           ")";
+    return "(" + extent_text(input_shape[0]) + ", " + extent_text(input_shape[1]) + ", " +
+           extent_text(width) + ")";
   }
 
  private:
@@ -120,8 +123,8 @@ constexpr std::array<extent_t, 3> vector_shape() {
 template <class Model>
 std::string input_shape_text() {
   if constexpr (Model::has_tokens) {
-    auto extent = [](extent_t e) { return e == dynamic ? std::string("None") : std::to_string(e); };
-    return "(" + extent(Model::input_shape[0]) + ", " + extent(Model::input_shape[1]) + ")";
+    return "(" + model_description::extent_text(Model::input_shape[0]) + ", " +
+           model_description::extent_text(Model::input_shape[1]) + ")";
   } else {
     return model_description::shape_text(vector_shape<Model>(), Model::input_shape[2]);
   }

@@ -173,9 +173,7 @@ struct model {
 
  private:
   using bound_parts = typename front::template bound<body_input_width>;
-  using body_predecessor =
-      std::conditional_t<has_tokens, typename detail::embedding_name<embedding_type>::type,
-                         input_name>;
+  using body_predecessor = typename detail::embedding_name<embedding_type>::type;
   // Every composition rule of the model, checked here once (see model/binding.hpp).
   static_assert(sizeof(detail::first_problem<
                        typename front::problem,
