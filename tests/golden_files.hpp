@@ -29,6 +29,19 @@ inline xt::xtensor<float, 3> floats3(const typeformer::io::safetensors_file& fil
   return t;
 }
 
+/// A rank-2 float tensor of the file.
+inline xt::xtensor<float, 2> floats2(const typeformer::io::safetensors_file& file,
+                                     const std::string& name) {
+  const auto* info = file.find(name);
+  REQUIRE(info);
+  REQUIRE(info->shape.size() == 2);
+  xt::xtensor<float, 2> t =
+      xt::empty<float>({std::size_t(info->shape[0]), std::size_t(info->shape[1])});
+  const auto values = file.read_floats(name);
+  std::copy(values.begin(), values.end(), t.begin());
+  return t;
+}
+
 /// A rank-2 tensor of 0/1 mask bytes of the file.
 inline xt::xtensor<std::uint8_t, 2> mask2(const typeformer::io::safetensors_file& file,
                                           const std::string& name) {

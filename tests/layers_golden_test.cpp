@@ -143,7 +143,7 @@ TEST_CASE("dense: a wrong run-time width throws shape_error naming the layer") {
   xt::xtensor<float, 3> x = xt::zeros<float>({1, 4, 5}), y = xt::zeros<float>({1, 4, 3});
   tfm::workspace ws(1);
   REQUIRE_THROWS_WITH(layer::forward(p, x, y, ws),
-                      "dense \"out\": query feature dim (5) does not match d_model (2)");
+                      "dense \"out\": input feature dim (5) does not match d_model (2)");
 }
 
 TEST_CASE("embedding matches nn.Embedding, and rejects ids out of range without writing") {

@@ -152,6 +152,61 @@ def positions_cases(out_dir, seed):
                 "description": "x + nn.Embedding(9, 12)(arange(7)), a learned position table, float64"})
 
 
+def lstm_cases(out_dir, seed):
+    """nn.LSTM, batch_first, float64: two stacked layers from a given state (every output and the
+    final states) and one layer from zeros (only the last output, Keras's default form)."""
+    torch.manual_seed(seed)
+    stacked = nn.LSTM(13, 9, num_layers=2, batch_first=True)
+    x = torch.randn(3, 7, 13)
+    h0, c0 = torch.randn(2, 3, 9), torch.randn(2, 3, 9)
+    stacked64 = nn.LSTM(13, 9, num_layers=2, batch_first=True).double()
+    stacked64.load_state_dict({k: v.double() for k, v in stacked.state_dict().items()})
+    with torch.no_grad():
+        y, (hn, cn) = stacked64(x.double(), (h0.double(), c0.double()))
+    tensors = {"lstm." + k: v.detach().numpy() for k, v in stacked.state_dict().items()}
+    tensors.update({"golden.input": x.numpy(), "golden.h0": h0.numpy(), "golden.c0": c0.numpy(),
+                    "golden.output": y.float().numpy(), "golden.hn": hn.float().numpy(),
+                    "golden.cn": cn.float().numpy()})
+    write_case(out_dir, "pytorch_lstm_stacked", tensors,
+               {"framework": "pytorch", "d_model": 13, "units": 9, "num_layers": 2, "atol": 1e-5,
+                "rtol": 1e-4, "description": "nn.LSTM(13, 9, num_layers=2, batch_first=True) from "
+                "random (h0, c0): output, h_n, c_n; float64 reference"})
+    single = nn.LSTM(6, 16, batch_first=True)
+    x = torch.randn(4, 11, 6) * 2.0
+    single64 = nn.LSTM(6, 16, batch_first=True).double()
+    single64.load_state_dict({k: v.double() for k, v in single.state_dict().items()})
+    with torch.no_grad():
+        y, _ = single64(x.double())
+    tensors = {"lstm." + k: v.detach().numpy() for k, v in single.state_dict().items()}
+    tensors.update({"golden.input": x.numpy(), "golden.output": y[:, -1].float().numpy()})
+    write_case(out_dir, "pytorch_lstm_last", tensors,
+               {"framework": "pytorch", "d_model": 6, "units": 16, "num_layers": 1, "atol": 1e-5,
+                "rtol": 1e-4, "description": "nn.LSTM(6, 16, batch_first=True) from zeros, the last "
+                "step's output only; float64 reference"})
+
+
+def conv1d_cases(out_dir, seed):
+    """nn.Conv1d on channels-last data (transposed in and out), float64."""
+    torch.manual_seed(seed)
+    cases = (("pytorch_conv1d_valid", dict(kernel_size=3), 10),
+             ("pytorch_conv1d_same_dilated", dict(kernel_size=4, padding="same", dilation=2), 9),
+             ("pytorch_conv1d_strided_dilated", dict(kernel_size=3, stride=2, dilation=2), 12))
+    for name, options, length in cases:
+        conv = nn.Conv1d(5, 7, **options)
+        x = torch.randn(2, length, 5)
+        conv64 = nn.Conv1d(5, 7, **options).double()
+        conv64.load_state_dict({k: v.double() for k, v in conv.state_dict().items()})
+        with torch.no_grad():
+            y = conv64(x.double().transpose(1, 2)).transpose(1, 2).float().contiguous()
+        write_case(out_dir, name, {"conv.weight": conv.weight.detach().numpy(),
+                                   "conv.bias": conv.bias.detach().numpy(),
+                                   "golden.input": x.numpy(), "golden.output": y.numpy()},
+                   {"framework": "pytorch", "d_model": 5, "filters": 7, "options": options,
+                    "atol": 1e-5, "rtol": 1e-4,
+                    "description": f"nn.Conv1d(5, 7, {options}) on (batch, {length}, 5) channels-last "
+                    "data (transposed for PyTorch and back); float64 reference"})
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "tests", "data", "layers"))
@@ -171,6 +226,8 @@ def main():
                "nn.Linear(29, 19, bias=False) -> relu, float64 reference")
     embedding_case(out, 21)
     positions_cases(out, 22)
+    lstm_cases(out, 23)
+    conv1d_cases(out, 24)
 
 
 if __name__ == "__main__":

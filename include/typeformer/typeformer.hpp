@@ -15,11 +15,13 @@
 #include <typeformer/kernels/workspace.hpp>
 #include <typeformer/layers/activations.hpp>
 #include <typeformer/layers/additive_attention.hpp>
+#include <typeformer/layers/conv1d.hpp>
 #include <typeformer/layers/dense.hpp>
 #include <typeformer/layers/dot_attention.hpp>
 #include <typeformer/layers/embedding.hpp>
 #include <typeformer/layers/feed_forward.hpp>
 #include <typeformer/layers/layer_norm.hpp>
+#include <typeformer/layers/lstm.hpp>
 #include <typeformer/layers/multi_head_attention.hpp>
 #include <typeformer/layers/options.hpp>
 #include <typeformer/layers/positional_encoding.hpp>

@@ -13,7 +13,7 @@
 // Weight names are Keras's: `kernel`, `bias`, `embeddings`, `gamma`, `beta`, and for the block
 // `mha/query/kernel` ... `mha/attention_output/bias`, `norm/gamma`, `norm/beta`.
 
-import { writeFileSync, mkdirSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -222,6 +222,162 @@ function wrapperBlock(file, o) {
   }, o.name, o.seed);
 }
 
+// A float32 safetensors file's tensors (for the cross-check against the PyTorch goldens).
+function readSafetensors(file) {
+  const bytes = readFileSync(file);
+  const headerLength = Number(bytes.readBigUInt64LE(0));
+  const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString('utf8'));
+  const out = {};
+  for (const [name, info] of Object.entries(header)) {
+    if (name === '__metadata__') continue;
+    if (info.dtype !== 'F32') continue;
+    const [begin, end] = info.data_offsets;
+    const data = new Float32Array((end - begin) / 4);
+    for (let i = 0; i < data.length; i++) data[i] = bytes.readFloatLE(8 + headerLength + begin + 4 * i);
+    out[name] = { shape: info.shape, data };
+  }
+  return out;
+}
+
+// float64 LSTM with Keras's layout: kernel (in, 4u), recurrent (u, 4u), bias (4u), gates i, f, c, o.
+function lstmFloat64(x, [B, T, IN], U, kernel, recurrent, bias, h0, c0, returnSequences) {
+  const sig = (z) => 1 / (1 + Math.exp(-z));
+  const out = new Float64Array(returnSequences ? B * T * U : B * U);
+  for (let b = 0; b < B; b++) {
+    const h = new Float64Array(U), c = new Float64Array(U);
+    if (h0) for (let u = 0; u < U; u++) { h[u] = h0[b * U + u]; c[u] = c0[b * U + u]; }
+    for (let t = 0; t < T; t++) {
+      const g = new Float64Array(4 * U);
+      for (let j = 0; j < 4 * U; j++) {
+        let s = bias[j];
+        for (let k = 0; k < IN; k++) s += x[(b * T + t) * IN + k] * kernel[k * 4 * U + j];
+        for (let k = 0; k < U; k++) s += h[k] * recurrent[k * 4 * U + j];
+        g[j] = s;
+      }
+      for (let u = 0; u < U; u++) {
+        c[u] = sig(g[U + u]) * c[u] + sig(g[u]) * Math.tanh(g[2 * U + u]);
+        h[u] = sig(g[3 * U + u]) * Math.tanh(c[u]);
+      }
+      if (returnSequences) for (let u = 0; u < U; u++) out[(b * T + t) * U + u] = h[u];
+    }
+    if (!returnSequences) for (let u = 0; u < U; u++) out[b * U + u] = h[u];
+  }
+  return out;
+}
+
+// tf.layers.lstm with recurrentActivation 'sigmoid' (tfjs defaults to hard sigmoid; Keras 2.3+
+// and PyTorch use the logistic one).
+function runLstm(x, U, returnSequences, kernel, recurrent, bias, h0, c0) {
+  const layer = layers.lstm({ units: U, returnSequences, recurrentActivation: 'sigmoid', kernelInitializer: 'zeros',
+    recurrentInitializer: 'zeros', biasInitializer: 'zeros', name: 'lstm' });
+  const tx = f32tensor(x);
+  tf.dispose(layer.apply(tx));
+  const names = layer.weights.map((w) => w.originalName).join();
+  if (names !== 'lstm/kernel,lstm/recurrent_kernel,lstm/bias') throw new Error(`lstm weight names ${names}`);
+  layer.setWeights([f32tensor(kernel), f32tensor(recurrent), f32tensor(bias)]);
+  const initial = h0 ? [f32tensor(h0), f32tensor(c0)] : null;
+  const ty = initial ? layer.apply(tx, { initialState: initial }) : layer.apply(tx);
+  const y = read(ty);
+  tf.dispose([tx, ty, ...(initial ?? [])]);
+  return y;
+}
+
+function lstmCases(outDir, seed) {
+  const [atol, rtol] = [1e-5, 1e-4];
+  // Every output, from a given initial state.
+  {
+    const rng = new Rng(seed);
+    const [B, T, IN, U] = [3, 7, 5, 9];
+    const x = rng.f32([B, T, IN]);
+    const kernel = rng.f32([IN, 4 * U], 0.4), recurrent = rng.f32([U, 4 * U], 0.4), bias = rng.f32([4 * U], 0.4);
+    const h0 = rng.f32([B, U]), c0 = rng.f32([B, U]);
+    const y = runLstm(x, U, true, kernel, recurrent, bias, h0, c0);
+    checkClose('lstm_sequences', y.data, lstmFloat64(x.data, [B, T, IN], U, kernel.data, recurrent.data, bias.data, h0.data, c0.data, true), atol, rtol);
+    write(path.join(outDir, 'keras_lstm_sequences.safetensors'), {
+      'lstm/kernel': { dtype: 'F32', ...kernel }, 'lstm/recurrent_kernel': { dtype: 'F32', ...recurrent },
+      'lstm/bias': { dtype: 'F32', ...bias }, 'golden.input': { dtype: 'F32', ...x }, 'golden.h0': { dtype: 'F32', ...h0 },
+      'golden.c0': { dtype: 'F32', ...c0 }, 'golden.output': { dtype: 'F32', ...y },
+    }, { framework: 'keras', d_model: IN, units: U, return_sequences: true, atol, rtol,
+      description: `tf.layers.lstm({units: ${U}, returnSequences: true, recurrentActivation: 'sigmoid'}) with ` +
+        `initialState [h0, c0] on (${B}, ${T}, ${IN}) inputs, tfjs ${LAYERS_VERSION} float32 output` }, 'lstm_sequences', seed);
+  }
+  // The last output, with PyTorch's pytorch_lstm_last weights moved to Keras's layout: tfjs must give
+  // PyTorch's float64 output, which cross-checks the two layouts.
+  {
+    const torch = readSafetensors(path.join(outDir, 'pytorch_lstm_last.safetensors'));
+    const [B, T, IN] = torch['golden.input'].shape, U = torch['lstm.weight_hh_l0'].shape[1];
+    const transpose = ({ data }, rows, cols) => { // (rows, cols) -> (cols, rows)
+      const out = new Float32Array(rows * cols);
+      for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = data[r * cols + c];
+      return out;
+    };
+    const kernel = { shape: [IN, 4 * U], data: transpose(torch['lstm.weight_ih_l0'], 4 * U, IN) };
+    const recurrent = { shape: [U, 4 * U], data: transpose(torch['lstm.weight_hh_l0'], 4 * U, U) };
+    const bias = { shape: [4 * U], data: torch['lstm.bias_ih_l0'].data.map((v, i) => Math.fround(v + torch['lstm.bias_hh_l0'].data[i])) };
+    const x = torch['golden.input'];
+    const y = runLstm(x, U, false, kernel, recurrent, bias, null, null);
+    checkClose('lstm_last (tfjs vs PyTorch)', y.data, torch['golden.output'].data, atol, rtol);
+    write(path.join(outDir, 'keras_lstm_last.safetensors'), {
+      'lstm/kernel': { dtype: 'F32', ...kernel }, 'lstm/recurrent_kernel': { dtype: 'F32', ...recurrent },
+      'lstm/bias': { dtype: 'F32', ...bias }, 'golden.input': { dtype: 'F32', ...x }, 'golden.output': { dtype: 'F32', ...y },
+    }, { framework: 'keras', d_model: IN, units: U, return_sequences: false, atol, rtol,
+      description: `tf.layers.lstm({units: ${U}, recurrentActivation: 'sigmoid'}) (last output only) with ` +
+        `pytorch_lstm_last's nn.LSTM weights in Keras layout (kernels transposed, biases summed); tfjs matches ` +
+        `PyTorch's float64 output within a quarter of the tolerance. tfjs ${LAYERS_VERSION} float32 output` }, 'lstm_last', seed);
+  }
+}
+
+// float64 Conv1D, channels-last, Keras kernel (K, in, filters), zeros outside, `left` zeros before.
+function conv1dFloat64(x, [B, L, C], kernel, K, F, bias, stride, dilation, left, outLength, act) {
+  const out = new Float64Array(B * outLength * F);
+  for (let b = 0; b < B; b++) for (let t = 0; t < outLength; t++) for (let f = 0; f < F; f++) {
+    let s = bias ? bias[f] : 0;
+    for (let k = 0; k < K; k++) {
+      const at = t * stride + k * dilation - left;
+      if (at < 0 || at >= L) continue;
+      for (let c = 0; c < C; c++) s += x[(b * L + at) * C + c] * kernel[(k * C + c) * F + f];
+    }
+    out[(b * outLength + t) * F + f] = ACTIVATIONS[act](s);
+  }
+  return out;
+}
+
+function conv1dCase(outDir, o) {
+  const rng = new Rng(o.seed);
+  const { B, L, C, F, K, stride, dilation, padding, activation, useBias } = o;
+  const x = rng.f32([B, L, C]);
+  const kernel = rng.f32([K, C, F], 0.4), bias = rng.f32([F], 0.4);
+  // tfjs has no causal Conv1D: Keras's definition, d(K−1) zeros on the left and then 'valid'.
+  const causal = padding === 'causal';
+  const layer = layers.conv1d({ filters: F, kernelSize: K, strides: stride, dilationRate: dilation, padding: causal ? 'valid' : padding,
+    activation, useBias, kernelInitializer: 'zeros', biasInitializer: 'zeros', name: 'conv' });
+  const unpadded = f32tensor(x);
+  const tx = causal ? tf.pad(unpadded, [[0, 0], [dilation * (K - 1), 0], [0, 0]]) : unpadded;
+  tf.dispose(layer.apply(tx));
+  const names = layer.weights.map((w) => w.originalName).join();
+  if (names !== (useBias ? 'conv/kernel,conv/bias' : 'conv/kernel')) throw new Error(`conv1d weight names ${names}`);
+  layer.setWeights(useBias ? [f32tensor(kernel), f32tensor(bias)] : [f32tensor(kernel)]);
+  const ty = layer.apply(tx);
+  const y = read(ty);
+  tf.dispose([tx, ty, unpadded]);
+  const span = dilation * (K - 1) + 1;
+  const outLength = padding === 'valid' ? Math.floor((L - span) / stride) + 1 : Math.ceil(L / stride);
+  const left = padding === 'causal' ? span - 1
+    : padding === 'same' ? Math.floor(Math.max((outLength - 1) * stride + span - L, 0) / 2) : 0;
+  if (JSON.stringify(y.shape) !== JSON.stringify([B, outLength, F])) throw new Error(`${o.name}: shape ${y.shape}`);
+  const [atol, rtol] = [1e-5, 1e-4];
+  checkClose(o.name, y.data, conv1dFloat64(x.data, [B, L, C], kernel.data, K, F, useBias ? bias.data : null, stride, dilation, left, outLength, activation), atol, rtol);
+  const tensors = { 'conv/kernel': { dtype: 'F32', ...kernel }, 'golden.input': { dtype: 'F32', ...x }, 'golden.output': { dtype: 'F32', ...y } };
+  if (useBias) tensors['conv/bias'] = { dtype: 'F32', ...bias };
+  write(path.join(outDir, `keras_${o.name}.safetensors`), tensors, {
+    framework: 'keras', d_model: C, filters: F, kernel_size: K, strides: stride, dilation_rate: dilation, padding, activation,
+    use_bias: useBias, left_padding: left, atol, rtol,
+    description: `tf.layers.conv1d({filters: ${F}, kernelSize: ${K}, strides: ${stride}, dilationRate: ${dilation}, ` +
+      `padding: '${padding}', activation: '${activation}', useBias: ${useBias}}) on (${B}, ${L}, ${C}) inputs, ` +
+      `tfjs ${LAYERS_VERSION} float32 output${o.note ?? ''}`,
+  }, o.name, o.seed);
+}
+
 // ---------------------------------------------------------------------------------------------
 const here = path.dirname(fileURLToPath(import.meta.url));
 const argv = process.argv.slice(2);
@@ -240,4 +396,11 @@ if (argv[0] === '--example') {
   layerNormCase(outDir, 1e-6, 'layer_norm_eps1e-6', 313);
   wrapperBlock(path.join(outDir, 'keras_wrapper_attention_block.safetensors'),
     { name: 'wrapper_attention_block', seed: 314, B: 2, T: 7, D: 24, heads: 3, keyDim: 24 });
+  lstmCases(outDir, 315);
+  const conv = { B: 2, C: 4, F: 6, dilation: 1, activation: 'linear', useBias: true };
+  conv1dCase(outDir, { ...conv, name: 'conv1d_same_strided', seed: 316, L: 10, K: 3, stride: 2, padding: 'same', activation: 'relu',
+    note: '; at L = 10 Keras pads 1 zero (on the right), not d(K-1) = 2' });
+  conv1dCase(outDir, { ...conv, name: 'conv1d_causal_dilated', seed: 317, L: 9, K: 3, stride: 1, dilation: 2, padding: 'causal',
+    note: "; 'causal' built as Keras defines it (tfjs lacks it): d(K-1) zeros on the left, then 'valid'" });
+  conv1dCase(outDir, { ...conv, name: 'conv1d_valid_no_bias', seed: 318, L: 11, K: 5, stride: 3, padding: 'valid', activation: 'tanh', useBias: false });
 }

@@ -44,6 +44,8 @@ struct pytorch_names_need_head_width_d_model_over_heads;
 template <class Layer, extent_t Found, extent_t Declared>
 struct query_features_do_not_match_d_model;
 template <class Layer, extent_t Found, extent_t Declared>
+struct input_features_do_not_match_d_model;
+template <class Layer, extent_t Found, extent_t Declared>
 struct key_features_do_not_match_declaration;
 template <class Layer, extent_t Found, extent_t Declared>
 struct value_features_do_not_match_declaration;
@@ -80,6 +82,10 @@ template <class Layer, extent_t Positions, extent_t Unused>
 struct positions_must_be_positive;
 template <class Layer, extent_t Width, extent_t Unused>
 struct sinusoidal_encoding_needs_even_width;
+template <class Layer, extent_t Found, extent_t Expected>
+struct state_shape_does_not_match;
+template <class Layer, extent_t KernelSize, extent_t SmallerStep>
+struct convolution_steps_must_be_positive;
 
 // Composition rules (model/): the layer is the block concerned.
 template <class Layer, extent_t InputWidth, extent_t BranchOutputWidth>
@@ -121,6 +127,9 @@ template <>
 inline constexpr std::string_view sentence<pytorch_names_need_head_width_d_model_over_heads> =
     "PyTorch names need key_dim_per_head = value_dim_per_head = d_model / heads and "
     "output_features = d_model (head width {}, d_model / heads {})";
+template <>
+inline constexpr std::string_view sentence<input_features_do_not_match_d_model> =
+    "input feature dim ({}) does not match d_model ({})";
 template <>
 inline constexpr std::string_view sentence<query_features_do_not_match_d_model> =
     "query feature dim ({}) does not match d_model ({})";
@@ -179,6 +188,13 @@ inline constexpr std::string_view sentence<positions_must_be_positive> =
 template <>
 inline constexpr std::string_view sentence<sinusoidal_encoding_needs_even_width> =
     "a sinusoidal encoding pairs sines and cosines: its width ({}) must be even";
+
+template <>
+inline constexpr std::string_view sentence<convolution_steps_must_be_positive> =
+    "the kernel size ({}), strides and dilation rate (the smaller: {}) must be positive";
+template <>
+inline constexpr std::string_view sentence<state_shape_does_not_match> =
+    "a recurrent state extent ({}) does not match the expected extent ({})";
 
 template <>
 inline constexpr std::string_view sentence<residual_branch_changes_width> =

@@ -91,10 +91,10 @@ struct dense {
     constexpr auto xs = decltype(x)::static_extents;
     constexpr auto ys = decltype(y)::static_extents;
     static_assert(sizeof(require<extents_may_agree(xs[2], d_model),
-                                 query_features_do_not_match_d_model<name_type, xs[2], d_model>>));
+                                 input_features_do_not_match_d_model<name_type, xs[2], d_model>>));
     static_assert(sizeof(require<extents_may_agree(ys[2], units),
                                  output_shape_does_not_match<name_type, ys[2], units>>));
-    check<query_features_do_not_match_d_model>(x.extent(2) == d_model, kind, name, x.extent(2),
+    check<input_features_do_not_match_d_model>(x.extent(2) == d_model, kind, name, x.extent(2),
                                                d_model);
     for (std::size_t axis = 0; axis < 2; ++axis)
       check<output_shape_does_not_match>(y.extent(axis) == x.extent(axis), kind, name,

@@ -18,10 +18,10 @@ void check_width_preserving(const X& x, const Y& y) {
   constexpr auto xs = X::static_extents;
   constexpr auto ys = Y::static_extents;
   static_assert(sizeof(require<extents_may_agree(xs[2], d),
-                               query_features_do_not_match_d_model<name_type, xs[2], d>>));
+                               input_features_do_not_match_d_model<name_type, xs[2], d>>));
   static_assert(sizeof(
       require<extents_may_agree(ys[2], d), output_shape_does_not_match<name_type, ys[2], d>>));
-  check<query_features_do_not_match_d_model>(x.extent(2) == d, Layer::kind, Layer::name,
+  check<input_features_do_not_match_d_model>(x.extent(2) == d, Layer::kind, Layer::name,
                                              x.extent(2), d);
   for (std::size_t axis = 0; axis < 3; ++axis)
     check<output_shape_does_not_match>(y.extent(axis) == x.extent(axis), Layer::kind, Layer::name,
