@@ -12,6 +12,8 @@
 #                                          LayerNormalization(x + MultiHeadAttention(x, x)) in
 #                                          Keras layout; TensorFlow.js writes its weights first
 #                                          (installs nodejs and npm, ~4 min) if missing
+#   ./run-example.sh multi_head_lstm       keras-multi-head's MultiHead(LSTM(64), 3) classifier
+#   ./run-example.sh multi_head_cnn        three Conv1D heads (kernels 3, 5, 7), stacked
 set -euo pipefail
 cd "$(dirname "$0")"
 example=attention_is_all_you_need

@@ -20,6 +20,7 @@
 #include <typeformer/layers/dot_attention.hpp>
 #include <typeformer/layers/embedding.hpp>
 #include <typeformer/layers/feed_forward.hpp>
+#include <typeformer/layers/flatten.hpp>
 #include <typeformer/layers/layer_norm.hpp>
 #include <typeformer/layers/lstm.hpp>
 #include <typeformer/layers/multi_head_attention.hpp>

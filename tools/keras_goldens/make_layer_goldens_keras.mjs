@@ -6,6 +6,8 @@
 //   cd tools/keras_goldens && npm ci && node make_layer_goldens_keras.mjs [--out DIR]
 //   node make_layer_goldens_keras.mjs --example FILE   # the d_model 512 wrapper block of
 //                                                      # examples/keras_wrapper_attention.cpp
+//   node make_layer_goldens_keras.mjs --multi-head-examples [DIR]
+//                                                      # the weights of examples/multi_head_*.cpp
 //
 // Deterministic (seeded inputs and weights, see tfjs_env.mjs): reruns are byte-identical. Every
 // case is also recomputed by a float64 loop implementation of Keras's formula, which tfjs must
@@ -378,10 +380,98 @@ function conv1dCase(outDir, o) {
   }, o.name, o.seed);
 }
 
+// keras-multi-head models, built from tfjs layers as MultiHead builds them: every head reads the
+// same input, the outputs are stacked on a new last axis (K.stack(outputs, axis=-1)) or
+// concatenated, then Flatten and a softmax Dense. Weight names: embed/embeddings,
+// <head>/kernel ..., dense/kernel, dense/bias.
+function multiHeadModelCase(outDir, o) {
+  const rng = new Rng(o.seed);
+  const { B, T, V, D, name } = o;
+  const ids = { shape: [B, T], data: new Int32Array(B * T) };
+  for (let i = 0; i < ids.data.length; i++) ids.data[i] = Math.floor(rng.uniform() * V);
+  const W = {};
+  const setWeights = (layer, layerName, scales) => {
+    const values = layer.weights.map((w, i) => {
+      const t = rng.f32(w.shape, scales[i]);
+      const wanted = `${layerName}/${w.originalName.split('/').pop()}`;
+      if (w.originalName !== wanted) throw new Error(`${name}: weight ${w.originalName}, expected ${wanted}`);
+      W[w.originalName] = { dtype: 'F32', ...t };
+      return f32tensor(t);
+    });
+    layer.setWeights(values);
+    tf.dispose(values);
+  };
+  const tids = tf.tensor(ids.data, ids.shape, 'int32');
+  const embed = layers.embedding({ inputDim: V, outputDim: D, embeddingsInitializer: 'zeros', name: 'embed' });
+  tf.dispose(embed.apply(tids));
+  setWeights(embed, 'embed', [1]);
+  const e = embed.apply(tids);
+  const outputs = o.heads.map((h) => {
+    const layer = h.make();
+    tf.dispose(layer.apply(e));
+    setWeights(layer, h.name, h.scales);
+    return layer.apply(e);
+  });
+  const merged = o.merge === 'stack' ? tf.stack(outputs, -1) : tf.concat(outputs, -1);
+  const flat = o.flatten ? tf.reshape(merged, [B, -1]) : merged;
+  const dense = layers.dense({ units: 4, activation: 'softmax', kernelInitializer: 'zeros', biasInitializer: 'zeros', name: 'dense' });
+  tf.dispose(dense.apply(flat));
+  setWeights(dense, 'dense', [o.denseScale ?? 0.3, 0.3]);
+  const ty = dense.apply(flat);
+  const y = read(ty);
+  const mergedShape = merged.shape;
+  tf.dispose([tids, e, ...outputs, merged, flat, ty]);
+  const [atol, rtol] = [2e-5, 2e-4];
+  const sample = o.samplePrefix ?? 'golden.';
+  write(o.file ?? path.join(outDir, `keras_${name}.safetensors`), {
+    ...W, [`${sample}ids`]: { dtype: 'I32', ...ids }, [`${sample}output`]: { dtype: 'F32', ...y },
+  }, { framework: 'keras', vocabulary: V, dim: D, merged_shape: mergedShape, atol, rtol, description: o.description +
+      `; tfjs ${LAYERS_VERSION} float32 output (the LSTMs with recurrentActivation 'sigmoid')` }, name, o.seed);
+}
+
+function multiHeadModelCases(outDir, examples) {
+  const zeros = { kernelInitializer: 'zeros', biasInitializer: 'zeros' };
+  const lstm = (units, name, returnSequences = false) => () =>
+    layers.lstm({ units, returnSequences, recurrentActivation: 'sigmoid', recurrentInitializer: 'zeros', ...zeros, name });
+  const conv = (kernelSize, name) => () => layers.conv1d({ filters: 6, kernelSize, padding: 'same', activation: 'relu', ...zeros, name });
+  const lstmScales = [0.4, 0.4, 0.4], convScales = [0.4, 0.4];
+  if (examples) {
+    // examples/multi_head_lstm.cpp and examples/multi_head_cnn.cpp, at the sizes of the issue's
+    // models; the sample is the weight file's self-test (`selftest.` tensors).
+    const file = (n) => path.join(examples, `${n}.safetensors`);
+    multiHeadModelCase(outDir, { name: 'keras_multi_head_lstm', file: file('keras_multi_head_lstm'), samplePrefix: 'selftest.',
+      seed: 330, B: 8, T: 50, V: 100, D: 20, merge: 'stack', flatten: true,
+      heads: [1, 2, 3].map((i) => ({ name: `lstm_${i}`, make: lstm(64, `lstm_${i}`), scales: [0.2, 0.2, 0.2] })),
+      description: 'Embedding(100, 20) -> MultiHead(LSTM(64), layer_num=3) -> Flatten -> Dense(4, softmax) on 50 tokens' });
+    multiHeadModelCase(outDir, { name: 'keras_multi_head_cnn', file: file('keras_multi_head_cnn'), samplePrefix: 'selftest.',
+      seed: 331, B: 8, T: 50, V: 100, D: 20, merge: 'stack', flatten: true,
+      heads: [3, 5, 7].map((k) => ({ name: `conv${k}`, make: () => layers.conv1d({ filters: 32, kernelSize: k, padding: 'same',
+        activation: 'relu', ...zeros, name: `conv${k}` }), scales: [0.15, 0.15] })), denseScale: 0.03,
+      description: "Embedding(100, 20) -> MultiHead([Conv1D(32, k, padding='same', activation='relu') for k in 3, 5, 7]) " +
+        '-> Flatten -> Dense(4, softmax) on 50 tokens' });
+    return;
+  }
+  multiHeadModelCase(outDir, { name: 'multi_head_lstm_model', seed: 320, B: 3, T: 9, V: 30, D: 8, merge: 'stack', flatten: true,
+    heads: [1, 2, 3].map((i) => ({ name: `lstm_${i}`, make: lstm(12, `lstm_${i}`), scales: lstmScales })),
+    description: 'Embedding(30, 8) -> MultiHead(LSTM(12), layer_num=3) (stacked: (batch, 12, 3)) -> Flatten -> Dense(4, softmax)' });
+  multiHeadModelCase(outDir, { name: 'multi_head_cnn_model', seed: 321, B: 2, T: 11, V: 30, D: 8, merge: 'stack', flatten: true,
+    heads: [3, 5, 7].map((k) => ({ name: `conv${k}`, make: conv(k, `conv${k}`), scales: convScales })),
+    description: "Embedding(30, 8) -> MultiHead([Conv1D(6, k, padding='same', activation='relu') for k in 3, 5, 7]) " +
+      '(stacked: (batch, 11, 6, 3)) -> Flatten -> Dense(4, softmax)' });
+  multiHeadModelCase(outDir, { name: 'multi_head_lstm_concatenated', seed: 322, B: 2, T: 6, V: 30, D: 8, merge: 'concatenate', flatten: false,
+    heads: [1, 2].map((i) => ({ name: `lstm_${i}`, make: lstm(5, `lstm_${i}`, true), scales: lstmScales })),
+    description: 'Embedding(30, 8) -> two LSTM(5, return_sequences=True) copies concatenated on the features ' +
+      '(batch, 6, 10) -> Dense(4, softmax) at each position' });
+}
+
 // ---------------------------------------------------------------------------------------------
 const here = path.dirname(fileURLToPath(import.meta.url));
 const argv = process.argv.slice(2);
-if (argv[0] === '--example') {
+if (argv[0] === '--multi-head-examples') {
+  // Small enough to commit (about 270 and 130 KB): examples/data.
+  const dir = path.resolve(argv[1] ?? path.join(here, '..', '..', 'examples', 'data'));
+  multiHeadModelCases(dir, dir);
+} else if (argv[0] === '--example') {
   if (!argv[1]) throw new Error('--example needs an output file');
   mkdirSync(path.dirname(path.resolve(argv[1])), { recursive: true });
   // The sample is stored as the weight file's self-test (`selftest.` tensors, which loading skips).
@@ -397,6 +487,7 @@ if (argv[0] === '--example') {
   wrapperBlock(path.join(outDir, 'keras_wrapper_attention_block.safetensors'),
     { name: 'wrapper_attention_block', seed: 314, B: 2, T: 7, D: 24, heads: 3, keyDim: 24 });
   lstmCases(outDir, 315);
+  multiHeadModelCases(outDir);
   const conv = { B: 2, C: 4, F: 6, dilation: 1, activation: 'linear', useBias: true };
   conv1dCase(outDir, { ...conv, name: 'conv1d_same_strided', seed: 316, L: 10, K: 3, stride: 2, padding: 'same', activation: 'relu',
     note: '; at L = 10 Keras pads 1 zero (on the right), not d(K-1) = 2' });

@@ -86,6 +86,16 @@ template <class Layer, extent_t Found, extent_t Expected>
 struct state_shape_does_not_match;
 template <class Layer, extent_t KernelSize, extent_t SmallerStep>
 struct convolution_steps_must_be_positive;
+template <class Layer, extent_t Units, extent_t Heads>
+struct stacked_heads_need_flatten_first;
+template <class Layer, extent_t Unused1, extent_t Unused2>
+struct branch_must_keep_the_sequence_shape;
+template <class Layer, extent_t Unused1, extent_t Unused2>
+struct flatten_needs_a_static_length;
+/// Compile time only: names both heads (layer names) and their output widths; heads whose
+/// widths agree but whose lengths differ give their output lengths at the input's length.
+template <class Head, class OtherHead, extent_t Extent, extent_t OtherExtent>
+struct heads_give_different_shapes;
 
 // Composition rules (model/): the layer is the block concerned.
 template <class Layer, extent_t InputWidth, extent_t BranchOutputWidth>
@@ -192,6 +202,18 @@ inline constexpr std::string_view sentence<sinusoidal_encoding_needs_even_width>
 template <>
 inline constexpr std::string_view sentence<convolution_steps_must_be_positive> =
     "the kernel size ({}), strides and dilation rate (the smaller: {}) must be positive";
+template <>
+inline constexpr std::string_view sentence<stacked_heads_need_flatten_first> =
+    "reads the stacked heads' output, whose features have two axes ({} units, {} heads): "
+    "put a flatten<> before it";
+template <>
+inline constexpr std::string_view sentence<branch_must_keep_the_sequence_shape> =
+    "a residual, merged or repeated block must keep the sequence's length and its one feature "
+    "axis (an LSTM with return_sequences<true>, a same or causal convolution with stride 1)";
+template <>
+inline constexpr std::string_view sentence<flatten_needs_a_static_length> =
+    "flatten needs a static sequence length: declare seq<N> in the model's input, or flatten "
+    "the output of a layer that gives one (an LSTM without return_sequences)";
 template <>
 inline constexpr std::string_view sentence<state_shape_does_not_match> =
     "a recurrent state extent ({}) does not match the expected extent ({})";

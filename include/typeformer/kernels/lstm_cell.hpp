@@ -33,9 +33,9 @@ void lstm_cell(const float* gates, float* c, float* h, std::size_t units) noexce
     O::store(h + j, o * O::tanh(cell));
   };
   constexpr std::size_t W = simd::ops<Arch>::width;
-  std::size_t j = 0;
-  for (; j + W <= units; j += W) step.template operator()<Arch>(j);
-  for (; j < units; ++j) step.template operator()<simd::scalar>(j);
+  const std::size_t vectors = units / W;
+  for (std::size_t v = 0; v < vectors; ++v) step.template operator()<Arch>(v * W);
+  for (std::size_t j = vectors * W; j < units; ++j) step.template operator()<simd::scalar>(j);
 }
 
 }  // namespace typeformer::kernels

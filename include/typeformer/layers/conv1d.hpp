@@ -109,6 +109,10 @@ struct conv1d {
       kernel_size * d_model * filters + (has_bias ? filters : 0);
   /// How far apart the first and last input an output reads are, plus one.
   static constexpr extent_t span = dilation * (kernel_size - 1) + 1;
+  // Inside a model (model/block.hpp).
+  static constexpr bool mixes_positions = true;
+  static constexpr bool keeps_sequence_shape =
+      stride == 1 && (pad != conv_padding::valid || span == 1);
 
   /// Outputs for `length` inputs (dynamic for a dynamic length).
   static constexpr extent_t output_length(extent_t length) noexcept {

@@ -20,6 +20,13 @@ struct bind_input_width {
 template <class Layer, extent_t Width>
 using bind_input_width_t = typename bind_input_width<Layer, Width>::type;
 
+/// The few layers whose binding also needs the length they receive (flatten: its output width
+/// is length · width) specialise this; `Length` is dynamic where it is not static.
+template <class Layer, extent_t Width, extent_t Length>
+struct bind_input_shape {
+  using type = bind_input_width_t<Layer, Width>;
+};
+
 namespace detail {
 /// `Declared` if its options name d_model, otherwise `WithWidth` (which appends d_model<W>).
 /// Only names the two types: neither is instantiated here.

@@ -91,6 +91,13 @@ struct lstm {
                        (layers > 0), diagnostics::units_must_be_positive<name_type, layers, 0>>));
   static constexpr extent_t input_width = d_model;
   static constexpr extent_t output_width = units;
+  // Inside a model (model/block.hpp): one vector per sample unless it returns sequences.
+  static constexpr bool mixes_positions = true;
+  static constexpr bool output_has_sequence_axis = returns_sequences;
+  static constexpr bool keeps_sequence_shape = returns_sequences;
+  static constexpr extent_t output_length(extent_t length) noexcept {
+    return returns_sequences ? length : 1;
+  }
   /// Keras's count (one bias per layer); PyTorch's second bias adds 4·units per layer.
   static constexpr extent_t parameter_count =
       4 * units * (d_model + units + 1) + (layers - 1) * 4 * units * (2 * units + 1);

@@ -19,6 +19,7 @@
 #include <typeformer/core/diagnostics.hpp>
 #include <typeformer/core/extent.hpp>
 #include <typeformer/core/fixed_string.hpp>
+#include <typeformer/layers/flatten.hpp>
 #include <typeformer/layers/input_width.hpp>
 #include <typeformer/model/block.hpp>
 
@@ -39,6 +40,18 @@ struct bind_part {
 };
 template <class Part, extent_t Width>
 using bind_part_t = typename bind_part<Part, Width>::type;
+
+/// `Part` bound to inputs `Width` wide and `Length` long (dynamic where the length is not
+/// static): the form the chain fold uses. Only parts whose binding needs the length (flatten,
+/// and the chains that may contain one) specialise it.
+template <class Part, extent_t Width, extent_t Length>
+struct bind_part_of_length {
+  using type = bind_part_t<Part, Width>;
+};
+template <fixed_string Name, class... Options, extent_t Width, extent_t Length>
+struct bind_part_of_length<flatten<Name, Options...>, Width, Length> {
+  using type = typename bind_input_shape<flatten<Name, Options...>, Width, Length>::type;
+};
 
 // ---- Problems: `diagnostics::passed`, or the first broken rule as an incomplete type ----------
 
@@ -90,37 +103,44 @@ struct part_at<I, part_list<Parts...>> {
   using type = std::tuple_element_t<I, std::tuple<Parts...>>;
 };
 
-/// The fold's accumulator: the parts bound so far and the width the next one receives. The
+/// The fold's accumulator: the parts bound so far and the width and length the next one
+/// receives. The
 /// declared parts ride as a value (`Parts`, a part_list) rather than as type arguments:
 /// argument-dependent lookup for `>>` would otherwise instantiate them, and a layer still
 /// waiting for its width must not be instantiated.
-template <auto Parts, extent_t Width, class... Bound>
+template <auto Parts, extent_t Width, extent_t Length, class... Bound>
 struct chain_state {};
 template <std::size_t I>
 struct chain_step {};
 
-template <auto Parts, extent_t Width, class... Bound, std::size_t I>
-constexpr auto operator>>(chain_state<Parts, Width, Bound...>, chain_step<I>) {
+template <auto Parts, extent_t Width, extent_t Length, class... Bound, std::size_t I>
+constexpr auto operator>>(chain_state<Parts, Width, Length, Bound...>, chain_step<I>) {
   using part = typename part_at<I, std::remove_cvref_t<decltype(Parts)>>::type;
-  using bound = bind_part_t<part, Width>;
-  return chain_state<Parts, block_of<bound>::output_width, Bound..., bound>{};
+  using bound = typename bind_part_of_length<part, Width, Length>::type;
+  return chain_state<Parts, block_of<bound>::output_width,
+                     output_length_of<block_of<bound>>(Length), Bound..., bound>{};
 }
 
-template <extent_t Width, class... Parts, std::size_t... I>
+template <extent_t Width, extent_t Length, class... Parts, std::size_t... I>
 auto fold_chain(std::index_sequence<I...>)
-    -> decltype((chain_state<part_list<Parts...>{}, Width>{} >> ... >> chain_step<I>{}));
+    -> decltype((chain_state<part_list<Parts...>{}, Width, Length>{} >> ... >> chain_step<I>{}));
 
 template <class State>
 struct bound_parts;
-template <auto Parts, extent_t Width, class... Bound>
-struct bound_parts<chain_state<Parts, Width, Bound...>> {
+template <auto Parts, extent_t Width, extent_t Length, class... Bound>
+struct bound_parts<chain_state<Parts, Width, Length, Bound...>> {
   using type = part_list<Bound...>;
 };
 
-/// The parts of a chain bound from inputs `Width` wide, as a part_list.
+/// The parts of a chain bound from inputs `Width` wide and `Length` long, as a part_list.
+template <extent_t Width, extent_t Length, class... Parts>
+using bind_chain_of_length =
+    typename bound_parts<decltype(detail::fold_chain<Width, Length, Parts...>(
+        std::index_sequence_for<Parts...>{}))>::type;
+
+/// The same where the length is not known (dynamic).
 template <extent_t Width, class... Parts>
-using bind_chain = typename bound_parts<decltype(detail::fold_chain<Width, Parts...>(
-    std::index_sequence_for<Parts...>{}))>::type;
+using bind_chain = bind_chain_of_length<Width, dynamic, Parts...>;
 
 /// `Template<Bound...>` from a part_list.
 template <template <class...> class Template, class List>
@@ -160,11 +180,30 @@ struct chain_problem_impl {
   struct no_problem {
     using type = diagnostics::passed;
   };
+  // Stacked heads ((units, heads) features) are read only by a part that takes several
+  // feature axes (flatten): any other would read the heads' axis as its features.
+  static constexpr std::array<feature_axes, count> axes = {output_axes<block_of<Bound>>()...};
+  static constexpr std::array<bool, count> reads_axes = {reads_feature_axes<block_of<Bound>>()...};
+  static constexpr std::size_t unflattened = [] {
+    for (std::size_t i = 1; i < count; ++i)
+      if (axes[i - 1].count > 1 && !reads_axes[i]) return i;
+    return count;
+  }();
+  template <std::size_t I>
+  struct axes_problem {
+    static constexpr feature_axes given = axes[I - 1];
+    using type = diagnostics::stacked_heads_need_flatten_first<typename part<I>::first_name,
+                                                               given.extents[0], given.extents[1]>;
+  };
   using link = typename std::conditional_t<
       broken == count, no_problem,
       std::conditional_t<broken == 0, entry_problem,
                          link_problem<(broken == 0 || broken == count ? 1 : broken)>>>::type;
-  using type = first_problem<link, problem_of<block_of<Bound>>...>;
+  using type = first_problem<
+      link,
+      typename std::conditional_t<unflattened == count, no_problem,
+                                  axes_problem<(unflattened == count ? 1 : unflattened)>>::type,
+      problem_of<block_of<Bound>>...>;
 };
 
 template <class Predecessor, extent_t Width, class List>

@@ -10,16 +10,31 @@
 //   expected(naming, scope, out)                  appends the tensors it expects under scope
 //   load(naming, get, scope)                      builds parameters from checked tensors
 //   scratch_floats(plan)                          the largest workspace request of one call
-//   stack_floats(rows)                            activation buffers its own calls need
+//   stack_floats(batch, length)                   activation buffers its own calls need
 //   describe(description, scope, from)            adds its layers to a model_description
 //   cache_floats(plan)                            key/value cache of incremental decoding
 //   forward<Arch>(p, x, y, batch, length, ctx, stack, cache)
-// x and y are contiguous and do not alias; `stack` holds stack_floats(batch · length) floats;
+// x and y are contiguous and do not alias; `stack` holds stack_floats(batch, length) floats;
 // `cache` holds cache_floats(*ctx.decoding) floats when decoding incrementally (else unused).
+//
+// Most blocks keep the sequence: (batch, length, width) in, (batch, length, output_width) out.
+// Some do not (an LSTM that returns its last state, a strided or valid convolution, flatten,
+// the stacked heads of multi_head); they say so with these optional members, read through the
+// traits below, whose defaults describe a block that keeps the sequence:
+//   output_length(length)      the output's length (constexpr; dynamic for a dynamic length)
+//   output_has_sequence_axis   false when the output is (batch, features...) with length 1
+//                              (the parts after such a block keep it so)
+//   output_feature_axes        the features' shape when there are several axes (multi_head's
+//                              (units, heads)); their product is output_width
+//   keeps_sequence_shape       whether the output is (batch, length, output_width)
+//   decodable                  whether position t's output depends on inputs ≤ t only through
+//                              attention (so incremental decoding can cache it)
+// A length never grows, so buffers planned for the input's rows hold every later activation.
 // Composites give their children the part of the stack after their own buffers, so the whole
 // plan is one buffer sized at compile time (or once, at a runner's construction).
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <string>
 #include <vector>
@@ -79,6 +94,69 @@ concept position_dependent_layer = requires {
   requires L::is_position_dependent;
 };
 
+/// Up to four feature axes of a block's output: (width), or multi_head's (units, heads).
+struct feature_axes {
+  std::array<extent_t, 4> extents{};
+  std::size_t count = 0;
+  constexpr extent_t product() const noexcept {
+    extent_t p = 1;
+    for (std::size_t i = 0; i < count; ++i) p *= extents[i];
+    return p;
+  }
+};
+
+template <class B>
+constexpr extent_t output_length_of(extent_t length) noexcept {
+  if constexpr (requires { B::output_length(length); })
+    return B::output_length(length);
+  else
+    return length;
+}
+template <class B>
+constexpr bool has_sequence_axis() noexcept {
+  if constexpr (requires { B::output_has_sequence_axis; })
+    return B::output_has_sequence_axis;
+  else
+    return true;
+}
+template <class B>
+constexpr feature_axes output_axes() noexcept {
+  if constexpr (requires { B::output_feature_axes; })
+    return B::output_feature_axes;
+  else
+    return feature_axes{{B::output_width}, 1};
+}
+template <class B>
+constexpr bool keeps_sequence_shape() noexcept {
+  if constexpr (requires { B::keeps_sequence_shape; })
+    return B::keeps_sequence_shape;
+  else
+    return true;
+}
+/// Whether a block reads an input with several feature axes (flatten does).
+template <class B>
+constexpr bool reads_feature_axes() noexcept {
+  if constexpr (requires { B::reads_feature_axes; })
+    return B::reads_feature_axes;
+  else
+    return false;
+}
+template <class B>
+constexpr bool is_decodable() noexcept {
+  if constexpr (requires { B::decodable; })
+    return B::decodable;
+  else
+    return true;
+}
+
+/// A layer that reads other positions than its own besides attention (a recurrence, a
+/// convolution, flatten): it runs on whole sequences through
+///   run<Arch>(p, x, y, batch, length, scratch, pool), workspace_floats(batch, length).
+template <class L>
+concept sequence_layer = requires {
+  requires L::mixes_positions;
+};
+
 template <class L, class Naming>
 std::string path_segment(Naming naming) {
   if constexpr (requires { L::path_segment(naming); })
@@ -96,6 +174,14 @@ struct leaf_block {
   static constexpr extent_t input_width = L::input_width;
   static constexpr extent_t output_width = L::output_width;
   static constexpr extent_t parameter_count = L::parameter_count;
+  static constexpr extent_t output_length(extent_t length) noexcept {
+    return output_length_of<L>(length);
+  }
+  static constexpr bool output_has_sequence_axis = has_sequence_axis<L>();
+  static constexpr feature_axes output_feature_axes = output_axes<L>();
+  static constexpr bool keeps_sequence_shape = detail::keeps_sequence_shape<L>();
+  static constexpr bool decodable = !sequence_layer<L>;
+  static constexpr bool reads_feature_axes = detail::reads_feature_axes<L>();
 
   template <class Naming>
   static void expected(Naming naming, const std::string& scope, std::vector<weight_spec>& out) {
@@ -115,13 +201,15 @@ struct leaf_block {
                       plan.cache_capacity == 0
                           ? std::size_t(0)
                           : L::cached_workspace_floats(plan.batch, plan.length, plan.threads));
+    else if constexpr (sequence_layer<L>)
+      return L::workspace_floats(plan.batch, plan.length);
     else if constexpr (requires { L::workspace_floats(plan.batch * plan.length); })
       return L::workspace_floats(plan.batch * plan.length);
     else
       return 0;
   }
 
-  static constexpr std::size_t stack_floats(std::size_t) noexcept { return 0; }
+  static constexpr std::size_t stack_floats(std::size_t, std::size_t) noexcept { return 0; }
 
   /// A self-attention layer caches its keys and values while decoding.
   static constexpr std::size_t cache_floats(const call_plan& plan) noexcept {
@@ -134,13 +222,27 @@ struct leaf_block {
   /// Adds this layer to a model_description (introspection.hpp) after node `from`.
   template <class Description>
   static std::size_t describe(Description& d, const std::string& scope, std::size_t from) {
-    return d.add_layer(scope + std::string(L::name), std::string(L::kind), output_width,
-                       parameter_count, from);
+    d.length = output_length(d.length);
+    d.sequence_axis = d.sequence_axis && output_has_sequence_axis;
+    return d.add_layer(scope + std::string(L::name), std::string(L::kind), output_feature_axes,
+                       d.sequence_axis, parameter_count, from);
   }
 
   template <class Arch, class Context>
   static void forward(const parameters& p, const float* x, float* y, std::size_t batch,
                       std::size_t length, Context& ctx, float*, float* cache) {
+    if constexpr (sequence_layer<L>) {
+      float* scratch = ctx.ws.reserve(L::workspace_floats(batch, length));
+      L::template run<Arch>(p, x, y, batch, length, scratch, &ctx.ws.pool());
+    } else {
+      forward_rows<Arch>(p, x, y, batch, length, ctx, cache);
+    }
+  }
+
+ private:
+  template <class Arch, class Context>
+  static void forward_rows(const parameters& p, const float* x, float* y, std::size_t batch,
+                           std::size_t length, Context& ctx, float* cache) {
     if constexpr (attention_layer<L>) {
       if (ctx.decoding) {
         // New positions [past, past + length): append their keys and values, then attend

@@ -60,10 +60,15 @@ struct merged_branches {
                                  diagnostics::input_width_does_not_match_predecessor<
                                      typename block_of<Branches>::first_name, first_name,
                                      block_of<Branches>::input_width, input_width>>...,
+                    rule_problem<keeps_sequence_shape<block_of<Branches>>(),
+                                 diagnostics::branch_must_keep_the_sequence_shape<
+                                     typename block_of<Branches>::first_name, 0, 0>>...,
                     rule_problem<How == merge::concatenate || first_other_width == count,
                                  diagnostics::added_branches_differ_in_width<
                                      first_name, widths[0],
                                      widths[first_other_width < count ? first_other_width : 0]>>>;
+
+  static constexpr bool decodable = (is_decodable<block_of<Branches>>() && ...);
 
   struct parameters {
     std::tuple<typename block_of<Branches>::parameters...> branches;
@@ -84,10 +89,10 @@ struct merged_branches {
     return (block_of<Branches>::cache_floats(plan) + ...);
   }
   /// One output buffer for the branch being computed, then the branches' own stacks.
-  static constexpr std::size_t stack_floats(std::size_t rows) noexcept {
+  static constexpr std::size_t stack_floats(std::size_t batch, std::size_t length) noexcept {
     const extent_t widest = *std::max_element(widths.begin(), widths.end());
-    return rows * static_cast<std::size_t>(widest) +
-           std::max({block_of<Branches>::stack_floats(rows)...});
+    return batch * length * static_cast<std::size_t>(widest) +
+           std::max({block_of<Branches>::stack_floats(batch, length)...});
   }
   template <class Description>
   static std::size_t describe(Description& d, const std::string& scope, std::size_t from) {

@@ -60,7 +60,7 @@ struct cross_attention {
   static constexpr std::size_t cache_floats(const call_plan& plan) noexcept {
     return plan.cache_capacity == 0 ? 0 : Layer::cache_floats(plan.batch, plan.memory_length);
   }
-  static constexpr std::size_t stack_floats(std::size_t) noexcept { return 0; }
+  static constexpr std::size_t stack_floats(std::size_t, std::size_t) noexcept { return 0; }
   template <class Description>
   static std::size_t describe(Description& d, const std::string& scope, std::size_t from) {
     return d.add_layer(scope + std::string(Layer::name), std::string(Layer::kind) + ", cross",

@@ -21,19 +21,34 @@ class model_description {
  public:
   struct layer {
     std::string path, kind;
-    extent_t output_width;
+    std::vector<extent_t> shape;  // the output's, batch first
     extent_t parameter_count;
   };
 
-  /// A layer at `path` fed by the node `from`; returns its node.
+  /// The batch of the shapes, and the sequence length at the layer being added: blocks that
+  /// change it (model/block.hpp) update it before adding their layer.
+  extent_t batch = dynamic, length = dynamic;
+  bool sequence_axis = true;
+
+  /// A layer at `path` fed by the node `from`, its output (batch, length, width); returns its
+  /// node.
   std::size_t add_layer(std::string path, std::string kind, extent_t width, extent_t params,
                         std::size_t from) {
-    layers_.push_back({std::move(path), std::move(kind), width, params});
-    nodes_.push_back(layers_.size() - 1);
-    const std::size_t id = nodes_.size() - 1;
-    edges_.push_back({from, id});
-    return id;
+    std::vector<extent_t> shape{batch};
+    if (sequence_axis) shape.push_back(length);
+    shape.push_back(width);
+    return add_node({std::move(path), std::move(kind), std::move(shape), params}, from);
   }
+  /// The same for an output of several feature axes, with or without the sequence axis.
+  std::size_t add_layer(std::string path, std::string kind, const detail::feature_axes& features,
+                        bool has_sequence_axis, extent_t params, std::size_t from) {
+    std::vector<extent_t> shape{batch};
+    if (has_sequence_axis) shape.push_back(length);
+    for (std::size_t i = 0; i < features.count; ++i) shape.push_back(features.extents[i]);
+    return add_node({std::move(path), std::move(kind), std::move(shape), params}, from);
+  }
+  /// One more input of node `to` (a merge of several heads).
+  void add_edge(std::size_t from, std::size_t to) { edges_.push_back({from, to}); }
   /// A residual addition of the nodes `a` and `b`; returns its node.
   std::size_t add_sum(std::size_t a, std::size_t b) {
     nodes_.push_back(sum_node);
@@ -50,8 +65,8 @@ class model_description {
 
   const std::vector<layer>& layers() const noexcept { return layers_; }
 
-  /// `shape` gives (batch, seq) for the layers' shapes; `input_text` labels the input.
-  std::string dot(const std::array<extent_t, 3>& shape, const std::string& input_text) const {
+  /// `input_text` labels the input.
+  std::string dot(const std::string& input_text) const {
     std::ostringstream out;
     out << "digraph model {\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\"];\n";
     for (std::size_t i = 0; i < nodes_.size(); ++i) {
@@ -62,9 +77,7 @@ class model_description {
         out << "label=\"+\", shape=circle";
       else {
         const layer& l = layers_[nodes_[i]];
-        out << "label=\"" << l.path << "\\n"
-            << l.kind << "\\n"
-            << shape_text(shape, l.output_width) << "\"";
+        out << "label=\"" << l.path << "\\n" << l.kind << "\\n" << shape_text(l.shape) << "\"";
       }
       out << "];\n";
     }
@@ -77,12 +90,21 @@ class model_description {
   static std::string extent_text(extent_t e) {
     return e == dynamic ? std::string("None") : std::to_string(e);
   }
-  static std::string shape_text(const std::array<extent_t, 3>& input_shape, extent_t width) {
-    return "(" + extent_text(input_shape[0]) + ", " + extent_text(input_shape[1]) + ", " +
-           extent_text(width) + ")";
+  static std::string shape_text(const std::vector<extent_t>& shape) {
+    std::string out = "(";
+    for (std::size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + extent_text(shape[i]);
+    return out + ")";
   }
 
  private:
+  std::size_t add_node(layer l, std::size_t from) {
+    layers_.push_back(std::move(l));
+    nodes_.push_back(layers_.size() - 1);
+    const std::size_t id = nodes_.size() - 1;
+    edges_.push_back({from, id});
+    return id;
+  }
+
   static constexpr std::size_t input_marker = static_cast<std::size_t>(-1);
   static constexpr std::size_t sum_node = static_cast<std::size_t>(-2);
   std::vector<layer> layers_;
@@ -103,6 +125,8 @@ inline std::string with_thousands(extent_t n) {
 template <class Model>
 model_description describe() {
   model_description d;
+  d.batch = Model::input_shape[0];
+  d.length = Model::input_shape[1];
   std::size_t from = d.input_node();
   if constexpr (Model::has_tokens) {
     using E = typename Model::embedding_type;
@@ -113,12 +137,6 @@ model_description describe() {
   return d;
 }
 
-/// (batch, seq, width) of the model's vectors, for shape texts.
-template <class Model>
-constexpr std::array<extent_t, 3> vector_shape() {
-  return {Model::input_shape[0], Model::input_shape[1], Model::body_input_width};
-}
-
 /// The input's shape as Keras prints it: (None, 128) for tokens, (None, 128, 512) for vectors.
 template <class Model>
 std::string input_shape_text() {
@@ -126,7 +144,8 @@ std::string input_shape_text() {
     return "(" + model_description::extent_text(Model::input_shape[0]) + ", " +
            model_description::extent_text(Model::input_shape[1]) + ")";
   } else {
-    return model_description::shape_text(vector_shape<Model>(), Model::input_shape[2]);
+    return model_description::shape_text(
+        {Model::input_shape[0], Model::input_shape[1], Model::input_shape[2]});
   }
 }
 }  // namespace detail
@@ -141,8 +160,7 @@ std::string summary() {
   std::vector<row> rows;
   rows.push_back({"input (input)", detail::input_shape_text<Model>(), "0"});
   for (const auto& l : d.layers())
-    rows.push_back({l.path + " (" + l.kind + ")",
-                    model_description::shape_text(detail::vector_shape<Model>(), l.output_width),
+    rows.push_back({l.path + " (" + l.kind + ")", model_description::shape_text(l.shape),
                     detail::with_thousands(l.parameter_count)});
   std::size_t w0 = std::string("Layer (type)").size(), w1 = std::string("Output Shape").size(),
               w2 = std::string("Param #").size();
@@ -169,8 +187,7 @@ std::string summary() {
 /// The model as a Graphviz digraph: input, layers, residual additions.
 template <class Model>
 std::string to_dot() {
-  return detail::describe<Model>().dot(detail::vector_shape<Model>(),
-                                       detail::input_shape_text<Model>());
+  return detail::describe<Model>().dot(detail::input_shape_text<Model>());
 }
 
 }  // namespace typeformer

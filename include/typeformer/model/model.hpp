@@ -23,6 +23,7 @@
 #include <typeformer/model/block.hpp>
 #include <typeformer/model/branches.hpp>
 #include <typeformer/model/cross_attention.hpp>
+#include <typeformer/model/multi_head.hpp>
 #include <typeformer/model/padding.hpp>
 #include <typeformer/model/repeat.hpp>
 #include <typeformer/model/residual.hpp>
@@ -99,8 +100,8 @@ struct model_front {
   using memory_type = no_memory;
   using embedding_type = no_embedding;
   using problem = diagnostics::passed;
-  template <extent_t Width>
-  using bound = bind_chain<Width, Parts...>;
+  template <extent_t Width, extent_t Length>
+  using bound = bind_chain_of_length<Width, Length, Parts...>;
 };
 template <class... MemoryDims, class... Parts>
 struct model_front<false, memory<MemoryDims...>, Parts...> : model_front<false, Parts...> {
@@ -108,13 +109,13 @@ struct model_front<false, memory<MemoryDims...>, Parts...> : model_front<false, 
 };
 /// The body's parts: those after the embedding, or, where the first part is not an embedding
 /// (an error the model reports), all of them, so that the model stays well-formed.
-template <bool ReadsTokens, extent_t Width, class First, class... Parts>
+template <bool ReadsTokens, extent_t Width, extent_t Length, class First, class... Parts>
 struct token_body {
-  using type = bind_chain<Width, Parts...>;
+  using type = bind_chain_of_length<Width, Length, Parts...>;
 };
-template <extent_t Width, class First, class... Parts>
-struct token_body<false, Width, First, Parts...> {
-  using type = bind_chain<Width, First, Parts...>;
+template <extent_t Width, extent_t Length, class First, class... Parts>
+struct token_body<false, Width, Length, First, Parts...> {
+  using type = bind_chain_of_length<Width, Length, First, Parts...>;
 };
 
 template <class First, class... Parts>
@@ -125,8 +126,8 @@ struct model_front<true, First, Parts...> {
   /// A tokens<...> input is read by an embedding: anything else first breaks this rule.
   using problem =
       rule_problem<reads_tokens, diagnostics::tokens_need_an_embedding_first<input_name, 0, 0>>;
-  template <extent_t Width>
-  using bound = typename token_body<reads_tokens, Width, First, Parts...>::type;
+  template <extent_t Width, extent_t Length>
+  using bound = typename token_body<reads_tokens, Width, Length, First, Parts...>::type;
 };
 template <class... MemoryDims, class First, class... Parts>
 struct model_front<true, memory<MemoryDims...>, First, Parts...>
@@ -172,7 +173,7 @@ struct model {
       has_tokens ? embedding_type::output_width : Input::width;
 
  private:
-  using bound_parts = typename front::template bound<body_input_width>;
+  using bound_parts = typename front::template bound<body_input_width, Input::seq>;
   using body_predecessor = typename detail::embedding_name<embedding_type>::type;
   // Every composition rule of the model, checked here once (see model/binding.hpp).
   static_assert(sizeof(detail::first_problem<
@@ -190,8 +191,30 @@ struct model {
     else
       return std::array<extent_t, 3>{Input::batch, Input::seq, Input::width};
   }();
-  static constexpr std::array<extent_t, 3> output_shape = {Input::batch, Input::seq,
-                                                           body::output_width};
+  /// (batch, seq, width) for a model that keeps the sequence; otherwise the last part's shape:
+  /// (batch, width) after an LSTM's last state or flatten, (batch, [seq,] units, heads) after
+  /// stacked heads, with the output length of strided or valid convolutions.
+  static constexpr bool output_has_sequence_axis = body::output_has_sequence_axis;
+  static constexpr detail::feature_axes output_features = body::output_feature_axes;
+  static constexpr std::size_t output_rank =
+      1 + (output_has_sequence_axis ? 1 : 0) + output_features.count;
+  static constexpr extent_t output_width = body::output_width;
+  /// The output's length for an input of `seq` positions.
+  static constexpr extent_t output_length(extent_t seq) noexcept {
+    return body::output_length(seq);
+  }
+  static constexpr auto output_shape = [] {
+    std::array<extent_t, output_rank> shape{};
+    shape[0] = Input::batch;
+    std::size_t axis = 1;
+    if (output_has_sequence_axis) shape[axis++] = output_length(Input::seq);
+    for (std::size_t i = 0; i < output_features.count; ++i)
+      shape[axis++] = output_features.extents[i];
+    return shape;
+  }();
+  /// Whether runner::decode may run it one position at a time: no part reads other positions
+  /// except through attention.
+  static constexpr bool decodable = body::decodable && body::keeps_sequence_shape;
   static constexpr extent_t parameter_count =
       body::parameter_count + (has_tokens ? embedding_type::parameter_count : 0);
 
@@ -235,7 +258,7 @@ struct model {
                                                 std::size_t threads = 1,
                                                 std::size_t memory_length = 0) noexcept {
     return body::scratch_floats({batch, seq, memory_length, threads}) +
-           body::stack_floats(batch * seq) + embedded_floats(batch * seq);
+           body::stack_floats(batch, seq) + embedded_floats(batch * seq);
   }
   /// The looked-up vectors of `rows` tokens (0 for a model without tokens).
   static constexpr std::size_t embedded_floats(std::size_t rows) noexcept {

@@ -73,7 +73,7 @@ struct zero_padded_positions_block {
     return {};
   }
   static constexpr std::size_t scratch_floats(const call_plan&) noexcept { return 0; }
-  static constexpr std::size_t stack_floats(std::size_t) noexcept { return 0; }
+  static constexpr std::size_t stack_floats(std::size_t, std::size_t) noexcept { return 0; }
   static constexpr std::size_t cache_floats(const call_plan&) noexcept { return 0; }
 
   template <class Description>

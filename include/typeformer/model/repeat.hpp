@@ -40,8 +40,11 @@ struct repeat {
           (Count > 0), diagnostics::repeat_count_must_be_positive<name_type, extent_t(Count), 0>>,
       detail::rule_problem<block::output_width == block::input_width,
                            diagnostics::repeated_block_changes_width<name_type, block::input_width,
-                                                                     block::output_width>>>;
+                                                                     block::output_width>>,
+      detail::rule_problem<detail::keeps_sequence_shape<block>(),
+                           diagnostics::branch_must_keep_the_sequence_shape<name_type, 0, 0>>>;
   static constexpr extent_t parameter_count = extent_t(Count) * block::parameter_count;
+  static constexpr bool decodable = detail::is_decodable<block>();
 
   struct parameters {
     std::array<typename block::parameters, Count> copies;
@@ -77,9 +80,10 @@ struct repeat {
     return Count * block::cache_floats(plan);
   }
 
-  static constexpr std::size_t stack_floats(std::size_t rows) noexcept {
+  static constexpr std::size_t stack_floats(std::size_t batch, std::size_t length) noexcept {
     const std::size_t links = Count == 1 ? 0 : (Count == 2 ? 1 : 2);
-    return links * rows * static_cast<std::size_t>(input_width) + block::stack_floats(rows);
+    return links * batch * length * static_cast<std::size_t>(input_width) +
+           block::stack_floats(batch, length);
   }
 
   template <class Description>

@@ -104,12 +104,16 @@ struct residual {
   static constexpr extent_t parameter_count = branch::parameter_count + norm::parameter_count;
   /// A link inside the block whose widths disagree, a problem inside the branch, or a branch
   /// that does not give back the width it was given.
-  using composition_problem =
-      detail::first_problem<typename norm::problem, detail::problem_of<typename branch::block_type>,
-                            detail::rule_problem<branch::output_width == norm::input_width,
-                                                 diagnostics::residual_branch_changes_width<
-                                                     typename branch::first_name, norm::input_width,
-                                                     branch::output_width>>>;
+  using composition_problem = detail::first_problem<
+      typename norm::problem, detail::problem_of<typename branch::block_type>,
+      detail::rule_problem<
+          branch::output_width == norm::input_width,
+          diagnostics::residual_branch_changes_width<typename branch::first_name, norm::input_width,
+                                                     branch::output_width>>,
+      detail::rule_problem<
+          detail::keeps_sequence_shape<branch>(),
+          diagnostics::branch_must_keep_the_sequence_shape<typename branch::first_name, 0, 0>>>;
+  static constexpr bool decodable = detail::is_decodable<typename branch::block_type>();
 
   struct parameters {
     typename branch::parameters branch_parameters;
@@ -141,9 +145,9 @@ struct residual {
   }
 
   /// Pre-norm keeps norm(x) for the branch; the others need no buffer of their own.
-  static constexpr std::size_t stack_floats(std::size_t rows) noexcept {
-    return (has_pre_norm ? rows * static_cast<std::size_t>(input_width) : 0) +
-           branch::stack_floats(rows);
+  static constexpr std::size_t stack_floats(std::size_t batch, std::size_t length) noexcept {
+    return (has_pre_norm ? batch * length * static_cast<std::size_t>(input_width) : 0) +
+           branch::stack_floats(batch, length);
   }
 
   template <class Description>

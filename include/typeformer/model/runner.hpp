@@ -64,10 +64,10 @@ class runner {
     const auto b = static_cast<std::size_t>(max_batch_), s = static_cast<std::size_t>(max_seq_);
     workspace_.reserve(Model::body::scratch_floats(
         {b, s, static_cast<std::size_t>(max_memory_seq_), workspace_.threads()}));
-    stack_ = aligned_buffer<float>(Model::body::stack_floats(b * s));
+    stack_ = aligned_buffer<float>(Model::body::stack_floats(b, s));
     if constexpr (input_type::is_sequence_first)
       layout_ = aligned_buffer<float>(
-          b * s * static_cast<std::size_t>(Model::body_input_width + Model::output_shape[2]) +
+          b * s * static_cast<std::size_t>(Model::body_input_width + Model::output_width) +
           b * static_cast<std::size_t>(max_memory_seq_) *
               static_cast<std::size_t>(memory_type::width));
     embedded_ = aligned_buffer<float>(Model::embedded_floats(b * s));
@@ -83,6 +83,9 @@ class runner {
   requires(!Model::has_memory) void run(const X& x, Y&& y, const Mask& mask = {}) {
     const masks::none no_memory_mask;
     if constexpr (input_type::is_sequence_first) {
+      static_assert(Model::body::keeps_sequence_shape,
+                    "a sequence_first model must keep the (seq, batch, width) shape: declare it "
+                    "batch-first to change the length or the rank");
       const auto [xb, yb] = to_batch_first(as_view<3>(x), as_view<3>(y));
       run_checked<Arch>(xb, yb, mask, static_cast<const std::nullptr_t*>(nullptr), no_memory_mask);
       from_batch_first(yb, as_view<3>(y));
@@ -138,16 +141,28 @@ class runner {
     run(x, memory, std::forward<Y>(y), mask, memory_mask);
   }
 
-  /// The value-returning form: allocates exactly its (batch, seq, output width) result.
+  /// The value-returning form: allocates exactly its result, shaped as Model::output_shape
+  /// with the call's batch and length.
   template <class Arch = simd::best_available, class X, class Mask = masks::none>
-  requires(!Model::has_memory && masks::is_mask_v<Mask>) xt::xtensor<float, 3>
+  requires(!Model::has_memory && masks::is_mask_v<Mask>) xt::xtensor<float, Model::output_rank>
   operator()(const X& x_in, const Mask& mask = {}) {
     const auto x = as_view<Model::input_shape.size()>(x_in);
-    xt::xtensor<float, 3> y(std::array<std::size_t, 3>{
-        static_cast<std::size_t>(x.extent(0)), static_cast<std::size_t>(x.extent(1)),
-        static_cast<std::size_t>(Model::output_shape[2])});
+    const auto shape = output_shape_for(x.extent(0), x.extent(1));
+    std::array<std::size_t, Model::output_rank> extents{};
+    for (std::size_t a = 0; a < extents.size(); ++a)
+      extents[a] = static_cast<std::size_t>(std::max<extent_t>(shape[a], 0));
+    xt::xtensor<float, Model::output_rank> y(extents);
     run<Arch>(x, y, mask);
     return y;
+  }
+
+  /// The output's extents for a call on `batch` sequences of `seq` positions.
+  static constexpr std::array<extent_t, Model::output_rank> output_shape_for(extent_t batch,
+                                                                             extent_t seq) {
+    auto shape = Model::output_shape;
+    shape[0] = batch;
+    if constexpr (Model::output_has_sequence_axis) shape[1] = Model::output_length(seq);
+    return shape;
   }
 
   // ---- Incremental decoding ------------------------------------------------------------------
@@ -205,6 +220,9 @@ class runner {
     static_assert(!input_type::is_sequence_first,
                   "decode takes (batch, n, width) positions: a sequence_first model decodes in "
                   "batch-first layout");
+    static_assert(Model::decodable,
+                  "decode runs a model one position at a time, caching only attention's keys "
+                  "and values: a model with an LSTM, a convolution or flatten cannot decode");
     if (!decoding_) throw shape_error("model: decode() before start_decoding()");
     const auto x = model_input(x_in);
     const auto y = as_view<3>(y_in);
@@ -219,8 +237,8 @@ class runner {
     for (std::size_t axis = 0; axis < 2; ++axis)
       check<output_shape_does_not_match>(y.extent(axis) == x.extent(axis), "model", "output",
                                          y.extent(axis), x.extent(axis));
-    check<output_shape_does_not_match>(y.extent(2) == Model::output_shape[2], "model", "output",
-                                       y.extent(2), Model::output_shape[2]);
+    check<output_shape_does_not_match>(y.extent(2) == Model::output_width, "model", "output",
+                                       y.extent(2), Model::output_width);
     if (n == 0 || batch == 0) return;
     run_context<masks::none, MemoryMask> ctx{workspace_, no_mask_};
     ctx.memory_length = session_.memory_length;
@@ -249,13 +267,21 @@ class runner {
   void run_checked(const X& x_in, Y&& y_in, const Mask& mask, const MemoryView* memory,
                    const MemoryMask& memory_mask) {
     using namespace diagnostics;
+    constexpr std::size_t rank = Model::output_rank;
     const auto x = as_view<3>(x_in);
-    const auto y = as_view<3>(y_in);
+    const auto y = as_view<rank>(y_in);
     constexpr auto xs = decltype(x)::static_extents;
     constexpr auto ys = decltype(y)::static_extents;
     constexpr std::array<extent_t, 3> in = {input_type::batch, input_type::seq,
                                             Model::body_input_width};
     constexpr auto out = Model::output_shape;
+    // The first axis after the batch whose static extent differs from the model's output.
+    constexpr std::size_t bad_axis = [&] {
+      for (std::size_t a = 1; a < rank; ++a)
+        if (!extents_may_agree(ys[a], out[a])) return a;
+      return rank;
+    }();
+    constexpr std::size_t shown = bad_axis == rank ? rank - 1 : bad_axis;
     static_assert(std::is_same_v<typename decltype(y)::value_type, float>,
                   "the output must be writable floats");
     static_assert(sizeof(require<extents_may_agree(xs[0], in[0]),
@@ -264,8 +290,8 @@ class runner {
                                  input_shape_does_not_match<input_name, xs[1], in[1]>>));
     static_assert(sizeof(require<extents_may_agree(xs[2], in[2]),
                                  input_shape_does_not_match<input_name, xs[2], in[2]>>));
-    static_assert(sizeof(require<extents_may_agree(ys[2], out[2]),
-                                 output_shape_does_not_match<input_name, ys[2], out[2]>>));
+    static_assert(sizeof(
+        require<bad_axis == rank, output_shape_does_not_match<input_name, ys[shown], out[shown]>>));
     for (std::size_t axis = 0; axis < 3; ++axis)
       if (in[axis] != dynamic)
         check<input_shape_does_not_match>(x.extent(axis) == in[axis], "model", "input",
@@ -274,12 +300,10 @@ class runner {
                                  max_batch_);
     check<sequence_exceeds_maximum>(x.extent(1) <= max_seq_, "model", "input", x.extent(1),
                                     max_seq_);
-    check<output_shape_does_not_match>(y.extent(0) == x.extent(0), "model", "output", y.extent(0),
-                                       x.extent(0));
-    check<output_shape_does_not_match>(y.extent(1) == x.extent(1), "model", "output", y.extent(1),
-                                       x.extent(1));
-    check<output_shape_does_not_match>(y.extent(2) == out[2], "model", "output", y.extent(2),
-                                       out[2]);
+    const auto expected = output_shape_for(x.extent(0), x.extent(1));
+    for (std::size_t a = 0; a < rank; ++a)
+      check<output_shape_does_not_match>(y.extent(a) == expected[a], "model", "output", y.extent(a),
+                                         expected[a]);
     const auto batch = static_cast<std::size_t>(x.extent(0));
     const auto seq = static_cast<std::size_t>(x.extent(1));
     if (batch == 0 || seq == 0) return;
@@ -378,9 +402,9 @@ class runner {
     const extent_t S = m.extent(0), B = m.extent(1), W = m.extent(2);
     check<batch_exceeds_maximum>(B <= max_batch_, "model", "memory", B, max_batch_);
     check<sequence_exceeds_maximum>(S <= max_memory_seq_, "model", "memory", S, max_memory_seq_);
-    float* mb = layout_.data() +
-                static_cast<std::size_t>(max_batch_ * max_seq_ *
-                                         (Model::body_input_width + Model::output_shape[2]));
+    float* mb =
+        layout_.data() + static_cast<std::size_t>(max_batch_ * max_seq_ *
+                                                  (Model::body_input_width + Model::output_width));
     transpose_rows(m.data(), static_cast<std::size_t>(S), static_cast<std::size_t>(B),
                    static_cast<std::size_t>(W), mb);
     return tensor_view<const float, dynamic, dynamic, dynamic>(mb, {B, S, W});

@@ -58,6 +58,10 @@ template <fixed_string Name, class... Parts, extent_t Width>
 struct bind_part<scope<Name, Parts...>, Width> {
   using type = typename rebuild_scope<Name, bind_chain<Width, Parts...>>::type;
 };
+template <fixed_string Name, class... Parts, extent_t Width, extent_t Length>
+struct bind_part_of_length<scope<Name, Parts...>, Width, Length> {
+  using type = typename rebuild_scope<Name, bind_chain_of_length<Width, Length, Parts...>>::type;
+};
 }  // namespace detail
 
 }  // namespace typeformer

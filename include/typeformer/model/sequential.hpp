@@ -30,12 +30,18 @@ struct sequential {
     [&]<std::size_t... I>(std::index_sequence<I...>) { (f.template operator()<I>(), ...); }
     (std::make_index_sequence<size>{});
   }
-  static constexpr extent_t widest_link() noexcept {
-    extent_t w = 0;
+  static constexpr std::size_t link_count = size == 1 ? 0 : (size == 2 ? 1 : 2);
+  /// The largest activation between two parts, for `batch` sequences of `length`.
+  static constexpr std::size_t widest_link(std::size_t batch, std::size_t length) noexcept {
+    std::size_t widest = 0;
+    auto n = static_cast<extent_t>(length);
     each([&]<std::size_t I>() {
-      if (I + 1 < size) w = std::max(w, part<I>::output_width);
+      n = detail::output_length_of<part<I>>(n);
+      if (I + 1 < size)
+        widest = std::max(widest, batch * static_cast<std::size_t>(n) *
+                                      static_cast<std::size_t>(part<I>::output_width));
     });
-    return w;
+    return widest;
   }
 
  public:
@@ -44,6 +50,17 @@ struct sequential {
   static constexpr extent_t input_width = part<0>::input_width;
   static constexpr extent_t output_width = part<size - 1>::output_width;
   static constexpr extent_t parameter_count = (detail::block_of<Parts>::parameter_count + ...);
+  static constexpr extent_t output_length(extent_t length) noexcept {
+    each([&]<std::size_t I>() { length = detail::output_length_of<part<I>>(length); });
+    return length;
+  }
+  /// Once a part gives one vector per sample, the parts after it keep it so.
+  static constexpr bool output_has_sequence_axis =
+      (detail::has_sequence_axis<detail::block_of<Parts>>() && ...);
+  static constexpr detail::feature_axes output_feature_axes = detail::output_axes<part<size - 1>>();
+  static constexpr bool keeps_sequence_shape =
+      (detail::keeps_sequence_shape<detail::block_of<Parts>>() && ...);
+  static constexpr bool decodable = (detail::is_decodable<detail::block_of<Parts>>() && ...);
   /// A link between two parts whose widths disagree, or a problem inside a part.
   using composition_problem =
       detail::chain_problem<first_name, input_width, detail::part_list<Parts...>>;
@@ -71,11 +88,11 @@ struct sequential {
     return (detail::block_of<Parts>::cache_floats(plan) + ...);
   }
 
-  /// Two buffers for the links between parts (ping-pong), then the parts' own stacks.
-  static constexpr std::size_t stack_floats(std::size_t rows) noexcept {
-    const std::size_t links = size == 1 ? 0 : (size == 2 ? 1 : 2);
-    return links * rows * static_cast<std::size_t>(widest_link()) +
-           std::max({detail::block_of<Parts>::stack_floats(rows)...});
+  /// Two buffers for the links between parts (ping-pong), then the parts' own stacks (each
+  /// planned for the input's length: lengths never grow).
+  static constexpr std::size_t stack_floats(std::size_t batch, std::size_t length) noexcept {
+    return link_count * widest_link(batch, length) +
+           std::max({detail::block_of<Parts>::stack_floats(batch, length)...});
   }
 
   template <class Description>
@@ -87,16 +104,17 @@ struct sequential {
   template <class Arch, class Context>
   static void forward(const parameters& p, const float* x, float* y, std::size_t batch,
                       std::size_t length, Context& ctx, float* stack, float* cache) {
-    const std::size_t rows = batch * length;
-    const std::size_t link = rows * static_cast<std::size_t>(widest_link());
+    const std::size_t link = widest_link(batch, length);
     float* links[2] = {stack, stack + link};
-    float* rest = stack + (size == 1 ? 0 : (size == 2 ? 1 : 2)) * link;
+    float* rest = stack + link_count * link;
     const float* in = x;
     each([&]<std::size_t I>() {
       float* out = I + 1 == size ? y : links[I % 2];
       part<I>::template forward<Arch>(std::get<I>(p.parts), in, out, batch, length, ctx, rest,
                                       cache);
       if (ctx.decoding) cache += part<I>::cache_floats(*ctx.decoding);
+      length = static_cast<std::size_t>(
+          detail::output_length_of<part<I>>(static_cast<extent_t>(length)));
       in = out;
     });
   }
@@ -106,6 +124,10 @@ namespace detail {
 template <class... Parts, extent_t Width>
 struct bind_part<sequential<Parts...>, Width> {
   using type = typename rebuild<sequential, bind_chain<Width, Parts...>>::type;
+};
+template <class... Parts, extent_t Width, extent_t Length>
+struct bind_part_of_length<sequential<Parts...>, Width, Length> {
+  using type = typename rebuild<sequential, bind_chain_of_length<Width, Length, Parts...>>::type;
 };
 }  // namespace detail
 

@@ -136,8 +136,8 @@ struct transformer_layer {
   static constexpr std::size_t scratch_floats(const call_plan& plan) noexcept {
     return body::scratch_floats(plan);
   }
-  static constexpr std::size_t stack_floats(std::size_t rows) noexcept {
-    return body::stack_floats(rows);
+  static constexpr std::size_t stack_floats(std::size_t batch, std::size_t length) noexcept {
+    return body::stack_floats(batch, length);
   }
   static constexpr std::size_t cache_floats(const call_plan& plan) noexcept {
     return body::cache_floats(plan);

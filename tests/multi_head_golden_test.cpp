@@ -1,0 +1,92 @@
+// keras-multi-head's MultiHead wrapper inside models, against TensorFlow.js models built the
+// way MultiHead builds them (tools/keras_goldens/make_layer_goldens_keras.mjs).
+
+#include <catch2/catch.hpp>
+
+#include <cstdint>
+#include <string>
+
+#include <typeformer/typeformer.hpp>
+
+#include "golden_files.hpp"
+
+namespace tfm = typeformer;
+using namespace tfm::dims;
+
+namespace {
+
+const std::string data_dir = std::string(TYPEFORMER_TEST_DATA) + "/layers/";
+
+// Embedding(30, 8) -> MultiHead(LSTM(12), layer_num=3) -> Flatten -> Dense(4, softmax).
+using lstm_heads_model =
+    tfm::model<tfm::tokens<batch<tfm::dynamic>, seq<tfm::dynamic>, max_batch<4>, max_seq<16>>,
+               tfm::embedding<"embed", 30, 8>, tfm::multi_head<tfm::lstm<"lstm", 12>, 3>,
+               tfm::flatten<>, tfm::dense<"dense", 4, tfm::activations::softmax>>;
+
+// Embedding(30, 8) -> MultiHead([Conv1D(6, k, same, relu) for k in 3, 5, 7]) -> Flatten -> Dense.
+using conv_options = tfm::padding<tfm::conv_padding::same>;
+using cnn_heads_model = tfm::model<
+    tfm::tokens<batch<tfm::dynamic>, seq<11>, max_batch<4>>, tfm::embedding<"embed", 30, 8>,
+    tfm::multi_head_list<tfm::conv1d<"conv3", 6, 3, conv_options, tfm::with_activation<tfm::relu>>,
+                         tfm::conv1d<"conv5", 6, 5, conv_options, tfm::with_activation<tfm::relu>>,
+                         tfm::conv1d<"conv7", 6, 7, conv_options, tfm::with_activation<tfm::relu>>>,
+    tfm::flatten<>, tfm::dense<"dense", 4, tfm::activations::softmax>>;
+
+// Two LSTM(5, return_sequences) copies concatenated on the features, then a Dense per position.
+using concatenated_model =
+    tfm::model<tfm::tokens<batch<tfm::dynamic>, seq<tfm::dynamic>, max_batch<4>, max_seq<8>>,
+               tfm::embedding<"embed", 30, 8>,
+               tfm::multi_head<tfm::lstm<"lstm", 5, tfm::return_sequences<true>>, 2,
+                               tfm::head_merge::concatenate>,
+               tfm::dense<"dense", 4, tfm::activations::softmax>>;
+
+template <class Model, std::size_t Rank>
+void check_model(const std::string& name, const std::array<std::size_t, Rank>& shape) {
+  const auto file = tfm::io::safetensors_file::open(data_dir + "keras_" + name + ".safetensors");
+  const auto weights =
+      tfm::load_weights<Model>(file, tfm::naming::keras, {.ignore_prefixes = {"golden."}});
+  const auto* info = file.find("golden.ids");
+  REQUIRE(info);
+  xt::xtensor<std::int32_t, 2> ids =
+      xt::empty<std::int32_t>({std::size_t(info->shape[0]), std::size_t(info->shape[1])});
+  const auto read = file.read_integers("golden.ids");
+  std::copy(read.begin(), read.end(), ids.begin());
+  for (std::size_t threads : {1u, 2u}) {
+    INFO(name << ", " << threads << " thread(s)");
+    tfm::runner<Model> run(weights, {.threads = threads});
+    xt::xtensor<float, Rank> y = xt::zeros<float>(shape);
+    run(ids, y);
+    golden_data::require_close(file, y.data());
+    xt::xtensor<float, Rank> scalar = xt::zeros<float>(shape);
+    run.template run<tfm::simd::scalar>(ids, scalar);
+    golden_data::require_close(file, scalar.data());
+    const auto returned = run(ids);
+    REQUIRE(returned.shape() == y.shape());
+  }
+}
+
+}  // namespace
+
+TEST_CASE("multi_head<lstm, 3> -> flatten -> dense matches keras-multi-head's MultiHead model") {
+  STATIC_REQUIRE(lstm_heads_model::output_shape == std::array<tfm::extent_t, 2>{tfm::dynamic, 4});
+  STATIC_REQUIRE(lstm_heads_model::parameter_count ==
+                 30 * 8 + 3 * 4 * 12 * (8 + 12 + 1) + (36 * 4 + 4));
+  check_model<lstm_heads_model, 2>("multi_head_lstm_model", {3, 4});
+  const std::string table = tfm::summary<lstm_heads_model>();
+  CHECK_THAT(table, Catch::Contains("lstm_1 (lstm)") && Catch::Contains("lstm_3 (lstm)") &&
+                        Catch::Contains("multi_head (stack)") && Catch::Contains("(None, 12, 3)") &&
+                        Catch::Contains("(None, 36)") && Catch::Contains("(None, 4)"));
+}
+
+TEST_CASE("multi_head_list of Conv1D heads with kernels 3, 5, 7 matches the Keras model") {
+  STATIC_REQUIRE(cnn_heads_model::output_shape == std::array<tfm::extent_t, 2>{tfm::dynamic, 4});
+  check_model<cnn_heads_model, 2>("multi_head_cnn_model", {2, 4});
+  CHECK_THAT(tfm::summary<cnn_heads_model>(),
+             Catch::Contains("(None, 11, 6, 3)") && Catch::Contains("(None, 198)"));
+}
+
+TEST_CASE("multi_head with head_merge::concatenate joins the copies on the feature axis") {
+  STATIC_REQUIRE(concatenated_model::output_shape ==
+                 std::array<tfm::extent_t, 3>{tfm::dynamic, tfm::dynamic, 4});
+  check_model<concatenated_model, 3>("multi_head_lstm_concatenated", {2, 6, 4});
+}
