@@ -14,6 +14,8 @@
 #                                          (installs nodejs and npm, ~4 min) if missing
 #   ./run-example.sh multi_head_lstm       keras-multi-head's MultiHead(LSTM(64), 3) classifier
 #   ./run-example.sh multi_head_cnn        three Conv1D heads (kernels 3, 5, 7), stacked
+#   ./run-example.sh relative_wrapper_attention
+#                                          LayerNormalization(x + relative attention(x, x))
 set -euo pipefail
 cd "$(dirname "$0")"
 example=attention_is_all_you_need

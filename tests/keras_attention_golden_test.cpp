@@ -289,3 +289,82 @@ TEST_CASE(
                                         tfm::dense_projection_names<"W_q", "W_k", "W_v", "W_o">>;
   check_keras_multi_head_everywhere<mlm>("keras_tutorial_mha_machinelearningmastery");
 }
+
+TEST_CASE("relative_dot_attention matches Shaw et al.'s relative attention: clipping, masks") {
+  using tfm::max_relative_position;
+  check_keras_attention_everywhere<tfm::relative_dot_attention<
+      "attention", max_relative_position<3>, d_model<6>, value_features<5>>>("relative_core");
+  check_keras_attention_everywhere<tfm::relative_dot_attention<
+      "attention", max_relative_position<2>, d_model<6>, tfm::relative_values<false>>>(
+      "relative_core_causal_no_values");
+  check_keras_attention_everywhere<
+      tfm::relative_dot_attention<"attention", max_relative_position<3>, d_model<6>>>(
+      "relative_core_cross");
+}
+
+namespace {
+// relative_position_attention (and the wrapper block) as self-attention on golden.query.
+template <class Layer, class Arch>
+void check_relative_self_attention(const std::string& file_name, std::size_t threads) {
+  INFO(file_name << ", threads " << threads);
+  const auto file = tfm::io::safetensors_file::open(data_dir + file_name + ".safetensors");
+  const auto params =
+      tfm::load_weights<Layer>(file, tfm::naming::keras, {.ignore_prefixes = {"golden."}});
+  const auto x = golden_data::floats3(file, "golden.query");
+  xt::xtensor<float, 3> y = xt::zeros<float>(x.shape());
+  tfm::workspace ws(threads);
+  const bool causal = nlohmann::json::parse(file.metadata().at("config")).at("causal");
+  std::vector<tfm::extent_t> lengths;
+  if (file.contains("golden.key_lengths"))
+    for (auto n : file.read_integers("golden.key_lengths")) lengths.push_back(n);
+  if (causal)
+    Layer::template forward<Arch>(params, x, x, x, y, ws, tfm::masks::causal{});
+  else if (!lengths.empty())
+    Layer::template forward<Arch>(params, x, x, x, y, ws, tfm::masks::key_lengths{lengths});
+  else
+    Layer::template forward<Arch>(params, x, x, x, y, ws);
+  golden_data::require_close(file, y.data());
+}
+
+template <class Layer>
+void check_relative_self_attention_everywhere(const std::string& file_name) {
+  check_relative_self_attention<Layer, tfm::simd::best_available>(file_name, 2);
+  check_relative_self_attention<Layer, tfm::simd::best_available>(file_name, 1);
+  check_relative_self_attention<Layer, tfm::simd::scalar>(file_name, 1);
+}
+}  // namespace
+
+TEST_CASE("relative_position_attention: heads, projections, key lengths, causal, no rel_v") {
+  using tfm::max_relative_position;
+  using layer = tfm::relative_position_attention<"attention", heads<3>, d_model<12>,
+                                                 max_relative_position<4>>;
+  STATIC_REQUIRE(layer::parameter_count == 4 * 12 * 12 + 4 * 12 + 2 * 9 * 4);
+  check_relative_self_attention_everywhere<layer>("keras_relative_mha");
+  check_relative_self_attention_everywhere<tfm::relative_position_attention<
+      "attention", heads<2>, d_model<8>, max_relative_position<3>, tfm::relative_values<false>>>(
+      "keras_relative_mha_causal_no_values");
+  const auto torch_names = layer::expected_weights(tfm::naming::pytorch, "attention.");
+  REQUIRE(torch_names.front().name == "attention.wq.weight");
+  REQUIRE(torch_names.back().name == "attention.rel_v");
+}
+
+TEST_CASE("wrapper_attention_block with relative positions matches LN(x + attention(x))") {
+  using model = tfm::model<
+      tfm::input<batch<tfm::dynamic>, seq<tfm::dynamic>, d_model<16>, max_batch<4>, max_seq<16>>,
+      tfm::wrapper_attention_block<"block", heads<2>, tfm::max_relative_position<10>>>;
+  STATIC_REQUIRE(!model::decodable);
+  const auto file =
+      tfm::io::safetensors_file::open(data_dir + "keras_relative_wrapper_block.safetensors");
+  const auto weights =
+      tfm::load_weights<model>(file, tfm::naming::keras, {.ignore_prefixes = {"golden."}});
+  const auto x = golden_data::floats3(file, "golden.query");
+  for (std::size_t threads : {1u, 2u}) {
+    tfm::runner<model> run(weights, {.threads = threads});
+    xt::xtensor<float, 3> y = xt::zeros<float>(x.shape());
+    run(x, y);
+    golden_data::require_close(file, y.data());
+  }
+  CHECK_THAT(tfm::summary<model>(),
+             Catch::Contains("block.attention (relative_position_attention)") &&
+                 Catch::Contains("block.norm (layer_norm)"));
+}

@@ -297,10 +297,140 @@ def tutorial_case(out, name, seed, B, T, d_in, heads, d_k, d_v, d_out, names, wh
                           "generator": "tools/make_keras_attention_goldens.py"})
 
 
+def relative_attention(q, k, v, rel_k, rel_v, K, keep):
+    """tensor2tensor's dot_product_attention_relative (Shaw et al. 2018) in float64: q, k, v
+    (B, H, T, depth); a_ij = table[clip(j - i, -K, K) + K]; q scaled by depth^-0.5 first, so both
+    score terms are; masked keys get -1e9 (keep: (B, Tq, Tv) booleans); rel_v None: no value term."""
+    Tq, Tv, depth = q.shape[2], k.shape[2], q.shape[3]
+    index = np.clip(np.arange(Tv)[None, :] - np.arange(Tq)[:, None], -K, K) + K
+    q = q * depth ** -0.5
+    logits = q @ k.transpose(0, 1, 3, 2) + np.einsum("bhid,ijd->bhij", q, rel_k[index])
+    logits = logits + -1e9 * (~keep[:, None])
+    w = np.exp(logits - logits.max(-1, keepdims=True))
+    w = w / w.sum(-1, keepdims=True)
+    out = w @ v
+    if rel_v is not None:
+        out = out + np.einsum("bhij,ijd->bhid", w, rel_v[index])
+    return out
+
+
+def relative_keep(B, Tq, Tv, lengths, causal):
+    keep = np.ones((B, Tq, Tv), bool)
+    if lengths is not None:
+        keep &= np.arange(Tv)[None, None, :] < np.asarray(lengths)[:, None, None]
+    if causal:
+        keep &= np.tril(np.ones((Tq, Tv), bool))[None]
+    return keep
+
+
+def write_layer_case(out, name, tensors, config):
+    """Writes keras_<name>.safetensors into the directory `out`, or to `out` itself if it names a file."""
+    path = out if out.endswith(".safetensors") else os.path.join(out, f"keras_{name}.safetensors")
+    safetensors_io.write(path, tensors,
+                         {"config": json.dumps(config, sort_keys=True), "numpy_version": np.__version__,
+                          "generator": "tools/make_keras_attention_goldens.py"})
+
+
+def relative_core_case(out, name, seed, B, Tq, Tv, dk, dv, K, lengths=None, causal=False, values=True,
+                       distinct_key=True, description=""):
+    """The single-head core on given q, k, v (relative_dot_attention)."""
+    rng = np.random.default_rng(seed)
+    f32 = lambda *shape, s=1.0: (rng.standard_normal(shape) * s).astype(np.float32)  # noqa: E731
+    q, v = f32(B, Tq, dk), f32(B, Tv, dv)
+    k = f32(B, Tv, dk) if distinct_key else v
+    rel_k, rel_v = f32(2 * K + 1, dk, s=0.5), f32(2 * K + 1, dv, s=0.5)
+    d = lambda t: np.asarray(t, np.float64)  # noqa: E731
+    y = relative_attention(d(q)[:, None], d(k)[:, None], d(v)[:, None], d(rel_k), d(rel_v) if values else None, K,
+                           relative_keep(B, Tq, Tv, lengths, causal))[:, 0]
+    # The same by the paper's per-pair definition, as loops: guards the vectorised indexing above.
+    keep = relative_keep(B, Tq, Tv, lengths, causal)
+    for b in range(B):
+        for i in range(Tq):
+            r = [min(max(j - i, -K), K) + K for j in range(Tv)]
+            e = np.array([d(q)[b, i] @ (d(k)[b, j] + d(rel_k)[r[j]]) / np.sqrt(dk) - 1e9 * (not keep[b, i, j])
+                          for j in range(Tv)])
+            a_ = np.exp(e - e.max())
+            a_ /= a_.sum()
+            z = sum(a_[j] * (d(v)[b, j] + (d(rel_v)[r[j]] if values else 0)) for j in range(Tv))
+            assert np.allclose(z, y[b, i], atol=1e-12), (name, b, i)
+    tensors = {"rel_k": rel_k, "golden.query": q, "golden.value": v, "golden.output": y.astype(np.float32)}
+    if values:
+        tensors["rel_v"] = rel_v
+    if distinct_key:
+        tensors["golden.key"] = k
+    if lengths is not None:
+        tensors["golden.value_mask"] = (np.arange(Tv)[None, :] < np.asarray(lengths)[:, None]).astype(np.uint8)
+    write_layer_case(out, name, tensors, {"framework": "keras", "layer": "relative_dot_attention", "K": K,
+                                          "causal": causal, "relative_values": values, "atol": ATOL, "rtol": RTOL,
+                                          "description": description})
+
+
+def relative_mha(x, g, prefix, heads, K, keep, values=True):
+    """The Keras tutorials' multi-head layer with Shaw's core: Dense wq, wk, wv (with bias), depth
+    d/heads, heads split from the columns, Dense `dense` on the merged heads."""
+    B, T, D = x.shape
+    dense = lambda t, n: t @ g[f"{prefix}{n}/kernel"] + g[f"{prefix}{n}/bias"]  # noqa: E731
+    split = lambda t: t.reshape(B, T, heads, -1).transpose(0, 2, 1, 3)  # noqa: E731
+    o = relative_attention(split(dense(x, "wq")), split(dense(x, "wk")), split(dense(x, "wv")),
+                           g[f"{prefix}rel_k"], g[f"{prefix}rel_v"] if values else None, K, keep)
+    return dense(o.transpose(0, 2, 1, 3).reshape(B, T, D), "dense")
+
+
+def relative_mha_weights(rng, prefix, D, heads, K, values=True):
+    f32 = lambda *shape, s=1.0: (rng.standard_normal(shape) * s).astype(np.float32)  # noqa: E731
+    W = {}
+    for n in ("wq", "wk", "wv", "dense"):
+        W[f"{prefix}{n}/kernel"] = f32(D, D, s=D ** -0.5)
+        W[f"{prefix}{n}/bias"] = f32(D, s=0.3)
+    W[f"{prefix}rel_k"] = f32(2 * K + 1, D // heads, s=0.5)
+    if values:
+        W[f"{prefix}rel_v"] = f32(2 * K + 1, D // heads, s=0.5)
+    return W
+
+
+def relative_mha_case(out, name, seed, B, T, D, heads, K, lengths=None, causal=False, values=True,
+                      block_epsilon=None, description="", file=None, sample="golden."):
+    """relative_position_attention self-attention; with block_epsilon, the wrapper block
+    LayerNormalization(epsilon)(x + attention(x)) named `block`: the attention under
+    `block/attention/`, the norm under `block/norm/`."""
+    rng = np.random.default_rng(seed)
+    prefix = "" if block_epsilon is None else "block/attention/"
+    W = relative_mha_weights(rng, prefix, D, heads, K, values)
+    x = (rng.standard_normal((B, T, D))).astype(np.float32)
+    g = {k: np.asarray(v, np.float64) for k, v in W.items()}
+    x64 = np.asarray(x, np.float64)
+    y = relative_mha(x64, g, prefix, heads, K, relative_keep(B, T, T, lengths, causal), values)
+    if block_epsilon is not None:
+        gamma = (1 + 0.2 * rng.standard_normal(D)).astype(np.float32)
+        beta = (0.2 * rng.standard_normal(D)).astype(np.float32)
+        W["block/norm/gamma"], W["block/norm/beta"] = gamma, beta
+        s = x64 + y
+        mean = s.mean(-1, keepdims=True)
+        var = ((s - mean) ** 2).mean(-1, keepdims=True)
+        y = (s - mean) / np.sqrt(var + block_epsilon) * gamma + beta
+    tensors = dict(W)
+    tensors.update({sample + "query": x, sample + "output": y.astype(np.float32)})
+    if lengths is not None:
+        tensors[sample + "key_lengths"] = np.asarray(lengths, np.int32)
+    write_layer_case(file or out, name, tensors, {"framework": "keras", "layer": "relative_position_attention",
+                                          "heads": heads, "K": K, "causal": causal, "relative_values": values,
+                                          "epsilon": block_epsilon, "atol": ATOL, "rtol": RTOL,
+                                          "description": description})
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "tests", "data", "layers"))
-    out = ap.parse_args().out
+    ap.add_argument("--example", help="write the weights of examples/relative_wrapper_attention.cpp to this file")
+    args = ap.parse_args()
+    if args.example:
+        # d_model 128, 8 heads, K = 10; the sample is the file's self-test (`selftest.` tensors).
+        relative_mha_case(None, "relative_wrapper_block_128", 528, 2, 48, 128, 8, 10, block_epsilon=1e-6,
+                          file=args.example, sample="selftest.",
+                          description="LayerNormalization(epsilon=1e-6)(x + relative attention(x)): 8 heads, "
+                          "d 128, K=10, on 48 positions; float64")
+        return
+    out = args.out
     os.makedirs(out, exist_ok=True)
     case(out, "dot", 501, 2, 5, 7, 6, 6, description="Attention() on [query, value]: key = value, no scaling at all")
     case(out, "dot_scale_distinct_key", 502, 2, 5, 7, 6, 9, use_scale=True, distinct_key=True,
@@ -354,6 +484,21 @@ def main():
                               "inputs: W_q, W_k = Dense(12), W_v = Dense(16), W_o = Dense(10); scores / sqrt(12), the "
                               "whole d_k; the look-ahead mask (1 = masked) added as -1e9")
 
+    relative_core_case(out, "relative_core", 522, 2, 9, 9, 6, 5, 3, lengths=[9, 5],
+                       description="Shaw relative attention core, K=3 on 9 positions (clipping on both sides), "
+                       "distinct key, rel_k and rel_v, value lengths [9, 5]; float64")
+    relative_core_case(out, "relative_core_causal_no_values", 523, 2, 7, 7, 6, 6, 2, causal=True, values=False,
+                       distinct_key=False, description="Shaw core, K=2, causal, key = value, no rel_v; float64")
+    relative_core_case(out, "relative_core_cross", 524, 2, 4, 11, 6, 6, 3,
+                       description="Shaw core, 4 queries over 11 keys (distances j - i up to 10); float64")
+    relative_mha_case(out, "relative_mha", 525, 2, 10, 12, 3, 4, lengths=[10, 6],
+                      description="relative_position_attention: 3 heads, d 12, K=4, T=10, key lengths [10, 6]; "
+                      "Dense wq/wk/wv/dense with bias; float64")
+    relative_mha_case(out, "relative_mha_causal_no_values", 526, 2, 9, 8, 2, 3, causal=True, values=False,
+                      description="relative_position_attention: 2 heads, d 8, K=3, causal, no rel_v; float64")
+    relative_mha_case(out, "relative_wrapper_block", 527, 2, 14, 16, 2, 10, block_epsilon=1e-6,
+                      description="LayerNormalization(epsilon=1e-6)(x + relative attention(x)): 2 heads, d 16, "
+                      "K=10 (the Keras examples' value) on 14 positions; float64")
 
 if __name__ == "__main__":
     main()

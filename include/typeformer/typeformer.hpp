@@ -26,6 +26,7 @@
 #include <typeformer/layers/multi_head_attention.hpp>
 #include <typeformer/layers/options.hpp>
 #include <typeformer/layers/positional_encoding.hpp>
+#include <typeformer/layers/relative_position_attention.hpp>
 #include <typeformer/model/cross_attention.hpp>
 #include <typeformer/model/introspection.hpp>
 #include <typeformer/model/model.hpp>

@@ -88,6 +88,8 @@ template <class Layer, extent_t KernelSize, extent_t SmallerStep>
 struct convolution_steps_must_be_positive;
 template <class Layer, extent_t Units, extent_t Heads>
 struct stacked_heads_need_flatten_first;
+template <class Layer, extent_t MaxDistance, extent_t Unused>
+struct max_relative_position_must_be_positive;
 template <class Layer, extent_t Unused1, extent_t Unused2>
 struct branch_must_keep_the_sequence_shape;
 template <class Layer, extent_t Unused1, extent_t Unused2>
@@ -202,6 +204,9 @@ inline constexpr std::string_view sentence<sinusoidal_encoding_needs_even_width>
 template <>
 inline constexpr std::string_view sentence<convolution_steps_must_be_positive> =
     "the kernel size ({}), strides and dilation rate (the smaller: {}) must be positive";
+template <>
+inline constexpr std::string_view sentence<max_relative_position_must_be_positive> =
+    "max_relative_position ({}) must be declared and positive";
 template <>
 inline constexpr std::string_view sentence<stacked_heads_need_flatten_first> =
     "reads the stacked heads' output, whose features have two axes ({} units, {} heads): "

@@ -30,11 +30,21 @@ struct row_attention_args {
   const std::uint8_t* query_keep = nullptr;
 };
 
+/// What a row adds to its output besides Σ_j p_j·v_j: nothing.
+struct no_value_terms {
+  void operator()(std::size_t, std::size_t, const float*, float, std::size_t,
+                  float*) const noexcept {}
+};
+
 /// Rows [row_begin, row_end) of batch·query_len; `scores` holds key_len floats.
 /// score_row(b, i, scores) writes the raw scores of query row i of batch entry b.
-template <class Arch, class ScoreRow>
+/// value_terms(b, i, weights, inverse, key_end, y) may add to the row's output y the terms
+/// that depend on the probabilities weights[j]·inverse of keys j < key_end (relative-position
+/// values); the keys at and past key_end carry no weight.
+template <class Arch, class ScoreRow, class ValueTerms = no_value_terms>
 void row_attention(const row_attention_args& a, const mask_spec& m, ScoreRow&& score_row,
-                   float* scores, std::size_t row_begin, std::size_t row_end) {
+                   float* scores, std::size_t row_begin, std::size_t row_end,
+                   ValueTerms&& value_terms = {}) {
   using O = simd::ops<Arch>;
   constexpr std::size_t W = O::width;
   constexpr float neg_inf = -std::numeric_limits<float>::infinity();
@@ -82,6 +92,7 @@ void row_attention(const row_attention_args& a, const mask_spec& m, ScoreRow&& s
       for (; c < vector_end; c += W) O::store(y + c, O::fma(pj, O::load(vj + c), O::load(y + c)));
       for (; c < a.value_dim; ++c) y[c] = std::fma(p, vj[c], y[c]);
     }
+    value_terms(b, i, scores, inverse, key_end, y);
   }
 }
 

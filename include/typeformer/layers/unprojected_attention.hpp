@@ -11,6 +11,7 @@
 
 #include <typeformer/core/diagnostics.hpp>
 #include <typeformer/expr/masks.hpp>
+#include <typeformer/kernels/relative_attention.hpp>
 #include <typeformer/kernels/row_attention.hpp>
 #include <typeformer/kernels/simd.hpp>
 #include <typeformer/kernels/workspace.hpp>
@@ -51,14 +52,21 @@ constexpr std::size_t score_row_floats(std::size_t key_len) noexcept {
   return simd::round_up(std::max<std::size_t>(key_len, 1), 16);
 }
 
+/// The row kernel of kernels/row_attention.hpp (a layer that passes no relative_rows).
+struct plain_rows {};
+
 /// Checks the shapes, lowers the masks and runs the row kernel. `prepare(call, extra)` gets
 /// `extra_floats(call)` floats of scratch (for projections computed once per call) and returns
 /// score_row(b, i, scores). `same_width`: the query and the key have one width (no projection).
+/// `relative_rows(call)`, if given, returns the kernels::relative_attention_args of the call
+/// (its scores and tables; the values, outputs and query mask are filled in here), and the
+/// relative-position kernel runs instead.
 template <class Layer, class Arch, class Q, class V, class K, class Y, class Mask, class QueryMask,
-          class ExtraFloats, class Prepare>
+          class ExtraFloats, class Prepare, class RelativeRows = plain_rows>
 void run_unprojected_attention(const Q& query_in, const V& value_in, const K& key_in, Y&& y_in,
                                workspace& ws, const Mask& mask, const QueryMask& query_mask,
-                               bool same_width, ExtraFloats&& extra_floats, Prepare&& prepare) {
+                               bool same_width, ExtraFloats&& extra_floats, Prepare&& prepare,
+                               RelativeRows&& relative_rows = {}) {
   using namespace diagnostics;
   constexpr std::string_view kind = Layer::kind, name = Layer::name;
   const auto q = as_view<3>(query_in);
@@ -99,6 +107,20 @@ void run_unprojected_attention(const Q& query_in, const V& value_in, const K& ke
     a.query_keep = query_mask.mask.data();
   }
   if (B * Tq == 0) return;
+  if constexpr (!std::is_same_v<std::remove_cvref_t<RelativeRows>, plain_rows>) {
+    kernels::relative_attention_args r = relative_rows(call);
+    r.v = a.v;
+    r.v_batch = a.v_batch;
+    r.v_row = a.v_row;
+    r.y = a.y;
+    r.y_batch = a.y_batch;
+    r.y_row = a.y_row;
+    r.query_keep = a.query_keep;
+    float* scratch =
+        ws.reserve(ws.threads() * kernels::relative_attention_thread_floats(Tv, r.max_distance));
+    kernels::relative_attention<simd::resolve_arch<Arch>>(ws.pool(), r, m, scratch);
+    return;
+  }
   const std::size_t row_floats = score_row_floats(Tv), extra = extra_floats(call);
   float* scratch = ws.reserve(extra + ws.threads() * row_floats);
   auto score_row = prepare(call, scratch);

@@ -87,6 +87,12 @@ concept attention_layer = requires {
   L::key_features;
 };
 
+/// An attention layer that keeps a key/value cache for incremental decoding.
+template <class L>
+concept cached_attention_layer = attention_layer<L> && requires {
+  L::cache_floats(std::size_t{1}, std::size_t{1});
+};
+
 /// Whether a layer's output depends on where its rows are in the sequence (positional
 /// encodings): while decoding, it is told the position of the first new row.
 template <class L>
@@ -180,7 +186,8 @@ struct leaf_block {
   static constexpr bool output_has_sequence_axis = has_sequence_axis<L>();
   static constexpr feature_axes output_feature_axes = output_axes<L>();
   static constexpr bool keeps_sequence_shape = detail::keeps_sequence_shape<L>();
-  static constexpr bool decodable = !sequence_layer<L>;
+  static constexpr bool decodable =
+      !sequence_layer<L> && (!attention_layer<L> || cached_attention_layer<L>);
   static constexpr bool reads_feature_axes = detail::reads_feature_axes<L>();
 
   template <class Naming>
@@ -196,11 +203,13 @@ struct leaf_block {
   }
 
   static constexpr std::size_t scratch_floats(const call_plan& plan) noexcept {
-    if constexpr (attention_layer<L>)
+    if constexpr (cached_attention_layer<L>)
       return std::max(L::workspace_floats(plan.batch, plan.length, plan.length, plan.threads),
                       plan.cache_capacity == 0
                           ? std::size_t(0)
                           : L::cached_workspace_floats(plan.batch, plan.length, plan.threads));
+    else if constexpr (attention_layer<L>)
+      return L::workspace_floats(plan.batch, plan.length, plan.length, plan.threads);
     else if constexpr (sequence_layer<L>)
       return L::workspace_floats(plan.batch, plan.length);
     else if constexpr (requires { L::workspace_floats(plan.batch * plan.length); })
@@ -213,7 +222,7 @@ struct leaf_block {
 
   /// A self-attention layer caches its keys and values while decoding.
   static constexpr std::size_t cache_floats(const call_plan& plan) noexcept {
-    if constexpr (attention_layer<L>)
+    if constexpr (cached_attention_layer<L>)
       return plan.cache_capacity == 0 ? 0 : L::cache_floats(plan.batch, plan.cache_capacity);
     else
       return 0;
@@ -243,7 +252,7 @@ struct leaf_block {
   template <class Arch, class Context>
   static void forward_rows(const parameters& p, const float* x, float* y, std::size_t batch,
                            std::size_t length, Context& ctx, float* cache) {
-    if constexpr (attention_layer<L>) {
+    if constexpr (cached_attention_layer<L>) {
       if (ctx.decoding) {
         // New positions [past, past + length): append their keys and values, then attend
         // over everything so far, causally (the last new position sees every key).

@@ -29,6 +29,7 @@
 #include <typeformer/model/residual.hpp>
 #include <typeformer/model/scope.hpp>
 #include <typeformer/model/sequential.hpp>
+#include <typeformer/model/wrapper_attention_block.hpp>
 
 namespace typeformer {
 
