@@ -109,6 +109,9 @@ int main() {
   std::printf(
       "  B    L th | multi_head GFLOP/s | 1 at a time GFLOP/s |  PyTorch GFLOP/s | copies/ours | "
       "torch/ours | max|diff|\n");
-  for (long B : {1L, 8L, 32L}) bench_shape(B, 50);
+  bench_shape(1, 50);
+  bench_shape(1, 400);
+  bench_shape(8, 50);
+  bench_shape(32, 50);
   bench_shape(8, 200);
 }
