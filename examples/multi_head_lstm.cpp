@@ -13,19 +13,15 @@
 //
 //   ./run-example.sh multi_head_lstm
 
-#include <algorithm>
-#include <chrono>
-#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <exception>
 #include <iostream>
 #include <string>
-#include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include <typeformer/typeformer.hpp>
+
+#include "example_support.hpp"
 
 namespace tfm = typeformer;
 using namespace tfm::dims;
@@ -38,21 +34,6 @@ using classifier =
 // Keras's count: 100·20 + 3·4·64·(20 + 64 + 1) + (192·4 + 4).
 static_assert(classifier::parameter_count == 68'052);
 static_assert(classifier::output_shape == std::array<tfm::extent_t, 2>{tfm::dynamic, 4});
-
-// The median of `repeats` calls, in milliseconds.
-template <class Call>
-double median_ms(Call&& call, int repeats) {
-  std::vector<double> times;
-  for (int i = 0; i < repeats; ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    call();
-    times.push_back(
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-            .count());
-  }
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
-}
 
 int main(int argc, char** argv) try {
   const std::string path =
@@ -72,29 +53,18 @@ int main(int argc, char** argv) try {
   tfm::runner<classifier> run(weights, {.threads = 2});
   const xt::xtensor<float, 2> probabilities = run(ids);
 
-  const auto config = nlohmann::json::parse(file.metadata().at("config"));
-  const double atol = config.at("atol"), rtol = config.at("rtol");
-  const auto reference = file.read_floats("selftest.output");
-  double worst = 0.0;
-  std::size_t outside = 0;
-  for (std::size_t i = 0; i < reference.size(); ++i) {
-    const double diff = std::fabs(double(probabilities.data()[i]) - reference[i]);
-    worst = std::max(worst, diff);
-    if (diff > atol + rtol * std::fabs(reference[i])) ++outside;
-  }
   for (std::size_t b = 0; b < 3; ++b)
     std::printf("sequence %zu: p = [%.4f %.4f %.4f %.4f]\n", b, probabilities(b, 0),
                 probabilities(b, 1), probabilities(b, 2), probabilities(b, 3));
-  std::printf(
-      "max |ours - TensorFlow.js| = %.2e over %zu values; %zu outside atol %.0e + rtol %.0e\n",
-      worst, reference.size(), outside, atol, rtol);
+  const std::size_t outside = example::compare_with_reference(file, probabilities.data(),
+                                                              "selftest.output", "TensorFlow.js");
 
   xt::xtensor<float, 2> y = xt::empty<float>(probabilities.shape());
   for (std::size_t threads : {1u, 2u}) {
     tfm::runner<classifier> timed(weights, {.threads = threads});
     timed(ids, y);
     std::printf("(8, 50) tokens on %zu thread(s): %.3f ms (median of 21)\n", threads,
-                median_ms([&] { timed(ids, y); }, 21));
+                example::median_ms([&] { timed(ids, y); }, 21));
   }
   return outside == 0 ? 0 : 1;
 } catch (const std::exception& e) {

@@ -13,18 +13,15 @@
 //
 //   ./run-example.sh relative_wrapper_attention
 
-#include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <exception>
 #include <iostream>
 #include <string>
-#include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include <typeformer/typeformer.hpp>
+
+#include "example_support.hpp"
 
 namespace tfm = typeformer;
 using namespace tfm::dims;
@@ -54,20 +51,8 @@ int main(int argc, char** argv) try {
   xt::xtensor<float, 3> y = xt::empty<float>(x.shape());
   run(x, y);
 
-  const auto config = nlohmann::json::parse(file.metadata().at("config"));
-  const double atol = config.at("atol"), rtol = config.at("rtol");
-  const auto reference = file.read_floats("selftest.output");
-  double worst = 0.0;
-  std::size_t outside = 0;
-  for (std::size_t i = 0; i < reference.size(); ++i) {
-    const double diff = std::fabs(double(y.data()[i]) - reference[i]);
-    worst = std::max(worst, diff);
-    if (diff > atol + rtol * std::fabs(reference[i])) ++outside;
-  }
-  std::printf(
-      "sample (%zu, %zu, 128): max |ours - float64 reference| = %.2e; %zu outside atol "
-      "%.0e + rtol %.0e\n",
-      x.shape()[0], x.shape()[1], worst, outside, atol, rtol);
+  const std::size_t outside =
+      example::compare_with_reference(file, y.data(), "selftest.output", "float64 reference");
 
   // (8, 128, 128), timed: the median of 11 warm calls on each thread count.
   xt::xtensor<float, 3> big =
@@ -77,16 +62,8 @@ int main(int argc, char** argv) try {
   for (std::size_t threads : {1u, 2u}) {
     tfm::runner<block> timed(weights, {.threads = threads});
     timed(big, big_y);
-    std::vector<double> times;
-    for (int i = 0; i < 11; ++i) {
-      const auto start = std::chrono::steady_clock::now();
-      timed(big, big_y);
-      times.push_back(
-          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-              .count());
-    }
-    std::sort(times.begin(), times.end());
-    std::printf("(8, 128, 128) on %zu thread(s): %.2f ms (median of 11)\n", threads, times[5]);
+    std::printf("(8, 128, 128) on %zu thread(s): %.2f ms (median of 11)\n", threads,
+                example::median_ms([&] { timed(big, big_y); }, 11));
   }
   return outside == 0 ? 0 : 1;
 } catch (const std::exception& e) {

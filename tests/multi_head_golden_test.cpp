@@ -3,6 +3,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <string>
 
@@ -89,4 +91,43 @@ TEST_CASE("multi_head with head_merge::concatenate joins the copies on the featu
   STATIC_REQUIRE(concatenated_model::output_shape ==
                  std::array<tfm::extent_t, 3>{tfm::dynamic, tfm::dynamic, 4});
   check_model<concatenated_model, 3>("multi_head_lstm_concatenated", {2, 6, 4});
+}
+
+namespace {
+template <class Embedding>
+using masked_lstm_model =
+    tfm::model<tfm::tokens<batch<tfm::dynamic>, seq<tfm::dynamic>, max_batch<4>, max_seq<8>>,
+               Embedding, tfm::lstm<"lstm_seq", 7, tfm::return_sequences<true>>,
+               tfm::lstm<"lstm_last", 5>, tfm::dense<"dense", 3, tfm::activations::softmax>>;
+template <class Embedding>
+using masked_heads_model =
+    tfm::model<tfm::tokens<batch<tfm::dynamic>, seq<tfm::dynamic>, max_batch<4>, max_seq<8>>,
+               Embedding, tfm::multi_head<tfm::lstm<"lstm", 4>, 2>, tfm::flatten<>,
+               tfm::dense<"dense", 3, tfm::activations::softmax>>;
+using masking_embedding = tfm::embedding<"embed", 20, 6, tfm::mask_zero>;
+using plain_embedding = tfm::embedding<"embed", 20, 6>;
+
+// The masked model matches Keras; the same weights without mask_zero do not (the mask matters).
+template <template <class> class Model>
+void check_masked(const std::string& name) {
+  check_model<Model<masking_embedding>, 2>(name, {4, 3});
+  const auto file = tfm::io::safetensors_file::open(data_dir + "keras_" + name + ".safetensors");
+  const auto weights = tfm::load_weights<Model<plain_embedding>>(file, tfm::naming::keras,
+                                                                 {.ignore_prefixes = {"golden."}});
+  xt::xtensor<std::int32_t, 2> ids = xt::empty<std::int32_t>({4, 8});
+  const auto read = file.read_integers("golden.ids");
+  std::copy(read.begin(), read.end(), ids.begin());
+  tfm::runner<Model<plain_embedding>> run(weights);
+  const auto unmasked = run(ids);
+  const auto reference = file.read_floats("golden.output");
+  double largest = 0;
+  for (std::size_t i = 0; i < reference.size(); ++i)
+    largest = std::max(largest, double(std::fabs(unmasked.data()[i] - reference[i])));
+  REQUIRE(largest > 1e-3);
+}
+}  // namespace
+
+TEST_CASE("embedding<mask_zero>: the mask reaches the LSTMs as Keras propagates it") {
+  check_masked<masked_lstm_model>("masked_lstm_model");
+  check_masked<masked_heads_model>("masked_multi_head_model");
 }

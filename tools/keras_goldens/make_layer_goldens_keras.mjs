@@ -464,6 +464,65 @@ function multiHeadModelCases(outDir, examples) {
       '(batch, 6, 10) -> Dense(4, softmax) at each position' });
 }
 
+// Keras's mask propagation: Embedding(mask_zero=True) makes mask = ids != 0, which the LSTMs
+// after it receive (tfjs's RNN carries the states over masked steps and repeats the last output).
+// Ids include right padding, left padding and a 0 in the middle.
+function maskedModelCase(outDir, o) {
+  const rng = new Rng(o.seed);
+  const [B, T, V, D] = [4, 8, 20, 6];
+  const ids = { shape: [B, T], data: new Int32Array([
+    5, 3, 9, 0, 0, 0, 0, 0,
+    0, 0, 4, 7, 2, 8, 1, 6,
+    3, 1, 4, 1, 5, 9, 2, 6,
+    7, 0, 3, 11, 0, 0, 19, 0]) };
+  const W = {};
+  const setWeights = (layer, scales) => {
+    const values = layer.weights.map((w, i) => {
+      const t = rng.f32(w.shape, scales[i]);
+      W[w.originalName] = { dtype: 'F32', ...t };
+      return f32tensor(t);
+    });
+    layer.setWeights(values);
+    tf.dispose(values);
+  };
+  const zeros = { kernelInitializer: 'zeros', biasInitializer: 'zeros' };
+  const lstm = (units, name, returnSequences) =>
+    layers.lstm({ units, returnSequences, recurrentActivation: 'sigmoid', recurrentInitializer: 'zeros', ...zeros, name });
+  const tids = tf.tensor(ids.data, ids.shape, 'int32');
+  const embed = layers.embedding({ inputDim: V, outputDim: D, maskZero: true, embeddingsInitializer: 'zeros', name: 'embed' });
+  tf.dispose(embed.apply(tids));
+  setWeights(embed, [1]);
+  const e = embed.apply(tids);
+  const mask = embed.computeMask(tids);
+  const build = (layer, input, scales) => {
+    tf.dispose(layer.apply(input, { mask }));
+    setWeights(layer, scales);
+    return layer.apply(input, { mask });
+  };
+  let features;
+  const owned = [];
+  if (o.heads) {
+    const outs = [1, 2].map((i) => build(lstm(4, `lstm_${i}`, false), e, [0.5, 0.5, 0.5]));
+    const stacked = tf.stack(outs, -1);
+    features = tf.reshape(stacked, [B, -1]);
+    owned.push(...outs, stacked);
+  } else {
+    const h1 = build(lstm(7, 'lstm_seq', true), e, [0.5, 0.5, 0.5]);
+    features = build(lstm(5, 'lstm_last', false), h1, [0.5, 0.5, 0.5]);
+    owned.push(h1);
+  }
+  const dense = layers.dense({ units: 3, activation: 'softmax', ...zeros, name: 'dense' });
+  tf.dispose(dense.apply(features));
+  setWeights(dense, [0.5, 0.3]);
+  const ty = dense.apply(features);
+  const y = read(ty);
+  tf.dispose([tids, e, mask, features, ty, ...owned]);
+  const [atol, rtol] = [2e-5, 2e-4];
+  write(path.join(outDir, `keras_${o.name}.safetensors`), {
+    ...W, 'golden.ids': { dtype: 'I32', ...ids }, 'golden.output': { dtype: 'F32', ...y },
+  }, { framework: 'keras', atol, rtol, description: o.description + `; tfjs ${LAYERS_VERSION} float32 output` }, o.name, o.seed);
+}
+
 // ---------------------------------------------------------------------------------------------
 const here = path.dirname(fileURLToPath(import.meta.url));
 const argv = process.argv.slice(2);
@@ -488,6 +547,12 @@ if (argv[0] === '--multi-head-examples') {
     { name: 'wrapper_attention_block', seed: 314, B: 2, T: 7, D: 24, heads: 3, keyDim: 24 });
   lstmCases(outDir, 315);
   multiHeadModelCases(outDir);
+  maskedModelCase(outDir, { name: 'masked_lstm_model', seed: 340,
+    description: 'Embedding(20, 6, mask_zero=True) -> LSTM(7, return_sequences=True) -> LSTM(5) -> Dense(3, softmax), ' +
+      'the mask propagated (right, left and inner padding)' });
+  maskedModelCase(outDir, { name: 'masked_multi_head_model', seed: 341, heads: true,
+    description: 'Embedding(20, 6, mask_zero=True) -> MultiHead(LSTM(4), layer_num=2), each copy given the mask -> ' +
+      'Flatten -> Dense(3, softmax)' });
   const conv = { B: 2, C: 4, F: 6, dilation: 1, activation: 'linear', useBias: true };
   conv1dCase(outDir, { ...conv, name: 'conv1d_same_strided', seed: 316, L: 10, K: 3, stride: 2, padding: 'same', activation: 'relu',
     note: '; at L = 10 Keras pads 1 zero (on the right), not d(K-1) = 2' });

@@ -111,6 +111,8 @@ struct conv1d {
   static constexpr extent_t span = dilation * (kernel_size - 1) + 1;
   // Inside a model (model/block.hpp).
   static constexpr bool mixes_positions = true;
+  /// Keras's Conv1D does not support masking: a propagated mask stops here (Keras 2 raises).
+  static constexpr bool propagates_mask = false;
   static constexpr bool keeps_sequence_shape =
       stride == 1 && (pad != conv_padding::valid || span == 1);
 

@@ -31,7 +31,16 @@ namespace typeformer {
 
 namespace option_kinds {
 struct scale_by_sqrt_dim {};
+struct mask_zero {};
 }  // namespace option_kinds
+
+/// Embedding option: id 0 is padding, Keras's mask_zero=True. Inside a model the mask
+/// (id != 0) reaches the layers after the embedding that read it, as Keras propagates it: an
+/// lstm skips the padded steps (model/block.hpp); see docs/multi_head.md.
+struct mask_zero {
+  using kind = option_kinds::mask_zero;
+  static constexpr bool value = true;
+};
 
 /// Embedding option: multiply looked-up vectors by √dim.
 struct scale_by_sqrt_dim {
@@ -47,6 +56,7 @@ struct embedding {
   static constexpr extent_t vocabulary = Vocabulary;
   static constexpr extent_t dim = Dim;
   static constexpr bool scaled = option_value<option_kinds::scale_by_sqrt_dim, Options...>(false);
+  static constexpr bool masks_zero = option_value<option_kinds::mask_zero, Options...>(false);
   static_assert(
       sizeof(diagnostics::require<
              (Vocabulary > 0 && Dim > 0),

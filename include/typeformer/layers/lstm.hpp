@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <array>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <string>
 #include <string_view>
@@ -93,6 +94,7 @@ struct lstm {
   static constexpr extent_t output_width = units;
   // Inside a model (model/block.hpp): one vector per sample unless it returns sequences.
   static constexpr bool mixes_positions = true;
+  static constexpr bool reads_sequence_mask = true;  // skips padded steps (run's steps_keep)
   static constexpr bool output_has_sequence_axis = returns_sequences;
   static constexpr bool keeps_sequence_shape = returns_sequences;
   static constexpr extent_t output_length(extent_t length) noexcept {
@@ -212,15 +214,20 @@ struct lstm {
   /// Rows of `batch` sequences of `length` steps whose extents the caller has checked. `scratch`
   /// holds workspace_floats(batch, length) floats; `pool` may be null (one thread). The states
   /// are (layers, batch, units) or null (zeros in; not written out).
+  ///
+  /// `steps_keep` (batch, length), if given, is Keras's propagated mask: at a step with 0 the
+  /// states are carried unchanged and the output repeats the previous one (zeros before the
+  /// first kept step, from a zero state), as TensorFlow.js and Keras's CPU path do.
   template <class Arch = simd::best_available>
   static void run(const parameters& p, const float* x, float* y, std::size_t batch,
                   std::size_t length, float* scratch, thread_pool* pool, const float* h0 = nullptr,
-                  const float* c0 = nullptr, float* hn = nullptr, float* cn = nullptr) noexcept {
+                  const float* c0 = nullptr, float* hn = nullptr, float* cn = nullptr,
+                  const std::uint8_t* steps_keep = nullptr) noexcept {
     using isa = simd::resolve_arch<Arch>;
     if (batch == 0) return;
     const auto step_rows = [&](std::size_t begin, std::size_t end, std::size_t) {
       run_rows<isa>(p, x, y, batch, length, scratch + begin * row_floats(length), begin, end, h0,
-                    c0, hn, cn);
+                    c0, hn, cn, steps_keep);
     };
     const std::size_t threads = pool ? pool->size() : 1;
     if (threads == 1 || batch == 1)
@@ -319,7 +326,8 @@ struct lstm {
   template <class Arch>
   static void run_rows(const parameters& p, const float* x, float* y, std::size_t batch,
                        std::size_t length, float* scratch, std::size_t begin, std::size_t end,
-                       const float* h0, const float* c0, float* hn, float* cn) noexcept {
+                       const float* h0, const float* c0, float* hn, float* cn,
+                       const std::uint8_t* steps_keep) noexcept {
     const auto u = static_cast<std::size_t>(units), g = 4 * u;
     const std::size_t rows = end - begin, steps = rows * length;
     float* pre = scratch;
@@ -345,7 +353,8 @@ struct lstm {
         step.ld_residual = length * g;
         kernels::gemm<Arch>(step);
         for (std::size_t r = 0; r < rows; ++r) {
-          kernels::lstm_cell<Arch>(gates + r * g, c + r * u, h + r * u, u);
+          if (!steps_keep || steps_keep[(begin + r) * length + t])
+            kernels::lstm_cell<Arch>(gates + r * g, c + r * u, h + r * u, u);
           if (seq) std::memcpy(seq + (r * length + t) * u, h + r * u, u * sizeof(float));
         }
       }

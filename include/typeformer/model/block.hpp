@@ -36,6 +36,8 @@
 #include <algorithm>
 #include <array>
 #include <cstddef>
+#include <cstdint>
+#include <type_traits>
 #include <string>
 #include <vector>
 
@@ -58,8 +60,10 @@ struct call_plan {
 /// What a model call passes down to its blocks: the workspace (scratch and threads), the mask
 /// every self-attention layer applies and, for a model with a memory input, the memory that
 /// cross-attention reads, (batch, memory_length, memory_width) floats, with its mask.
-template <class SelfAttentionMask, class MemoryMask = masks::none>
+template <class SelfAttentionMask, class MemoryMask = masks::none, bool SequenceMask = false>
 struct run_context {
+  /// Whether the model propagates a mask from its embedding (embedding<..., mask_zero>).
+  static constexpr bool has_sequence_mask = SequenceMask;
   workspace& ws;
   const SelfAttentionMask& self_attention_mask;
   const float* memory = nullptr;
@@ -71,6 +75,10 @@ struct run_context {
   const call_plan* decoding = nullptr;
   std::size_t past = 0;
   bool fill_memory_cache = false;
+  /// Keras's propagated mask, (batch, length) with 1 = a real token, where the part being run
+  /// still sees it (null after a part that drops it): lstm skips padded steps, self-attention
+  /// hides padded keys.
+  const std::uint8_t* sequence_keep = nullptr;
 };
 
 namespace detail {
@@ -147,6 +155,15 @@ constexpr bool reads_feature_axes() noexcept {
   else
     return false;
 }
+/// Whether the mask a block receives still describes its output (Keras's compute_mask): true
+/// for position-wise layers and attention, false for layers that change the sequence.
+template <class B>
+constexpr bool propagates_mask() noexcept {
+  if constexpr (requires { B::propagates_mask; })
+    return B::propagates_mask;
+  else
+    return keeps_sequence_shape<B>();
+}
 template <class B>
 constexpr bool is_decodable() noexcept {
   if constexpr (requires { B::decodable; })
@@ -186,6 +203,7 @@ struct leaf_block {
   static constexpr bool output_has_sequence_axis = has_sequence_axis<L>();
   static constexpr feature_axes output_feature_axes = output_axes<L>();
   static constexpr bool keeps_sequence_shape = detail::keeps_sequence_shape<L>();
+  static constexpr bool propagates_mask = detail::propagates_mask<L>();
   static constexpr bool decodable =
       !sequence_layer<L> && (!attention_layer<L> || cached_attention_layer<L>);
   static constexpr bool reads_feature_axes = detail::reads_feature_axes<L>();
@@ -242,7 +260,11 @@ struct leaf_block {
                       std::size_t length, Context& ctx, float*, float* cache) {
     if constexpr (sequence_layer<L>) {
       float* scratch = ctx.ws.reserve(L::workspace_floats(batch, length));
-      L::template run<Arch>(p, x, y, batch, length, scratch, &ctx.ws.pool());
+      if constexpr (requires { L::reads_sequence_mask; })
+        L::template run<Arch>(p, x, y, batch, length, scratch, &ctx.ws.pool(), nullptr, nullptr,
+                              nullptr, nullptr, ctx.sequence_keep);
+      else
+        L::template run<Arch>(p, x, y, batch, length, scratch, &ctx.ws.pool());
     } else {
       forward_rows<Arch>(p, x, y, batch, length, ctx, cache);
     }
@@ -267,7 +289,20 @@ struct leaf_block {
     const auto b = static_cast<extent_t>(batch), n = static_cast<extent_t>(length);
     const tensor_view<const float, dynamic, dynamic, input_width> in(x, {b, n, input_width});
     const tensor_view<float, dynamic, dynamic, output_width> out(y, {b, n, output_width});
-    if constexpr (attention_layer<L>)
+    if constexpr (attention_layer<L> && Context::has_sequence_mask) {
+      if (ctx.sequence_keep) {  // the embedding's mask hides padded keys
+        const masks::keep_keys<> padding{
+            tensor_view<const std::uint8_t, dynamic, dynamic>(ctx.sequence_keep, {b, n})};
+        if constexpr (std::is_same_v<std::remove_cvref_t<decltype(ctx.self_attention_mask)>,
+                                     masks::none>)
+          L::template forward<Arch>(p, in, in, in, out, ctx.ws, padding);
+        else
+          L::template forward<Arch>(p, in, in, in, out, ctx.ws,
+                                    masks::all(ctx.self_attention_mask, padding));
+      } else {
+        L::template forward<Arch>(p, in, in, in, out, ctx.ws, ctx.self_attention_mask);
+      }
+    } else if constexpr (attention_layer<L>)
       L::template forward<Arch>(p, in, in, in, out, ctx.ws, ctx.self_attention_mask);
     else if constexpr (position_dependent_layer<L>)  // continues from the decoded positions
       L::template forward<Arch>(p, in, out, ctx.ws, ctx.decoding ? ctx.past : 0);

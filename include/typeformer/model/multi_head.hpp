@@ -25,6 +25,7 @@
 #include <algorithm>
 #include <array>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <numeric>
 #include <string>
@@ -146,6 +147,9 @@ struct parallel_heads {
   static constexpr bool keeps_sequence_shape =
       Merge == head_merge::concatenate && (detail::keeps_sequence_shape<block_of<Heads>>() && ...);
   static constexpr bool decodable = (is_decodable<block_of<Heads>>() && ...);
+  /// The heads read the mask they receive; the merged output carries none (Keras's MultiHead
+  /// of LSTMs gives one vector per sample).
+  static constexpr bool propagates_mask = false;
   /// A problem inside a head, heads reading different widths, or heads whose outputs differ.
   using composition_problem = first_problem<
       problem_of<block_of<Heads>>...,
@@ -221,7 +225,7 @@ struct parallel_heads {
     }
     float* rest = stack + rows * static_cast<std::size_t>(output_width);
     if constexpr (runs_in_parallel) {
-      run_parallel<Arch>(p, x, outputs, batch, length, ctx.ws);
+      run_parallel<Arch>(p, x, outputs, batch, length, ctx.ws, ctx.sequence_keep);
     } else {
       each([&]<std::size_t I>() {
         head<I>::template forward<Arch>(std::get<I>(p.heads), x, outputs[I], batch, length, ctx,
@@ -237,7 +241,7 @@ struct parallel_heads {
   template <class Arch>
   static void run_parallel(const parameters& p, const float* x,
                            const std::array<float*, count>& outputs, std::size_t batch,
-                           std::size_t length, workspace& ws) {
+                           std::size_t length, workspace& ws, const std::uint8_t* steps_keep) {
     using layers = std::tuple<typename block_of<Heads>::layer...>;
     const auto out_length = static_cast<std::size_t>(output_length(static_cast<extent_t>(length)));
     std::array<float*, count> scratch{};
@@ -264,9 +268,15 @@ struct parallel_heads {
           using L = std::tuple_element_t<I, layers>;
           const auto in_width = static_cast<std::size_t>(L::input_width),
                      out_width = static_cast<std::size_t>(L::output_width);
-          L::template run<Arch>(std::get<I>(p.heads), x + b0 * length * in_width,
-                                outputs[I] + b0 * out_length * out_width, b1 - b0, length,
-                                scratch[I] + L::workspace_floats(b0, length), nullptr);
+          float* const out = outputs[I] + b0 * out_length * out_width;
+          float* const rows = scratch[I] + L::workspace_floats(b0, length);
+          const float* const in = x + b0 * length * in_width;
+          if constexpr (requires { L::reads_sequence_mask; })
+            L::template run<Arch>(std::get<I>(p.heads), in, out, b1 - b0, length, rows, nullptr,
+                                  nullptr, nullptr, nullptr, nullptr,
+                                  steps_keep ? steps_keep + b0 * length : nullptr);
+          else
+            L::template run<Arch>(std::get<I>(p.heads), in, out, b1 - b0, length, rows, nullptr);
         });
       }
     };

@@ -16,6 +16,7 @@
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include <typeformer/core/diagnostics.hpp>
 #include <typeformer/core/errors.hpp>
@@ -71,6 +72,7 @@ class runner {
           b * static_cast<std::size_t>(max_memory_seq_) *
               static_cast<std::size_t>(memory_type::width));
     embedded_ = aligned_buffer<float>(Model::embedded_floats(b * s));
+    if constexpr (masks_tokens) sequence_keep_.resize(b * s);
   }
 
   runner(const runner&) = delete;
@@ -220,6 +222,9 @@ class runner {
     static_assert(!input_type::is_sequence_first,
                   "decode takes (batch, n, width) positions: a sequence_first model decodes in "
                   "batch-first layout");
+    static_assert(!masks_tokens,
+                  "decode does not propagate an embedding's mask_zero mask: declare the "
+                  "embedding without mask_zero to decode");
     static_assert(Model::decodable,
                   "decode runs a model one position at a time, caching only attention's keys "
                   "and values: a model with an LSTM, a convolution or flatten cannot decode");
@@ -263,6 +268,14 @@ class runner {
   }
 
  private:
+  /// Whether the model's embedding makes a padding mask (mask_zero) that its parts read.
+  static constexpr bool masks_tokens = [] {
+    if constexpr (Model::has_tokens)
+      return Model::embedding_type::masks_zero;
+    else
+      return false;
+  }();
+
   template <class Arch, class X, class Y, class Mask, class MemoryView, class MemoryMask>
   void run_checked(const X& x_in, Y&& y_in, const Mask& mask, const MemoryView* memory,
                    const MemoryMask& memory_mask) {
@@ -313,7 +326,8 @@ class runner {
     const float* y_last = y_first + y.size();
     if (x_first < y_last && y_first < x_last)
       throw shape_error("model: the output must not overlap the input");
-    run_context<Mask, MemoryMask> ctx{workspace_, mask};
+    run_context<Mask, MemoryMask, masks_tokens> ctx{workspace_, mask};
+    if constexpr (masks_tokens) ctx.sequence_keep = sequence_keep_.data();
     if constexpr (!std::is_same_v<MemoryView, std::nullptr_t>) {
       check<batch_sizes_differ>(memory->extent(0) == x.extent(0), "model", "memory",
                                 memory->extent(0), x.extent(0));
@@ -356,6 +370,9 @@ class runner {
                                       max_seq_);
       E::lookup_rows(weights_->embedding, ids.data(), static_cast<std::size_t>(ids.extent(0)),
                      static_cast<std::size_t>(ids.extent(1)), embedded_.data());
+      if constexpr (masks_tokens)
+        for (std::size_t i = 0; i < static_cast<std::size_t>(ids.extent(0) * ids.extent(1)); ++i)
+          sequence_keep_[i] = ids.data()[i] != 0;
       return tensor_view<const float, dynamic, dynamic, E::output_width>(
           embedded_.data(), {ids.extent(0), ids.extent(1), E::output_width});
     } else {
@@ -448,6 +465,7 @@ class runner {
   aligned_buffer<float> stack_;
   aligned_buffer<float> layout_;    // (seq, batch, width) inputs and outputs, batch-first
   aligned_buffer<float> embedded_;  // a tokens<...> model's looked-up vectors
+  std::vector<std::uint8_t> sequence_keep_;  // id != 0, for an embedding with mask_zero
   // Incremental decoding.
   aligned_buffer<float> cache_;
   call_plan session_;

@@ -5,6 +5,7 @@
 // `self_attn.*` and `norm1.*`, as in PyTorch's transformer layers.
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -61,6 +62,8 @@ struct sequential {
   static constexpr bool keeps_sequence_shape =
       (detail::keeps_sequence_shape<detail::block_of<Parts>>() && ...);
   static constexpr bool decodable = (detail::is_decodable<detail::block_of<Parts>>() && ...);
+  static constexpr bool propagates_mask =
+      (detail::propagates_mask<detail::block_of<Parts>>() && ...);
   /// A link between two parts whose widths disagree, or a problem inside a part.
   using composition_problem =
       detail::chain_problem<first_name, input_width, detail::part_list<Parts...>>;
@@ -108,6 +111,7 @@ struct sequential {
     float* links[2] = {stack, stack + link};
     float* rest = stack + link_count * link;
     const float* in = x;
+    const std::uint8_t* const mask = ctx.sequence_keep;
     each([&]<std::size_t I>() {
       float* out = I + 1 == size ? y : links[I % 2];
       part<I>::template forward<Arch>(std::get<I>(p.parts), in, out, batch, length, ctx, rest,
@@ -115,8 +119,10 @@ struct sequential {
       if (ctx.decoding) cache += part<I>::cache_floats(*ctx.decoding);
       length = static_cast<std::size_t>(
           detail::output_length_of<part<I>>(static_cast<extent_t>(length)));
+      if (!detail::propagates_mask<part<I>>()) ctx.sequence_keep = nullptr;
       in = out;
     });
+    ctx.sequence_keep = mask;
   }
 };
 

@@ -1,0 +1,55 @@
+#pragma once
+// What the examples share: comparing an output with the reference a weight file carries beside
+// its weights, and timing a call. Not part of the library; copy it with an example.
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstddef>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include <typeformer/io/safetensors.hpp>
+
+namespace example {
+
+/// Prints the largest |ours − reference| over the file's `reference` tensor and how many values
+/// fall outside the tolerance stated in its metadata (config.atol, config.rtol); returns that
+/// count.
+inline std::size_t compare_with_reference(const typeformer::io::safetensors_file& file,
+                                          const float* ours, const std::string& reference_name,
+                                          const char* what) {
+  const auto config = nlohmann::json::parse(file.metadata().at("config"));
+  const double atol = config.at("atol"), rtol = config.at("rtol");
+  const auto reference = file.read_floats(reference_name);
+  double worst = 0.0;
+  std::size_t outside = 0;
+  for (std::size_t i = 0; i < reference.size(); ++i) {
+    const double diff = std::fabs(double(ours[i]) - reference[i]);
+    worst = std::max(worst, diff);
+    if (diff > atol + rtol * std::fabs(reference[i])) ++outside;
+  }
+  std::printf("max |ours - %s| = %.2e over %zu values; %zu outside atol %.0e + rtol %.0e\n", what,
+              worst, reference.size(), outside, atol, rtol);
+  return outside;
+}
+
+/// The median of `repeats` calls of `call`, in milliseconds.
+template <class Call>
+double median_ms(Call&& call, int repeats) {
+  std::vector<double> times;
+  for (int i = 0; i < repeats; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    call();
+    times.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+            .count());
+  }
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+}  // namespace example
