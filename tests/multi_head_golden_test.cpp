@@ -11,6 +11,7 @@
 #include <typeformer/typeformer.hpp>
 
 #include "golden_files.hpp"
+#include "synthetic_parameters.hpp"
 
 namespace tfm = typeformer;
 using namespace tfm::dims;
@@ -130,4 +131,33 @@ void check_masked(const std::string& name) {
 TEST_CASE("embedding<mask_zero>: the mask reaches the LSTMs as Keras propagates it") {
   check_masked<masked_lstm_model>("masked_lstm_model");
   check_masked<masked_heads_model>("masked_multi_head_model");
+}
+
+TEST_CASE(
+    "embedding<mask_zero>: self-attention after it hides the padded keys, with the call's mask") {
+  // Against the same weights without mask_zero, given the padding as masks::keep_keys: the
+  // propagated mask must be exactly that mask (combined with a causal one where given).
+  using tokens = tfm::tokens<batch<tfm::dynamic>, seq<tfm::dynamic>, max_batch<2>, max_seq<6>>;
+  using masked = tfm::model<tokens, tfm::embedding<"embed", 10, 8, tfm::mask_zero>,
+                            tfm::multi_head_attention<"mha", heads<2>>, tfm::layer_norm<"norm">>;
+  using plain = tfm::model<tokens, tfm::embedding<"embed", 10, 8>,
+                           tfm::multi_head_attention<"mha", heads<2>>, tfm::layer_norm<"norm">>;
+  const auto value = [](std::size_t i, std::size_t t) {
+    return 0.1f * float(int((i * 7 + t * 13) % 17) - 8);
+  };
+  const auto masked_weights = synthetic_parameters<masked>(value);
+  const auto plain_weights = synthetic_parameters<plain>(value);
+  xt::xtensor<std::int32_t, 2> ids = {{4, 2, 9, 0, 0, 0}, {0, 3, 5, 7, 1, 8}};
+  xt::xtensor<std::uint8_t, 2> keep = {{1, 1, 1, 0, 0, 0}, {0, 1, 1, 1, 1, 1}};
+  tfm::runner<masked> run_masked(masked_weights, {.threads = 2});
+  tfm::runner<plain> run_plain(plain_weights, {.threads = 2});
+  const tfm::masks::keep_keys<> padding{tfm::as_view<2>(keep)};
+  const auto ours = run_masked(ids);
+  const auto expected = run_plain(ids, padding);
+  REQUIRE(std::equal(ours.begin(), ours.end(), expected.begin()));
+  const auto ours_causal = run_masked(ids, tfm::masks::causal{});
+  const auto expected_causal = run_plain(ids, tfm::masks::all(tfm::masks::causal{}, padding));
+  REQUIRE(std::equal(ours_causal.begin(), ours_causal.end(), expected_causal.begin()));
+  const auto unmasked = run_plain(ids);  // the mask matters here
+  REQUIRE_FALSE(std::equal(ours.begin(), ours.end(), unmasked.begin()));
 }

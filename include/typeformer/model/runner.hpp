@@ -463,8 +463,8 @@ class runner {
   extent_t max_memory_seq_;
   workspace workspace_;
   aligned_buffer<float> stack_;
-  aligned_buffer<float> layout_;    // (seq, batch, width) inputs and outputs, batch-first
-  aligned_buffer<float> embedded_;  // a tokens<...> model's looked-up vectors
+  aligned_buffer<float> layout_;             // (seq, batch, width) inputs and outputs, batch-first
+  aligned_buffer<float> embedded_;           // a tokens<...> model's looked-up vectors
   std::vector<std::uint8_t> sequence_keep_;  // id != 0, for an embedding with mask_zero
   // Incremental decoding.
   aligned_buffer<float> cache_;
