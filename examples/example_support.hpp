@@ -6,13 +6,16 @@
 #include <chrono>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include <typeformer/core/errors.hpp>
 #include <typeformer/io/safetensors.hpp>
+#include <typeformer/model/runner.hpp>
 
 namespace example {
 
@@ -50,6 +53,31 @@ double median_ms(Call&& call, int repeats) {
   }
   std::sort(times.begin(), times.end());
   return times[times.size() / 2];
+}
+
+/// A (batch, length) int32 tensor of the file: token ids.
+inline xt::xtensor<std::int32_t, 2> read_ids(const typeformer::io::safetensors_file& file,
+                                             const std::string& name) {
+  const auto* info = file.find(name);
+  if (!info || info->shape.size() != 2)
+    throw typeformer::format_error(name + ": no (batch, length) tensor of that name");
+  xt::xtensor<std::int32_t, 2> ids =
+      xt::empty<std::int32_t>({std::size_t(info->shape[0]), std::size_t(info->shape[1])});
+  const auto values = file.read_integers(name);
+  std::copy(values.begin(), values.end(), ids.begin());
+  return ids;
+}
+
+/// Times `Model` on x → y with runners of 1 and 2 threads: the median of `repeats` warm calls.
+template <class Model, class X, class Y>
+void print_times(const typename Model::parameters& weights, const X& x, Y& y, const char* what,
+                 int repeats) {
+  for (std::size_t threads : {1u, 2u}) {
+    typeformer::runner<Model> timed(weights, {.threads = threads});
+    timed(x, y);
+    std::printf("%s on %zu thread(s): %.3f ms (median of %d)\n", what, threads,
+                median_ms([&] { timed(x, y); }, repeats), repeats);
+  }
 }
 
 }  // namespace example

@@ -50,11 +50,7 @@ int main(int argc, char** argv) try {
   const auto file = tfm::io::safetensors_file::open(path);
   const auto weights = tfm::load_weights<classifier>(file, tfm::naming::keras);
 
-  const auto* shape = file.find("selftest.ids");
-  xt::xtensor<std::int32_t, 2> ids =
-      xt::empty<std::int32_t>({std::size_t(shape->shape[0]), std::size_t(shape->shape[1])});
-  const auto read = file.read_integers("selftest.ids");
-  std::copy(read.begin(), read.end(), ids.begin());
+  const auto ids = example::read_ids(file, "selftest.ids");
 
   tfm::runner<classifier> run(weights, {.threads = 2});
   const xt::xtensor<float, 2> probabilities = run(ids);
@@ -66,12 +62,7 @@ int main(int argc, char** argv) try {
                                                               "selftest.output", "TensorFlow.js");
 
   xt::xtensor<float, 2> y = xt::empty<float>(probabilities.shape());
-  for (std::size_t threads : {1u, 2u}) {
-    tfm::runner<classifier> timed(weights, {.threads = threads});
-    timed(ids, y);
-    std::printf("(8, 50) tokens on %zu thread(s): %.3f ms (median of 21)\n", threads,
-                example::median_ms([&] { timed(ids, y); }, 21));
-  }
+  example::print_times<classifier>(weights, ids, y, "(8, 50) tokens", 21);
   return outside == 0 ? 0 : 1;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "multi_head_cnn: %s\n", e.what());

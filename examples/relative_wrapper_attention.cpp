@@ -54,17 +54,12 @@ int main(int argc, char** argv) try {
   const std::size_t outside =
       example::compare_with_reference(file, y.data(), "selftest.output", "float64 reference");
 
-  // (8, 128, 128), timed: the median of 11 warm calls on each thread count.
+  // A larger batch, timed.
   xt::xtensor<float, 3> big =
       xt::empty<float>({std::size_t(8), std::size_t(128), std::size_t(128)});
   for (std::size_t i = 0; i < big.size(); ++i) big.data()[i] = std::sin(0.37f * float(i));
   xt::xtensor<float, 3> big_y = xt::empty<float>(big.shape());
-  for (std::size_t threads : {1u, 2u}) {
-    tfm::runner<block> timed(weights, {.threads = threads});
-    timed(big, big_y);
-    std::printf("(8, 128, 128) on %zu thread(s): %.2f ms (median of 11)\n", threads,
-                example::median_ms([&] { timed(big, big_y); }, 11));
-  }
+  example::print_times<block>(weights, big, big_y, "(8, 128, 128)", 11);
   return outside == 0 ? 0 : 1;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "relative_wrapper_attention: %s\n", e.what());
