@@ -4,6 +4,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace typeformer {
 
@@ -33,5 +34,15 @@ class format_error : public error {
  public:
   using error::error;
 };
+
+namespace detail {
+/// The weight_error of a call given parameters that do not fit the layer (default-built, or
+/// built for another declaration).
+[[noreturn]] inline void throw_parameters_do_not_fit(std::string_view kind, std::string_view name) {
+  throw weight_error(std::string(kind) + " \"" + std::string(name) +
+                     "\": the parameters do not fit this layer's dimensions (build them with "
+                     "load_weights or from_weights)");
+}
+}  // namespace detail
 
 }  // namespace typeformer

@@ -6,17 +6,10 @@
 
 #include <cstddef>
 
+#include <typeformer/kernels/activation.hpp>
 #include <typeformer/kernels/simd.hpp>
 
 namespace typeformer::kernels {
-
-namespace detail {
-template <class Arch>
-typename simd::ops<Arch>::batch logistic(const typename simd::ops<Arch>::batch& x) noexcept {
-  using O = simd::ops<Arch>;
-  return O::splat(1.0f) / (O::splat(1.0f) + O::exp(O::splat(0.0f) - x));
-}
-}  // namespace detail
 
 /// Updates one row's cell state `c` and hidden state `h` (`units` floats each) from its gate
 /// pre-activations `gates` (4·units floats).
@@ -24,10 +17,10 @@ template <class Arch>
 void lstm_cell(const float* gates, float* c, float* h, std::size_t units) noexcept {
   const auto step = [&]<class A>(std::size_t j) {
     using O = simd::ops<A>;
-    const auto i = detail::logistic<A>(O::load(gates + j));
-    const auto f = detail::logistic<A>(O::load(gates + units + j));
+    const auto i = activate<A>(activation::sigmoid, O::load(gates + j));
+    const auto f = activate<A>(activation::sigmoid, O::load(gates + units + j));
     const auto g = O::tanh(O::load(gates + 2 * units + j));
-    const auto o = detail::logistic<A>(O::load(gates + 3 * units + j));
+    const auto o = activate<A>(activation::sigmoid, O::load(gates + 3 * units + j));
     const auto cell = O::fma(f, O::load(c + j), i * g);
     O::store(c + j, cell);
     O::store(h + j, o * O::tanh(cell));

@@ -40,19 +40,6 @@ struct relative_attention_args {
 };
 
 namespace detail {
-template <class Arch>
-float dot(const float* a, const float* b, std::size_t n) noexcept {
-  using O = simd::ops<Arch>;
-  constexpr std::size_t W = O::width;
-  auto acc = O::splat(0.0f);
-  const std::size_t vectors = n / W;
-  for (std::size_t v = 0; v < vectors; ++v)
-    acc = O::fma(O::load(a + v * W), O::load(b + v * W), acc);
-  float sum = O::sum(acc);
-  for (std::size_t c = vectors * W; c < n; ++c) sum += a[c] * b[c];
-  return sum;
-}
-
 /// The bucket r(i, j) of key j for query i.
 constexpr std::size_t relative_bucket(std::size_t i, std::size_t j, std::size_t k) noexcept {
   const auto d = static_cast<std::ptrdiff_t>(j) - static_cast<std::ptrdiff_t>(i);
@@ -100,10 +87,10 @@ void relative_attention(thread_pool& pool, const relative_attention_args& a, con
       const auto score_row = [&](std::size_t b, std::size_t i, float* out) {
         const float* q = q0 + b * a.q_batch + i * a.q_row;
         for (std::size_t r2 = 0; r2 < buckets; ++r2)
-          key_terms[r2] = detail::dot<Arch>(q, a.rel_k + r2 * a.key_depth, a.key_depth);
+          key_terms[r2] = dot<Arch>(q, a.rel_k + r2 * a.key_depth, a.key_depth);
         const float* k = k0 + b * a.k_batch;
         for (std::size_t j = 0; j < a.key_len; ++j)
-          out[j] = a.scale * (detail::dot<Arch>(q, k + j * a.k_row, a.key_depth) +
+          out[j] = a.scale * (dot<Arch>(q, k + j * a.k_row, a.key_depth) +
                               key_terms[detail::relative_bucket(i, j, a.max_distance)]);
       };
       const auto value_terms = [&](std::size_t, std::size_t i, const float* weights, float inverse,

@@ -92,9 +92,7 @@ struct conv1d {
   static constexpr bool has_bias = option_value<option_kinds::use_bias, Options...>(true);
   static constexpr bool has_d_model = d_model > 0;
   static constexpr void require_d_model() noexcept {
-    static_assert(
-        sizeof(diagnostics::require<has_d_model,
-                                    diagnostics::d_model_must_be_positive<name_type, d_model, 0>>));
+    detail::require_declared_width<name_type, d_model>();
   }
   static_assert(sizeof(diagnostics::require<
                        (Filters > 0), diagnostics::units_must_be_positive<name_type, Filters, 0>>));
@@ -189,10 +187,6 @@ struct conv1d {
   }
   static constexpr std::size_t workspace_floats(std::size_t batch, std::size_t length) noexcept {
     return batch * row_floats(length);
-  }
-  /// An upper bound for `rows` = batch · length rows of any split (the model's planning form).
-  static constexpr std::size_t workspace_floats(std::size_t rows) noexcept {
-    return rows * row_floats(1) + rows * static_cast<std::size_t>(kernel_size * d_model);
   }
 
   /// x (batch, length, d_model) → y (batch, output_length(length), filters); y must not

@@ -40,9 +40,7 @@ struct dense {
   /// Declared, or bound by a model: checked where the layer is used (see layer_norm).
   static constexpr bool has_d_model = d_model > 0;
   static constexpr void require_d_model() noexcept {
-    static_assert(
-        sizeof(diagnostics::require<has_d_model,
-                                    diagnostics::d_model_must_be_positive<name_type, d_model, 0>>));
+    detail::require_declared_width<name_type, d_model>();
   }
   static_assert(sizeof(
       diagnostics::require<(Units > 0), diagnostics::units_must_be_positive<name_type, Units, 0>>));

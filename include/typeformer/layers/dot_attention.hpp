@@ -87,25 +87,14 @@ struct dot_attention : detail::unprojected_attention_calls<dot_attention<Name, O
             const float* qi = c.q + (b * c.query_len + i) * c.query_width;
             const float* kb = c.k + b * c.key_len * c.key_width;
             for (std::size_t j = 0; j < c.key_len; ++j)
-              scores[j] = concat ? concat_score<isa>(qi, kb + j * c.key_width, c.key_width, p)
-                                 : dot<isa>(qi, kb + j * c.key_width, c.key_width) * p.scale;
+              scores[j] = concat
+                              ? concat_score<isa>(qi, kb + j * c.key_width, c.key_width, p)
+                              : kernels::dot<isa>(qi, kb + j * c.key_width, c.key_width) * p.scale;
           };
         });
   }
 
  private:
-  template <class Arch>
-  static float dot(const float* a, const float* b, std::size_t n) noexcept {
-    using O = simd::ops<Arch>;
-    constexpr std::size_t W = O::width;
-    auto acc = O::splat(0.0f);
-    std::size_t i = 0;
-    for (; i + W <= n; i += W) acc = O::fma(O::load(a + i), O::load(b + i), acc);
-    float s = O::sum(acc);
-    for (; i < n; ++i) s = std::fma(a[i], b[i], s);
-    return s;
-  }
-
   template <class Arch>
   static float concat_score(const float* q, const float* k, std::size_t n,
                             const parameters& p) noexcept {

@@ -40,9 +40,7 @@ struct feed_forward {
   /// here: a model's declaration names its layers before it gives them their width.
   static constexpr bool has_d_model = d_model > 0;
   static constexpr void require_d_model() noexcept {
-    static_assert(
-        sizeof(diagnostics::require<has_d_model,
-                                    diagnostics::d_model_must_be_positive<name_type, d_model, 0>>));
+    detail::require_declared_width<name_type, d_model>();
   }
   static_assert(sizeof(diagnostics::require<
                        (Width > 0), diagnostics::d_model_must_be_positive<name_type, Width, 0>>));

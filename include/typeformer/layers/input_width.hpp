@@ -7,6 +7,7 @@
 
 #include <type_traits>
 
+#include <typeformer/core/diagnostics.hpp>
 #include <typeformer/core/dims.hpp>
 #include <typeformer/core/extent.hpp>
 
@@ -28,6 +29,13 @@ struct bind_input_shape {
 };
 
 namespace detail {
+/// A layer's width must be declared or bound by a model before its weights or calls are used.
+template <class Name, extent_t DModel>
+constexpr void require_declared_width() noexcept {
+  static_assert(sizeof(
+      diagnostics::require<(DModel > 0), diagnostics::d_model_must_be_positive<Name, DModel, 0>>));
+}
+
 /// `Declared` if its options name d_model, otherwise `WithWidth` (which appends d_model<W>).
 /// Only names the two types: neither is instantiated here.
 template <bool DeclaresWidth, class Declared, class WithWidth>

@@ -33,9 +33,7 @@ struct layer_norm {
   /// here: a model's declaration names its layers before it gives them their width.
   static constexpr bool has_d_model = d_model > 0;
   static constexpr void require_d_model() noexcept {
-    static_assert(
-        sizeof(diagnostics::require<has_d_model,
-                                    diagnostics::d_model_must_be_positive<name_type, d_model, 0>>));
+    detail::require_declared_width<name_type, d_model>();
   }
   /// The declared epsilon, or a negative value: "the framework's default".
   static constexpr double declared_epsilon = option_value<option_kinds::epsilon, Options...>(-1.0);

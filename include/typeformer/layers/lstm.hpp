@@ -82,9 +82,7 @@ struct lstm {
       option_value<option_kinds::return_sequences, Options...>(false);
   static constexpr bool has_d_model = d_model > 0;
   static constexpr void require_d_model() noexcept {
-    static_assert(
-        sizeof(diagnostics::require<has_d_model,
-                                    diagnostics::d_model_must_be_positive<name_type, d_model, 0>>));
+    detail::require_declared_width<name_type, d_model>();
   }
   static_assert(sizeof(
       diagnostics::require<(Units > 0), diagnostics::units_must_be_positive<name_type, Units, 0>>));
@@ -179,10 +177,6 @@ struct lstm {
   }
   static constexpr std::size_t workspace_floats(std::size_t batch, std::size_t length) noexcept {
     return batch * row_floats(length);
-  }
-  /// An upper bound for `rows` = batch · length rows of any split (the model's planning form).
-  static constexpr std::size_t workspace_floats(std::size_t rows) noexcept {
-    return rows * row_floats(1);
   }
 
   /// x (batch, length, d_model) → y (batch, length, units) with return_sequences, else

@@ -127,9 +127,7 @@ struct multi_head_attention {
   /// here: a model's declaration names its layers before it gives them their width.
   static constexpr bool has_d_model = d_model > 0;
   static constexpr void require_d_model() noexcept {
-    static_assert(
-        sizeof(diagnostics::require<has_d_model,
-                                    diagnostics::d_model_must_be_positive<name_type, d_model, 0>>));
+    detail::require_declared_width<name_type, d_model>();
   }
   static constexpr attention_weight_layout layout =
       option_value<option_kinds::weight_layout, Options...>(attention_weight_layout::framework);
@@ -383,10 +381,7 @@ struct multi_head_attention {
     static_assert(sizeof(require<extents_may_agree(mx.heads, heads),
                                  mask_heads_do_not_match<name_type, mx.heads, heads>>));
 
-    if (!fits(p))
-      throw weight_error(detail::concat(kind, " \"", name,
-                                        "\": the parameters do not fit this layer's dimensions "
-                                        "(build them with load_weights or from_weights)"));
+    if (!fits(p)) detail::throw_parameters_do_not_fit(kind, name);
     const extent_t B = query.extent(0), Lq = query.extent(1), Lk = key.extent(1);
     check<query_features_do_not_match_d_model>(query.extent(2) == d_model, kind, name,
                                                query.extent(2), d_model);

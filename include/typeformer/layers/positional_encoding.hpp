@@ -57,9 +57,7 @@ struct sinusoidal_position_encoding {
       option_value<option_kinds::sin_cos_concatenated, Options...>(false);
   static constexpr bool has_d_model = d_model > 0;
   static constexpr void require_d_model() noexcept {
-    static_assert(
-        sizeof(diagnostics::require<has_d_model,
-                                    diagnostics::d_model_must_be_positive<name_type, d_model, 0>>));
+    detail::require_declared_width<name_type, d_model>();
   }
   /// Reported by a model that binds an odd width (model/binding.hpp), and asserted by forward
   /// for the layer used on its own.
@@ -125,10 +123,7 @@ struct sinusoidal_position_encoding {
     const auto batch = static_cast<std::size_t>(x.extent(0)),
                length = static_cast<std::size_t>(x.extent(1)),
                d = static_cast<std::size_t>(d_model);
-    if (p.frequencies.size() != d / 2)
-      throw weight_error(detail::concat(kind, " \"", name,
-                                        "\": the parameters do not fit this layer's dimensions "
-                                        "(build them with load_weights or from_weights)"));
+    if (p.frequencies.size() != d / 2) detail::throw_parameters_do_not_fit(kind, name);
     float* row = ws.reserve(d);
     for (std::size_t l = 0; l < length; ++l) {
       encode(p, first_position + l, row);
@@ -150,9 +145,7 @@ struct position_embedding {
   static constexpr extent_t positions = Positions;
   static constexpr bool has_d_model = d_model > 0;
   static constexpr void require_d_model() noexcept {
-    static_assert(
-        sizeof(diagnostics::require<has_d_model,
-                                    diagnostics::d_model_must_be_positive<name_type, d_model, 0>>));
+    detail::require_declared_width<name_type, d_model>();
   }
   static_assert(sizeof(
       diagnostics::require<(Positions > 0),

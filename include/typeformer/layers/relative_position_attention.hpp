@@ -87,9 +87,7 @@ struct relative_tables {
     const auto want = static_cast<std::size_t>(buckets);
     if (t.rel_k.size() != want * static_cast<std::size_t>(KeyDepth) ||
         (WithValues && t.rel_v.size() != want * static_cast<std::size_t>(ValueDepth)))
-      throw weight_error(std::string(kind) + " \"" + std::string(name) +
-                         "\": the parameters do not fit this layer's dimensions (build them "
-                         "with load_weights or from_weights)");
+      detail::throw_parameters_do_not_fit(kind, name);
   }
 };
 }  // namespace detail
@@ -193,9 +191,7 @@ struct relative_position_attention {
       diagnostics::require<(max_distance > 0), diagnostics::max_relative_position_must_be_positive<
                                                    name_type, max_distance, 0>>));
   static constexpr void require_d_model() noexcept {
-    static_assert(
-        sizeof(diagnostics::require<has_d_model,
-                                    diagnostics::d_model_must_be_positive<name_type, d_model, 0>>));
+    detail::require_declared_width<name_type, d_model>();
     static_assert(sizeof(
         diagnostics::require<d_model % heads == 0,
                              diagnostics::heads_do_not_divide_d_model<name_type, d_model, heads>>));
@@ -267,9 +263,7 @@ struct relative_position_attention {
     using isa = simd::resolve_arch<Arch>;
     tables::check_fits(p.relative, kind, name);
     if (p.wq.inputs() != static_cast<std::size_t>(d_model))
-      throw weight_error(std::string(kind) + " \"" + std::string(name) +
-                         "\": the parameters do not fit this layer's dimensions (build them "
-                         "with load_weights or from_weights)");
+      detail::throw_parameters_do_not_fit(kind, name);
     const auto q = as_view<3>(query_in);
     const auto k = as_view<3>(key_in);
     const auto v = as_view<3>(value_in);
