@@ -133,10 +133,76 @@ TEST_CASE("embedding<mask_zero>: the mask reaches the LSTMs as Keras propagates 
   check_masked<masked_heads_model>("masked_multi_head_model");
 }
 
+namespace {
+// Embedding(20, 8, mask_zero) -> LN(e + MultiHeadAttention(e, e)) -> Dense(3), Keras's -1e9.
+template <tfm::fully_masked_rows Policy>
+using masked_attention_model =
+    tfm::model<tfm::tokens<batch<tfm::dynamic>, seq<tfm::dynamic>, max_batch<4>, max_seq<8>>,
+               tfm::embedding<"embed", 20, 8, tfm::mask_zero>,
+               tfm::residual<tfm::multi_head_attention<"mha", heads<2>, key_dim_per_head<4>,
+                                                       tfm::on_fully_masked_rows<Policy>>,
+                             tfm::post_norm<tfm::layer_norm<"norm", tfm::epsilon<1, -6>>>>,
+               tfm::dense<"dense", 3>>;
+}  // namespace
+
+TEST_CASE("embedding<mask_zero>: MultiHeadAttention masks padded queries and keys as Keras does") {
+  check_model<masked_attention_model<tfm::fully_masked_rows::minus_1e9_added>, 3>(
+      "masked_attention_model", {4, 8, 3});
+
+  // Under the default policy a padded query row gives a zero context instead of Keras's
+  // average: the real positions still match, the padded ones do not.
+  using zeros_model = masked_attention_model<tfm::fully_masked_rows::zeros>;
+  const auto file =
+      tfm::io::safetensors_file::open(data_dir + "keras_masked_attention_model.safetensors");
+  const auto weights =
+      tfm::load_weights<zeros_model>(file, tfm::naming::keras, {.ignore_prefixes = {"golden."}});
+  xt::xtensor<std::int32_t, 2> ids = xt::empty<std::int32_t>({4, 8});
+  const auto read = file.read_integers("golden.ids");
+  std::copy(read.begin(), read.end(), ids.begin());
+  const auto y = tfm::runner<zeros_model>(weights)(ids);
+  const auto reference = file.read_floats("golden.output");
+  const auto config = nlohmann::json::parse(file.metadata().at("config"));
+  const double atol = config.at("atol"), rtol = config.at("rtol");
+  double padded_difference = 0;
+  for (std::size_t i = 0; i < reference.size(); ++i) {
+    const double difference = std::fabs(y.data()[i] - reference[i]);
+    if (ids.data()[i / 3] != 0)
+      REQUIRE(difference <= atol + rtol * std::fabs(reference[i]));
+    else
+      padded_difference = std::max(padded_difference, difference);
+  }
+  REQUIRE(padded_difference > 1e-3);
+}
+
+TEST_CASE("wrapper_attention_block passes on_fully_masked_rows to its MultiHeadAttention") {
+  // The block is the residual form above written out: with the same weights it gives the same
+  // numbers, padded rows included, only under the same policy.
+  using tokens = tfm::tokens<batch<tfm::dynamic>, seq<tfm::dynamic>, max_batch<4>, max_seq<8>>;
+  using minus_1e9 = tfm::on_fully_masked_rows<tfm::fully_masked_rows::minus_1e9_added>;
+  using block_model =
+      tfm::model<tokens, tfm::embedding<"embed", 20, 8, tfm::mask_zero>,
+                 tfm::wrapper_attention_block<"block", heads<2>, key_dim_per_head<4>, minus_1e9>,
+                 tfm::dense<"dense", 3>>;
+  using residual_model = masked_attention_model<tfm::fully_masked_rows::minus_1e9_added>;
+  using zeros_model = masked_attention_model<tfm::fully_masked_rows::zeros>;
+  const auto value = [](std::size_t i, std::size_t t) {
+    return 0.1f * float(int((i * 5 + t * 11) % 19) - 9);
+  };
+  xt::xtensor<std::int32_t, 2> ids = {{4, 2, 9, 0, 0, 0, 0, 0}, {0, 3, 5, 7, 1, 8, 0, 2}};
+  const auto from_block = tfm::runner<block_model>(synthetic_parameters<block_model>(value))(ids);
+  const auto from_residual =
+      tfm::runner<residual_model>(synthetic_parameters<residual_model>(value))(ids);
+  const auto from_zeros = tfm::runner<zeros_model>(synthetic_parameters<zeros_model>(value))(ids);
+  REQUIRE(std::equal(from_block.begin(), from_block.end(), from_residual.begin()));
+  REQUIRE_FALSE(std::equal(from_block.begin(), from_block.end(), from_zeros.begin()));
+}
+
 TEST_CASE(
-    "embedding<mask_zero>: self-attention after it hides the padded keys, with the call's mask") {
-  // Against the same weights without mask_zero, given the padding as masks::keep_keys: the
-  // propagated mask must be exactly that mask (combined with a causal one where given).
+    "embedding<mask_zero>: self-attention after it masks padded queries and keys, with the call's "
+    "mask") {
+  // Against the same weights without mask_zero, given the padding as masks::attending_queries
+  // and masks::keep_keys: the propagated mask must be exactly that mask (combined with a causal
+  // one where given).
   using tokens = tfm::tokens<batch<tfm::dynamic>, seq<tfm::dynamic>, max_batch<2>, max_seq<6>>;
   using masked = tfm::model<tokens, tfm::embedding<"embed", 10, 8, tfm::mask_zero>,
                             tfm::multi_head_attention<"mha", heads<2>>, tfm::layer_norm<"norm">>;
@@ -151,7 +217,8 @@ TEST_CASE(
   xt::xtensor<std::uint8_t, 2> keep = {{1, 1, 1, 0, 0, 0}, {0, 1, 1, 1, 1, 1}};
   tfm::runner<masked> run_masked(masked_weights, {.threads = 2});
   tfm::runner<plain> run_plain(plain_weights, {.threads = 2});
-  const tfm::masks::keep_keys<> padding{tfm::as_view<2>(keep)};
+  const tfm::masks::all padding(tfm::masks::attending_queries<>{tfm::as_view<2>(keep)},
+                                tfm::masks::keep_keys<>{tfm::as_view<2>(keep)});
   const auto ours = run_masked(ids);
   const auto expected = run_plain(ids, padding);
   REQUIRE(std::equal(ours.begin(), ours.end(), expected.begin()));
@@ -160,4 +227,6 @@ TEST_CASE(
   REQUIRE(std::equal(ours_causal.begin(), ours_causal.end(), expected_causal.begin()));
   const auto unmasked = run_plain(ids);  // the mask matters here
   REQUIRE_FALSE(std::equal(ours.begin(), ours.end(), unmasked.begin()));
+  const auto keys_only = run_plain(ids, tfm::masks::keep_keys<>{tfm::as_view<2>(keep)});
+  REQUIRE_FALSE(std::equal(ours.begin(), ours.end(), keys_only.begin()));
 }

@@ -122,8 +122,9 @@ struct attention_case {
   std::size_t batch = 2, heads = 3, lq = 7, lk = 11, dk = 5, dv = 6;
   causal_alignment causal = causal_alignment::none;
   std::vector<typeformer::extent_t> lengths;
-  std::vector<std::uint8_t> keep;  // (batch, lq, lk)
-  std::vector<float> bias;         // (lq, lk), broadcast over batch and heads
+  std::vector<std::uint8_t> keep;       // (batch, lq, lk)
+  std::vector<float> bias;              // (lq, lk), broadcast over batch and heads
+  std::vector<std::uint8_t> attending;  // (batch, lq): 0 hides every key from the row
   fully_masked_rows policy = fully_masked_rows::zeros;
   float scale = 1.0f;
 };
@@ -152,6 +153,7 @@ std::vector<double> reference(const attention_case& c, const std::vector<float>&
             visible[j] = false;
           if (!c.lengths.empty() && ji >= c.lengths[b]) visible[j] = false;
           if (!c.keep.empty() && !c.keep[(b * c.lq + i) * c.lk + j]) visible[j] = false;
+          if (!c.attending.empty() && !c.attending[b * c.lq + i]) visible[j] = false;
           if (!visible[j] && c.policy == fully_masked_rows::minus_1e9_added)
             s[j] = double(float(float(dot) + -1e9f));
           else
@@ -208,6 +210,8 @@ void check_attention(const attention_case& c) {
   if (!c.lengths.empty()) m.key_lengths = c.lengths.data();
   if (!c.keep.empty()) m.keep = c.keep.data(), m.keep_batch = c.lq * c.lk, m.keep_query = c.lk;
   if (!c.bias.empty()) m.bias = c.bias.data(), m.bias_query = c.lk;
+  if (!c.attending.empty())
+    m.attending_queries = c.attending.data(), m.attending_queries_batch = std::ptrdiff_t(c.lq);
 
   std::vector<float> scratch(tk::attention_scratch_floats(c.dv));
   tk::flash_attention<Arch>(o, m, scratch.data());
@@ -325,6 +329,19 @@ void kernel_suite() {
     c.bias = random_vector(c.lq * c.lk, 6, 2.0f);
     check_attention<Arch>(c);
     c.policy = fully_masked_rows::minus_1e9_added;
+    check_attention<Arch>(c);
+  }
+  SECTION("attention: attending queries (Keras's query mask), with key lengths and causal") {
+    attention_case c;
+    c.lq = 9;
+    c.lengths = {8, 5};
+    c.attending = {1, 1, 0, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0};
+    for (auto policy :
+         {fully_masked_rows::zeros, fully_masked_rows::nan, fully_masked_rows::minus_1e9_added}) {
+      c.policy = policy;
+      check_attention<Arch>(c);
+    }
+    c.causal = causal_alignment::top_left;
     check_attention<Arch>(c);
   }
 }

@@ -523,6 +523,87 @@ function maskedModelCase(outDir, o) {
   }, { framework: 'keras', atol, rtol, description: o.description + `; tfjs ${LAYERS_VERSION} float32 output` }, o.name, o.seed);
 }
 
+// Keras's mask propagation into MultiHeadAttention: Embedding(mask_zero=True) gives its output a
+// mask (tfjs stores it as tensor.kerasMask), and the attention ANDs the query's mask [B, T, 1]
+// with the value's [B, 1, S], so padded query rows are fully masked rows: under Keras's -1e9
+// they average every value. The model: y = Dense(LN(e + MHA(e, e))), e = Embedding(ids).
+function maskedAttentionModelCase(outDir, o) {
+  const rng = new Rng(o.seed);
+  const [B, T, V, D, heads, keyDim, units] = [4, 8, 20, 8, 2, 4, 3];
+  const ids = { shape: [B, T], data: new Int32Array([
+    5, 3, 9, 0, 0, 0, 0, 0,
+    0, 0, 4, 7, 2, 8, 1, 6,
+    3, 1, 4, 1, 5, 9, 2, 6,
+    7, 0, 3, 11, 0, 0, 19, 0]) };
+  const W = {};
+  const setWeights = (layer, scales) => {
+    const values = layer.weights.map((w, i) => {
+      const t = rng.f32(w.shape, scales[i]);
+      W[w.originalName] = { dtype: 'F32', ...t };
+      return f32tensor(t);
+    });
+    layer.setWeights(values);
+    tf.dispose(values);
+  };
+  const zeros = { kernelInitializer: 'zeros', biasInitializer: 'zeros' };
+  const tids = tf.tensor(ids.data, ids.shape, 'int32');
+  const embed = layers.embedding({ inputDim: V, outputDim: D, maskZero: true, embeddingsInitializer: 'zeros', name: 'embed' });
+  tf.dispose(embed.apply(tids));
+  setWeights(embed, [1]);
+  const e = embed.apply(tids);
+  if (!e.kerasMask) throw new Error('tfjs no longer attaches the embedding mask to its output');
+  const mha = new MultiHeadAttention({ numHeads: heads, keyDim, ...zeros, name: 'mha' });
+  tf.dispose(mha.call(e, { value: e, training: false }));
+  for (const [prop, kerasName] of [['queryDense', 'query'], ['keyDense', 'key'], ['valueDense', 'value'], ['outputDense', 'attention_output']]) {
+    const sub = mha[prop];
+    const fanIn = kerasName === 'attention_output' ? heads * keyDim : D;
+    const values = sub.weights.map((w, i) => {
+      const t = rng.f32(w.shape, i === 0 ? 1 / Math.sqrt(fanIn) : 0.5);
+      W[`mha/${kerasName}/${i === 0 ? 'kernel' : 'bias'}`] = { dtype: 'F32', ...t };
+      return f32tensor(t);
+    });
+    sub.setWeights(values);
+    tf.dispose(values);
+  }
+  const attention = mha.call(e, { value: e, training: false });  // reads e.kerasMask
+  // The same through an explicit attention mask mask[:, :, None] & mask[:, None, :] on a tensor
+  // without a mask: tfjs must have built exactly that one.
+  const keep = e.kerasMask.cast('bool');
+  const pairs = tf.logicalAnd(keep.expandDims(2), keep.expandDims(1));
+  const bare = tf.add(e, 0);
+  const explicit = mha.call(bare, { value: bare, attentionMask: pairs, training: false });
+  const keysOnly = mha.call(bare, { value: bare, attentionMask: tf.logicalAnd(tf.onesLike(pairs), keep.expandDims(1)), training: false });
+  const [a, x, k] = [attention.dataSync(), explicit.dataSync(), keysOnly.dataSync()];
+  let rowsDiffer = false;
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] !== x[i]) throw new Error(`masked attention: propagated ${a[i]} vs explicit ${x[i]} at ${i}`);
+    rowsDiffer = rowsDiffer || Math.abs(a[i] - k[i]) > 1e-3;
+  }
+  if (!rowsDiffer) throw new Error('masked attention: the query mask changed nothing; pick other ids');
+  const sum = tf.add(e, attention);
+  const norm = layers.layerNormalization({ epsilon: 1e-6, name: 'norm' });
+  tf.dispose(norm.apply(sum));
+  const gamma = rng.f32([D], 0.2), beta = rng.f32([D], 0.2);
+  for (let i = 0; i < D; i++) gamma.data[i] = Math.fround(1 + gamma.data[i]);
+  norm.setWeights([f32tensor(gamma), f32tensor(beta)]);
+  W['norm/gamma'] = { dtype: 'F32', ...gamma };
+  W['norm/beta'] = { dtype: 'F32', ...beta };
+  const normed = norm.apply(sum);
+  const dense = layers.dense({ units, ...zeros, name: 'dense' });
+  tf.dispose(dense.apply(normed));
+  setWeights(dense, [0.5, 0.3]);
+  const ty = dense.apply(normed);
+  const y = read(ty);
+  tf.dispose([tids, e, attention, keep, pairs, bare, explicit, keysOnly, sum, normed, ty]);
+  const [atol, rtol] = [5e-5, 5e-4];
+  write(path.join(outDir, `keras_${o.name}.safetensors`), {
+    ...W, 'golden.ids': { dtype: 'I32', ...ids }, 'golden.output': { dtype: 'F32', ...y },
+  }, { framework: 'keras', atol, rtol, description: `Embedding(${V}, ${D}, mask_zero=True) -> ` +
+    `LayerNormalization(epsilon=1e-6)(e + MultiHeadAttention(num_heads=${heads}, key_dim=${keyDim})(e, e)) -> ` +
+    `Dense(${units}), the mask propagated to the attention's query and value (padded query rows are fully ` +
+    `masked rows, averaged under -1e9); tfjs ${LAYERS_VERSION} float32 output at every position` }, o.name, o.seed);
+}
+
 // ---------------------------------------------------------------------------------------------
 const here = path.dirname(fileURLToPath(import.meta.url));
 const argv = process.argv.slice(2);
@@ -553,6 +634,7 @@ if (argv[0] === '--multi-head-examples') {
   maskedModelCase(outDir, { name: 'masked_multi_head_model', seed: 341, heads: true,
     description: 'Embedding(20, 6, mask_zero=True) -> MultiHead(LSTM(4), layer_num=2), each copy given the mask -> ' +
       'Flatten -> Dense(3, softmax)' });
+  maskedAttentionModelCase(outDir, { name: 'masked_attention_model', seed: 342 });
   const conv = { B: 2, C: 4, F: 6, dilation: 1, activation: 'linear', useBias: true };
   conv1dCase(outDir, { ...conv, name: 'conv1d_same_strided', seed: 316, L: 10, K: 3, stride: 2, padding: 'same', activation: 'relu',
     note: '; at L = 10 Keras pads 1 zero (on the right), not d(K-1) = 2' });

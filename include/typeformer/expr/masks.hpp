@@ -36,7 +36,7 @@ struct call_extents {
 
 /// What a mask part constrains; `masks::all` takes at most one part of each kind, since the
 /// kernel has one place for each.
-enum class mask_slot { none, causal, lengths, keep, bias };
+enum class mask_slot { none, causal, lengths, keep, bias, queries };
 
 /// Whether T is one of the mask types here (each names the slot it fills).
 template <class T>
@@ -105,6 +105,23 @@ inline void check_mask_extent(bool holds_batch, bool holds_query, bool holds_key
                                                                   e.key_len);
 }
 }  // namespace detail
+
+/// (batch, Lq) with 1 = the query row attends: a row with 0 sees no key, so it is a fully
+/// masked row and gives what the layer's `on_fully_masked_rows` policy says. This is what Keras's
+/// MultiHeadAttention makes of its query's propagated mask (it ANDs mask[:, :, None] into the
+/// attention mask); unlike `keep_queries` it changes the scores, not the output afterwards.
+template <extent_t B = dynamic, extent_t Lq = dynamic>
+struct attending_queries {
+  tensor_view<const std::uint8_t, B, Lq> mask;
+  static constexpr static_extents extents{B, dynamic, Lq, dynamic};
+  static constexpr mask_slot slot = mask_slot::queries;
+  void lower(kernels::mask_spec& m, const call_extents& e) const {
+    detail::check_mask_extent(mask.extent(0) == e.batch, mask.extent(1) == e.query_len, true,
+                              mask.extent(0), mask.extent(1), e.key_len, e);
+    m.attending_queries = mask.data();
+    m.attending_queries_batch = e.query_len;
+  }
+};
 
 /// (batch, Lq, Lk) with 1 = attend: Keras `attention_mask`.
 template <extent_t B = dynamic, extent_t Lq = dynamic, extent_t Lk = dynamic>
@@ -187,10 +204,21 @@ struct additive_per_head {
   }
 };
 
+namespace detail {
+/// Parts of kind s in P, counting inside a nested `all`.
+template <class P>
+constexpr int parts_of_kind(mask_slot s) {
+  if constexpr (requires { P::parts_in(s); })
+    return P::parts_in(s);
+  else
+    return int(P::slot == s);
+}
+}  // namespace detail
+
 /// Several parts at once: `masks::all(masks::causal{}, masks::key_lengths{lens})`. A key is
 /// visible only if every part lets it through. At most one part of each kind (causal,
-/// lengths, keep, bias), and static extents must agree: otherwise a compile error names the
-/// two parts or the two extents.
+/// lengths, keep, bias, attending queries; a nested `all` counts with its parts), and static
+/// extents must agree: otherwise a compile error names the two parts or the two extents.
 template <class... Parts>
 struct all {
   std::tuple<Parts...> parts;
@@ -198,10 +226,11 @@ struct all {
 
   static constexpr mask_slot slot = mask_slot::none;
 
-  static constexpr int parts_in(mask_slot s) { return (0 + ... + int(Parts::slot == s)); }
+  static constexpr int parts_in(mask_slot s) { return (0 + ... + detail::parts_of_kind<Parts>(s)); }
   static constexpr bool one_per_kind =
       parts_in(mask_slot::causal) <= 1 && parts_in(mask_slot::lengths) <= 1 &&
-      parts_in(mask_slot::keep) <= 1 && parts_in(mask_slot::bias) <= 1;
+      parts_in(mask_slot::keep) <= 1 && parts_in(mask_slot::bias) <= 1 &&
+      parts_in(mask_slot::queries) <= 1;
   static_assert(sizeof(diagnostics::require<
                        one_per_kind, diagnostics::mask_parts_of_one_kind_given_twice<Parts...>>));
 

@@ -39,6 +39,10 @@ struct mask_spec {
   std::ptrdiff_t bias_batch = 0;
   std::ptrdiff_t bias_head = 0;
   std::ptrdiff_t bias_query = 0;
+  // attending_queries[b*attending_queries_batch + i] == 0: query row i sees no key at all, so
+  // it is a fully masked row (Keras's MultiHeadAttention ANDs its query's mask in this way).
+  const std::uint8_t* attending_queries = nullptr;
+  std::ptrdiff_t attending_queries_batch = 0;
   fully_masked_rows policy = fully_masked_rows::zeros;
 };
 

@@ -37,10 +37,15 @@ namespace detail {
 // Helpers are templates over the architecture like the kernels, so that translation units
 // built with different instruction sets never share one inline copy (docs/simd.md).
 
-/// Keys [0, limit) may be visible from query row i of batch b (causal and lengths parts).
+/// Keys [0, limit) may be visible from query row i of batch b (causal, lengths and attending
+/// query parts).
 template <class Arch>
 std::ptrdiff_t visible_key_limit(const attention_operands& o, const mask_spec& m, std::size_t b,
                                  std::size_t i) noexcept {
+  if (m.attending_queries &&
+      m.attending_queries[static_cast<std::ptrdiff_t>(b) * m.attending_queries_batch +
+                          static_cast<std::ptrdiff_t>(i)] == 0)
+    return 0;
   auto limit = static_cast<std::ptrdiff_t>(o.key_len);
   const auto row = static_cast<std::ptrdiff_t>(i);
   if (m.causal == causal_alignment::top_left) limit = std::min(limit, row + 1);

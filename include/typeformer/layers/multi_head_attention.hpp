@@ -651,6 +651,8 @@ struct multi_head_attention {
         if (m.key_lengths) m.key_lengths += b;
         if (m.keep) m.keep += static_cast<std::ptrdiff_t>(b) * m.keep_batch;
         if (m.bias) m.bias += static_cast<std::ptrdiff_t>(b) * m.bias_batch;
+        if (m.attending_queries)
+          m.attending_queries += static_cast<std::ptrdiff_t>(b) * m.attending_queries_batch;
         kernels::attention_probabilities<Arch>(one, m, head_buffer);
         float* dst = w.data() + b * n;
         for (std::size_t e = 0; e < n; ++e) {

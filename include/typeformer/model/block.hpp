@@ -290,9 +290,11 @@ struct leaf_block {
     const tensor_view<const float, dynamic, dynamic, input_width> in(x, {b, n, input_width});
     const tensor_view<float, dynamic, dynamic, output_width> out(y, {b, n, output_width});
     if constexpr (attention_layer<L> && Context::has_sequence_mask) {
-      if (ctx.sequence_keep) {  // the embedding's mask hides padded keys
-        const masks::keep_keys<> padding{
-            tensor_view<const std::uint8_t, dynamic, dynamic>(ctx.sequence_keep, {b, n})};
+      if (ctx.sequence_keep) {
+        // As Keras's MultiHeadAttention uses the embedding's mask: padded keys are hidden, and
+        // padded query rows see no key (fully masked rows, under the layer's policy).
+        const tensor_view<const std::uint8_t, dynamic, dynamic> keep(ctx.sequence_keep, {b, n});
+        const masks::all padding(masks::attending_queries<>{keep}, masks::keep_keys<>{keep});
         if constexpr (std::is_same_v<std::remove_cvref_t<decltype(ctx.self_attention_mask)>,
                                      masks::none>)
           L::template forward<Arch>(p, in, in, in, out, ctx.ws, padding);

@@ -8,8 +8,9 @@
 // d_model / h), or with max_relative_position<K> the relative-position layer of
 // layers/relative_position_attention.hpp (relative_values<false> drops rel_v). The norm's epsilon
 // is epsilon<m, e>, default 1e-6 as the Keras examples declare it (Keras's own default is 1e-3:
-// declare epsilon<1, -3> for a bare LayerNormalization()). Weights sit under the block's name:
-// `name/attention/...` and `name/norm/gamma`, `name/norm/beta`. It is
+// declare epsilon<1, -3> for a bare LayerNormalization()). on_fully_masked_rows<policy> goes to
+// the MultiHeadAttention (minus_1e9_added for Keras's numbers at padded positions). Weights sit
+// under the block's name: `name/attention/...` and `name/norm/gamma`, `name/norm/beta`. It is
 //   scope<"name", residual<attention<"attention", ...>, post_norm<layer_norm<"norm", ...>>>>
 // written out; the call's mask reaches the attention.
 
@@ -37,11 +38,18 @@ struct wrapper_parts {
   using eps = typename option_type<option_kinds::epsilon, epsilon<1, -6>, Options...>::type;
   using values =
       typename option_type<option_kinds::relative_values, relative_values<true>, Options...>::type;
+  static constexpr fully_masked_rows policy =
+      option_value<option_kinds::on_fully_masked_rows, Options...>(fully_masked_rows::zeros);
+  static_assert(max_distance == 0 || policy == fully_masked_rows::zeros,
+                "wrapper_attention_block: on_fully_masked_rows applies to MultiHeadAttention; the "
+                "relative-position attention gives zeros for a fully masked row");
   using plain =
       std::conditional_t<(key_dim > 0),
                          multi_head_attention<"attention", dims::heads<heads>, dims::d_model<D>,
-                                              dims::key_dim_per_head<(key_dim > 0 ? key_dim : 1)>>,
-                         multi_head_attention<"attention", dims::heads<heads>, dims::d_model<D>>>;
+                                              dims::key_dim_per_head<(key_dim > 0 ? key_dim : 1)>,
+                                              on_fully_masked_rows<policy>>,
+                         multi_head_attention<"attention", dims::heads<heads>, dims::d_model<D>,
+                                              on_fully_masked_rows<policy>>>;
   using relative =
       relative_position_attention<"attention", dims::heads<heads>, dims::d_model<D>,
                                   max_relative_position<(max_distance > 0 ? max_distance : 1)>,

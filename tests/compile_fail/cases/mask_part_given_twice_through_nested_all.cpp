@@ -1,0 +1,27 @@
+// A nested masks::all counts with its parts: the padding mask a mask_zero embedding gives a
+// self-attention layer (attending queries + keep_keys) cannot take a second keep mask.
+// expect-first-error: mask_parts_of_one_kind_given_twice
+// expect-first-error: keep_keys
+// expect-first-error: attending_queries
+// forbid: xtensor
+// forbid: xsimd
+// forbid: hana
+// max-lines: 14
+#include <cstdint>
+
+#include <typeformer/expr/masks.hpp>
+
+namespace tfm = typeformer;
+
+auto make(const std::uint8_t* keep, const std::uint8_t* padding) {
+  const tfm::tensor_view<const std::uint8_t, 2, 7> pad(padding);
+  const tfm::masks::all propagated(tfm::masks::attending_queries<2, 7>{pad},
+                                   tfm::masks::keep_keys<2, 7>{pad});
+#ifdef TYPEFORMER_OK_TWIN
+  (void)keep;
+  return tfm::masks::all(tfm::masks::causal{}, propagated);
+#else
+  tfm::masks::keep_keys<2, 7> keep_part{tfm::tensor_view<const std::uint8_t, 2, 7>(keep)};
+  return tfm::masks::all(keep_part, propagated);
+#endif
+}
