@@ -16,6 +16,9 @@
 #   ./run-example.sh multi_head_cnn        three Conv1D heads (kernels 3, 5, 7), stacked
 #   ./run-example.sh relative_wrapper_attention
 #                                          LayerNormalization(x + relative attention(x, x))
+#   ./run-example.sh keras_attention_layers
+#                                          Attention, AdditiveAttention, Bahdanau, keras-multi-head
+#                                          and the tutorials' MultiHeadAttention, one file
 set -euo pipefail
 cd "$(dirname "$0")"
 example=attention_is_all_you_need

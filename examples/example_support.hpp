@@ -3,12 +3,14 @@
 // its weights, and timing a call. Not part of the library; copy it with an example.
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -55,17 +57,32 @@ double median_ms(Call&& call, int repeats) {
   return times[times.size() / 2];
 }
 
+/// A tensor of the file with the given rank, converted to T (floats for float, integers else).
+template <class T, std::size_t Rank>
+xt::xtensor<T, Rank> read_tensor(const typeformer::io::safetensors_file& file,
+                                 const std::string& name) {
+  const auto* info = file.find(name);
+  if (!info || info->shape.size() != Rank)
+    throw typeformer::format_error(name + ": no tensor of rank " + std::to_string(Rank) +
+                                   " of that name");
+  std::array<std::size_t, Rank> shape;
+  for (std::size_t i = 0; i < Rank; ++i) shape[i] = std::size_t(info->shape[i]);
+  xt::xtensor<T, Rank> t = xt::empty<T>(shape);
+  if constexpr (std::is_floating_point_v<T>) {
+    const auto values = file.read_floats(name);
+    std::copy(values.begin(), values.end(), t.begin());
+  } else {
+    const auto values = file.read_integers(name);
+    std::transform(values.begin(), values.end(), t.begin(),
+                   [](auto v) { return static_cast<T>(v); });
+  }
+  return t;
+}
+
 /// A (batch, length) int32 tensor of the file: token ids.
 inline xt::xtensor<std::int32_t, 2> read_ids(const typeformer::io::safetensors_file& file,
                                              const std::string& name) {
-  const auto* info = file.find(name);
-  if (!info || info->shape.size() != 2)
-    throw typeformer::format_error(name + ": no (batch, length) tensor of that name");
-  xt::xtensor<std::int32_t, 2> ids =
-      xt::empty<std::int32_t>({std::size_t(info->shape[0]), std::size_t(info->shape[1])});
-  const auto values = file.read_integers(name);
-  std::copy(values.begin(), values.end(), ids.begin());
-  return ids;
+  return read_tensor<std::int32_t, 2>(file, name);
 }
 
 /// Times `Model` on x → y with runners of 1 and 2 threads: the median of `repeats` warm calls.

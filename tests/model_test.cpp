@@ -121,6 +121,22 @@ TEST_CASE("load_weights<Model> is strict and names the tensor") {
       tfm::load_weights<small_model>(tfm::io::safetensors_file::from_bytes(extra, "x.safetensors"),
                                      tfm::naming::pytorch),
       Contains("unexpected tensor \"layers.2.norm1.weight\" with shape [1]"));
+  // One layer out of a whole model's file: the other layers' tensors are left alone only when
+  // the file is declared to hold them, and a stray tensor under the layer's prefix still fails.
+  using final_norm = tfm::layer_norm<"norm", d_model<36>>;
+  const auto whole = tfm::io::safetensors_file::from_bytes(good, "whole.safetensors");
+  REQUIRE_THROWS_WITH(
+      tfm::load_weights<final_norm>(whole, tfm::naming::pytorch, {.prefix = "norm."}),
+      Contains("unexpected tensor \"layers.0."));
+  const auto norm = tfm::load_weights<final_norm>(
+      whole, tfm::naming::pytorch, {.prefix = "norm.", .file_holds_other_layers = true});
+  REQUIRE(norm.gamma.size() == 36);
+  const auto stray = synthetic_weights<small_model>(tfm::naming::pytorch, "", "norm.scale");
+  REQUIRE_THROWS_WITH(
+      tfm::load_weights<final_norm>(tfm::io::safetensors_file::from_bytes(stray, "s.safetensors"),
+                                    tfm::naming::pytorch,
+                                    {.prefix = "norm.", .file_holds_other_layers = true}),
+      Contains("unexpected tensor \"norm.scale\""));
   // PyTorch's add_bias_kv leaves bias_k / bias_v in the state_dict: rejected by name.
   const auto bias_kv =
       synthetic_weights<small_model>(tfm::naming::pytorch, "", "layers.0.self_attn.bias_k");

@@ -33,6 +33,36 @@ import safetensors_io  # noqa: E402
 ATOL, RTOL = 1e-5, 1e-4
 
 
+class LayerExamples:
+    """Several layers' weights and samples gathered into one file (examples/keras_attention_layers.cpp):
+    layer L's weights under "L/", its sample inputs and float64 output under "selftest.L."."""
+
+    def __init__(self):
+        self.tensors, self.layers = {}, {}
+
+    def add(self, layer, tensors, config):
+        for n, t in tensors.items():
+            self.tensors[f"selftest.{layer}.{n[len('golden.'):]}" if n.startswith("golden.") else f"{layer}/{n}"] = t
+        self.layers[layer] = config["description"]
+
+    def write(self, path):
+        config = {"atol": ATOL, "rtol": RTOL, "layers": self.layers,
+                  "description": "Keras attention layers, each with a sample and its float64 reference output"}
+        safetensors_io.write(path, self.tensors,
+                             {"config": json.dumps(config, sort_keys=True), "numpy_version": np.__version__,
+                              "generator": "tools/make_keras_attention_goldens.py --layer-examples"})
+
+
+def emit(out, file_name, layer, tensors, config):
+    """Writes one case's file into the directory `out`, or adds the case to a LayerExamples."""
+    if isinstance(out, LayerExamples):
+        out.add(layer, tensors, config)
+        return
+    safetensors_io.write(os.path.join(out, file_name), tensors,
+                         {"config": json.dumps(config, sort_keys=True), "numpy_version": np.__version__,
+                          "generator": "tools/make_keras_attention_goldens.py"})
+
+
 def keras_attention(q, v, k, score_mode, scale, concat_weight, value_mask, query_mask, causal):
     """float64 evaluation of Keras's Attention.call and AdditiveAttention.call (inference)."""
     q, v, k = (np.asarray(t, np.float64) for t in (q, v, k))
@@ -105,9 +135,7 @@ def case(out, name, seed, B, Tq, Tv, dim, dv, score_mode="dot", use_scale=False,
         tensors["golden.query_mask"] = query_mask
     config = {"framework": "keras", "layer": "Attention", "score_mode": score_mode, "use_scale": use_scale,
               "causal": causal, "atol": ATOL, "rtol": RTOL, "description": description}
-    safetensors_io.write(os.path.join(out, f"keras_attention_{name}.safetensors"), tensors,
-                         {"config": json.dumps(config, sort_keys=True), "numpy_version": np.__version__,
-                          "generator": "tools/make_keras_attention_goldens.py"})
+    emit(out, f"keras_attention_{name}.safetensors", name, tensors, config)
 
 
 def additive_case(out, name, seed, B, Tq, Tv, dim, use_scale=True, distinct_key=False, value_lengths=None,
@@ -132,9 +160,7 @@ def additive_case(out, name, seed, B, Tq, Tv, dim, use_scale=True, distinct_key=
         tensors["golden.query_mask"] = query_mask
     config = {"framework": "keras", "layer": "AdditiveAttention", "use_scale": use_scale, "causal": causal,
               "atol": ATOL, "rtol": RTOL, "description": description}
-    safetensors_io.write(os.path.join(out, f"keras_additive_attention_{name}.safetensors"), tensors,
-                         {"config": json.dumps(config, sort_keys=True), "numpy_version": np.__version__,
-                          "generator": "tools/make_keras_attention_goldens.py"})
+    emit(out, f"keras_additive_attention_{name}.safetensors", name, tensors, config)
 
 
 def bahdanau_case(out, name, seed, B, Tq, Tv, dq, dv, units, value_lengths=None, single_query=False,
@@ -169,9 +195,7 @@ def bahdanau_case(out, name, seed, B, Tq, Tv, dq, dv, units, value_lengths=None,
         tensors["golden.value_mask"] = value_mask
     config = {"framework": "keras", "layer": "BahdanauAttention", "units": units, "single_query": single_query,
               "causal": False, "atol": ATOL, "rtol": RTOL, "description": description}
-    safetensors_io.write(os.path.join(out, f"keras_bahdanau_{name}.safetensors"), tensors,
-                         {"config": json.dumps(config, sort_keys=True), "numpy_version": np.__version__,
-                          "generator": "tools/make_keras_attention_goldens.py"})
+    emit(out, f"keras_bahdanau_{name}.safetensors", name, tensors, config)
 
 
 def keras_multi_head_case(out, name, seed, B, Tq, Tv, dq, dk, dv, heads, activation, use_bias, history_only,
@@ -220,9 +244,7 @@ def keras_multi_head_case(out, name, seed, B, Tq, Tv, dq, dk, dv, heads, activat
     config = {"framework": "keras", "layer": "keras_multi_head.MultiHeadAttention", "head_num": heads,
               "activation": activation, "use_bias": use_bias, "history_only": history_only,
               "causal": history_only, "atol": ATOL, "rtol": RTOL, "description": description}
-    safetensors_io.write(os.path.join(out, f"keras_multi_head_{name}.safetensors"), tensors,
-                         {"config": json.dumps(config, sort_keys=True), "numpy_version": np.__version__,
-                          "generator": "tools/make_keras_attention_goldens.py"})
+    emit(out, f"keras_multi_head_{name}.safetensors", name, tensors, config)
 
 
 def total_key_width_case(out, seed):
@@ -292,9 +314,7 @@ def tutorial_case(out, name, seed, B, T, d_in, heads, d_k, d_v, d_out, names, wh
         tensors["golden.key_lengths"] = np.asarray(lengths, np.int32)
     config = {"framework": "keras", "layer": "tutorial multi-head attention", "heads": heads, "d_k": d_k,
               "d_v": d_v, "causal": causal, "atol": ATOL, "rtol": RTOL, "description": description}
-    safetensors_io.write(os.path.join(out, f"keras_tutorial_mha_{name}.safetensors"), tensors,
-                         {"config": json.dumps(config, sort_keys=True), "numpy_version": np.__version__,
-                          "generator": "tools/make_keras_attention_goldens.py"})
+    emit(out, f"keras_tutorial_mha_{name}.safetensors", name, tensors, config)
 
 
 def relative_attention(q, k, v, rel_k, rel_v, K, keep):
@@ -418,11 +438,46 @@ def relative_mha_case(out, name, seed, B, T, D, heads, K, lengths=None, causal=F
                                           "description": description})
 
 
+def layer_examples():
+    """The layers of examples/keras_attention_layers.cpp: encoder outputs of 20 steps, 32 wide, with
+    padding, attended by decoder queries; the multi-head forms on 12 positions."""
+    ex = LayerExamples()
+    case(ex, "luong", 531, 3, 6, 20, 32, 32, use_scale=True, value_lengths=[20, 13, 4],
+         description="Attention(use_scale=True)([decoder, encoder], mask=[None, encoder_mask]): Luong's dot "
+                     "score times a learned scalar")
+    case(ex, "luong_concat", 532, 3, 6, 20, 32, 32, score_mode="concat", use_scale=True, value_lengths=[20, 13, 4],
+         query_keep=[[1] * 6, [1, 1, 1, 1, 0, 0], [1, 1, 0, 0, 0, 0]],
+         description="Attention(score_mode='concat', use_scale=True) with value and query masks")
+    additive_case(ex, "additive", 533, 3, 6, 20, 32, value_lengths=[20, 13, 4],
+                  description="AdditiveAttention() (Bahdanau-style score without projections, learned (32,) scale)")
+    bahdanau_case(ex, "bahdanau", 534, 3, 1, 20, 32, 32, 16, value_lengths=[20, 13, 4], single_query=True,
+                  description="BahdanauAttention(16) of TensorFlow's NMT tutorial: one decoder state per sentence "
+                              "against the encoder outputs")
+    keras_multi_head_case(ex, "mha", 535, 3, 12, 12, 32, 32, 32, 4, "relu", True, False, value_lengths=[12, 7, 3],
+                          self_attention=True,
+                          description="keras-multi-head MultiHeadAttention(head_num=4) with its defaults (relu on "
+                                      "Q, K, V and the output) as self-attention, padded positions masked")
+    tutorial_case(ex, "tutorial_tf", 536, 3, 12, 32, 4, 32, 32, 32, ("wq", "wk", "wv", "dense"), False,
+                  lengths=[12, 7, 3],
+                  description="TensorFlow's custom-layer tutorial MultiHeadAttention(d_model=32, num_heads=4) with "
+                              "its padding mask")
+    tutorial_case(ex, "tutorial_mlm", 537, 2, 12, 16, 4, 32, 48, 64, ("W_q", "W_k", "W_v", "W_o"), True,
+                  causal=True,
+                  description="MachineLearningMastery's MultiHeadAttention(h=4, d_k=32, d_v=48, d_model=64) on "
+                              "16-wide inputs, scores / sqrt(32), with its look-ahead mask")
+    return ex
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "tests", "data", "layers"))
     ap.add_argument("--example", help="write the weights of examples/relative_wrapper_attention.cpp to this file")
+    ap.add_argument("--layer-examples", help="write the layers and samples of examples/keras_attention_layers.cpp "
+                    "to this file")
     args = ap.parse_args()
+    if args.layer_examples:
+        layer_examples().write(args.layer_examples)
+        return
     if args.example:
         # d_model 128, 8 heads, K = 10; the sample is the file's self-test (`selftest.` tensors).
         relative_mha_case(None, "relative_wrapper_block_128", 528, 2, 48, 128, 8, 10, block_epsilon=1e-6,

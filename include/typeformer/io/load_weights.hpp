@@ -24,6 +24,9 @@ struct load_options {
   /// Tensors under these prefixes are not weights and are not "unexpected": the exporter's
   /// self-test sample ("selftest.") and reference data kept beside the weights.
   std::vector<std::string> ignore_prefixes = {"selftest."};
+  /// The file holds other layers' weights too (a whole model's file, read one layer at a time):
+  /// only tensors under `prefix` must belong to the layer, the rest are left alone.
+  bool file_holds_other_layers = false;
 };
 
 namespace detail {
@@ -71,6 +74,7 @@ typename Layer::parameters load_weights(const io::safetensors_file& file, Naming
   }
   for (const io::tensor_info& t : file.tensors()) {
     if (detail::starts_with_any(t.name, options.ignore_prefixes)) continue;
+    if (options.file_holds_other_layers && t.name.rfind(options.prefix, 0) != 0) continue;
     const bool known = std::any_of(expected.begin(), expected.end(),
                                    [&](const weight_spec& w) { return w.name == t.name; });
     const auto ends_with = [&](std::string_view tail) {
