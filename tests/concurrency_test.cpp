@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <string>
 #include <thread>
 #include <vector>
@@ -51,4 +52,32 @@ TEST_CASE("runners on separate threads share one read-only weight set") {
     for (std::size_t i = 0; i < x.size(); ++i)
       REQUIRE(results[std::size_t(c)][i] == Approx(expected[i]).margin(1e-5));
   }
+}
+
+TEST_CASE("thread_pool: back-to-back loops, loops after the workers fell asleep, and teardown") {
+  // Every index is visited exactly once per loop, whether the workers are still polling from
+  // the previous loop or had to be woken from the condition variable.
+  for (std::size_t threads : {2u, 3u}) {
+    tfm::thread_pool pool(threads);
+    std::vector<int> visits(1000);
+    const auto loop = [&](std::size_t count, std::size_t grain) {
+      std::fill(visits.begin(), visits.end(), 0);
+      pool.parallel_for(count, grain, [&](std::size_t begin, std::size_t end, std::size_t who) {
+        for (std::size_t i = begin; i < end; ++i) visits[i] += who < threads ? 1 : 100;
+      });
+      for (std::size_t i = 0; i < visits.size(); ++i) REQUIRE(visits[i] == (i < count ? 1 : 0));
+    };
+    for (int round = 0; round < 200; ++round) loop(1 + std::size_t(round * 37) % 1000, 7);
+    for (int round = 0; round < 3; ++round) {
+      std::this_thread::sleep_for(tfm::thread_pool::spin_time * 5);  // the workers block
+      loop(999, 3);
+    }
+  }
+  {  // Destroyed while its workers poll, and while they sleep.
+    tfm::thread_pool polling(2);
+    polling.parallel_for(10, 1, [](std::size_t, std::size_t, std::size_t) {});
+  }
+  tfm::thread_pool sleeping(2);
+  sleeping.parallel_for(10, 1, [](std::size_t, std::size_t, std::size_t) {});
+  std::this_thread::sleep_for(tfm::thread_pool::spin_time * 5);
 }
