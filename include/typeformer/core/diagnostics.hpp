@@ -275,3 +275,20 @@ void check(bool holds, std::string_view kind, std::string_view name, extent_t fi
 }
 
 }  // namespace typeformer::diagnostics
+
+namespace typeformer::detail {
+/// The first of several problems (each `passed` or an incomplete rule) that is not `passed`.
+/// Naming a rule here does not instantiate it: only a `sizeof` of the result does, so the error
+/// points at the assertion that asks.
+template <class... Problems>
+struct first_problem_impl {
+  using type = diagnostics::passed;
+};
+template <class First, class... Rest>
+struct first_problem_impl<First, Rest...> {
+  using type = std::conditional_t<std::is_same_v<First, diagnostics::passed>,
+                                  typename first_problem_impl<Rest...>::type, First>;
+};
+template <class... Problems>
+using first_problem = typename first_problem_impl<Problems...>::type;
+}  // namespace typeformer::detail

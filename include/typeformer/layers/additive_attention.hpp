@@ -91,15 +91,14 @@ struct additive_attention
             class Mask = masks::none, class QueryMask = masks::all_queries>
   static void forward(const parameters& p, const Q& query, const V& value, const K& key, Y&& y,
                       workspace& ws, const Mask& mask = {}, const QueryMask& query_mask = {}) {
-    using namespace diagnostics;
-    const auto q = as_view<3>(query);
-    check<query_features_do_not_match_d_model>(q.extent(2) == dim, kind, name, q.extent(2), dim);
     if (scaled && p.scale.size() != static_cast<std::size_t>(dim))
       throw weight_error(detail::concat(kind, " \"", name,
                                         "\": the parameters do not fit this layer's dimensions"));
     using isa = simd::resolve_arch<Arch>;
-    detail::run_unprojected_attention<additive_attention, Arch>(
-        query, value, key, std::forward<Y>(y), ws, mask, query_mask, true,
+    detail::run_unprojected_attention<additive_attention, Arch,
+                                      detail::declared_widths{
+                                          .query = dim, .key = dim, .query_is_key_width = true}>(
+        query, value, key, std::forward<Y>(y), ws, mask, query_mask,
         [](const detail::unprojected_call&) { return std::size_t(0); },
         [&p](const detail::unprojected_call& c, float*) {
           const float* w = scaled ? p.scale.data() : nullptr;
@@ -180,17 +179,11 @@ struct bahdanau_attention
             class Mask = masks::none, class QueryMask = masks::all_queries>
   static void forward(const parameters& p, const Q& query, const V& value, const K& key, Y&& y,
                       workspace& ws, const Mask& mask = {}, const QueryMask& query_mask = {}) {
-    using namespace diagnostics;
-    const auto q = as_view<3>(query);
-    const auto k = as_view<3>(key);
-    check<query_features_do_not_match_d_model>(q.extent(2) == query_width, kind, name, q.extent(2),
-                                               query_width);
-    check<key_features_do_not_match_declaration>(k.extent(2) == key_width, kind, name, k.extent(2),
-                                                 key_width);
     using isa = simd::resolve_arch<Arch>;
     constexpr auto u = static_cast<std::size_t>(units);
-    detail::run_unprojected_attention<bahdanau_attention, Arch>(
-        query, value, key, std::forward<Y>(y), ws, mask, query_mask, false,
+    detail::run_unprojected_attention<
+        bahdanau_attention, Arch, detail::declared_widths{.query = query_width, .key = key_width}>(
+        query, value, key, std::forward<Y>(y), ws, mask, query_mask,
         [](const detail::unprojected_call& c) {
           return (c.batch * c.query_len + c.batch * c.key_len) * u;
         },

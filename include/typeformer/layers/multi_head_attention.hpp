@@ -25,6 +25,7 @@
 #include <typeformer/kernels/flash_attention.hpp>
 #include <typeformer/kernels/gemm.hpp>
 #include <typeformer/kernels/workspace.hpp>
+#include <typeformer/layers/attention_shape_rules.hpp>
 #include <typeformer/layers/input_width.hpp>
 #include <typeformer/layers/options.hpp>
 #include <typeformer/tensor/aligned_buffer.hpp>
@@ -345,41 +346,18 @@ struct multi_head_attention {
     using K = decltype(key);
     using V = decltype(value);
     using O = decltype(out);
-    constexpr auto q = Q::static_extents;
-    constexpr auto k = K::static_extents;
-    constexpr auto v = V::static_extents;
-    constexpr auto o = O::static_extents;
-    constexpr auto mx = Mask::extents;
     static_assert(std::is_same_v<typename O::value_type, float>,
                   "the output must be writable floats");
-    static_assert(sizeof(require<extents_may_agree(q[2], d_model),
-                                 query_features_do_not_match_d_model<name_type, q[2], d_model>>));
-    static_assert(
-        sizeof(require<extents_may_agree(k[2], key_features),
-                       key_features_do_not_match_declaration<name_type, k[2], key_features>>));
-    static_assert(
-        sizeof(require<extents_may_agree(v[2], value_features),
-                       value_features_do_not_match_declaration<name_type, v[2], value_features>>));
-    static_assert(sizeof(require<extents_may_agree(k[1], v[1]),
-                                 key_and_value_lengths_differ<name_type, k[1], v[1]>>));
-    static_assert(
-        sizeof(require<extents_may_agree(k[0], q[0]), batch_sizes_differ<name_type, k[0], q[0]>>));
-    static_assert(
-        sizeof(require<extents_may_agree(v[0], q[0]), batch_sizes_differ<name_type, v[0], q[0]>>));
-    static_assert(sizeof(require<extents_may_agree(o[2], output_features),
-                                 output_shape_does_not_match<name_type, o[2], output_features>>));
-    static_assert(sizeof(require<extents_may_agree(o[1], q[1]),
-                                 output_shape_does_not_match<name_type, o[1], q[1]>>));
-    static_assert(
-        sizeof(require<extents_may_agree(o[0], q[0]), batch_sizes_differ<name_type, o[0], q[0]>>));
-    static_assert(sizeof(require<extents_may_agree(mx.query_len, q[1]),
-                                 mask_query_length_does_not_match<name_type, mx.query_len, q[1]>>));
-    static_assert(sizeof(require<extents_may_agree(mx.key_len, k[1]),
-                                 mask_key_length_does_not_match<name_type, mx.key_len, k[1]>>));
-    static_assert(sizeof(require<extents_may_agree(mx.batch, q[0]),
-                                 mask_batch_does_not_match<name_type, mx.batch, q[0]>>));
-    static_assert(sizeof(require<extents_may_agree(mx.heads, heads),
-                                 mask_heads_do_not_match<name_type, mx.heads, heads>>));
+    using problem =
+        detail::attention_shape_problem<name_type,
+                                        detail::declared_widths{.query = d_model,
+                                                                .key = key_features,
+                                                                .value = value_features,
+                                                                .output = output_features},
+                                        Q, K, V, O, Mask>;
+    static_assert(sizeof(problem));
+    static_assert(sizeof(require<extents_may_agree(Mask::extents.heads, heads),
+                                 mask_heads_do_not_match<name_type, Mask::extents.heads, heads>>));
 
     if (!fits(p)) detail::throw_parameters_do_not_fit(kind, name);
     const extent_t B = query.extent(0), Lq = query.extent(1), Lk = key.extent(1);

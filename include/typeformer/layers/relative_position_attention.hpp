@@ -132,16 +132,12 @@ struct relative_dot_attention
   static void forward(const parameters& p, const Q& query_in, const V& value_in, const K& key_in,
                       Y&& y_in, workspace& ws, const Mask& mask = {},
                       const QueryMask& query_mask = {}) {
-    using namespace diagnostics;
     tables::check_fits(p, kind, name);
-    const auto q = as_view<3>(query_in);
-    const auto v = as_view<3>(value_in);
-    check<query_features_do_not_match_d_model>(q.extent(2) == depth, kind, name, q.extent(2),
-                                               depth);
-    check<value_features_do_not_match_declaration>(v.extent(2) == value_depth, kind, name,
-                                                   v.extent(2), value_depth);
-    detail::run_unprojected_attention<relative_dot_attention, Arch>(
-        query_in, value_in, key_in, std::forward<Y>(y_in), ws, mask, query_mask, true,
+    detail::run_unprojected_attention<
+        relative_dot_attention, Arch,
+        detail::declared_widths{
+            .query = depth, .key = depth, .value = value_depth, .query_is_key_width = true}>(
+        query_in, value_in, key_in, std::forward<Y>(y_in), ws, mask, query_mask,
         [](const detail::unprojected_call&) { return std::size_t(0); },
         [](const detail::unprojected_call&, float*) {
           return [](std::size_t, std::size_t, float*) {};
@@ -268,6 +264,12 @@ struct relative_position_attention {
     const auto k = as_view<3>(key_in);
     const auto v = as_view<3>(value_in);
     const auto y = as_view<3>(y_in);
+    using problem = detail::attention_shape_problem<
+        name_type,
+        detail::declared_widths{
+            .query = d_model, .key = d_model, .value = d_model, .output = d_model},
+        decltype(q), decltype(k), decltype(v), decltype(y), Mask>;
+    static_assert(sizeof(problem));
     check<query_features_do_not_match_d_model>(q.extent(2) == d_model, kind, name, q.extent(2),
                                                d_model);
     check<key_features_do_not_match_declaration>(k.extent(2) == d_model, kind, name, k.extent(2),

@@ -15,6 +15,7 @@
 #include <typeformer/kernels/row_attention.hpp>
 #include <typeformer/kernels/simd.hpp>
 #include <typeformer/kernels/workspace.hpp>
+#include <typeformer/layers/attention_shape_rules.hpp>
 #include <typeformer/tensor/view.hpp>
 
 namespace typeformer {
@@ -55,17 +56,19 @@ constexpr std::size_t score_row_floats(std::size_t key_len) noexcept {
 /// The row kernel of kernels/row_attention.hpp (a layer that passes no relative_rows).
 struct plain_rows {};
 
-/// Checks the shapes, lowers the masks and runs the row kernel. `prepare(call, extra)` gets
-/// `extra_floats(call)` floats of scratch (for projections computed once per call) and returns
-/// score_row(b, i, scores). `same_width`: the query and the key have one width (no projection).
+/// Checks the shapes (static extents at compile time, against the widths W the layer declares),
+/// lowers the masks and runs the row kernel. `prepare(call, extra)` gets `extra_floats(call)`
+/// floats of scratch (for projections computed once per call) and returns
+/// score_row(b, i, scores).
 /// `relative_rows(call)`, if given, returns the kernels::relative_attention_args of the call
 /// (its scores and tables; the values, outputs and query mask are filled in here), and the
 /// relative-position kernel runs instead.
-template <class Layer, class Arch, class Q, class V, class K, class Y, class Mask, class QueryMask,
-          class ExtraFloats, class Prepare, class RelativeRows = plain_rows>
+template <class Layer, class Arch, declared_widths W, class Q, class V, class K, class Y,
+          class Mask, class QueryMask, class ExtraFloats, class Prepare,
+          class RelativeRows = plain_rows>
 void run_unprojected_attention(const Q& query_in, const V& value_in, const K& key_in, Y&& y_in,
                                workspace& ws, const Mask& mask, const QueryMask& query_mask,
-                               bool same_width, ExtraFloats&& extra_floats, Prepare&& prepare,
+                               ExtraFloats&& extra_floats, Prepare&& prepare,
                                RelativeRows&& relative_rows = {}) {
   using namespace diagnostics;
   constexpr std::string_view kind = Layer::kind, name = Layer::name;
@@ -73,11 +76,23 @@ void run_unprojected_attention(const Q& query_in, const V& value_in, const K& ke
   const auto v = as_view<3>(value_in);
   const auto k = as_view<3>(key_in);
   const auto y = as_view<3>(y_in);
+  using problem = attention_shape_problem<typename Layer::name_type, W, decltype(q), decltype(k),
+                                          decltype(v), decltype(y), Mask, QueryMask>;
+  static_assert(sizeof(problem));
+  if constexpr (W.query != dynamic)
+    check<query_features_do_not_match_d_model>(q.extent(2) == W.query, kind, name, q.extent(2),
+                                               W.query);
+  if constexpr (W.key != dynamic)
+    check<key_features_do_not_match_declaration>(k.extent(2) == W.key, kind, name, k.extent(2),
+                                                 W.key);
+  if constexpr (W.value != dynamic)
+    check<value_features_do_not_match_declaration>(v.extent(2) == W.value, kind, name, v.extent(2),
+                                                   W.value);
   check<batch_sizes_differ>(v.extent(0) == q.extent(0), kind, name, v.extent(0), q.extent(0));
   check<batch_sizes_differ>(k.extent(0) == q.extent(0), kind, name, k.extent(0), q.extent(0));
   check<key_and_value_lengths_differ>(k.extent(1) == v.extent(1), kind, name, k.extent(1),
                                       v.extent(1));
-  if (same_width)
+  if constexpr (W.query_is_key_width)
     check<query_and_key_widths_differ>(k.extent(2) == q.extent(2), kind, name, q.extent(2),
                                        k.extent(2));
   check<output_shape_does_not_match>(y.extent(0) == q.extent(0), kind, name, y.extent(0),
@@ -136,8 +151,11 @@ template <class F, class Q, class Y>
 void as_one_row(const Q& query_in, Y&& context_in, F&& run) {
   const auto q = as_view<2>(query_in);
   const auto c = as_view<2>(context_in);
-  const tensor_view<const float, dynamic, 1, dynamic> q3(q.data(), {q.extent(0), 1, q.extent(1)});
-  const tensor_view<float, dynamic, 1, dynamic> c3(c.data(), {c.extent(0), 1, c.extent(1)});
+  // The static extents carry over, so that the compile-time shape rules still see them.
+  constexpr auto qs = decltype(q)::static_extents;
+  constexpr auto cs = decltype(c)::static_extents;
+  const tensor_view<const float, qs[0], 1, qs[1]> q3(q.data(), {q.extent(0), 1, q.extent(1)});
+  const tensor_view<float, cs[0], 1, cs[1]> c3(c.data(), {c.extent(0), 1, c.extent(1)});
   diagnostics::check<diagnostics::batch_sizes_differ>(c.extent(0) == q.extent(0), "attention",
                                                       "context", c.extent(0), q.extent(0));
   run(q3, c3);

@@ -74,19 +74,6 @@ struct problem_of_impl<B> {
 template <class B>
 using problem_of = typename problem_of_impl<B>::type;
 
-/// The first of several problems that is not `passed`.
-template <class... Problems>
-struct first_problem_impl {
-  using type = diagnostics::passed;
-};
-template <class First, class... Rest>
-struct first_problem_impl<First, Rest...> {
-  using type = std::conditional_t<std::is_same_v<First, diagnostics::passed>,
-                                  typename first_problem_impl<Rest...>::type, First>;
-};
-template <class... Problems>
-using first_problem = typename first_problem_impl<Problems...>::type;
-
 /// `Rule` if `holds` is false, else `passed`: a rule as a value of a problem slot.
 template <bool Holds, class Rule>
 using rule_problem = std::conditional_t<Holds, diagnostics::passed, Rule>;
