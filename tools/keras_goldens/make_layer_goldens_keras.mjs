@@ -464,19 +464,20 @@ function multiHeadModelCases(outDir, examples) {
       '(batch, 6, 10) -> Dense(4, softmax) at each position' });
 }
 
-// Keras's mask propagation: Embedding(mask_zero=True) makes mask = ids != 0, which the LSTMs
-// after it receive (tfjs's RNN carries the states over masked steps and repeats the last output).
-// Ids include right padding, left padding and a 0 in the middle.
-function maskedModelCase(outDir, o) {
-  const rng = new Rng(o.seed);
-  const [B, T, V, D] = [4, 8, 20, 6];
-  const ids = { shape: [B, T], data: new Int32Array([
+// (4, 8) token ids with right padding, left padding, none, and 0s in the middle.
+function maskedIds(B, T) {
+  if (B !== 4 || T !== 8) throw new Error('the masked ids are (4, 8)');
+  return { shape: [B, T], data: new Int32Array([
     5, 3, 9, 0, 0, 0, 0, 0,
     0, 0, 4, 7, 2, 8, 1, 6,
     3, 1, 4, 1, 5, 9, 2, 6,
     7, 0, 3, 11, 0, 0, 19, 0]) };
-  const W = {};
-  const setWeights = (layer, scales) => {
+}
+
+// Sets a built layer's weights to seeded values (scales[i] for weight i) and records them in W
+// under their Keras names.
+function seededWeights(rng, W) {
+  return (layer, scales) => {
     const values = layer.weights.map((w, i) => {
       const t = rng.f32(w.shape, scales[i]);
       W[w.originalName] = { dtype: 'F32', ...t };
@@ -485,6 +486,17 @@ function maskedModelCase(outDir, o) {
     layer.setWeights(values);
     tf.dispose(values);
   };
+}
+
+// Keras's mask propagation: Embedding(mask_zero=True) makes mask = ids != 0, which the LSTMs
+// after it receive (tfjs's RNN carries the states over masked steps and repeats the last output).
+// Ids include right padding, left padding and a 0 in the middle.
+function maskedModelCase(outDir, o) {
+  const rng = new Rng(o.seed);
+  const [B, T, V, D] = [4, 8, 20, 6];
+  const ids = maskedIds(B, T);
+  const W = {};
+  const setWeights = seededWeights(rng, W);
   const zeros = { kernelInitializer: 'zeros', biasInitializer: 'zeros' };
   const lstm = (units, name, returnSequences) =>
     layers.lstm({ units, returnSequences, recurrentActivation: 'sigmoid', recurrentInitializer: 'zeros', ...zeros, name });
@@ -530,21 +542,9 @@ function maskedModelCase(outDir, o) {
 function maskedAttentionModelCase(outDir, o) {
   const rng = new Rng(o.seed);
   const [B, T, V, D, heads, keyDim, units] = [4, 8, 20, 8, 2, 4, 3];
-  const ids = { shape: [B, T], data: new Int32Array([
-    5, 3, 9, 0, 0, 0, 0, 0,
-    0, 0, 4, 7, 2, 8, 1, 6,
-    3, 1, 4, 1, 5, 9, 2, 6,
-    7, 0, 3, 11, 0, 0, 19, 0]) };
+  const ids = maskedIds(B, T);
   const W = {};
-  const setWeights = (layer, scales) => {
-    const values = layer.weights.map((w, i) => {
-      const t = rng.f32(w.shape, scales[i]);
-      W[w.originalName] = { dtype: 'F32', ...t };
-      return f32tensor(t);
-    });
-    layer.setWeights(values);
-    tf.dispose(values);
-  };
+  const setWeights = seededWeights(rng, W);
   const zeros = { kernelInitializer: 'zeros', biasInitializer: 'zeros' };
   const tids = tf.tensor(ids.data, ids.shape, 'int32');
   const embed = layers.embedding({ inputDim: V, outputDim: D, maskZero: true, embeddingsInitializer: 'zeros', name: 'embed' });
