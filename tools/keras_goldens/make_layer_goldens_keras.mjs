@@ -177,16 +177,9 @@ function layerNormCase(outDir, epsilon, name, seed) {
   name, seed);
 }
 
-// x -> LayerNormalization(epsilon=1e-6)(x + MultiHeadAttention(num_heads, key_dim)(x, x))
-function wrapperBlock(file, o) {
-  const rng = new Rng(o.seed);
-  const { B, T, D, heads, keyDim } = o;
-  const x = rng.f32([B, T, D]);
-  const mha = new MultiHeadAttention({ numHeads: heads, keyDim, kernelInitializer: 'zeros', biasInitializer: 'zeros', name: 'mha' });
-  const norm = layers.layerNormalization({ epsilon: 1e-6, name: 'norm' });
-  const tx = f32tensor(x);
-  tf.dispose(mha.call(tx, { value: tx, training: false }));
-  const W = {};
+// Seeded weights for a built self-attention MultiHeadAttention named 'mha' (D-wide input,
+// value_dim = key_dim), checking tfjs's shapes; recorded in W under Keras's names.
+function seedSelfAttention(rng, mha, W, D, heads, keyDim) {
   const shapes = { query: [[D, heads, keyDim], [heads, keyDim]], key: [[D, heads, keyDim], [heads, keyDim]],
     value: [[D, heads, keyDim], [heads, keyDim]], attention_output: [[heads, keyDim, D], [D]] };
   for (const [prop, kerasName] of [['queryDense', 'query'], ['keyDense', 'key'], ['valueDense', 'value'], ['outputDense', 'attention_output']]) {
@@ -201,14 +194,33 @@ function wrapperBlock(file, o) {
     sub.setWeights(values);
     tf.dispose(values);
   }
-  const attention = mha.call(tx, { value: tx, training: false });
-  const sum = tf.add(tx, attention);
-  tf.dispose(norm.apply(sum));
+}
+
+// Seeded gamma (around 1) and beta for a built LayerNormalization named 'norm'; returns them.
+function seedLayerNorm(rng, norm, W, D) {
   const gamma = rng.f32([D], 0.2), beta = rng.f32([D], 0.2);
   for (let i = 0; i < D; i++) gamma.data[i] = Math.fround(1 + gamma.data[i]);
   norm.setWeights([f32tensor(gamma), f32tensor(beta)]);
   W['norm/gamma'] = { dtype: 'F32', ...gamma };
   W['norm/beta'] = { dtype: 'F32', ...beta };
+  return [gamma, beta];
+}
+
+// x -> LayerNormalization(epsilon=1e-6)(x + MultiHeadAttention(num_heads, key_dim)(x, x))
+function wrapperBlock(file, o) {
+  const rng = new Rng(o.seed);
+  const { B, T, D, heads, keyDim } = o;
+  const x = rng.f32([B, T, D]);
+  const mha = new MultiHeadAttention({ numHeads: heads, keyDim, kernelInitializer: 'zeros', biasInitializer: 'zeros', name: 'mha' });
+  const norm = layers.layerNormalization({ epsilon: 1e-6, name: 'norm' });
+  const tx = f32tensor(x);
+  tf.dispose(mha.call(tx, { value: tx, training: false }));
+  const W = {};
+  seedSelfAttention(rng, mha, W, D, heads, keyDim);
+  const attention = mha.call(tx, { value: tx, training: false });
+  const sum = tf.add(tx, attention);
+  tf.dispose(norm.apply(sum));
+  const [gamma, beta] = seedLayerNorm(rng, norm, W, D);
   const ty = norm.apply(sum);
   const y = read(ty);
   const [atol, rtol] = [5e-5, 5e-4];
@@ -554,17 +566,7 @@ function maskedAttentionModelCase(outDir, o) {
   if (!e.kerasMask) throw new Error('tfjs no longer attaches the embedding mask to its output');
   const mha = new MultiHeadAttention({ numHeads: heads, keyDim, ...zeros, name: 'mha' });
   tf.dispose(mha.call(e, { value: e, training: false }));
-  for (const [prop, kerasName] of [['queryDense', 'query'], ['keyDense', 'key'], ['valueDense', 'value'], ['outputDense', 'attention_output']]) {
-    const sub = mha[prop];
-    const fanIn = kerasName === 'attention_output' ? heads * keyDim : D;
-    const values = sub.weights.map((w, i) => {
-      const t = rng.f32(w.shape, i === 0 ? 1 / Math.sqrt(fanIn) : 0.5);
-      W[`mha/${kerasName}/${i === 0 ? 'kernel' : 'bias'}`] = { dtype: 'F32', ...t };
-      return f32tensor(t);
-    });
-    sub.setWeights(values);
-    tf.dispose(values);
-  }
+  seedSelfAttention(rng, mha, W, D, heads, keyDim);
   const attention = mha.call(e, { value: e, training: false });  // reads e.kerasMask
   // The same through an explicit attention mask mask[:, :, None] & mask[:, None, :] on a tensor
   // without a mask: tfjs must have built exactly that one.
@@ -583,11 +585,7 @@ function maskedAttentionModelCase(outDir, o) {
   const sum = tf.add(e, attention);
   const norm = layers.layerNormalization({ epsilon: 1e-6, name: 'norm' });
   tf.dispose(norm.apply(sum));
-  const gamma = rng.f32([D], 0.2), beta = rng.f32([D], 0.2);
-  for (let i = 0; i < D; i++) gamma.data[i] = Math.fround(1 + gamma.data[i]);
-  norm.setWeights([f32tensor(gamma), f32tensor(beta)]);
-  W['norm/gamma'] = { dtype: 'F32', ...gamma };
-  W['norm/beta'] = { dtype: 'F32', ...beta };
+  seedLayerNorm(rng, norm, W, D);
   const normed = norm.apply(sum);
   const dense = layers.dense({ units, ...zeros, name: 'dense' });
   tf.dispose(dense.apply(normed));
