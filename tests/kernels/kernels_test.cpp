@@ -190,13 +190,13 @@ void check_attention(const attention_case& c) {
   o.key_dim = c.dk, o.value_dim = c.dv;
   o.q_scale = c.scale;
   o.q = q.data(), o.q_batch = c.lq * c.heads * c.dk, o.q_head = c.dk, o.q_row = c.heads * c.dk;
-  o.kt_stride = tk::attention_operands::kt_stride_for(c.lk);
+  o.key_capacity = tk::attention_operands::key_capacity_for(c.lk);
   o.v_stride = tk::attention_operands::v_stride_for(c.dv);
-  std::vector<float> kt(c.batch * c.heads * c.dk * o.kt_stride,
+  std::vector<float> kt(c.batch * c.heads * c.dk * o.key_capacity,
                         std::nanf(""));  // scatter must zero padding
   std::vector<float> vp(c.batch * c.heads * c.lk * o.v_stride, std::nanf(""));
   tk::scatter_keys_transposed<Arch>(k.data(), {c.lk * c.heads * c.dk, c.dk, c.heads * c.dk},
-                                    c.batch, c.heads, c.lk, c.dk, kt.data(), o.kt_stride);
+                                    c.batch, c.heads, c.lk, c.dk, kt.data(), o.key_capacity);
   tk::scatter_values<Arch>(v.data(), {c.lk * c.heads * c.dv, c.dv, c.heads * c.dv}, c.batch,
                            c.heads, c.lk, c.dv, vp.data(), o.v_stride);
   o.kt = kt.data(), o.v = vp.data();
@@ -213,7 +213,7 @@ void check_attention(const attention_case& c) {
   if (!c.attending.empty())
     m.attending_queries = c.attending.data(), m.attending_queries_batch = std::ptrdiff_t(c.lq);
 
-  std::vector<float> scratch(tk::attention_scratch_floats(c.dv));
+  std::vector<float> scratch(tk::attention_scratch_floats(c.dk, c.dv));
   tk::flash_attention<Arch>(o, m, scratch.data());
   std::vector<double> probabilities;
   const auto ref = reference(c, q, k, v, &probabilities);
@@ -287,6 +287,21 @@ void kernel_suite() {
     c.lq = 9, c.lk = 75, c.dk = 17, c.dv = 19;
     check_attention<Arch>(c);
     c.scale = 0.37f;
+    check_attention<Arch>(c);
+  }
+  SECTION("attention: several query blocks and key blocks, wide heads, tails everywhere") {
+    // 70 query rows: two full blocks of 32 and a tail of 6 (a micro-tile of 4 and one of 2);
+    // 150 keys: two stored key blocks and a tail; value width 72: four-register column
+    // chunks and a one-register tail. Causal masks skip whole micro-tiles and key tiles.
+    attention_case c;
+    c.batch = 1, c.heads = 2, c.lq = 70, c.lk = 150, c.dk = 64, c.dv = 72;
+    c.scale = 0.125f;
+    check_attention<Arch>(c);
+    c.causal = causal_alignment::top_left;
+    check_attention<Arch>(c);
+    c.causal = causal_alignment::bottom_right;
+    check_attention<Arch>(c);
+    c.lengths = {97};
     check_attention<Arch>(c);
   }
   SECTION("attention: causal, top-left and bottom-right") {

@@ -170,14 +170,14 @@ void detail::evaluate_attention(Out&& out_in, const E& e, workspace& ws, fully_m
   ops.key_dim = d, ops.value_dim = dv;
   ops.q = q.data(), ops.q_batch = h * lq * d, ops.q_head = lq * d, ops.q_row = d;
   ops.q_scale = score::scale(e.left.inner);
-  ops.kt_stride = kernels::attention_operands::kt_stride_for(lk);
+  ops.key_capacity = kernels::attention_operands::key_capacity_for(lk);
   ops.v_stride = kernels::attention_operands::v_stride_for(dv);
-  const size_t kt_floats = b * h * d * ops.kt_stride, v_floats = b * h * lk * ops.v_stride;
-  const size_t scratch_per_thread = kernels::attention_scratch_floats(dv);
+  const size_t kt_floats = b * h * d * ops.key_capacity, v_floats = b * h * lk * ops.v_stride;
+  const size_t scratch_per_thread = kernels::attention_scratch_floats(d, dv);
   float* kt = ws.reserve(kt_floats + v_floats + ws.threads() * scratch_per_thread);
   float* vt = kt + kt_floats;
   kernels::scatter_keys_transposed<simd::resolve_arch<Arch>>(k.data(), {h * lk * d, lk * d, d}, b,
-                                                             h, lk, d, kt, ops.kt_stride);
+                                                             h, lk, d, kt, ops.key_capacity);
   kernels::scatter_values<simd::resolve_arch<Arch>>(v.data(), {h * lk * dv, lk * dv, dv}, b, h, lk,
                                                     dv, vt, ops.v_stride);
   ops.kt = kt, ops.v = vt;

@@ -1,7 +1,10 @@
 #pragma once
 // The per-head layouts the attention kernels read, and the copies that produce them from
-// projection outputs. Keys are stored transposed (key_dim rows of keys) so that scores for a
-// tile of keys are broadcast-FMAs over contiguous keys, with no horizontal sums.
+// projection outputs. Keys are stored transposed, in blocks of 64 keys: block t holds key_dim
+// rows of keys [64t, 64t + 64), one after the other. Scores for a tile of keys are then
+// broadcast-FMAs over contiguous keys with no horizontal sums, and a tile is one contiguous
+// 16 KiB run at head width 64: rows a whole sequence apart would share L1 sets and evict
+// each other.
 
 #include <algorithm>
 #include <cstddef>
@@ -10,9 +13,8 @@
 
 namespace typeformer::kernels {
 
-/// Keys per tile in the attention kernel's inner loop, at most; the transposed-key row stride
-/// is a multiple of it so that every instruction set's tile divides it.
-inline constexpr std::size_t attention_key_stride_multiple = 32;
+/// Keys per stored block of transposed keys: every instruction set's key tile divides it.
+inline constexpr std::size_t attention_key_block = 64;
 /// The padded per-head value row, a multiple of every SIMD width.
 inline constexpr std::size_t attention_value_stride_multiple = 16;
 
@@ -23,9 +25,10 @@ struct attention_operands {
   const float* q = nullptr;
   std::size_t q_batch = 0, q_head = 0, q_row = 0;
   float q_scale = 1.0f;
-  // Block (b,h) at kt + (b*heads + h)*key_dim*kt_stride; element (d, j) at d*kt_stride + j.
+  // Block (b,h) at kt + (b*heads + h)*key_dim*key_capacity, element (d, j) at
+  // transposed_key_offset(d, j, key_dim); key_capacity is a multiple of attention_key_block.
   const float* kt = nullptr;
-  std::size_t kt_stride = 0;
+  std::size_t key_capacity = 0;
   // Block (b,h) at v + (b*heads + h)*v_block; element (j, c) at j*v_stride + c. v_block 0
   // means key_len*v_stride (blocks packed for this call); a KV cache sets its capacity's.
   const float* v = nullptr;
@@ -35,13 +38,19 @@ struct attention_operands {
   float* out = nullptr;
   std::size_t out_batch = 0, out_head = 0, out_row = 0;
 
-  static constexpr std::size_t kt_stride_for(std::size_t key_len) noexcept {
-    return simd::round_up(std::max<std::size_t>(key_len, 1), attention_key_stride_multiple);
+  static constexpr std::size_t key_capacity_for(std::size_t key_len) noexcept {
+    return simd::round_up(std::max<std::size_t>(key_len, 1), attention_key_block);
   }
   static constexpr std::size_t v_stride_for(std::size_t value_dim) noexcept {
     return simd::round_up(std::max<std::size_t>(value_dim, 1), attention_value_stride_multiple);
   }
 };
+
+/// Where key j's feature d lives in a (batch, head) block of transposed keys.
+constexpr std::size_t transposed_key_offset(std::size_t d, std::size_t j,
+                                            std::size_t key_dim) noexcept {
+  return ((j / attention_key_block) * key_dim + d) * attention_key_block + j % attention_key_block;
+}
 
 /// Where element (b, h, j, d) of a (batch, heads, length, width) tensor lives:
 /// data[b*batch + h*head + j*row + d]. Projection outputs, rows (b, j) × columns (h, d), have
@@ -56,16 +65,17 @@ struct head_strides {
 template <class Arch>
 void scatter_keys_transposed(const float* k, head_strides s, std::size_t batch, std::size_t heads,
                              std::size_t key_len, std::size_t key_dim, float* kt,
-                             std::size_t kt_stride) noexcept {
+                             std::size_t key_capacity) noexcept {
   for (std::size_t b = 0; b < batch; ++b)
     for (std::size_t h = 0; h < heads; ++h) {
-      float* block = kt + (b * heads + h) * key_dim * kt_stride;
+      float* block = kt + (b * heads + h) * key_dim * key_capacity;
       for (std::size_t j = 0; j < key_len; ++j) {
         const float* row = k + b * s.batch + h * s.head + j * s.row;
-        for (std::size_t d = 0; d < key_dim; ++d) block[d * kt_stride + j] = row[d];
+        for (std::size_t d = 0; d < key_dim; ++d)
+          block[transposed_key_offset(d, j, key_dim)] = row[d];
       }
-      for (std::size_t d = 0; d < key_dim; ++d)
-        std::fill(block + d * kt_stride + key_len, block + (d + 1) * kt_stride, 0.0f);
+      for (std::size_t j = key_len; j < key_capacity; ++j)
+        for (std::size_t d = 0; d < key_dim; ++d) block[transposed_key_offset(d, j, key_dim)] = 0;
     }
 }
 
@@ -91,13 +101,14 @@ void scatter_values(const float* v, head_strides s, std::size_t batch, std::size
 template <class Arch>
 void append_keys_transposed(const float* k, head_strides s, std::size_t batch, std::size_t heads,
                             std::size_t first, std::size_t count, std::size_t key_dim, float* kt,
-                            std::size_t kt_stride) noexcept {
+                            std::size_t key_capacity) noexcept {
   for (std::size_t b = 0; b < batch; ++b)
     for (std::size_t h = 0; h < heads; ++h) {
-      float* block = kt + (b * heads + h) * key_dim * kt_stride;
+      float* block = kt + (b * heads + h) * key_dim * key_capacity;
       for (std::size_t j = 0; j < count; ++j) {
         const float* row = k + b * s.batch + h * s.head + j * s.row;
-        for (std::size_t d = 0; d < key_dim; ++d) block[d * kt_stride + first + j] = row[d];
+        for (std::size_t d = 0; d < key_dim; ++d)
+          block[transposed_key_offset(d, first + j, key_dim)] = row[d];
       }
     }
 }

@@ -21,20 +21,24 @@ void attention_probabilities(const attention_operands& o, const mask_spec& m,
   constexpr float neg_inf = -std::numeric_limits<float>::infinity();
   for (std::size_t b = 0; b < o.batch; ++b)
     for (std::size_t h = 0; h < o.heads; ++h) {
-      const float* kt = o.kt + (b * o.heads + h) * o.key_dim * o.kt_stride;
+      const float* kt = o.kt + (b * o.heads + h) * o.key_dim * o.key_capacity;
       for (std::size_t i = 0; i < o.query_len; ++i) {
         float* row = weights + ((b * o.heads + h) * o.query_len + i) * o.key_len;
         const float* q = o.q + b * o.q_batch + h * o.q_head + i * o.q_row;
-        const std::size_t vector_end = o.key_len / W * W;
         std::fill_n(row, o.key_len, 0.0f);
-        for (std::size_t d = 0; d < o.key_dim; ++d) {
-          const float qs = q[d] * o.q_scale;
-          const auto qd = O::splat(qs);
-          const float* k = kt + d * o.kt_stride;
-          std::size_t j = 0;
-          for (; j < vector_end; j += W)
-            O::store(row + j, O::fma(qd, O::load(k + j), O::load(row + j)));
-          for (; j < o.key_len; ++j) row[j] = std::fma(qs, k[j], row[j]);
+        for (std::size_t j0 = 0; j0 < o.key_len; j0 += attention_key_block) {
+          const std::size_t count = std::min(attention_key_block, o.key_len - j0);
+          const std::size_t vector_end = count / W * W;
+          for (std::size_t d = 0; d < o.key_dim; ++d) {
+            const float qs = q[d] * o.q_scale;
+            const auto qd = O::splat(qs);
+            const float* k = kt + transposed_key_offset(d, j0, o.key_dim);
+            float* out = row + j0;
+            std::size_t j = 0;
+            for (; j < vector_end; j += W)
+              O::store(out + j, O::fma(qd, O::load(k + j), O::load(out + j)));
+            for (; j < count; ++j) out[j] = std::fma(qs, k[j], out[j]);
+          }
         }
         const std::ptrdiff_t limit = detail::visible_key_limit<Arch>(o, m, b, i);
         float max = neg_inf;

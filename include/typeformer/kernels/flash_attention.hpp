@@ -1,7 +1,13 @@
 #pragma once
-// softmax(q·kᵀ + mask)·v as one tiled loop with an online softmax: a tile of query rows meets
-// a tile of keys at a time, and a running (max, sum, accumulator) per row replaces the
-// S×S score matrix. Nothing is allocated; the caller passes a small per-thread scratch.
+// softmax(q·kᵀ + mask)·v as one tiled loop with an online softmax: a block of query rows meets
+// a tile of keys at a time, and a running (max, sum, accumulator) per row replaces the S×S
+// score matrix. Nothing is allocated; the caller passes a small per-thread scratch.
+//
+// Two levels of tiling. A task is a block of up to 32 query rows of one (batch, head); each key
+// tile (its transposed keys and its value rows, 32 KiB at head width 64) is read from memory
+// once for the whole block and then stays in L1 while the block's register micro-tiles of 4
+// rows pass over it. Key tiles past the last key any row of a micro-tile may see (causal, key
+// lengths, fully masked query rows) are never computed.
 
 #include <algorithm>
 #include <cmath>
@@ -14,22 +20,29 @@
 
 namespace typeformer::kernels {
 
-/// Query rows one task handles together (each loaded key tile serves all of them).
+/// Query rows of one task: they share every key tile loaded for them.
+inline constexpr std::size_t attention_query_block = 32;
+
+/// Query rows one register micro-tile holds.
 inline constexpr std::size_t attention_query_tile = 4;
 
-/// Keys per inner tile: two SIMD registers (8 for the scalar path).
+/// Keys per tile: four registers where there are 32 of them (AVX-512), two where there are 16,
+/// 8 on the scalar path.
 template <class Arch>
 inline constexpr std::size_t attention_key_tile =
-    simd::ops<Arch>::width == 1 ? 8 : 2 * simd::ops<Arch>::width;
+    simd::ops<Arch>::width == 1    ? 8
+    : simd::ops<Arch>::width >= 16 ? 4 * simd::ops<Arch>::width
+                                   : 2 * simd::ops<Arch>::width;
 
-/// Floats of scratch one thread needs: the query tile's value accumulators.
-constexpr std::size_t attention_scratch_floats(std::size_t value_dim) noexcept {
-  return attention_query_tile * attention_operands::v_stride_for(value_dim);
+/// Floats of scratch one thread needs: the block's scaled queries and value accumulators.
+constexpr std::size_t attention_scratch_floats(std::size_t key_dim,
+                                               std::size_t value_dim) noexcept {
+  return attention_query_block * (key_dim + attention_operands::v_stride_for(value_dim));
 }
 
-/// Tasks of one call: (batch, head, query tile) triples; threads take disjoint ranges.
+/// Tasks of one call: (batch, head, query block) triples; threads take disjoint ranges.
 inline std::size_t attention_task_count(const attention_operands& o) noexcept {
-  return o.batch * o.heads * ((o.query_len + attention_query_tile - 1) / attention_query_tile);
+  return o.batch * o.heads * ((o.query_len + attention_query_block - 1) / attention_query_block);
 }
 
 namespace detail {
@@ -70,140 +83,227 @@ float masked_score(const mask_spec& m, float score, std::size_t b, std::size_t h
                                                         : -std::numeric_limits<float>::infinity();
 }
 
-}  // namespace detail
+/// One task's query block: where its rows come from and the running softmax of each row.
+struct attention_block {
+  std::size_t b, h, i0, rows;
+  const float* kt;  // this (batch, head)'s transposed keys
+  const float* v;   // and value rows
+  const float* q;   // rows × key_dim scaled queries (scratch)
+  float* acc;       // rows × v_stride value accumulators (scratch)
+  std::ptrdiff_t limit[attention_query_block];
+  float row_max[attention_query_block];
+  float row_sum[attention_query_block];
+  // Some key of the row is not masked. Kept apart from the running maximum so that a NaN
+  // score propagates as NaN instead of passing for a fully masked row.
+  bool seen[attention_query_block];
+};
 
-/// Runs tasks [task_begin, task_end) of `attention_task_count(o)`.
-template <class Arch>
-void flash_attention(const attention_operands& o, const mask_spec& m, float* scratch,
-                     std::size_t task_begin, std::size_t task_end) noexcept {
+/// acc[r] = acc[r]·correction[r] + Σ_j p[r][j]·v[j] over C registers of columns from `c`.
+template <class Arch, std::size_t R, std::size_t C, std::size_t T>
+void accumulate_values(float* acc, std::size_t vs, const float* v, std::size_t count,
+                       const float (&p)[R][T], const float (&correction)[R],
+                       std::size_t c) noexcept {
   using O = simd::ops<Arch>;
   using batch = typename O::batch;
   constexpr std::size_t W = O::width;
-  constexpr std::size_t R = attention_query_tile;
+  batch a[R][C];
+  for (std::size_t r = 0; r < R; ++r) {
+    const batch scale = O::splat(correction[r]);
+    for (std::size_t n = 0; n < C; ++n) a[r][n] = O::load(acc + r * vs + c + n * W) * scale;
+  }
+  for (std::size_t j = 0; j < count; ++j) {
+    batch vj[C];
+    for (std::size_t n = 0; n < C; ++n) {
+      vj[n] = O::load(v + j * vs + c + n * W);
+      O::keep_in_register(vj[n]);
+    }
+    for (std::size_t r = 0; r < R; ++r) {
+      const batch pr = O::splat(p[r][j]);
+      for (std::size_t n = 0; n < C; ++n) a[r][n] = O::fma(pr, vj[n], a[r][n]);
+    }
+  }
+  for (std::size_t r = 0; r < R; ++r)
+    for (std::size_t n = 0; n < C; ++n) O::store(acc + r * vs + c + n * W, a[r][n]);
+}
+
+/// p = q·kᵀ for R query rows (row stride key_dim) and the T keys of one transposed key tile.
+/// Its own function, so that the R×T/W accumulators are registers from start to end.
+template <class Arch, std::size_t R, std::size_t T>
+void tile_scores(const float* q, std::size_t key_dim, const float* kt, float (&p)[R][T]) noexcept {
+  using O = simd::ops<Arch>;
+  using batch = typename O::batch;
+  constexpr std::size_t W = O::width;
+  constexpr std::size_t NV = T / W;
+  batch s[R][NV];
+  for (std::size_t r = 0; r < R; ++r)
+    for (std::size_t n = 0; n < NV; ++n) s[r][n] = O::splat(0.0f);
+  for (std::size_t d = 0; d < key_dim; ++d) {
+    batch k[NV];
+    for (std::size_t n = 0; n < NV; ++n) {
+      k[n] = O::load(kt + d * attention_key_block + n * W);
+      O::keep_in_register(k[n]);
+    }
+    for (std::size_t r = 0; r < R; ++r) {
+      const batch qd = O::splat(q[r * key_dim + d]);
+      for (std::size_t n = 0; n < NV; ++n) s[r][n] = O::fma(qd, k[n], s[r][n]);
+    }
+  }
+  for (std::size_t r = 0; r < R; ++r)
+    for (std::size_t n = 0; n < NV; ++n) O::store(p[r] + n * W, s[r][n]);
+}
+
+/// Rows [r0, r0 + R) of the block against keys [j0, j0 + count).
+template <class Arch, std::size_t R>
+void attend_key_tile(const attention_operands& o, const mask_spec& m, attention_block& blk,
+                     std::size_t r0, std::size_t j0, std::size_t count) noexcept {
+  using O = simd::ops<Arch>;
+  using batch = typename O::batch;
+  constexpr std::size_t W = O::width;
   constexpr std::size_t T = attention_key_tile<Arch>;
   constexpr std::size_t NV = T / W;
-  static_assert(attention_key_stride_multiple % T == 0 && attention_value_stride_multiple % W == 0,
-                "a key tile must divide the padded key stride and a register the value stride");
   constexpr float neg_inf = -std::numeric_limits<float>::infinity();
+
+  // Scores for R rows × T keys; keys past `count` are zero padding.
+  alignas(64) float p[R][T];
+  tile_scores<Arch>(blk.q + r0 * o.key_dim, o.key_dim,
+                    blk.kt + transposed_key_offset(0, j0, o.key_dim), p);
+
+  // Masks, element by element only where the tile needs it.
+  std::ptrdiff_t min_limit = blk.limit[r0];
+  for (std::size_t r = 1; r < R; ++r) min_limit = std::min(min_limit, blk.limit[r0 + r]);
+  const bool whole_tile_visible =
+      count == T && !m.keep && !m.bias && static_cast<std::ptrdiff_t>(j0 + T) <= min_limit;
+  if (whole_tile_visible) {
+    for (std::size_t r = 0; r < R; ++r) blk.seen[r0 + r] = true;
+  } else {
+    for (std::size_t r = 0; r < R; ++r) {
+      const std::size_t i = blk.i0 + r0 + r;
+      bool seen = blk.seen[r0 + r];
+      for (std::size_t j = 0; j < T; ++j) {
+        if (j >= count) {
+          p[r][j] = neg_inf;
+          continue;
+        }
+        p[r][j] = masked_score<Arch>(m, p[r][j], blk.b, blk.h, i, j0 + j, blk.limit[r0 + r]);
+        seen = seen || p[r][j] != neg_inf;
+      }
+      blk.seen[r0 + r] = seen;
+    }
+  }
+
+  // Online softmax: rescale what was accumulated when a row's maximum grows.
+  float correction[R];
+  for (std::size_t r = 0; r < R; ++r) {
+    float& row_max = blk.row_max[r0 + r];
+    batch tile_max = O::load(p[r]);
+    for (std::size_t n = 1; n < NV; ++n) tile_max = O::max(tile_max, O::load(p[r] + n * W));
+    const float new_max = std::max(row_max, O::max_of(tile_max));
+    if (new_max == neg_inf) {  // nothing visible yet in this row
+      correction[r] = 1.0f;
+      std::fill_n(p[r], T, 0.0f);
+      continue;
+    }
+    correction[r] = std::exp(row_max - new_max);
+    row_max = new_max;
+    batch sum = O::splat(0.0f);
+    const batch shift = O::splat(new_max);
+    for (std::size_t n = 0; n < NV; ++n) {
+      const batch e = O::exp(O::load(p[r] + n * W) - shift);
+      O::store(p[r] + n * W, e);
+      sum = sum + e;
+    }
+    blk.row_sum[r0 + r] = blk.row_sum[r0 + r] * correction[r] + O::sum(sum);
+  }
+
+  // Four registers of value columns at a time where there are 32 registers, else two.
+  constexpr std::size_t C = W >= 16 ? 4 : 2;
+  const std::size_t vs = o.v_stride;
+  float* acc = blk.acc + r0 * vs;
+  const float* v = blk.v + j0 * vs;
+  std::size_t c = 0;
+  for (; c + C * W <= vs; c += C * W)
+    accumulate_values<Arch, R, C>(acc, vs, v, count, p, correction, c);
+  for (; c < vs; c += W) accumulate_values<Arch, R, 1>(acc, vs, v, count, p, correction, c);
+}
+
+}  // namespace detail
+
+/// Runs tasks [task_begin, task_end) of `attention_task_count(o)`; `scratch` holds
+/// `attention_scratch_floats(o.key_dim, o.value_dim)` floats.
+template <class Arch>
+void flash_attention(const attention_operands& o, const mask_spec& m, float* scratch,
+                     std::size_t task_begin, std::size_t task_end) noexcept {
+  constexpr std::size_t QB = attention_query_block;
+  constexpr std::size_t R = attention_query_tile;
+  constexpr std::size_t T = attention_key_tile<Arch>;
+  static_assert(
+      attention_key_block % T == 0 && attention_value_stride_multiple % simd::ops<Arch>::width == 0,
+      "a key tile must divide the padded key stride and a register the value stride");
+  static_assert(QB % R == 0);
+  constexpr float neg_inf = -std::numeric_limits<float>::infinity();
+  // Under Keras's −1e9 policy masked keys still weigh in a fully masked row: no skipping.
   const bool may_skip = m.policy != fully_masked_rows::minus_1e9_added;
-  const std::size_t tiles = (o.query_len + R - 1) / R;
+  const std::size_t blocks = (o.query_len + QB - 1) / QB;
   const std::size_t vs = o.v_stride;
 
+  detail::attention_block blk;
+  blk.q = scratch;
+  blk.acc = scratch + QB * o.key_dim;
   for (std::size_t task = task_begin; task < task_end; ++task) {
-    const std::size_t tile = task % tiles;
-    const std::size_t h = (task / tiles) % o.heads;
-    const std::size_t b = task / (tiles * o.heads);
-    const std::size_t i0 = tile * R;
-    const std::size_t rows = std::min(R, o.query_len - i0);
-    const float* kt = o.kt + (b * o.heads + h) * o.key_dim * o.kt_stride;
-    const float* v = o.v + (b * o.heads + h) * (o.v_block ? o.v_block : o.key_len * vs);
+    blk.i0 = (task % blocks) * QB;
+    blk.h = (task / blocks) % o.heads;
+    blk.b = task / (blocks * o.heads);
+    blk.rows = std::min(QB, o.query_len - blk.i0);
+    blk.kt = o.kt + (blk.b * o.heads + blk.h) * o.key_dim * o.key_capacity;
+    blk.v = o.v + (blk.b * o.heads + blk.h) * (o.v_block ? o.v_block : o.key_len * vs);
 
-    // Rows past the end of the query repeat its last row; their results are not stored.
-    const float* q[R];
-    std::ptrdiff_t limit[R];
-    std::ptrdiff_t max_limit = 0, min_limit = static_cast<std::ptrdiff_t>(o.key_len);
-    for (std::size_t r = 0; r < R; ++r) {
-      const std::size_t i = i0 + std::min(r, rows - 1);
-      q[r] = o.q + b * o.q_batch + h * o.q_head + i * o.q_row;
-      limit[r] = detail::visible_key_limit<Arch>(o, m, b, i);
-      max_limit = std::max(max_limit, limit[r]);
-      min_limit = std::min(min_limit, limit[r]);
+    std::ptrdiff_t max_limit = 0;
+    for (std::size_t r = 0; r < blk.rows; ++r) {
+      const std::size_t i = blk.i0 + r;
+      const float* q = o.q + blk.b * o.q_batch + blk.h * o.q_head + i * o.q_row;
+      float* scaled = scratch + r * o.key_dim;
+      for (std::size_t d = 0; d < o.key_dim; ++d) scaled[d] = q[d] * o.q_scale;
+      blk.limit[r] = detail::visible_key_limit<Arch>(o, m, blk.b, i);
+      max_limit = std::max(max_limit, blk.limit[r]);
+      blk.row_max[r] = neg_inf;
+      blk.row_sum[r] = 0.0f;
+      blk.seen[r] = false;
     }
+    std::fill_n(blk.acc, blk.rows * vs, 0.0f);
     const std::size_t key_end = may_skip ? static_cast<std::size_t>(max_limit) : o.key_len;
-
-    // `seen`: some key of the row is not masked. Kept apart from the running maximum so that a
-    // NaN score propagates as NaN instead of passing for a fully masked row.
-    float row_max[R], row_sum[R];
-    bool seen[R];
-    float* acc = scratch;
-    for (std::size_t r = 0; r < R; ++r) {
-      row_max[r] = neg_inf;
-      row_sum[r] = 0.0f;
-      seen[r] = false;
-    }
-    std::fill_n(acc, R * vs, 0.0f);
 
     for (std::size_t j0 = 0; j0 < key_end; j0 += T) {
       const std::size_t count = std::min(T, o.key_len - j0);
-
-      // Scores for R rows × T keys, in registers.
-      batch s[R][NV];
-      for (std::size_t r = 0; r < R; ++r)
-        for (std::size_t n = 0; n < NV; ++n) s[r][n] = O::splat(0.0f);
-      for (std::size_t d = 0; d < o.key_dim; ++d) {
-        batch k[NV];
-        for (std::size_t n = 0; n < NV; ++n) k[n] = O::load(kt + d * o.kt_stride + j0 + n * W);
-        for (std::size_t r = 0; r < R; ++r) {
-          const batch qd = O::splat(q[r][d] * o.q_scale);
-          for (std::size_t n = 0; n < NV; ++n) s[r][n] = O::fma(qd, k[n], s[r][n]);
+      std::size_t r0 = 0;
+      for (; r0 < blk.rows; r0 += R) {
+        const std::size_t n = std::min(R, blk.rows - r0);
+        if (may_skip && *std::max_element(blk.limit + r0, blk.limit + r0 + n) <=
+                            static_cast<std::ptrdiff_t>(j0))
+          continue;  // every row of the micro-tile is done before this key tile
+        switch (n) {
+          case 1:
+            detail::attend_key_tile<Arch, 1>(o, m, blk, r0, j0, count);
+            break;
+          case 2:
+            detail::attend_key_tile<Arch, 2>(o, m, blk, r0, j0, count);
+            break;
+          case 3:
+            detail::attend_key_tile<Arch, 3>(o, m, blk, r0, j0, count);
+            break;
+          default:
+            detail::attend_key_tile<Arch, R>(o, m, blk, r0, j0, count);
+            break;
         }
-      }
-      alignas(64) float p[R][T];
-      for (std::size_t r = 0; r < R; ++r)
-        for (std::size_t n = 0; n < NV; ++n) O::store(p[r] + n * W, s[r][n]);
-
-      // Masks, element by element only where a tile needs it.
-      const bool whole_tile_visible =
-          count == T && !m.keep && !m.bias && static_cast<std::ptrdiff_t>(j0 + T) <= min_limit;
-      if (whole_tile_visible) {
-        for (std::size_t r = 0; r < R; ++r) seen[r] = true;
-      } else {
-        for (std::size_t r = 0; r < R; ++r) {
-          const std::size_t i = i0 + std::min(r, rows - 1);
-          for (std::size_t j = 0; j < T; ++j) {
-            const std::size_t key = j0 + j;
-            if (j >= count) {
-              p[r][j] = neg_inf;
-              continue;
-            }
-            p[r][j] = detail::masked_score<Arch>(m, p[r][j], b, h, i, key, limit[r]);
-            seen[r] = seen[r] || p[r][j] != neg_inf;
-          }
-        }
-      }
-
-      // Online softmax: rescale what was accumulated when a row's maximum grows.
-      float correction[R];
-      for (std::size_t r = 0; r < R; ++r) {
-        batch tile_max = O::load(p[r]);
-        for (std::size_t n = 1; n < NV; ++n) tile_max = O::max(tile_max, O::load(p[r] + n * W));
-        const float new_max = std::max(row_max[r], O::max_of(tile_max));
-        if (new_max == neg_inf) {  // nothing visible yet in this row
-          correction[r] = 1.0f;
-          std::fill_n(p[r], T, 0.0f);
-          continue;
-        }
-        correction[r] = std::exp(row_max[r] - new_max);
-        row_max[r] = new_max;
-        batch sum = O::splat(0.0f);
-        const batch shift = O::splat(new_max);
-        for (std::size_t n = 0; n < NV; ++n) {
-          const batch e = O::exp(O::load(p[r] + n * W) - shift);
-          O::store(p[r] + n * W, e);
-          sum = sum + e;
-        }
-        row_sum[r] = row_sum[r] * correction[r] + O::sum(sum);
-      }
-
-      // acc = acc·correction + p·v, one register-width column chunk at a time.
-      for (std::size_t c = 0; c < vs; c += W) {
-        batch a[R];
-        for (std::size_t r = 0; r < R; ++r)
-          a[r] = O::load(acc + r * vs + c) * O::splat(correction[r]);
-        for (std::size_t j = 0; j < count; ++j) {
-          const batch vj = O::load(v + (j0 + j) * vs + c);
-          for (std::size_t r = 0; r < R; ++r) a[r] = O::fma(O::splat(p[r][j]), vj, a[r]);
-        }
-        for (std::size_t r = 0; r < R; ++r) O::store(acc + r * vs + c, a[r]);
       }
     }
 
-    for (std::size_t r = 0; r < rows; ++r) {
-      float* out = o.out + b * o.out_batch + h * o.out_head + (i0 + r) * o.out_row;
-      if (seen[r]) {
+    for (std::size_t r = 0; r < blk.rows; ++r) {
+      float* out = o.out + blk.b * o.out_batch + blk.h * o.out_head + (blk.i0 + r) * o.out_row;
+      if (blk.seen[r]) {
         // A NaN score makes the sum NaN (or leaves it 0 when the maximum skipped it): both
         // give NaN here, as the frameworks do.
-        for (std::size_t c = 0; c < o.value_dim; ++c) out[c] = acc[r * vs + c] / row_sum[r];
+        const float* acc = blk.acc + r * vs;
+        for (std::size_t c = 0; c < o.value_dim; ++c) out[c] = acc[c] / blk.row_sum[r];
       } else {
         const float fill =
             m.policy == fully_masked_rows::nan ? std::numeric_limits<float>::quiet_NaN() : 0.0f;

@@ -56,6 +56,16 @@ struct ops {
   static batch erf(const batch& a) noexcept { return xsimd::erf(a); }
   static batch tanh(const batch& a) noexcept { return xsimd::tanh(a); }
   static float sum(const batch& a) noexcept { return xsimd::hadd(a); }
+  /// Makes the compiler keep `a` in a register. A register loaded once and used by several
+  /// FMAs is otherwise re-read from memory by each of them (GCC folds the load into every
+  /// FMA), and the kernel then waits on load ports instead of FMA units.
+  static void keep_in_register([[maybe_unused]] batch& a) noexcept {
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    asm("" : "+v"(a.data));
+#elif defined(__GNUC__) && defined(__aarch64__)
+    asm("" : "+w"(a.data));
+#endif
+  }
   static float max_of(const batch& a) noexcept {
     alignas(64) float lanes[width];
     a.store_aligned(lanes);
@@ -79,6 +89,7 @@ struct ops<scalar> {
   static float erf(float a) noexcept { return std::erf(a); }
   static float tanh(float a) noexcept { return std::tanh(a); }
   static float sum(float a) noexcept { return a; }
+  static void keep_in_register(float&) noexcept {}
   static float max_of(float a) noexcept { return a; }
 };
 

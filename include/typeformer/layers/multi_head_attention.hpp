@@ -312,13 +312,14 @@ struct multi_head_attention {
     const std::size_t projected_q = batch * query_len * Q;
     const std::size_t staging = batch * key_len * std::max(Q, V);
     const std::size_t kt =
-        batch * H * static_cast<std::size_t>(key_dim_per_head) * O::kt_stride_for(key_len);
+        batch * H * static_cast<std::size_t>(key_dim_per_head) * O::key_capacity_for(key_len);
     const std::size_t v =
         batch * H * key_len * O::v_stride_for(static_cast<std::size_t>(value_dim_per_head));
     const std::size_t context = batch * query_len * V;
     return projected_q + staging + kt + v + context +
            threads *
-               kernels::attention_scratch_floats(static_cast<std::size_t>(value_dim_per_head));
+               kernels::attention_scratch_floats(static_cast<std::size_t>(key_dim_per_head),
+                                                 static_cast<std::size_t>(value_dim_per_head));
   }
 
   /// out = attention(query, key, value), optionally writing the attention weights too.
@@ -407,13 +408,13 @@ struct multi_head_attention {
     kernels::attention_operands ops;
     ops.batch = b, ops.heads = H, ops.query_len = lq, ops.key_len = lk;
     ops.key_dim = kd, ops.value_dim = vd;
-    ops.kt_stride = kernels::attention_operands::kt_stride_for(lk);
+    ops.key_capacity = kernels::attention_operands::key_capacity_for(lk);
     ops.v_stride = kernels::attention_operands::v_stride_for(vd);
 
     float* projected_q = ws.reserve(workspace_floats(b, lq, lk, ws.threads()) + weights_scratch);
     float* staging = projected_q + b * lq * QW;
     float* kt = staging + b * lk * std::max(QW, VW);
-    float* vt = kt + b * H * kd * ops.kt_stride;
+    float* vt = kt + b * H * kd * ops.key_capacity;
     float* context = vt + b * H * lk * ops.v_stride;
     float* scratch = context + b * lq * VW;
 
@@ -424,7 +425,7 @@ struct multi_head_attention {
     kernels::gemm<isa>(ws.pool(), {key.data(), static_cast<size_t>(key_features), b * lk, &p.key,
                                    bias_of(p.key_bias), 1.0f, staging, QW, projection_act});
     kernels::scatter_keys_transposed<isa>(staging, {lk * QW, kd, QW}, b, H, lk, kd, kt,
-                                          ops.kt_stride);
+                                          ops.key_capacity);
     kernels::gemm<isa>(ws.pool(),
                        {value.data(), static_cast<size_t>(value_features), b * lk, &p.value,
                         bias_of(p.value_bias), 1.0f, staging, VW, projection_act});
@@ -434,7 +435,7 @@ struct multi_head_attention {
     ops.q_scale = scale_in_kernel(scale);
     ops.kt = kt, ops.v = vt;
     ops.out = context, ops.out_batch = lq * VW, ops.out_head = vd, ops.out_row = VW;
-    const std::size_t scratch_per_thread = kernels::attention_scratch_floats(vd);
+    const std::size_t scratch_per_thread = kernels::attention_scratch_floats(kd, vd);
     run_flash_attention<isa>(ops, spec, scratch, ws);
     kernels::gemm<isa>(ws.pool(),
                        {context, VW, b * lq, &p.output, bias_of(p.output_bias), 1.0f, out.data(),
@@ -446,15 +447,16 @@ struct multi_head_attention {
 
   // ---- Incremental decoding: a key/value cache ----------------------------------------------
   // The cache holds a sequence's projected keys and values in the attention kernel's layout,
-  // `capacity` keys per (batch, head): transposed keys (key_dim rows of kt_stride_for(capacity))
-  // and value rows. append_to_cache adds new positions; attend_to_cache runs the new queries
-  // against the keys cached so far. The model's decoding calls use these (model/runner.hpp).
+  // `capacity` keys per (batch, head): transposed keys (key_capacity_for(capacity) keys of key_dim,
+  // in blocks) and value rows. append_to_cache adds new positions; attend_to_cache runs the new
+  // queries against the keys cached so far. The model's decoding calls use these
+  // (model/runner.hpp).
 
   /// Floats of one layer's cache for `batch` sequences of up to `capacity` keys.
   static constexpr std::size_t cache_floats(std::size_t batch, std::size_t capacity) noexcept {
     using O = kernels::attention_operands;
     const auto H = static_cast<std::size_t>(heads);
-    return batch * H * static_cast<std::size_t>(key_dim_per_head) * O::kt_stride_for(capacity) +
+    return batch * H * static_cast<std::size_t>(key_dim_per_head) * O::key_capacity_for(capacity) +
            batch * H * capacity * O::v_stride_for(static_cast<std::size_t>(value_dim_per_head));
   }
 
@@ -464,7 +466,8 @@ struct multi_head_attention {
     const auto Q = static_cast<std::size_t>(query_width), V = static_cast<std::size_t>(value_width);
     return batch * rows * (2 * Q + 2 * V) +
            threads *
-               kernels::attention_scratch_floats(static_cast<std::size_t>(value_dim_per_head));
+               kernels::attention_scratch_floats(static_cast<std::size_t>(key_dim_per_head),
+                                                 static_cast<std::size_t>(value_dim_per_head));
   }
 
   /// Projects `count` new key and value rows ((batch, count, key_features) and (batch, count,
@@ -478,18 +481,18 @@ struct multi_head_attention {
     const auto H = static_cast<std::size_t>(heads);
     const auto kd = static_cast<std::size_t>(key_dim_per_head),
                vd = static_cast<std::size_t>(value_dim_per_head);
-    const std::size_t QW = H * kd, VW = H * vd, kt_stride = O::kt_stride_for(capacity);
+    const std::size_t QW = H * kd, VW = H * vd, key_capacity = O::key_capacity_for(capacity);
     if (first + count > capacity)
       throw shape_error(detail::concat(kind, " \"", name, "\": the key/value cache holds ",
                                        std::to_string(capacity), " positions, ",
                                        std::to_string(first + count), " were asked for"));
     float* staging = ws.reserve(cached_workspace_floats(batch, count, ws.threads()));
     float* kt = cache;
-    float* v = cache + batch * H * kd * kt_stride;
+    float* v = cache + batch * H * kd * key_capacity;
     kernels::gemm<isa>(ws.pool(), {key, static_cast<std::size_t>(key_features), batch * count,
                                    &p.key, bias_of(p.key_bias), 1.0f, staging, QW, projection_act});
     kernels::append_keys_transposed<isa>(staging, {count * QW, kd, QW}, batch, H, first, count, kd,
-                                         kt, kt_stride);
+                                         kt, key_capacity);
     kernels::gemm<isa>(ws.pool(),
                        {value, static_cast<std::size_t>(value_features), batch * count, &p.value,
                         bias_of(p.value_bias), 1.0f, staging, VW, projection_act});
@@ -518,7 +521,7 @@ struct multi_head_attention {
     kernels::attention_operands ops;
     ops.batch = batch, ops.heads = H, ops.query_len = rows, ops.key_len = key_len;
     ops.key_dim = kd, ops.value_dim = vd;
-    ops.kt_stride = O::kt_stride_for(capacity);
+    ops.key_capacity = O::key_capacity_for(capacity);
     ops.v_stride = O::v_stride_for(vd);
     ops.v_block = capacity * ops.v_stride;
     float* projected_q = ws.reserve(cached_workspace_floats(batch, rows, ws.threads()));
@@ -530,7 +533,7 @@ struct multi_head_attention {
                                    QW, projection_act});
     ops.q = projected_q, ops.q_batch = rows * QW, ops.q_head = kd, ops.q_row = QW;
     ops.q_scale = scale_in_kernel(scale);
-    ops.kt = cache, ops.v = cache + batch * H * kd * ops.kt_stride;
+    ops.kt = cache, ops.v = cache + batch * H * kd * ops.key_capacity;
     ops.out = context, ops.out_batch = rows * VW, ops.out_head = vd, ops.out_row = VW;
     run_flash_attention<isa>(ops, spec, scratch, ws);
     kernels::gemm<isa>(ws.pool(),
@@ -601,7 +604,8 @@ struct multi_head_attention {
   template <class Arch>
   static void run_flash_attention(const kernels::attention_operands& ops,
                                   const kernels::mask_spec& spec, float* scratch, workspace& ws) {
-    const std::size_t scratch_per_thread = kernels::attention_scratch_floats(ops.value_dim);
+    const std::size_t scratch_per_thread =
+        kernels::attention_scratch_floats(ops.key_dim, ops.value_dim);
     const std::size_t tasks = kernels::attention_task_count(ops);
     ws.pool().parallel_for(tasks, std::max<std::size_t>(1, tasks / (8 * ws.threads())),
                            [&](std::size_t first, std::size_t last, std::size_t who) {
@@ -623,7 +627,7 @@ struct multi_head_attention {
       one.batch = 1;
       for (std::size_t b = 0; b < ops.batch; ++b) {
         one.q = ops.q + b * ops.q_batch;
-        one.kt = ops.kt + b * ops.heads * ops.key_dim * ops.kt_stride;
+        one.kt = ops.kt + b * ops.heads * ops.key_dim * ops.key_capacity;
         one.v = ops.v + b * ops.heads * ops.key_len * ops.v_stride;
         kernels::mask_spec m = spec;
         if (m.key_lengths) m.key_lengths += b;
