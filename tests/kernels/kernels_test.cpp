@@ -53,8 +53,8 @@ void check_gemm(std::size_t rows, std::size_t inputs, std::size_t outputs) {
 }
 
 template <class Arch>
-void check_gemm_epilogue(typeformer::activation act, bool with_residual) {
-  const std::size_t rows = 7, inputs = 9, outputs = 21;
+void check_gemm_epilogue(typeformer::activation act, bool with_residual, std::size_t rows = 7,
+                         std::size_t inputs = 9, std::size_t outputs = 21) {
   const auto x = random_vector(rows * inputs, 21, 2.0f);
   const auto w = random_vector(inputs * outputs, 22);
   const auto residual = random_vector(rows * outputs, 23);
@@ -269,6 +269,12 @@ void kernel_suite() {
     check_gemm<Arch>(1, 1, 1);
     check_gemm<Arch>(13, 7, 37);
     check_gemm<Arch>(29, 30, 16);
+  }
+  SECTION("gemm: several K blocks and row blocks, every row and panel tail") {
+    // 800 inputs: three K blocks with partial sums kept in y between them; 103 rows: a row
+    // block of 96 and tails of 4, 2 and 1; 53 outputs: panel pairs and a lone tail panel.
+    check_gemm<Arch>(103, 800, 53);
+    check_gemm_epilogue<Arch>(typeformer::activation::gelu, true, 11, 2 * tk::gemm_k_block + 5, 37);
   }
   SECTION("gemm epilogues: activations and a residual") {
     using typeformer::activation;

@@ -19,7 +19,16 @@ inline constexpr std::size_t gemm_rows = simd::ops<Arch>::width == 1   ? 1
                                          : simd::ops<Arch>::width == 8 ? 6
                                                                        : 12;
 
+/// Inputs per K block: two panels of one block (2·16·384 floats, 48 KiB) stay in L1 while
+/// the rows stream past them; longer inputs (a feed-forward's 3072) would evict them.
+inline constexpr std::size_t gemm_k_block = 384;
+
+/// Rows per row block: the block's slice of x (96·384 floats, 144 KiB) stays in L2 while
+/// every panel pair of the K block passes over it.
+inline constexpr std::size_t gemm_row_block = 96;
+
 /// Arguments of one GEMM: `rows` rows of x (row stride ldx) times `w`, into y (row stride ldy).
+/// y must not overlap x or the residual: it holds partial sums between K blocks.
 struct gemm_args {
   const float* x;
   std::size_t ldx;
@@ -36,66 +45,124 @@ struct gemm_args {
 
 namespace detail {
 
-// R rows × one panel. The accumulators live in registers; x is broadcast one value at a time.
-template <class Arch, std::size_t R>
-void gemm_block(const gemm_args& a, std::size_t row0, std::size_t p) noexcept {
+/// Panels one micro-kernel call covers: two where a panel is one register (AVX-512), so each
+/// broadcast of x feeds two FMAs; one otherwise.
+template <class Arch>
+inline constexpr std::size_t gemm_panels =
+    panel_width / simd::ops<Arch>::width == 1 && simd::ops<Arch>::width > 1 ? 2 : 1;
+
+// R rows × P panels over inputs [k0, k1). The accumulators live in registers; x is broadcast
+// one value at a time. The first K block starts from zero, later ones from the partial sums
+// in y; the last one applies the epilogue.
+template <class Arch, std::size_t R, std::size_t P>
+void gemm_block(const gemm_args& a, std::size_t row0, std::size_t p0, std::size_t k0,
+                std::size_t k1) noexcept {
   using O = simd::ops<Arch>;
   using batch = typename O::batch;
-  constexpr std::size_t V = panel_width / O::width;
+  constexpr std::size_t W = O::width;
+  constexpr std::size_t V = panel_width / W;
   const std::size_t inputs = a.w->inputs();
-  const float* panel = a.w->panel(p);
   const float* x = a.x + row0 * a.ldx;
+  const float* panel[P];
+  std::size_t cols[P];
+  for (std::size_t q = 0; q < P; ++q) {
+    panel[q] = a.w->panel(p0 + q);
+    cols[q] = std::min(panel_width, a.w->outputs() - (p0 + q) * panel_width);
+  }
+  auto y_at = [&](std::size_t r, std::size_t q) {
+    return a.y + (row0 + r) * a.ldy + (p0 + q) * panel_width;
+  };
 
-  batch acc[R][V];
+  batch acc[R][P][V];
   for (std::size_t r = 0; r < R; ++r)
-    for (std::size_t v = 0; v < V; ++v) acc[r][v] = O::splat(0.0f);
-  for (std::size_t k = 0; k < inputs; ++k) {
-    batch w[V];
-    for (std::size_t v = 0; v < V; ++v) w[v] = O::load(panel + k * panel_width + v * O::width);
+    for (std::size_t q = 0; q < P; ++q) {
+      if (k0 == 0) {
+        for (std::size_t v = 0; v < V; ++v) acc[r][q][v] = O::splat(0.0f);
+      } else {
+        alignas(64) float partial[panel_width] = {};
+        std::copy_n(y_at(r, q), cols[q], partial);
+        for (std::size_t v = 0; v < V; ++v) acc[r][q][v] = O::load(partial + v * W);
+      }
+    }
+  for (std::size_t k = k0; k < k1; ++k) {
+    batch w[P][V];
+    for (std::size_t q = 0; q < P; ++q)
+      for (std::size_t v = 0; v < V; ++v) {
+        w[q][v] = O::load(panel[q] + k * panel_width + v * W);
+        O::keep_in_register(w[q][v]);
+      }
     for (std::size_t r = 0; r < R; ++r) {
       const batch xr = O::splat(x[r * a.ldx + k]);
-      for (std::size_t v = 0; v < V; ++v) acc[r][v] = O::fma(xr, w[v], acc[r][v]);
+      for (std::size_t q = 0; q < P; ++q)
+        for (std::size_t v = 0; v < V; ++v) acc[r][q][v] = O::fma(xr, w[q][v], acc[r][q][v]);
     }
   }
 
-  const std::size_t col0 = p * panel_width;
-  const std::size_t cols = std::min(panel_width, a.w->outputs() - col0);
-  alignas(64) float bias[panel_width] = {};
-  if (a.bias) std::copy_n(a.bias + col0, cols, bias);
+  const bool last = k1 == inputs;
   const batch scale = O::splat(a.scale);
-  auto finish = [&](std::size_t r, std::size_t v) {
-    return kernels::activate<Arch>(a.act, (acc[r][v] + O::load(bias + v * O::width)) * scale);
-  };
-  for (std::size_t r = 0; r < R; ++r) {
-    float* y = a.y + (row0 + r) * a.ldy + col0;
-    const float* res = a.residual ? a.residual + (row0 + r) * a.ld_residual + col0 : nullptr;
-    if (cols == panel_width) {
+  for (std::size_t q = 0; q < P; ++q) {
+    const std::size_t col0 = (p0 + q) * panel_width;
+    alignas(64) float bias[panel_width] = {};
+    if (last && a.bias) std::copy_n(a.bias + col0, cols[q], bias);
+    for (std::size_t r = 0; r < R; ++r) {
+      float* y = y_at(r, q);
+      const float* res =
+          last && a.residual ? a.residual + (row0 + r) * a.ld_residual + col0 : nullptr;
+      alignas(64) float out[panel_width];
       for (std::size_t v = 0; v < V; ++v) {
-        batch out = finish(r, v);
-        if (res) out = out + O::load(res + v * O::width);
-        O::store(y + v * O::width, out);
+        batch value = acc[r][q][v];
+        if (last) value = kernels::activate<Arch>(a.act, (value + O::load(bias + v * W)) * scale);
+        O::store(out + v * W, value);
       }
-    } else {
-      alignas(64) float tail[panel_width];
-      for (std::size_t v = 0; v < V; ++v) O::store(tail + v * O::width, finish(r, v));
-      for (std::size_t c = 0; c < cols; ++c) y[c] = res ? tail[c] + res[c] : tail[c];
+      if (cols[q] == panel_width) {
+        for (std::size_t v = 0; v < V; ++v) {
+          batch value = O::load(out + v * W);
+          if (res) value = value + O::load(res + v * W);
+          O::store(y + v * W, value);
+        }
+      } else {
+        for (std::size_t c = 0; c < cols[q]; ++c) y[c] = res ? out[c] + res[c] : out[c];
+      }
     }
   }
 }
 
+// Rows [row_begin, row_end) × P panels from p0 over inputs [k0, k1): full micro-kernels, then
+// the leftover rows in blocks of 4, 2 and 1.
+template <class Arch, std::size_t P>
+void gemm_rows_of(const gemm_args& a, std::size_t row_begin, std::size_t row_end, std::size_t p0,
+                  std::size_t k0, std::size_t k1) noexcept {
+  constexpr std::size_t R = gemm_rows<Arch>;
+  std::size_t r = row_begin;
+  for (; r + R <= row_end; r += R) gemm_block<Arch, R, P>(a, r, p0, k0, k1);
+  if constexpr (R > 4)
+    for (; r + 4 <= row_end; r += 4) gemm_block<Arch, 4, P>(a, r, p0, k0, k1);
+  if constexpr (R > 2)
+    for (; r + 2 <= row_end; r += 2) gemm_block<Arch, 2, P>(a, r, p0, k0, k1);
+  for (; r < row_end; ++r) gemm_block<Arch, 1, P>(a, r, p0, k0, k1);
+}
+
 }  // namespace detail
 
-/// Computes rows [row_begin, row_end) × panels [panel_begin, panel_end) of y. Panel-outer
-/// order: one packed panel stays in L1 while the rows stream past it. Disjoint ranges may run
-/// on different threads.
+/// Computes rows [row_begin, row_end) × panels [panel_begin, panel_end) of y. K blocks outer,
+/// then row blocks, then panel pairs: one block of packed panels stays in L1 while the rows of
+/// the row block stream past it from L2.
+/// Disjoint ranges may run on different threads; each element's sum runs over k in the same
+/// order whatever the split, so results do not depend on the thread count.
 template <class Arch>
 void gemm(const gemm_args& a, std::size_t row_begin, std::size_t row_end, std::size_t panel_begin,
           std::size_t panel_end) noexcept {
-  constexpr std::size_t R = gemm_rows<Arch>;
-  for (std::size_t p = panel_begin; p < panel_end; ++p) {
-    std::size_t r = row_begin;
-    for (; r + R <= row_end; r += R) detail::gemm_block<Arch, R>(a, r, p);
-    for (; r < row_end; ++r) detail::gemm_block<Arch, 1>(a, r, p);
+  constexpr std::size_t P = detail::gemm_panels<Arch>;
+  const std::size_t inputs = a.w->inputs();
+  for (std::size_t k0 = 0; k0 < std::max<std::size_t>(inputs, 1); k0 += gemm_k_block) {
+    const std::size_t k1 = std::min(inputs, k0 + gemm_k_block);
+    for (std::size_t r0 = row_begin; r0 < row_end; r0 += gemm_row_block) {
+      const std::size_t r1 = std::min(row_end, r0 + gemm_row_block);
+      std::size_t p = panel_begin;
+      if constexpr (P > 1)
+        for (; p + P <= panel_end; p += P) detail::gemm_rows_of<Arch, P>(a, r0, r1, p, k0, k1);
+      for (; p < panel_end; ++p) detail::gemm_rows_of<Arch, 1>(a, r0, r1, p, k0, k1);
+    }
   }
 }
 
