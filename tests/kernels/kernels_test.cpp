@@ -127,6 +127,7 @@ struct attention_case {
   std::vector<std::uint8_t> attending;  // (batch, lq): 0 hides every key from the row
   fully_masked_rows policy = fully_masked_rows::zeros;
   float scale = 1.0f;
+  typeformer::maths softmax_maths = typeformer::maths::fast;
 };
 
 // Straightforward softmax attention in double precision, straight from the definitions.
@@ -189,6 +190,7 @@ void check_attention(const attention_case& c) {
   o.batch = c.batch, o.heads = c.heads, o.query_len = c.lq, o.key_len = c.lk;
   o.key_dim = c.dk, o.value_dim = c.dv;
   o.q_scale = c.scale;
+  o.softmax_maths = c.softmax_maths;
   o.q = q.data(), o.q_batch = c.lq * c.heads * c.dk, o.q_head = c.dk, o.q_row = c.heads * c.dk;
   o.key_capacity = tk::attention_operands::key_capacity_for(c.lk);
   o.v_stride = tk::attention_operands::v_stride_for(c.dv);
@@ -258,8 +260,64 @@ void check_softmax_rows(std::size_t width) {
   }
 }
 
+// exp under a policy, lane by lane, against float64; returns the largest relative error on
+// [lo, hi].
+template <class Arch, typeformer::maths M>
+double exp_worst_relative_error(float lo, float hi, std::size_t points) {
+  using O = simd::ops<Arch>;
+  std::vector<float> x(simd::round_up(points, O::width), hi);
+  for (std::size_t i = 0; i < points; ++i)
+    x[i] = lo + (hi - lo) * static_cast<float>(i) / static_cast<float>(points - 1);
+  double worst = 0;
+  for (std::size_t i = 0; i < x.size(); i += O::width) {
+    alignas(64) float y[O::width];
+    O::store(y, tk::exp<Arch, M>(O::load(x.data() + i)));
+    for (std::size_t l = 0; l < O::width; ++l) {
+      const double ref = std::exp(double(x[i + l]));
+      worst = std::max(worst, std::fabs(y[l] - ref) / ref);
+    }
+  }
+  return worst;
+}
+
+template <class Arch, typeformer::maths M>
+float exp_of(float x) {
+  using O = simd::ops<Arch>;
+  alignas(64) float in[O::width], out[O::width];
+  std::fill_n(in, O::width, x);
+  O::store(out, tk::exp<Arch, M>(O::load(in)));
+  return out[0];
+}
+
+template <class Arch>
+void check_exp_policies() {
+  using typeformer::maths;
+  constexpr float inf = std::numeric_limits<float>::infinity();
+  // The bounds docs/performance.md and the `maths` comment state.
+  CHECK(exp_worst_relative_error<Arch, maths::fast>(-87.3f, 88.0f, 400001) < 5e-7);
+  CHECK(exp_worst_relative_error<Arch, maths::fast>(-20.0f, 20.0f, 400001) < 2.5e-7);
+  CHECK(exp_worst_relative_error<Arch, maths::exact>(-87.3f, 88.0f, 400001) < 1.5e-7);
+  for (maths m : {maths::fast, maths::exact}) {
+    auto e = [m](float x) {
+      return m == maths::fast ? exp_of<Arch, maths::fast>(x) : exp_of<Arch, maths::exact>(x);
+    };
+    CHECK(e(-inf) == 0.0f);
+    CHECK(e(-100.0f) < 1e-38f);  // fast: 0; exact: a denormal
+    CHECK(e(0.0f) == Approx(1.0f).epsilon(2e-7));
+    CHECK(std::isnan(e(std::numeric_limits<float>::quiet_NaN())));
+  }
+  CHECK(exp_of<Arch, maths::fast>(-100.0f) == 0.0f);
+  // The fast policy agrees with its scalar form (bit for bit where the set has FMA).
+  for (float x : {-87.0f, -50.25f, -3.3f, -1e-3f, 0.0f, 0.7f, 12.0f, 87.9f})
+    CHECK(exp_of<Arch, maths::fast>(x) ==
+          Approx(exp_of<simd::scalar, maths::fast>(x)).epsilon(5e-7));
+}
+
 template <class Arch>
 void kernel_suite() {
+  SECTION("exp: the fast and exact policies against float64, and their edges") {
+    check_exp_policies<Arch>();
+  }
   SECTION("softmax over rows: odd widths, a huge logit, a NaN") {
     check_softmax_rows<Arch>(2);
     check_softmax_rows<Arch>(19);
@@ -287,7 +345,12 @@ void kernel_suite() {
     check_layer_norm<Arch>(37);
     check_layer_norm<Arch>(64);
   }
-  SECTION("attention: no mask") { check_attention<Arch>({}); }
+  SECTION("attention: no mask, under each maths policy") {
+    attention_case c;
+    check_attention<Arch>(c);
+    c.softmax_maths = typeformer::maths::exact;
+    check_attention<Arch>(c);
+  }
   SECTION("attention: long keys cross several tiles, scores scaled in the kernel") {
     attention_case c;
     c.lq = 9, c.lk = 75, c.dk = 17, c.dv = 19;

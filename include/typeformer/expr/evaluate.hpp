@@ -82,24 +82,28 @@ requires scores<S>::value struct attention_pattern<product<softmax_of<S>, leaf<V
 /// out = the expression's value. Allocates nothing once the workspace has grown to the size.
 namespace detail {
 template <class Arch, class Out, class E>
-void evaluate_attention(Out&& out_in, const E& e, workspace& ws, fully_masked_rows policy);
+void evaluate_attention(Out&& out_in, const E& e, workspace& ws, fully_masked_rows policy,
+                        maths softmax_maths);
 }  // namespace detail
 
 /// out = the expression's value, computed by the kernel its tree matches. `policy` says what a
-/// query row with every key masked gives (see fully_masked_rows).
+/// query row with every key masked gives (see fully_masked_rows), `softmax_maths` how the
+/// softmax's exponentials are evaluated (see maths).
 template <class Arch = simd::best_available, class Out, class E>
 void evaluate(Out&& out, const E& e, workspace& ws,
-              fully_masked_rows policy = fully_masked_rows::zeros) {
+              fully_masked_rows policy = fully_masked_rows::zeros,
+              maths softmax_maths = maths::fast) {
   static_assert(sizeof(diagnostics::require<detail::attention_pattern<E>::value,
                                             diagnostics::no_fused_kernel_for_expression<E>>));
   if constexpr (detail::attention_pattern<E>::value)
-    detail::evaluate_attention<Arch>(std::forward<Out>(out), e, ws, policy);
+    detail::evaluate_attention<Arch>(std::forward<Out>(out), e, ws, policy, softmax_maths);
 }
 
 /// softmax(s·q·kᵀ + mask)·v by the fused attention kernel. Allocates nothing once the
 /// workspace has grown to the size.
 template <class Arch, class Out, class E>
-void detail::evaluate_attention(Out&& out_in, const E& e, workspace& ws, fully_masked_rows policy) {
+void detail::evaluate_attention(Out&& out_in, const E& e, workspace& ws, fully_masked_rows policy,
+                                maths softmax_maths) {
   using S = std::remove_cvref_t<decltype(e.left.inner)>;
   using score = detail::scores<S>;
   using namespace diagnostics;
@@ -170,6 +174,7 @@ void detail::evaluate_attention(Out&& out_in, const E& e, workspace& ws, fully_m
   ops.key_dim = d, ops.value_dim = dv;
   ops.q = q.data(), ops.q_batch = h * lq * d, ops.q_head = lq * d, ops.q_row = d;
   ops.q_scale = score::scale(e.left.inner);
+  ops.softmax_maths = softmax_maths;
   ops.key_capacity = kernels::attention_operands::key_capacity_for(lk);
   ops.v_stride = kernels::attention_operands::v_stride_for(dv);
   const size_t kt_floats = b * h * d * ops.key_capacity, v_floats = b * h * lk * ops.v_stride;

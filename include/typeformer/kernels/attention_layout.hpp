@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstddef>
 
+#include <typeformer/kernels/exp.hpp>
 #include <typeformer/kernels/simd.hpp>
 
 namespace typeformer::kernels {
@@ -25,6 +26,7 @@ struct attention_operands {
   const float* q = nullptr;
   std::size_t q_batch = 0, q_head = 0, q_row = 0;
   float q_scale = 1.0f;
+  maths softmax_maths = maths::fast;  // how the softmax's exponentials are evaluated
   // Block (b,h) at kt + (b*heads + h)*key_dim*key_capacity, element (d, j) at
   // transposed_key_offset(d, j, key_dim); key_capacity is a multiple of attention_key_block.
   const float* kt = nullptr;

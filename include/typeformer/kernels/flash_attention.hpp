@@ -16,6 +16,7 @@
 
 #include <typeformer/kernels/attention_layout.hpp>
 #include <typeformer/kernels/attention_mask.hpp>
+#include <typeformer/kernels/exp.hpp>
 #include <typeformer/kernels/simd.hpp>
 
 namespace typeformer::kernels {
@@ -208,7 +209,7 @@ void attend_key_tile(const attention_operands& o, const mask_spec& m, attention_
     batch sum = O::splat(0.0f);
     const batch shift = O::splat(new_max);
     for (std::size_t n = 0; n < NV; ++n) {
-      const batch e = O::exp(O::load(p[r] + n * W) - shift);
+      const batch e = kernels::exp<Arch>(o.softmax_maths, O::load(p[r] + n * W) - shift);
       O::store(p[r] + n * W, e);
       sum = sum + e;
     }

@@ -161,6 +161,8 @@ struct multi_head_attention {
   static constexpr bool has_bias = option_value<option_kinds::use_bias, Options...>(true);
   static constexpr fully_masked_rows masked_rows_policy =
       option_value<option_kinds::on_fully_masked_rows, Options...>(fully_masked_rows::zeros);
+  static constexpr maths softmax_maths =
+      option_value<option_kinds::maths_policy, Options...>(maths::fast);
 
   /// Widths as a link in a model: self-attention reads d_model-wide inputs.
   static constexpr extent_t input_width = d_model;
@@ -433,6 +435,7 @@ struct multi_head_attention {
 
     ops.q = projected_q, ops.q_batch = lq * QW, ops.q_head = kd, ops.q_row = QW;
     ops.q_scale = scale_in_kernel(scale);
+    ops.softmax_maths = softmax_maths;
     ops.kt = kt, ops.v = vt;
     ops.out = context, ops.out_batch = lq * VW, ops.out_head = vd, ops.out_row = VW;
     const std::size_t scratch_per_thread = kernels::attention_scratch_floats(kd, vd);
@@ -533,6 +536,7 @@ struct multi_head_attention {
                                    QW, projection_act});
     ops.q = projected_q, ops.q_batch = rows * QW, ops.q_head = kd, ops.q_row = QW;
     ops.q_scale = scale_in_kernel(scale);
+    ops.softmax_maths = softmax_maths;
     ops.kt = cache, ops.v = cache + batch * H * kd * ops.key_capacity;
     ops.out = context, ops.out_batch = rows * VW, ops.out_head = vd, ops.out_row = VW;
     run_flash_attention<isa>(ops, spec, scratch, ws);

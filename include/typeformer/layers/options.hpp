@@ -4,6 +4,7 @@
 #include <type_traits>
 
 #include <typeformer/kernels/attention_mask.hpp>
+#include <typeformer/kernels/exp.hpp>
 
 namespace typeformer {
 
@@ -11,6 +12,7 @@ namespace option_kinds {
 struct use_bias {};
 struct on_fully_masked_rows {};
 struct epsilon {};
+struct maths_policy {};
 }  // namespace option_kinds
 
 /// Whether the projections have biases (PyTorch `bias`, Keras `use_bias`). Default true.
@@ -25,6 +27,13 @@ template <fully_masked_rows Policy>
 struct on_fully_masked_rows {
   using kind = option_kinds::on_fully_masked_rows;
   static constexpr fully_masked_rows value = Policy;
+};
+
+/// How the attention softmax evaluates exp; see `maths`. Default `maths::fast`.
+template <maths M>
+struct maths_policy {
+  using kind = option_kinds::maths_policy;
+  static constexpr maths value = M;
 };
 
 /// A small constant as mantissa · 10^exponent: `epsilon<1, -6>` is 1e-6. Integer-encoded

@@ -1,0 +1,82 @@
+#pragma once
+// exp for the softmax inside the attention kernels, under a maths policy: the exact one is
+// xsimd's (std::exp on the scalar path); the fast one trades a few ulp for a shorter range
+// reduction and polynomial. Both are tested against each other and against float64.
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+#include <typeformer/kernels/simd.hpp>
+
+namespace typeformer {
+
+/// How the attention kernels evaluate the exponentials of their softmax.
+enum class maths {
+  /// xsimd's exp (std::exp on the scalar path): within 1 ulp.
+  exact,
+  /// A degree-5 polynomial and no special-case handling beyond clamping: relative error below
+  /// 5e-7 on [−87.3, 88], below 2.5e-7 on [−20, 20]. Inputs below −88 (and −∞) give exactly 0,
+  /// inputs above 88 give e^88, NaN stays NaN. A softmax only feeds it inputs ≤ 0.
+  fast
+};
+
+namespace kernels {
+namespace detail {
+
+// exp(x) = 2^n · e^f with n = round(x·log2 e), f = x − n·ln 2 in [−ln2/2, ln2/2]. ln 2 is
+// split in two (Cody and Waite): n·ln2_hi is exact for |n| ≤ 127, so f stays accurate on
+// instruction sets without FMA too. Coefficients: a relative-error minimax fit of e^f on that
+// interval, degree 5 (the exact policy's xsimd exp uses a longer one).
+inline constexpr float exp_log2e = 1.44269504088896341f;
+inline constexpr float exp_ln2_hi = 0.693359375f;
+inline constexpr float exp_ln2_lo = -2.12194440e-4f;
+inline constexpr float exp_limit = 88.0f;
+inline constexpr float exp_poly[6] = {1.00000012f,  0.999999702f,  0.499988943f,
+                                      0.166675746f, 0.0419153832f, 0.00829765480f};
+
+}  // namespace detail
+
+/// e^x lane by lane under the policy `M`.
+template <class Arch, maths M>
+typename simd::ops<Arch>::batch exp(const typename simd::ops<Arch>::batch& x) noexcept {
+  using O = simd::ops<Arch>;
+  if constexpr (M == maths::exact) {
+    return O::exp(x);
+  } else if constexpr (std::is_same_v<Arch, simd::scalar>) {
+    if (std::isnan(x)) return x;
+    const float xc = std::fmin(std::fmax(x, -detail::exp_limit), detail::exp_limit);
+    const float n = std::nearbyint(xc * detail::exp_log2e);
+    const float f = std::fma(-n, detail::exp_ln2_lo, std::fma(-n, detail::exp_ln2_hi, xc));
+    float p = detail::exp_poly[5];
+    for (int k = 4; k >= 0; --k) p = std::fma(p, f, detail::exp_poly[k]);
+    // 2^n from its exponent bits; n = −127 gives the bits of 0.
+    const auto bits = static_cast<std::uint32_t>(static_cast<std::int32_t>(n) + 127) << 23;
+    float two_n;
+    std::memcpy(&two_n, &bits, sizeof two_n);
+    return p * two_n;
+  } else {
+    using batch = typename O::batch;
+    using ints = xsimd::batch<std::int32_t, Arch>;
+    const batch xc = xsimd::min(xsimd::max(x, batch(-detail::exp_limit)), batch(detail::exp_limit));
+    const batch n = xsimd::nearbyint(xc * batch(detail::exp_log2e));
+    const batch f =
+        xsimd::fnma(n, batch(detail::exp_ln2_lo), xsimd::fnma(n, batch(detail::exp_ln2_hi), xc));
+    batch p(detail::exp_poly[5]);
+    for (int k = 4; k >= 0; --k) p = xsimd::fma(p, f, batch(detail::exp_poly[k]));
+    const batch two_n = xsimd::bitwise_cast<batch>((xsimd::to_int(n) + ints(127)) << 23);
+    // min/max may drop a NaN depending on the operand order: put it back.
+    return xsimd::select(xsimd::isnan(x), x, p * two_n);
+  }
+}
+
+/// e^x under a policy chosen at run time (one predictable branch per call).
+template <class Arch>
+typename simd::ops<Arch>::batch exp(maths m, const typename simd::ops<Arch>::batch& x) noexcept {
+  return m == maths::fast ? kernels::exp<Arch, maths::fast>(x)
+                          : kernels::exp<Arch, maths::exact>(x);
+}
+
+}  // namespace kernels
+}  // namespace typeformer
