@@ -3,32 +3,126 @@
 // settings that keep the peers from hurting each other.
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include <malloc.h>
 #include <torch/torch.h>
+#include <xsimd/xsimd.hpp>
+
+#include <typeformer/kernels/simd.hpp>
+#include <typeformer/kernels/thread_pool.hpp>
+#include <typeformer/tensor/aligned_buffer.hpp>
 
 namespace bench {
 
+/// `--quick`: fewer and shorter repetitions, for a smoke run (the spread shows the cost).
+inline bool quick = false;
+
+/// Reads the flags every benchmark shares; returns the value of `--json FILE` or "".
+inline std::string parse_common_flags(int argc, char** argv) {
+  std::string json;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--quick") == 0) quick = true;
+    if (std::strcmp(argv[i], "--json") == 0 && i + 1 < argc) json = argv[++i];
+  }
+  return json;
+}
+
+/// Median, fastest and slowest of the timed runs, in milliseconds.
+struct timing {
+  double median = 0, min = 0, max = 0;
+  std::size_t runs = 0;
+};
+
 template <class F>
-double median_ms(F&& run) {
+timing time_ms(F&& run) {
   for (int i = 0; i < 2; ++i) run();  // warm up: caches, workspace, thread pools
+  const std::size_t min_runs = quick ? 3 : 7;
+  const auto min_time = quick ? std::chrono::milliseconds(300) : std::chrono::milliseconds(2000);
   std::vector<double> times;
   const auto start = std::chrono::steady_clock::now();
-  while (times.size() < 7 || (times.size() < 200 &&
-                              std::chrono::steady_clock::now() - start < std::chrono::seconds(2))) {
+  while (times.size() < min_runs ||
+         (times.size() < 200 && std::chrono::steady_clock::now() - start < min_time)) {
     const auto t0 = std::chrono::steady_clock::now();
     run();
     times.push_back(
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   }
-  std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
-  return times[times.size() / 2];
+  std::sort(times.begin(), times.end());
+  return {times[times.size() / 2], times.front(), times.back(), times.size()};
 }
+
+template <class F>
+double median_ms(F&& run) {
+  return time_ms(std::forward<F>(run)).median;
+}
+
+/// The machine's FP32 FMA peak in GFLOP/s on `threads` threads: independent chains of FMAs on
+/// the widest registers this build has, enough of them to cover the FMA latency.
+inline double fma_peak_gflops(int threads) {
+  using batch = xsimd::batch<float>;
+  constexpr int chains = 16;
+  constexpr long steps = 20'000'000;
+  std::vector<double> rates(static_cast<std::size_t>(threads));
+  auto one = [&](int t) {
+    batch acc[chains];
+    for (int c = 0; c < chains; ++c) acc[c] = batch(1.0f + 1e-3f * static_cast<float>(c));
+    const batch mul(0.999999f), add(1e-6f);
+    const auto t0 = std::chrono::steady_clock::now();
+    for (long i = 0; i < steps; ++i)
+      for (int c = 0; c < chains; ++c) acc[c] = xsimd::fma(acc[c], mul, add);
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    float sink = 0;
+    for (int c = 0; c < chains; ++c) sink += xsimd::hadd(acc[c]);
+    rates[static_cast<std::size_t>(t)] =
+        2.0 * chains * steps * static_cast<double>(batch::size) / s * 1e-9 + (sink == 42 ? 1 : 0);
+  };
+  std::vector<std::thread> workers;
+  for (int t = 1; t < threads; ++t) workers.emplace_back(one, t);
+  one(0);
+  for (auto& w : workers) w.join();
+  double total = 0;
+  for (double r : rates) total += r;
+  return total;
+}
+
+/// Read bandwidth in bytes/s: a SIMD sum over `bytes` (by default 256 MiB, far beyond the
+/// caches) with four accumulators, median of several passes, on `threads` threads.
+inline double read_bandwidth(int threads, std::size_t bytes = std::size_t(256) << 20) {
+  namespace tfm = typeformer;
+  using O = tfm::simd::ops<tfm::simd::best_arch>;
+  constexpr std::size_t W = O::width;
+  const std::size_t n = bytes / sizeof(float);
+  tfm::aligned_buffer<float> data(n);
+  std::fill_n(data.data(), n, 1.0f);
+  tfm::thread_pool pool(static_cast<std::size_t>(threads));
+  std::vector<float> sums(8, 0.0f);
+  const std::size_t chunk = n / static_cast<std::size_t>(threads);
+  const double ms = bench::median_ms([&] {
+    pool.parallel_for(n, chunk, [&](std::size_t b, std::size_t e, std::size_t who) {
+      auto s0 = O::splat(0), s1 = s0, s2 = s0, s3 = s0;
+      for (std::size_t i = b; i + 4 * W <= e; i += 4 * W) {
+        s0 = s0 + O::load(data.data() + i);
+        s1 = s1 + O::load(data.data() + i + W);
+        s2 = s2 + O::load(data.data() + i + 2 * W);
+        s3 = s3 + O::load(data.data() + i + 3 * W);
+      }
+      sums[who % 8] += O::sum(s0 + s1 + s2 + s3);
+    });
+  });
+  return double(n * sizeof(float)) / (ms * 1e-3);
+}
+
+/// Heap allocations through operator new, counted by the replacement in
+/// allocation_counter.hpp (zero if a benchmark does not include it).
+inline std::atomic<long> allocations{0};
 
 inline std::vector<float> to_vector(const torch::Tensor& t) {
   auto c = t.detach().contiguous().to(torch::kFloat32);

@@ -32,35 +32,10 @@ using decoder = tfm::model<
     tfm::memory<seq<tfm::dynamic>, d_model<D>, max_seq<MEMORY>>,
     tfm::repeat<"layers", LAYERS, tfm::transformer_decoder_layer<heads<H>, dim_feedforward<F>>>>;
 
-/// Read bandwidth in bytes/s: a SIMD sum over 256 MiB (far beyond the caches) with four
-/// accumulators, median of several passes, on `threads` threads.
-double read_bandwidth(int threads) {
-  using O = tfm::simd::ops<tfm::simd::best_arch>;
-  constexpr std::size_t W = O::width;
-  const std::size_t n = std::size_t(64) << 20;  // floats
-  tfm::aligned_buffer<float> data(n);
-  std::fill_n(data.data(), n, 1.0f);
-  tfm::thread_pool pool(static_cast<std::size_t>(threads));
-  std::vector<float> sums(8, 0.0f);
-  const std::size_t chunk = n / static_cast<std::size_t>(threads);
-  const double ms = bench::median_ms([&] {
-    pool.parallel_for(n, chunk, [&](std::size_t b, std::size_t e, std::size_t who) {
-      auto s0 = O::splat(0), s1 = s0, s2 = s0, s3 = s0;
-      for (std::size_t i = b; i + 4 * W <= e; i += 4 * W) {
-        s0 = s0 + O::load(data.data() + i);
-        s1 = s1 + O::load(data.data() + i + W);
-        s2 = s2 + O::load(data.data() + i + 2 * W);
-        s3 = s3 + O::load(data.data() + i + 3 * W);
-      }
-      sums[who % 8] += O::sum(s0 + s1 + s2 + s3);
-    });
-  });
-  return double(n * sizeof(float)) / (ms * 1e-3);
-}
-
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  bench::parse_common_flags(argc, argv);
   bench::configure_peers();
   torch::manual_seed(0);
   torch::nn::TransformerDecoder torch_decoder(torch::nn::TransformerDecoderOptions(
@@ -94,7 +69,7 @@ int main() {
               cache_bytes_mean / 1e6);
   // The machine's read bandwidth, with every core reading (one core alone cannot saturate
   // the memory system, and the GEMM's prefetched panel streams beat a one-core sum loop).
-  const double bandwidth = std::max(read_bandwidth(1), read_bandwidth(2));
+  const double bandwidth = std::max(bench::read_bandwidth(1), bench::read_bandwidth(2));
   const double bound_tps = bandwidth / step_bytes;
   std::printf("read bandwidth (best of 1 and 2 threads): %.1f GB/s -> bound %.0f tokens/s\n",
               bandwidth / 1e9, bound_tps);

@@ -17,11 +17,14 @@
 #include <typeformer/typeformer.hpp>
 
 #include "bench_common.hpp"
+#include "onnxruntime_results.hpp"
 
 namespace tfm = typeformer;
 using namespace tfm::dims;
 
 namespace {
+
+bench::ort_results ort;  // ONNX Runtime's times from the same run (bench/run.sh), if given
 
 template <long D, long H, long F>
 void bench_shape(long B, long L) {
@@ -85,17 +88,25 @@ void bench_shape(long B, long L) {
     const double t_torch = bench::median_ms(theirs);
     bench::settle();
     const double t_blas = bench::median_ms(blas);
+    const auto t_ort = ort.best("encoder", B, L, D, H, false, threads);
+    char ort_text[32] = "      n/a         ";
+    if (t_ort.found())
+      std::snprintf(ort_text, sizeof ort_text, "%9.3f %7.2fx", t_ort.median_ms,
+                    t_ort.median_ms / t_ours);
     std::printf(
-        "%3ld %5ld %4ld %3ld %5ld %2d | %9.3f %7.1f | %9.3f %7.1f | %9.3f %7.1f | %6.2fx | "
+        "%3ld %5ld %4ld %3ld %5ld %2d | %9.3f %7.1f | %9.3f %7.1f | %s | %9.3f %7.1f | %6.2fx | "
         "%.1e\n",
         B, L, D, H, F, threads, t_ours, gflop / t_ours * 1e3, t_torch, gflop / t_torch * 1e3,
-        t_blas, gemm_flops * 1e-9 / t_blas * 1e3, t_torch / t_ours, max_diff);
+        ort_text, t_blas, gemm_flops * 1e-9 / t_blas * 1e3, t_torch / t_ours, max_diff);
   }
 }
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  bench::parse_common_flags(argc, argv);
+  for (int i = 1; i + 1 < argc; ++i)
+    if (std::string(argv[i]) == "--ort") ort = bench::ort_results(argv[i + 1]);
   bench::configure_peers();
   std::printf("typeformer instruction set: %s; PyTorch %s with OMP_WAIT_POLICY=PASSIVE\n",
               std::string(tfm::simd::best_arch::name()).c_str(), TORCH_VERSION);
@@ -103,8 +114,8 @@ int main() {
       "median ms over >= 7 runs (>= 2 s); GFLOP/s counts GEMMs + attention; the BLAS "
       "column times the six GEMMs alone\n");
   std::printf(
-      "  B     L    d   h  d_ff th | typeformer   GFLOP/s |   PyTorch   GFLOP/s | "
-      "BLAS gemms GFLOP/s | torch/ours | max|diff|\n");
+      "  B     L    d   h  d_ff th | typeformer   GFLOP/s |   PyTorch   GFLOP/s |    ORT ms "
+      "ORT/ours | BLAS gemms GFLOP/s | torch/ours | max|diff|\n");
   bench_shape<768, 12, 3072>(8, 128);
   bench_shape<768, 12, 3072>(1, 512);
 }

@@ -1,35 +1,46 @@
 // Multi-head attention forward: typeformer against PyTorch's nn::MultiheadAttention (libtorch,
-// same process, same weights, 1 and 2 threads), with OpenBLAS SGEMM timing the four
-// projections as a ceiling. Prints median milliseconds, GFLOP/s and ratios.
+// same process, same weights) and ONNX Runtime (times from bench/onnxruntime/run.sh in the same
+// benchmark run, read with --ort FILE), with OpenBLAS SGEMM timing the four projections, at 1
+// and 2 threads. Prints a table and writes JSON (--json FILE); --quick for a smoke run.
 //
-// FLOPs counted: 4 projections 2·B·L·d² each, and 2·B·h·L²·d_head each for q·kᵀ and p·v
-// (half of that with a causal mask: the work a causal kernel must do).
+// FLOPs counted honestly: 4 projections 2·B·L·d² each, and 2·(unmasked score pairs)·d_head
+// each for q·kᵀ and p·v, no exp. The bound for a shape is OpenBLAS's time for the projections
+// plus the attention core's FLOPs at 80% of the FMA peak the benchmark measures.
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <limits>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <cblas.h>
-#include <malloc.h>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include <typeformer/typeformer.hpp>
 
+#include "allocation_counter.hpp"
 #include "bench_common.hpp"
+#include "onnxruntime_results.hpp"
 
 namespace tfm = typeformer;
 using namespace tfm::dims;
+using mha512 = tfm::multi_head_attention<"self_attn", heads<8>, d_model<512>>;
+using mha768 = tfm::multi_head_attention<"self_attn", heads<12>, d_model<768>>;
 
 namespace {
 
+struct context {
+  double peak[3] = {0, 0, 0};  // GFLOP/s by thread count
+  bench::ort_results ort;
+  nlohmann::json records = nlohmann::json::array();
+};
+
 template <class Layer>
-void bench_shape(long B, long L, bool causal) {
+void bench_shape(context& ctx, long B, long L, bool causal) {
   constexpr long d = Layer::d_model, h = Layer::heads, dh = Layer::key_dim_per_head;
   torch::manual_seed(0);
   torch::nn::MultiheadAttention torch_mha(torch::nn::MultiheadAttentionOptions(d, h));
@@ -83,47 +94,257 @@ void bench_shape(long B, long L, bool causal) {
                   a.data(), int(d), w.data(), int(d), 0.0f, c.data(), int(d));
   };
 
+  const double pairs = causal ? double(L) * double(L + 1) / 2 : double(L) * double(L);
   const double proj_flops = 4.0 * 2.0 * double(B * L) * double(d * d);
-  const double attn_flops =
-      2.0 * 2.0 * double(B * h) * double(L) * double(L) * double(dh) * (causal ? 0.5 : 1.0);
+  const double attn_flops = 2.0 * 2.0 * double(B * h) * pairs * double(dh);
   const double gflop = (proj_flops + attn_flops) * 1e-9;
+
+  // Workspace beyond the projected queries and the per-head keys and values.
+  using O = tfm::kernels::attention_operands;
+  const double qkv_floats = double(B * L * d) +
+                            double(B * h * dh) * double(O::key_capacity_for(std::size_t(L))) +
+                            double(B * h * L) * double(O::v_stride_for(std::size_t(dh)));
 
   for (int threads : {1, 2}) {
     ws = threads == 1 ? &ws1 : &ws2;
     torch::set_num_threads(threads);
     openblas_set_num_threads(threads);
     bench::settle();
-    const double t_ours = bench::median_ms(ours);
+    const auto t_ours = bench::time_ms(ours);
+    const long before = bench::allocations.load();
+    for (int i = 0; i < 3; ++i) ours();
+    const double allocs = double(bench::allocations.load() - before) / 3;
     bench::settle();
-    const double t_torch = bench::median_ms(theirs);
+    const auto t_torch = bench::time_ms(theirs);
     bench::settle();
-    const double t_blas = bench::median_ms(blas);
+    const auto t_blas = bench::time_ms(blas);
+    const auto t_ort = ctx.ort.best("mha", B, L, d, h, causal, threads);
+
+    const double peak = ctx.peak[threads];
+    const double bound = t_blas.median + attn_flops / (0.8 * peak * 1e9) * 1e3;
+    const double rate = gflop / t_ours.median * 1e3;
+    const double ws_mib = double(ws->capacity()) * 4 / (1 << 20);
+    const double extra_mib = (double(ws->capacity()) - qkv_floats) * 4 / (1 << 20);
+    char ort_text[32] = "      n/a";
+    if (t_ort.found())
+      std::snprintf(ort_text, sizeof ort_text, "%9.3f %5.2fx", t_ort.median_ms,
+                    t_ort.median_ms / t_ours.median);
     std::printf(
-        "%4ld %5ld %4ld %3ld %-6s %2d | %9.3f %7.1f | %9.3f %7.1f | %9.3f | %6.2fx | %.1e\n", B, L,
-        d, h, causal ? "causal" : "none", threads, t_ours, gflop / t_ours * 1e3, t_torch,
-        gflop / t_torch * 1e3, t_blas, t_torch / t_ours, max_diff);
+        "%4ld %5ld %4ld %3ld %-6s %2d | %8.3f (%7.3f-%8.3f) %6.1f %3.0f%% | %8.3f %5.2fx | %s | "
+        "%8.3f %8.3f %5.2f | %5.1f %4.0f %7.1f | %.1e\n",
+        B, L, d, h, causal ? "causal" : "none", threads, t_ours.median, t_ours.min, t_ours.max,
+        rate, 100 * rate / peak, t_torch.median, t_torch.median / t_ours.median, ort_text,
+        t_blas.median, bound, t_ours.median / bound, allocs, ws_mib, extra_mib, max_diff);
+    std::fflush(stdout);
+    ctx.records.push_back(
+        {{"batch", B},
+         {"seq", L},
+         {"d_model", d},
+         {"heads", h},
+         {"causal", causal},
+         {"threads", threads},
+         {"ours_ms",
+          {{"median", t_ours.median},
+           {"min", t_ours.min},
+           {"max", t_ours.max},
+           {"runs", t_ours.runs}}},
+         {"gflops", rate},
+         {"percent_of_peak", 100 * rate / peak},
+         {"pytorch_ms",
+          {{"median", t_torch.median},
+           {"min", t_torch.min},
+           {"max", t_torch.max},
+           {"runs", t_torch.runs}}},
+         {"onnxruntime_ms", t_ort.found() ? nlohmann::json(t_ort.median_ms) : nlohmann::json()},
+         {"onnxruntime_variant", t_ort.variant},
+         {"openblas_projections_ms", t_blas.median},
+         {"bound_ms", bound},
+         {"ours_over_bound", t_ours.median / bound},
+         {"heap_allocations_per_call", allocs},
+         {"workspace_mib", ws_mib},
+         {"workspace_beyond_qkv_mib", extra_mib},
+         {"max_abs_diff_vs_pytorch", max_diff}});
+  }
+}
+
+/// One decoding step of self-attention against a cache of 4096 earlier tokens (d_model 512,
+/// 8 heads): project the new token, append its key and value, attend over 4097 keys, project
+/// out. PyTorch does the same with tensor ops on a cache of projected keys and values (it
+/// concatenates the new key and value, as a Python decoding loop does); ORT's `plain` decode
+/// graph takes the cache the same way. Bound: the cache and the weights read once, at the
+/// read bandwidth the benchmark measures.
+template <class Layer>
+void bench_decode_step(context& ctx, double bandwidth) {
+  constexpr long d = Layer::d_model, h = Layer::heads, dh = Layer::key_dim_per_head;
+  constexpr long cached = 4096;
+  torch::manual_seed(0);
+  torch::nn::MultiheadAttention torch_mha(torch::nn::MultiheadAttentionOptions(d, h));
+  torch_mha->eval();
+  torch::NoGradGuard no_grad;
+  auto params = Layer::from_weights(tfm::naming::pytorch, [&](const std::string& name) {
+    if (name == "in_proj_weight") return bench::to_vector(torch_mha->in_proj_weight);
+    if (name == "in_proj_bias") return bench::to_vector(torch_mha->in_proj_bias);
+    if (name == "out_proj.weight") return bench::to_vector(torch_mha->out_proj->weight);
+    return bench::to_vector(torch_mha->out_proj->bias);
+  });
+  const torch::Tensor context_tokens = torch::randn({cached, d});
+  const torch::Tensor x = torch::randn({1, d});
+
+  // Ours: the cache holds the projected context; a step appends x's key and value at `cached`.
+  const std::size_t capacity = cached + 1;
+  std::vector<float> cache(Layer::cache_floats(1, capacity));
+  std::vector<float> out(static_cast<std::size_t>(d));
+  tfm::workspace ws1(1), ws2(2);
+  tfm::workspace* ws = &ws1;
+  Layer::append_to_cache(params, context_tokens.data_ptr<float>(), context_tokens.data_ptr<float>(),
+                         1, cached, cache.data(), capacity, 0, ws1);
+  auto ours = [&] {
+    Layer::append_to_cache(params, x.data_ptr<float>(), x.data_ptr<float>(), 1, 1, cache.data(),
+                           capacity, cached, *ws);
+    Layer::attend_to_cache(params, x.data_ptr<float>(), 1, 1, cache.data(), capacity, cached + 1,
+                           out.data(), *ws);
+  };
+
+  // PyTorch: the same step in tensor ops over a cache of projected keys and values (h, L, dh).
+  const auto w = torch_mha->in_proj_weight, b = torch_mha->in_proj_bias;
+  auto heads_of = [&](const torch::Tensor& rows) {  // (L, d) -> (h, L, dh)
+    return rows.view({-1, h, dh}).transpose(0, 1).contiguous();
+  };
+  const auto past_k =
+      heads_of(torch::addmm(b.slice(0, d, 2 * d), context_tokens, w.slice(0, d, 2 * d).t()));
+  const auto past_v =
+      heads_of(torch::addmm(b.slice(0, 2 * d, 3 * d), context_tokens, w.slice(0, 2 * d).t()));
+  torch::Tensor reference;
+  auto theirs = [&] {
+    const auto qkv = torch::addmm(b, x, w.t());  // (1, 3d)
+    const auto q = heads_of(qkv.slice(1, 0, d)) * (1.0 / std::sqrt(double(dh)));
+    const auto k = torch::cat({past_k, heads_of(qkv.slice(1, d, 2 * d))}, 1);
+    const auto v = torch::cat({past_v, heads_of(qkv.slice(1, 2 * d, 3 * d))}, 1);
+    const auto p = torch::softmax(torch::bmm(q, k.transpose(1, 2)), -1);
+    const auto o = torch::bmm(p, v).transpose(0, 1).reshape({1, d});
+    reference = torch::addmm(torch_mha->out_proj->bias, o, torch_mha->out_proj->weight.t());
+  };
+  ours();
+  theirs();
+  // And against nn::MultiheadAttention itself, over the 4097 raw tokens.
+  const auto all_tokens = torch::cat({context_tokens, x}, 0).unsqueeze(1);  // (L, 1, d)
+  const auto module_out = std::get<0>(
+      torch_mha->forward(x.unsqueeze(1), all_tokens, all_tokens, {}, /*need_weights=*/false));
+  const double max_diff = std::max(
+      bench::max_abs_diff(reference.data_ptr<float>(), out.data(), out.size()),
+      bench::max_abs_diff(module_out.contiguous().data_ptr<float>(), out.data(), out.size()));
+
+  const double bytes = 2.0 * double(capacity) * double(d) * 4 + 4.0 * double(d * d) * 4;
+  const double bound = bytes / bandwidth * 1e3;
+  for (int threads : {1, 2}) {
+    ws = threads == 1 ? &ws1 : &ws2;
+    torch::set_num_threads(threads);
+    bench::settle();
+    const auto t_ours = bench::time_ms(ours);
+    const long before = bench::allocations.load();
+    for (int i = 0; i < 3; ++i) ours();
+    const double allocs = double(bench::allocations.load() - before) / 3;
+    bench::settle();
+    const auto t_torch = bench::time_ms(theirs);
+    const auto t_ort = ctx.ort.best("decode", 1, 1, d, h, false, threads);
+    char ort_text[40] = "      n/a";
+    if (t_ort.found())
+      std::snprintf(ort_text, sizeof ort_text, "%9.3f %5.2fx (%s)", t_ort.median_ms,
+                    t_ort.median_ms / t_ours.median, t_ort.variant.c_str());
+    std::printf("%2d | %8.3f (%6.3f-%7.3f) %5.1f%% | %8.3f %5.2fx | %s | %6.3f | %5.1f | %.1e\n",
+                threads, t_ours.median, t_ours.min, t_ours.max, 100 * bound / t_ours.median,
+                t_torch.median, t_torch.median / t_ours.median, ort_text, bound, allocs, max_diff);
+    std::fflush(stdout);
+    ctx.records.push_back(
+        {{"decode_step", true},
+         {"cached_tokens", cached},
+         {"d_model", d},
+         {"heads", h},
+         {"threads", threads},
+         {"ours_ms",
+          {{"median", t_ours.median},
+           {"min", t_ours.min},
+           {"max", t_ours.max},
+           {"runs", t_ours.runs}}},
+         {"percent_of_bandwidth_bound", 100 * bound / t_ours.median},
+         {"bound_ms", bound},
+         {"read_bandwidth_gbs", bandwidth * 1e-9},
+         {"pytorch_ms", t_torch.median},
+         {"onnxruntime_ms", t_ort.found() ? nlohmann::json(t_ort.median_ms) : nlohmann::json()},
+         {"onnxruntime_variant", t_ort.variant},
+         {"heap_allocations_per_call", allocs},
+         {"max_abs_diff_vs_pytorch", max_diff}});
   }
 }
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  const std::string json_path = bench::parse_common_flags(argc, argv);
+  std::string ort_path = "build/onnx-results.json";
+  for (int i = 1; i + 1 < argc; ++i)
+    if (std::string(argv[i]) == "--ort") ort_path = argv[i + 1];
   bench::configure_peers();
+  context ctx;
+  ctx.ort = bench::ort_results(ort_path);
+  ctx.peak[1] = bench::fma_peak_gflops(1);
+  ctx.peak[2] = bench::fma_peak_gflops(2);
+
   std::printf(
-      "typeformer instruction set: %s; PyTorch with OMP_WAIT_POLICY=PASSIVE, glibc M_MMAP_MAX=0, "
-      "M_TRIM_THRESHOLD=1 GiB\n",
-      std::string(tfm::simd::best_arch::name()).c_str());
+      "typeformer instruction set: %s; FP32 FMA peak measured: %.1f GFLOP/s (1 thread), "
+      "%.1f (2 threads)\n",
+      std::string(tfm::simd::best_arch::name()).c_str(), ctx.peak[1], ctx.peak[2]);
   std::printf(
-      "median ms over >= 7 runs (>= 2 s); GFLOP/s counts projections + attention (causal: half the "
-      "attention)\n");
+      "PyTorch %s with OMP_WAIT_POLICY=PASSIVE, glibc M_MMAP_MAX=0, M_TRIM_THRESHOLD=1 GiB; "
+      "ONNX Runtime: %s\n",
+      TORCH_VERSION,
+      ctx.ort.loaded() ? ("best variant from " + ort_path).c_str()
+                       : ("no results at " + ort_path + " (run bench/run.sh)").c_str());
+  if (ctx.ort.loaded())
+    std::printf(
+        "ONNX Runtime per-call binding overhead (Node.js): %.1f us (1 thread), %.1f us "
+        "(2 threads), included in its times\n",
+        ctx.ort.binding_overhead_us(1), ctx.ort.binding_overhead_us(2));
   std::printf(
-      "   B     L    d   h mask   th | typeformer   GFLOP/s |   PyTorch   GFLOP/s | BLAS proj | "
-      "torch/ours | max|diff|\n");
-  using mha512 = tfm::multi_head_attention<"self_attn", heads<8>, d_model<512>>;
-  using mha768 = tfm::multi_head_attention<"self_attn", heads<12>, d_model<768>>;
+      "median ms (min-max) over >= %s; GFLOP/s counts projections + unmasked attention "
+      "pairs; bound = OpenBLAS projections + attention at 80%% of peak\n",
+      bench::quick ? "3 runs, 0.3 s (--quick)" : "7 runs, 2 s");
+  std::printf(
+      "   B     L    d   h mask   th |  ours ms (    min -     max) GFLOP/s peak | "
+      "PyTorch  t/ours |    ORT ms ORT/ours | BLAS prj bound ms ours/bnd | allocs ws MiB "
+      "beyond-qkv MiB | max|diff|\n");
   for (bool causal : {false, true}) {
-    bench_shape<mha512>(64, 5, causal);
-    bench_shape<mha768>(1, 128, causal);
-    bench_shape<mha512>(1, 2048, causal);
+    bench_shape<mha512>(ctx, 64, 5, causal);
+    bench_shape<mha768>(ctx, 1, 128, causal);
+    bench_shape<mha768>(ctx, 8, 128, causal);
+    bench_shape<mha768>(ctx, 1, 512, causal);
+    bench_shape<mha512>(ctx, 1, 2048, causal);
+    bench_shape<mha512>(ctx, 1, 4096, causal);
+  }
+
+  // A step reads 21 MB, which stays in this machine's L3 from one timed step to the next, as it
+  // would not in a model of several layers: the bound uses the read bandwidth of a buffer of
+  // the same size, so it is the bound for what is timed.
+  const double step_bytes = 2.0 * 4097 * 512 * 4 + 4.0 * 512 * 512 * 4;
+  const double bandwidth = std::max(bench::read_bandwidth(1, std::size_t(step_bytes)),
+                                    bench::read_bandwidth(2, std::size_t(step_bytes)));
+  const double dram_bandwidth = std::max(bench::read_bandwidth(1), bench::read_bandwidth(2));
+  std::printf(
+      "\nDecode step: 1 new token, 4096 cached (d_model 512, 8 heads); bound = %.1f MB "
+      "(cache + weights) at %.1f GB/s, the read bandwidth of a buffer that size (best of "
+      "1 and 2 threads; from memory, 256 MiB: %.1f GB/s)\n",
+      step_bytes / 1e6, bandwidth * 1e-9, dram_bandwidth * 1e-9);
+  std::printf(
+      "th |  ours ms (   min -    max) of bound | PyTorch t/ours |    ORT ms ORT/ours | "
+      "bound ms | allocs | max|diff|\n");
+  bench_decode_step<mha512>(ctx, bandwidth);
+  if (!json_path.empty()) {
+    nlohmann::json out = {{"benchmark", "mha"},
+                          {"instruction_set", std::string(tfm::simd::best_arch::name())},
+                          {"fma_peak_gflops", {{"1", ctx.peak[1]}, {"2", ctx.peak[2]}}},
+                          {"quick", bench::quick},
+                          {"onnxruntime_results", ctx.ort.loaded() ? ort_path : ""},
+                          {"records", ctx.records}};
+    std::ofstream(json_path) << out.dump(2) << '\n';
   }
 }

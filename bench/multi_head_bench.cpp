@@ -101,7 +101,8 @@ void bench_shape(long B, long L) {
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  bench::parse_common_flags(argc, argv);
   bench::configure_peers();
   std::printf("typeformer instruction set: %s; PyTorch %s with OMP_WAIT_POLICY=PASSIVE\n",
               std::string(tfm::simd::best_arch::name()).c_str(), TORCH_VERSION);

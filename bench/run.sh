@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Every side-by-side benchmark in one run: ONNX Runtime first (a Node.js process; its times go to
+# build/onnx-results.json), then the C++ benchmarks, which time typeformer, PyTorch (libtorch,
+# same process) and OpenBLAS and put ORT's times next to theirs. Installs what is missing.
+#
+#   bench/run.sh [--quick]
+#
+# Tables go to stdout; JSON to build/onnx-results.json and build/bench-mha.json. Run it on an otherwise idle machine: every
+# peer is timed on the same cores, one after the other.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+quick=()
+[ "${1:-}" = "--quick" ] && quick=(--quick)
+
+tools/install-deps.sh cmake make g++ xtensor-dev libxsimd-dev libboost-dev nlohmann-json3-dev \
+  libtorch-dev libopenblas-dev nodejs npm >&2
+cmake --preset bench >&2
+cmake --build --preset bench >&2
+
+echo "== ONNX Runtime (onnxruntime-node)"
+bench/onnxruntime/run.sh "${quick[@]}"
+echo
+echo "== Multi-head attention"
+build/bench/bench/mha_bench "${quick[@]}" --ort build/onnx-results.json --json build/bench-mha.json
+echo
+echo "== Encoder layer"
+build/bench/bench/encoder_bench "${quick[@]}" --ort build/onnx-results.json
+echo
+echo "== Incremental decoding"
+build/bench/bench/decode_bench "${quick[@]}"
+echo
+echo "== The multi-head LSTM"
+build/bench/bench/multi_head_bench "${quick[@]}"
