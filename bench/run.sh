@@ -14,7 +14,13 @@ quick=()
 [ "${1:-}" = "--quick" ] && quick=(--quick)
 
 tools/install-deps.sh cmake make g++ xtensor-dev libxsimd-dev libboost-dev nlohmann-json3-dev \
-  libtorch-dev libopenblas-dev nodejs npm >&2
+  libtorch-dev libopenblas-dev >&2
+# Node.js 20 or newer for the ONNX Runtime harness: taken as found (Debian 12's own nodejs is 18,
+# and its npm package conflicts with a Node.js installed from elsewhere).
+if ! command -v node > /dev/null; then
+  echo "bench/run.sh: the ONNX Runtime peer needs Node.js >= 20 (node) and npm on PATH" >&2
+  exit 1
+fi
 cmake --preset bench >&2
 cmake --build --preset bench >&2
 

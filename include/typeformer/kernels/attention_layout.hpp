@@ -76,8 +76,13 @@ void scatter_keys_transposed(const float* k, head_strides s, std::size_t batch, 
         for (std::size_t d = 0; d < key_dim; ++d)
           block[transposed_key_offset(d, j, key_dim)] = row[d];
       }
-      for (std::size_t j = key_len; j < key_capacity; ++j)
-        for (std::size_t d = 0; d < key_dim; ++d) block[transposed_key_offset(d, j, key_dim)] = 0;
+      // Padding keys are contiguous within each feature's row of a stored block.
+      for (std::size_t j = key_len; j < key_capacity;) {
+        const std::size_t block_end = (j / attention_key_block + 1) * attention_key_block;
+        for (std::size_t d = 0; d < key_dim; ++d)
+          std::fill_n(block + transposed_key_offset(d, j, key_dim), block_end - j, 0.0f);
+        j = block_end;
+      }
     }
 }
 
