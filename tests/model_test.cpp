@@ -250,3 +250,33 @@ TEST_CASE("scope puts its parts' weights under a name, like a PyTorch submodule 
   REQUIRE(keras[keras.size() - 2].name == "generator/kernel");
   CHECK_THAT(tfm::summary<m>(), Catch::Contains("transformer.encoder.norm (layer_norm)"));
 }
+
+TEST_CASE(
+    "1 and 2 threads give bit-identical outputs: GEMM splits keep each sum's order, "
+    "attention tasks are whole query blocks") {
+  // 2 × 70 rows: GEMM row blocks split across threads; 70 queries: three query blocks per head,
+  // causal, so the tasks are uneven. One row: the GEMMs split by output panels instead.
+  using layer = tfm::multi_head_attention<"self_attn", heads<4>, d_model<64>>;
+  auto params = layer::from_weights(tfm::naming::pytorch, [](const std::string& name) {
+    const std::size_t n = name == "in_proj_weight"    ? 3 * 64 * 64
+                          : name == "out_proj.weight" ? 64 * 64
+                          : name == "in_proj_bias"    ? 3 * 64
+                                                      : 64;
+    std::vector<float> w(n);
+    for (std::size_t i = 0; i < n; ++i) w[i] = float((i * 37) % 101) / 101.0f - 0.5f;
+    return w;
+  });
+  for (tfm::extent_t length : {70, 1}) {
+    std::vector<float> x(2 * static_cast<std::size_t>(length) * 64);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = float((i * 53) % 97) / 97.0f - 0.5f;
+    std::vector<float> y1(x.size()), y2(x.size());
+    tfm::tensor_view<const float, tfm::dynamic, tfm::dynamic, 64> in(x.data(), {2, length, 64});
+    tfm::tensor_view<float, tfm::dynamic, tfm::dynamic, 64> out1(y1.data(), {2, length, 64}),
+        out2(y2.data(), {2, length, 64});
+    tfm::workspace one(1), two(2);
+    layer::forward(params, in, in, in, out1, one, tfm::masks::causal{});
+    layer::forward(params, in, in, in, out2, two, tfm::masks::causal{});
+    INFO("length " << length);
+    REQUIRE(y1 == y2);
+  }
+}
