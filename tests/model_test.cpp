@@ -279,4 +279,16 @@ TEST_CASE(
     INFO("length " << length);
     REQUIRE(y1 == y2);
   }
+  // One query row of one sequence against 1100 keys: 4 (batch, head) pairs, so the keys are
+  // split into ranges (kernels::attention_key_splits) and merged; still the same bits.
+  std::vector<float> q(64), kv(1100 * 64), y1(64), y2(64);
+  for (std::size_t i = 0; i < kv.size(); ++i) kv[i] = float((i * 29) % 89) / 89.0f - 0.5f;
+  for (std::size_t i = 0; i < q.size(); ++i) q[i] = float((i * 31) % 83) / 83.0f - 0.5f;
+  tfm::tensor_view<const float, 1, 1, 64> query(q.data(), {1, 1, 64});
+  tfm::tensor_view<const float, 1, tfm::dynamic, 64> keys(kv.data(), {1, 1100, 64});
+  tfm::tensor_view<float, 1, 1, 64> out1(y1.data(), {1, 1, 64}), out2(y2.data(), {1, 1, 64});
+  tfm::workspace one(1), two(2);
+  layer::forward(params, query, keys, keys, out1, one);
+  layer::forward(params, query, keys, keys, out2, two);
+  REQUIRE(y1 == y2);
 }

@@ -128,6 +128,7 @@ struct attention_case {
   fully_masked_rows policy = fully_masked_rows::zeros;
   float scale = 1.0f;
   typeformer::maths softmax_maths = typeformer::maths::fast;
+  std::size_t key_splits = 1;  // > 1: the split-key path and its merge
 };
 
 // Straightforward softmax attention in double precision, straight from the definitions.
@@ -216,7 +217,15 @@ void check_attention(const attention_case& c) {
     m.attending_queries = c.attending.data(), m.attending_queries_batch = std::ptrdiff_t(c.lq);
 
   std::vector<float> scratch(tk::attention_scratch_floats(c.dk, c.dv));
-  tk::flash_attention<Arch>(o, m, scratch.data());
+  if (c.key_splits > 1) {
+    std::vector<float> partials(tk::attention_split_floats(o, c.key_splits), 99.0f);
+    tk::flash_attention_split_keys<Arch>(o, m, scratch.data(), partials.data(), c.key_splits, 0,
+                                         c.batch * c.heads * c.key_splits);
+    tk::merge_attention_splits<Arch>(o, m, partials.data(), c.key_splits, scratch.data(), 0,
+                                     c.batch * c.heads * c.lq);
+  } else {
+    tk::flash_attention<Arch>(o, m, scratch.data());
+  }
   std::vector<double> probabilities;
   const auto ref = reference(c, q, k, v, &probabilities);
   for (std::size_t e = 0; e < out.size(); ++e) {
@@ -373,6 +382,29 @@ void kernel_suite() {
     c.lengths = {97};
     check_attention<Arch>(c);
   }
+  SECTION("attention: keys split into ranges and merged (decoding), under every policy") {
+    // 1300 keys in 3 ranges of 448 (7 key blocks) and a shorter last one; bottom-right causal
+    // and key lengths leave whole ranges empty for some rows.
+    attention_case c;
+    c.batch = 2, c.heads = 2, c.lq = 3, c.lk = 1300, c.dk = 16, c.dv = 20;
+    c.key_splits = 3;
+    check_attention<Arch>(c);
+    c.causal = causal_alignment::bottom_right;
+    c.lengths = {1300, 700};
+    check_attention<Arch>(c);
+    c.lengths = {0, 300};  // a fully masked sequence, and ranges past the length
+    for (auto policy :
+         {fully_masked_rows::zeros, fully_masked_rows::nan, fully_masked_rows::minus_1e9_added}) {
+      c.policy = policy;
+      check_attention<Arch>(c);
+    }
+    c.key_splits = 5;  // more ranges than 64-key blocks need: empty ranges at the end
+    c.lk = 200;
+    c.lengths.clear();
+    c.causal = causal_alignment::none;
+    c.policy = fully_masked_rows::zeros;
+    check_attention<Arch>(c);
+  }
   SECTION("attention: causal, top-left and bottom-right") {
     attention_case c;
     c.causal = causal_alignment::top_left;
@@ -401,6 +433,8 @@ void kernel_suite() {
       c.bias.assign(c.lq * c.lk, 0.0f);
       c.bias[1 * c.lk + 2] = std::numeric_limits<float>::quiet_NaN();  // row 1 sees a NaN
       c.bias[2 * c.lk + 0] = -std::numeric_limits<float>::infinity();  // row 2 hides a key
+      check_attention<Arch>(c);
+      c.key_splits = 2;  // the merge keeps the NaN too
       check_attention<Arch>(c);
     }
   }

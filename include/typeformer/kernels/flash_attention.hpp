@@ -227,13 +227,13 @@ void attend_key_tile(const attention_operands& o, const mask_spec& m, attention_
   for (; c < vs; c += W) accumulate_values<Arch, R, 1>(acc, vs, v, count, p, correction, c);
 }
 
-}  // namespace detail
-
-/// Runs tasks [task_begin, task_end) of `attention_task_count(o)`; `scratch` holds
-/// `attention_scratch_floats(o.key_dim, o.value_dim)` floats.
+/// Runs the block of query rows [i0, i0 + 32) of (b, h) over the keys in [key_begin, key_stop)
+/// (key_begin a multiple of the key tile), leaving each row's running (max, sum, accumulator)
+/// in `blk`.
 template <class Arch>
-void flash_attention(const attention_operands& o, const mask_spec& m, float* scratch,
-                     std::size_t task_begin, std::size_t task_end) noexcept {
+void attend_query_block(const attention_operands& o, const mask_spec& m, float* scratch,
+                        attention_block& blk, std::size_t b, std::size_t h, std::size_t i0,
+                        std::size_t key_begin, std::size_t key_stop) noexcept {
   constexpr std::size_t QB = attention_query_block;
   constexpr std::size_t R = attention_query_tile;
   constexpr std::size_t T = attention_key_tile<Arch>;
@@ -244,73 +244,184 @@ void flash_attention(const attention_operands& o, const mask_spec& m, float* scr
   constexpr float neg_inf = -std::numeric_limits<float>::infinity();
   // Under Keras's −1e9 policy masked keys still weigh in a fully masked row: no skipping.
   const bool may_skip = m.policy != fully_masked_rows::minus_1e9_added;
-  const std::size_t blocks = (o.query_len + QB - 1) / QB;
   const std::size_t vs = o.v_stride;
-
-  detail::attention_block blk;
   blk.q = scratch;
   blk.acc = scratch + QB * o.key_dim;
+  blk.b = b, blk.h = h, blk.i0 = i0;
+  blk.rows = std::min(QB, o.query_len - i0);
+  blk.kt = o.kt + (b * o.heads + h) * o.key_dim * o.key_capacity;
+  blk.v = o.v + (b * o.heads + h) * (o.v_block ? o.v_block : o.key_len * vs);
+
+  std::ptrdiff_t max_limit = 0;
+  for (std::size_t r = 0; r < blk.rows; ++r) {
+    const std::size_t i = i0 + r;
+    const float* q = o.q + b * o.q_batch + h * o.q_head + i * o.q_row;
+    float* scaled = scratch + r * o.key_dim;
+    for (std::size_t d = 0; d < o.key_dim; ++d) scaled[d] = q[d] * o.q_scale;
+    blk.limit[r] = visible_key_limit<Arch>(o, m, b, i);
+    max_limit = std::max(max_limit, blk.limit[r]);
+    blk.row_max[r] = neg_inf;
+    blk.row_sum[r] = 0.0f;
+    blk.seen[r] = false;
+  }
+  std::fill_n(blk.acc, blk.rows * vs, 0.0f);
+  const std::size_t key_end =
+      std::min(key_stop, may_skip ? static_cast<std::size_t>(max_limit) : o.key_len);
+
+  for (std::size_t j0 = key_begin; j0 < key_end; j0 += T) {
+    const std::size_t count = std::min(T, o.key_len - j0);
+    for (std::size_t r0 = 0; r0 < blk.rows; r0 += R) {
+      const std::size_t n = std::min(R, blk.rows - r0);
+      if (may_skip &&
+          *std::max_element(blk.limit + r0, blk.limit + r0 + n) <= static_cast<std::ptrdiff_t>(j0))
+        continue;  // every row of the micro-tile is done before this key tile
+      switch (n) {
+        case 1:
+          attend_key_tile<Arch, 1>(o, m, blk, r0, j0, count);
+          break;
+        case 2:
+          attend_key_tile<Arch, 2>(o, m, blk, r0, j0, count);
+          break;
+        case 3:
+          attend_key_tile<Arch, 3>(o, m, blk, r0, j0, count);
+          break;
+        default:
+          attend_key_tile<Arch, R>(o, m, blk, r0, j0, count);
+          break;
+      }
+    }
+  }
+}
+
+/// out = acc / sum for a row whose running values are (seen, sum, acc); a row that saw no key
+/// gets the fully-masked-row policy's fill.
+template <class Arch>
+void write_attention_row(const attention_operands& o, const mask_spec& m, std::size_t b,
+                         std::size_t h, std::size_t i, bool seen, float sum,
+                         const float* acc) noexcept {
+  float* out = o.out + b * o.out_batch + h * o.out_head + i * o.out_row;
+  if (seen) {
+    // A NaN score makes the sum NaN (or leaves it 0 when the maximum skipped it): both give
+    // NaN here, as the frameworks do.
+    for (std::size_t c = 0; c < o.value_dim; ++c) out[c] = acc[c] / sum;
+  } else {
+    const float fill =
+        m.policy == fully_masked_rows::nan ? std::numeric_limits<float>::quiet_NaN() : 0.0f;
+    std::fill_n(out, o.value_dim, fill);
+  }
+}
+
+}  // namespace detail
+
+/// Runs tasks [task_begin, task_end) of `attention_task_count(o)`; `scratch` holds
+/// `attention_scratch_floats(o.key_dim, o.value_dim)` floats.
+template <class Arch>
+void flash_attention(const attention_operands& o, const mask_spec& m, float* scratch,
+                     std::size_t task_begin, std::size_t task_end) noexcept {
+  constexpr std::size_t QB = attention_query_block;
+  const std::size_t blocks = (o.query_len + QB - 1) / QB;
+  detail::attention_block blk;
   for (std::size_t task = task_begin; task < task_end; ++task) {
-    blk.i0 = (task % blocks) * QB;
-    blk.h = (task / blocks) % o.heads;
-    blk.b = task / (blocks * o.heads);
-    blk.rows = std::min(QB, o.query_len - blk.i0);
-    blk.kt = o.kt + (blk.b * o.heads + blk.h) * o.key_dim * o.key_capacity;
-    blk.v = o.v + (blk.b * o.heads + blk.h) * (o.v_block ? o.v_block : o.key_len * vs);
+    const std::size_t b = task / (blocks * o.heads), h = (task / blocks) % o.heads;
+    detail::attend_query_block<Arch>(o, m, scratch, blk, b, h, (task % blocks) * QB, 0, o.key_len);
+    for (std::size_t r = 0; r < blk.rows; ++r)
+      detail::write_attention_row<Arch>(o, m, b, h, blk.i0 + r, blk.seen[r], blk.row_sum[r],
+                                        blk.acc + r * o.v_stride);
+  }
+}
 
-    std::ptrdiff_t max_limit = 0;
+// ---- Split keys: one short query block against a long cache ---------------------------------
+// Decoding runs one query row per (batch, head) against thousands of cached keys; when those
+// tasks are fewer than the threads, each (batch, head)'s keys are split into ranges that run as
+// separate tasks, each leaving a partial (max, sum, accumulator) per row, and a second pass
+// merges them: m = max m_s, sum = Σ sum_s·e^(m_s − m), acc = Σ acc_s·e^(m_s − m).
+
+/// (batch, head) pairs below which a short query block's keys are split, so that there are
+/// about this many tasks. A shape decides it, not the thread count, so that 1 and 2 threads
+/// give the same bits.
+inline constexpr std::size_t attention_split_target_tasks = 8;
+
+/// Key ranges per (batch, head): 1 unless the query fits one block and the (batch, head)
+/// pairs are fewer than the target; ranges of at least 512 keys.
+inline std::size_t attention_key_splits(const attention_operands& o) noexcept {
+  const std::size_t pairs = o.batch * o.heads;
+  if (o.query_len > attention_query_block || pairs == 0 || pairs >= attention_split_target_tasks)
+    return 1;
+  const std::size_t wanted = (attention_split_target_tasks + pairs - 1) / pairs;
+  return std::max<std::size_t>(1, std::min(wanted, o.key_len / 512));
+}
+
+/// Floats of the partial results of a split call: per (batch, head, range, row) a maximum, a
+/// sum, a seen flag and v_stride accumulators.
+inline std::size_t attention_split_floats(const attention_operands& o,
+                                          std::size_t splits) noexcept {
+  return o.batch * o.heads * splits * o.query_len * (o.v_stride + 3);
+}
+
+/// The most attention_split_floats can be for these extents, whatever the key length.
+constexpr std::size_t attention_split_floats_at_most(std::size_t batch, std::size_t heads,
+                                                     std::size_t query_len,
+                                                     std::size_t value_dim) noexcept {
+  const std::size_t pairs = batch * heads;
+  if (query_len > attention_query_block || pairs == 0 || pairs >= attention_split_target_tasks)
+    return 0;
+  const std::size_t splits = (attention_split_target_tasks + pairs - 1) / pairs;
+  return pairs * splits * query_len * (attention_operands::v_stride_for(value_dim) + 3);
+}
+
+/// Runs split tasks [task_begin, task_end) of batch·heads·splits (o.query_len ≤ 32), writing
+/// their partial results into `partials` (attention_split_floats(o, splits) floats).
+template <class Arch>
+void flash_attention_split_keys(const attention_operands& o, const mask_spec& m, float* scratch,
+                                float* partials, std::size_t splits, std::size_t task_begin,
+                                std::size_t task_end) noexcept {
+  constexpr std::size_t T = attention_key_block;  // a multiple of every key tile
+  const std::size_t span = (o.key_len + splits * T - 1) / (splits * T) * T;
+  const std::size_t record = o.v_stride + 3;
+  detail::attention_block blk;
+  for (std::size_t task = task_begin; task < task_end; ++task) {
+    const std::size_t s = task % splits, bh = task / splits;
+    detail::attend_query_block<Arch>(o, m, scratch, blk, bh / o.heads, bh % o.heads, 0, s * span,
+                                     (s + 1) * span);
     for (std::size_t r = 0; r < blk.rows; ++r) {
-      const std::size_t i = blk.i0 + r;
-      const float* q = o.q + blk.b * o.q_batch + blk.h * o.q_head + i * o.q_row;
-      float* scaled = scratch + r * o.key_dim;
-      for (std::size_t d = 0; d < o.key_dim; ++d) scaled[d] = q[d] * o.q_scale;
-      blk.limit[r] = detail::visible_key_limit<Arch>(o, m, blk.b, i);
-      max_limit = std::max(max_limit, blk.limit[r]);
-      blk.row_max[r] = neg_inf;
-      blk.row_sum[r] = 0.0f;
-      blk.seen[r] = false;
+      float* out = partials + (task * o.query_len + r) * record;
+      out[0] = blk.row_max[r];
+      out[1] = blk.row_sum[r];
+      out[2] = blk.seen[r] ? 1.0f : 0.0f;
+      std::copy_n(blk.acc + r * o.v_stride, o.v_stride, out + 3);
     }
-    std::fill_n(blk.acc, blk.rows * vs, 0.0f);
-    const std::size_t key_end = may_skip ? static_cast<std::size_t>(max_limit) : o.key_len;
+  }
+}
 
-    for (std::size_t j0 = 0; j0 < key_end; j0 += T) {
-      const std::size_t count = std::min(T, o.key_len - j0);
-      std::size_t r0 = 0;
-      for (; r0 < blk.rows; r0 += R) {
-        const std::size_t n = std::min(R, blk.rows - r0);
-        if (may_skip && *std::max_element(blk.limit + r0, blk.limit + r0 + n) <=
-                            static_cast<std::ptrdiff_t>(j0))
-          continue;  // every row of the micro-tile is done before this key tile
-        switch (n) {
-          case 1:
-            detail::attend_key_tile<Arch, 1>(o, m, blk, r0, j0, count);
-            break;
-          case 2:
-            detail::attend_key_tile<Arch, 2>(o, m, blk, r0, j0, count);
-            break;
-          case 3:
-            detail::attend_key_tile<Arch, 3>(o, m, blk, r0, j0, count);
-            break;
-          default:
-            detail::attend_key_tile<Arch, R>(o, m, blk, r0, j0, count);
-            break;
-        }
-      }
+/// Merges the partial results of rows [row_begin, row_end) of batch·heads·query_len into the
+/// output; `acc` holds v_stride floats.
+template <class Arch>
+void merge_attention_splits(const attention_operands& o, const mask_spec& m, const float* partials,
+                            std::size_t splits, float* acc, std::size_t row_begin,
+                            std::size_t row_end) noexcept {
+  const std::size_t record = o.v_stride + 3;
+  for (std::size_t row = row_begin; row < row_end; ++row) {
+    const std::size_t i = row % o.query_len, bh = row / o.query_len;
+    auto part = [&](std::size_t s) {
+      return partials + ((bh * splits + s) * o.query_len + i) * record;
+    };
+    bool seen = false;
+    float max = -std::numeric_limits<float>::infinity();
+    for (std::size_t s = 0; s < splits; ++s) {
+      seen = seen || part(s)[2] != 0.0f;
+      max = std::max(max, part(s)[0]);
     }
-
-    for (std::size_t r = 0; r < blk.rows; ++r) {
-      float* out = o.out + blk.b * o.out_batch + blk.h * o.out_head + (blk.i0 + r) * o.out_row;
-      if (blk.seen[r]) {
-        // A NaN score makes the sum NaN (or leaves it 0 when the maximum skipped it): both
-        // give NaN here, as the frameworks do.
-        const float* acc = blk.acc + r * vs;
-        for (std::size_t c = 0; c < o.value_dim; ++c) out[c] = acc[c] / blk.row_sum[r];
-      } else {
-        const float fill =
-            m.policy == fully_masked_rows::nan ? std::numeric_limits<float>::quiet_NaN() : 0.0f;
-        std::fill_n(out, o.value_dim, fill);
-      }
+    float sum = 0.0f;
+    std::fill_n(acc, o.v_stride, 0.0f);
+    for (std::size_t s = 0; s < splits && seen; ++s) {
+      const float* p = part(s);
+      if (p[2] == 0.0f) continue;  // a range with nothing visible adds nothing
+      // A NaN partial maximum is skipped by std::max above but still poisons its own sum.
+      const float scale = std::exp(p[0] - max);
+      sum += p[1] * scale;
+      for (std::size_t c = 0; c < o.v_stride; ++c) acc[c] += p[3 + c] * scale;
     }
+    detail::write_attention_row<Arch>(o, m, bh / o.heads, bh % o.heads, i, seen, sum, acc);
   }
 }
 

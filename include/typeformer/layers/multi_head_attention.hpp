@@ -318,10 +318,18 @@ struct multi_head_attention {
     const std::size_t v =
         batch * H * key_len * O::v_stride_for(static_cast<std::size_t>(value_dim_per_head));
     const std::size_t context = batch * query_len * V;
-    return projected_q + staging + kt + v + context +
-           threads *
-               kernels::attention_scratch_floats(static_cast<std::size_t>(key_dim_per_head),
-                                                 static_cast<std::size_t>(value_dim_per_head));
+    return projected_q + staging + kt + v + context + attention_floats(batch, query_len, threads);
+  }
+
+  /// The attention core's part: each thread's scratch, then the partial results of a call
+  /// whose keys are split (decoding a few (batch, head) pairs against a long cache).
+  static constexpr std::size_t attention_floats(std::size_t batch, std::size_t query_len,
+                                                std::size_t threads) noexcept {
+    const auto kd = static_cast<std::size_t>(key_dim_per_head),
+               vd = static_cast<std::size_t>(value_dim_per_head);
+    return threads * kernels::attention_scratch_floats(kd, vd) +
+           kernels::attention_split_floats_at_most(batch, static_cast<std::size_t>(heads),
+                                                   query_len, vd);
   }
 
   /// out = attention(query, key, value), optionally writing the attention weights too.
@@ -467,10 +475,7 @@ struct multi_head_attention {
   static constexpr std::size_t cached_workspace_floats(std::size_t batch, std::size_t rows,
                                                        std::size_t threads) noexcept {
     const auto Q = static_cast<std::size_t>(query_width), V = static_cast<std::size_t>(value_width);
-    return batch * rows * (2 * Q + 2 * V) +
-           threads *
-               kernels::attention_scratch_floats(static_cast<std::size_t>(key_dim_per_head),
-                                                 static_cast<std::size_t>(value_dim_per_head));
+    return batch * rows * (2 * Q + 2 * V) + attention_floats(batch, rows, threads);
   }
 
   /// Projects `count` new key and value rows ((batch, count, key_features) and (batch, count,
@@ -610,6 +615,24 @@ struct multi_head_attention {
                                   const kernels::mask_spec& spec, float* scratch, workspace& ws) {
     const std::size_t scratch_per_thread =
         kernels::attention_scratch_floats(ops.key_dim, ops.value_dim);
+    const std::size_t splits = kernels::attention_key_splits(ops);
+    if (splits > 1) {  // few (batch, head) rows against many keys: decoding
+      float* partials = scratch + ws.threads() * scratch_per_thread;
+      ws.pool().parallel_for(ops.batch * ops.heads * splits, 1,
+                             [&](std::size_t first, std::size_t last, std::size_t who) {
+                               kernels::flash_attention_split_keys<Arch>(
+                                   ops, spec, scratch + who * scratch_per_thread, partials, splits,
+                                   first, last);
+                             });
+      const std::size_t rows = ops.batch * ops.heads * ops.query_len;
+      ws.pool().parallel_for(rows, std::max<std::size_t>(1, rows / (2 * ws.threads())),
+                             [&](std::size_t first, std::size_t last, std::size_t who) {
+                               kernels::merge_attention_splits<Arch>(
+                                   ops, spec, partials, splits, scratch + who * scratch_per_thread,
+                                   first, last);
+                             });
+      return;
+    }
     const std::size_t tasks = kernels::attention_task_count(ops);
     ws.pool().parallel_for(tasks, std::max<std::size_t>(1, tasks / (8 * ws.threads())),
                            [&](std::size_t first, std::size_t last, std::size_t who) {
