@@ -8,6 +8,8 @@
 
 #include <typeformer/typeformer.hpp>
 
+#include "synthetic_parameters.hpp"
+
 namespace tfm = typeformer;
 using namespace tfm::dims;
 
@@ -257,15 +259,8 @@ TEST_CASE(
   // 2 × 70 rows: GEMM row blocks split across threads; 70 queries: three query blocks per head,
   // causal, so the tasks are uneven. One row: the GEMMs split by output panels instead.
   using layer = tfm::multi_head_attention<"self_attn", heads<4>, d_model<64>>;
-  auto params = layer::from_weights(tfm::naming::pytorch, [](const std::string& name) {
-    const std::size_t n = name == "in_proj_weight"    ? 3 * 64 * 64
-                          : name == "out_proj.weight" ? 64 * 64
-                          : name == "in_proj_bias"    ? 3 * 64
-                                                      : 64;
-    std::vector<float> w(n);
-    for (std::size_t i = 0; i < n; ++i) w[i] = float((i * 37) % 101) / 101.0f - 0.5f;
-    return w;
-  });
+  const auto params = synthetic_parameters<layer>(
+      [](std::size_t i, std::size_t t) { return float((i * 37 + t) % 101) / 101.0f - 0.5f; });
   for (tfm::extent_t length : {70, 1}) {
     std::vector<float> x(2 * static_cast<std::size_t>(length) * 64);
     for (std::size_t i = 0; i < x.size(); ++i) x[i] = float((i * 53) % 97) / 97.0f - 0.5f;
