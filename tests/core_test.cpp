@@ -178,3 +178,31 @@ TEST_CASE("tensor_view converts to const elements and between static and dynamic
   STATIC_REQUIRE(
       !std::is_convertible_v<tfm::tensor_view<const float, 2, 3>, tfm::tensor_view<float, 2, 3>>);
 }
+
+// Found by the weight_conversion fuzzer (corpus: crash-from-weights-reads-past-a-short-tensor):
+// from_weights read past a tensor shorter than its declared shape.
+TEST_CASE(
+    "from_weights: a tensor with the wrong number of values is a weight_error, not a read "
+    "past its end") {
+  using mha = tfm::multi_head_attention<"self_attn", heads<2>, d_model<6>>;
+  const auto give = [](std::size_t in_proj_values) {
+    return [=](const std::string& name) {
+      if (name == "in_proj_weight") return std::vector<float>(in_proj_values, 0.1f);
+      if (name == "in_proj_bias") return std::vector<float>(18, 0.0f);
+      if (name == "out_proj.weight") return std::vector<float>(36, 0.1f);
+      return std::vector<float>(6, 0.0f);
+    };
+  };
+  CHECK_NOTHROW(mha::from_weights(tfm::naming::pytorch, give(18 * 6)));
+  for (const std::size_t wrong :
+       {std::size_t{0}, std::size_t{18 * 6 - 1}, std::size_t{18 * 6 + 1}}) {
+    try {
+      (void)mha::from_weights(tfm::naming::pytorch, give(wrong));
+      FAIL("no weight_error");
+    } catch (const tfm::weight_error& e) {
+      CHECK(std::string(e.what()) ==
+            "multi_head_attention \"self_attn\": tensor \"in_proj_weight\" has " +
+                std::to_string(wrong) + " values, expected 108 (shape [18, 6])");
+    }
+  }
+}

@@ -14,6 +14,7 @@
 #include <typeformer/core/errors.hpp>
 #include <typeformer/core/naming.hpp>
 #include <typeformer/core/text.hpp>
+#include <typeformer/core/weight_source.hpp>
 #include <typeformer/io/safetensors_reader.hpp>
 
 namespace typeformer {
@@ -30,15 +31,6 @@ struct load_options {
 };
 
 namespace detail {
-
-inline std::string shape_text(const std::vector<std::int64_t>& shape) {
-  std::string s = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) {
-    if (i) s += ", ";
-    s += std::to_string(shape[i]);
-  }
-  return s + "]";
-}
 
 inline bool starts_with_any(const std::string& name, const std::vector<std::string>& prefixes) {
   return std::any_of(prefixes.begin(), prefixes.end(),

@@ -27,6 +27,7 @@
 #include <typeformer/core/fixed_string.hpp>
 #include <typeformer/core/naming.hpp>
 #include <typeformer/core/text.hpp>
+#include <typeformer/core/weight_source.hpp>
 #include <typeformer/expr/masks.hpp>
 #include <typeformer/kernels/gemm.hpp>
 #include <typeformer/kernels/simd.hpp>
@@ -82,8 +83,9 @@ struct additive_attention
   }
   template <class Naming, class Get>
   static parameters from_weights(Naming, Get&& get, const std::string& prefix = "") {
+    const auto read = checked_weights<additive_attention>(Naming{}, get, prefix);
     parameters p;
-    if constexpr (scaled) p.scale = get(prefix + "scale");
+    if constexpr (scaled) p.scale = read(prefix + "scale");
     return p;
   }
 
@@ -155,23 +157,24 @@ struct bahdanau_attention
 
   template <class Naming, class Get>
   static parameters from_weights(Naming, Get&& get, const std::string& prefix = "") {
+    const auto read = checked_weights<bahdanau_attention>(Naming{}, get, prefix);
     constexpr bool torch = std::is_same_v<Naming, naming::pytorch_t>;
     const std::string sep = Naming::separator;
     const std::string w = torch ? "weight" : "kernel";
     const auto u = static_cast<std::size_t>(units);
     auto pack = [&](const std::string& scope, std::size_t in) {
-      const std::vector<float> m = get(prefix + scope + sep + w);
+      const std::vector<float> m = read(prefix + scope + sep + w);
       return kernels::packed_matrix::pack(
           [&](std::size_t k, std::size_t n) { return torch ? m[n * in + k] : m[k * u + n]; }, in,
           u);
     };
     parameters p;
     p.w1 = pack("W1", static_cast<std::size_t>(query_width));
-    p.b1 = get(prefix + "W1" + sep + "bias");
+    p.b1 = read(prefix + "W1" + sep + "bias");
     p.w2 = pack("W2", static_cast<std::size_t>(key_width));
-    p.b2 = get(prefix + "W2" + sep + "bias");
-    p.v = get(prefix + "V" + sep + w);  // (units, 1) and (1, units) hold the same values
-    p.v_bias = get(prefix + "V" + sep + "bias").at(0);
+    p.b2 = read(prefix + "W2" + sep + "bias");
+    p.v = read(prefix + "V" + sep + w);  // (units, 1) and (1, units) hold the same values
+    p.v_bias = read(prefix + "V" + sep + "bias").at(0);
     return p;
   }
 

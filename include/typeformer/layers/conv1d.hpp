@@ -30,6 +30,7 @@
 #include <typeformer/core/dims.hpp>
 #include <typeformer/core/fixed_string.hpp>
 #include <typeformer/core/naming.hpp>
+#include <typeformer/core/weight_source.hpp>
 #include <typeformer/kernels/activation.hpp>
 #include <typeformer/kernels/gemm.hpp>
 #include <typeformer/kernels/workspace.hpp>
@@ -156,11 +157,12 @@ struct conv1d {
 
   template <class Naming, class Get>
   static parameters from_weights(Naming, Get&& get, const std::string& prefix = "") {
+    const auto read = checked_weights<conv1d>(Naming{}, get, prefix);
     require_d_model();
     constexpr bool torch = std::is_same_v<Naming, naming::pytorch_t>;
     const auto c = static_cast<std::size_t>(d_model), f = static_cast<std::size_t>(filters),
                k = static_cast<std::size_t>(kernel_size);
-    const std::vector<float> w = get(prefix + (torch ? "weight" : "kernel"));
+    const std::vector<float> w = read(prefix + (torch ? "weight" : "kernel"));
     parameters p;
     // Row r = tap·channels + channel of the packed matrix.
     p.kernel = kernels::packed_matrix::pack(
@@ -169,7 +171,7 @@ struct conv1d {
           return torch ? w[(n * c + ch) * k + tap] : w[r * f + n];
         },
         k * c, f);
-    if (has_bias) p.bias = get(prefix + "bias");
+    if (has_bias) p.bias = read(prefix + "bias");
     return p;
   }
 

@@ -17,6 +17,7 @@
 #include <typeformer/core/dims.hpp>
 #include <typeformer/core/fixed_string.hpp>
 #include <typeformer/core/naming.hpp>
+#include <typeformer/core/weight_source.hpp>
 #include <typeformer/kernels/gemm.hpp>
 #include <typeformer/kernels/softmax.hpp>
 #include <typeformer/kernels/workspace.hpp>
@@ -66,15 +67,16 @@ struct dense {
 
   template <class Naming, class Get>
   static parameters from_weights(Naming, Get&& get, const std::string& prefix = "") {
+    const auto read = checked_weights<dense>(Naming{}, get, prefix);
     require_d_model();
     constexpr bool torch = std::is_same_v<Naming, naming::pytorch_t>;
     const auto in = static_cast<std::size_t>(d_model), out = static_cast<std::size_t>(units);
-    const std::vector<float> w = get(prefix + (torch ? "weight" : "kernel"));
+    const std::vector<float> w = read(prefix + (torch ? "weight" : "kernel"));
     parameters p;
     p.kernel = kernels::packed_matrix::pack(
         [&](std::size_t k, std::size_t n) { return torch ? w[n * in + k] : w[k * out + n]; }, in,
         out);
-    if (has_bias) p.bias = get(prefix + "bias");
+    if (has_bias) p.bias = read(prefix + "bias");
     return p;
   }
 

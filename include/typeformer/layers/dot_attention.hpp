@@ -29,6 +29,7 @@
 #include <typeformer/core/dims.hpp>
 #include <typeformer/core/fixed_string.hpp>
 #include <typeformer/core/naming.hpp>
+#include <typeformer/core/weight_source.hpp>
 #include <typeformer/expr/masks.hpp>
 #include <typeformer/kernels/simd.hpp>
 #include <typeformer/kernels/workspace.hpp>
@@ -66,9 +67,10 @@ struct dot_attention : detail::unprojected_attention_calls<dot_attention<Name, O
 
   template <class Naming, class Get>
   static parameters from_weights(Naming, Get&& get, const std::string& prefix = "") {
+    const auto read = checked_weights<dot_attention>(Naming{}, get, prefix);
     parameters p;
-    if constexpr (scaled) p.scale = get(prefix + "scale").at(0);
-    if constexpr (concat) p.concat_score_weight = get(prefix + "concat_score_weight").at(0);
+    if constexpr (scaled) p.scale = read(prefix + "scale").at(0);
+    if constexpr (concat) p.concat_score_weight = read(prefix + "concat_score_weight").at(0);
     return p;
   }
 

@@ -24,6 +24,7 @@
 #include <typeformer/core/fixed_string.hpp>
 #include <typeformer/core/naming.hpp>
 #include <typeformer/core/text.hpp>
+#include <typeformer/core/weight_source.hpp>
 #include <typeformer/layers/options.hpp>
 #include <typeformer/tensor/view.hpp>
 
@@ -78,8 +79,9 @@ struct embedding {
 
   template <class Naming, class Get>
   static parameters from_weights(Naming, Get&& get, const std::string& prefix = "") {
+    const auto read = checked_weights<embedding>(Naming{}, get, prefix);
     constexpr bool torch = std::is_same_v<Naming, naming::pytorch_t>;
-    parameters p{get(prefix + (torch ? "weight" : "embeddings"))};
+    parameters p{read(prefix + (torch ? "weight" : "embeddings"))};
     // Scaling the table once equals scaling each looked-up vector: both round x·√dim once.
     if constexpr (scaled) {
       const float s = static_cast<float>(std::sqrt(static_cast<double>(dim)));

@@ -17,6 +17,7 @@
 #include <typeformer/core/dims.hpp>
 #include <typeformer/core/fixed_string.hpp>
 #include <typeformer/core/naming.hpp>
+#include <typeformer/core/weight_source.hpp>
 #include <typeformer/kernels/activation.hpp>
 #include <typeformer/kernels/gemm.hpp>
 #include <typeformer/kernels/workspace.hpp>
@@ -83,6 +84,7 @@ struct feed_forward {
 
   template <class Naming, class Get>
   static parameters from_weights(Naming, Get&& get, const std::string& prefix = "") {
+    const auto read = checked_weights<feed_forward>(Naming{}, get, prefix);
     require_d_model();
     const auto d = static_cast<std::size_t>(d_model), w = static_cast<std::size_t>(width);
     parameters p;
@@ -92,15 +94,15 @@ struct feed_forward {
           out);
     };
     if constexpr (std::is_same_v<Naming, naming::pytorch_t>) {
-      p.first = pack(get(prefix + "linear1.weight"), d, w, true);
-      p.first_bias = get(prefix + "linear1.bias");
-      p.second = pack(get(prefix + "linear2.weight"), w, d, true);
-      p.second_bias = get(prefix + "linear2.bias");
+      p.first = pack(read(prefix + "linear1.weight"), d, w, true);
+      p.first_bias = read(prefix + "linear1.bias");
+      p.second = pack(read(prefix + "linear2.weight"), w, d, true);
+      p.second_bias = read(prefix + "linear2.bias");
     } else {
-      p.first = pack(get(prefix + "dense/kernel"), d, w, false);
-      p.first_bias = get(prefix + "dense/bias");
-      p.second = pack(get(prefix + "dense_1/kernel"), w, d, false);
-      p.second_bias = get(prefix + "dense_1/bias");
+      p.first = pack(read(prefix + "dense/kernel"), d, w, false);
+      p.first_bias = read(prefix + "dense/bias");
+      p.second = pack(read(prefix + "dense_1/kernel"), w, d, false);
+      p.second_bias = read(prefix + "dense_1/bias");
     }
     return p;
   }

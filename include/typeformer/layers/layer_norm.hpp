@@ -14,6 +14,7 @@
 #include <typeformer/core/dims.hpp>
 #include <typeformer/core/fixed_string.hpp>
 #include <typeformer/core/naming.hpp>
+#include <typeformer/core/weight_source.hpp>
 #include <typeformer/kernels/layer_norm.hpp>
 #include <typeformer/kernels/workspace.hpp>
 #include <typeformer/layers/input_width.hpp>
@@ -63,11 +64,11 @@ struct layer_norm {
 
   template <class Naming, class Get>
   static parameters from_weights(Naming naming, Get&& get, const std::string& prefix = "") {
-    require_d_model();
+    const auto read = checked_weights<layer_norm>(naming, get, prefix);
     constexpr bool torch = std::is_same_v<Naming, naming::pytorch_t>;
     parameters p;
-    p.gamma = get(prefix + (torch ? "weight" : "gamma"));
-    p.beta = get(prefix + (torch ? "bias" : "beta"));
+    p.gamma = read(prefix + (torch ? "weight" : "gamma"));
+    p.beta = read(prefix + (torch ? "bias" : "beta"));
     p.epsilon =
         static_cast<float>(declared_epsilon >= 0 ? declared_epsilon : default_epsilon(naming));
     return p;

@@ -30,6 +30,7 @@
 #include <typeformer/core/dims.hpp>
 #include <typeformer/core/fixed_string.hpp>
 #include <typeformer/core/naming.hpp>
+#include <typeformer/core/weight_source.hpp>
 #include <typeformer/kernels/gemm.hpp>
 #include <typeformer/kernels/lstm_cell.hpp>
 #include <typeformer/kernels/workspace.hpp>
@@ -136,6 +137,7 @@ struct lstm {
 
   template <class Naming, class Get>
   static parameters from_weights(Naming, Get&& get, const std::string& prefix = "") {
+    const auto read = checked_weights<lstm>(Naming{}, get, prefix);
     require_d_model();
     constexpr bool torch = std::is_same_v<Naming, naming::pytorch_t>;
     const auto gates = static_cast<std::size_t>(4 * units);
@@ -154,16 +156,16 @@ struct lstm {
       };
       if constexpr (torch) {
         const std::string l = "_l" + std::to_string(k);
-        w.input_kernel = pack(get(prefix + "weight_ih" + l), in);
-        w.recurrent_kernel = pack(get(prefix + "weight_hh" + l), u);
-        w.bias = get(prefix + "bias_ih" + l);
-        const std::vector<float> second = get(prefix + "bias_hh" + l);
+        w.input_kernel = pack(read(prefix + "weight_ih" + l), in);
+        w.recurrent_kernel = pack(read(prefix + "weight_hh" + l), u);
+        w.bias = read(prefix + "bias_ih" + l);
+        const std::vector<float> second = read(prefix + "bias_hh" + l);
         for (std::size_t g = 0; g < gates; ++g) w.bias[g] += second[g];
       } else {
         const std::string l = k == 0 ? "" : "_l" + std::to_string(k);
-        w.input_kernel = pack(get(prefix + "kernel" + l), in);
-        w.recurrent_kernel = pack(get(prefix + "recurrent_kernel" + l), u);
-        w.bias = get(prefix + "bias" + l);
+        w.input_kernel = pack(read(prefix + "kernel" + l), in);
+        w.recurrent_kernel = pack(read(prefix + "recurrent_kernel" + l), u);
+        w.bias = read(prefix + "bias" + l);
       }
     }
     return p;

@@ -20,6 +20,7 @@
 #include <typeformer/core/fixed_string.hpp>
 #include <typeformer/core/naming.hpp>
 #include <typeformer/core/text.hpp>
+#include <typeformer/core/weight_source.hpp>
 #include <typeformer/expr/masks.hpp>
 #include <typeformer/kernels/attention_probabilities.hpp>
 #include <typeformer/kernels/flash_attention.hpp>
@@ -238,6 +239,7 @@ struct multi_head_attention {
   /// `get(name)` returns the tensor's values as floats, row-major.
   template <class Naming, class Get>
   static parameters from_weights(Naming, Get&& get, const std::string& prefix = "") {
+    const auto read = checked_weights<multi_head_attention>(Naming{}, get, prefix);
     require_d_model();
     using std::size_t;
     const auto E = static_cast<size_t>(d_model);
@@ -253,10 +255,10 @@ struct multi_head_attention {
       for (std::size_t m = 0; m < 4; ++m) {
         const auto in = static_cast<size_t>(separate_inputs[m]),
                    out = static_cast<size_t>(separate_outputs[m]);
-        const std::vector<float> w = get(names.weight[m]);
+        const std::vector<float> w = read(names.weight[m]);
         *matrices[m] = kernels::packed_matrix::pack(
             [&](size_t k, size_t n) { return out_in ? w[n * in + k] : w[k * out + n]; }, in, out);
-        if constexpr (has_bias) *biases[m] = get(names.bias[m]);
+        if constexpr (has_bias) *biases[m] = read(names.bias[m]);
       }
     } else if constexpr (std::is_same_v<Naming, naming::pytorch_t>) {
       // PyTorch stores (out, in): element (k, n) of the (in, out) matrix is w[n * in + k].
@@ -265,22 +267,22 @@ struct multi_head_attention {
             [&](size_t k, size_t n) { return w[(first_row + n) * in + k]; }, in, out);
       };
       if (pytorch_packs_in_proj) {
-        const auto w = get(prefix + "in_proj_weight");
+        const auto w = read(prefix + "in_proj_weight");
         p.query = pack_rows(w, 0, E, E);
         p.key = pack_rows(w, E, E, E);
         p.value = pack_rows(w, 2 * E, E, E);
       } else {
-        p.query = pack_rows(get(prefix + "q_proj_weight"), 0, E, E);
-        p.key = pack_rows(get(prefix + "k_proj_weight"), 0, KF, E);
-        p.value = pack_rows(get(prefix + "v_proj_weight"), 0, VF, E);
+        p.query = pack_rows(read(prefix + "q_proj_weight"), 0, E, E);
+        p.key = pack_rows(read(prefix + "k_proj_weight"), 0, KF, E);
+        p.value = pack_rows(read(prefix + "v_proj_weight"), 0, VF, E);
       }
-      p.output = pack_rows(get(prefix + "out_proj.weight"), 0, E, E);
+      p.output = pack_rows(read(prefix + "out_proj.weight"), 0, E, E);
       if constexpr (has_bias) {
-        const auto b = get(prefix + "in_proj_bias");
+        const auto b = read(prefix + "in_proj_bias");
         p.query_bias.assign(b.begin(), b.begin() + E);
         p.key_bias.assign(b.begin() + E, b.begin() + 2 * E);
         p.value_bias.assign(b.begin() + 2 * E, b.end());
-        p.output_bias = get(prefix + "out_proj.bias");
+        p.output_bias = read(prefix + "out_proj.bias");
       }
     } else {
       // Keras kernels are (in, heads, width) and (heads, width, out): row-major (in, out).
@@ -288,15 +290,15 @@ struct multi_head_attention {
         return kernels::packed_matrix::pack([&](size_t k, size_t n) { return w[k * out + n]; }, in,
                                             out);
       };
-      p.query = pack(get(prefix + "query/kernel"), E, Q);
-      p.key = pack(get(prefix + "key/kernel"), KF, Q);
-      p.value = pack(get(prefix + "value/kernel"), VF, V);
-      p.output = pack(get(prefix + "attention_output/kernel"), V, OUT);
+      p.query = pack(read(prefix + "query/kernel"), E, Q);
+      p.key = pack(read(prefix + "key/kernel"), KF, Q);
+      p.value = pack(read(prefix + "value/kernel"), VF, V);
+      p.output = pack(read(prefix + "attention_output/kernel"), V, OUT);
       if constexpr (has_bias) {
-        p.query_bias = get(prefix + "query/bias");
-        p.key_bias = get(prefix + "key/bias");
-        p.value_bias = get(prefix + "value/bias");
-        p.output_bias = get(prefix + "attention_output/bias");
+        p.query_bias = read(prefix + "query/bias");
+        p.key_bias = read(prefix + "key/bias");
+        p.value_bias = read(prefix + "value/bias");
+        p.output_bias = read(prefix + "attention_output/bias");
       }
     }
     return p;

@@ -27,6 +27,7 @@
 #include <typeformer/core/fixed_string.hpp>
 #include <typeformer/core/naming.hpp>
 #include <typeformer/core/text.hpp>
+#include <typeformer/core/weight_source.hpp>
 #include <typeformer/kernels/simd.hpp>
 #include <typeformer/kernels/workspace.hpp>
 #include <typeformer/layers/input_width.hpp>
@@ -167,9 +168,10 @@ struct position_embedding {
   }
   template <class Naming, class Get>
   static parameters from_weights(Naming, Get&& get, const std::string& prefix = "") {
+    const auto read = checked_weights<position_embedding>(Naming{}, get, prefix);
     require_d_model();
     constexpr bool torch = std::is_same_v<Naming, naming::pytorch_t>;
-    return {get(prefix + (torch ? "weight" : "embeddings"))};
+    return {read(prefix + (torch ? "weight" : "embeddings"))};
   }
 
   /// y = x + table[first_position + l] for (batch, length, d_model) x and y (y may be x).

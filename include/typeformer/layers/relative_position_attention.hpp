@@ -34,6 +34,7 @@
 #include <typeformer/core/dims.hpp>
 #include <typeformer/core/fixed_string.hpp>
 #include <typeformer/core/naming.hpp>
+#include <typeformer/core/weight_source.hpp>
 #include <typeformer/expr/masks.hpp>
 #include <typeformer/kernels/gemm.hpp>
 #include <typeformer/kernels/relative_attention.hpp>
@@ -122,7 +123,8 @@ struct relative_dot_attention
   }
   template <class Naming, class Get>
   static parameters from_weights(Naming, Get&& get, const std::string& prefix = "") {
-    return tables::load(get, prefix);
+    const auto read = checked_weights<relative_dot_attention>(Naming{}, get, prefix);
+    return tables::load(read, prefix);
   }
 
   /// y = relative attention of query (batch, Tq, dk) over key (batch, Tv, dk) and value
@@ -218,25 +220,26 @@ struct relative_position_attention {
 
   template <class Naming, class Get>
   static parameters from_weights(Naming, Get&& get, const std::string& prefix = "") {
+    const auto read = checked_weights<relative_position_attention>(Naming{}, get, prefix);
     require_d_model();
     constexpr bool torch = std::is_same_v<Naming, naming::pytorch_t>;
     const std::string sep = Naming::separator;
     const auto d = static_cast<std::size_t>(d_model);
     const auto load = [&](const char* proj, kernels::packed_matrix& m, std::vector<float>& b) {
-      const std::vector<float> values = get(prefix + proj + sep + (torch ? "weight" : "kernel"));
+      const std::vector<float> values = read(prefix + proj + sep + (torch ? "weight" : "kernel"));
       m = kernels::packed_matrix::pack(
           [&](std::size_t k, std::size_t n) {
             return torch ? values[n * d + k] : values[k * d + n];
           },
           d, d);
-      if (has_bias) b = get(prefix + proj + sep + "bias");
+      if (has_bias) b = read(prefix + proj + sep + "bias");
     };
     parameters p;
     load("wq", p.wq, p.bq);
     load("wk", p.wk, p.bk);
     load("wv", p.wv, p.bv);
     load("dense", p.dense, p.bo);
-    p.relative = tables::load(get, prefix);
+    p.relative = tables::load(read, prefix);
     return p;
   }
 
