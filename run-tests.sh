@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds and runs the whole test suite: a Release build and an ASan+UBSan build, each with
-# g++ 12 and clang 14, then the concurrency tests under ThreadSanitizer. Installs missing Debian packages first. Prints each step's wall time
+# g++ 12 and clang 14, then the fuzz targets (libFuzzer, 25 s each) and the concurrency tests
+# under ThreadSanitizer. Installs missing Debian packages first. Prints each step's wall time
 # and fails a step that overruns its limit in .ci/budget.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -29,6 +30,9 @@ for preset in release release-clang asan asan-clang; do
   step "build:$preset" bash -c "cmake --preset $preset >/dev/null && cmake --build --preset $preset"
   step "test:$preset" ctest --preset "$preset"
 done
+# libFuzzer + ASan + UBSan: each target fuzzed for 25 s from the committed corpus.
+step "build:fuzz" bash -c "cmake --preset fuzz >/dev/null && cmake --build --preset fuzz"
+step "test:fuzz" ctest --preset fuzz
 # Runners sharing weights across threads, under ThreadSanitizer (one small target).
 step "build:tsan" bash -c "cmake --preset tsan >/dev/null && cmake --build --preset tsan"
 step "test:tsan" ctest --preset tsan

@@ -1,0 +1,39 @@
+#pragma once
+// The fuzz targets' bodies, shared by the libFuzzer entry points (tests/fuzz/fuzz_*.cpp, the
+// `fuzz` preset) and by the corpus replay test (every build), so a crash the fuzzer finds stays
+// a regression test once its input is in tests/fuzz/corpus/.
+//
+// Each body takes arbitrary bytes and returns normally when the library either accepted them or
+// threw the typed exception its contract names; any other outcome (another exception, a broken
+// invariant, a sanitizer report) aborts.
+
+#include <cstddef>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace typeformer_fuzz {
+
+/// A safetensors file: parse, read every tensor as its kind, write it back and read it again.
+void safetensors_file(std::span<const std::byte> data);
+
+/// A weight file for each of the small models in both namings: load_weights, then a run.
+void load_weights(std::span<const std::byte> data);
+
+/// from_weights of a model or layer chosen by the first byte, the naming by the second; each
+/// tensor it asks for gets a length and values taken from the rest; on success, a run.
+void weight_conversion(std::span<const std::byte> data);
+
+/// A named seed input.
+struct seed {
+  std::string name;
+  std::vector<std::byte> bytes;
+};
+
+/// Valid inputs for each target: a weight file per model and naming, the lengths every
+/// conversion case expects.
+std::vector<seed> load_weights_seeds();
+std::vector<seed> weight_conversion_seeds();
+
+}  // namespace typeformer_fuzz
