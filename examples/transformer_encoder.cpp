@@ -40,7 +40,8 @@ int main(int argc, char** argv) try {
               double(encoder::workspace_bytes) / 1e6);
 
   const auto file = tfm::io::safetensors_file::open(path);
-  const auto weights = tfm::load_weights<encoder>(file, tfm::naming::pytorch);
+  // verify::on runs the exporter's self-test (PyTorch's output for a sample) before returning.
+  const auto weights = tfm::load_weights<encoder>(file, tfm::naming::pytorch, tfm::verify::on);
 
   // The exporter's sample: a padded batch (B, L, 512), its lengths and PyTorch's output.
   const auto* shape = file.find("selftest.input");

@@ -2,7 +2,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -432,4 +435,131 @@ TEST_CASE(
       REQUIRE(std::fabs(y.data()[i] - reference[i]) <= atol + rtol * std::fabs(reference[i]));
     }
   }
+}
+
+// ---- verify::on: the self-test embedded by the exporter ----------------------------------------
+
+namespace {
+
+using selftest_stack = tfm::model<
+    tfm::input<batch<tfm::dynamic>, seq<tfm::dynamic>, d_model<36>>,
+    tfm::repeat<"layers", 3, tfm::transformer_encoder_layer<heads<4>, dim_feedforward<52>>>,
+    tfm::layer_norm<"norm">>;
+
+// `file` copied, with `edit(name, bytes)` applied to each tensor's bytes and `metadata` replacing
+// the metadata; a tensor whose edit empties its name is dropped.
+template <class Edit>
+tfm::io::safetensors_file rewritten(const tfm::io::safetensors_file& file, Edit edit,
+                                    std::map<std::string, std::string> metadata) {
+  tfm::io::safetensors_writer w;
+  for (const auto& t : file.tensors()) {
+    const auto raw = file.raw_bytes(t.name);
+    std::vector<std::byte> bytes(raw.begin(), raw.end());
+    std::string name = t.name;
+    edit(name, bytes);
+    if (!name.empty()) w.add(name, t.type, t.shape, bytes);
+  }
+  for (auto& [k, v] : metadata) w.set_metadata(k, v);
+  return tfm::io::safetensors_file::from_bytes(w.to_bytes(), "edited.safetensors");
+}
+
+template <class Model>
+std::string verify_error(const tfm::io::safetensors_file& file) {
+  try {
+    (void)tfm::load_weights<Model>(file, tfm::naming::pytorch, tfm::verify::on);
+  } catch (const tfm::weight_error& e) {
+    return e.what();
+  }
+  FAIL("no weight_error");
+  return {};
+}
+
+}  // namespace
+
+TEST_CASE(
+    "verify::on passes PyTorch's own self-test: an encoder stack with padding, a causal "
+    "token model") {
+  const auto stack_file =
+      tfm::io::safetensors_file::open(data_dir + "pytorch_encoder_stack_selftest.safetensors");
+  CHECK_NOTHROW(
+      tfm::load_weights<selftest_stack>(stack_file, tfm::naming::pytorch, tfm::verify::on));
+  CHECK_NOTHROW(
+      tfm::load_weights<selftest_stack>(data_dir + "pytorch_encoder_stack_selftest.safetensors",
+                                        tfm::naming::pytorch, tfm::verify::on));
+  const auto token_file = tfm::io::safetensors_file::open(
+      data_dir + "pytorch_token_language_model_selftest.safetensors");
+  CHECK_NOTHROW(
+      tfm::load_weights<token_language_model>(token_file, tfm::naming::pytorch, tfm::verify::on));
+}
+
+TEST_CASE("verify::on refuses weights whose output differs, naming the position and the values") {
+  const auto file =
+      tfm::io::safetensors_file::open(data_dir + "pytorch_encoder_stack_selftest.safetensors");
+  const auto expected = file.read_floats("selftest.output");
+  // Flat position of [2, 4, 17] in (3, 7, 36): nudged by 1e-3, far beyond atol 5e-5.
+  const std::size_t at = (2 * 7 + 4) * 36 + 17;
+  const auto nudged = rewritten(
+      file,
+      [&](std::string& name, std::vector<std::byte>& bytes) {
+        if (name != "selftest.output") return;
+        const float v = expected[at] + 1e-3f;
+        std::memcpy(bytes.data() + 4 * at, &v, 4);
+      },
+      file.metadata());
+  const std::string message = verify_error<selftest_stack>(nudged);
+  CHECK_THAT(message, Catch::Matchers::StartsWith(
+                          "model (pytorch names) in edited.safetensors: self-test failed: "
+                          "selftest.output differs at [2, 4, 17]: expected "));
+  CHECK_THAT(message, Catch::Matchers::Contains("1 of 756 values differ"));
+  // verify::off (and the overload without it) load the same file without running it.
+  CHECK_NOTHROW(tfm::load_weights<selftest_stack>(nudged, tfm::naming::pytorch, tfm::verify::off));
+  CHECK_NOTHROW(tfm::load_weights<selftest_stack>(nudged, tfm::naming::pytorch));
+
+  // A weight changed instead of the output: every position is off.
+  const auto bad_weight = rewritten(
+      file,
+      [](std::string& name, std::vector<std::byte>& bytes) {
+        if (name == "layers.1.linear2.bias") std::fill(bytes.begin(), bytes.end(), std::byte{0});
+      },
+      file.metadata());
+  CHECK_THAT(verify_error<selftest_stack>(bad_weight),
+             Catch::Matchers::Contains("self-test failed: selftest.output differs at [0, 0, "));
+}
+
+TEST_CASE(
+    "verify::on: a missing self-test, tolerance or a sample that does not fit is a "
+    "weight_error") {
+  const auto file =
+      tfm::io::safetensors_file::open(data_dir + "pytorch_encoder_stack_selftest.safetensors");
+  const auto keep = [](std::string&, std::vector<std::byte>&) {};
+  const auto drop = [](const char* which) {
+    return [which](std::string& name, std::vector<std::byte>&) {
+      if (name == which) name.clear();
+    };
+  };
+  auto metadata = file.metadata();
+  CHECK_THAT(verify_error<selftest_stack>(rewritten(file, drop("selftest.output"), metadata)),
+             Catch::Matchers::EndsWith(
+                 "verify::on, but the file has no self-test (selftest.output missing)"));
+  auto no_atol = metadata;
+  no_atol.erase("selftest.atol");
+  CHECK_THAT(verify_error<selftest_stack>(rewritten(file, keep, no_atol)),
+             Catch::Matchers::EndsWith(
+                 "the self-test has no tolerance: __metadata__ lacks \"selftest.atol\""));
+  auto bad_rtol = metadata;
+  bad_rtol["selftest.rtol"] = "1e-4x";
+  CHECK_THAT(verify_error<selftest_stack>(rewritten(file, keep, bad_rtol)),
+             Catch::Matchers::EndsWith(
+                 "__metadata__ \"selftest.rtol\" is \"1e-4x\", expected a non-negative decimal "
+                 "number"));
+  // Without its key lengths the padded rows differ from PyTorch's: the comparison catches it.
+  const auto no_lengths = rewritten(
+      file,
+      [](std::string& name, std::vector<std::byte>& bytes) {
+        if (name == "selftest.key_lengths") name.clear();
+        (void)bytes;
+      },
+      metadata);
+  CHECK_THAT(verify_error<selftest_stack>(no_lengths),
+             Catch::Matchers::Contains("self-test failed"));
 }

@@ -75,7 +75,9 @@ def main():
     config = {"framework": "pytorch", "module": "nn.TransformerEncoder", "layers": LAYERS, "d_model": D,
               "heads": HEADS, "dim_feedforward": FF, "norm": True, "batch_first": True,
               "fast_path": True, "atol": ATOL, "rtol": RTOL}
+    # selftest.atol / selftest.rtol: the tolerance load_weights(..., verify::on) applies.
     safetensors_io.write(out, tensors, {"config": json.dumps(config, sort_keys=True),
+                                        "selftest.atol": repr(ATOL), "selftest.rtol": repr(RTOL),
                                         "torch_version": torch.__version__})
     print(f"wrote {out} ({os.path.getsize(out) / 1e6:.1f} MB)")
 

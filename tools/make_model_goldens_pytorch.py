@@ -126,6 +126,7 @@ def main():
     decoder_cases(out)
     branch_cases(out)
     token_model_cases(out)
+    self_test_cases(out)
 
 
 MEMORY_SEQ = 6
@@ -247,6 +248,40 @@ def token_model_cases(out):
                              "Linear + softmax, float64 general path"}
     safetensors_io.write(os.path.join(out, "pytorch_token_language_model.safetensors"), tensors,
                          {"config": json.dumps(config, sort_keys=True), "torch_version": torch.__version__})
+
+    # The same model and sample in the self-test layout that load_weights(..., verify::on) checks.
+    weights = {k: v.detach().float().numpy() for k, v in module.state_dict().items()}
+    write_self_test(out, "pytorch_token_language_model_selftest", weights, ids.numpy().astype("int32"),
+                    y.float().numpy(), None, causal=True, atol=2e-6, rtol=1e-4)
+
+
+def write_self_test(out_dir, name, weights, x, y, lengths, causal, atol, rtol):
+    """A weight file with an embedded self-test: selftest.input, selftest.output, optional
+    selftest.key_lengths, and the tolerance (and causal flag) in the metadata."""
+    tensors = dict(weights)
+    tensors["selftest.input"] = x
+    tensors["selftest.output"] = y
+    metadata = {"selftest.atol": repr(atol), "selftest.rtol": repr(rtol),
+                "generator": "tools/make_model_goldens_pytorch.py", "torch_version": torch.__version__}
+    if lengths is not None:
+        tensors["selftest.key_lengths"] = torch.tensor(lengths, dtype=torch.int64).numpy()
+    if causal:
+        metadata["selftest.causal"] = "true"
+    safetensors_io.write(os.path.join(out_dir, name + ".safetensors"), tensors, metadata)
+
+
+def self_test_cases(out):
+    """nn.TransformerEncoder (3 post-norm layers, final norm) with a padded sample, float64 general
+    path, stored as a self-test."""
+    stack = nn.TransformerEncoder(encoder_layer(False, "relu", 1e-5), 3, norm=nn.LayerNorm(D),
+                                  enable_nested_tensor=False)
+    randomise(stack, 61)
+    torch.manual_seed(62)
+    x = torch.randn(B, L, D)
+    y = general_path(stack, x, LENGTHS)
+    weights = {k: v.detach().float().numpy() for k, v in stack.state_dict().items()}
+    write_self_test(out, "pytorch_encoder_stack_selftest", weights, x.float().numpy(), y.float().numpy(),
+                    LENGTHS, causal=False, atol=5e-5, rtol=2e-4)
 
 
 if __name__ == "__main__":

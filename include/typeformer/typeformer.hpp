@@ -31,6 +31,7 @@
 #include <typeformer/model/introspection.hpp>
 #include <typeformer/model/model.hpp>
 #include <typeformer/model/runner.hpp>
+#include <typeformer/model/self_test.hpp>
 #include <typeformer/model/transformer_layers.hpp>
 #include <typeformer/tensor/view.hpp>
 #include <typeformer/tensor/xtensor_adapt.hpp>

@@ -1,0 +1,196 @@
+#pragma once
+// Verify on load: load_weights<Model>(file, naming, verify::on) loads the weights, then runs the
+// model on the self-test the exporter stored beside them and compares with the framework's
+// output. The file's contract (tools/export_*.py write it):
+//
+//   selftest.input         (batch, seq, width) floats, or (batch, seq) integer ids for a model
+//                          whose input is tokens<...>
+//   selftest.output        the framework's output for it, shaped as the model's output
+//   selftest.key_lengths   optional (batch,) integers: masks::key_lengths for the call
+//   __metadata__           selftest.atol and selftest.rtol (decimal numbers; required), and
+//                          optionally selftest.causal = "true" to add masks::causal
+//
+// A value passes when |found - expected| <= atol + rtol × |expected|; a NaN passes only where
+// the framework gave NaN. Any failure is a weight_error naming the file, the output, the first
+// mismatching position, the expected and found values.
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include <typeformer/core/errors.hpp>
+#include <typeformer/core/text.hpp>
+#include <typeformer/core/weight_source.hpp>
+#include <typeformer/expr/masks.hpp>
+#include <typeformer/io/load_weights.hpp>
+#include <typeformer/io/safetensors_reader.hpp>
+#include <typeformer/model/runner.hpp>
+
+namespace typeformer {
+
+/// Whether load_weights runs the file's self-test after loading.
+enum class verify { off, on };
+
+namespace detail {
+
+inline double self_test_tolerance(const io::safetensors_file& file, const std::string& key,
+                                  const std::string& where) {
+  const auto& metadata = file.metadata();
+  const auto it = metadata.find(key);
+  if (it == metadata.end())
+    throw weight_error(
+        concat(where, "the self-test has no tolerance: __metadata__ lacks \"", key, "\""));
+  std::size_t used = 0;
+  double value = std::numeric_limits<double>::quiet_NaN();
+  try {
+    value = std::stod(it->second, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != it->second.size() || !(value >= 0) || !std::isfinite(value))
+    throw weight_error(concat(where, "__metadata__ \"", key, "\" is \"", it->second,
+                              "\", expected a non-negative decimal number"));
+  return value;
+}
+
+/// "[1, 3, 17]": the multi-index of flat position `at` in `shape`.
+inline std::string position_text(std::size_t at, const std::vector<std::int64_t>& shape) {
+  std::vector<std::int64_t> index(shape.size());
+  for (std::size_t a = shape.size(); a-- > 0;) {
+    const auto extent = static_cast<std::size_t>(shape[a]);
+    index[a] = static_cast<std::int64_t>(at % extent);
+    at /= extent;
+  }
+  return shape_text(index);
+}
+
+inline std::string number_text(double v) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.7g", v);
+  return text;
+}
+
+template <class Model>
+void run_self_test(const io::safetensors_file& file, const typename Model::parameters& weights,
+                   const std::string& where) {
+  static_assert(!Model::has_memory,
+                "verify::on runs a model with one input; a model with a memory<...> input (a "
+                "decoder) has no self-test format yet: compare its output yourself");
+  const io::tensor_info* input = file.find("selftest.input");
+  const io::tensor_info* output = file.find("selftest.output");
+  if (!input || !output)
+    throw weight_error(concat(where, "verify::on, but the file has no self-test (",
+                              input ? "" : "selftest.input", !input && !output ? " and " : "",
+                              output ? "" : "selftest.output", " missing)"));
+  const double atol = self_test_tolerance(file, "selftest.atol", where);
+  const double rtol = self_test_tolerance(file, "selftest.rtol", where);
+  const auto causal = file.metadata().find("selftest.causal");
+  const bool is_causal = causal != file.metadata().end() && causal->second == "true";
+
+  constexpr std::size_t rank = Model::has_tokens ? 2 : 3;
+  if (input->shape.size() != rank)
+    throw weight_error(concat(where, "selftest.input has shape ", shape_text(input->shape),
+                              ", expected rank ", std::to_string(rank),
+                              Model::has_tokens ? " (batch, seq) ids" : " (batch, seq, width)"));
+  using in = typename Model::input_type;
+  // A sequence_first model's input is (seq, batch, width).
+  const auto batch = static_cast<extent_t>(input->shape[in::is_sequence_first ? 1 : 0]);
+  const auto seq = static_cast<extent_t>(input->shape[in::is_sequence_first ? 0 : 1]);
+  runner<Model> run(weights, {.threads = 1,
+                              .max_batch = in::batch == dynamic ? batch : 0,
+                              .max_seq = in::seq == dynamic ? seq : 0});
+
+  std::vector<extent_t> lengths;
+  if (file.contains("selftest.key_lengths"))
+    for (const std::int64_t n : file.read_integers("selftest.key_lengths"))
+      lengths.push_back(static_cast<extent_t>(n));
+  const auto call = [&](const auto& x) {
+    const masks::key_lengths by_length{lengths};
+    if (!lengths.empty() && is_causal) return run(x, masks::all(masks::causal{}, by_length));
+    if (!lengths.empty()) return run(x, by_length);
+    if (is_causal) return run(x, masks::causal{});
+    return run(x);
+  };
+
+  xt::xtensor<float, Model::output_rank> found;
+  try {
+    if constexpr (Model::has_tokens) {
+      xt::xtensor<std::int32_t, 2> ids(
+          {static_cast<std::size_t>(batch), static_cast<std::size_t>(seq)});
+      const auto values = file.read_integers("selftest.input");
+      for (std::size_t i = 0; i < values.size(); ++i) {
+        if (values[i] < std::numeric_limits<std::int32_t>::min() ||
+            values[i] > std::numeric_limits<std::int32_t>::max())
+          throw weight_error(concat(where, "selftest.input id ", std::to_string(values[i]), " at ",
+                                    position_text(i, input->shape), " does not fit 32 bits"));
+        ids.data()[i] = static_cast<std::int32_t>(values[i]);
+      }
+      found = call(ids);
+    } else {
+      xt::xtensor<float, 3> x({static_cast<std::size_t>(input->shape[0]),
+                               static_cast<std::size_t>(input->shape[1]),
+                               static_cast<std::size_t>(input->shape[2])});
+      const auto values = file.read_floats("selftest.input");
+      std::copy(values.begin(), values.end(), x.data());
+      found = call(x);
+    }
+  } catch (const shape_error& e) {
+    throw weight_error(concat(where, "the self-test does not fit the model: ", e.what()));
+  }
+
+  std::vector<std::int64_t> found_shape(found.shape().begin(), found.shape().end());
+  if (found_shape != output->shape)
+    throw weight_error(concat(where, "selftest.output has shape ", shape_text(output->shape),
+                              ", but the model gives ", shape_text(found_shape),
+                              " for selftest.input"));
+  const std::vector<float> expected = file.read_floats("selftest.output");
+  std::size_t differing = 0, first = expected.size();
+  double worst = 0;
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    const double e = expected[i], f = found.data()[i];
+    const bool ok = std::isnan(e) ? std::isnan(f)
+                                  : !std::isnan(f) &&
+                                        (e == f || std::fabs(f - e) <= atol + rtol * std::fabs(e));
+    if (ok) continue;
+    if (differing++ == 0) first = i;
+    worst = std::isnan(f) || std::isnan(e) ? std::numeric_limits<double>::infinity()
+                                           : std::max(worst, std::fabs(f - e));
+  }
+  if (differing == 0) return;
+  const double e = expected[first], f = found.data()[first];
+  throw weight_error(concat(where, "self-test failed: selftest.output differs at ",
+                            position_text(first, output->shape), ": expected ", number_text(e),
+                            ", found ", number_text(f), " (tolerance atol ", number_text(atol),
+                            " + rtol ", number_text(rtol), " × |expected|); ",
+                            std::to_string(differing), " of ", std::to_string(expected.size()),
+                            " values differ, the largest by ", number_text(worst)));
+}
+
+}  // namespace detail
+
+/// load_weights, then, with verify::on, the file's self-test (see above): a model whose weights
+/// load but give other numbers than the framework is refused, not returned.
+template <class Model, class Naming>
+typename Model::parameters load_weights(const io::safetensors_file& file, Naming naming,
+                                        verify check, const load_options& options = {}) {
+  auto weights = load_weights<Model>(file, naming, options);
+  if (check == verify::on) {
+    const std::string where =
+        detail::concat("model (", Naming::name, " names) in ", file.source(), ": ");
+    detail::run_self_test<Model>(file, weights, where);
+  }
+  return weights;
+}
+
+template <class Model, class Naming>
+typename Model::parameters load_weights(const std::filesystem::path& path, Naming naming,
+                                        verify check, const load_options& options = {}) {
+  return load_weights<Model>(io::safetensors_file::open(path), naming, check, options);
+}
+
+}  // namespace typeformer
