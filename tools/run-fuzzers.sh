@@ -24,7 +24,7 @@ for t in "${targets[@]}"; do
   [ "$t" = weight_conversion ] || dict=(-dict=tests/fuzz/safetensors.dict)
   log="$out/fuzz-$t.log"
   echo "==> $t for ${seconds} s (log: $log)"
-  "$out/tests/fuzz_$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 \
+  "$out/tests/fuzz_$t" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=4096 \
     -print_final_stats=1 "${dict[@]}" -artifact_prefix="$out/fuzz-artifacts/$t-" \
     "$out/fuzz-corpus/$t" "tests/fuzz/corpus/$t" >"$log" 2>&1 || status=1
   runs=$(awk '/stat::number_of_executed_units/ { print $2 }' "$log")

@@ -38,7 +38,7 @@ if(TYPEFORMER_BUILD_FUZZERS)
       set(dict "-dict=${TYPEFORMER_FUZZ_DIR}/safetensors.dict")
     endif()
     add_test(NAME fuzz.${target}
-             COMMAND fuzz_${target} -max_total_time=${TYPEFORMER_FUZZ_SECONDS} -timeout=10
+             COMMAND fuzz_${target} -max_total_time=${TYPEFORMER_FUZZ_SECONDS} -timeout=30
                      -rss_limit_mb=4096 -print_final_stats=1 ${dict}
                      -artifact_prefix=${CMAKE_BINARY_DIR}/fuzz-artifacts/${target}-
                      "${work}" "${TYPEFORMER_FUZZ_DIR}/corpus/${target}")
