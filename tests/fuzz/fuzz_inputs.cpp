@@ -223,6 +223,14 @@ void load_weights(std::span<const std::byte> data) {
             const auto weights = keras ? tfm::load_weights<Layer>(file, tfm::naming::keras)
                                        : tfm::load_weights<Layer>(file, tfm::naming::pytorch);
             run_once<Layer>(weights);
+            // The self-test path: a file with selftest.* tensors and tolerances runs the model
+            // on them (a mismatch, or a sample that does not fit, is a weight_error).
+            if (file.contains("selftest.input") || file.contains("selftest.output")) {
+              if (keras)
+                (void)tfm::load_weights<Layer>(file, tfm::naming::keras, tfm::verify::on);
+              else
+                (void)tfm::load_weights<Layer>(file, tfm::naming::pytorch, tfm::verify::on);
+            }
           });
         }
       }
@@ -243,8 +251,36 @@ void weight_conversion(std::span<const std::byte> data) {
   });
 }
 
+/// `Model`'s valid pytorch-named file plus a self-test whose output is our own (a seed for the
+/// fuzzer, not a reference): ids (2, 5), key lengths, tolerances.
+template <class Model>
+std::vector<std::byte> file_with_self_test() {
+  const auto bytes = valid_file<Model>(tfm::naming::pytorch);
+  const auto file = io::safetensors_file::from_bytes(bytes, "seed");
+  const auto weights = tfm::load_weights<Model>(file, tfm::naming::pytorch);
+  xt::xtensor<std::int32_t, 2> ids = {{1, 2, 3, 0, 0}, {10, 9, 8, 7, 6}};
+  const std::vector<tfm::extent_t> lengths = {3, 5};
+  tfm::runner<Model> run(weights);
+  const auto y = run(ids, tfm::masks::key_lengths{lengths});
+  io::safetensors_writer writer;
+  for (const io::tensor_info& t : file.tensors()) {
+    const auto raw = file.raw_bytes(t.name);
+    writer.add(t.name, t.type, t.shape, std::vector<std::byte>(raw.begin(), raw.end()));
+  }
+  writer.add_integers("selftest.input", {2, 5}, std::vector<std::int64_t>(ids.begin(), ids.end()),
+                      io::dtype::i32);
+  writer.add_integers("selftest.key_lengths", {2},
+                      std::vector<std::int64_t>(lengths.begin(), lengths.end()), io::dtype::i64);
+  std::vector<std::int64_t> shape(y.shape().begin(), y.shape().end());
+  writer.add_floats("selftest.output", shape, std::vector<float>(y.begin(), y.end()));
+  writer.set_metadata("selftest.atol", "1e-5");
+  writer.set_metadata("selftest.rtol", "1e-4");
+  return writer.to_bytes();
+}
+
 std::vector<seed> load_weights_seeds() {
   std::vector<seed> out;
+  out.push_back({"model0_pytorch_selftest.safetensors", file_with_self_test<token_encoder>()});
   for_each_case([&]<class Layer>(int index) {
     if constexpr (is_model<Layer>) {
       const std::string n = std::to_string(index);
