@@ -109,12 +109,13 @@ void run_self_test(const io::safetensors_file& file, const typename Model::param
   if (file.contains("selftest.key_lengths"))
     for (const std::int64_t n : file.read_integers("selftest.key_lengths"))
       lengths.push_back(static_cast<extent_t>(n));
+  // Without selftest.key_lengths every sequence is full length. The call always passes
+  // key lengths, so a model that needs them (zero_padded_positions) runs its self-test too.
+  if (lengths.empty()) lengths.assign(static_cast<std::size_t>(batch), seq);
   const auto call = [&](const auto& x) {
     const masks::key_lengths by_length{lengths};
-    if (!lengths.empty() && is_causal) return run(x, masks::all(masks::causal{}, by_length));
-    if (!lengths.empty()) return run(x, by_length);
-    if (is_causal) return run(x, masks::causal{});
-    return run(x);
+    if (is_causal) return run(x, masks::all(masks::causal{}, by_length));
+    return run(x, by_length);
   };
 
   xt::xtensor<float, Model::output_rank> found;
