@@ -189,10 +189,12 @@ TEST_CASE("wrapper_attention_block passes on_fully_masked_rows to its MultiHeadA
     return 0.1f * float(int((i * 5 + t * 11) % 19) - 9);
   };
   xt::xtensor<std::int32_t, 2> ids = {{4, 2, 9, 0, 0, 0, 0, 0}, {0, 3, 5, 7, 1, 8, 0, 2}};
-  const auto from_block = tfm::runner<block_model>(synthetic_parameters<block_model>(value))(ids);
-  const auto from_residual =
-      tfm::runner<residual_model>(synthetic_parameters<residual_model>(value))(ids);
-  const auto from_zeros = tfm::runner<zeros_model>(synthetic_parameters<zeros_model>(value))(ids);
+  const auto block_weights = synthetic_parameters<block_model>(value);
+  const auto residual_weights = synthetic_parameters<residual_model>(value);
+  const auto zeros_weights = synthetic_parameters<zeros_model>(value);
+  const auto from_block = tfm::runner<block_model>(block_weights)(ids);
+  const auto from_residual = tfm::runner<residual_model>(residual_weights)(ids);
+  const auto from_zeros = tfm::runner<zeros_model>(zeros_weights)(ids);
   REQUIRE(std::equal(from_block.begin(), from_block.end(), from_residual.begin()));
   REQUIRE_FALSE(std::equal(from_block.begin(), from_block.end(), from_zeros.begin()));
 }

@@ -75,6 +75,9 @@ class runner {
     if constexpr (masks_tokens) sequence_keep_.resize(b * s);
   }
 
+  /// A temporary's weights would dangle once the statement ends: keep them in a variable.
+  explicit runner(const parameters&& weights, const runner_options& options = {}) = delete;
+
   runner(const runner&) = delete;
   runner& operator=(const runner&) = delete;
 
