@@ -35,6 +35,13 @@ class format_error : public error {
   using error::error;
 };
 
+/// A NaN or infinity where the caller asked for finite values (runner_options::check_finite):
+/// the message names the layer whose output first held one, and the position.
+class numeric_error : public error {
+ public:
+  using error::error;
+};
+
 namespace detail {
 /// The weight_error of a call given parameters that do not fit the layer (default-built, or
 /// built for another declaration).

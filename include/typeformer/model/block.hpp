@@ -45,6 +45,7 @@
 #include <typeformer/core/naming.hpp>
 #include <typeformer/expr/masks.hpp>
 #include <typeformer/kernels/workspace.hpp>
+#include <typeformer/model/finite_check.hpp>
 #include <typeformer/tensor/view.hpp>
 
 namespace typeformer {
@@ -79,6 +80,8 @@ struct run_context {
   /// still sees it (null after a part that drops it): lstm skips padded steps, self-attention
   /// hides padded keys.
   const std::uint8_t* sequence_keep = nullptr;
+  /// runner_options::check_finite: each layer's output is scanned for NaN and infinity.
+  bool check_finite = false;
 };
 
 namespace detail {
@@ -268,6 +271,10 @@ struct leaf_block {
     } else {
       forward_rows<Arch>(p, x, y, batch, length, ctx, cache);
     }
+    if (ctx.check_finite)
+      require_finite(y, batch,
+                     static_cast<std::size_t>(output_length(static_cast<extent_t>(length))),
+                     static_cast<std::size_t>(output_width), L::kind, L::name, "its output");
   }
 
  private:

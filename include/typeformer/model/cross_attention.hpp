@@ -20,6 +20,7 @@
 #include <typeformer/layers/input_width.hpp>
 #include <typeformer/model/binding.hpp>
 #include <typeformer/model/block.hpp>
+#include <typeformer/model/finite_check.hpp>
 
 namespace typeformer {
 
@@ -77,6 +78,9 @@ struct cross_attention {
                                               cache, capacity, 0, ctx.ws);
       Layer::template attend_to_cache<Arch>(p, x, batch, length, cache, capacity, ctx.memory_length,
                                             y, ctx.ws, *ctx.memory_mask);
+      if (ctx.check_finite)
+        detail::require_finite(y, batch, length, static_cast<std::size_t>(output_width),
+                               Layer::kind, Layer::name, "its output");
       return;
     }
     if (!ctx.memory)
@@ -89,6 +93,9 @@ struct cross_attention {
                                                                      {b, m, ctx.memory_width});
     const tensor_view<float, dynamic, dynamic, output_width> out(y, {b, n, output_width});
     Layer::template forward<Arch>(p, in, memory, memory, out, ctx.ws, *ctx.memory_mask);
+    if (ctx.check_finite)
+      detail::require_finite(y, batch, length, static_cast<std::size_t>(output_width), Layer::kind,
+                             Layer::name, "its output");
   }
 };
 

@@ -38,6 +38,7 @@
 #include <typeformer/core/fixed_string.hpp>
 #include <typeformer/model/binding.hpp>
 #include <typeformer/model/block.hpp>
+#include <typeformer/model/finite_check.hpp>
 
 namespace typeformer {
 
@@ -226,6 +227,13 @@ struct parallel_heads {
     float* rest = stack + rows * static_cast<std::size_t>(output_width);
     if constexpr (runs_in_parallel) {
       run_parallel<Arch>(p, x, outputs, batch, length, ctx.ws, ctx.sequence_keep);
+      // The parallel path runs the layers directly, past leaf_block's scan.
+      if (ctx.check_finite)
+        each([&]<std::size_t I>() {
+          using layer = typename head<I>::layer;
+          require_finite(outputs[I], batch, out_length, static_cast<std::size_t>(widths[I]),
+                         layer::kind, layer::name, "its output");
+        });
     } else {
       each([&]<std::size_t I>() {
         head<I>::template forward<Arch>(std::get<I>(p.heads), x, outputs[I], batch, length, ctx,

@@ -14,6 +14,7 @@
 #include <typeformer/core/diagnostics.hpp>
 #include <typeformer/model/binding.hpp>
 #include <typeformer/model/block.hpp>
+#include <typeformer/model/finite_check.hpp>
 
 namespace typeformer {
 
@@ -166,16 +167,25 @@ struct residual {
     const std::size_t n = rows * static_cast<std::size_t>(input_width);
     if constexpr (has_pre_norm) {
       norm_layer::template forward_rows<Arch>(p.norm_parameters, x, nullptr, stack, rows, ctx.ws);
+      if (ctx.check_finite) check_norm_output(stack, batch, length);
       branch::template forward<Arch>(p.branch_parameters, stack, y, batch, length, ctx, stack + n,
                                      cache);
       detail::add_in_place(y, x, n);
     } else if constexpr (has_post_norm) {
       branch::template forward<Arch>(p.branch_parameters, x, y, batch, length, ctx, stack, cache);
       norm_layer::template forward_rows<Arch>(p.norm_parameters, y, x, y, rows, ctx.ws);
+      if (ctx.check_finite) check_norm_output(y, batch, length);
     } else {
       branch::template forward<Arch>(p.branch_parameters, x, y, batch, length, ctx, stack, cache);
       detail::add_in_place(y, x, n);
     }
+  }
+
+ private:
+  // The norm runs here rather than as a block of its own, so check mode scans it here.
+  static void check_norm_output(const float* y, std::size_t batch, std::size_t length) {
+    detail::require_finite(y, batch, length, static_cast<std::size_t>(input_width),
+                           norm_layer::kind, norm_layer::name, "its output");
   }
 };
 

@@ -40,6 +40,10 @@ struct runner_options {
   extent_t max_seq = 0;
   /// The longest memory input served (a model with memory<...>); 0 takes the declaration.
   extent_t max_memory_seq = 0;
+  /// Check mode: the input and every layer's output are scanned, and the first NaN or
+  /// infinity throws numeric_error naming the layer and the position. Off, NaN and infinity
+  /// propagate (IEEE arithmetic); the scan costs one read of each activation.
+  bool check_finite = false;
 };
 
 template <class Model>
@@ -61,7 +65,8 @@ class runner {
                             ? resolve_maximum(options.max_memory_seq, memory_type::seq,
                                               memory_type::max_seq, "memory seq", "max_memory_seq")
                             : 0),
-        workspace_(options.threads == 0 ? 1 : options.threads) {
+        workspace_(options.threads == 0 ? 1 : options.threads),
+        check_finite_(options.check_finite) {
     const auto b = static_cast<std::size_t>(max_batch_), s = static_cast<std::size_t>(max_seq_);
     workspace_.reserve(Model::body::scratch_floats(
         {b, s, static_cast<std::size_t>(max_memory_seq_), workspace_.threads()}));
@@ -197,12 +202,17 @@ class runner {
     begin_session(static_cast<std::size_t>(memory.extent(0)),
                   static_cast<std::size_t>(memory.extent(1)));
     run_context<masks::none, MemoryMask> ctx{workspace_, no_mask_};
+    ctx.check_finite = check_finite_;
     ctx.memory = memory.data();
     ctx.memory_length = session_.memory_length;
     ctx.memory_width = memory.extent(2);
     ctx.memory_mask = &memory_mask;
     ctx.decoding = &session_;
     ctx.fill_memory_cache = true;
+    if (check_finite_)
+      detail::require_finite(memory.data(), session_.batch, session_.memory_length,
+                             static_cast<std::size_t>(memory.extent(2)), "model", "memory",
+                             "the memory input");
     // No new positions: only the cross-attention caches are filled.
     Model::body::template forward<simd::resolve_arch<Arch>>(
         Model::body_parameters(*weights_), stack_.data(), stack_.data(), session_.batch, 0, ctx,
@@ -249,14 +259,21 @@ class runner {
                                        y.extent(2), Model::output_width);
     if (n == 0 || batch == 0) return;
     run_context<masks::none, MemoryMask> ctx{workspace_, no_mask_};
+    ctx.check_finite = check_finite_;
     ctx.memory_length = session_.memory_length;
     ctx.memory_mask = &memory_mask;
     ctx.decoding = &session_;
     ctx.past = past_;
+    if (check_finite_)
+      detail::require_finite(x.data(), session_.batch, n, static_cast<std::size_t>(x.extent(2)),
+                             "model", "input", "the input");
     Model::body::template forward<simd::resolve_arch<Arch>>(Model::body_parameters(*weights_),
                                                             x.data(), y.data(), session_.batch, n,
                                                             ctx, stack_.data(), cache_.data());
     past_ += n;
+    if (check_finite_)
+      detail::require_finite(y.data(), session_.batch, n, static_cast<std::size_t>(y.extent(2)),
+                             "model", "output", "the output");
   }
 
   /// Positions decoded since start_decoding.
@@ -330,6 +347,11 @@ class runner {
     if (x_first < y_last && y_first < x_last)
       throw shape_error("model: the output must not overlap the input");
     run_context<Mask, MemoryMask, masks_tokens> ctx{workspace_, mask};
+    ctx.check_finite = check_finite_;
+    if (check_finite_)
+      detail::require_finite(x.data(), batch, seq, static_cast<std::size_t>(x.extent(2)), "model",
+                             Model::has_tokens ? "embedding" : "input",
+                             Model::has_tokens ? "the looked-up vectors" : "the input");
     if constexpr (masks_tokens) ctx.sequence_keep = sequence_keep_.data();
     if constexpr (!std::is_same_v<MemoryView, std::nullptr_t>) {
       check<batch_sizes_differ>(memory->extent(0) == x.extent(0), "model", "memory",
@@ -338,10 +360,20 @@ class runner {
       ctx.memory_length = static_cast<std::size_t>(memory->extent(1));
       ctx.memory_width = memory->extent(2);
       ctx.memory_mask = &memory_mask;
+      if (check_finite_)
+        detail::require_finite(memory->data(), batch, ctx.memory_length,
+                               static_cast<std::size_t>(memory->extent(2)), "model", "memory",
+                               "the memory input");
     }
     Model::body::template forward<simd::resolve_arch<Arch>>(Model::body_parameters(*weights_),
                                                             x.data(), y.data(), batch, seq, ctx,
                                                             stack_.data(), nullptr);
+    // Catches what no layer's own scan names, such as a residual sum overflowing to infinity.
+    if (check_finite_) {
+      const auto rows = rank == 3 ? static_cast<std::size_t>(y.extent(1)) : std::size_t{1};
+      detail::require_finite(y.data(), batch, rows, static_cast<std::size_t>(y.extent(rank - 1)),
+                             "model", "output", "the output");
+    }
   }
 
   /// The vectors the body reads: a tokens<...> model's ids (batch, seq), checked and looked up
@@ -475,6 +507,7 @@ class runner {
   std::size_t past_ = 0;
   bool decoding_ = false;
   masks::none no_mask_;
+  bool check_finite_;
 };
 
 }  // namespace typeformer
