@@ -33,6 +33,10 @@ done
 # libFuzzer + ASan + UBSan: each target fuzzed for 25 s from the committed corpus.
 step "build:fuzz" bash -c "cmake --preset fuzz >/dev/null && cmake --build --preset fuzz"
 step "test:fuzz" ctest --preset fuzz
+# Valgrind memcheck of one example, built for x86-64-v3 (valgrind 3.19 cannot run AVX-512).
+step "build:valgrind" bash -c "cmake --preset valgrind >/dev/null && cmake --build --preset valgrind"
+step "test:valgrind" valgrind --quiet --error-exitcode=1 --leak-check=full \
+  --errors-for-leak-kinds=definite,indirect build/valgrind/examples/attention_is_all_you_need
 # Runners sharing weights across threads, under ThreadSanitizer (one small target).
 step "build:tsan" bash -c "cmake --preset tsan >/dev/null && cmake --build --preset tsan"
 step "test:tsan" ctest --preset tsan

@@ -6,7 +6,7 @@ packages=("$@")
 if [ ${#packages[@]} -eq 0 ]; then
   # libclang-rt-14-dev holds clang's sanitizer runtimes: only a Recommends of clang-14.
   packages=(cmake make g++ clang-14 libclang-rt-14-dev xtensor-dev libxsimd-dev libboost-dev catch2
-            nlohmann-json3-dev)
+            nlohmann-json3-dev valgrind)
 fi
 missing=()
 for p in "${packages[@]}"; do
