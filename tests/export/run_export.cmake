@@ -1,0 +1,23 @@
+# One exporter round trip (see ExportTests.cmake): export MODULE with ARGUMENTS to OUT, then
+# load it as each declaration in GOOD (must pass the self-test) and BAD (must fail it).
+get_filename_component(_dir "${OUT}" DIRECTORY)
+file(MAKE_DIRECTORY "${_dir}")
+separate_arguments(_arguments UNIX_COMMAND "${ARGUMENTS}")
+execute_process(COMMAND ${PYTHON} ${EXPORTER} ${MODULE} ${_arguments} --out ${OUT}
+                RESULT_VARIABLE _result)
+if(_result)
+  message(FATAL_ERROR "tools/export_torch.py ${MODULE} failed (${_result})")
+endif()
+foreach(_declaration IN LISTS GOOD)
+  execute_process(COMMAND ${ROUNDTRIP} ${_declaration} ${OUT} RESULT_VARIABLE _result)
+  if(_result)
+    message(FATAL_ERROR "the export does not load as ${_declaration}")
+  endif()
+endforeach()
+foreach(_declaration IN LISTS BAD)
+  execute_process(COMMAND ${ROUNDTRIP} ${_declaration} ${OUT} --expect-failure "self-test failed"
+                  RESULT_VARIABLE _result)
+  if(_result)
+    message(FATAL_ERROR "${_declaration} should fail the export's self-test")
+  endif()
+endforeach()
