@@ -15,7 +15,9 @@
 #include <typeformer/core/naming.hpp>
 #include <typeformer/core/text.hpp>
 #include <typeformer/core/weight_source.hpp>
+#include <typeformer/io/keras_topology.hpp>
 #include <typeformer/io/safetensors_reader.hpp>
+#include <typeformer/io/tfjs_layers_model.hpp>
 
 namespace typeformer {
 
@@ -92,9 +94,36 @@ typename Layer::parameters load_weights(const io::safetensors_file& file, Naming
       naming, [&](const std::string& name) { return file.read_floats(name); }, options.prefix);
 }
 
+/// A Keras model saved by TensorFlow.js (model.json and its shards): the topology is checked
+/// against the declaration first (io/keras_topology.hpp), then the weights as above.
+template <class Layer, class Naming>
+typename Layer::parameters load_weights(const io::tfjs_layers_model& model, Naming naming,
+                                        const load_options& options = {}) {
+  static_assert(std::is_same_v<Naming, naming::keras_t>,
+                "a TensorFlow.js model.json holds Keras names: pass typeformer::naming::keras");
+  detail::check_keras_topology<Layer>(
+      model, detail::concat("model (keras names) in ", model.source(), ": "));
+  return load_weights<Layer>(model.weights(), naming, options);
+}
+
+namespace detail {
+inline bool is_tfjs_model_json(const std::filesystem::path& path) {
+  return path.extension() == ".json";
+}
+}  // namespace detail
+
+/// A safetensors file, or a TensorFlow.js model.json (by its extension).
 template <class Layer, class Naming>
 typename Layer::parameters load_weights(const std::filesystem::path& path, Naming naming,
                                         const load_options& options = {}) {
+  if (detail::is_tfjs_model_json(path)) {
+    if constexpr (std::is_same_v<Naming, naming::keras_t>)
+      return load_weights<Layer>(io::tfjs_layers_model::open(path), naming, options);
+    else
+      throw weight_error(detail::concat(path.string(),
+                                        ": a TensorFlow.js model.json holds Keras "
+                                        "names: pass naming::keras"));
+  }
   return load_weights<Layer>(io::safetensors_file::open(path), naming, options);
 }
 

@@ -254,6 +254,8 @@ struct leaf_block {
   static std::size_t describe(Description& d, const std::string& scope, std::size_t from) {
     d.length = output_length(d.length);
     d.sequence_axis = d.sequence_axis && output_has_sequence_axis;
+    if constexpr (requires { Description::visits_layer_types; })  // io/keras_topology.hpp
+      d.template visit_layer<L>(scope + std::string(L::name));
     return d.add_layer(scope + std::string(L::name), std::string(L::kind), output_feature_axes,
                        d.sequence_axis, parameter_count, from);
   }

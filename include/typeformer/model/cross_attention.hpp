@@ -64,6 +64,8 @@ struct cross_attention {
   static constexpr std::size_t stack_floats(std::size_t, std::size_t) noexcept { return 0; }
   template <class Description>
   static std::size_t describe(Description& d, const std::string& scope, std::size_t from) {
+    if constexpr (requires { Description::visits_layer_types; })  // io/keras_topology.hpp
+      d.template visit_layer<Layer>(scope + std::string(Layer::name));
     return d.add_layer(scope + std::string(Layer::name), std::string(Layer::kind) + ", cross",
                        output_width, parameter_count, from);
   }

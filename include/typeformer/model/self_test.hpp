@@ -188,9 +188,31 @@ typename Model::parameters load_weights(const io::safetensors_file& file, Naming
   return weights;
 }
 
+/// The same for a Keras model saved by TensorFlow.js: the topology check, the weights, then
+/// the self-test from model.json's userDefinedMetadata.
+template <class Model, class Naming>
+typename Model::parameters load_weights(const io::tfjs_layers_model& model, Naming naming,
+                                        verify check, const load_options& options = {}) {
+  auto weights = load_weights<Model>(model, naming, options);
+  if (check == verify::on)
+    detail::run_self_test<Model>(
+        model.weights(), weights,
+        detail::concat("model (", Naming::name, " names) in ", model.source(), ": "));
+  return weights;
+}
+
+/// A safetensors file, or a TensorFlow.js model.json (by its extension).
 template <class Model, class Naming>
 typename Model::parameters load_weights(const std::filesystem::path& path, Naming naming,
                                         verify check, const load_options& options = {}) {
+  if (detail::is_tfjs_model_json(path)) {
+    if constexpr (std::is_same_v<Naming, naming::keras_t>)
+      return load_weights<Model>(io::tfjs_layers_model::open(path), naming, check, options);
+    else
+      throw weight_error(detail::concat(path.string(),
+                                        ": a TensorFlow.js model.json holds Keras "
+                                        "names: pass naming::keras"));
+  }
   return load_weights<Model>(io::safetensors_file::open(path), naming, check, options);
 }
 

@@ -1,0 +1,205 @@
+#pragma once
+// check_keras_topology<Layer>(model, where): a Keras topology (tfjs model.json) against a C++
+// declaration, before any weight is read. Every declared layer must appear in the file under its
+// name, with its Keras class and the config values it computes with (keras_equivalent); every
+// layer of the file must be declared, except inference no-ops (InputLayer, Dropout, ...) and
+// one Add per residual sum. A difference is a weight_error naming the layer and both values.
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include <typeformer/core/errors.hpp>
+#include <typeformer/core/extent.hpp>
+#include <typeformer/core/text.hpp>
+#include <typeformer/io/tfjs_layers_model.hpp>
+#include <typeformer/layers/keras_equivalent.hpp>
+
+namespace typeformer::detail {
+
+/// Collects what a declaration is made of: blocks report to it as to a model_description
+/// (model/introspection.hpp), and leaf layers also report their type.
+class keras_declaration {
+ public:
+  static constexpr bool visits_layer_types = true;
+  extent_t batch = dynamic, length = dynamic;
+  bool sequence_axis = true;
+
+  struct entry {
+    std::string path, kind;
+    bool visited = false;
+    keras::layer_config keras;
+  };
+  std::vector<entry> layers;
+  std::size_t sums = 0;
+
+  std::size_t add_layer(std::string path, std::string kind, extent_t, extent_t, std::size_t) {
+    return record(std::move(path), std::move(kind));
+  }
+  template <class Features>
+  std::size_t add_layer(std::string path, std::string kind, const Features&, bool, extent_t,
+                        std::size_t) {
+    return record(std::move(path), std::move(kind));
+  }
+  void add_edge(std::size_t, std::size_t) {}
+  std::size_t add_sum(std::size_t, std::size_t) {
+    ++sums;
+    return 0;
+  }
+  std::size_t input_node() { return 0; }
+
+  /// Called by a leaf layer's block before it adds itself.
+  template <class L>
+  void visit_layer(const std::string& path) {
+    pending_ = entry{path, std::string(L::kind), true, keras::keras_equivalent<L>()};
+  }
+
+ private:
+  std::size_t record(std::string path, std::string kind) {
+    if (pending_.visited && pending_.path == path) {
+      layers.push_back(std::move(pending_));
+    } else {
+      entry e{std::move(path), std::move(kind), false, {}};
+      e.keras.no_equivalent = "typeformer knows no Keras layer for it";
+      layers.push_back(std::move(e));
+    }
+    pending_ = entry{};
+    return 0;
+  }
+  entry pending_;
+};
+
+template <class Layer>
+keras_declaration declaration_of() {
+  keras_declaration d;
+  if constexpr (requires { typename Layer::body; }) {  // a model
+    if constexpr (Layer::has_tokens) {
+      using E = typename Layer::embedding_type;
+      d.template visit_layer<E>(std::string(E::name));
+      d.add_layer(std::string(E::name), std::string(E::kind), 0, 0, 0);
+    }
+    Layer::body::describe(d, std::string(), d.input_node());
+  } else if constexpr (requires { &Layer::template describe<keras_declaration>; }) {
+    Layer::describe(d, std::string(), d.input_node());
+  } else {
+    d.template visit_layer<Layer>(std::string(Layer::name));
+    d.add_layer(std::string(Layer::name), std::string(Layer::kind), 0, 0, 0);
+  }
+  return d;
+}
+
+inline std::string json_text(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// Keras writes a 1-tuple option as [3] or 3, a float as 0.001 or 1e-3.
+inline bool same_keras_value(const nlohmann::json& a, const nlohmann::json& b) {
+  const auto unwrap = [](const nlohmann::json& j) -> const nlohmann::json& {
+    return j.is_array() && j.size() == 1 ? j[0] : j;
+  };
+  const nlohmann::json &x = unwrap(a), &y = unwrap(b);
+  if (x.is_number() && y.is_number()) {
+    const double p = x.get<double>(), q = y.get<double>();
+    return p == q || std::fabs(p - q) <= 1e-6 * std::max(std::fabs(p), std::fabs(q));
+  }
+  return x == y;
+}
+
+/// Layers that compute nothing at inference.
+inline bool is_inference_no_op(const std::string& class_name) {
+  for (const char* c : {"InputLayer", "Dropout", "SpatialDropout1D", "GaussianNoise",
+                        "GaussianDropout", "AlphaDropout", "ActivityRegularization"})
+    if (class_name == c) return true;
+  return false;
+}
+
+/// LayerNormalization's axis: -1, [-1] or the last axis by number ([2] for a rank-3 input).
+inline nlohmann::json normalised_axis(const nlohmann::json& axis) {
+  const nlohmann::json& a = axis.is_array() && axis.size() == 1 ? axis[0] : axis;
+  if (a.is_number_integer() && a.get<long long>() == 2) return nlohmann::json::array({-1});
+  return nlohmann::json::array({a});
+}
+
+inline void check_layer_config(const keras_declaration::entry& declared,
+                               const nlohmann::json& layer, const std::string& where) {
+  const std::string file_class = layer.at("class_name").get<std::string>();
+  const std::string who = concat(where, "layer \"", declared.path, "\": ");
+  if (file_class != declared.keras.class_name)
+    throw weight_error(concat(who, "model.json has a ", file_class, ", the declaration a ",
+                              declared.kind, " (Keras ", declared.keras.class_name, ")"));
+  const nlohmann::json& config = layer.at("config");
+  for (const keras::option& o : declared.keras.options) {
+    const auto found = config.find(o.key);
+    const bool absent = found == config.end() || (found->is_null() && !o.keras_default.is_null());
+    nlohmann::json value = absent ? o.keras_default : *found;
+    nlohmann::json expected = o.expected;
+    if (o.key == "axis") value = normalised_axis(value);
+    if (!same_keras_value(value, expected))
+      throw weight_error(concat(who, file_class, " ", o.key, " is ", json_text(value),
+                                absent ? " (Keras's default)" : "",
+                                " in model.json, the declaration has ", json_text(expected)));
+  }
+  for (const auto& [key, value] : config.items()) {
+    const auto named = [&](const std::string& k) { return k == key; };
+    if (std::any_of(declared.keras.options.begin(), declared.keras.options.end(),
+                    [&](const keras::option& o) { return o.key == key; }) ||
+        std::any_of(declared.keras.harmless.begin(), declared.keras.harmless.end(), named) ||
+        value.is_null())
+      continue;
+    throw weight_error(concat(who, file_class, " option ", key, " = ", json_text(value),
+                              " is not one typeformer implements (it would be dropped)"));
+  }
+}
+
+/// See the top of this file. `where` starts each message.
+template <class Layer>
+void check_keras_topology(const io::tfjs_layers_model& model, const std::string& where) {
+  const keras_declaration declared = declaration_of<Layer>();
+  const nlohmann::json& layers = model.layers();
+  const auto file_layer = [&](const std::string& name) -> const nlohmann::json* {
+    for (const nlohmann::json& l : layers)
+      if (l["config"]["name"] == name) return &l;
+    return nullptr;
+  };
+  const auto names_in_file = [&] {
+    std::string out;
+    for (const nlohmann::json& l : layers)
+      out += concat(out.empty() ? "" : ", ", l["config"]["name"].get<std::string>(), " (",
+                    l["class_name"].get<std::string>(), ")");
+    return out;
+  };
+  for (const keras_declaration::entry& d : declared.layers) {
+    if (!d.keras.no_equivalent.empty())
+      throw weight_error(
+          concat(where, "the declaration's ", d.kind, " \"", d.path,
+                 "\" cannot be checked against a Keras topology: ", d.keras.no_equivalent));
+    const nlohmann::json* l = file_layer(d.path);
+    if (!l)
+      throw weight_error(concat(where, "the declaration's ", d.kind, " \"", d.path, "\" (Keras ",
+                                d.keras.class_name, ") is not in model.json, whose layers are ",
+                                names_in_file()));
+    check_layer_config(d, *l, where);
+  }
+  std::size_t adds = 0;
+  for (const nlohmann::json& l : layers) {
+    const std::string name = l["config"]["name"].get<std::string>();
+    const std::string class_name = l["class_name"].get<std::string>();
+    const bool declared_here =
+        std::any_of(declared.layers.begin(), declared.layers.end(),
+                    [&](const keras_declaration::entry& d) { return d.path == name; });
+    if (declared_here || is_inference_no_op(class_name)) continue;
+    if (class_name == "Add" && ++adds <= declared.sums) continue;
+    throw weight_error(concat(where, "model.json's layer \"", name, "\" (", class_name,
+                              ") has no counterpart in the declaration",
+                              class_name == "Add" ? " (more Add layers than residual sums)" : ""));
+  }
+  if (adds < declared.sums)
+    throw weight_error(concat(where, "the declaration has ", std::to_string(declared.sums),
+                              " residual sums, model.json ", std::to_string(adds), " Add layers"));
+}
+
+}  // namespace typeformer::detail

@@ -1,0 +1,180 @@
+#pragma once
+// keras_equivalent<Layer>(): the Keras layer a typeformer layer stands for -- its class name and
+// the config values that change what it computes -- so a Keras topology (a tfjs model.json)
+// can be checked against a C++ declaration (model/keras_topology.hpp).
+//
+// Each option is the config key, the value the declaration implies and the value Keras assumes
+// when the key is absent. Keys that only matter for training (initialisers, regularisers,
+// constraints, dropout rates) or bookkeeping (name, dtype, trainable, input shapes) are listed
+// as harmless; any other key in the file is an option typeformer does not implement, and the
+// check refuses it unless it holds Keras's default.
+
+#include <array>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include <typeformer/kernels/activation.hpp>
+#include <typeformer/layers/conv1d.hpp>
+#include <typeformer/layers/multi_head_attention.hpp>
+
+namespace typeformer::keras {
+
+struct option {
+  std::string key;
+  nlohmann::json expected;       // what the declaration computes
+  nlohmann::json keras_default;  // what Keras assumes when the file leaves the key out
+};
+
+struct layer_config {
+  std::string class_name;
+  std::vector<option> options;
+  /// Keys whose value does not change inference.
+  std::vector<std::string> harmless;
+  /// Why the layer has no Keras equivalent, when it has none (class_name is then empty).
+  std::string no_equivalent;
+};
+
+/// Keras's spelling of an activation; empty when Keras has no string for it.
+constexpr std::string_view keras_activation_name(activation a) noexcept {
+  switch (a) {
+    case activation::identity:
+      return "linear";
+    case activation::relu:
+      return "relu";
+    case activation::gelu:
+      return "gelu";
+    case activation::tanh:
+      return "tanh";
+    case activation::sigmoid:
+      return "sigmoid";
+    case activation::softmax:
+      return "softmax";
+    case activation::gelu_tanh:
+      return "";
+  }
+  return "";
+}
+
+namespace detail {
+inline std::vector<std::string> bookkeeping() {
+  return {"name",      "trainable",    "dtype",       "batch_input_shape",   "batch_size",
+          "input_dim", "input_length", "input_shape", "activity_regularizer"};
+}
+inline void add_weight_setup(std::vector<std::string>& keys,
+                             std::initializer_list<std::string_view> weights) {
+  for (const std::string_view w : weights)
+    for (const char* suffix : {"_initializer", "_regularizer", "_constraint"})
+      keys.push_back(std::string(w) + suffix);
+}
+inline nlohmann::json activation_value(activation a) {
+  const std::string_view n = keras_activation_name(a);
+  return n.empty() ? nlohmann::json("(no Keras name: gelu with tanh approximation)")
+                   : nlohmann::json(std::string(n));
+}
+}  // namespace detail
+
+/// The Keras layer `Layer` stands for; `no_equivalent` says why when there is none.
+template <class Layer>
+layer_config keras_equivalent() {
+  layer_config c;
+  c.harmless = detail::bookkeeping();
+  if constexpr (Layer::kind == "dense") {
+    c.class_name = "Dense";
+    c.options = {{"units", Layer::units, nullptr},
+                 {"activation", detail::activation_value(Layer::act), "linear"},
+                 {"use_bias", Layer::has_bias, true}};
+    detail::add_weight_setup(c.harmless, {"kernel", "bias"});
+  } else if constexpr (Layer::kind == "embedding") {
+    c.class_name = "Embedding";
+    c.options = {{"input_dim", Layer::vocabulary, nullptr},
+                 {"output_dim", Layer::dim, nullptr},
+                 {"mask_zero", Layer::masks_zero, false}};
+    if constexpr (Layer::scaled)  // Keras's Embedding has no such option
+      c.options.push_back({"(typeformer scale_by_sqrt_dim)", true, false});
+    detail::add_weight_setup(c.harmless, {"embeddings"});
+  } else if constexpr (Layer::kind == "lstm") {
+    if constexpr (Layer::layers != 1) {
+      c.no_equivalent = "a stacked lstm (num_layers > 1) is several Keras LSTM layers";
+      return c;
+    }
+    c.class_name = "LSTM";
+    c.options = {{"units", Layer::units, nullptr},
+                 {"activation", "tanh", "tanh"},
+                 {"recurrent_activation", "sigmoid", "sigmoid"},
+                 {"use_bias", true, true},
+                 {"return_sequences", Layer::returns_sequences, false},
+                 {"return_state", false, false},
+                 {"go_backwards", false, false},
+                 {"stateful", false, false},
+                 {"time_major", false, false}};
+    detail::add_weight_setup(c.harmless, {"kernel", "recurrent", "bias"});
+    for (const char* k :
+         {"dropout", "recurrent_dropout", "unroll", "implementation", "unit_forget_bias", "cell"})
+      c.harmless.push_back(k);
+  } else if constexpr (Layer::kind == "conv1d") {
+    c.class_name = "Conv1D";
+    const char* padding = Layer::pad == conv_padding::valid  ? "valid"
+                          : Layer::pad == conv_padding::same ? "same"
+                                                             : "causal";
+    c.options = {
+        {"filters", Layer::filters, nullptr},
+        {"kernel_size", nlohmann::json::array({Layer::kernel_size}), nullptr},
+        {"strides", nlohmann::json::array({Layer::stride}), nlohmann::json::array({1})},
+        {"padding", padding, "valid"},
+        {"dilation_rate", nlohmann::json::array({Layer::dilation}), nlohmann::json::array({1})},
+        {"activation", detail::activation_value(Layer::act), "linear"},
+        {"use_bias", Layer::has_bias, true},
+        {"data_format", "channels_last", "channels_last"},
+        {"groups", 1, 1}};
+    detail::add_weight_setup(c.harmless, {"kernel", "bias"});
+    c.harmless.push_back("rank");
+  } else if constexpr (Layer::kind == "layer_norm") {
+    c.class_name = "LayerNormalization";
+    const double epsilon =
+        Layer::declared_epsilon >= 0 ? Layer::declared_epsilon : 1e-3;  // Keras's default
+    c.options = {{"epsilon", epsilon, 1e-3},
+                 {"axis", nlohmann::json::array({-1}), nlohmann::json::array({-1})},
+                 {"center", true, true},
+                 {"scale", true, true}};
+    detail::add_weight_setup(c.harmless, {"beta", "gamma"});
+  } else if constexpr (Layer::kind == "multi_head_attention") {
+    if constexpr (Layer::separate_projections) {
+      c.no_equivalent =
+          "its weights are laid out as separate layers (keras-multi-head or named "
+          "Dense layers), not as one Keras MultiHeadAttention";
+      return c;
+    } else if constexpr (Layer::score_scaling_policy != score_scaling::per_head_key_dim ||
+                         Layer::projection_act != activation::identity) {
+      c.no_equivalent = "its score scale or projection activation is not Keras's";
+      return c;
+    } else {
+      c.class_name = "MultiHeadAttention";
+      c.options = {{"num_heads", Layer::heads, nullptr},
+                   {"key_dim", Layer::key_dim_per_head, nullptr},
+                   {"value_dim", Layer::value_dim_per_head, Layer::key_dim_per_head},
+                   {"use_bias", Layer::has_bias, true},
+                   {"output_shape",
+                    Layer::output_features == Layer::d_model
+                        ? nlohmann::json(nullptr)
+                        : nlohmann::json::array({Layer::output_features}),
+                    nullptr},
+                   // Keras stores the axes it built with: [1] for a (batch, seq, features) input.
+                   {"attention_axes", nlohmann::json::array({1}), nlohmann::json::array({1})}};
+      detail::add_weight_setup(c.harmless, {"kernel", "bias"});
+      for (const char* k : {"dropout", "query_shape", "key_shape", "value_shape"})
+        c.harmless.push_back(k);
+    }
+  } else if constexpr (Layer::kind == "flatten") {
+    c.class_name = "Flatten";
+    c.options = {{"data_format", "channels_last", "channels_last"}};
+  } else {
+    c.no_equivalent = "typeformer knows no Keras layer for it";
+  }
+  return c;
+}
+
+}  // namespace typeformer::keras
