@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include <typeformer/kernels/activation.hpp>
+#include <typeformer/layers/activations.hpp>
 #include <typeformer/layers/conv1d.hpp>
 #include <typeformer/layers/multi_head_attention.hpp>
 
@@ -38,27 +39,6 @@ struct layer_config {
   std::string no_equivalent;
 };
 
-/// Keras's spelling of an activation; empty when Keras has no string for it.
-constexpr std::string_view keras_activation_name(activation a) noexcept {
-  switch (a) {
-    case activation::identity:
-      return "linear";
-    case activation::relu:
-      return "relu";
-    case activation::gelu:
-      return "gelu";
-    case activation::tanh:
-      return "tanh";
-    case activation::sigmoid:
-      return "sigmoid";
-    case activation::softmax:
-      return "softmax";
-    case activation::gelu_tanh:
-      return "";
-  }
-  return "";
-}
-
 namespace detail {
 inline std::vector<std::string> bookkeeping() {
   return {"name",      "trainable",    "dtype",       "batch_input_shape",   "batch_size",
@@ -70,10 +50,11 @@ inline void add_weight_setup(std::vector<std::string>& keys,
     for (const char* suffix : {"_initializer", "_regularizer", "_constraint"})
       keys.push_back(std::string(w) + suffix);
 }
+// Keras's spelling; its gelu(approximate=True) has no string of its own.
 inline nlohmann::json activation_value(activation a) {
-  const std::string_view n = keras_activation_name(a);
-  return n.empty() ? nlohmann::json("(no Keras name: gelu with tanh approximation)")
-                   : nlohmann::json(std::string(n));
+  return a == activation::gelu_tanh
+             ? nlohmann::json("(no Keras name: gelu with tanh approximation)")
+             : nlohmann::json(activation_name(a));
 }
 }  // namespace detail
 
