@@ -143,7 +143,10 @@ inline void check_layer_config(const keras_declaration::entry& declared,
                                 absent ? " (Keras's default)" : "",
                                 " in model.json, the declaration has ", json_text(expected)));
   }
-  for (const auto& [key, value] : config.items()) {
+  for (auto item = config.begin(); item != config.end(); ++item) {
+    // Named copies: clang 14 cannot capture structured bindings in a lambda.
+    const std::string key = item.key();
+    const nlohmann::json& value = item.value();
     const auto named = [&](const std::string& k) { return k == key; };
     if (std::any_of(declared.keras.options.begin(), declared.keras.options.end(),
                     [&](const keras::option& o) { return o.key == key; }) ||
