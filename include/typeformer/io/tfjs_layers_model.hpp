@@ -229,7 +229,7 @@ class tfjs_layers_model {
         if (offset + bytes > data.size())
           fail(who, "needs bytes [", std::to_string(offset), ", ", std::to_string(offset + bytes),
                ") of the shards ", shards, ", which hold ", std::to_string(data.size()));
-        add_weight(out, name, shape, count, stored, quantization, data.data() + offset, who);
+        add_weight(out, name, shape, count, stored, quantization, data.data() + offset);
         offset += bytes;
       }
       if (offset != data.size())
@@ -320,8 +320,7 @@ class tfjs_layers_model {
 
   void add_weight(safetensors_writer& out, const std::string& name,
                   const std::vector<std::int64_t>& shape, std::size_t count, stored_as stored,
-                  const std::optional<affine>& quantization, const std::byte* data,
-                  const std::string& who) const {
+                  const std::optional<affine>& quantization, const std::byte* data) const {
     if (stored.dtype == "int32") {
       std::vector<std::int64_t> values(count);
       for (std::size_t i = 0; i < count; ++i)
@@ -340,7 +339,6 @@ class tfjs_layers_model {
         values[i] =
             static_cast<float>(static_cast<double>(bits) * quantization->scale + quantization->min);
     }
-    (void)who;
     out.add_floats(name, shape, values);
   }
 
