@@ -11,12 +11,15 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include <catch2/catch.hpp>
 
 #include <typeformer/typeformer.hpp>
+
+#include "export/exported_models.hpp"
 
 namespace tfm = typeformer;
 using namespace tfm::dims;
@@ -33,7 +36,8 @@ using vectors_model = tfm::model<
 using hidden = tfm::dense<"hidden", 16, tfm::activation::relu>;
 using norm = tfm::layer_norm<"norm", tfm::epsilon<1, -5>>;
 using out = tfm::dense<"out", 4>;
-using dense_norm = vectors_model<hidden, norm, out>;
+using dense_norm = exported_models::keras_dense_norm;
+static_assert(std::is_same_v<dense_norm, vectors_model<hidden, norm, out>>);
 
 template <class Model>
 void loads_and_verifies(const std::string& fixture) {
@@ -75,12 +79,7 @@ TEST_CASE("tfjs: float16, uint8 and uint16 quantised weights are dequantised as 
 }
 
 TEST_CASE("tfjs: Embedding → LSTM → Dense(softmax) and Conv1D → Dense saved by tfjs") {
-  using lstm_model =
-      tfm::model<tfm::tokens<batch<tfm::dynamic>, seq<tfm::dynamic>, max_batch<3>, max_seq<7>>,
-                 tfm::embedding<"embedding", 30, 8>,
-                 tfm::lstm<"lstm", 12, tfm::return_sequences<true>>,
-                 tfm::dense<"classifier", 3, tfm::activation::softmax>>;
-  loads_and_verifies<lstm_model>("embedding_lstm");
+  loads_and_verifies<exported_models::keras_embedding_lstm>("embedding_lstm");
   using conv_model = tfm::model<
       tfm::input<batch<tfm::dynamic>, seq<tfm::dynamic>, d_model<5>, max_batch<2>, max_seq<9>>,
       tfm::conv1d<"conv", 6, 3, tfm::padding<tfm::conv_padding::same>,
@@ -100,10 +99,7 @@ TEST_CASE("tfjs: Embedding → LSTM → Dense(softmax) and Conv1D → Dense save
 TEST_CASE(
     "tfjs: a functional MultiHeadAttention block; the recorded causal call runs the "
     "self-test causally") {
-  using block = tfm::model<
-      tfm::input<batch<tfm::dynamic>, seq<tfm::dynamic>, d_model<12>, max_batch<2>, max_seq<5>>,
-      tfm::residual<tfm::multi_head_attention<"mha", heads<3>, key_dim_per_head<4>>,
-                    tfm::post_norm<tfm::layer_norm<"norm", tfm::epsilon<1, -6>>>>>;
+  using block = exported_models::keras_mha_block;
   loads_and_verifies<block>("mha_block");
   loads_and_verifies<block>("mha_block_causal");
   const auto causal = tfm::io::tfjs_layers_model::open(tfjs_dir + "mha_block_causal/model.json");

@@ -12,6 +12,7 @@
 #include <typeformer/expr/nodes.hpp>
 #include <typeformer/io/load_weights.hpp>
 #include <typeformer/io/safetensors.hpp>
+#include <typeformer/io/weight_manifest.hpp>
 #include <typeformer/kernels/workspace.hpp>
 #include <typeformer/layers/activations.hpp>
 #include <typeformer/layers/additive_attention.hpp>

@@ -1,6 +1,7 @@
 // The round trip from a trained model to C++: a file written by tools/export_torch.py for a module
-// of examples/pytorch_modules.py is loaded by its C++ declaration with verify::on, which runs the
-// embedded self-test (PyTorch's output for a sample).
+// of examples/pytorch_modules.py, or by tools/keras_h5_to_safetensors.py for a Keras HDF5 file,
+// is loaded by its C++ declaration with verify::on, which runs the embedded self-test (the
+// framework's output for a sample).
 //
 //   export_roundtrip DECLARATION FILE [--expect-failure TEXT]
 //
@@ -15,34 +16,19 @@
 
 #include <typeformer/typeformer.hpp>
 
+#include "exported_models.hpp"
+
 namespace tfm = typeformer;
 using namespace tfm::dims;
 
 namespace {
 
-// examples/pytorch_modules.py: small_encoder. PyTorch's inference fast path zeroes padded
-// positions before the final norm, hence zero_padded_positions.
-template <tfm::activation Activation>
-using small_encoder = tfm::model<
-    tfm::input<batch<tfm::dynamic>, seq<tfm::dynamic>, d_model<32>, max_batch<4>, max_seq<16>>,
-    tfm::repeat<"layers", 2,
-                tfm::transformer_encoder_layer<heads<4>, dim_feedforward<64>,
-                                               tfm::activation_is<Activation>>>,
-    tfm::zero_padded_positions, tfm::layer_norm<"norm">>;
+using exported_models::causal_token_model;
+using exported_models::small_encoder;
 
-// examples/pytorch_modules.py: causal_token_model (the causal mask comes from the self-test's
-// selftest.causal flag).
-template <class... NormFirst>
-using causal_token_model = tfm::model<
-    tfm::tokens<batch<tfm::dynamic>, seq<tfm::dynamic>, max_batch<4>, max_seq<16>>,
-    tfm::embedding<"embed", 50, 32>,
-    tfm::repeat<"encoder.layers", 2,
-                tfm::transformer_encoder_layer<heads<4>, dim_feedforward<64>, NormFirst...>>,
-    tfm::dense<"head", 50>>;
-
-template <class Model>
-void load(const std::string& path) {
-  const auto weights = tfm::load_weights<Model>(path, tfm::naming::pytorch, tfm::verify::on);
+template <class Model, class Naming = tfm::naming::pytorch_t>
+void load(const std::string& path, Naming naming = {}) {
+  const auto weights = tfm::load_weights<Model>(path, naming, tfm::verify::on);
   std::printf("%s: loaded %lld parameters, self-test passed\n", path.c_str(),
               static_cast<long long>(Model::parameter_count));
 }
@@ -53,6 +39,19 @@ void load_as(std::string_view declaration, const std::string& path) {
     return load<small_encoder<tfm::activation::relu>>(path);
   if (declaration == "causal_token_model") return load<causal_token_model<tfm::norm_first>>(path);
   if (declaration == "causal_token_model_post_norm") return load<causal_token_model<>>(path);
+  // Keras: files written by tools/keras_h5_to_safetensors.py.
+  if (declaration == "keras_dense_norm")
+    return load<exported_models::keras_dense_norm>(path, tfm::naming::keras);
+  if (declaration == "keras_dense_norm_with_tanh")  // the file cannot tell; the self-test can
+    return load<tfm::model<
+        tfm::input<batch<tfm::dynamic>, seq<tfm::dynamic>, d_model<10>, max_batch<2>, max_seq<6>>,
+        tfm::dense<"hidden", 16, tfm::activation::tanh>,
+        tfm::layer_norm<"norm", tfm::epsilon<1, -5>>, tfm::dense<"out", 4>>>(path,
+                                                                             tfm::naming::keras);
+  if (declaration == "keras_embedding_lstm")
+    return load<exported_models::keras_embedding_lstm>(path, tfm::naming::keras);
+  if (declaration == "keras_mha_block")
+    return load<exported_models::keras_mha_block>(path, tfm::naming::keras);
   throw std::invalid_argument("unknown declaration " + std::string(declaration));
 }
 

@@ -16,6 +16,7 @@ if(MODE STREQUAL "find_package")
   run(${CMAKE_COMMAND} -S ${SOURCE_DIR} -B ${WORK_DIR}/typeformer-build ${_common}
       -DTYPEFORMER_BUILD_TESTS=OFF -DTYPEFORMER_BUILD_EXAMPLES=OFF
       -DCMAKE_INSTALL_PREFIX=${WORK_DIR}/prefix)
+  run(${CMAKE_COMMAND} --build ${WORK_DIR}/typeformer-build)  # typeformer-inspect
   run(${CMAKE_COMMAND} --install ${WORK_DIR}/typeformer-build)
   run(${CMAKE_COMMAND} -S ${CONSUMER} -B ${WORK_DIR}/consumer-build ${_common}
       -DCONSUMER_MODE=find_package -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix)
@@ -24,5 +25,18 @@ else()
       -DCONSUMER_MODE=subdirectory -DTYPEFORMER_SOURCE_DIR=${SOURCE_DIR})
 endif()
 run(${CMAKE_COMMAND} --build ${WORK_DIR}/consumer-build)
-run(${WORK_DIR}/consumer-build/consumer)
+execute_process(COMMAND ${WORK_DIR}/consumer-build/consumer WORKING_DIRECTORY ${WORK_DIR}
+                RESULT_VARIABLE _r)
+if(NOT _r EQUAL 0)
+  message(FATAL_ERROR "the consumer failed (${_r})")
+endif()
+# The installed typeformer-inspect accepts the consumer's file against the manifest the CMake
+# helper wrote.
+if(MODE STREQUAL "find_package")
+  file(READ ${WORK_DIR}/consumer-build/inspect_path.txt _inspect)
+  run(${_inspect} ${WORK_DIR}/attention.safetensors
+      --against ${WORK_DIR}/consumer-build/attention.manifest.json)
+elseif(NOT EXISTS ${WORK_DIR}/consumer-build/attention.manifest.json)
+  message(FATAL_ERROR "typeformer_add_manifest wrote no manifest")
+endif()
 message(STATUS "consumer built and ran via ${MODE}")

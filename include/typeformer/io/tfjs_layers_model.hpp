@@ -38,7 +38,9 @@
 #include <typeformer/core/errors.hpp>
 #include <typeformer/core/text.hpp>
 #include <typeformer/core/weight_source.hpp>
+#include <typeformer/io/crc32.hpp>
 #include <typeformer/io/half.hpp>
+#include <typeformer/io/json_depth.hpp>
 #include <typeformer/io/safetensors_reader.hpp>
 #include <typeformer/io/safetensors_writer.hpp>
 
@@ -83,6 +85,17 @@ class tfjs_layers_model {
   /// The layers of the topology, each {"class_name", "config", "inbound_nodes"?}.
   const nlohmann::json& layers() const noexcept { return topology_.at("config").at("layers"); }
   const std::string& source() const noexcept { return source_; }
+
+  /// A weight as the shards store it (before dequantisation), for listings.
+  struct stored_weight {
+    std::string name;
+    std::string dtype;  // "float32", "int32", "uint8 (quantised float32)", ...
+    std::vector<std::int64_t> shape;
+    std::size_t bytes;
+    std::uint32_t crc32;  // of the stored bytes, as zlib.crc32 computes it
+  };
+  /// Every weight in manifest order.
+  const std::vector<stored_weight>& stored_weights() const noexcept { return stored_; }
   /// Layers whose recorded call (inbound_nodes) says use_causal_mask, with its value. The mask
   /// is a call argument in Keras as in typeformer, so no declaration can be checked against
   /// it: a runner must be given masks::causal where this says true. A Sequential model records
@@ -116,29 +129,10 @@ class tfjs_layers_model {
     throw format_error(detail::concat("tfjs model ", detail::quote_name(source_), ": ", parts...));
   }
 
-  // nlohmann's parser recurses per nesting level: bound it before parsing.
   void check_depth(std::string_view text) const {
-    std::size_t depth = 0;
-    bool in_string = false, escaped = false;
-    for (std::size_t i = 0; i < text.size(); ++i) {
-      const char c = text[i];
-      if (in_string) {
-        if (escaped)
-          escaped = false;
-        else if (c == '\\')
-          escaped = true;
-        else if (c == '"')
-          in_string = false;
-      } else if (c == '"') {
-        in_string = true;
-      } else if (c == '[' || c == '{') {
-        if (++depth > max_depth)
-          fail("model.json nests deeper than ", std::to_string(max_depth), " levels at byte ",
-               std::to_string(i));
-      } else if ((c == ']' || c == '}') && depth > 0) {
-        --depth;
-      }
-    }
+    if (const auto at = detail::json_too_deep_at(text, max_depth))
+      fail("model.json nests deeper than ", std::to_string(max_depth), " levels at byte ",
+           std::to_string(*at));
   }
 
   // model.save() stores the model config itself; tensorflowjs_converter wraps it in
@@ -230,6 +224,12 @@ class tfjs_layers_model {
           fail(who, "needs bytes [", std::to_string(offset), ", ", std::to_string(offset + bytes),
                ") of the shards ", shards, ", which hold ", std::to_string(data.size()));
         add_weight(out, name, shape, count, stored, quantization, data.data() + offset);
+        stored_.push_back({name,
+                           quantization || stored.dtype == "float16"
+                               ? detail::concat(stored.dtype, " (quantised float32)")
+                               : std::string(stored.dtype),
+                           shape, bytes,
+                           crc32(std::span<const std::byte>(data).subspan(offset, bytes))});
         offset += bytes;
       }
       if (offset != data.size())
@@ -416,6 +416,7 @@ class tfjs_layers_model {
   nlohmann::json topology_;
   std::vector<std::pair<std::string, bool>> causal_calls_;
   std::optional<safetensors_file> weights_;  // set by every constructor that returns
+  std::vector<stored_weight> stored_;
 };
 
 }  // namespace typeformer::io

@@ -5,21 +5,29 @@
 
 #include <typeformer/typeformer.hpp>
 
+#include "consumer_model.hpp"
+
 namespace tfm = typeformer;
-using namespace tfm::dims;
 
 int main() {
-  using attention = tfm::multi_head_attention<"self_attn", heads<2>, d_model<4>>;
+  using attention = consumer::attention;
   static_assert(attention::parameter_count == 4 * 4 * 4 + 4 * 4);
   // Identity projections over identical rows: attention returns that row.
-  auto params = attention::from_weights(tfm::naming::pytorch, [](const std::string& name) {
+  const auto weight = [](const std::string& name) {
     std::vector<float> w(name == "in_proj_weight"    ? 48
                          : name == "out_proj.weight" ? 16
                                                      : 4 * (name == "in_proj_bias" ? 3 : 1));
     if (name == "in_proj_weight" || name == "out_proj.weight")
       for (std::size_t r = 0; r < w.size() / 4; ++r) w[r * 4 + r % 4] = 1.0f;
     return w;
-  });
+  };
+  auto params = attention::from_weights(tfm::naming::pytorch, weight);
+  // The same weights as a file, which the package test checks with typeformer-inspect against
+  // the manifest typeformer_add_manifest wrote.
+  tfm::io::safetensors_writer file;
+  for (const tfm::weight_spec& w : attention::expected_weights(tfm::naming::pytorch, ""))
+    file.add_floats(w.name, w.shape, weight(w.name));
+  file.write("attention.safetensors");
   xt::xtensor<float, 3> x = {{{1, 2, 3, 4}, {1, 2, 3, 4}, {1, 2, 3, 4}}};
   xt::xtensor<float, 3> y = xt::zeros<float>({1, 3, 4});
   tfm::workspace ws;
