@@ -30,16 +30,17 @@ foreach(_case IN LISTS _export_cases)
   set_tests_properties(export.committed.${_name} PROPERTIES LABELS "export")
 endforeach()
 
-option(TYPEFORMER_TEST_EXPORTERS "Run tools/export_torch.py in the tests (needs python3-torch)" OFF)
+option(TYPEFORMER_TEST_EXPORTERS
+       "Run tools/export_torch.py and tools/keras_h5_to_safetensors.py in the tests (needs python3-torch, python3-h5py)" OFF)
 if(NOT TYPEFORMER_TEST_EXPORTERS)
   return()
 endif()
 set(TYPEFORMER_TORCH_PYTHON /usr/bin/python3 CACHE FILEPATH "A Python that can import torch")
-execute_process(COMMAND ${TYPEFORMER_TORCH_PYTHON} -c "import torch, numpy"
+execute_process(COMMAND ${TYPEFORMER_TORCH_PYTHON} -c "import torch, numpy, h5py"
                 RESULT_VARIABLE _torch_missing OUTPUT_QUIET ERROR_QUIET)
 if(_torch_missing)
-  message(FATAL_ERROR "TYPEFORMER_TEST_EXPORTERS: ${TYPEFORMER_TORCH_PYTHON} cannot import torch "
-                      "and numpy (tools/install-deps.sh python3-torch python3-numpy)")
+  message(FATAL_ERROR "TYPEFORMER_TEST_EXPORTERS: ${TYPEFORMER_TORCH_PYTHON} cannot import torch, "
+                      "numpy and h5py (tools/install-deps.sh python3-torch python3-numpy python3-h5py)")
 endif()
 
 # name | factory | exporter arguments (space-separated) | declarations that must load | that must be refused
@@ -66,3 +67,59 @@ foreach(_run IN LISTS _export_runs)
       -P ${CMAKE_CURRENT_LIST_DIR}/run_export.cmake)
   set_tests_properties(export.pytorch.${_name} PROPERTIES LABELS "export")
 endforeach()
+
+# Keras HDF5 (tools/keras_h5_to_safetensors.py) on the files of tests/data/keras_h5, built in the
+# Keras 2, Keras 3 and keras-multi-head layouts (synthetic: see tools/keras_goldens/
+# make_keras_h5_fixtures.py), each converted with its reference sample as the self-test.
+set(_h5 ${TYPEFORMER_TEST_DATA_DIR}/keras_h5)
+# name | input file | sample | extra arguments | declaration | declaration that must fail
+set(_keras_runs
+  "dense_norm_keras2|dense_norm_keras2.h5|dense_norm||keras_dense_norm|keras_dense_norm_with_tanh"
+  "dense_norm_keras3_archive|dense_norm.keras|dense_norm||keras_dense_norm"
+  "embedding_lstm_keras2|embedding_lstm_keras2.weights.h5|embedding_lstm||keras_embedding_lstm"
+  "embedding_lstm_keras3|embedding_lstm.weights.h5|embedding_lstm||keras_embedding_lstm"
+  "mha_block_keras2|mha_block_keras2.h5|mha_block||keras_mha_block"
+  "mha_block_keras3_0|mha_block.weights.h5|mha_block|--config ${_h5}/mha_block_config.json|keras_mha_block")
+foreach(_run IN LISTS _keras_runs)
+  string(REPLACE "|" ";" _fields "${_run}")
+  list(GET _fields 0 _name)
+  list(GET _fields 1 _input)
+  list(GET _fields 2 _sample)
+  list(GET _fields 3 _extra)
+  list(GET _fields 4 _declaration)
+  set(_bad "")
+  list(LENGTH _fields _count)
+  if(_count GREATER 5)
+    list(GET _fields 5 _bad)
+  endif()
+  add_test(NAME export.keras_h5.${_name}
+    COMMAND ${CMAKE_COMMAND}
+      -DPYTHON=${TYPEFORMER_TORCH_PYTHON}
+      -DEXPORTER=${PROJECT_SOURCE_DIR}/tools/keras_h5_to_safetensors.py
+      -DMODULE=${_h5}/${_input}
+      "-DARGUMENTS=--selftest-input ${_h5}/${_sample}_input.npy --selftest-output ${_h5}/${_sample}_output.npy --atol 1e-5 --rtol 1e-4 ${_extra}"
+      -DOUT=${CMAKE_CURRENT_BINARY_DIR}/exported/keras_${_name}.safetensors
+      -DROUNDTRIP=$<TARGET_FILE:export_roundtrip> -DGOOD=${_declaration} -DBAD=${_bad}
+      -P ${CMAKE_CURRENT_LIST_DIR}/run_export.cmake)
+  set_tests_properties(export.keras_h5.${_name} PROPERTIES LABELS "export")
+endforeach()
+# keras-multi-head's layer alone: its names and shapes against the manifest of its declaration.
+if(TARGET typeformer_inspect)
+  add_test(NAME export.keras_h5.keras_multi_head
+    COMMAND ${CMAKE_COMMAND}
+      -DPYTHON=${TYPEFORMER_TORCH_PYTHON}
+      -DEXPORTER=${PROJECT_SOURCE_DIR}/tools/keras_h5_to_safetensors.py
+      -DMODULE=${_h5}/keras_multi_head_keras2.weights.h5
+      -DOUT=${CMAKE_CURRENT_BINARY_DIR}/exported/keras_multi_head.safetensors
+      -DINSPECT=$<TARGET_FILE:typeformer_inspect>
+      -DMANIFEST=${CMAKE_CURRENT_BINARY_DIR}/manifests/keras_multi_head_self.json
+      -P ${CMAKE_CURRENT_LIST_DIR}/run_export.cmake)
+  set_tests_properties(export.keras_h5.keras_multi_head PROPERTIES LABELS "export")
+endif()
+# A Keras 3.0 file (layers saved by class, without their names) is refused without the model's
+# config, not guessed.
+add_test(NAME export.keras_h5.refuses_unnamed_layers
+  COMMAND ${TYPEFORMER_TORCH_PYTHON} ${PROJECT_SOURCE_DIR}/tools/keras_h5_to_safetensors.py
+          ${_h5}/mha_block.weights.h5 --list)
+set_tests_properties(export.keras_h5.refuses_unnamed_layers PROPERTIES LABELS "export"
+  PASS_REGULAR_EXPRESSION "layers/multi_head_attention: Keras 3 stores layers by class \\(multi_head_attention\\), and this file does not record the layer's name")

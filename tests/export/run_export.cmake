@@ -1,12 +1,20 @@
-# One exporter round trip (see ExportTests.cmake): export MODULE with ARGUMENTS to OUT, then
-# load it as each declaration in GOOD (must pass the self-test) and BAD (must fail it).
+# One exporter round trip (see ExportTests.cmake): run EXPORTER on MODULE (a module, or a Keras
+# file) with ARGUMENTS into OUT, then load it as each declaration in GOOD (must pass the
+# self-test) and BAD (must fail it), or compare it with MANIFEST using INSPECT.
 get_filename_component(_dir "${OUT}" DIRECTORY)
 file(MAKE_DIRECTORY "${_dir}")
 separate_arguments(_arguments UNIX_COMMAND "${ARGUMENTS}")
 execute_process(COMMAND ${PYTHON} ${EXPORTER} ${MODULE} ${_arguments} --out ${OUT}
                 RESULT_VARIABLE _result)
 if(_result)
-  message(FATAL_ERROR "tools/export_torch.py ${MODULE} failed (${_result})")
+  message(FATAL_ERROR "${EXPORTER} ${MODULE} failed (${_result})")
+endif()
+# Without a self-test (a lone layer), the names and shapes are checked against a manifest.
+if(MANIFEST)
+  execute_process(COMMAND ${INSPECT} ${OUT} --against ${MANIFEST} RESULT_VARIABLE _result)
+  if(_result)
+    message(FATAL_ERROR "the export does not match ${MANIFEST}")
+  endif()
 endif()
 foreach(_declaration IN LISTS GOOD)
   execute_process(COMMAND ${ROUNDTRIP} ${_declaration} ${OUT} RESULT_VARIABLE _result)
