@@ -4,13 +4,13 @@
 # build/fuzz/fuzz-corpus/; crash inputs go to build/fuzz/fuzz-artifacts/ (add each to
 # tests/fuzz/corpus/<target>/ as crash-<what>, with a unit test).
 # Usage: tools/run-fuzzers.sh [SECONDS [TARGET...]]   targets: safetensors_file load_weights
-#                                                              weight_conversion
+#                                                              weight_conversion tfjs_model
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-600}
 [ $# -gt 0 ] && shift
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(safetensors_file load_weights weight_conversion)
+[ ${#targets[@]} -gt 0 ] || targets=(safetensors_file load_weights weight_conversion tfjs_model)
 
 tools/install-deps.sh
 cmake --preset fuzz >/dev/null
@@ -21,7 +21,11 @@ status=0
 for t in "${targets[@]}"; do
   mkdir -p "$out/fuzz-corpus/$t"
   dict=()
-  [ "$t" = weight_conversion ] || dict=(-dict=tests/fuzz/safetensors.dict)
+  case "$t" in
+    weight_conversion) ;;
+    tfjs_model) dict=(-dict=tests/fuzz/tfjs_model.dict) ;;
+    *) dict=(-dict=tests/fuzz/safetensors.dict) ;;
+  esac
   log="$out/fuzz-$t.log"
   echo "==> $t for ${seconds} s (log: $log)"
   "$out/tests/fuzz_$t" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=4096 \

@@ -5,7 +5,7 @@
 # for TYPEFORMER_FUZZ_SECONDS; tools/run-fuzzers.sh runs them for longer.
 
 set(TYPEFORMER_FUZZ_DIR "${CMAKE_CURRENT_LIST_DIR}")
-set(TYPEFORMER_FUZZ_TARGETS safetensors_file load_weights weight_conversion)
+set(TYPEFORMER_FUZZ_TARGETS safetensors_file load_weights weight_conversion tfjs_model)
 
 add_library(typeformer_fuzz_inputs STATIC ${TYPEFORMER_FUZZ_DIR}/fuzz_inputs.cpp)
 target_link_libraries(typeformer_fuzz_inputs PUBLIC typeformer typeformer_simd PRIVATE typeformer_warnings)
@@ -19,6 +19,7 @@ set_tests_properties(fuzz_corpus PROPERTIES LABELS "unit")
 # Regenerates the seed corpus: write_seed_corpus tests/fuzz/corpus
 add_executable(write_seed_corpus EXCLUDE_FROM_ALL ${TYPEFORMER_FUZZ_DIR}/write_seed_corpus.cpp)
 target_link_libraries(write_seed_corpus PRIVATE typeformer_fuzz_inputs typeformer_warnings)
+target_compile_definitions(write_seed_corpus PRIVATE TYPEFORMER_TEST_DATA="${TYPEFORMER_TEST_DATA_DIR}")
 
 option(TYPEFORMER_BUILD_FUZZERS "Build the libFuzzer executables (clang, -fsanitize=fuzzer-no-link in CMAKE_CXX_FLAGS)" OFF)
 set(TYPEFORMER_FUZZ_SECONDS 25 CACHE STRING "How long each fuzz test fuzzes its target")
@@ -34,7 +35,9 @@ if(TYPEFORMER_BUILD_FUZZERS)
     set(work "${CMAKE_BINARY_DIR}/fuzz-corpus/${target}")
     file(MAKE_DIRECTORY "${work}" "${CMAKE_BINARY_DIR}/fuzz-artifacts")
     set(dict "")
-    if(NOT target STREQUAL "weight_conversion")
+    if(target STREQUAL "tfjs_model")
+      set(dict "-dict=${TYPEFORMER_FUZZ_DIR}/tfjs_model.dict")
+    elseif(NOT target STREQUAL "weight_conversion")
       set(dict "-dict=${TYPEFORMER_FUZZ_DIR}/safetensors.dict")
     endif()
     add_test(NAME fuzz.${target}

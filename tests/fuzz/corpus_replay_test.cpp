@@ -48,3 +48,7 @@ TEST_CASE("fuzz corpus: every load_weights input loads and runs, or throws a typ
 TEST_CASE("fuzz corpus: every weight_conversion input converts and runs, or throws weight_error") {
   CHECK(replay("weight_conversion", typeformer_fuzz::weight_conversion) >= 12);
 }
+
+TEST_CASE("fuzz corpus: every tfjs_model input loads, or throws format_error / weight_error") {
+  CHECK(replay("tfjs_model", typeformer_fuzz::tfjs_model) >= 25);
+}

@@ -8,7 +8,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <tuple>
+
+#include <nlohmann/json.hpp>
 
 #include <typeformer/typeformer.hpp>
 
@@ -68,6 +73,12 @@ using cross_attention = tfm::multi_head_attention<"cross", heads<2>, d_model<4>,
 using additive = tfm::additive_attention<"additive", d_model<4>>;
 using bahdanau = tfm::bahdanau_attention<"bahdanau", 3, d_model<4>>;
 
+// tests/data/tfjs/dense_norm: the tfjs target's seeds load into it, with their self-test.
+using tfjs_dense_norm = tfm::model<
+    tfm::input<batch<tfm::dynamic>, seq<tfm::dynamic>, d_model<10>, max_batch<2>, max_seq<6>>,
+    tfm::dense<"hidden", 16, tfm::activation::relu>, tfm::layer_norm<"norm", tfm::epsilon<1, -5>>,
+    tfm::dense<"out", 4>>;
+
 /// One call on a fixed, valid input (token ids or floats): the weights are what is fuzzed.
 template <class Model>
 void run_once(const typename Model::parameters& weights) {
@@ -83,6 +94,16 @@ void run_once(const typename Model::parameters& weights) {
     const auto y = run(x);
     require(y.shape(0) == 2, "the output's batch");
   }
+}
+
+/// One call of a float-input model on a fixed input of its width.
+template <class Model>
+void run_once_on(const typename Model::parameters& weights) {
+  tfm::runner<Model> run(weights, {.threads = 1});
+  xt::xtensor<float, 3> x = xt::zeros<float>(
+      {std::size_t{2}, std::size_t{5}, static_cast<std::size_t>(Model::input_type::width)});
+  for (std::size_t i = 0; i < x.size(); ++i) x.data()[i] = static_cast<float>(i % 5) * 0.5f - 1.0f;
+  require(run(x).shape(0) == 2, "the output's batch");
 }
 
 template <class Layer>
@@ -251,6 +272,42 @@ void weight_conversion(std::span<const std::byte> data) {
   });
 }
 
+void tfjs_model(std::span<const std::byte> data) {
+  const auto nul = std::find(data.begin(), data.end(), std::byte{0});
+  const auto text_size = static_cast<std::size_t>(nul - data.begin());
+  const std::string_view text(reinterpret_cast<const char*>(data.data()), text_size);
+  const auto shards = data.subspan(std::min(text_size + 1, data.size()));
+  expecting<tfm::format_error>([&] {
+    const auto manifest = tfm::weight_manifest::from_json(text, "fuzz.manifest.json");
+    const std::string json = manifest.to_json();
+    require(tfm::weight_manifest::from_json(json).to_json() == json, "manifest JSON round trip");
+  });
+  expecting<tfm::format_error>([&] {
+    bool first = true;  // the first shard read gets every byte: shards are concatenated anyway
+    const auto model = io::tfjs_layers_model::from_json(
+        text,
+        [&](const std::string&) {
+          std::vector<std::byte> bytes;
+          if (first) bytes.assign(shards.begin(), shards.end());
+          first = false;
+          return bytes;
+        },
+        "fuzz/model.json");
+    require(model.stored_weights().size() <= model.weights().tensors().size(),
+            "every stored weight is a tensor");
+    for (const auto& w : model.stored_weights()) {
+      const io::tensor_info* t = model.weights().find(w.name);
+      require(t != nullptr && t->shape == w.shape, "a stored weight's tensor and shape");
+    }
+    expecting<tfm::weight_error, tfm::format_error, tfm::shape_error>([&] {
+      if (model.weights().contains("selftest.input"))
+        (void)tfm::load_weights<tfjs_dense_norm>(model, tfm::naming::keras, tfm::verify::on);
+      else
+        run_once_on<tfjs_dense_norm>(tfm::load_weights<tfjs_dense_norm>(model, tfm::naming::keras));
+    });
+  });
+}
+
 /// `Model`'s valid pytorch-named file plus a self-test whose output is our own (a seed for the
 /// fuzzer, not a reference): ids (2, 5), key lengths, tolerances.
 template <class Model>
@@ -289,6 +346,55 @@ std::vector<seed> load_weights_seeds() {
       out.push_back({"model" + n + "_keras.safetensors", valid_file<Layer>(tfm::naming::keras)});
     }
   });
+  return out;
+}
+
+std::vector<seed> tfjs_model_seeds(const std::string& test_data) {
+  namespace fs = std::filesystem;
+  const auto read = [](const fs::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    const std::vector<char> chars((std::istreambuf_iterator<char>(in)),
+                                  std::istreambuf_iterator<char>());
+    std::vector<std::byte> bytes(chars.size());
+    std::memcpy(bytes.data(), chars.data(), chars.size());
+    return bytes;
+  };
+  std::vector<seed> out;
+  const auto add = [&](std::string name, const fs::path& json,
+                       const std::vector<fs::path>& shards) {
+    std::vector<std::byte> bytes = read(json);
+    bytes.push_back(std::byte{0});
+    for (const fs::path& shard : shards) {
+      const auto b = read(shard);
+      bytes.insert(bytes.end(), b.begin(), b.end());
+    }
+    out.push_back({std::move(name), std::move(bytes)});
+  };
+  std::vector<fs::path> cases;
+  for (const fs::path& dir :
+       {fs::path(test_data) / "tfjs", fs::path(test_data) / "tfjs" / "hostile"})
+    for (const auto& entry : fs::directory_iterator(dir))
+      if (fs::exists(entry.path() / "model.json")) cases.push_back(entry.path());
+  std::sort(cases.begin(), cases.end());
+  for (const fs::path& dir : cases) {
+    std::vector<fs::path> shards;  // the manifest's paths, in order, where they exist
+    try {
+      const auto json = nlohmann::json::parse(std::ifstream(dir / "model.json"));
+      for (const auto& group : json.at("weightsManifest"))
+        for (const auto& p : group.at("paths"))
+          if (p.is_string() && fs::is_regular_file(dir / p.get<std::string>()))
+            shards.push_back(dir / p.get<std::string>());
+    } catch (const nlohmann::json::exception&) {  // hostile: no shards
+    }
+    add(dir.parent_path().filename().string() + "-" + dir.filename().string(), dir / "model.json",
+        shards);
+  }
+  for (const auto& entry : fs::directory_iterator(fs::path(test_data) / "manifest" / "hostile"))
+    add("manifest-" + entry.path().stem().string(), entry.path(), {});
+  const std::string good = tfm::manifest<tfjs_dense_norm>(tfm::naming::keras).to_json();
+  std::vector<std::byte> bytes(good.size());
+  std::memcpy(bytes.data(), good.data(), good.size());
+  out.push_back({"manifest-tfjs_dense_norm", std::move(bytes)});
   return out;
 }
 

@@ -25,6 +25,12 @@ void load_weights(std::span<const std::byte> data);
 /// tensor it asks for gets a length and values taken from the rest; on success, a run.
 void weight_conversion(std::span<const std::byte> data);
 
+/// A TensorFlow.js model: model.json's text, a NUL byte, then the shard bytes (every shard the
+/// manifest names is read from them, concatenated). Parsed, its weights listed and loaded into a
+/// Keras model (with the self-test when there is one); the text is also read as a weight
+/// manifest (typeformer-inspect --against), which must survive its JSON round trip.
+void tfjs_model(std::span<const std::byte> data);
+
 /// A named seed input.
 struct seed {
   std::string name;
@@ -35,5 +41,8 @@ struct seed {
 /// conversion case expects.
 std::vector<seed> load_weights_seeds();
 std::vector<seed> weight_conversion_seeds();
+/// The tfjs fixtures of `test_data`/tfjs (valid and hostile) and weight manifests, each as
+/// model.json + NUL + shards.
+std::vector<seed> tfjs_model_seeds(const std::string& test_data);
 
 }  // namespace typeformer_fuzz

@@ -1,7 +1,9 @@
 // Writes the fuzzers' seed corpus: tests/fuzz/write_seed_corpus DIR fills DIR/safetensors_file,
 // DIR/load_weights and DIR/weight_conversion with the valid inputs of fuzz_inputs.cpp and every
-// hostile file of tests/hostile_safetensors.hpp. Crash inputs found later are added by hand
-// (as crash-<what>), never by this program, so rerunning it keeps them.
+// hostile file of tests/hostile_safetensors.hpp, and DIR/tfjs_model with the TensorFlow.js
+// fixtures of tests/data/tfjs (valid and hostile) and the weight manifests of tests/data/manifest.
+// Crash inputs found later are added by hand (as crash-<what>), never by this program, so rerunning
+// it keeps them.
 
 #include <cstdio>
 #include <filesystem>
@@ -63,5 +65,9 @@ int main(int argc, char** argv) {
   }
   for (const auto& s : typeformer_fuzz::weight_conversion_seeds())
     write(dir("weight_conversion") / s.name, s.bytes);
+  for (const auto& s : typeformer_fuzz::tfjs_model_seeds(TYPEFORMER_TEST_DATA)) {
+    if (s.bytes.size() > max_seed_bytes) continue;  // as above: libFuzzer's length limit
+    write(dir("tfjs_model") / s.name, s.bytes);
+  }
   return 0;
 }
