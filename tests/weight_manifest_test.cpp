@@ -178,3 +178,16 @@ TEST_CASE("manifest: a hostile manifest is a format_error naming the field") {
       tfm::weight_manifest::from_json(R"({"format": "typeformer.weight_manifest", "version": 1})"),
       Contains("lacks \"layer\""));
 }
+
+TEST_CASE("manifest and model.json: a number beyond double is a format_error (found by fuzzing)") {
+  // nlohmann reports it as out_of_range, not parse_error; both readers must still refuse it.
+  CHECK_THROWS_AS(tfm::weight_manifest::from_json(R"({"version": 1e400})"), tfm::format_error);
+  CHECK_THROWS_WITH(tfm::weight_manifest::from_json(R"({"version": -2.1e400})", "m.json"),
+                    Catch::StartsWith("weight manifest \"m.json\": not valid JSON: "));
+  const auto no_shards = [](const std::string&) { return std::vector<std::byte>{}; };
+  CHECK_THROWS_WITH(
+      tfm::io::tfjs_layers_model::from_json(R"({"weightsManifest": [], "x": 1e999})", no_shards,
+                                            "model.json"),
+      Catch::StartsWith("tfjs model \"model.json\": model.json is not valid JSON: ") &&
+          Contains("number overflow"));
+}

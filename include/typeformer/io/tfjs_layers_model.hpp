@@ -112,7 +112,7 @@ class tfjs_layers_model {
     nlohmann::json root;
     try {
       root = nlohmann::json::parse(text);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // also out_of_range: a number beyond double
       fail("model.json is not valid JSON: ", e.what());
     }
     if (!root.is_object()) fail("model.json is not a JSON object");

@@ -112,7 +112,7 @@ struct weight_manifest {
     json root;
     try {
       root = json::parse(text);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // also out_of_range: a number beyond double
       fail("not valid JSON: ", e.what());
     }
     if (!root.is_object()) fail("not a JSON object");
