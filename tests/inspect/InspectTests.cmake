@@ -1,25 +1,20 @@
 # typeformer-inspect on good and hostile files, against manifests written at build time by
-# typeformer_add_manifest (the CMake helper users call). Each case's exit status and output
-# are compared with a golden file in expected/ (run_inspect.cmake -DUPDATE=ON rewrites one), and
-# the listing's names, dtypes, shapes, sizes and CRC-32s are checked against Python's own
-# reading of the file (check_listing.py, zlib.crc32).
+# write_test_manifests (typeformer::manifest<Model>; the CMake helper is tested in tests/package).
+# Each case's exit status and output are compared with a golden file in expected/
+# (run_inspect.cmake -DUPDATE=ON rewrites one), and the listing's names, dtypes, shapes, sizes
+# and CRC-32s are checked against Python's own reading of the file (check_listing.py).
 if(NOT TARGET typeformer_inspect)
   return()
 endif()
 set(_manifests ${CMAKE_CURRENT_BINARY_DIR}/manifests)
-foreach(_model small_encoder small_encoder_wide_feedforward keras_dense_norm)
-  set(_naming pytorch)
-  if(_model MATCHES "^keras_")
-    set(_naming keras)
-  endif()
-  typeformer_add_manifest(inspect_manifest_${_model}
-    MODEL manifest_models::${_model} HEADER ${CMAKE_CURRENT_LIST_DIR}/manifest_models.hpp
-    NAMING ${_naming} OUTPUT ${_manifests}/${_model}.json)
-endforeach()
-# keras-multi-head's layer named "self", as it sits in a model: its weights under "self/".
-typeformer_add_manifest(inspect_manifest_keras_multi_head_self
-  MODEL manifest_models::keras_multi_head_self HEADER ${CMAKE_CURRENT_LIST_DIR}/manifest_models.hpp
-  NAMING keras PREFIX self/ OUTPUT ${_manifests}/keras_multi_head_self.json)
+add_executable(write_test_manifests ${CMAKE_CURRENT_LIST_DIR}/write_test_manifests.cpp)
+target_link_libraries(write_test_manifests PRIVATE typeformer typeformer_warnings)
+add_custom_command(OUTPUT ${_manifests}/small_encoder.json
+  COMMAND ${CMAKE_COMMAND} -E make_directory ${_manifests}
+  COMMAND write_test_manifests ${_manifests}
+  DEPENDS write_test_manifests
+  COMMENT "typeformer: the inspect tests' weight manifests" VERBATIM)
+add_custom_target(test_manifests ALL DEPENDS ${_manifests}/small_encoder.json)
 
 # name | exit status | arguments, paths relative to tests/ (<m> = the manifests' directory)
 set(_inspect_cases
