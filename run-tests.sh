@@ -38,6 +38,8 @@ step "test:fuzz" ctest --preset fuzz
 step "build:valgrind" bash -c "cmake --preset valgrind >/dev/null && cmake --build --preset valgrind"
 step "test:valgrind" valgrind --quiet --error-exitcode=1 --leak-check=full \
   --errors-for-leak-kinds=definite,indirect build/valgrind/examples/attention_is_all_you_need
+# Every C++ block of README.md and docs/ compiles (one translation unit of fragments).
+step "build:docs" bash -c "cmake --preset docs >/dev/null && cmake --build --preset docs"
 # Runners sharing weights across threads, under ThreadSanitizer (one small target).
 step "build:tsan" bash -c "cmake --preset tsan >/dev/null && cmake --build --preset tsan"
 step "test:tsan" ctest --preset tsan
