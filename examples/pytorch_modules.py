@@ -40,6 +40,12 @@ def small_encoder() -> nn.Module:
     return _randomise(nn.TransformerEncoder(layer, 2, norm=nn.LayerNorm(32)), 8)
 
 
+def small_decoder() -> nn.Module:
+    """The decoder round trip in CI (tests/export): 2 post-norm layers, d_model 32, 4 heads, a final norm."""
+    layer = nn.TransformerDecoderLayer(32, 4, 64, dropout=0.0, batch_first=True)
+    return _randomise(nn.TransformerDecoder(layer, 2, norm=nn.LayerNorm(32)), 9)
+
+
 def aiayn_mha() -> nn.Module:
     """examples/attention_is_all_you_need.cpp: nn.MultiheadAttention(512, 8), batch first."""
     return _randomise(nn.MultiheadAttention(512, 8, batch_first=True), 2017)

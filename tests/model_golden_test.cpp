@@ -14,6 +14,7 @@
 
 #include <typeformer/typeformer.hpp>
 
+#include "export/exported_models.hpp"
 #include "golden_files.hpp"
 
 namespace tfm = typeformer;
@@ -562,4 +563,35 @@ TEST_CASE(
       metadata);
   CHECK_THAT(verify_error<selftest_stack>(no_lengths),
              Catch::Matchers::Contains("self-test failed"));
+}
+
+TEST_CASE(
+    "verify::on runs a decoder's self-test on its memory (tools/export_torch.py --memory-shape), "
+    "and names a missing or mis-shaped memory") {
+  using decoder = exported_models::small_decoder<>;
+  const auto file = tfm::io::safetensors_file::open(std::string(TYPEFORMER_TEST_DATA) +
+                                                    "/export/pytorch_small_decoder.safetensors");
+  CHECK_NOTHROW(tfm::load_weights<decoder>(file, tfm::naming::pytorch, tfm::verify::on));
+  // Post-norm declared pre-norm: the shapes fit, the numbers do not.
+  CHECK_THAT(verify_error<exported_models::small_decoder<tfm::norm_first>>(file),
+             Catch::Matchers::Contains("self-test failed"));
+  // Without the memory's padding, the padded memory positions are attended: caught.
+  const auto metadata = file.metadata();
+  const auto no_memory_lengths = rewritten(
+      file,
+      [](std::string& name, std::vector<std::byte>&) {
+        if (name == "selftest.memory_key_lengths") name.clear();
+      },
+      metadata);
+  CHECK_THAT(verify_error<decoder>(no_memory_lengths),
+             Catch::Matchers::Contains("self-test failed"));
+  const auto no_memory = rewritten(
+      file,
+      [](std::string& name, std::vector<std::byte>&) {
+        if (name == "selftest.memory") name.clear();
+      },
+      metadata);
+  CHECK_THAT(verify_error<decoder>(no_memory),
+             Catch::Matchers::EndsWith("the model reads a memory, but the self-test has no "
+                                       "selftest.memory (batch, memory seq, width)"));
 }

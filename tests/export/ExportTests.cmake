@@ -13,7 +13,9 @@ set(_export_cases
   "small_encoder|small_encoder|pytorch_small_encoder|"
   "small_encoder_declared_relu|small_encoder_with_relu|pytorch_small_encoder|self-test failed"
   "causal_token_model|causal_token_model|pytorch_causal_token_model|"
-  "causal_token_model_declared_post_norm|causal_token_model_post_norm|pytorch_causal_token_model|self-test failed")
+  "causal_token_model_declared_post_norm|causal_token_model_post_norm|pytorch_causal_token_model|self-test failed"
+  "small_decoder|small_decoder|pytorch_small_decoder|"
+  "small_decoder_declared_pre_norm|small_decoder_pre_norm|pytorch_small_decoder|self-test failed")
 foreach(_case IN LISTS _export_cases)
   string(REPLACE "|" ";" _fields "${_case}")
   list(GET _fields 0 _name)
@@ -46,7 +48,8 @@ endif()
 # name | factory | exporter arguments (space-separated) | declarations that must load | that must be refused
 set(_export_runs
   "small_encoder|small_encoder|--input-shape 3,9,32 --key-lengths 9,5,1|small_encoder|small_encoder_with_relu"
-  "causal_token_model|causal_token_model|--tokens 2,11,50 --causal|causal_token_model|causal_token_model_post_norm")
+  "causal_token_model|causal_token_model|--tokens 2,11,50 --causal|causal_token_model|causal_token_model_post_norm"
+  "small_decoder|small_decoder|--input-shape 2,7,32 --key-lengths 7,5 --causal --memory-shape 2,9,32 --memory-lengths 9,4|small_decoder|small_decoder_pre_norm")
 foreach(_run IN LISTS _export_runs)
   string(REPLACE "|" ";" _fields "${_run}")
   list(GET _fields 0 _name)

@@ -39,6 +39,9 @@ void load_as(std::string_view declaration, const std::string& path) {
     return load<small_encoder<tfm::activation::relu>>(path);
   if (declaration == "causal_token_model") return load<causal_token_model<tfm::norm_first>>(path);
   if (declaration == "causal_token_model_post_norm") return load<causal_token_model<>>(path);
+  if (declaration == "small_decoder") return load<exported_models::small_decoder<>>(path);
+  if (declaration == "small_decoder_pre_norm")
+    return load<exported_models::small_decoder<tfm::norm_first>>(path);
   // Keras: files written by tools/keras_h5_to_safetensors.py.
   if (declaration == "keras_dense_norm")
     return load<exported_models::keras_dense_norm>(path, tfm::naming::keras);

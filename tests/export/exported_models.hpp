@@ -29,6 +29,15 @@ using causal_token_model = tfm::model<
                 tfm::transformer_encoder_layer<heads<4>, dim_feedforward<64>, NormFirst...>>,
     tfm::dense<"head", 50>>;
 
+// examples/pytorch_modules.py: small_decoder, nn.TransformerDecoder (post-norm unless NormFirst).
+template <class... NormFirst>
+using small_decoder = tfm::model<
+    tfm::input<batch<tfm::dynamic>, seq<tfm::dynamic>, d_model<32>, max_batch<4>, max_seq<16>>,
+    tfm::memory<seq<tfm::dynamic>, d_model<32>, max_seq<16>>,
+    tfm::repeat<"layers", 2,
+                tfm::transformer_decoder_layer<heads<4>, dim_feedforward<64>, NormFirst...>>,
+    tfm::layer_norm<"norm">>;
+
 // Keras models: tests/data/tfjs/<name> (TensorFlow.js) and tests/data/keras_h5/<name>* (HDF5).
 // Dense(16, relu) -> LayerNormalization(epsilon 1e-5) -> Dense(4).
 using keras_dense_norm = tfm::model<

@@ -7,14 +7,22 @@
 //                          whose input is tokens<...>
 //   selftest.output        the framework's output for it, shaped as the model's output
 //   selftest.key_lengths   optional (batch,) integers: masks::key_lengths for the call
+//   selftest.memory        a model with a memory<...> input (a decoder): the memory, (batch,
+//                          memory seq, width) floats
+//   selftest.memory_key_lengths
+//                          optional (batch,) integers: the memory's padding (masks::key_lengths
+//                          for cross-attention)
 //   __metadata__           selftest.atol and selftest.rtol (decimal numbers; required), and
 //                          optionally selftest.causal = "true" to add masks::causal
+//
+// A sequence_first model takes (seq, batch, ...) input and memory, as PyTorch's default layout.
 //
 // A value passes when |found - expected| <= atol + rtol × |expected|; a NaN passes only where
 // the framework gave NaN. Any failure is a weight_error naming the file, the output, the first
 // mismatching position, the expected and found values.
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -78,9 +86,6 @@ inline std::string number_text(double v) {
 template <class Model>
 void run_self_test(const io::safetensors_file& file, const typename Model::parameters& weights,
                    const std::string& where) {
-  static_assert(!Model::has_memory,
-                "verify::on runs a model with one input; a model with a memory<...> input (a "
-                "decoder) has no self-test format yet: compare its output yourself");
   const io::tensor_info* input = file.find("selftest.input");
   const io::tensor_info* output = file.find("selftest.output");
   if (!input || !output)
@@ -101,9 +106,37 @@ void run_self_test(const io::safetensors_file& file, const typename Model::param
   // A sequence_first model's input is (seq, batch, width).
   const auto batch = static_cast<extent_t>(input->shape[in::is_sequence_first ? 1 : 0]);
   const auto seq = static_cast<extent_t>(input->shape[in::is_sequence_first ? 0 : 1]);
-  runner<Model> run(weights, {.threads = 1,
-                              .max_batch = in::batch == dynamic ? batch : 0,
-                              .max_seq = in::seq == dynamic ? seq : 0});
+
+  // A decoder's memory, read before the runner is built (it sizes the memory buffers).
+  xt::xtensor<float, 3> memory;
+  std::vector<extent_t> memory_lengths;
+  extent_t memory_seq = 0;
+  if constexpr (Model::has_memory) {
+    const io::tensor_info* m = file.find("selftest.memory");
+    if (!m)
+      throw weight_error(concat(where,
+                                "the model reads a memory, but the self-test has no "
+                                "selftest.memory (batch, memory seq, width)"));
+    if (m->shape.size() != 3)
+      throw weight_error(concat(where, "selftest.memory has shape ", shape_text(m->shape),
+                                ", expected rank 3 (batch, memory seq, width)"));
+    memory_seq = static_cast<extent_t>(m->shape[in::is_sequence_first ? 0 : 1]);
+    memory = xt::xtensor<float, 3>({static_cast<std::size_t>(m->shape[0]),
+                                    static_cast<std::size_t>(m->shape[1]),
+                                    static_cast<std::size_t>(m->shape[2])});
+    const auto values = file.read_floats("selftest.memory");
+    std::copy(values.begin(), values.end(), memory.data());
+    if (file.contains("selftest.memory_key_lengths"))
+      for (const std::int64_t n : file.read_integers("selftest.memory_key_lengths"))
+        memory_lengths.push_back(static_cast<extent_t>(n));
+    if (memory_lengths.empty()) memory_lengths.assign(static_cast<std::size_t>(batch), memory_seq);
+  }
+  using memory_in = typename Model::memory_type;
+  runner<Model> run(
+      weights, {.threads = 1,
+                .max_batch = in::batch == dynamic ? batch : 0,
+                .max_seq = in::seq == dynamic ? seq : 0,
+                .max_memory_seq = Model::has_memory && memory_in::seq == dynamic ? memory_seq : 0});
 
   std::vector<extent_t> lengths;
   if (file.contains("selftest.key_lengths"))
@@ -112,10 +145,26 @@ void run_self_test(const io::safetensors_file& file, const typename Model::param
   // Without selftest.key_lengths every sequence is full length. The call always passes
   // key lengths, so a model that needs them (zero_padded_positions) runs its self-test too.
   if (lengths.empty()) lengths.assign(static_cast<std::size_t>(batch), seq);
-  const auto call = [&](const auto& x) {
+  const auto call = [&](const auto& x) -> xt::xtensor<float, Model::output_rank> {
     const masks::key_lengths by_length{lengths};
-    if (is_causal) return run(x, masks::all(masks::causal{}, by_length));
-    return run(x, by_length);
+    if constexpr (Model::has_memory) {
+      // (seq, batch, ...) for a sequence_first model, which keeps the sequence's shape.
+      const auto shape = in::is_sequence_first ? runner<Model>::output_shape_for(seq, batch)
+                                               : runner<Model>::output_shape_for(batch, seq);
+      std::array<std::size_t, Model::output_rank> extents{};
+      for (std::size_t a = 0; a < extents.size(); ++a)
+        extents[a] = static_cast<std::size_t>(std::max<extent_t>(shape[a], 0));
+      xt::xtensor<float, Model::output_rank> y(extents);
+      const masks::key_lengths memory_mask{memory_lengths};
+      if (is_causal)
+        run(x, memory, y, masks::all(masks::causal{}, by_length), memory_mask);
+      else
+        run(x, memory, y, by_length, memory_mask);
+      return y;
+    } else {
+      if (is_causal) return run(x, masks::all(masks::causal{}, by_length));
+      return run(x, by_length);
+    }
   };
 
   xt::xtensor<float, Model::output_rank> found;
