@@ -27,7 +27,9 @@ tools/install-deps.sh cmake make g++ xtensor-dev libxsimd-dev libboost-dev nlohm
 if [ "$example" = transformer_encoder ] && [ $# -eq 0 ] &&
   [ ! -f examples/data/generated/encoder_6x512.safetensors ]; then
   tools/install-deps.sh python3-torch python3-numpy
-  /usr/bin/python3 tools/export_encoder_pytorch.py
+  /usr/bin/python3 tools/export_torch.py examples/pytorch_modules.py:encoder_6x512 \
+    --out examples/data/generated/encoder_6x512.safetensors \
+    --input-shape 4,40,512 --key-lengths 40,33,17,1 --atol 2e-4 --rtol 2e-3
 fi
 if [ "$example" = translation ] && [ $# -eq 0 ] &&
   [ ! -f examples/data/generated/translation.safetensors ]; then

@@ -4,6 +4,7 @@
     /usr/bin/python3 tools/export_torch.py MODULE --out FILE.safetensors
         [--input-shape B,S,D | --tokens B,S,VOCAB | --input FILE.npy]
         [--key-lengths N,N,...] [--causal] [--call EXPR] [--weights-dtype f32|f16|bf16]
+        [--memory-shape B,S,D | --memory FILE.npy] [--memory-lengths N,N,...]
         [--atol A] [--rtol R] [--seed N]
 
 MODULE is one of
@@ -20,6 +21,10 @@ self-test that load_weights<Model>(file, naming::pytorch, verify::on) runs:
   selftest.input         the sample input: --input-shape draws float32 N(0, 1) values, --tokens
                          int64 ids in [1, VOCAB), --input takes a .npy file as it is
   selftest.key_lengths   with --key-lengths: the module gets the padding mask of those lengths
+  selftest.memory        a decoder's second input (--memory-shape draws N(0, 1) values,
+                         --memory takes a .npy file), in the input's layout
+  selftest.memory_key_lengths
+                         with --memory-lengths: the module gets the memory padding mask
   selftest.output        what PyTorch returns for it: eval mode, no_grad, float32 -- the numbers
                          the user's PyTorch program computes (its inference fast paths included)
   __metadata__           selftest.atol / selftest.rtol (a value passes when
@@ -29,11 +34,14 @@ self-test that load_weights<Model>(file, naming::pytorch, verify::on) runs:
 
 The module is called with EXPR (--call), a Python expression over `module`, `x`, `padding`
 (bool (batch, seq), True where padded, or None), `causal` (float (seq, seq), -inf above the
-diagonal, or None) and `torch`. Without --call, nn.MultiheadAttention gets
+diagonal, or None), `memory` and `memory_padding` (a decoder's memory and its padding mask, or
+None) and `torch`. Without --call, nn.MultiheadAttention gets
 `module(x, x, x, key_padding_mask=padding, attn_mask=causal, need_weights=False)[0]`,
 nn.TransformerEncoder `module(x, mask=causal, src_key_padding_mask=padding)`,
-nn.TransformerEncoderLayer `module(x, src_mask=causal, src_key_padding_mask=padding)`, and any
-other module `module(x)` (a tuple result gives its first element).
+nn.TransformerEncoderLayer `module(x, src_mask=causal, src_key_padding_mask=padding)`,
+nn.TransformerDecoder and nn.TransformerDecoderLayer `module(x, memory, tgt_mask=causal,
+tgt_key_padding_mask=padding, memory_key_padding_mask=memory_padding)`, and any other module
+`module(x)` (a tuple result gives its first element).
 
 The tolerance is checked, not guessed: the script also runs a float64 copy of the module on the
 same sample, and refuses to write the file when PyTorch's own float32 output is more than a quarter
@@ -146,6 +154,9 @@ def default_call(module) -> str:
         return "module(x, mask=causal, src_key_padding_mask=padding)"
     if isinstance(module, nn.TransformerEncoderLayer):
         return "module(x, src_mask=causal, src_key_padding_mask=padding)"
+    if isinstance(module, (nn.TransformerDecoder, nn.TransformerDecoderLayer)):
+        return ("module(x, memory, tgt_mask=causal, tgt_key_padding_mask=padding, "
+                "memory_key_padding_mask=memory_padding)")
     return "module(x)"
 
 
@@ -189,8 +200,9 @@ def stored(name: str, value: torch.Tensor, dtype: str):
     return a.float().numpy()
 
 
-def run(module, call: str, x, padding, causal):
-    scope = {"module": module, "x": x, "padding": padding, "causal": causal, "torch": torch}
+def run(module, call: str, x, padding, causal, memory=None, memory_padding=None):
+    scope = {"module": module, "x": x, "padding": padding, "causal": causal, "memory": memory,
+             "memory_padding": memory_padding, "torch": torch}
     try:
         out = eval(call, {}, scope)  # noqa: S307 - the user's own expression, as on their command line
     except Exception as e:  # noqa: BLE001 - reported with the expression that raised it
@@ -213,6 +225,10 @@ def main(argv=None) -> int:
     sample.add_argument("--input", help="a .npy file holding the sample input")
     ap.add_argument("--key-lengths", help="N,N,...: one per batch entry; the module gets the padding mask")
     ap.add_argument("--causal", action="store_true", help="the module gets a causal mask")
+    memory = ap.add_mutually_exclusive_group()
+    memory.add_argument("--memory-shape", help="B,S,D: a decoder's float32 N(0, 1) memory")
+    memory.add_argument("--memory", help="a .npy file holding a decoder's memory")
+    ap.add_argument("--memory-lengths", help="N,N,...: one per batch entry; the memory padding mask")
     ap.add_argument("--call", help="the call expression (see above)")
     ap.add_argument("--weights-dtype", choices=["f32", "f16", "bf16"], default="f32")
     ap.add_argument("--atol", type=float, default=1e-4)
@@ -228,6 +244,7 @@ def main(argv=None) -> int:
 
 
 def export(args) -> int:
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     torch.manual_seed(args.seed)
     torch.set_num_threads(1)
     module, state, source = load_module(args.module)
@@ -241,8 +258,8 @@ def export(args) -> int:
         if has_sample:
             raise ExportError(f"{source} holds no module to run: the self-test needs one "
                               "(pass file.py:factory or a TorchScript file)")
-        if args.key_lengths or args.causal or args.call:
-            raise ExportError("--key-lengths, --causal and --call need a sample input")
+        if args.key_lengths or args.causal or args.call or args.memory_shape or args.memory:
+            raise ExportError("--key-lengths, --causal, --call and a memory need a sample input")
         safetensors_io.write(args.out, tensors, metadata)
         print(f"{args.out}: {len(tensors)} tensors, weights only (no sample input, no self-test)")
         return 0
@@ -280,12 +297,34 @@ def export(args) -> int:
         causal = torch.triu(torch.full((seq, seq), float("-inf")), diagonal=1)
         metadata["selftest.causal"] = "true"
 
+    memory = memory_padding = None
+    if args.memory_shape:
+        memory = torch.randn(*parse_ints(args.memory_shape, "--memory-shape"), dtype=torch.float32)
+    elif args.memory:
+        memory = torch.from_numpy(np.load(args.memory)).float()
+    if memory is not None:
+        if memory.dim() != 3 or memory.shape[batch_axis] != batch:
+            raise ExportError(f"the memory has shape {list(memory.shape)}: expected 3 axes with "
+                              f"the input's batch ({batch}) on axis {batch_axis}")
+        tensors["selftest.memory"] = memory.numpy()
+        memory_seq = memory.shape[seq_axis]
+        if args.memory_lengths:
+            lengths = parse_ints(args.memory_lengths, "--memory-lengths")
+            if len(lengths) != batch or any(n < 0 or n > memory_seq for n in lengths):
+                raise ExportError(f"--memory-lengths {lengths}: expected {batch} lengths in "
+                                  f"[0, {memory_seq}]")
+            memory_padding = torch.arange(memory_seq).unsqueeze(0) >= torch.tensor(lengths).unsqueeze(1)
+            tensors["selftest.memory_key_lengths"] = np.array(lengths, dtype=np.int64)
+    elif args.memory_lengths:
+        raise ExportError("--memory-lengths needs a memory (--memory-shape or --memory)")
+
     call = args.call or default_call(module)
     with torch.no_grad():
-        out32 = run(module, call, x, padding, causal)
+        out32 = run(module, call, x, padding, causal, memory, memory_padding)
         module64 = copy.deepcopy(module).double()
         x64 = x.double() if x.is_floating_point() else x
-        out64 = run(module64, call, x64, padding, None if causal is None else causal.double())
+        out64 = run(module64, call, x64, padding, None if causal is None else causal.double(),
+                    None if memory is None else memory.double(), memory_padding)
     if out32.shape != out64.shape:
         raise ExportError(f"float32 and float64 runs give shapes {list(out32.shape)} and {list(out64.shape)}")
     ref, exact = out32.float().numpy(), out64.numpy()
