@@ -464,6 +464,13 @@ tfm::io::safetensors_file rewritten(const tfm::io::safetensors_file& file, Edit 
   return tfm::io::safetensors_file::from_bytes(w.to_bytes(), "edited.safetensors");
 }
 
+/// An edit for rewritten(): leaves the tensor `which` out.
+auto dropping(const char* which) {
+  return [which](std::string& name, std::vector<std::byte>&) {
+    if (name == which) name.clear();
+  };
+}
+
 template <class Model>
 std::string verify_error(const tfm::io::safetensors_file& file) {
   try {
@@ -533,13 +540,8 @@ TEST_CASE(
   const auto file =
       tfm::io::safetensors_file::open(data_dir + "pytorch_encoder_stack_selftest.safetensors");
   const auto keep = [](std::string&, std::vector<std::byte>&) {};
-  const auto drop = [](const char* which) {
-    return [which](std::string& name, std::vector<std::byte>&) {
-      if (name == which) name.clear();
-    };
-  };
   auto metadata = file.metadata();
-  CHECK_THAT(verify_error<selftest_stack>(rewritten(file, drop("selftest.output"), metadata)),
+  CHECK_THAT(verify_error<selftest_stack>(rewritten(file, dropping("selftest.output"), metadata)),
              Catch::Matchers::EndsWith(
                  "verify::on, but the file has no self-test (selftest.output missing)"));
   auto no_atol = metadata;
@@ -577,20 +579,10 @@ TEST_CASE(
              Catch::Matchers::Contains("self-test failed"));
   // Without the memory's padding, the padded memory positions are attended: caught.
   const auto metadata = file.metadata();
-  const auto no_memory_lengths = rewritten(
-      file,
-      [](std::string& name, std::vector<std::byte>&) {
-        if (name == "selftest.memory_key_lengths") name.clear();
-      },
-      metadata);
+  const auto no_memory_lengths = rewritten(file, dropping("selftest.memory_key_lengths"), metadata);
   CHECK_THAT(verify_error<decoder>(no_memory_lengths),
              Catch::Matchers::Contains("self-test failed"));
-  const auto no_memory = rewritten(
-      file,
-      [](std::string& name, std::vector<std::byte>&) {
-        if (name == "selftest.memory") name.clear();
-      },
-      metadata);
+  const auto no_memory = rewritten(file, dropping("selftest.memory"), metadata);
   CHECK_THAT(verify_error<decoder>(no_memory),
              Catch::Matchers::EndsWith("the model reads a memory, but the self-test has no "
                                        "selftest.memory (batch, memory seq, width)"));
