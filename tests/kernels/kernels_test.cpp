@@ -129,6 +129,10 @@ struct attention_case {
   float scale = 1.0f;
   typeformer::maths softmax_maths = typeformer::maths::fast;
   std::size_t key_splits = 1;  // > 1: the split-key path and its merge
+  // Shaw relative-position terms with tables of 2K+1 rows when max_distance > 0.
+  std::size_t max_distance = 0;
+  bool relative_values = true;
+  std::vector<float> rel_k, rel_v;  // filled by check_attention
 };
 
 // Straightforward softmax attention in double precision, straight from the definitions.
@@ -147,6 +151,15 @@ std::vector<double> reference(const attention_case& c, const std::vector<float>&
           for (std::size_t d = 0; d < c.dk; ++d)
             dot += double(float(q[((b * c.lq + i) * c.heads + h) * c.dk + d] * c.scale)) *
                    k[((b * c.lk + j) * c.heads + h) * c.dk + d];
+          if (c.max_distance > 0) {
+            const auto r = std::size_t(std::clamp<std::ptrdiff_t>(
+                               std::ptrdiff_t(j) - std::ptrdiff_t(i),
+                               -std::ptrdiff_t(c.max_distance), std::ptrdiff_t(c.max_distance))) +
+                           c.max_distance;
+            for (std::size_t d = 0; d < c.dk; ++d)
+              dot += double(float(q[((b * c.lq + i) * c.heads + h) * c.dk + d] * c.scale)) *
+                     c.rel_k[r * c.dk + d];
+          }
           if (!c.bias.empty()) dot += c.bias[i * c.lk + j];
           const auto ji = static_cast<std::ptrdiff_t>(j), ii = static_cast<std::ptrdiff_t>(i);
           if (c.causal == causal_alignment::top_left && ji > ii) visible[j] = false;
@@ -176,13 +189,24 @@ std::vector<double> reference(const attention_case& c, const std::vector<float>&
             (*probabilities)[((b * c.heads + h) * c.lq + i) * c.lk + j] = s[j] / sum;
           for (std::size_t e = 0; e < c.dv; ++e)
             o[e] += s[j] / sum * v[((b * c.lk + j) * c.heads + h) * c.dv + e];
+          if (c.max_distance > 0 && c.relative_values) {
+            const auto r = std::size_t(std::clamp<std::ptrdiff_t>(
+                               std::ptrdiff_t(j) - std::ptrdiff_t(i),
+                               -std::ptrdiff_t(c.max_distance), std::ptrdiff_t(c.max_distance))) +
+                           c.max_distance;
+            for (std::size_t e = 0; e < c.dv; ++e) o[e] += s[j] / sum * c.rel_v[r * c.dv + e];
+          }
         }
       }
   return out;
 }
 
 template <class Arch>
-void check_attention(const attention_case& c) {
+void check_attention(attention_case c) {
+  if (c.max_distance > 0) {
+    c.rel_k = random_vector((2 * c.max_distance + 1) * c.dk, 13, 1.5f);
+    c.rel_v = random_vector((2 * c.max_distance + 1) * c.dv, 14);
+  }
   const auto q = random_vector(c.batch * c.lq * c.heads * c.dk, 10, 1.5f);
   const auto k = random_vector(c.batch * c.lk * c.heads * c.dk, 11, 1.5f);
   const auto v = random_vector(c.batch * c.lk * c.heads * c.dv, 12);
@@ -216,7 +240,12 @@ void check_attention(const attention_case& c) {
   if (!c.attending.empty())
     m.attending_queries = c.attending.data(), m.attending_queries_batch = std::ptrdiff_t(c.lq);
 
-  std::vector<float> scratch(tk::attention_scratch_floats(c.dk, c.dv));
+  if (c.max_distance > 0) {
+    o.rel_k = c.rel_k.data();
+    o.rel_v = c.relative_values ? c.rel_v.data() : nullptr;
+    o.max_distance = c.max_distance;
+  }
+  std::vector<float> scratch(tk::attention_scratch_floats(c.dk, c.dv, o.relative_buckets()));
   if (c.key_splits > 1) {
     std::vector<float> partials(tk::attention_split_floats(o, c.key_splits), 99.0f);
     tk::flash_attention_split_keys<Arch>(o, m, scratch.data(), partials.data(), c.key_splits, 0,
@@ -236,6 +265,7 @@ void check_attention(const attention_case& c) {
     }
   }
 
+  if (c.max_distance > 0) return;  // attention_probabilities has no relative terms
   std::vector<float> weights(c.batch * c.heads * c.lq * c.lk);
   tk::attention_probabilities<Arch>(o, m, weights.data());
   for (std::size_t e = 0; e < weights.size(); ++e) {
@@ -447,6 +477,38 @@ void kernel_suite() {
     c.bias = random_vector(c.lq * c.lk, 6, 2.0f);
     check_attention<Arch>(c);
     c.policy = fully_masked_rows::minus_1e9_added;
+    check_attention<Arch>(c);
+  }
+  SECTION("attention: relative-position terms in the tiles, near and far from the diagonal") {
+    // 70 query rows against 150 keys with K = 5: key tiles wholly left of row i − K, wholly
+    // right of i + K, and across the band, with micro-tiles of 4 rows and the tails.
+    attention_case c;
+    c.batch = 2, c.heads = 2, c.lq = 70, c.lk = 150, c.dk = 24, c.dv = 20;
+    c.scale = 0.2f;
+    c.max_distance = 5;
+    check_attention<Arch>(c);
+    c.relative_values = false;
+    check_attention<Arch>(c);
+    c.relative_values = true;
+    c.causal = causal_alignment::top_left;
+    c.lengths = {150, 41};
+    check_attention<Arch>(c);
+    c.lq = c.lk = 9, c.max_distance = 40;  // every key within ±K: one bucket per distance
+    c.lengths = {9, 0};
+    for (auto policy :
+         {fully_masked_rows::zeros, fully_masked_rows::nan, fully_masked_rows::minus_1e9_added}) {
+      c.policy = policy;
+      check_attention<Arch>(c);
+    }
+    c.causal = causal_alignment::none, c.policy = fully_masked_rows::zeros, c.lengths.clear();
+    c.key_splits = 1, c.lq = 2, c.lk = 1300, c.batch = 1, c.heads = 1, c.max_distance = 3;
+    REQUIRE(tk::attention_key_splits([&] {
+              tk::attention_operands o;
+              o.batch = 1, o.heads = 1, o.query_len = 2, o.key_len = 1300;
+              static const float table[7] = {};
+              o.rel_k = table, o.max_distance = 3;  // relative calls are not split
+              return o;
+            }()) == 1);
     check_attention<Arch>(c);
   }
   SECTION("attention: attending queries (Keras's query mask), with key lengths and causal") {

@@ -39,6 +39,18 @@ struct attention_operands {
   // out(b,h,i,c) = out[b*out_batch + h*out_head + i*out_row + c].
   float* out = nullptr;
   std::size_t out_batch = 0, out_head = 0, out_row = 0;
+  // Relative-position terms (Shaw, Uszkoreit and Vaswani 2018), or null: each score gains
+  // q·rel_k[r(i, j)] (q as scaled for the scores) and each output Σ_j p_ij·rel_v[r(i, j)], with
+  // r(i, j) = clip(j − i, −K, K) + K. The tables, 2K+1 rows of key_dim and of value_dim floats,
+  // are shared by the heads; rel_v may be null on its own.
+  const float* rel_k = nullptr;
+  const float* rel_v = nullptr;
+  std::size_t max_distance = 0;  // K
+
+  /// Rows of the relative tables: 2K+1, or 0 without relative terms.
+  constexpr std::size_t relative_buckets() const noexcept {
+    return rel_k ? 2 * max_distance + 1 : 0;
+  }
 
   static constexpr std::size_t key_capacity_for(std::size_t key_len) noexcept {
     return simd::round_up(std::max<std::size_t>(key_len, 1), attention_key_block);
@@ -47,6 +59,13 @@ struct attention_operands {
     return simd::round_up(std::max<std::size_t>(value_dim, 1), attention_value_stride_multiple);
   }
 };
+
+/// The relative-position bucket of key j for query row i: clip(j − i, −K, K) + K.
+constexpr std::size_t relative_bucket(std::size_t i, std::size_t j, std::size_t k) noexcept {
+  const auto d = static_cast<std::ptrdiff_t>(j) - static_cast<std::ptrdiff_t>(i);
+  const auto kk = static_cast<std::ptrdiff_t>(k);
+  return static_cast<std::size_t>(std::clamp(d, -kk, kk) + kk);
+}
 
 /// Where key j's feature d lives in a (batch, head) block of transposed keys.
 constexpr std::size_t transposed_key_offset(std::size_t d, std::size_t j,
@@ -84,6 +103,21 @@ void scatter_keys_transposed(const float* k, head_strides s, std::size_t batch, 
         j = block_end;
       }
     }
+}
+
+/// Zeroes the padding keys [key_len, key_capacity) of `blocks` blocks of transposed keys, which
+/// append_keys_transposed leaves as they are.
+template <class Arch>
+void zero_key_padding(std::size_t blocks, std::size_t key_len, std::size_t key_dim, float* kt,
+                      std::size_t key_capacity) noexcept {
+  if (key_len >= key_capacity) return;
+  const std::size_t first = key_len, count = key_capacity - key_len;
+  for (std::size_t blk = 0; blk < blocks; ++blk) {
+    float* block = kt + blk * key_dim * key_capacity;
+    // The padding lies within the last stored block, contiguous along each feature.
+    for (std::size_t d = 0; d < key_dim; ++d)
+      std::fill_n(block + transposed_key_offset(d, first, key_dim), count, 0.0f);
+  }
 }
 
 /// Copies values into per-head blocks whose rows are padded to `v_stride`, zeroing the padding.

@@ -12,7 +12,8 @@
 
 namespace typeformer::kernels {
 
-/// weights(b,h,i,j) = weights[((b*heads + h)*Lq + i)*Lk + j].
+/// weights(b,h,i,j) = weights[((b*heads + h)*Lq + i)*Lk + j]. Without relative-position terms
+/// (o.rel_k must be null): the relative layer offers no weights.
 template <class Arch>
 void attention_probabilities(const attention_operands& o, const mask_spec& m,
                              float* weights) noexcept {

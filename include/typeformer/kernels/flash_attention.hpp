@@ -8,6 +8,12 @@
 // once for the whole block and then stays in L1 while the block's register micro-tiles of 4
 // rows pass over it. Key tiles past the last key any row of a micro-tile may see (causal, key
 // lengths, fully masked query rows) are never computed.
+//
+// Relative-position terms (attention_operands::rel_k, rel_v) enter the same loop: a row's 2K+1
+// products q·rel_k are computed once per block and added to its scores by bucket, and the
+// probability mass of each bucket is kept beside the accumulator (rescaled with it) and turned
+// into Σ mass·rel_v at the end. A key tile wholly beyond ±K of a row adds one constant and one
+// sum, so the long-range tiles run as fast as plain attention.
 
 #include <algorithm>
 #include <cmath>
@@ -16,6 +22,7 @@
 
 #include <typeformer/kernels/attention_layout.hpp>
 #include <typeformer/kernels/attention_mask.hpp>
+#include <typeformer/kernels/dot.hpp>
 #include <typeformer/kernels/exp.hpp>
 #include <typeformer/kernels/simd.hpp>
 
@@ -35,10 +42,12 @@ inline constexpr std::size_t attention_key_tile =
     : simd::ops<Arch>::width >= 16 ? 4 * simd::ops<Arch>::width
                                    : 2 * simd::ops<Arch>::width;
 
-/// Floats of scratch one thread needs: the block's scaled queries and value accumulators.
-constexpr std::size_t attention_scratch_floats(std::size_t key_dim,
-                                               std::size_t value_dim) noexcept {
-  return attention_query_block * (key_dim + attention_operands::v_stride_for(value_dim));
+/// Floats of scratch one thread needs: the block's scaled queries and value accumulators, and
+/// with relative terms (relative_buckets = 2K+1) each row's q·rel_k products and bucket masses.
+constexpr std::size_t attention_scratch_floats(std::size_t key_dim, std::size_t value_dim,
+                                               std::size_t relative_buckets = 0) noexcept {
+  return attention_query_block *
+         (key_dim + attention_operands::v_stride_for(value_dim) + 2 * relative_buckets);
 }
 
 /// Tasks of one call: (batch, head, query block) triples; threads take disjoint ranges.
@@ -87,10 +96,13 @@ float masked_score(const mask_spec& m, float score, std::size_t b, std::size_t h
 /// One task's query block: where its rows come from and the running softmax of each row.
 struct attention_block {
   std::size_t b, h, i0, rows;
-  const float* kt;  // this (batch, head)'s transposed keys
-  const float* v;   // and value rows
-  const float* q;   // rows × key_dim scaled queries (scratch)
-  float* acc;       // rows × v_stride value accumulators (scratch)
+  const float* kt;      // this (batch, head)'s transposed keys
+  const float* v;       // and value rows
+  const float* q;       // rows × key_dim scaled queries (scratch)
+  float* acc;           // rows × v_stride value accumulators (scratch)
+  std::size_t buckets;  // 2K+1 with relative terms, else 0
+  float* key_terms;     // rows × buckets: q_r · rel_k[t] (scratch)
+  float* mass;          // rows × buckets: the probability mass of each bucket, as acc is scaled
   std::ptrdiff_t limit[attention_query_block];
   float row_max[attention_query_block];
   float row_sum[attention_query_block];
@@ -153,6 +165,85 @@ void tile_scores(const float* q, std::size_t key_dim, const float* kt, float (&p
     for (std::size_t n = 0; n < NV; ++n) O::store(p[r] + n * W, s[r][n]);
 }
 
+/// Whether keys [j0, j0 + T) are all at distance ≤ −K from query row i (bucket 0), all at
+/// distance ≥ K (bucket 2K), or neither (`mixed`): the first two add one value to the whole tile.
+inline constexpr std::size_t mixed_buckets = static_cast<std::size_t>(-1);
+constexpr std::size_t tile_bucket(std::size_t i, std::size_t j0, std::size_t T,
+                                  std::size_t k) noexcept {
+  const auto first = static_cast<std::ptrdiff_t>(j0) - static_cast<std::ptrdiff_t>(i);
+  const auto kk = static_cast<std::ptrdiff_t>(k);
+  if (first + static_cast<std::ptrdiff_t>(T) - 1 <= -kk) return 0;
+  if (first >= kk) return 2 * k;
+  return mixed_buckets;
+}
+
+/// Each row's products q·rel_k[t] and zero bucket masses, once per query block.
+template <class Arch>
+void start_relative_rows(const attention_operands& o, attention_block& blk) noexcept {
+  for (std::size_t r = 0; r < blk.rows; ++r)
+    for (std::size_t t = 0; t < blk.buckets; ++t)
+      blk.key_terms[r * blk.buckets + t] =
+          dot<Arch>(blk.q + r * o.key_dim, o.rel_k + t * o.key_dim, o.key_dim);
+  std::fill_n(blk.mass, blk.rows * blk.buckets, 0.0f);
+}
+
+/// p[r][j] += q_r·rel_k[r(i, j)] for the micro-tile's rows and the key tile from j0.
+template <class Arch, std::size_t R, std::size_t T>
+void add_relative_key_terms(const attention_operands& o, const attention_block& blk, std::size_t r0,
+                            std::size_t j0, float (&p)[R][T]) noexcept {
+  using O = simd::ops<Arch>;
+  constexpr std::size_t W = O::width;
+  for (std::size_t r = 0; r < R; ++r) {
+    const std::size_t i = blk.i0 + r0 + r;
+    const float* terms = blk.key_terms + (r0 + r) * blk.buckets;
+    const std::size_t t = tile_bucket(i, j0, T, o.max_distance);
+    if (t != mixed_buckets) {
+      const auto term = O::splat(terms[t]);
+      for (std::size_t n = 0; n < T; n += W) O::store(p[r] + n, O::load(p[r] + n) + term);
+    } else {
+      for (std::size_t j = 0; j < T; ++j)
+        p[r][j] += terms[relative_bucket(i, j0 + j, o.max_distance)];
+    }
+  }
+}
+
+/// Adds a row's tile probabilities (unnormalised, as acc holds them) to its bucket masses,
+/// after rescaling them by the row's correction.
+template <class Arch, std::size_t T>
+void accumulate_relative_mass(const attention_operands& o, attention_block& blk, std::size_t row,
+                              std::size_t j0, const float (&p)[T], float correction,
+                              float tile_sum) noexcept {
+  float* mass = blk.mass + row * blk.buckets;
+  if (correction != 1.0f)
+    for (std::size_t t = 0; t < blk.buckets; ++t) mass[t] *= correction;
+  const std::size_t i = blk.i0 + row;
+  const std::size_t t = tile_bucket(i, j0, T, o.max_distance);
+  if (t != mixed_buckets) {
+    mass[t] += tile_sum;
+  } else {
+    for (std::size_t j = 0; j < T; ++j) mass[relative_bucket(i, j0 + j, o.max_distance)] += p[j];
+  }
+}
+
+/// acc += Σ_t mass_t·rel_v[t] for one row of the block, before the division by the row's sum.
+template <class Arch>
+void add_relative_values(const attention_operands& o, attention_block& blk,
+                         std::size_t row) noexcept {
+  using O = simd::ops<Arch>;
+  constexpr std::size_t W = O::width;
+  float* acc = blk.acc + row * o.v_stride;
+  const float* mass = blk.mass + row * blk.buckets;
+  const std::size_t vector_end = o.value_dim / W * W;
+  for (std::size_t t = 0; t < blk.buckets; ++t) {
+    if (mass[t] == 0.0f) continue;
+    const float* rv = o.rel_v + t * o.value_dim;
+    const auto m = O::splat(mass[t]);
+    std::size_t c = 0;
+    for (; c < vector_end; c += W) O::store(acc + c, O::fma(m, O::load(rv + c), O::load(acc + c)));
+    for (; c < o.value_dim; ++c) acc[c] = std::fma(mass[t], rv[c], acc[c]);
+  }
+}
+
 /// Rows [r0, r0 + R) of the block against keys [j0, j0 + count).
 template <class Arch, std::size_t R>
 void attend_key_tile(const attention_operands& o, const mask_spec& m, attention_block& blk,
@@ -168,6 +259,7 @@ void attend_key_tile(const attention_operands& o, const mask_spec& m, attention_
   alignas(64) float p[R][T];
   tile_scores<Arch>(blk.q + r0 * o.key_dim, o.key_dim,
                     blk.kt + transposed_key_offset(0, j0, o.key_dim), p);
+  if (blk.buckets) add_relative_key_terms<Arch>(o, blk, r0, j0, p);
 
   // Masks, element by element only where the tile needs it.
   std::ptrdiff_t min_limit = blk.limit[r0];
@@ -213,7 +305,9 @@ void attend_key_tile(const attention_operands& o, const mask_spec& m, attention_
       O::store(p[r] + n * W, e);
       sum = sum + e;
     }
-    blk.row_sum[r0 + r] = blk.row_sum[r0 + r] * correction[r] + O::sum(sum);
+    const float tile_sum = O::sum(sum);
+    blk.row_sum[r0 + r] = blk.row_sum[r0 + r] * correction[r] + tile_sum;
+    if (o.rel_v) accumulate_relative_mass<Arch>(o, blk, r0 + r, j0, p[r], correction[r], tile_sum);
   }
 
   // Four registers of value columns at a time where there are 32 registers, else two.
@@ -265,6 +359,10 @@ void attend_query_block(const attention_operands& o, const mask_spec& m, float* 
     blk.seen[r] = false;
   }
   std::fill_n(blk.acc, blk.rows * vs, 0.0f);
+  blk.buckets = o.relative_buckets();
+  blk.key_terms = blk.acc + QB * vs;
+  blk.mass = blk.key_terms + QB * blk.buckets;
+  if (blk.buckets) start_relative_rows<Arch>(o, blk);
   const std::size_t key_end =
       std::min(key_stop, may_skip ? static_cast<std::size_t>(max_limit) : o.key_len);
 
@@ -324,9 +422,11 @@ void flash_attention(const attention_operands& o, const mask_spec& m, float* scr
   for (std::size_t task = task_begin; task < task_end; ++task) {
     const std::size_t b = task / (blocks * o.heads), h = (task / blocks) % o.heads;
     detail::attend_query_block<Arch>(o, m, scratch, blk, b, h, (task % blocks) * QB, 0, o.key_len);
-    for (std::size_t r = 0; r < blk.rows; ++r)
+    for (std::size_t r = 0; r < blk.rows; ++r) {
+      if (o.rel_v && blk.seen[r]) detail::add_relative_values<Arch>(o, blk, r);
       detail::write_attention_row<Arch>(o, m, b, h, blk.i0 + r, blk.seen[r], blk.row_sum[r],
                                         blk.acc + r * o.v_stride);
+    }
   }
 }
 
@@ -342,10 +442,12 @@ void flash_attention(const attention_operands& o, const mask_spec& m, float* scr
 inline constexpr std::size_t attention_split_target_tasks = 8;
 
 /// Key ranges per (batch, head): 1 unless the query fits one block and the (batch, head)
-/// pairs are fewer than the target; ranges of at least 512 keys.
+/// pairs are fewer than the target; ranges of at least 512 keys. Relative terms are not split
+/// (their bucket masses are not part of the partial results).
 inline std::size_t attention_key_splits(const attention_operands& o) noexcept {
   const std::size_t pairs = o.batch * o.heads;
-  if (o.query_len > attention_query_block || pairs == 0 || pairs >= attention_split_target_tasks)
+  if (o.query_len > attention_query_block || pairs == 0 || pairs >= attention_split_target_tasks ||
+      o.rel_k)
     return 1;
   const std::size_t wanted = (attention_split_target_tasks + pairs - 1) / pairs;
   return std::max<std::size_t>(1, std::min(wanted, o.key_len / 512));

@@ -39,15 +39,6 @@ struct relative_attention_args {
   const std::uint8_t* query_keep = nullptr;  // (batch, query_len), 1 = keep
 };
 
-namespace detail {
-/// The bucket r(i, j) of key j for query i.
-constexpr std::size_t relative_bucket(std::size_t i, std::size_t j, std::size_t k) noexcept {
-  const auto d = static_cast<std::ptrdiff_t>(j) - static_cast<std::ptrdiff_t>(i);
-  const auto kk = static_cast<std::ptrdiff_t>(k);
-  return static_cast<std::size_t>(std::clamp(d, -kk, kk) + kk);
-}
-}  // namespace detail
-
 /// Floats of scratch per thread.
 constexpr std::size_t relative_attention_thread_floats(std::size_t key_len,
                                                        std::size_t max_distance) noexcept {
@@ -91,14 +82,14 @@ void relative_attention(thread_pool& pool, const relative_attention_args& a, con
         const float* k = k0 + b * a.k_batch;
         for (std::size_t j = 0; j < a.key_len; ++j)
           out[j] = a.scale * (dot<Arch>(q, k + j * a.k_row, a.key_depth) +
-                              key_terms[detail::relative_bucket(i, j, a.max_distance)]);
+                              key_terms[relative_bucket(i, j, a.max_distance)]);
       };
       const auto value_terms = [&](std::size_t, std::size_t i, const float* weights, float inverse,
                                    std::size_t key_end, float* y) {
         if (!a.rel_v) return;
         std::fill_n(mass, buckets, 0.0f);
         for (std::size_t j = 0; j < key_end; ++j)
-          mass[detail::relative_bucket(i, j, a.max_distance)] += weights[j];
+          mass[relative_bucket(i, j, a.max_distance)] += weights[j];
         using O = simd::ops<Arch>;
         constexpr std::size_t W = O::width;
         const std::size_t vectors = a.value_depth / W;

@@ -13,6 +13,7 @@
 
 #include <typeformer/kernels/attention_layout.hpp>
 #include <typeformer/kernels/attention_mask.hpp>
+#include <typeformer/kernels/dot.hpp>
 #include <typeformer/kernels/flash_attention.hpp>
 #include <typeformer/kernels/simd.hpp>
 
@@ -29,20 +30,6 @@ struct row_attention_args {
   /// Keras's query_mask, (batch, query_len) with 1 = keep: rows with 0 come out as zeros.
   const std::uint8_t* query_keep = nullptr;
 };
-
-/// a · b over n floats: the scores of the layers whose queries and keys are read as given.
-template <class Arch>
-float dot(const float* a, const float* b, std::size_t n) noexcept {
-  using O = simd::ops<Arch>;
-  constexpr std::size_t W = O::width;
-  auto acc = O::splat(0.0f);
-  const std::size_t vectors = n / W;
-  for (std::size_t v = 0; v < vectors; ++v)
-    acc = O::fma(O::load(a + v * W), O::load(b + v * W), acc);
-  float sum = O::sum(acc);
-  for (std::size_t c = vectors * W; c < n; ++c) sum = std::fma(a[c], b[c], sum);
-  return sum;
-}
 
 /// What a row adds to its output besides Σ_j p_j·v_j: nothing.
 struct no_value_terms {

@@ -25,6 +25,7 @@
 #include <typeformer/kernels/attention_probabilities.hpp>
 #include <typeformer/kernels/flash_attention.hpp>
 #include <typeformer/kernels/gemm.hpp>
+#include <typeformer/kernels/project_keys_values.hpp>
 #include <typeformer/kernels/workspace.hpp>
 #include <typeformer/layers/attention_shape_rules.hpp>
 #include <typeformer/layers/input_width.hpp>
@@ -314,12 +315,12 @@ struct multi_head_attention {
     const auto H = static_cast<std::size_t>(heads);
     const auto Q = static_cast<std::size_t>(query_width), V = static_cast<std::size_t>(value_width);
     const std::size_t projected_q = batch * query_len * Q;
-    const std::size_t staging = batch * key_len * std::max(Q, V);
+    const std::size_t staging = kernels::key_value_staging_floats(threads, Q, V);
     const std::size_t kt =
         batch * H * static_cast<std::size_t>(key_dim_per_head) * O::key_capacity_for(key_len);
     const std::size_t v =
         batch * H * key_len * O::v_stride_for(static_cast<std::size_t>(value_dim_per_head));
-    const std::size_t context = batch * query_len * V;
+    const std::size_t context = context_in_queries ? 0 : batch * query_len * V;
     return projected_q + staging + kt + v + context + attention_floats(batch, query_len, threads);
   }
 
@@ -423,25 +424,29 @@ struct multi_head_attention {
     ops.key_capacity = kernels::attention_operands::key_capacity_for(lk);
     ops.v_stride = kernels::attention_operands::v_stride_for(vd);
 
-    float* projected_q = ws.reserve(workspace_floats(b, lq, lk, ws.threads()) + weights_scratch);
+    // The attention output overwrites the projected queries (each task copies its queries to
+    // its scratch before writing the same rows and columns back), unless the weights, written
+    // afterwards, still need the queries or a head's output is wider than its query.
+    constexpr bool in_place = context_in_queries && !want_weights;
+    const size_t context_floats = in_place ? 0 : b * lq * VW;
+    float* projected_q = ws.reserve(workspace_floats(b, lq, lk, ws.threads()) +
+                                    (context_in_queries ? context_floats : 0) + weights_scratch);
     float* staging = projected_q + b * lq * QW;
-    float* kt = staging + b * lk * std::max(QW, VW);
+    float* kt = staging + kernels::key_value_staging_floats(ws.threads(), QW, VW);
     float* vt = kt + b * H * kd * ops.key_capacity;
-    float* context = vt + b * H * lk * ops.v_stride;
-    float* scratch = context + b * lq * VW;
+    float* const vt_end = vt + b * H * lk * ops.v_stride;
+    float* context = in_place ? projected_q : vt_end;
+    float* scratch = vt_end + context_floats;
 
     const float scale = score_scale_factor();
     kernels::gemm<isa>(ws.pool(), {query.data(), static_cast<size_t>(d_model), b * lq, &p.query,
                                    bias_of(p.query_bias), scale_in_projection(scale), projected_q,
                                    QW, projection_act});
-    kernels::gemm<isa>(ws.pool(), {key.data(), static_cast<size_t>(key_features), b * lk, &p.key,
-                                   bias_of(p.key_bias), 1.0f, staging, QW, projection_act});
-    kernels::scatter_keys_transposed<isa>(staging, {lk * QW, kd, QW}, b, H, lk, kd, kt,
-                                          ops.key_capacity);
-    kernels::gemm<isa>(ws.pool(),
-                       {value.data(), static_cast<size_t>(value_features), b * lk, &p.value,
-                        bias_of(p.value_bias), 1.0f, staging, VW, projection_act});
-    kernels::scatter_values<isa>(staging, {lk * VW, vd, VW}, b, H, lk, vd, vt, ops.v_stride);
+    kernels::project_keys_and_values<isa>(
+        ws.pool(),
+        {key.data(), static_cast<size_t>(key_features), &p.key, bias_of(p.key_bias), value.data(),
+         static_cast<size_t>(value_features), &p.value, bias_of(p.value_bias), projection_act},
+        b, ops, kt, vt, staging);
 
     ops.q = projected_q, ops.q_batch = lq * QW, ops.q_head = kd, ops.q_row = QW;
     ops.q_scale = scale_in_kernel(scale);
@@ -610,6 +615,10 @@ struct multi_head_attention {
   static const float* bias_of(const std::vector<float>& values) noexcept {
     return values.empty() ? nullptr : values.data();
   }
+
+  /// Whether the attention output can take the place of the projected queries: a head's output
+  /// row then covers exactly its query row.
+  static constexpr bool context_in_queries = key_dim_per_head == value_dim_per_head;
 
   /// The attention core on every thread of `ws`, each with its slice of `scratch`.
   template <class Arch>

@@ -7,8 +7,10 @@
 //
 // rel_k (2K+1, depth) and rel_v (2K+1, value depth) are learned per layer and shared by its
 // heads; K = max_relative_position<K> (the Keras examples use 10); rel_v is dropped with
-// relative_values<false>. Both forms run the fused row kernel of
-// kernels/relative_attention.hpp: no (query, key, depth) tensor exists.
+// relative_values<false>. The multi-head layer runs the tiled flash-attention kernel with the
+// relative terms in its tile loop (kernels/flash_attention.hpp); the single-head core, whose
+// inputs are read as given, the row kernel of kernels/relative_attention.hpp. Neither forms a
+// (query, key, depth) tensor.
 //
 //   relative_dot_attention<"name", max_relative_position<K>, d_model<dk>, value_features<dv>?>
 //       the single-head core on given q (batch, Tq, dk), v (batch, Tv, dv), k (batch, Tv, dk)
@@ -36,7 +38,9 @@
 #include <typeformer/core/naming.hpp>
 #include <typeformer/core/weight_source.hpp>
 #include <typeformer/expr/masks.hpp>
+#include <typeformer/kernels/flash_attention.hpp>
 #include <typeformer/kernels/gemm.hpp>
+#include <typeformer/kernels/project_keys_values.hpp>
 #include <typeformer/kernels/relative_attention.hpp>
 #include <typeformer/kernels/workspace.hpp>
 #include <typeformer/layers/input_width.hpp>
@@ -243,14 +247,21 @@ struct relative_position_attention {
     return p;
   }
 
-  /// Scratch floats of one call: projected Q, K, V, the heads' context and the row scratch.
+  /// Scratch floats of one call: the projected queries (which the heads' context replaces), the
+  /// per-head keys and values in the kernel's layout, the projection staging and each thread's
+  /// attention scratch.
   static constexpr std::size_t workspace_floats(std::size_t batch, std::size_t query_len,
                                                 std::size_t key_len, std::size_t threads) noexcept {
-    const auto d = static_cast<std::size_t>(d_model);
-    return 2 * batch * query_len * d + 2 * batch * key_len * d +
-           threads * kernels::relative_attention_thread_floats(
-                         key_len, static_cast<std::size_t>(max_distance));
+    using O = kernels::attention_operands;
+    const auto d = static_cast<std::size_t>(d_model), H = static_cast<std::size_t>(heads),
+               dh = static_cast<std::size_t>(depth);
+    return batch * query_len * d + kernels::key_value_staging_floats(threads, d, d) +
+           batch * H * dh * O::key_capacity_for(key_len) +
+           batch * H * key_len * O::v_stride_for(dh) + threads * attention_scratch_per_thread;
   }
+  static constexpr std::size_t attention_scratch_per_thread = kernels::attention_scratch_floats(
+      static_cast<std::size_t>(depth), static_cast<std::size_t>(depth),
+      2 * static_cast<std::size_t>(max_distance) + 1);
 
   /// y (batch, Tq, d) = the layer on query (batch, Tq, d), key and value (batch, Tv, d).
   template <class Arch = simd::best_available, class Q, class K, class V, class Y,
@@ -291,40 +302,42 @@ struct relative_position_attention {
                Tk = static_cast<std::size_t>(k.extent(1)), d = static_cast<std::size_t>(d_model);
     kernels::mask_spec m;
     mask.lower(m, {q.extent(0), 1, q.extent(1), k.extent(1), kind, name});
+    m.bias_head = 0;  // lowered for one head: every head reads the same bias
     if (B * Tq == 0) return;
+    using O = kernels::attention_operands;
+    const auto H = static_cast<std::size_t>(heads), dh = static_cast<std::size_t>(depth);
+    O ops;
+    ops.batch = B, ops.heads = H, ops.query_len = Tq, ops.key_len = Tk;
+    ops.key_dim = ops.value_dim = dh;
+    ops.key_capacity = O::key_capacity_for(Tk);
+    ops.v_stride = O::v_stride_for(dh);
     float* qp = ws.reserve(workspace_floats(B, Tq, Tk, ws.threads()));
-    float* kp = qp + B * Tq * d;
-    float* vp = kp + B * Tk * d;
-    float* context = vp + B * Tk * d;
-    float* rows = context + B * Tq * d;
+    float* staging = qp + B * Tq * d;
+    float* kt = staging + kernels::key_value_staging_floats(ws.threads(), d, d);
+    float* vt = kt + B * H * dh * ops.key_capacity;
+    float* scratch = vt + B * H * Tk * ops.v_stride;
     const auto bias = [](const std::vector<float>& b) { return b.empty() ? nullptr : b.data(); };
-    kernels::gemm<isa>(ws.pool(), {q.data(), d, B * Tq, &p.wq, bias(p.bq), 1.0f, qp, d});
-    kernels::gemm<isa>(ws.pool(), {k.data(), d, B * Tk, &p.wk, bias(p.bk), 1.0f, kp, d});
-    kernels::gemm<isa>(ws.pool(), {v.data(), d, B * Tk, &p.wv, bias(p.bv), 1.0f, vp, d});
-    kernels::relative_attention_args a;
-    a.batch = B;
-    a.query_len = Tq;
-    a.key_len = Tk;
-    a.heads = static_cast<std::size_t>(heads);
-    a.key_depth = a.value_depth = static_cast<std::size_t>(depth);
-    a.q = qp;
-    a.q_batch = Tq * d;
-    a.q_row = d;
-    a.k = kp;
-    a.k_batch = Tk * d;
-    a.k_row = d;
-    a.v = vp;
-    a.v_batch = Tk * d;
-    a.v_row = d;
-    a.y = context;
-    a.y_batch = Tq * d;
-    a.y_row = d;
-    a.rel_k = p.relative.rel_k.data();
-    a.rel_v = with_values ? p.relative.rel_v.data() : nullptr;
-    a.max_distance = static_cast<std::size_t>(max_distance);
-    a.scale = 1.0f / std::sqrt(static_cast<float>(depth));
-    kernels::relative_attention<isa>(ws.pool(), a, m, rows);
-    kernels::gemm<isa>(ws.pool(), {context, d, B * Tq, &p.dense, bias(p.bo), 1.0f, y.data(), d});
+    // The score scale 1/√depth is folded into the projected queries; the relative key terms
+    // are products with those scaled queries, so they come out scaled too.
+    kernels::gemm<isa>(ws.pool(), {q.data(), d, B * Tq, &p.wq, bias(p.bq),
+                                   1.0f / std::sqrt(static_cast<float>(depth)), qp, d});
+    kernels::project_keys_and_values<isa>(
+        ws.pool(), {k.data(), d, &p.wk, bias(p.bk), v.data(), d, &p.wv, bias(p.bv)}, B, ops, kt, vt,
+        staging);
+    // Each head's context overwrites its own queries: a task reads its queries before it writes.
+    ops.q = qp, ops.q_batch = Tq * d, ops.q_head = dh, ops.q_row = d;
+    ops.kt = kt, ops.v = vt;
+    ops.out = qp, ops.out_batch = Tq * d, ops.out_head = dh, ops.out_row = d;
+    ops.rel_k = p.relative.rel_k.data();
+    ops.rel_v = with_values ? p.relative.rel_v.data() : nullptr;
+    ops.max_distance = static_cast<std::size_t>(max_distance);
+    const std::size_t tasks = kernels::attention_task_count(ops);
+    ws.pool().parallel_for(tasks, std::max<std::size_t>(1, tasks / (8 * ws.threads())),
+                           [&](std::size_t first, std::size_t last, std::size_t who) {
+                             kernels::flash_attention<isa>(
+                                 ops, m, scratch + who * attention_scratch_per_thread, first, last);
+                           });
+    kernels::gemm<isa>(ws.pool(), {qp, d, B * Tq, &p.dense, bias(p.bo), 1.0f, y.data(), d});
   }
 };
 

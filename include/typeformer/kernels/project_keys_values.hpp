@@ -1,0 +1,92 @@
+#pragma once
+// Key and value projections written straight into the attention kernel's per-head layouts.
+// A task projects a tile of rows into its thread's staging and copies it out while the tile is
+// still in L2, so the staging is O(threads × tile) however long the sequence: no (batch·length ×
+// width) intermediate exists.
+
+#include <algorithm>
+#include <cstddef>
+
+#include <typeformer/kernels/activation.hpp>
+#include <typeformer/kernels/attention_layout.hpp>
+#include <typeformer/kernels/gemm.hpp>
+#include <typeformer/kernels/packed_matrix.hpp>
+#include <typeformer/kernels/simd.hpp>
+#include <typeformer/kernels/thread_pool.hpp>
+
+namespace typeformer::kernels {
+
+/// Rows of keys (and of values) one task projects at a time.
+inline constexpr std::size_t key_value_tile_rows = gemm_row_block;
+
+/// What to project: `batch` × `key_len` rows of keys (key_features wide, contiguous) by
+/// `key_weights` and as many rows of values by `value_weights`, each with its bias (or null) and
+/// activation.
+struct key_value_projection {
+  const float* key = nullptr;
+  std::size_t key_features = 0;
+  const packed_matrix* key_weights = nullptr;
+  const float* key_bias = nullptr;
+  const float* value = nullptr;
+  std::size_t value_features = 0;
+  const packed_matrix* value_weights = nullptr;
+  const float* value_bias = nullptr;
+  activation act = activation::identity;
+};
+
+/// Floats of staging for `threads` threads projecting to `key_width` and `value_width` columns.
+constexpr std::size_t key_value_staging_floats(std::size_t threads, std::size_t key_width,
+                                               std::size_t value_width) noexcept {
+  return threads * key_value_tile_rows * std::max(key_width, value_width);
+}
+
+/// Projects the keys and values into `kt` (transposed key blocks, padding keys zeroed) and `v`
+/// (value rows of o.v_stride, blocks of key_len rows) for the heads, key_dim, value_dim,
+/// key_len and key_capacity of `o`, on every thread of `pool`. `staging` holds
+/// key_value_staging_floats(pool.size(), heads·key_dim, heads·value_dim) floats.
+template <class Arch>
+void project_keys_and_values(thread_pool& pool, const key_value_projection& a, std::size_t batch,
+                             const attention_operands& o, float* kt, float* v,
+                             float* staging) noexcept {
+  const std::size_t H = o.heads, kd = o.key_dim, vd = o.value_dim, key_len = o.key_len;
+  const std::size_t KW = H * kd, VW = H * vd, rows = batch * key_len;
+  if (rows == 0) return;
+  // Tiles a whole number of micro-kernels high, at least two per thread when rows are few, so
+  // that both threads stay busy; a tile's split never changes an output's bits.
+  constexpr std::size_t R = gemm_rows<Arch>;
+  const std::size_t threads = pool.size();
+  const std::size_t tile =
+      std::min(key_value_tile_rows, simd::round_up((rows + 2 * threads - 1) / (2 * threads), R));
+  const std::size_t tiles = (rows + tile - 1) / tile;
+  pool.parallel_for(tiles, 1, [&](std::size_t first, std::size_t last, std::size_t who) {
+    float* stage = staging + who * key_value_tile_rows * std::max(KW, VW);
+    // Calls copy(b, j, count, rows) for the tile's rows by batch entry: a tile may end one
+    // sequence and begin the next.
+    const auto by_sequence = [&](std::size_t r0, std::size_t n, std::size_t width, auto&& copy) {
+      for (std::size_t r = r0; r < r0 + n;) {
+        const std::size_t b = r / key_len, j = r % key_len;
+        const std::size_t count = std::min(key_len - j, r0 + n - r);
+        copy(b, j, count, stage + (r - r0) * width);
+        r += count;
+      }
+    };
+    for (std::size_t t = first; t < last; ++t) {
+      const std::size_t r0 = t * tile, n = std::min(tile, rows - r0);
+      gemm<Arch>({a.key + r0 * a.key_features, a.key_features, n, a.key_weights, a.key_bias, 1.0f,
+                  stage, KW, a.act});
+      by_sequence(r0, n, KW, [&](std::size_t b, std::size_t j, std::size_t count, const float* k) {
+        append_keys_transposed<Arch>(k, {0, kd, KW}, 1, H, j, count, kd,
+                                     kt + b * H * kd * o.key_capacity, o.key_capacity);
+      });
+      gemm<Arch>({a.value + r0 * a.value_features, a.value_features, n, a.value_weights,
+                  a.value_bias, 1.0f, stage, VW, a.act});
+      by_sequence(r0, n, VW, [&](std::size_t b, std::size_t j, std::size_t count, const float* x) {
+        append_values<Arch>(x, {0, vd, VW}, 1, H, j, count, vd, v + b * H * key_len * o.v_stride,
+                            o.v_stride, key_len * o.v_stride);
+      });
+    }
+  });
+  zero_key_padding<Arch>(batch * H, key_len, kd, kt, o.key_capacity);
+}
+
+}  // namespace typeformer::kernels
