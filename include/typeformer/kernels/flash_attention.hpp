@@ -34,13 +34,19 @@ inline constexpr std::size_t attention_query_block = 32;
 /// Query rows one register micro-tile holds.
 inline constexpr std::size_t attention_query_tile = 4;
 
-/// Keys per tile: four registers where there are 32 of them (AVX-512), two where there are 16,
-/// 8 on the scalar path.
+/// Keys per tile: one stored key block (64) on every SIMD path, 8 on the scalar path. The
+/// softmax's per-row work for a tile (maxima and sums across lanes, the rescaling exp) is then
+/// shared by 64 keys whatever the register width: with AVX2's 16-key register tiles it cost
+/// as much as the products.
 template <class Arch>
 inline constexpr std::size_t attention_key_tile =
-    simd::ops<Arch>::width == 1    ? 8
-    : simd::ops<Arch>::width >= 16 ? 4 * simd::ops<Arch>::width
-                                   : 2 * simd::ops<Arch>::width;
+    simd::ops<Arch>::width == 1 ? 8 : attention_key_block;
+
+/// Registers of keys per row that one pass of a score micro-tile keeps (4 rows of them): four
+/// where there are 32 registers (AVX-512: the whole tile in one pass), three where there are 16
+/// (12 accumulators, the key registers and a broadcast fill them).
+template <class Arch>
+inline constexpr std::size_t attention_score_registers = simd::ops<Arch>::width >= 16 ? 4 : 3;
 
 /// Floats of scratch one thread needs: the block's scaled queries and value accumulators, and
 /// with relative terms (relative_buckets = 2K+1) each row's q·rel_k products and bucket masses.
@@ -139,21 +145,22 @@ void accumulate_values(float* acc, std::size_t vs, const float* v, std::size_t c
     for (std::size_t n = 0; n < C; ++n) O::store(acc + r * vs + c + n * W, a[r][n]);
 }
 
-/// p = q·kᵀ for R query rows (row stride key_dim) and the T keys of one transposed key tile.
-/// Its own function, so that the R×T/W accumulators are registers from start to end.
-template <class Arch, std::size_t R, std::size_t T>
-void tile_scores(const float* q, std::size_t key_dim, const float* kt, float (&p)[R][T]) noexcept {
+/// p[·][c0, c0 + NV·W) = q·kᵀ for R query rows (row stride key_dim) and NV registers of keys
+/// of a transposed key tile. Its own function, so that the R×NV accumulators are registers
+/// from start to end.
+template <class Arch, std::size_t R, std::size_t NV, std::size_t T>
+void score_pass(const float* q, std::size_t key_dim, const float* kt, std::size_t c0,
+                float (&p)[R][T]) noexcept {
   using O = simd::ops<Arch>;
   using batch = typename O::batch;
   constexpr std::size_t W = O::width;
-  constexpr std::size_t NV = T / W;
   batch s[R][NV];
   for (std::size_t r = 0; r < R; ++r)
     for (std::size_t n = 0; n < NV; ++n) s[r][n] = O::splat(0.0f);
   for (std::size_t d = 0; d < key_dim; ++d) {
     batch k[NV];
     for (std::size_t n = 0; n < NV; ++n) {
-      k[n] = O::load(kt + d * attention_key_block + n * W);
+      k[n] = O::load(kt + d * attention_key_block + c0 + n * W);
       O::keep_in_register(k[n]);
     }
     for (std::size_t r = 0; r < R; ++r) {
@@ -162,7 +169,20 @@ void tile_scores(const float* q, std::size_t key_dim, const float* kt, float (&p
     }
   }
   for (std::size_t r = 0; r < R; ++r)
-    for (std::size_t n = 0; n < NV; ++n) O::store(p[r] + n * W, s[r][n]);
+    for (std::size_t n = 0; n < NV; ++n) O::store(p[r] + c0 + n * W, s[r][n]);
+}
+
+/// p = q·kᵀ for R query rows and the T keys of one transposed key tile, in passes of as many
+/// key registers as the register file holds for R rows.
+template <class Arch, std::size_t R, std::size_t T>
+void tile_scores(const float* q, std::size_t key_dim, const float* kt, float (&p)[R][T]) noexcept {
+  constexpr std::size_t W = simd::ops<Arch>::width;
+  constexpr std::size_t NV = std::min(T / W, attention_score_registers<Arch>);
+  std::size_t c0 = 0;
+  for (; c0 + NV * W <= T; c0 += NV * W) score_pass<Arch, R, NV>(q, key_dim, kt, c0, p);
+  if constexpr ((T / W) % NV >= 2)
+    for (; c0 + 2 * W <= T; c0 += 2 * W) score_pass<Arch, R, 2>(q, key_dim, kt, c0, p);
+  for (; c0 < T; c0 += W) score_pass<Arch, R, 1>(q, key_dim, kt, c0, p);
 }
 
 /// Whether keys [j0, j0 + T) are all at distance ≤ −K from query row i (bucket 0), all at
@@ -310,14 +330,18 @@ void attend_key_tile(const attention_operands& o, const mask_spec& m, attention_
     if (o.rel_v) accumulate_relative_mass<Arch>(o, blk, r0 + r, j0, p[r], correction[r], tile_sum);
   }
 
-  // Four registers of value columns at a time where there are 32 registers, else two.
-  constexpr std::size_t C = W >= 16 ? 4 : 2;
+  // Value columns in passes of four registers where there are 32 of them, three where there are
+  // 16 (then two and one for the rest).
+  constexpr std::size_t C = W >= 16 ? 4 : W > 1 ? 3 : 2;
   const std::size_t vs = o.v_stride;
   float* acc = blk.acc + r0 * vs;
   const float* v = blk.v + j0 * vs;
   std::size_t c = 0;
   for (; c + C * W <= vs; c += C * W)
     accumulate_values<Arch, R, C>(acc, vs, v, count, p, correction, c);
+  if constexpr (C > 2)
+    for (; c + 2 * W <= vs; c += 2 * W)
+      accumulate_values<Arch, R, 2>(acc, vs, v, count, p, correction, c);
   for (; c < vs; c += W) accumulate_values<Arch, R, 1>(acc, vs, v, count, p, correction, c);
 }
 

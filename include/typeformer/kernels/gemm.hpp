@@ -24,7 +24,8 @@ inline constexpr std::size_t gemm_rows = simd::ops<Arch>::width == 1   ? 1
 inline constexpr std::size_t gemm_k_block = 384;
 
 /// Rows per row block: the block's slice of x (96·384 floats, 144 KiB) stays in L2 while
-/// every panel pair of the K block passes over it.
+/// every panel pair of the K block passes over it, and its partial sums in y stay there from
+/// one K block to the next.
 inline constexpr std::size_t gemm_row_block = 96;
 
 /// Arguments of one GEMM: `rows` rows of x (row stride ldx) times `w`, into y (row stride ldy).
@@ -73,14 +74,18 @@ void gemm_block(const gemm_args& a, std::size_t row0, std::size_t p0, std::size_
     return a.y + (row0 + r) * a.ldy + (p0 + q) * panel_width;
   };
 
+  // Whole panels move between registers and y directly; only a narrower last panel goes
+  // through a buffer (whose small copies cost as much as a K block's tail on AMD: rep movs).
   batch acc[R][P][V];
   for (std::size_t r = 0; r < R; ++r)
     for (std::size_t q = 0; q < P; ++q) {
       if (k0 == 0) {
         for (std::size_t v = 0; v < V; ++v) acc[r][q][v] = O::splat(0.0f);
+      } else if (cols[q] == panel_width) {
+        for (std::size_t v = 0; v < V; ++v) acc[r][q][v] = O::load(y_at(r, q) + v * W);
       } else {
         alignas(64) float partial[panel_width] = {};
-        std::copy_n(y_at(r, q), cols[q], partial);
+        for (std::size_t c = 0; c < cols[q]; ++c) partial[c] = y_at(r, q)[c];
         for (std::size_t v = 0; v < V; ++v) acc[r][q][v] = O::load(partial + v * W);
       }
     }
@@ -102,8 +107,11 @@ void gemm_block(const gemm_args& a, std::size_t row0, std::size_t p0, std::size_
   const batch scale = O::splat(a.scale);
   for (std::size_t q = 0; q < P; ++q) {
     const std::size_t col0 = (p0 + q) * panel_width;
-    alignas(64) float bias[panel_width] = {};
-    if (last && a.bias) std::copy_n(a.bias + col0, cols[q], bias);
+    const bool whole = cols[q] == panel_width;
+    alignas(64) float bias_tail[panel_width] = {};
+    if (last && a.bias && !whole)
+      for (std::size_t c = 0; c < cols[q]; ++c) bias_tail[c] = a.bias[col0 + c];
+    const float* bias = !a.bias ? nullptr : whole ? a.bias + col0 : bias_tail;
     for (std::size_t r = 0; r < R; ++r) {
       float* y = y_at(r, q);
       const float* res =
@@ -111,18 +119,16 @@ void gemm_block(const gemm_args& a, std::size_t row0, std::size_t p0, std::size_
       alignas(64) float out[panel_width];
       for (std::size_t v = 0; v < V; ++v) {
         batch value = acc[r][q][v];
-        if (last) value = kernels::activate<Arch>(a.act, (value + O::load(bias + v * W)) * scale);
-        O::store(out + v * W, value);
-      }
-      if (cols[q] == panel_width) {
-        for (std::size_t v = 0; v < V; ++v) {
-          batch value = O::load(out + v * W);
-          if (res) value = value + O::load(res + v * W);
-          O::store(y + v * W, value);
+        if (last) {
+          if (bias) value = value + O::load(bias + v * W);
+          value = value * scale;
+          if (a.act != activation::identity) value = kernels::activate<Arch>(a.act, value);
+          if (res && whole) value = value + O::load(res + v * W);
         }
-      } else {
-        for (std::size_t c = 0; c < cols[q]; ++c) y[c] = res ? out[c] + res[c] : out[c];
+        O::store(whole ? y + v * W : out + v * W, value);
       }
+      if (!whole)
+        for (std::size_t c = 0; c < cols[q]; ++c) y[c] = res ? out[c] + res[c] : out[c];
     }
   }
 }
@@ -144,9 +150,10 @@ void gemm_rows_of(const gemm_args& a, std::size_t row_begin, std::size_t row_end
 
 }  // namespace detail
 
-/// Computes rows [row_begin, row_end) × panels [panel_begin, panel_end) of y. K blocks outer,
-/// then row blocks, then panel pairs: one block of packed panels stays in L1 while the rows of
-/// the row block stream past it from L2.
+/// Computes rows [row_begin, row_end) × panels [panel_begin, panel_end) of y. Row blocks outer,
+/// then K blocks, then panel pairs: one block of packed panels stays in L1 while the rows of
+/// the row block stream past it from L2, and the block's partial sums never leave L2 (with K
+/// blocks outer they went to memory and back for every row of a long input: 10-15% on AVX2).
 /// Disjoint ranges may run on different threads; each element's sum runs over k in the same
 /// order whatever the split, so results do not depend on the thread count.
 template <class Arch>
@@ -154,10 +161,14 @@ void gemm(const gemm_args& a, std::size_t row_begin, std::size_t row_end, std::s
           std::size_t panel_end) noexcept {
   constexpr std::size_t P = detail::gemm_panels<Arch>;
   const std::size_t inputs = a.w->inputs();
-  for (std::size_t k0 = 0; k0 < std::max<std::size_t>(inputs, 1); k0 += gemm_k_block) {
-    const std::size_t k1 = std::min(inputs, k0 + gemm_k_block);
-    for (std::size_t r0 = row_begin; r0 < row_end; r0 += gemm_row_block) {
-      const std::size_t r1 = std::min(row_end, r0 + gemm_row_block);
+  // Equal K blocks of at most gemm_k_block: a short last block (512 = 384 + 128) pays the
+  // loads and stores of the partial sums for a third of the work.
+  const std::size_t k_blocks = std::max<std::size_t>(1, (inputs + gemm_k_block - 1) / gemm_k_block);
+  const std::size_t k_block = std::max<std::size_t>(1, (inputs + k_blocks - 1) / k_blocks);
+  for (std::size_t r0 = row_begin; r0 < row_end; r0 += gemm_row_block) {
+    const std::size_t r1 = std::min(row_end, r0 + gemm_row_block);
+    for (std::size_t k0 = 0; k0 < std::max<std::size_t>(inputs, 1); k0 += k_block) {
+      const std::size_t k1 = std::min(inputs, k0 + k_block);
       std::size_t p = panel_begin;
       if constexpr (P > 1)
         for (; p + P <= panel_end; p += P) detail::gemm_rows_of<Arch, P>(a, r0, r1, p, k0, k1);
