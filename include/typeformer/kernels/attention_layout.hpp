@@ -105,21 +105,6 @@ void scatter_keys_transposed(const float* k, head_strides s, std::size_t batch, 
     }
 }
 
-/// Zeroes the padding keys [key_len, key_capacity) of `blocks` blocks of transposed keys, which
-/// append_keys_transposed leaves as they are.
-template <class Arch>
-void zero_key_padding(std::size_t blocks, std::size_t key_len, std::size_t key_dim, float* kt,
-                      std::size_t key_capacity) noexcept {
-  if (key_len >= key_capacity) return;
-  const std::size_t first = key_len, count = key_capacity - key_len;
-  for (std::size_t blk = 0; blk < blocks; ++blk) {
-    float* block = kt + blk * key_dim * key_capacity;
-    // The padding lies within the last stored block, contiguous along each feature.
-    for (std::size_t d = 0; d < key_dim; ++d)
-      std::fill_n(block + transposed_key_offset(d, first, key_dim), count, 0.0f);
-  }
-}
-
 /// Copies values into per-head blocks whose rows are padded to `v_stride`, zeroing the padding.
 template <class Arch>
 void scatter_values(const float* v, head_strides s, std::size_t batch, std::size_t heads,

@@ -172,17 +172,22 @@ void score_pass(const float* q, std::size_t key_dim, const float* kt, std::size_
     for (std::size_t n = 0; n < NV; ++n) O::store(p[r] + c0 + n * W, s[r][n]);
 }
 
-/// p = q·kᵀ for R query rows and the T keys of one transposed key tile, in passes of as many
-/// key registers as the register file holds for R rows.
+/// p = q·kᵀ for R query rows and the first `count` keys of one transposed key tile (at least;
+/// whole registers), in passes of as many key registers as the register file holds for R rows.
+/// Whole registers past `count` are zero; the caller masks every score past `count`.
 template <class Arch, std::size_t R, std::size_t T>
-void tile_scores(const float* q, std::size_t key_dim, const float* kt, float (&p)[R][T]) noexcept {
+void tile_scores(const float* q, std::size_t key_dim, const float* kt, std::size_t count,
+                 float (&p)[R][T]) noexcept {
   constexpr std::size_t W = simd::ops<Arch>::width;
   constexpr std::size_t NV = std::min(T / W, attention_score_registers<Arch>);
   std::size_t c0 = 0;
-  for (; c0 + NV * W <= T; c0 += NV * W) score_pass<Arch, R, NV>(q, key_dim, kt, c0, p);
+  for (; c0 + NV * W <= T && c0 < count; c0 += NV * W)
+    score_pass<Arch, R, NV>(q, key_dim, kt, c0, p);
   if constexpr ((T / W) % NV >= 2)
-    for (; c0 + 2 * W <= T; c0 += 2 * W) score_pass<Arch, R, 2>(q, key_dim, kt, c0, p);
-  for (; c0 < T; c0 += W) score_pass<Arch, R, 1>(q, key_dim, kt, c0, p);
+    for (; c0 + 2 * W <= T && c0 < count; c0 += 2 * W)
+      score_pass<Arch, R, 2>(q, key_dim, kt, c0, p);
+  for (; c0 < count; c0 += W) score_pass<Arch, R, 1>(q, key_dim, kt, c0, p);
+  for (std::size_t r = 0; r < R; ++r) std::fill(p[r] + c0, p[r] + T, 0.0f);
 }
 
 /// Whether keys [j0, j0 + T) are all at distance ≤ −K from query row i (bucket 0), all at
@@ -275,10 +280,12 @@ void attend_key_tile(const attention_operands& o, const mask_spec& m, attention_
   constexpr std::size_t NV = T / W;
   constexpr float neg_inf = -std::numeric_limits<float>::infinity();
 
-  // Scores for R rows × T keys; keys past `count` are zero padding.
+  // Scores for R rows × T keys; keys past `count` (padding, which may hold anything, and short
+  // sequences' missing keys) are not computed where a whole register lies past it, and are
+  // masked below in any case.
   alignas(64) float p[R][T];
   tile_scores<Arch>(blk.q + r0 * o.key_dim, o.key_dim,
-                    blk.kt + transposed_key_offset(0, j0, o.key_dim), p);
+                    blk.kt + transposed_key_offset(0, j0, o.key_dim), count, p);
   if (blk.buckets) add_relative_key_terms<Arch>(o, blk, r0, j0, p);
 
   // Masks, element by element only where the tile needs it.

@@ -40,7 +40,7 @@ constexpr std::size_t key_value_staging_floats(std::size_t threads, std::size_t 
   return threads * key_value_tile_rows * std::max(key_width, value_width);
 }
 
-/// Projects the keys and values into `kt` (transposed key blocks, padding keys zeroed) and `v`
+/// Projects the keys and values into `kt` (transposed key blocks) and `v`
 /// (value rows of o.v_stride, blocks of key_len rows) for the heads, key_dim, value_dim,
 /// key_len and key_capacity of `o`, on every thread of `pool`. `staging` holds
 /// key_value_staging_floats(pool.size(), heads·key_dim, heads·value_dim) floats.
@@ -86,7 +86,7 @@ void project_keys_and_values(thread_pool& pool, const key_value_projection& a, s
       });
     }
   });
-  zero_key_padding<Arch>(batch * H, key_len, kd, kt, o.key_capacity);
+  // The padding keys past key_len are left as they are: the kernels never compute with them.
 }
 
 }  // namespace typeformer::kernels
