@@ -15,6 +15,7 @@
 #include <typeformer/kernels/flash_attention.hpp>
 #include <typeformer/kernels/gemm.hpp>
 #include <typeformer/kernels/layer_norm.hpp>
+#include <typeformer/kernels/project_keys_values.hpp>
 #include <typeformer/kernels/softmax.hpp>
 
 namespace tk = typeformer::kernels;
@@ -50,6 +51,63 @@ void check_gemm(std::size_t rows, std::size_t inputs, std::size_t outputs) {
     }
     for (std::size_t n = outputs; n < ldy; ++n) REQUIRE(y[r * ldy + n] == 42.0f);  // untouched
   }
+}
+
+// Keys and values projected into the attention layout a tile at a time, on `threads` threads,
+// against float64 products read back through the layout's own addressing. Tiles cross batch
+// entries when key_len is not a multiple of the tile; padding keys are never written.
+template <class Arch>
+void check_project_keys_and_values(std::size_t batch, std::size_t key_len, std::size_t threads) {
+  constexpr std::size_t heads = 3, kd = 8, vd = 5, features = 11;
+  const auto key = random_vector(batch * key_len * features, 41);
+  const auto value = random_vector(batch * key_len * features, 42);
+  const auto wk = random_vector(features * heads * kd, 43);  // (in, out)
+  const auto wv = random_vector(features * heads * vd, 44);
+  const auto bk = random_vector(heads * kd, 45);
+  const auto pk = tk::packed_matrix::pack(
+      [&](std::size_t k, std::size_t n) { return wk[k * heads * kd + n]; }, features, heads * kd);
+  const auto pv = tk::packed_matrix::pack(
+      [&](std::size_t k, std::size_t n) { return wv[k * heads * vd + n]; }, features, heads * vd);
+  tk::attention_operands o;
+  o.batch = batch, o.heads = heads, o.key_len = key_len, o.key_dim = kd, o.value_dim = vd;
+  o.key_capacity = tk::attention_operands::key_capacity_for(key_len);
+  o.v_stride = tk::attention_operands::v_stride_for(vd);
+  std::vector<float> kt(batch * heads * kd * o.key_capacity, 7.0f);
+  std::vector<float> v(batch * heads * key_len * o.v_stride, 7.0f);
+  std::vector<float> staging(tk::key_value_staging_floats(threads, heads * kd, heads * vd));
+  typeformer::thread_pool pool(threads);
+  tk::project_keys_and_values<Arch>(
+      pool, {key.data(), features, &pk, bk.data(), value.data(), features, &pv, nullptr}, batch, o,
+      kt.data(), v.data(), staging.data());
+  for (std::size_t b = 0; b < batch; ++b)
+    for (std::size_t h = 0; h < heads; ++h)
+      for (std::size_t j = 0; j < o.key_capacity; ++j) {
+        const float* block = kt.data() + (b * heads + h) * kd * o.key_capacity;
+        for (std::size_t d = 0; d < kd; ++d) {
+          const float got = block[tk::transposed_key_offset(d, j, kd)];
+          if (j >= key_len) {
+            REQUIRE(got == 7.0f);  // padding: left as it was
+            continue;
+          }
+          double ref = bk[h * kd + d];
+          for (std::size_t f = 0; f < features; ++f)
+            ref += double(key[(b * key_len + j) * features + f]) * wk[f * heads * kd + h * kd + d];
+          REQUIRE(got == Approx(ref).margin(1e-5).epsilon(1e-5));
+        }
+        if (j >= key_len) continue;
+        const float* row = v.data() + ((b * heads + h) * key_len + j) * o.v_stride;
+        for (std::size_t c = 0; c < o.v_stride; ++c) {
+          if (c >= vd) {
+            REQUIRE(row[c] == 0.0f);  // row padding is zeroed
+            continue;
+          }
+          double ref = 0;
+          for (std::size_t f = 0; f < features; ++f)
+            ref +=
+                double(value[(b * key_len + j) * features + f]) * wv[f * heads * vd + h * vd + c];
+          REQUIRE(row[c] == Approx(ref).margin(1e-5).epsilon(1e-5));
+        }
+      }
 }
 
 template <class Arch>
@@ -372,6 +430,12 @@ void kernel_suite() {
     // block of 96 and tails of 4, 2 and 1; 53 outputs: panel pairs and a lone tail panel.
     check_gemm<Arch>(103, 800, 53);
     check_gemm_epilogue<Arch>(typeformer::activation::gelu, true, 11, 2 * tk::gemm_k_block + 5, 37);
+  }
+  SECTION("keys and values projected into the attention layout, tiles across sequences") {
+    check_project_keys_and_values<Arch>(2, 7, 1);    // one tile holding both sequences
+    check_project_keys_and_values<Arch>(5, 71, 1);   // tiles of 96 rows ending mid-sequence
+    check_project_keys_and_values<Arch>(5, 71, 2);   // two threads, each with its own staging
+    check_project_keys_and_values<Arch>(1, 200, 2);  // one sequence over several tiles
   }
   SECTION("gemm epilogues: activations and a residual") {
     using typeformer::activation;
