@@ -14,6 +14,7 @@
 #include <fstream>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <cblas.h>
@@ -42,6 +43,17 @@ struct context {
   bench::ort_results ort;
   nlohmann::json records = nlohmann::json::array();
 };
+
+/// Our median time after the machine settles, and our heap allocations per call over three
+/// more calls.
+template <class F>
+std::pair<bench::timing, double> time_with_allocations(F& ours) {
+  bench::settle();
+  const auto timing = bench::time_ms(ours);
+  const long before = bench::allocations.load();
+  for (int i = 0; i < 3; ++i) ours();
+  return {timing, double(bench::allocations.load() - before) / 3};
+}
 
 template <class Layer>
 void bench_shape(context& ctx, long B, long L, bool causal) {
@@ -113,11 +125,7 @@ void bench_shape(context& ctx, long B, long L, bool causal) {
     ws = threads == 1 ? &ws1 : &ws2;
     torch::set_num_threads(threads);
     openblas_set_num_threads(threads);
-    bench::settle();
-    const auto t_ours = bench::time_ms(ours);
-    const long before = bench::allocations.load();
-    for (int i = 0; i < 3; ++i) ours();
-    const double allocs = double(bench::allocations.load() - before) / 3;
+    const auto [t_ours, allocs] = time_with_allocations(ours);
     bench::settle();
     const auto t_torch = bench::time_ms(theirs);
     bench::settle();
@@ -236,11 +244,7 @@ void bench_relative(context& ctx, long B, long L) {
   for (int threads : {1, 2}) {
     ws = threads == 1 ? &ws1 : &ws2;
     torch::set_num_threads(threads);
-    bench::settle();
-    const auto t_ours = bench::time_ms(ours);
-    const long before = bench::allocations.load();
-    for (int i = 0; i < 3; ++i) ours();
-    const double allocs = double(bench::allocations.load() - before) / 3;
+    const auto [t_ours, allocs] = time_with_allocations(ours);
     bench::settle();
     const auto t_plain = bench::time_ms(plain);
     bench::settle();
@@ -389,11 +393,7 @@ void bench_decode_step(context& ctx, double bandwidth) {
   for (int threads : {1, 2}) {
     ws = threads == 1 ? &ws1 : &ws2;
     torch::set_num_threads(threads);
-    bench::settle();
-    const auto t_ours = bench::time_ms(ours);
-    const long before = bench::allocations.load();
-    for (int i = 0; i < 3; ++i) ours();
-    const double allocs = double(bench::allocations.load() - before) / 3;
+    const auto [t_ours, allocs] = time_with_allocations(ours);
     bench::settle();
     const auto t_torch = bench::time_ms(theirs);
     const auto t_ort = ctx.ort.best("decode", 1, 1, d, h, false, threads);

@@ -25,6 +25,7 @@
 #include <typeformer/kernels/dot.hpp>
 #include <typeformer/kernels/exp.hpp>
 #include <typeformer/kernels/simd.hpp>
+#include <typeformer/kernels/thread_pool.hpp>
 
 namespace typeformer::kernels {
 
@@ -561,6 +562,40 @@ void merge_attention_splits(const attention_operands& o, const mask_spec& m, con
 template <class Arch>
 void flash_attention(const attention_operands& o, const mask_spec& m, float* scratch) noexcept {
   flash_attention<Arch>(o, m, scratch, 0, attention_task_count(o));
+}
+
+/// The whole call on every participant of `pool`. `scratch` holds each participant's
+/// attention_scratch_floats(key_dim, value_dim, relative_buckets()) floats, then, when the keys
+/// are split (attention_key_splits(o) > 1: decoding a few (batch, head) pairs against a long
+/// cache), attention_split_floats(o, splits) for the partial results.
+template <class Arch>
+void flash_attention(thread_pool& pool, const attention_operands& o, const mask_spec& m,
+                     float* scratch) noexcept {
+  const std::size_t per_thread =
+      attention_scratch_floats(o.key_dim, o.value_dim, o.relative_buckets());
+  const std::size_t threads = pool.size();
+  const std::size_t splits = attention_key_splits(o);
+  if (splits > 1) {
+    float* partials = scratch + threads * per_thread;
+    pool.parallel_for(o.batch * o.heads * splits, 1,
+                      [&](std::size_t first, std::size_t last, std::size_t who) {
+                        flash_attention_split_keys<Arch>(o, m, scratch + who * per_thread, partials,
+                                                         splits, first, last);
+                      });
+    const std::size_t rows = o.batch * o.heads * o.query_len;
+    pool.parallel_for(rows, std::max<std::size_t>(1, rows / (2 * threads)),
+                      [&](std::size_t first, std::size_t last, std::size_t who) {
+                        merge_attention_splits<Arch>(o, m, partials, splits,
+                                                     scratch + who * per_thread, first, last);
+                      });
+    return;
+  }
+  // 8 chunks per thread, so that uneven causal blocks even out.
+  const std::size_t tasks = attention_task_count(o);
+  pool.parallel_for(tasks, std::max<std::size_t>(1, tasks / (8 * threads)),
+                    [&](std::size_t first, std::size_t last, std::size_t who) {
+                      flash_attention<Arch>(o, m, scratch + who * per_thread, first, last);
+                    });
 }
 
 }  // namespace typeformer::kernels

@@ -454,7 +454,7 @@ struct multi_head_attention {
     ops.kt = kt, ops.v = vt;
     ops.out = context, ops.out_batch = lq * VW, ops.out_head = vd, ops.out_row = VW;
     const std::size_t scratch_per_thread = kernels::attention_scratch_floats(kd, vd);
-    run_flash_attention<isa>(ops, spec, scratch, ws);
+    kernels::flash_attention<isa>(ws.pool(), ops, spec, scratch);
     kernels::gemm<isa>(ws.pool(),
                        {context, VW, b * lq, &p.output, bias_of(p.output_bias), 1.0f, out.data(),
                         static_cast<size_t>(output_features), projection_act});
@@ -551,7 +551,7 @@ struct multi_head_attention {
     ops.softmax_maths = softmax_maths;
     ops.kt = cache, ops.v = cache + batch * H * kd * ops.key_capacity;
     ops.out = context, ops.out_batch = rows * VW, ops.out_head = vd, ops.out_row = VW;
-    run_flash_attention<isa>(ops, spec, scratch, ws);
+    kernels::flash_attention<isa>(ws.pool(), ops, spec, scratch);
     kernels::gemm<isa>(ws.pool(),
                        {context, VW, batch * rows, &p.output, bias_of(p.output_bias), 1.0f, out,
                         static_cast<std::size_t>(output_features), projection_act});
@@ -619,38 +619,6 @@ struct multi_head_attention {
   /// Whether the attention output can take the place of the projected queries: a head's output
   /// row then covers exactly its query row.
   static constexpr bool context_in_queries = key_dim_per_head == value_dim_per_head;
-
-  /// The attention core on every thread of `ws`, each with its slice of `scratch`.
-  template <class Arch>
-  static void run_flash_attention(const kernels::attention_operands& ops,
-                                  const kernels::mask_spec& spec, float* scratch, workspace& ws) {
-    const std::size_t scratch_per_thread =
-        kernels::attention_scratch_floats(ops.key_dim, ops.value_dim);
-    const std::size_t splits = kernels::attention_key_splits(ops);
-    if (splits > 1) {  // few (batch, head) rows against many keys: decoding
-      float* partials = scratch + ws.threads() * scratch_per_thread;
-      ws.pool().parallel_for(ops.batch * ops.heads * splits, 1,
-                             [&](std::size_t first, std::size_t last, std::size_t who) {
-                               kernels::flash_attention_split_keys<Arch>(
-                                   ops, spec, scratch + who * scratch_per_thread, partials, splits,
-                                   first, last);
-                             });
-      const std::size_t rows = ops.batch * ops.heads * ops.query_len;
-      ws.pool().parallel_for(rows, std::max<std::size_t>(1, rows / (2 * ws.threads())),
-                             [&](std::size_t first, std::size_t last, std::size_t who) {
-                               kernels::merge_attention_splits<Arch>(
-                                   ops, spec, partials, splits, scratch + who * scratch_per_thread,
-                                   first, last);
-                             });
-      return;
-    }
-    const std::size_t tasks = kernels::attention_task_count(ops);
-    ws.pool().parallel_for(tasks, std::max<std::size_t>(1, tasks / (8 * ws.threads())),
-                           [&](std::size_t first, std::size_t last, std::size_t who) {
-                             kernels::flash_attention<Arch>(
-                                 ops, spec, scratch + who * scratch_per_thread, first, last);
-                           });
-  }
 
   // Extents were checked by forward. Averaged weights go through `head_buffer`
   // (heads·Lq·Lk floats of the workspace), one batch entry at a time.

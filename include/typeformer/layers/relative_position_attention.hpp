@@ -331,12 +331,7 @@ struct relative_position_attention {
     ops.rel_k = p.relative.rel_k.data();
     ops.rel_v = with_values ? p.relative.rel_v.data() : nullptr;
     ops.max_distance = static_cast<std::size_t>(max_distance);
-    const std::size_t tasks = kernels::attention_task_count(ops);
-    ws.pool().parallel_for(tasks, std::max<std::size_t>(1, tasks / (8 * ws.threads())),
-                           [&](std::size_t first, std::size_t last, std::size_t who) {
-                             kernels::flash_attention<isa>(
-                                 ops, m, scratch + who * attention_scratch_per_thread, first, last);
-                           });
+    kernels::flash_attention<isa>(ws.pool(), ops, m, scratch);
     kernels::gemm<isa>(ws.pool(), {qp, d, B * Tq, &p.dense, bias(p.bo), 1.0f, y.data(), d});
   }
 };
