@@ -16,8 +16,9 @@
 
 namespace typeformer::kernels {
 
-/// Rows of keys (and of values) one task projects at a time.
-inline constexpr std::size_t key_value_tile_rows = gemm_row_block;
+/// Rows of keys (and of values) one task projects at a time: the staging is this × width per
+/// thread, and enough tiles for two threads to share a short sequence.
+inline constexpr std::size_t key_value_tile_rows = 96;
 
 /// What to project: `batch` × `key_len` rows of keys (key_features wide, contiguous) by
 /// `key_weights` and as many rows of values by `value_weights`, each with its bias (or null) and
@@ -62,11 +63,12 @@ void project_keys_and_values(thread_pool& pool, const key_value_projection& a, s
     float* stage = staging + who * key_value_tile_rows * std::max(KW, VW);
     // Calls copy(b, j, count, rows) for the tile's rows by batch entry: a tile may end one
     // sequence and begin the next.
-    const auto by_sequence = [&](std::size_t r0, std::size_t n, std::size_t width, auto&& copy) {
+    const auto by_sequence = [&](std::size_t r0, std::size_t n, std::size_t columns,
+                                 auto&& copy) {
       for (std::size_t r = r0; r < r0 + n;) {
         const std::size_t b = r / key_len, j = r % key_len;
         const std::size_t count = std::min(key_len - j, r0 + n - r);
-        copy(b, j, count, stage + (r - r0) * width);
+        copy(b, j, count, stage + (r - r0) * columns);
         r += count;
       }
     };
