@@ -270,15 +270,50 @@ void add_relative_values(const attention_operands& o, attention_block& blk,
   }
 }
 
+/// The online softmax of a micro-tile: raises each row's running maximum m to the tile's, turns
+/// the scores into e^(s − m) and adds them to the row's sum; correction[r] = e^(m_old − m_new)
+/// is what the row's accumulator must be scaled by. The policy is a template argument so that
+/// the exponential is inlined and a row's registers of it overlap (called through the run-time
+/// policy switch, it was a call per register that waited on its own result: 13% of the core).
+template <class Arch, maths M, std::size_t R, std::size_t T>
+void exponentiate_scores(const attention_operands& o, attention_block& blk, std::size_t r0,
+                         std::size_t j0, float (&p)[R][T], float (&correction)[R]) noexcept {
+  using O = simd::ops<Arch>;
+  using batch = typename O::batch;
+  constexpr std::size_t W = O::width;
+  constexpr std::size_t NV = T / W;
+  constexpr float neg_inf = -std::numeric_limits<float>::infinity();
+  for (std::size_t r = 0; r < R; ++r) {
+    float& row_max = blk.row_max[r0 + r];
+    batch tile_max = O::load(p[r]);
+    for (std::size_t n = 1; n < NV; ++n) tile_max = O::max(tile_max, O::load(p[r] + n * W));
+    const float new_max = std::max(row_max, O::max_of(tile_max));
+    if (new_max == neg_inf) {  // nothing visible yet in this row
+      correction[r] = 1.0f;
+      std::fill_n(p[r], T, 0.0f);
+      continue;
+    }
+    correction[r] = std::exp(row_max - new_max);
+    row_max = new_max;
+    batch sum = O::splat(0.0f);
+    const batch shift = O::splat(new_max);
+    for (std::size_t n = 0; n < NV; ++n) {
+      const batch e = kernels::exp<Arch, M>(O::load(p[r] + n * W) - shift);
+      O::store(p[r] + n * W, e);
+      sum = sum + e;
+    }
+    const float tile_sum = O::sum(sum);
+    blk.row_sum[r0 + r] = blk.row_sum[r0 + r] * correction[r] + tile_sum;
+    if (o.rel_v) accumulate_relative_mass<Arch>(o, blk, r0 + r, j0, p[r], correction[r], tile_sum);
+  }
+}
+
 /// Rows [r0, r0 + R) of the block against keys [j0, j0 + count).
 template <class Arch, std::size_t R>
 void attend_key_tile(const attention_operands& o, const mask_spec& m, attention_block& blk,
                      std::size_t r0, std::size_t j0, std::size_t count) noexcept {
-  using O = simd::ops<Arch>;
-  using batch = typename O::batch;
-  constexpr std::size_t W = O::width;
+  constexpr std::size_t W = simd::ops<Arch>::width;
   constexpr std::size_t T = attention_key_tile<Arch>;
-  constexpr std::size_t NV = T / W;
   constexpr float neg_inf = -std::numeric_limits<float>::infinity();
 
   // Scores for R rows × T keys; keys past `count` (padding, which may hold anything, and short
@@ -312,31 +347,11 @@ void attend_key_tile(const attention_operands& o, const mask_spec& m, attention_
     }
   }
 
-  // Online softmax: rescale what was accumulated when a row's maximum grows.
   float correction[R];
-  for (std::size_t r = 0; r < R; ++r) {
-    float& row_max = blk.row_max[r0 + r];
-    batch tile_max = O::load(p[r]);
-    for (std::size_t n = 1; n < NV; ++n) tile_max = O::max(tile_max, O::load(p[r] + n * W));
-    const float new_max = std::max(row_max, O::max_of(tile_max));
-    if (new_max == neg_inf) {  // nothing visible yet in this row
-      correction[r] = 1.0f;
-      std::fill_n(p[r], T, 0.0f);
-      continue;
-    }
-    correction[r] = std::exp(row_max - new_max);
-    row_max = new_max;
-    batch sum = O::splat(0.0f);
-    const batch shift = O::splat(new_max);
-    for (std::size_t n = 0; n < NV; ++n) {
-      const batch e = kernels::exp<Arch>(o.softmax_maths, O::load(p[r] + n * W) - shift);
-      O::store(p[r] + n * W, e);
-      sum = sum + e;
-    }
-    const float tile_sum = O::sum(sum);
-    blk.row_sum[r0 + r] = blk.row_sum[r0 + r] * correction[r] + tile_sum;
-    if (o.rel_v) accumulate_relative_mass<Arch>(o, blk, r0 + r, j0, p[r], correction[r], tile_sum);
-  }
+  if (o.softmax_maths == maths::fast)
+    exponentiate_scores<Arch, maths::fast>(o, blk, r0, j0, p, correction);
+  else
+    exponentiate_scores<Arch, maths::exact>(o, blk, r0, j0, p, correction);
 
   // Value columns in passes of four registers where there are 32 of them, three where there are
   // 16 (then two and one for the rest).
