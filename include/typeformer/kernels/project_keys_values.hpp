@@ -63,8 +63,7 @@ void project_keys_and_values(thread_pool& pool, const key_value_projection& a, s
     float* stage = staging + who * key_value_tile_rows * std::max(KW, VW);
     // Calls copy(b, j, count, rows) for the tile's rows by batch entry: a tile may end one
     // sequence and begin the next.
-    const auto by_sequence = [&](std::size_t r0, std::size_t n, std::size_t columns,
-                                 auto&& copy) {
+    const auto by_sequence = [&](std::size_t r0, std::size_t n, std::size_t columns, auto&& copy) {
       for (std::size_t r = r0; r < r0 + n;) {
         const std::size_t b = r / key_len, j = r % key_len;
         const std::size_t count = std::min(key_len - j, r0 + n - r);
