@@ -481,6 +481,20 @@ void kernel_suite() {
     c.lengths = {97};
     check_attention<Arch>(c);
   }
+  SECTION("attention: one and two query rows, each value-width ladder, the next tile prefetched") {
+    // Micro-tiles of one row (decoding) and of two take wider passes (eight and four registers
+    // on AVX2); value strides of 48, 80 and 144 floats leave every narrower pass a remainder.
+    // 150 keys: the second tile prefetches a partial third, the third prefetches nothing.
+    for (std::size_t lq : {1, 2})
+      for (std::size_t dv : {40, 72, 130}) {
+        attention_case c;
+        c.batch = 2, c.heads = 2, c.lq = lq, c.lk = 150, c.dk = 64, c.dv = dv;
+        c.scale = 0.125f;
+        check_attention<Arch>(c);
+        c.dk = 20, c.lengths = {150, 71};
+        check_attention<Arch>(c);
+      }
+  }
   SECTION("attention: keys split into ranges and merged (decoding), under every policy") {
     // 1300 keys in 3 ranges of 448 (7 key blocks) and a shorter last one; bottom-right causal
     // and key lengths leave whole ranges empty for some rows.

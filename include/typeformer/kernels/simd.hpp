@@ -104,6 +104,17 @@ bool cpu_supports() noexcept {
   }
 }
 
+/// Floats per cache line (64 bytes on every target we build for).
+inline constexpr std::size_t cache_line_floats = 16;
+
+/// Asks for the cache line holding `p` ahead of its use; it never faults, and it is a no-op
+/// where the compiler has no prefetch builtin.
+inline void prefetch([[maybe_unused]] const float* p) noexcept {
+#if defined(__GNUC__)
+  __builtin_prefetch(p);
+#endif
+}
+
 /// Rounds `n` up to a multiple of `m`.
 constexpr std::size_t round_up(std::size_t n, std::size_t m) noexcept {
   return (n + m - 1) / m * m;
