@@ -201,16 +201,16 @@ void tile_scores(const float* q, std::size_t key_dim, const float* kt, std::size
                  float (&p)[R][T], const float* ahead) noexcept {
   constexpr std::size_t W = simd::ops<Arch>::width;
   constexpr std::size_t NV = std::min(T / W, attention_pass_registers<Arch, R>);
+  // Only the registers that hold keys: a short sequence's five keys take one register, not a
+  // pass of NV.
+  const std::size_t needed = std::min(T, simd::round_up(count, W));
   std::size_t c0 = 0;
-  for (; c0 + NV * W <= T && c0 < count; c0 += NV * W)
-    score_pass<Arch, R, NV>(q, key_dim, kt, c0, p, ahead);
-  if constexpr ((T / W) % NV >= 4 && NV > 4)
-    for (; c0 + 4 * W <= T && c0 < count; c0 += 4 * W)
-      score_pass<Arch, R, 4>(q, key_dim, kt, c0, p, ahead);
-  if constexpr ((T / W) % NV % 4 >= 2)
-    for (; c0 + 2 * W <= T && c0 < count; c0 += 2 * W)
-      score_pass<Arch, R, 2>(q, key_dim, kt, c0, p, ahead);
-  for (; c0 < count; c0 += W) score_pass<Arch, R, 1>(q, key_dim, kt, c0, p, ahead);
+  for (; c0 + NV * W <= needed; c0 += NV * W) score_pass<Arch, R, NV>(q, key_dim, kt, c0, p, ahead);
+  if constexpr (NV > 4)
+    for (; c0 + 4 * W <= needed; c0 += 4 * W) score_pass<Arch, R, 4>(q, key_dim, kt, c0, p, ahead);
+  if constexpr (NV > 2)
+    for (; c0 + 2 * W <= needed; c0 += 2 * W) score_pass<Arch, R, 2>(q, key_dim, kt, c0, p, ahead);
+  for (; c0 < needed; c0 += W) score_pass<Arch, R, 1>(q, key_dim, kt, c0, p, ahead);
   for (std::size_t r = 0; r < R; ++r) std::fill(p[r] + c0, p[r] + T, 0.0f);
 }
 
@@ -358,6 +358,16 @@ void attend_key_tile(const attention_operands& o, const mask_spec& m, attention_
       count == T && !m.keep && !m.bias && static_cast<std::ptrdiff_t>(j0 + T) <= min_limit;
   if (whole_tile_visible) {
     for (std::size_t r = 0; r < R; ++r) blk.seen[r0 + r] = true;
+  } else if (!m.keep && !m.bias && m.policy != fully_masked_rows::minus_1e9_added) {
+    // Only lengths, causality and the tile's end hide keys: each row sees a prefix of the tile.
+    // (Short sequences and causal diagonals: element by element, this was 8% of (64, 5, 512, 8).)
+    for (std::size_t r = 0; r < R; ++r) {
+      const std::ptrdiff_t prefix = blk.limit[r0 + r] - static_cast<std::ptrdiff_t>(j0);
+      const auto visible = static_cast<std::size_t>(
+          std::clamp<std::ptrdiff_t>(prefix, 0, static_cast<std::ptrdiff_t>(count)));
+      std::fill(p[r] + visible, p[r] + T, neg_inf);
+      blk.seen[r0 + r] = blk.seen[r0 + r] || visible > 0;
+    }
   } else {
     for (std::size_t r = 0; r < R; ++r) {
       const std::size_t i = blk.i0 + r0 + r;
