@@ -125,6 +125,21 @@ struct attention_block {
   bool seen[attention_query_block];
 };
 
+/// Covers [0, extent) floats in passes of registers of W floats: `Widest` registers while they
+/// fit, then four, two and one; pass.template operator()<N>(offset) runs each. Returns where the
+/// passes ended (extent rounded up to a register). Score and value passes share it.
+template <std::size_t Widest, std::size_t W, class Pass>
+std::size_t in_register_passes(std::size_t extent, Pass&& pass) noexcept {
+  std::size_t c = 0;
+  for (; c + Widest * W <= extent; c += Widest * W) pass.template operator()<Widest>(c);
+  if constexpr (Widest > 4)
+    for (; c + 4 * W <= extent; c += 4 * W) pass.template operator()<4>(c);
+  if constexpr (Widest > 2)
+    for (; c + 2 * W <= extent; c += 2 * W) pass.template operator()<2>(c);
+  for (; c < extent; c += W) pass.template operator()<1>(c);
+  return c;
+}
+
 /// acc[r] = acc[r]·correction[r] + Σ_j p[r][j]·v[j] over C registers of columns from `c`.
 /// With one row, the same columns of rows [0, ahead_rows) of `ahead` (the next tile's values)
 /// are prefetched on the way.
@@ -203,15 +218,10 @@ void tile_scores(const float* q, std::size_t key_dim, const float* kt, std::size
   constexpr std::size_t NV = std::min(T / W, attention_pass_registers<Arch, R>);
   // Only the registers that hold keys: a short sequence's five keys take one register, not a
   // pass of NV.
-  const std::size_t needed = std::min(T, simd::round_up(count, W));
-  std::size_t c0 = 0;
-  for (; c0 + NV * W <= needed; c0 += NV * W) score_pass<Arch, R, NV>(q, key_dim, kt, c0, p, ahead);
-  if constexpr (NV > 4)
-    for (; c0 + 4 * W <= needed; c0 += 4 * W) score_pass<Arch, R, 4>(q, key_dim, kt, c0, p, ahead);
-  if constexpr (NV > 2)
-    for (; c0 + 2 * W <= needed; c0 += 2 * W) score_pass<Arch, R, 2>(q, key_dim, kt, c0, p, ahead);
-  for (; c0 < needed; c0 += W) score_pass<Arch, R, 1>(q, key_dim, kt, c0, p, ahead);
-  for (std::size_t r = 0; r < R; ++r) std::fill(p[r] + c0, p[r] + T, 0.0f);
+  const std::size_t end = in_register_passes<NV, W>(
+      std::min(T, simd::round_up(count, W)),
+      [&]<std::size_t N>(std::size_t c0) { score_pass<Arch, R, N>(q, key_dim, kt, c0, p, ahead); });
+  for (std::size_t r = 0; r < R; ++r) std::fill(p[r] + end, p[r] + T, 0.0f);
 }
 
 /// Whether keys [j0, j0 + T) are all at distance ≤ −K from query row i (bucket 0), all at
@@ -339,13 +349,13 @@ void attend_key_tile(const attention_operands& o, const mask_spec& m, attention_
   constexpr std::size_t T = attention_key_tile<Arch>;
   constexpr float neg_inf = -std::numeric_limits<float>::infinity();
 
-  // Scores for R rows × T keys; keys past `count` (padding, which may hold anything, and short
-  // sequences' missing keys) are not computed where a whole register lies past it, and are
-  // masked below in any case.
   // The next tile, which a lone row prefetches while it works on this one.
   const std::size_t ahead_rows = j0 + T < o.key_len ? std::min(T, o.key_len - j0 - T) : 0;
   const float* keys_ahead =
       ahead_rows ? blk.kt + transposed_key_offset(0, j0 + T, o.key_dim) : nullptr;
+  // Scores for R rows × T keys; keys past `count` (padding, which may hold anything, and short
+  // sequences' missing keys) are not computed where a whole register lies past it, and are
+  // masked below in any case.
   alignas(64) float p[R][T];
   tile_scores<Arch>(blk.q + r0 * o.key_dim, o.key_dim,
                     blk.kt + transposed_key_offset(0, j0, o.key_dim), count, p, keys_ahead);
@@ -396,17 +406,9 @@ void attend_key_tile(const attention_operands& o, const mask_spec& m, attention_
   const std::size_t vs = o.v_stride;
   float* acc = blk.acc + r0 * vs;
   const float* v = blk.v + j0 * vs;
-  std::size_t c = 0;
-  for (; c + C * W <= vs; c += C * W)
-    accumulate_values<Arch, R, C>(acc, vs, v, count, p, correction, c, v + T * vs, ahead_rows);
-  if constexpr (C > 4)
-    for (; c + 4 * W <= vs; c += 4 * W)
-      accumulate_values<Arch, R, 4>(acc, vs, v, count, p, correction, c, v + T * vs, ahead_rows);
-  if constexpr (C > 2)
-    for (; c + 2 * W <= vs; c += 2 * W)
-      accumulate_values<Arch, R, 2>(acc, vs, v, count, p, correction, c, v + T * vs, ahead_rows);
-  for (; c < vs; c += W)
-    accumulate_values<Arch, R, 1>(acc, vs, v, count, p, correction, c, v + T * vs, ahead_rows);
+  in_register_passes<C, W>(vs, [&]<std::size_t N>(std::size_t c) {
+    accumulate_values<Arch, R, N>(acc, vs, v, count, p, correction, c, v + T * vs, ahead_rows);
+  });
 }
 
 /// Runs the block of query rows [i0, i0 + 32) of (b, h) over the keys in [key_begin, key_stop)
