@@ -436,6 +436,15 @@ void kernel_suite() {
     check_gemm<Arch>(tk::gemm_row_block + 7, 2 * tk::gemm_k_block + 300, 53);
     check_gemm_epilogue<Arch>(typeformer::activation::gelu, true, 11, 2 * tk::gemm_k_block + 5, 37);
   }
+  SECTION("gemm: few rows, each panel count of their wider micro-kernels") {
+    // One and two rows take up to 8 panels per call, then half as many for what is left: 1-9
+    // panels, the last one partial or whole, cover every step of that ladder; 5 and 14 rows
+    // add the 4-, 2- and 1-row tails after full micro-kernels.
+    for (std::size_t rows : {1, 2, 3, 5, 14})
+      for (std::size_t outputs : {13, 16, 35, 61, 64, 80, 109, 131, 144})
+        check_gemm<Arch>(rows, 33, outputs);
+    check_gemm_epilogue<Arch>(typeformer::activation::gelu, true, 1, 2 * tk::gemm_k_block + 5, 99);
+  }
   SECTION("keys and values projected into the attention layout, tiles across sequences") {
     check_project_keys_and_values<Arch>(2, 7, 1);    // one tile holding both sequences
     check_project_keys_and_values<Arch>(5, 71, 1);   // tiles of 96 rows ending mid-sequence

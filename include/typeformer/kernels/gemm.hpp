@@ -55,6 +55,18 @@ template <class Arch>
 inline constexpr std::size_t gemm_panels =
     panel_width / simd::ops<Arch>::width == 1 && simd::ops<Arch>::width > 1 ? 2 : 1;
 
+/// Panels a call of R rows covers: enough that it keeps at least 8 independent accumulator
+/// chains, which two FMA pipes of 4 cycles' latency need. One row of one AVX2 panel has only
+/// two, and ran at a quarter of peak (24 GFLOP/s): every single-token projection, and every
+/// step of an LSTM over one sequence, is such a call.
+template <class Arch, std::size_t R>
+inline constexpr std::size_t gemm_panels_for_rows = [] {
+  constexpr std::size_t registers_per_panel = panel_width / simd::ops<Arch>::width;
+  std::size_t p = gemm_panels<Arch>;
+  while (p < 8 && R * registers_per_panel * p < 8) p *= 2;
+  return p;
+}();
+
 // R rows × P panels over inputs [k0, k1). The accumulators live in registers; x is broadcast
 // one value at a time. The first K block starts from zero, later ones from the partial sums
 // in y; the last one applies the epilogue.
@@ -97,7 +109,8 @@ void gemm_block(const gemm_args& a, std::size_t row0, std::size_t p0, std::size_
     for (std::size_t q = 0; q < P; ++q)
       for (std::size_t v = 0; v < V; ++v) {
         w[q][v] = O::load(panel[q] + k * panel_width + v * W);
-        O::keep_in_register(w[q][v]);
+        // One row uses each weight once: folded into its FMA, it needs no register.
+        if constexpr (R > 1) O::keep_in_register(w[q][v]);
       }
     for (std::size_t r = 0; r < R; ++r) {
       const batch xr = O::splat(x[r * a.ldx + k]);
@@ -136,19 +149,39 @@ void gemm_block(const gemm_args& a, std::size_t row0, std::size_t p0, std::size_
   }
 }
 
-// Rows [row_begin, row_end) × P panels from p0 over inputs [k0, k1): full micro-kernels, then
-// the leftover rows in blocks of 4, 2 and 1.
-template <class Arch, std::size_t P>
-void gemm_rows_of(const gemm_args& a, std::size_t row_begin, std::size_t row_end, std::size_t p0,
-                  std::size_t k0, std::size_t k1) noexcept {
-  constexpr std::size_t R = gemm_rows<Arch>;
-  std::size_t r = row_begin;
-  for (; r + R <= row_end; r += R) gemm_block<Arch, R, P>(a, r, p0, k0, k1);
-  if constexpr (R > 4)
-    for (; r + 4 <= row_end; r += 4) gemm_block<Arch, 4, P>(a, r, p0, k0, k1);
-  if constexpr (R > 2)
-    for (; r + 2 <= row_end; r += 2) gemm_block<Arch, 2, P>(a, r, p0, k0, k1);
-  for (; r < row_end; ++r) gemm_block<Arch, 1, P>(a, r, p0, k0, k1);
+// R rows from `row` × panels [p, panel_end) over inputs [k0, k1): calls of P panels, then of
+// half as many for what is left.
+template <class Arch, std::size_t R, std::size_t P>
+void gemm_panel_sweep(const gemm_args& a, std::size_t row, std::size_t p, std::size_t panel_end,
+                      std::size_t k0, std::size_t k1) noexcept {
+  for (; p + P <= panel_end; p += P) gemm_block<Arch, R, P>(a, row, p, k0, k1);
+  if constexpr (P > 1)
+    if (p < panel_end) gemm_panel_sweep<Arch, R, P / 2>(a, row, p, panel_end, k0, k1);
+}
+
+// Rows [row_begin, row_end) × panels [panel_begin, panel_end) over inputs [k0, k1): full
+// micro-kernels, panel group by panel group, then the leftover rows in blocks of 4, 2 and 1,
+// each with panels enough to keep the FMA pipes busy.
+template <class Arch>
+void gemm_rows_of(const gemm_args& a, std::size_t row_begin, std::size_t row_end,
+                  std::size_t panel_begin, std::size_t panel_end, std::size_t k0,
+                  std::size_t k1) noexcept {
+  constexpr std::size_t R = gemm_rows<Arch>, P = gemm_panels<Arch>;
+  const std::size_t full_end = row_begin + (row_end - row_begin) / R * R;
+  for (std::size_t p = panel_begin; p < panel_end; p += P) {
+    const std::size_t group_end = std::min(panel_end, p + P);
+    for (std::size_t r = row_begin; r < full_end; r += R)
+      gemm_panel_sweep<Arch, R, P>(a, r, p, group_end, k0, k1);
+  }
+  std::size_t r = full_end;
+  const auto tail = [&]<std::size_t T>() {
+    for (; r + T <= row_end; r += T)
+      gemm_panel_sweep<Arch, T, gemm_panels_for_rows<Arch, T>>(a, r, panel_begin, panel_end, k0,
+                                                               k1);
+  };
+  if constexpr (R > 4) tail.template operator()<4>();
+  if constexpr (R > 2) tail.template operator()<2>();
+  tail.template operator()<1>();
 }
 
 }  // namespace detail
@@ -162,7 +195,6 @@ void gemm_rows_of(const gemm_args& a, std::size_t row_begin, std::size_t row_end
 template <class Arch>
 void gemm(const gemm_args& a, std::size_t row_begin, std::size_t row_end, std::size_t panel_begin,
           std::size_t panel_end) noexcept {
-  constexpr std::size_t P = detail::gemm_panels<Arch>;
   const std::size_t inputs = a.w->inputs();
   // Equal K blocks of at most gemm_k_block: a short last block (1152 = 1024 + 128) would pay
   // the loads and stores of the partial sums for an eighth of the work.
@@ -172,10 +204,7 @@ void gemm(const gemm_args& a, std::size_t row_begin, std::size_t row_end, std::s
     const std::size_t r1 = std::min(row_end, r0 + gemm_row_block);
     for (std::size_t k0 = 0; k0 < std::max<std::size_t>(inputs, 1); k0 += k_block) {
       const std::size_t k1 = std::min(inputs, k0 + k_block);
-      std::size_t p = panel_begin;
-      if constexpr (P > 1)
-        for (; p + P <= panel_end; p += P) detail::gemm_rows_of<Arch, P>(a, r0, r1, p, k0, k1);
-      for (; p < panel_end; ++p) detail::gemm_rows_of<Arch, 1>(a, r0, r1, p, k0, k1);
+      detail::gemm_rows_of<Arch>(a, r0, r1, panel_begin, panel_end, k0, k1);
     }
   }
 }
