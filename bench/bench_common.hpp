@@ -3,6 +3,7 @@
 // settings that keep the peers from hurting each other.
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -10,6 +11,7 @@
 #include <cstring>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <malloc.h>
@@ -62,6 +64,54 @@ timing time_ms(F&& run) {
 template <class F>
 double median_ms(F&& run) {
   return time_ms(std::forward<F>(run)).median;
+}
+
+/// The timings of several callables measured in alternating blocks (each block at least 50 ms,
+/// or one call; the first callable of a round rotates), so that a drift of the machine's speed
+/// falls on each of them alike and their ratios hold. This VM's speed moves by 10-40% over
+/// minutes; timed one after another, two equal runs once measured 0.65x of each other. Each
+/// callable gets at least as many calls and as much time as time_ms gives one.
+template <class... F>
+std::array<timing, sizeof...(F)> time_interleaved_ms(F&... runs) {
+  constexpr std::size_t n = sizeof...(F);
+  (..., (runs(), runs()));  // warm up: caches, workspaces, thread pools
+  const std::size_t min_runs = quick ? 3 : 7;
+  const auto min_time = (quick ? std::chrono::milliseconds(300) : std::chrono::milliseconds(2000));
+  const auto block = std::chrono::milliseconds(quick ? 20 : 50);
+  std::array<std::vector<double>, n> times;
+  std::array<std::chrono::steady_clock::duration, n> spent{};
+  const auto run_block = [&]<std::size_t I>(auto& f) {
+    if (times[I].size() >= 200) return;
+    const auto start = std::chrono::steady_clock::now();
+    do {
+      const auto t0 = std::chrono::steady_clock::now();
+      f();
+      const auto t1 = std::chrono::steady_clock::now();
+      times[I].push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+    } while (std::chrono::steady_clock::now() - start < block && times[I].size() < 200);
+    spent[I] += std::chrono::steady_clock::now() - start;
+  };
+  const auto done = [&] {
+    for (std::size_t i = 0; i < n; ++i)
+      if (times[i].size() < 200 && (times[i].size() < min_runs || spent[i] < min_time))
+        return false;
+    return true;
+  };
+  for (std::size_t round = 0; !done(); ++round)
+    for (std::size_t k = 0; k < n; ++k) {
+      const std::size_t which = (round + k) % n;
+      [&]<std::size_t... I>(std::index_sequence<I...>) {
+        (..., (which == I ? run_block.template operator()<I>(runs) : void()));
+      }
+      (std::index_sequence_for<F...>{});
+    }
+  std::array<timing, n> out;
+  for (std::size_t i = 0; i < n; ++i) {
+    auto& t = times[i];
+    std::sort(t.begin(), t.end());
+    out[i] = {t[t.size() / 2], t.front(), t.back(), t.size()};
+  }
+  return out;
 }
 
 /// The machine's FP32 FMA peak in GFLOP/s on `threads` threads: independent chains of FMAs on

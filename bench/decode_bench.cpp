@@ -112,9 +112,8 @@ int main(int argc, char** argv) {
       torch_outputs = tgt.slice(0, 1, STEPS + 1).transpose(0, 1).contiguous();
     };
     bench::settle();
-    const double t_ours = bench::median_ms(ours);
-    bench::settle();
-    const double t_torch = bench::median_ms(theirs);
+    const auto timings = bench::time_interleaved_ms(ours, theirs);
+    const double t_ours = timings[0].median, t_torch = timings[1].median;
     const double max_diff = bench::max_abs_diff(torch_outputs.data_ptr<float>(), outputs.data(),
                                                 std::size_t(STEPS * D));
     const double ours_tps = double(STEPS) / (t_ours * 1e-3);

@@ -83,11 +83,9 @@ void bench_shape(long B, long L) {
     torch::set_num_threads(threads);
     openblas_set_num_threads(threads);
     bench::settle();
-    const double t_ours = bench::median_ms(ours);
-    bench::settle();
-    const double t_torch = bench::median_ms(theirs);
-    bench::settle();
-    const double t_blas = bench::median_ms(blas);
+    const auto timings = bench::time_interleaved_ms(ours, theirs, blas);
+    const double t_ours = timings[0].median, t_torch = timings[1].median,
+                 t_blas = timings[2].median;
     const auto t_ort = ort.best("encoder", B, L, D, H, false, threads);
     char ort_text[32] = "      n/a         ";
     if (t_ort.found())
@@ -111,7 +109,8 @@ int main(int argc, char** argv) {
   std::printf("typeformer instruction set: %s; PyTorch %s with OMP_WAIT_POLICY=PASSIVE\n",
               std::string(tfm::simd::best_arch::name()).c_str(), TORCH_VERSION);
   std::printf(
-      "median ms over >= 7 runs (>= 2 s); GFLOP/s counts GEMMs + attention; the BLAS "
+      "median ms over >= 7 runs (>= 2 s) each, the three timed in alternating blocks; GFLOP/s "
+      "counts GEMMs + attention; the BLAS "
       "column times the six GEMMs alone\n");
   std::printf(
       "  B     L    d   h  d_ff th | typeformer   GFLOP/s |   PyTorch   GFLOP/s |    ORT ms "

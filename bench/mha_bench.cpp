@@ -44,15 +44,12 @@ struct context {
   nlohmann::json records = nlohmann::json::array();
 };
 
-/// Our median time after the machine settles, and our heap allocations per call over three
-/// more calls.
+/// Our heap allocations per call, over three calls after the timed ones.
 template <class F>
-std::pair<bench::timing, double> time_with_allocations(F& ours) {
-  bench::settle();
-  const auto timing = bench::time_ms(ours);
+double allocations_per_call(F& ours) {
   const long before = bench::allocations.load();
   for (int i = 0; i < 3; ++i) ours();
-  return {timing, double(bench::allocations.load() - before) / 3};
+  return double(bench::allocations.load() - before) / 3;
 }
 
 template <class Layer>
@@ -125,11 +122,9 @@ void bench_shape(context& ctx, long B, long L, bool causal) {
     ws = threads == 1 ? &ws1 : &ws2;
     torch::set_num_threads(threads);
     openblas_set_num_threads(threads);
-    const auto [t_ours, allocs] = time_with_allocations(ours);
     bench::settle();
-    const auto t_torch = bench::time_ms(theirs);
-    bench::settle();
-    const auto t_blas = bench::time_ms(blas);
+    const auto [t_ours, t_torch, t_blas] = bench::time_interleaved_ms(ours, theirs, blas);
+    const double allocs = allocations_per_call(ours);
     const auto t_ort = ctx.ort.best("mha", B, L, d, h, causal, threads);
 
     const double peak = ctx.peak[threads];
@@ -244,11 +239,9 @@ void bench_relative(context& ctx, long B, long L) {
   for (int threads : {1, 2}) {
     ws = threads == 1 ? &ws1 : &ws2;
     torch::set_num_threads(threads);
-    const auto [t_ours, allocs] = time_with_allocations(ours);
     bench::settle();
-    const auto t_plain = bench::time_ms(plain);
-    bench::settle();
-    const auto t_torch = bench::time_ms(theirs);
+    const auto [t_ours, t_plain, t_torch] = bench::time_interleaved_ms(ours, plain, theirs);
+    const double allocs = allocations_per_call(ours);
     const double rate = gflop / t_ours.median * 1e3;
     std::printf(
         "%4ld %5ld %4ld %3ld %3ld %2d | %8.3f (%7.3f-%8.3f) %6.1f %3.0f%% | %8.3f %5.2fx | "
@@ -393,9 +386,9 @@ void bench_decode_step(context& ctx, double bandwidth) {
   for (int threads : {1, 2}) {
     ws = threads == 1 ? &ws1 : &ws2;
     torch::set_num_threads(threads);
-    const auto [t_ours, allocs] = time_with_allocations(ours);
     bench::settle();
-    const auto t_torch = bench::time_ms(theirs);
+    const auto [t_ours, t_torch] = bench::time_interleaved_ms(ours, theirs);
+    const double allocs = allocations_per_call(ours);
     const auto t_ort = ctx.ort.best("decode", 1, 1, d, h, false, threads);
     char ort_text[40] = "      n/a";
     if (t_ort.found())
@@ -452,7 +445,8 @@ int main(int argc, char** argv) {
         "(2 threads), included in its times\n",
         ctx.ort.binding_overhead_us(1), ctx.ort.binding_overhead_us(2));
   std::printf(
-      "median ms (min-max) over >= %s; GFLOP/s counts projections + unmasked attention "
+      "median ms (min-max) over >= %s each, ours, PyTorch and OpenBLAS timed in alternating "
+      "blocks; GFLOP/s counts projections + unmasked attention "
       "pairs; bound = OpenBLAS projections + attention at 80%% of peak\n",
       bench::quick ? "3 runs, 0.3 s (--quick)" : "7 runs, 2 s");
   std::printf(

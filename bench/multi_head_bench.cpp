@@ -87,11 +87,9 @@ void bench_shape(long B, long L) {
     const double max_diff = bench::max_abs_diff(reference.data_ptr<float>(), y.data(), y.size());
     torch::set_num_threads(threads);
     bench::settle();
-    const double t_ours = bench::median_ms(ours);
-    bench::settle();
-    const double t_copies = bench::median_ms(one_at_a_time);
-    bench::settle();
-    const double t_torch = bench::median_ms(theirs);
+    const auto timings = bench::time_interleaved_ms(ours, one_at_a_time, theirs);
+    const double t_ours = timings[0].median, t_copies = timings[1].median,
+                 t_torch = timings[2].median;
     std::printf(
         "%3ld %4ld %2d | %8.3f %6.1f | %8.3f %6.1f | %8.3f %6.1f | %5.2fx | %5.2fx | %.1e\n", B, L,
         threads, t_ours, gflop / t_ours * 1e3, t_copies, gflop / t_copies * 1e3, t_torch,
@@ -106,7 +104,9 @@ int main(int argc, char** argv) {
   bench::configure_peers();
   std::printf("typeformer instruction set: %s; PyTorch %s with OMP_WAIT_POLICY=PASSIVE\n",
               std::string(tfm::simd::best_arch::name()).c_str(), TORCH_VERSION);
-  std::printf("multi_head<lstm<64>, 3> on (B, L, 20) inputs; median ms over >= 7 runs (>= 2 s)\n");
+  std::printf(
+      "multi_head<lstm<64>, 3> on (B, L, 20) inputs; median ms over >= 7 runs (>= 2 s) each, "
+      "the three timed in alternating blocks\n");
   std::printf(
       "  B    L th | multi_head GFLOP/s | 1 at a time GFLOP/s |  PyTorch GFLOP/s | copies/ours | "
       "torch/ours | max|diff|\n");
