@@ -66,38 +66,43 @@ double median_ms(F&& run) {
   return time_ms(std::forward<F>(run)).median;
 }
 
-/// The timings of several callables measured in alternating blocks (each block at least 50 ms,
-/// or one call; the first callable of a round rotates), so that a drift of the machine's speed
-/// falls on each of them alike and their ratios hold. This VM's speed moves by 10-40% over
-/// minutes; timed one after another, two equal runs once measured 0.65x of each other. Each
-/// callable gets at least as many calls and as much time as time_ms gives one.
+/// A pause between peers, so one's worker threads are asleep before the next is timed.
+inline void settle() { std::this_thread::sleep_for(std::chrono::milliseconds(300)); }
+
+/// The timings of several callables measured in alternating blocks, so that a drift of the
+/// machine's speed falls on each of them alike and their ratios hold: this VM's speed moves by
+/// 10-40% over minutes, and timed one after another, two equal runs once measured 0.65x of each
+/// other. Each callable gets at least 5 blocks (3 with --quick) of a fifth of time_ms's time
+/// (at most 40 calls each) and at least time_ms's 7 calls; the first of a round rotates. Blocks
+/// are 150 ms apart: Debian's OpenBLAS (pthreads, not OpenMP) spins its workers for about
+/// 2^28 cycles after a call, and back to back they took the second core from the next block.
 template <class... F>
 std::array<timing, sizeof...(F)> time_interleaved_ms(F&... runs) {
   constexpr std::size_t n = sizeof...(F);
   (..., (runs(), runs()));  // warm up: caches, workspaces, thread pools
-  const std::size_t min_runs = quick ? 3 : 7;
-  const auto min_time = (quick ? std::chrono::milliseconds(300) : std::chrono::milliseconds(2000));
-  const auto block = std::chrono::milliseconds(quick ? 20 : 50);
+  const std::size_t min_runs = quick ? 3 : 7, min_blocks = quick ? 3 : 5;
+  const auto block_time =
+      (quick ? std::chrono::milliseconds(300) : std::chrono::milliseconds(2000)) /
+      static_cast<int>(min_blocks);
+  const std::size_t block_calls = 200 / min_blocks;
   std::array<std::vector<double>, n> times;
-  std::array<std::chrono::steady_clock::duration, n> spent{};
   const auto run_block = [&]<std::size_t I>(auto& f) {
-    if (times[I].size() >= 200) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
     const auto start = std::chrono::steady_clock::now();
-    do {
+    for (std::size_t calls = 0;
+         calls == 0 ||
+         (calls < block_calls && std::chrono::steady_clock::now() - start < block_time);
+         ++calls) {
       const auto t0 = std::chrono::steady_clock::now();
       f();
       const auto t1 = std::chrono::steady_clock::now();
       times[I].push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-    } while (std::chrono::steady_clock::now() - start < block && times[I].size() < 200);
-    spent[I] += std::chrono::steady_clock::now() - start;
+    }
   };
-  const auto done = [&] {
-    for (std::size_t i = 0; i < n; ++i)
-      if (times[i].size() < 200 && (times[i].size() < min_runs || spent[i] < min_time))
-        return false;
-    return true;
-  };
-  for (std::size_t round = 0; !done(); ++round)
+  for (std::size_t round = 0;; ++round) {
+    bool done = round >= min_blocks;
+    for (const auto& t : times) done = done && t.size() >= min_runs;
+    if (done) break;
     for (std::size_t k = 0; k < n; ++k) {
       const std::size_t which = (round + k) % n;
       [&]<std::size_t... I>(std::index_sequence<I...>) {
@@ -105,6 +110,7 @@ std::array<timing, sizeof...(F)> time_interleaved_ms(F&... runs) {
       }
       (std::index_sequence_for<F...>{});
     }
+  }
   std::array<timing, n> out;
   for (std::size_t i = 0; i < n; ++i) {
     auto& t = times[i];
@@ -190,18 +196,16 @@ inline double max_abs_diff(const float* reference, const float* ours, std::size_
   return worst;
 }
 
-/// Before any peer runs: OpenMP (libtorch) and OpenBLAS threads spin after their loops by
-/// default and would steal the second core from whichever peer runs next, so they sleep
-/// instead. PyTorch allocates its temporaries (the S×S scores among them) per call; with
-/// glibc's defaults large blocks are mmap'ed and returned each time, and the peer spends its
-/// time re-faulting pages; keep freed memory instead, as the performance issue prescribes.
+/// Before any peer runs: OpenMP (libtorch) threads spin after their loops by default and would
+/// steal the second core from whichever peer runs next, so they sleep instead (OpenBLAS's
+/// pthreads ignore this; the pauses of settle() and time_interleaved_ms outlast their spin).
+/// PyTorch allocates its temporaries (the S×S scores among them) per call; with glibc's defaults
+/// large blocks are mmap'ed and returned each time, and the peer spends its time re-faulting pages;
+/// keep freed memory instead, as the performance issue prescribes.
 inline void configure_peers() {
   setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
   mallopt(M_MMAP_MAX, 0);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
 }
-
-/// A pause between peers, so one's worker threads are asleep before the next is timed.
-inline void settle() { std::this_thread::sleep_for(std::chrono::milliseconds(300)); }
 
 }  // namespace bench
