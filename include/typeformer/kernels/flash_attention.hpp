@@ -151,8 +151,10 @@ void accumulate_values(float* acc, std::size_t vs, const float* v, std::size_t c
   using batch = typename O::batch;
   constexpr std::size_t W = O::width;
   batch a[R][C];
+#pragma GCC unroll 16
   for (std::size_t r = 0; r < R; ++r) {
     const batch scale = O::splat(correction[r]);
+#pragma GCC unroll 16
     for (std::size_t n = 0; n < C; ++n) a[r][n] = O::load(acc + r * vs + c + n * W) * scale;
   }
   for (std::size_t j = 0; j < count; ++j) {
@@ -161,16 +163,21 @@ void accumulate_values(float* acc, std::size_t vs, const float* v, std::size_t c
         for (std::size_t n = 0; n < C * W; n += simd::cache_line_floats)
           simd::prefetch(ahead + j * vs + c + n);
     batch vj[C];
+#pragma GCC unroll 16
     for (std::size_t n = 0; n < C; ++n) {
       vj[n] = O::load(v + j * vs + c + n * W);
       if constexpr (R > 1) O::keep_in_register(vj[n]);  // one row: the load folds into its FMA
     }
+#pragma GCC unroll 16
     for (std::size_t r = 0; r < R; ++r) {
       const batch pr = O::splat(p[r][j]);
+#pragma GCC unroll 16
       for (std::size_t n = 0; n < C; ++n) a[r][n] = O::fma(pr, vj[n], a[r][n]);
     }
   }
+#pragma GCC unroll 16
   for (std::size_t r = 0; r < R; ++r)
+#pragma GCC unroll 16
     for (std::size_t n = 0; n < C; ++n) O::store(acc + r * vs + c + n * W, a[r][n]);
 }
 
@@ -186,7 +193,9 @@ void score_pass(const float* q, std::size_t key_dim, const float* kt, std::size_
   using batch = typename O::batch;
   constexpr std::size_t W = O::width;
   batch s[R][NV];
+#pragma GCC unroll 16
   for (std::size_t r = 0; r < R; ++r)
+#pragma GCC unroll 16
     for (std::size_t n = 0; n < NV; ++n) s[r][n] = O::splat(0.0f);
   for (std::size_t d = 0; d < key_dim; ++d) {
     if constexpr (R == 1)
@@ -194,16 +203,21 @@ void score_pass(const float* q, std::size_t key_dim, const float* kt, std::size_
         for (std::size_t n = 0; n < NV * W; n += simd::cache_line_floats)
           simd::prefetch(ahead + d * attention_key_block + c0 + n);
     batch k[NV];
+#pragma GCC unroll 16
     for (std::size_t n = 0; n < NV; ++n) {
       k[n] = O::load(kt + d * attention_key_block + c0 + n * W);
       if constexpr (R > 1) O::keep_in_register(k[n]);  // one row: the load folds into its FMA
     }
+#pragma GCC unroll 16
     for (std::size_t r = 0; r < R; ++r) {
       const batch qd = O::splat(q[r * key_dim + d]);
+#pragma GCC unroll 16
       for (std::size_t n = 0; n < NV; ++n) s[r][n] = O::fma(qd, k[n], s[r][n]);
     }
   }
+#pragma GCC unroll 16
   for (std::size_t r = 0; r < R; ++r)
+#pragma GCC unroll 16
     for (std::size_t n = 0; n < NV; ++n) O::store(p[r] + c0 + n * W, s[r][n]);
 }
 
@@ -319,6 +333,7 @@ void exponentiate_scores(const attention_operands& o, attention_block& blk, std:
   for (std::size_t r = 0; r < R; ++r) {
     float& row_max = blk.row_max[r0 + r];
     batch tile_max = O::load(p[r]);
+#pragma GCC unroll 16
     for (std::size_t n = 1; n < NV; ++n) tile_max = O::max(tile_max, O::load(p[r] + n * W));
     const float new_max = std::max(row_max, O::max_of(tile_max));
     if (new_max == neg_inf) {  // nothing visible yet in this row
@@ -330,6 +345,7 @@ void exponentiate_scores(const attention_operands& o, attention_block& blk, std:
     row_max = new_max;
     batch sum = O::splat(0.0f);
     const batch shift = O::splat(new_max);
+#pragma GCC unroll 16
     for (std::size_t n = 0; n < NV; ++n) {
       const batch e = kernels::exp<Arch, M>(O::load(p[r] + n * W) - shift);
       O::store(p[r] + n * W, e);
@@ -421,6 +437,7 @@ void attend_query_block(const attention_operands& o, const mask_spec& m, float* 
   constexpr std::size_t QB = attention_query_block;
   constexpr std::size_t R = attention_query_tile;
   constexpr std::size_t T = attention_key_tile<Arch>;
+  constexpr std::size_t W = simd::ops<Arch>::width;
   static_assert(
       attention_key_block % T == 0 && attention_value_stride_multiple % simd::ops<Arch>::width == 0,
       "a key tile must divide the padded key stride and a register the value stride");
@@ -441,7 +458,11 @@ void attend_query_block(const attention_operands& o, const mask_spec& m, float* 
     const std::size_t i = i0 + r;
     const float* q = o.q + b * o.q_batch + h * o.q_head + i * o.q_row;
     float* scaled = scratch + r * o.key_dim;
-    for (std::size_t d = 0; d < o.key_dim; ++d) scaled[d] = q[d] * o.q_scale;
+    const auto scale = simd::ops<Arch>::splat(o.q_scale);
+    std::size_t d = 0;
+    for (; d + W <= o.key_dim; d += W)
+      simd::ops<Arch>::store(scaled + d, simd::ops<Arch>::load(q + d) * scale);
+    for (; d < o.key_dim; ++d) scaled[d] = q[d] * o.q_scale;
     blk.limit[r] = visible_key_limit<Arch>(o, m, b, i);
     max_limit = std::max(max_limit, blk.limit[r]);
     blk.row_max[r] = neg_inf;
@@ -491,7 +512,14 @@ void write_attention_row(const attention_operands& o, const mask_spec& m, std::s
   if (seen) {
     // A NaN score makes the sum NaN (or leaves it 0 when the maximum skipped it): both give
     // NaN here, as the frameworks do.
-    for (std::size_t c = 0; c < o.value_dim; ++c) out[c] = acc[c] / sum;
+    // In registers by hand: GCC's -O2 cost model leaves loops with a tail scalar (4% of a
+    // short sequence's core). Division, not a reciprocal, so the bits are the same either way.
+    using O = simd::ops<Arch>;
+    constexpr std::size_t W = O::width;
+    const auto divisor = O::splat(sum);
+    std::size_t c = 0;
+    for (; c + W <= o.value_dim; c += W) O::store(out + c, O::load(acc + c) / divisor);
+    for (; c < o.value_dim; ++c) out[c] = acc[c] / sum;
   } else {
     const float fill =
         m.policy == fully_masked_rows::nan ? std::numeric_limits<float>::quiet_NaN() : 0.0f;
