@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <string>
 #include <thread>
 #include <vector>
@@ -51,6 +52,34 @@ TEST_CASE("runners on separate threads share one read-only weight set") {
     INFO("caller " << c);
     for (std::size_t i = 0; i < x.size(); ++i)
       REQUIRE(results[std::size_t(c)][i] == Approx(expected[i]).margin(1e-5));
+  }
+}
+
+TEST_CASE("thread_pool: workers that arrive after the caller finished a loop leave it alone") {
+  // Tiny loops that the caller may finish before a worker wakes: the caller closes the loop
+  // and returns, and the late worker must neither run a chunk of it nor read the next loop's
+  // job while it is written (ThreadSanitizer runs this). Pauses around spin_time put the
+  // workers at every stage of falling asleep.
+  for (std::size_t threads : {2u, 3u}) {
+    tfm::thread_pool pool(threads);
+    std::atomic<int> total{0};
+    int expected = 0;
+    for (int round = 0; round < 300; ++round) {
+      if (round % 3 == 0)
+        std::this_thread::sleep_for(tfm::thread_pool::spin_time * (round % 4) / 2);
+      const std::size_t count = 2 + std::size_t(round % 5);
+      std::vector<int> visits(count, 0);
+      pool.parallel_for(count, 1, [&](std::size_t begin, std::size_t end, std::size_t who) {
+        // Catch2's assertions are not thread-safe: count in the body, check on the caller.
+        for (std::size_t i = begin; i < end; ++i) visits[i] += who < threads ? 1 : 100;
+        total.fetch_add(int(end - begin), std::memory_order_relaxed);
+      });
+      expected += int(count);
+      for (std::size_t i = 0; i < count; ++i) REQUIRE(visits[i] == 1);
+      REQUIRE(total.load() == expected);
+    }
+    std::this_thread::sleep_for(tfm::thread_pool::spin_time * 3);
+    REQUIRE(total.load() == expected);  // nothing ran after its loop returned
   }
 }
 
