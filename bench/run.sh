@@ -5,7 +5,8 @@
 #
 #   bench/run.sh [--quick]
 #
-# Tables go to stdout; JSON to build/onnx-results.json and build/bench-mha.json. Run it on an otherwise idle machine: every
+# Tables go to stdout; JSON to build/onnx-results.json, build/bench-mha.json and
+# build/bench-kernels{,-o2}.json. Run it on an otherwise idle machine: every
 # peer is timed on the same cores, one after the other.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -38,3 +39,9 @@ build/bench/bench/decode_bench "${quick[@]}"
 echo
 echo "== The multi-head LSTM"
 build/bench/bench/multi_head_bench "${quick[@]}"
+echo
+echo "== The GEMM and the attention core alone, built at -O3 (Release)"
+build/bench/bench/kernel_bench "${quick[@]}" --json build/bench-kernels.json
+echo
+echo "== The same kernels built at -O2 (RelWithDebInfo's level), which must be as fast"
+build/bench/bench/kernel_bench_o2 "${quick[@]}" --json build/bench-kernels-o2.json

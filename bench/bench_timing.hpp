@@ -1,0 +1,186 @@
+#pragma once
+// Timing by median (alone or interleaved with peers) and the machine's limits (FMA peak, read
+// bandwidth) that every benchmark measures in the same run. No libtorch here, so that a
+// benchmark of our kernels against OpenBLAS alone builds quickly.
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <xsimd/xsimd.hpp>
+
+#include <typeformer/kernels/simd.hpp>
+#include <typeformer/kernels/thread_pool.hpp>
+#include <typeformer/tensor/aligned_buffer.hpp>
+
+namespace bench {
+
+/// `--quick`: fewer and shorter repetitions, for a smoke run (the spread shows the cost).
+inline bool quick = false;
+
+/// Reads the flags every benchmark shares; returns the value of `--json FILE` or "".
+inline std::string parse_common_flags(int argc, char** argv) {
+  std::string json;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--quick") == 0) quick = true;
+    if (std::strcmp(argv[i], "--json") == 0 && i + 1 < argc) json = argv[++i];
+  }
+  return json;
+}
+
+/// Median, fastest and slowest of the timed runs, in milliseconds.
+struct timing {
+  double median = 0, min = 0, max = 0;
+  std::size_t runs = 0;
+};
+
+template <class F>
+timing time_ms(F&& run) {
+  for (int i = 0; i < 2; ++i) run();  // warm up: caches, workspace, thread pools
+  const std::size_t min_runs = quick ? 3 : 7;
+  const auto min_time = quick ? std::chrono::milliseconds(300) : std::chrono::milliseconds(2000);
+  std::vector<double> times;
+  const auto start = std::chrono::steady_clock::now();
+  while (times.size() < min_runs ||
+         (times.size() < 200 && std::chrono::steady_clock::now() - start < min_time)) {
+    const auto t0 = std::chrono::steady_clock::now();
+    run();
+    times.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(times.begin(), times.end());
+  return {times[times.size() / 2], times.front(), times.back(), times.size()};
+}
+
+template <class F>
+double median_ms(F&& run) {
+  return time_ms(std::forward<F>(run)).median;
+}
+
+/// A pause between peers, so one's worker threads are asleep before the next is timed.
+inline void settle() { std::this_thread::sleep_for(std::chrono::milliseconds(300)); }
+
+/// The timings of several callables measured in alternating blocks, so that a drift of the
+/// machine's speed falls on each of them alike and their ratios hold: this VM's speed moves by
+/// 10-40% over minutes, and timed one after another, two equal runs once measured 0.65x of each
+/// other. Each callable gets at least 5 blocks (3 with --quick) of a fifth of time_ms's time
+/// (at most 40 calls each) and at least time_ms's 7 calls; the first of a round rotates. Blocks
+/// are 150 ms apart: Debian's OpenBLAS (pthreads, not OpenMP) spins its workers for about
+/// 2^28 cycles after a call, and back to back they took the second core from the next block.
+template <class... F>
+std::array<timing, sizeof...(F)> time_interleaved_ms(F&... runs) {
+  constexpr std::size_t n = sizeof...(F);
+  (..., (runs(), runs()));  // warm up: caches, workspaces, thread pools
+  const std::size_t min_runs = quick ? 3 : 7, min_blocks = quick ? 3 : 5;
+  const auto block_time =
+      (quick ? std::chrono::milliseconds(300) : std::chrono::milliseconds(2000)) /
+      static_cast<int>(min_blocks);
+  const std::size_t block_calls = 200 / min_blocks;
+  std::array<std::vector<double>, n> times;
+  const auto run_block = [&]<std::size_t I>(auto& f) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    const auto start = std::chrono::steady_clock::now();
+    for (std::size_t calls = 0;
+         calls == 0 ||
+         (calls < block_calls && std::chrono::steady_clock::now() - start < block_time);
+         ++calls) {
+      const auto t0 = std::chrono::steady_clock::now();
+      f();
+      const auto t1 = std::chrono::steady_clock::now();
+      times[I].push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+    }
+  };
+  for (std::size_t round = 0;; ++round) {
+    bool done = round >= min_blocks;
+    for (const auto& t : times) done = done && t.size() >= min_runs;
+    if (done) break;
+    for (std::size_t k = 0; k < n; ++k) {
+      const std::size_t which = (round + k) % n;
+      [&]<std::size_t... I>(std::index_sequence<I...>) {
+        (..., (which == I ? run_block.template operator()<I>(runs) : void()));
+      }
+      (std::index_sequence_for<F...>{});
+    }
+  }
+  std::array<timing, n> out;
+  for (std::size_t i = 0; i < n; ++i) {
+    auto& t = times[i];
+    std::sort(t.begin(), t.end());
+    out[i] = {t[t.size() / 2], t.front(), t.back(), t.size()};
+  }
+  return out;
+}
+
+/// The machine's FP32 FMA peak in GFLOP/s on `threads` threads: independent chains of FMAs on
+/// the widest registers this build has, enough of them to cover the FMA latency (2 pipes × 4–5
+/// cycles) while all of them and the two operands stay in registers: 16 chains spilled on AVX2's
+/// 16 registers and measured half the peak. The chain loop is unrolled by pragma: at -O2, GCC
+/// left the chains in memory (a fifth of the peak).
+inline double fma_peak_gflops(int threads) {
+  using batch = xsimd::batch<float>;
+  constexpr int chains = 12;
+  constexpr long steps = 20'000'000;
+  std::vector<double> rates(static_cast<std::size_t>(threads));
+  auto one = [&](int t) {
+    batch acc[chains];
+    for (int c = 0; c < chains; ++c) acc[c] = batch(1.0f + 1e-3f * static_cast<float>(c));
+    const batch mul(0.999999f), add(1e-6f);
+    const auto t0 = std::chrono::steady_clock::now();
+    for (long i = 0; i < steps; ++i)
+#pragma GCC unroll 16
+      for (int c = 0; c < chains; ++c) acc[c] = xsimd::fma(acc[c], mul, add);
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    float sink = 0;
+    for (int c = 0; c < chains; ++c) sink += xsimd::hadd(acc[c]);
+    rates[static_cast<std::size_t>(t)] =
+        2.0 * chains * steps * static_cast<double>(batch::size) / s * 1e-9 + (sink == 42 ? 1 : 0);
+  };
+  // The best of five attempts: a peak is a ceiling, and on these VMs one attempt in several
+  // loses a thread's core to the host for part of its 40 ms (2 threads once measured 101).
+  double best = 0;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    std::vector<std::thread> workers;
+    for (int t = 1; t < threads; ++t) workers.emplace_back(one, t);
+    one(0);
+    for (auto& w : workers) w.join();
+    double total = 0;
+    for (double r : rates) total += r;
+    best = std::max(best, total);
+  }
+  return best;
+}
+
+/// Read bandwidth in bytes/s: a SIMD sum over `bytes` (by default 256 MiB, far beyond the
+/// caches) with four accumulators, median of several passes, on `threads` threads.
+inline double read_bandwidth(int threads, std::size_t bytes = std::size_t(256) << 20) {
+  namespace tfm = typeformer;
+  using O = tfm::simd::ops<tfm::simd::best_arch>;
+  constexpr std::size_t W = O::width;
+  const std::size_t n = bytes / sizeof(float);
+  tfm::aligned_buffer<float> data(n);
+  std::fill_n(data.data(), n, 1.0f);
+  tfm::thread_pool pool(static_cast<std::size_t>(threads));
+  std::vector<float> sums(8, 0.0f);
+  const std::size_t chunk = n / static_cast<std::size_t>(threads);
+  const double ms = bench::median_ms([&] {
+    pool.parallel_for(n, chunk, [&](std::size_t b, std::size_t e, std::size_t who) {
+      auto s0 = O::splat(0), s1 = s0, s2 = s0, s3 = s0;
+      for (std::size_t i = b; i + 4 * W <= e; i += 4 * W) {
+        s0 = s0 + O::load(data.data() + i);
+        s1 = s1 + O::load(data.data() + i + W);
+        s2 = s2 + O::load(data.data() + i + 2 * W);
+        s3 = s3 + O::load(data.data() + i + 3 * W);
+      }
+      sums[who % 8] += O::sum(s0 + s1 + s2 + s3);
+    });
+  });
+  return double(n * sizeof(float)) / (ms * 1e-3);
+}
+
+}  // namespace bench
