@@ -142,11 +142,14 @@ std::size_t in_register_passes(std::size_t extent, Pass&& pass) noexcept {
 
 /// acc[r] = acc[r]·correction[r] + Σ_j p[r][j]·v[j] over C registers of columns from `c`.
 /// With one row, the same columns of rows [0, ahead_rows) of `ahead` (the next tile's values)
-/// are prefetched on the way.
+/// are prefetched on the way. Never inlined, like score_pass: inlined into attend_key_tile,
+/// GCC 12 stored each loaded value register to the stack on every key (three stores per 12
+/// FMAs; 2–10% of the AVX2 core).
 template <class Arch, std::size_t R, std::size_t C, std::size_t T>
-void accumulate_values(float* acc, std::size_t vs, const float* v, std::size_t count,
-                       const float (&p)[R][T], const float (&correction)[R], std::size_t c,
-                       const float* ahead, std::size_t ahead_rows) noexcept {
+[[gnu::noinline]] void accumulate_values(float* acc, std::size_t vs, const float* v,
+                                         std::size_t count, const float (&p)[R][T],
+                                         const float (&correction)[R], std::size_t c,
+                                         const float* ahead, std::size_t ahead_rows) noexcept {
   using O = simd::ops<Arch>;
   using batch = typename O::batch;
   constexpr std::size_t W = O::width;
@@ -187,8 +190,8 @@ void accumulate_values(float* acc, std::size_t vs, const float* v, std::size_t c
 /// prefetched on the way: one row does too little work per byte for the hardware prefetchers
 /// to keep ahead of it (decoding's cache, 20% faster with this on AVX2).
 template <class Arch, std::size_t R, std::size_t NV, std::size_t T>
-void score_pass(const float* q, std::size_t key_dim, const float* kt, std::size_t c0,
-                float (&p)[R][T], const float* ahead) noexcept {
+[[gnu::noinline]] void score_pass(const float* q, std::size_t key_dim, const float* kt,
+                                  std::size_t c0, float (&p)[R][T], const float* ahead) noexcept {
   using O = simd::ops<Arch>;
   using batch = typename O::batch;
   constexpr std::size_t W = O::width;
