@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json.hpp>
 #include <xsimd/xsimd.hpp>
 
 #include <typeformer/kernels/simd.hpp>
@@ -39,6 +40,11 @@ struct timing {
   double median = 0, min = 0, max = 0;
   std::size_t runs = 0;
 };
+
+/// A timing as the benchmarks' JSON records hold it.
+inline nlohmann::json as_json(const timing& t) {
+  return {{"median", t.median}, {"min", t.min}, {"max", t.max}, {"runs", t.runs}};
+}
 
 template <class F>
 timing time_ms(F&& run) {

@@ -42,10 +42,6 @@ struct context {
   nlohmann::json records = nlohmann::json::array();
 };
 
-nlohmann::json as_json(const bench::timing& t) {
-  return {{"median", t.median}, {"min", t.min}, {"max", t.max}, {"runs", t.runs}};
-}
-
 std::vector<float> random_values(std::size_t n, unsigned seed) {
   std::mt19937 generator(seed);
   std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
@@ -90,10 +86,10 @@ void bench_gemm(context& ctx, const char* what, std::size_t rows, std::size_t in
                            {"inputs", inputs},
                            {"outputs", outputs},
                            {"threads", threads},
-                           {"ours_ms", as_json(t_ours)},
+                           {"ours_ms", bench::as_json(t_ours)},
                            {"gflops", rate},
                            {"percent_of_peak", 100 * rate / peak},
-                           {"openblas_ms", as_json(t_blas)},
+                           {"openblas_ms", bench::as_json(t_blas)},
                            {"openblas_over_ours", t_blas.median / t_ours.median},
                            {"max_abs_diff_vs_openblas", worst}});
   }
@@ -147,7 +143,7 @@ void bench_attention_core(context& ctx, std::size_t batch, std::size_t len, std:
                            {"head_dim", dh},
                            {"causal", causal},
                            {"threads", threads},
-                           {"ours_ms", as_json(t_ours)},
+                           {"ours_ms", bench::as_json(t_ours)},
                            {"gflops", rate},
                            {"percent_of_peak", 100 * rate / peak}});
   }

@@ -34,10 +34,6 @@ using mha768 = tfm::multi_head_attention<"self_attn", heads<12>, d_model<768>>;
 
 namespace {
 
-nlohmann::json as_json(const bench::timing& t) {
-  return {{"median", t.median}, {"min", t.min}, {"max", t.max}, {"runs", t.runs}};
-}
-
 struct context {
   double peak[3] = {0, 0, 0};  // GFLOP/s by thread count
   bench::ort_results ort;
@@ -150,10 +146,10 @@ void bench_shape(context& ctx, long B, long L, bool causal) {
          {"heads", h},
          {"causal", causal},
          {"threads", threads},
-         {"ours_ms", as_json(t_ours)},
+         {"ours_ms", bench::as_json(t_ours)},
          {"gflops", rate},
          {"percent_of_peak", 100 * rate / peak},
-         {"pytorch_ms", as_json(t_torch)},
+         {"pytorch_ms", bench::as_json(t_torch)},
          {"onnxruntime_ms", t_ort.found() ? nlohmann::json(t_ort.median_ms) : nlohmann::json()},
          {"onnxruntime_variant", t_ort.variant},
          {"openblas_projections_ms", t_blas.median},
@@ -257,11 +253,11 @@ void bench_relative(context& ctx, long B, long L) {
                            {"heads", h},
                            {"max_relative_position", K},
                            {"threads", threads},
-                           {"ours_ms", as_json(t_ours)},
+                           {"ours_ms", bench::as_json(t_ours)},
                            {"gflops", rate},
                            {"percent_of_peak", 100 * rate / ctx.peak[threads]},
-                           {"plain_mha_ms", as_json(t_plain)},
-                           {"pytorch_ms", as_json(t_torch)},
+                           {"plain_mha_ms", bench::as_json(t_plain)},
+                           {"pytorch_ms", bench::as_json(t_torch)},
                            {"heap_allocations_per_call", allocs},
                            {"max_abs_diff_vs_pytorch", max_diff}});
   }
@@ -404,11 +400,11 @@ void bench_decode_step(context& ctx, double bandwidth) {
          {"d_model", d},
          {"heads", h},
          {"threads", threads},
-         {"ours_ms", as_json(t_ours)},
+         {"ours_ms", bench::as_json(t_ours)},
          {"percent_of_bandwidth_bound", 100 * bound / t_ours.median},
          {"bound_ms", bound},
          {"read_bandwidth_gbs", bandwidth * 1e-9},
-         {"pytorch_ms", as_json(t_torch)},
+         {"pytorch_ms", bench::as_json(t_torch)},
          {"onnxruntime_ms", t_ort.found() ? nlohmann::json(t_ort.median_ms) : nlohmann::json()},
          {"onnxruntime_variant", t_ort.variant},
          {"heap_allocations_per_call", allocs},
