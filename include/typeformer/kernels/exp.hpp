@@ -9,6 +9,7 @@
 #include <type_traits>
 
 #include <typeformer/kernels/simd.hpp>
+#include <typeformer/kernels/unroll.hpp>
 
 namespace typeformer {
 
@@ -67,7 +68,7 @@ template <class Arch, maths M>
     const batch f =
         xsimd::fnma(n, batch(detail::exp_ln2_lo), xsimd::fnma(n, batch(detail::exp_ln2_hi), xc));
     batch p(detail::exp_poly[5]);
-#pragma GCC unroll 8
+    TYPEFORMER_UNROLL_REGISTER_LOOP
     for (int k = 4; k >= 0; --k) p = xsimd::fma(p, f, batch(detail::exp_poly[k]));
     const batch two_n = xsimd::bitwise_cast<batch>((xsimd::to_int(n) + ints(127)) << 23);
     // min/max may drop a NaN depending on the operand order: put it back.

@@ -26,6 +26,7 @@
 #include <typeformer/kernels/exp.hpp>
 #include <typeformer/kernels/simd.hpp>
 #include <typeformer/kernels/thread_pool.hpp>
+#include <typeformer/kernels/unroll.hpp>
 
 namespace typeformer::kernels {
 
@@ -154,10 +155,10 @@ template <class Arch, std::size_t R, std::size_t C, std::size_t T>
   using batch = typename O::batch;
   constexpr std::size_t W = O::width;
   batch a[R][C];
-#pragma GCC unroll 16
+  TYPEFORMER_UNROLL_REGISTER_LOOP
   for (std::size_t r = 0; r < R; ++r) {
     const batch scale = O::splat(correction[r]);
-#pragma GCC unroll 16
+    TYPEFORMER_UNROLL_REGISTER_LOOP
     for (std::size_t n = 0; n < C; ++n) a[r][n] = O::load(acc + r * vs + c + n * W) * scale;
   }
   for (std::size_t j = 0; j < count; ++j) {
@@ -166,22 +167,23 @@ template <class Arch, std::size_t R, std::size_t C, std::size_t T>
         for (std::size_t n = 0; n < C * W; n += simd::cache_line_floats)
           simd::prefetch(ahead + j * vs + c + n);
     batch vj[C];
-#pragma GCC unroll 16
+    TYPEFORMER_UNROLL_REGISTER_LOOP
     for (std::size_t n = 0; n < C; ++n) {
       vj[n] = O::load(v + j * vs + c + n * W);
       if constexpr (R > 1) O::keep_in_register(vj[n]);  // one row: the load folds into its FMA
     }
-#pragma GCC unroll 16
+    TYPEFORMER_UNROLL_REGISTER_LOOP
     for (std::size_t r = 0; r < R; ++r) {
       const batch pr = O::splat(p[r][j]);
-#pragma GCC unroll 16
+      TYPEFORMER_UNROLL_REGISTER_LOOP
       for (std::size_t n = 0; n < C; ++n) a[r][n] = O::fma(pr, vj[n], a[r][n]);
     }
   }
-#pragma GCC unroll 16
-  for (std::size_t r = 0; r < R; ++r)
-#pragma GCC unroll 16
+  TYPEFORMER_UNROLL_REGISTER_LOOP
+  for (std::size_t r = 0; r < R; ++r) {
+    TYPEFORMER_UNROLL_REGISTER_LOOP
     for (std::size_t n = 0; n < C; ++n) O::store(acc + r * vs + c + n * W, a[r][n]);
+  }
 }
 
 /// p[·][c0, c0 + NV·W) = q·kᵀ for R query rows (row stride key_dim) and NV registers of keys
@@ -196,32 +198,34 @@ template <class Arch, std::size_t R, std::size_t NV, std::size_t T>
   using batch = typename O::batch;
   constexpr std::size_t W = O::width;
   batch s[R][NV];
-#pragma GCC unroll 16
-  for (std::size_t r = 0; r < R; ++r)
-#pragma GCC unroll 16
+  TYPEFORMER_UNROLL_REGISTER_LOOP
+  for (std::size_t r = 0; r < R; ++r) {
+    TYPEFORMER_UNROLL_REGISTER_LOOP
     for (std::size_t n = 0; n < NV; ++n) s[r][n] = O::splat(0.0f);
+  }
   for (std::size_t d = 0; d < key_dim; ++d) {
     if constexpr (R == 1)
       if (ahead)
         for (std::size_t n = 0; n < NV * W; n += simd::cache_line_floats)
           simd::prefetch(ahead + d * attention_key_block + c0 + n);
     batch k[NV];
-#pragma GCC unroll 16
+    TYPEFORMER_UNROLL_REGISTER_LOOP
     for (std::size_t n = 0; n < NV; ++n) {
       k[n] = O::load(kt + d * attention_key_block + c0 + n * W);
       if constexpr (R > 1) O::keep_in_register(k[n]);  // one row: the load folds into its FMA
     }
-#pragma GCC unroll 16
+    TYPEFORMER_UNROLL_REGISTER_LOOP
     for (std::size_t r = 0; r < R; ++r) {
       const batch qd = O::splat(q[r * key_dim + d]);
-#pragma GCC unroll 16
+      TYPEFORMER_UNROLL_REGISTER_LOOP
       for (std::size_t n = 0; n < NV; ++n) s[r][n] = O::fma(qd, k[n], s[r][n]);
     }
   }
-#pragma GCC unroll 16
-  for (std::size_t r = 0; r < R; ++r)
-#pragma GCC unroll 16
+  TYPEFORMER_UNROLL_REGISTER_LOOP
+  for (std::size_t r = 0; r < R; ++r) {
+    TYPEFORMER_UNROLL_REGISTER_LOOP
     for (std::size_t n = 0; n < NV; ++n) O::store(p[r] + c0 + n * W, s[r][n]);
+  }
 }
 
 /// p = q·kᵀ for R query rows and the first `count` keys of one transposed key tile (at least;
@@ -336,7 +340,7 @@ void exponentiate_scores(const attention_operands& o, attention_block& blk, std:
   for (std::size_t r = 0; r < R; ++r) {
     float& row_max = blk.row_max[r0 + r];
     batch tile_max = O::load(p[r]);
-#pragma GCC unroll 16
+    TYPEFORMER_UNROLL_REGISTER_LOOP
     for (std::size_t n = 1; n < NV; ++n) tile_max = O::max(tile_max, O::load(p[r] + n * W));
     const float new_max = std::max(row_max, O::max_of(tile_max));
     if (new_max == neg_inf) {  // nothing visible yet in this row
@@ -348,7 +352,7 @@ void exponentiate_scores(const attention_operands& o, attention_block& blk, std:
     row_max = new_max;
     batch sum = O::splat(0.0f);
     const batch shift = O::splat(new_max);
-#pragma GCC unroll 16
+    TYPEFORMER_UNROLL_REGISTER_LOOP
     for (std::size_t n = 0; n < NV; ++n) {
       const batch e = kernels::exp<Arch, M>(O::load(p[r] + n * W) - shift);
       O::store(p[r] + n * W, e);

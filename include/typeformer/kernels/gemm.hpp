@@ -9,6 +9,7 @@
 #include <typeformer/kernels/packed_matrix.hpp>
 #include <typeformer/kernels/simd.hpp>
 #include <typeformer/kernels/thread_pool.hpp>
+#include <typeformer/kernels/unroll.hpp>
 
 namespace typeformer::kernels {
 
@@ -81,7 +82,7 @@ void gemm_block(const gemm_args& a, std::size_t row0, std::size_t p0, std::size_
   const float* x = a.x + row0 * a.ldx;
   const float* panel[P];
   std::size_t cols[P];
-#pragma GCC unroll 16
+  TYPEFORMER_UNROLL_REGISTER_LOOP
   for (std::size_t q = 0; q < P; ++q) {
     panel[q] = a.w->panel(p0 + q);
     cols[q] = std::min(panel_width, a.w->outputs() - (p0 + q) * panel_width);
@@ -93,46 +94,49 @@ void gemm_block(const gemm_args& a, std::size_t row0, std::size_t p0, std::size_
   // Whole panels move between registers and y directly; only a narrower last panel goes
   // through a buffer (whose small copies cost as much as a K block's tail on AMD: rep movs).
   batch acc[R][P][V];
-#pragma GCC unroll 16
-  for (std::size_t r = 0; r < R; ++r)
-#pragma GCC unroll 16
+  TYPEFORMER_UNROLL_REGISTER_LOOP
+  for (std::size_t r = 0; r < R; ++r) {
+    TYPEFORMER_UNROLL_REGISTER_LOOP
     for (std::size_t q = 0; q < P; ++q) {
       if (k0 == 0) {
-#pragma GCC unroll 16
+        TYPEFORMER_UNROLL_REGISTER_LOOP
         for (std::size_t v = 0; v < V; ++v) acc[r][q][v] = O::splat(0.0f);
       } else if (cols[q] == panel_width) {
-#pragma GCC unroll 16
+        TYPEFORMER_UNROLL_REGISTER_LOOP
         for (std::size_t v = 0; v < V; ++v) acc[r][q][v] = O::load(y_at(r, q) + v * W);
       } else {
         alignas(64) float partial[panel_width] = {};
         for (std::size_t c = 0; c < cols[q]; ++c) partial[c] = y_at(r, q)[c];
-#pragma GCC unroll 16
+        TYPEFORMER_UNROLL_REGISTER_LOOP
         for (std::size_t v = 0; v < V; ++v) acc[r][q][v] = O::load(partial + v * W);
       }
     }
+  }
   for (std::size_t k = k0; k < k1; ++k) {
     batch w[P][V];
-#pragma GCC unroll 16
-    for (std::size_t q = 0; q < P; ++q)
-#pragma GCC unroll 16
+    TYPEFORMER_UNROLL_REGISTER_LOOP
+    for (std::size_t q = 0; q < P; ++q) {
+      TYPEFORMER_UNROLL_REGISTER_LOOP
       for (std::size_t v = 0; v < V; ++v) {
         w[q][v] = O::load(panel[q] + k * panel_width + v * W);
         // One row uses each weight once: folded into its FMA, it needs no register.
         if constexpr (R > 1) O::keep_in_register(w[q][v]);
       }
-#pragma GCC unroll 16
+    }
+    TYPEFORMER_UNROLL_REGISTER_LOOP
     for (std::size_t r = 0; r < R; ++r) {
       const batch xr = O::splat(x[r * a.ldx + k]);
-#pragma GCC unroll 16
-      for (std::size_t q = 0; q < P; ++q)
-#pragma GCC unroll 16
+      TYPEFORMER_UNROLL_REGISTER_LOOP
+      for (std::size_t q = 0; q < P; ++q) {
+        TYPEFORMER_UNROLL_REGISTER_LOOP
         for (std::size_t v = 0; v < V; ++v) acc[r][q][v] = O::fma(xr, w[q][v], acc[r][q][v]);
+      }
     }
   }
 
   const bool last = k1 == inputs;
   const batch scale = O::splat(a.scale);
-#pragma GCC unroll 16
+  TYPEFORMER_UNROLL_REGISTER_LOOP
   for (std::size_t q = 0; q < P; ++q) {
     const std::size_t col0 = (p0 + q) * panel_width;
     const bool whole = cols[q] == panel_width;
@@ -140,13 +144,13 @@ void gemm_block(const gemm_args& a, std::size_t row0, std::size_t p0, std::size_
     if (last && a.bias && !whole)
       for (std::size_t c = 0; c < cols[q]; ++c) bias_tail[c] = a.bias[col0 + c];
     const float* bias = !a.bias ? nullptr : whole ? a.bias + col0 : bias_tail;
-#pragma GCC unroll 16
+    TYPEFORMER_UNROLL_REGISTER_LOOP
     for (std::size_t r = 0; r < R; ++r) {
       float* y = y_at(r, q);
       const float* res =
           last && a.residual ? a.residual + (row0 + r) * a.ld_residual + col0 : nullptr;
       alignas(64) float out[panel_width];
-#pragma GCC unroll 16
+      TYPEFORMER_UNROLL_REGISTER_LOOP
       for (std::size_t v = 0; v < V; ++v) {
         batch value = acc[r][q][v];
         if (last) {
