@@ -161,6 +161,7 @@ template <class Arch, std::size_t R, std::size_t C, std::size_t T>
     TYPEFORMER_UNROLL_REGISTER_LOOP
     for (std::size_t n = 0; n < C; ++n) a[r][n] = O::load(acc + r * vs + c + n * W) * scale;
   }
+#pragma GCC unroll 2  // two keys per iteration: less loop bookkeeping per FMA, as in the GEMM
   for (std::size_t j = 0; j < count; ++j) {
     if constexpr (R == 1)
       if (j < ahead_rows)
@@ -203,6 +204,7 @@ template <class Arch, std::size_t R, std::size_t NV, std::size_t T>
     TYPEFORMER_UNROLL_REGISTER_LOOP
     for (std::size_t n = 0; n < NV; ++n) s[r][n] = O::splat(0.0f);
   }
+#pragma GCC unroll 2  // as in accumulate_values
   for (std::size_t d = 0; d < key_dim; ++d) {
     if constexpr (R == 1)
       if (ahead)

@@ -112,6 +112,10 @@ void gemm_block(const gemm_args& a, std::size_t row0, std::size_t p0, std::size_
       }
     }
   }
+  // Two inputs per iteration halve the loop's bookkeeping per FMA. GCC 12 leaves this loop rolled;
+  // unrolled, the GEMM measured 6-10% faster on the projection and feed-forward shapes (GCC, one
+  // thread, interleaved A/B); with Clang, level.
+#pragma GCC unroll 2
   for (std::size_t k = k0; k < k1; ++k) {
     batch w[P][V];
     TYPEFORMER_UNROLL_REGISTER_LOOP
