@@ -8,16 +8,13 @@
 // A pragma cannot be spelled without the preprocessor, hence a macro.
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define TYPEFORMER_DETAIL_SANITIZED 1
+#define TYPEFORMER_UNROLL_REGISTER_LOOP
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
     __has_feature(memory_sanitizer)
-#define TYPEFORMER_DETAIL_SANITIZED 1
-#endif
-#endif
-
-#ifdef TYPEFORMER_DETAIL_SANITIZED
 #define TYPEFORMER_UNROLL_REGISTER_LOOP
-#else
+#endif
+#endif
+#ifndef TYPEFORMER_UNROLL_REGISTER_LOOP
 #define TYPEFORMER_UNROLL_REGISTER_LOOP _Pragma("GCC unroll 16")
 #endif
