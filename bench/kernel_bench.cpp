@@ -23,6 +23,7 @@
 
 #include <typeformer/kernels/flash_attention.hpp>
 #include <typeformer/kernels/gemm.hpp>
+#include <typeformer/kernels/packed_bf16_matrix.hpp>
 #include <typeformer/tensor/aligned_buffer.hpp>
 
 #include "bench_timing.hpp"
@@ -92,6 +93,64 @@ void bench_gemm(context& ctx, const char* what, std::size_t rows, std::size_t in
                            {"openblas_ms", bench::as_json(t_blas)},
                            {"openblas_over_ours", t_blas.median / t_ours.median},
                            {"max_abs_diff_vs_openblas", worst}});
+  }
+}
+
+/// y = x·w with w stored as bfloat16 (rounded once, at packing) against the same product with
+/// float32 weights, ours and cblas_sgemm's: what halving the weights' bytes buys, and costs.
+void bench_gemm_bf16(context& ctx, const char* what, std::size_t rows, std::size_t inputs,
+                     std::size_t outputs) {
+  const auto x = random_values(rows * inputs, 1), w = random_values(inputs * outputs, 2);
+  std::vector<float> bf16_y(rows * outputs), f32_y(rows * outputs), blas_y(rows * outputs);
+  const auto element = [&](std::size_t k, std::size_t n) { return w[k * outputs + n]; };
+  const auto bf16 = tk::packed_bf16_matrix::pack(element, inputs, outputs);
+  const auto f32 = tk::packed_matrix::pack(element, inputs, outputs);
+  const tk::basic_gemm_args<tk::packed_bf16_matrix> bf16_args{
+      x.data(), inputs, rows, &bf16, nullptr, 1.0f, bf16_y.data(), outputs};
+  const tk::gemm_args f32_args{x.data(), inputs, rows, &f32, nullptr, 1.0f, f32_y.data(), outputs};
+  const double gflop = 2.0 * double(rows) * double(inputs) * double(outputs) * 1e-9;
+  const double weight_mib = double(inputs * outputs) * 2 / (1 << 20);
+  for (int threads : {1, 2}) {
+    tfm::thread_pool pool(static_cast<std::size_t>(threads));
+    openblas_set_num_threads(threads);
+    auto ours_bf16 = [&] { tk::gemm<isa>(pool, bf16_args); };
+    auto ours_f32 = [&] { tk::gemm<isa>(pool, f32_args); };
+    auto blas = [&] {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(rows), int(outputs), int(inputs),
+                  1.0f, x.data(), int(inputs), w.data(), int(outputs), 0.0f, blas_y.data(),
+                  int(outputs));
+    };
+    bench::settle();
+    const auto [t_bf16, t_f32, t_blas] = bench::time_interleaved_ms(ours_bf16, ours_f32, blas);
+    double worst = 0, largest = 0;  // the bfloat16 rounding's effect on the outputs
+    for (std::size_t i = 0; i < bf16_y.size(); ++i) {
+      worst = std::max(worst, double(std::fabs(bf16_y[i] - blas_y[i])));
+      largest = std::max(largest, double(std::fabs(blas_y[i])));
+    }
+    const double rate = gflop / t_bf16.median * 1e3, peak = ctx.peak[threads];
+    std::printf(
+        "%-22s %5zu %5zu %5zu %5.1f %2d | %8.3f (%7.3f-%8.3f) %6.1f %3.0f%% | %8.3f %5.2fx | "
+        "%8.3f %5.2fx | %.1e of %.1f\n",
+        what, rows, inputs, outputs, weight_mib, threads, t_bf16.median, t_bf16.min, t_bf16.max,
+        rate, 100 * rate / peak, t_f32.median, t_f32.median / t_bf16.median, t_blas.median,
+        t_blas.median / t_bf16.median, worst, largest);
+    std::fflush(stdout);
+    ctx.records.push_back({{"kernel", "gemm_bf16_weights"},
+                           {"shape", what},
+                           {"rows", rows},
+                           {"inputs", inputs},
+                           {"outputs", outputs},
+                           {"threads", threads},
+                           {"bf16_weight_mib", weight_mib},
+                           {"ours_ms", bench::as_json(t_bf16)},
+                           {"gflops", rate},
+                           {"percent_of_peak", 100 * rate / peak},
+                           {"ours_float32_weights_ms", bench::as_json(t_f32)},
+                           {"float32_over_bf16", t_f32.median / t_bf16.median},
+                           {"openblas_ms", bench::as_json(t_blas)},
+                           {"openblas_over_ours", t_blas.median / t_bf16.median},
+                           {"max_abs_diff_vs_openblas_float32", worst},
+                           {"max_abs_openblas_output", largest}});
   }
 }
 
@@ -176,6 +235,18 @@ int main(int argc, char** argv) {
   bench_gemm(ctx, "encoder FFN in", 1024, 768, 3072);
   bench_gemm(ctx, "encoder FFN out", 1024, 3072, 768);
   bench_gemm(ctx, "decode projection", 1, 512, 512);
+
+  std::printf(
+      "\nGEMM with bfloat16 weights (rounded once, when packed), against our float32-weight GEMM "
+      "and cblas_sgemm on the float32 weights; max|diff| is against cblas_sgemm, with the "
+      "largest |output| beside it\n"
+      "shape                   rows    in   out   MiB th |  bf16 ms (    min -     max) GFLOP/s "
+      "peak |  f32 ms f32/bf16 | BLAS ms BLAS/bf16 | max|diff|\n");
+  bench_gemm_bf16(ctx, "decode projection", 1, 512, 512);
+  bench_gemm_bf16(ctx, "decode FFN in", 1, 768, 3072);
+  bench_gemm_bf16(ctx, "decode, weights > L3", 1, 4096, 4096);
+  bench_gemm_bf16(ctx, "(8,128,768) projection", 1024, 768, 768);
+  bench_gemm_bf16(ctx, "encoder FFN in", 1024, 768, 3072);
 
   std::printf(
       "\nAttention core over projected per-head data (no projections); GFLOP/s counts the "

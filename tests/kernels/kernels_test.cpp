@@ -9,12 +9,14 @@
 #include <cstdint>
 #include <limits>
 #include <random>
+#include <type_traits>
 #include <vector>
 
 #include <typeformer/kernels/attention_probabilities.hpp>
 #include <typeformer/kernels/flash_attention.hpp>
 #include <typeformer/kernels/gemm.hpp>
 #include <typeformer/kernels/layer_norm.hpp>
+#include <typeformer/kernels/packed_bf16_matrix.hpp>
 #include <typeformer/kernels/project_keys_values.hpp>
 #include <typeformer/kernels/softmax.hpp>
 
@@ -33,20 +35,47 @@ std::vector<float> random_vector(std::size_t n, unsigned seed, float scale = 1.0
   return v;
 }
 
-template <class Arch>
-void check_gemm(std::size_t rows, std::size_t inputs, std::size_t outputs) {
+// `value` rounded to 8 significant bits, ties to even (bfloat16's precision; no overflow or
+// subnormals in these tests): by frexp and the default rounding mode, not by bit patterns as
+// packed_bf16_matrix does it.
+double rounded_to_bfloat16(float value) {
+  int exponent = 0;
+  const double fraction = std::frexp(double(value), &exponent);  // in [0.5, 1)
+  return std::ldexp(std::nearbyint(std::ldexp(fraction, 8)), exponent - 8);
+}
+
+// A weight as a matrix of type Weights stores it.
+template <class Weights>
+double stored(float w) {
+  if constexpr (std::is_same_v<Weights, tk::packed_bf16_matrix>)
+    return rounded_to_bfloat16(w);
+  else
+    return w;
+}
+
+template <class Arch, class Weights = tk::packed_matrix>
+void check_gemm(std::size_t rows, std::size_t inputs, std::size_t outputs,
+                std::size_t threads = 1) {
   const auto x = random_vector(rows * inputs, 1);
   const auto w = random_vector(inputs * outputs, 2);  // (outputs, inputs), PyTorch layout
   const auto bias = random_vector(outputs, 3);
-  const auto packed = tk::packed_matrix::pack(
-      [&](std::size_t k, std::size_t n) { return w[n * inputs + k]; }, inputs, outputs);
+  const auto packed = Weights::pack([&](std::size_t k, std::size_t n) { return w[n * inputs + k]; },
+                                    inputs, outputs);
   const std::size_t ldy = outputs + 3;
   std::vector<float> y(rows * ldy, 42.0f);
-  tk::gemm<Arch>({x.data(), inputs, rows, &packed, bias.data(), 0.5f, y.data(), ldy});
+  const tk::basic_gemm_args<Weights> args{x.data(),    inputs, rows,     &packed,
+                                          bias.data(), 0.5f,   y.data(), ldy};
+  if (threads == 1) {
+    tk::gemm<Arch>(args);
+  } else {
+    typeformer::thread_pool pool(threads);
+    tk::gemm<Arch>(pool, args);
+  }
   for (std::size_t r = 0; r < rows; ++r) {
     for (std::size_t n = 0; n < outputs; ++n) {
       double ref = bias[n];
-      for (std::size_t k = 0; k < inputs; ++k) ref += double(x[r * inputs + k]) * w[n * inputs + k];
+      for (std::size_t k = 0; k < inputs; ++k)
+        ref += double(x[r * inputs + k]) * stored<Weights>(w[n * inputs + k]);
       // float32 rounding of a sum of `inputs` products of magnitude ≤ 1 grows like √inputs;
       // one product missing or counted twice is ~0.25, far outside.
       REQUIRE(y[r * ldy + n] ==
@@ -113,23 +142,25 @@ void check_project_keys_and_values(std::size_t batch, std::size_t key_len, std::
       }
 }
 
-template <class Arch>
+template <class Arch, class Weights = tk::packed_matrix>
 void check_gemm_epilogue(typeformer::activation act, bool with_residual, std::size_t rows = 7,
                          std::size_t inputs = 9, std::size_t outputs = 21) {
   const auto x = random_vector(rows * inputs, 21, 2.0f);
   const auto w = random_vector(inputs * outputs, 22);
   const auto residual = random_vector(rows * outputs, 23);
-  const auto packed = tk::packed_matrix::pack(
+  const auto packed = Weights::pack(
       [&](std::size_t k, std::size_t n) { return w[k * outputs + n]; }, inputs, outputs);
   std::vector<float> y(rows * outputs);
-  tk::gemm_args args{x.data(), inputs, rows, &packed, nullptr, 1.0f, y.data(), outputs};
+  tk::basic_gemm_args<Weights> args{x.data(), inputs, rows,     &packed,
+                                    nullptr,  1.0f,   y.data(), outputs};
   args.act = act;
   if (with_residual) args.residual = residual.data(), args.ld_residual = outputs;
   tk::gemm<Arch>(args);
   for (std::size_t r = 0; r < rows; ++r)
     for (std::size_t n = 0; n < outputs; ++n) {
       double z = 0;
-      for (std::size_t k = 0; k < inputs; ++k) z += double(x[r * inputs + k]) * w[k * outputs + n];
+      for (std::size_t k = 0; k < inputs; ++k)
+        z += double(x[r * inputs + k]) * stored<Weights>(w[k * outputs + n]);
       double ref = z;
       switch (act) {
         case typeformer::activation::relu:
@@ -444,6 +475,39 @@ void kernel_suite() {
       for (std::size_t outputs : {13, 16, 35, 61, 64, 80, 109, 131, 144})
         check_gemm<Arch>(rows, 33, outputs);
     check_gemm_epilogue<Arch>(typeformer::activation::gelu, true, 1, 2 * tk::gemm_k_block + 5, 99);
+  }
+  SECTION("gemm, bfloat16 weights: pairs of inputs, odd K, K blocks, tails, threads") {
+    using bf16 = tk::packed_bf16_matrix;
+    check_gemm<Arch, bf16>(1, 1, 1);
+    check_gemm<Arch, bf16>(13, 7, 37);
+    check_gemm<Arch, bf16>(29, 30, 16);
+    // K blocks of 1025 inputs rounded up to 1026, so each later block starts at an even input.
+    check_gemm<Arch, bf16>(tk::gemm_row_block + 7, 2 * tk::gemm_k_block + 5, 53);
+    check_gemm<Arch, bf16>(tk::gemm_row_block + 7, 2 * tk::gemm_k_block + 5, 53, 2);
+    for (std::size_t rows : {1, 2, 5, 14})
+      for (std::size_t outputs : {13, 35, 64, 131}) check_gemm<Arch, bf16>(rows, 33, outputs);
+    check_gemm<Arch, bf16>(1, 513, 2 * 96 + 5, 2);  // one row: split over panels
+    using typeformer::activation;
+    for (activation act : {activation::identity, activation::relu, activation::gelu})
+      check_gemm_epilogue<Arch, bf16>(act, act == activation::gelu);
+    check_gemm_epilogue<Arch, bf16>(activation::gelu, true, 11, 2 * tk::gemm_k_block + 5, 37);
+  }
+  SECTION("bfloat16 packing: round to nearest, ties to even, and the odd last row") {
+    // 1 + 2^-8 is halfway between 1 and 1 + 2^-7: even (1); 1 + 3·2^-8 rounds up to 1 + 2^-6;
+    // just above halfway rounds up; a value's sign survives.
+    const float values[5] = {1.0f + 0x1p-8f, 1.0f + 3 * 0x1p-8f, 1.0f + 0x1p-8f + 0x1p-20f, -3.0f,
+                             0.1f};
+    const auto m = tk::packed_bf16_matrix::pack(
+        [&](std::size_t k, std::size_t n) { return values[k] * float(n + 1); }, 5, 17);
+    REQUIRE(m.pairs() == 3);
+    REQUIRE(m.at(0, 0) == 1.0f);
+    REQUIRE(m.at(1, 0) == 1.0f + 0x1p-6f);
+    REQUIRE(m.at(2, 0) == 1.0f + 0x1p-7f);
+    REQUIRE(m.at(3, 16) == -51.0f);
+    for (std::size_t k = 0; k < 5; ++k)
+      for (std::size_t n = 0; n < 17; ++n)
+        REQUIRE(double(m.at(k, n)) == rounded_to_bfloat16(values[k] * float(n + 1)));
+    REQUIRE(m.panel(0)[2 * tk::panel_width] >> 16 == 0);  // row 5 of the last pair: zero
   }
   SECTION("keys and values projected into the attention layout, tiles across sequences") {
     check_project_keys_and_values<Arch>(2, 7, 1);    // one tile holding both sequences

@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <type_traits>
 
 #include <typeformer/kernels/activation.hpp>
+#include <typeformer/kernels/packed_bf16_matrix.hpp>
 #include <typeformer/kernels/packed_matrix.hpp>
 #include <typeformer/kernels/simd.hpp>
 #include <typeformer/kernels/thread_pool.hpp>
@@ -33,12 +35,14 @@ inline constexpr std::size_t gemm_k_block = 1024;
 inline constexpr std::size_t gemm_row_block = 192;
 
 /// Arguments of one GEMM: `rows` rows of x (row stride ldx) times `w`, into y (row stride ldy).
-/// y must not overlap x or the residual: it holds partial sums between K blocks.
-struct gemm_args {
+/// y must not overlap x or the residual: it holds partial sums between K blocks. `Weights` is
+/// packed_matrix or packed_bf16_matrix; x, y, the bias and the sums are float32 either way.
+template <class Weights>
+struct basic_gemm_args {
   const float* x;
   std::size_t ldx;
   std::size_t rows;
-  const packed_matrix* w;
+  const Weights* w;
   const float* bias;  // w->outputs() values, or null
   float scale;        // applied after the bias, as PyTorch and Keras scale projected queries
   float* y;
@@ -47,6 +51,10 @@ struct gemm_args {
   const float* residual = nullptr;  // added last, same layout as y (row stride ld_residual)
   std::size_t ld_residual = 0;
 };
+using gemm_args = basic_gemm_args<packed_matrix>;
+
+template <class Weights>
+inline constexpr bool is_bf16_weights = std::is_same_v<Weights, packed_bf16_matrix>;
 
 namespace detail {
 
@@ -68,11 +76,57 @@ inline constexpr std::size_t gemm_panels_for_rows = [] {
   return p;
 }();
 
+/// Which half of a word of packed bfloat16 pairs a load widens.
+enum class bf16_half { low, high };
+
+// Fills w with the weights of one input, `offset` elements into each of the P panels. Always
+// inlined, as is gemm_multiply: behind a call the accumulators would live in memory.
+template <class Arch, std::size_t R, std::size_t P, std::size_t V, bf16_half Half = bf16_half::low,
+          class Element>
+[[gnu::always_inline]] inline void gemm_load_weights(typename simd::ops<Arch>::batch (&w)[P][V],
+                                                     Element* const (&panel)[P],
+                                                     std::size_t offset) noexcept {
+  using O = simd::ops<Arch>;
+  TYPEFORMER_UNROLL_REGISTER_LOOP
+  for (std::size_t q = 0; q < P; ++q) {
+    TYPEFORMER_UNROLL_REGISTER_LOOP
+    for (std::size_t v = 0; v < V; ++v) {
+      const Element* p = panel[q] + offset + v * O::width;
+      if constexpr (std::is_same_v<Element, const float>)
+        w[q][v] = O::load(p);
+      else if constexpr (Half == bf16_half::low)
+        w[q][v] = O::widen_bf16_low(p);
+      else  // loaded again: kept from the low half's load, the word would cost a register
+        w[q][v] = O::widen_bf16_high(simd::opaque(p));
+      // One row uses each weight once: folded into its FMA, it needs no register.
+      if constexpr (R > 1) O::keep_in_register(w[q][v]);
+    }
+  }
+}
+
+// acc[r] += x[r · ldx + k] · w for each of the R rows: input k's contribution.
+template <class Arch, std::size_t R, std::size_t P, std::size_t V>
+[[gnu::always_inline]] inline void gemm_multiply(typename simd::ops<Arch>::batch (&acc)[R][P][V],
+                                                 const typename simd::ops<Arch>::batch (&w)[P][V],
+                                                 const float* x, std::size_t ldx,
+                                                 std::size_t k) noexcept {
+  using O = simd::ops<Arch>;
+  TYPEFORMER_UNROLL_REGISTER_LOOP
+  for (std::size_t r = 0; r < R; ++r) {
+    const auto xr = O::splat(x[r * ldx + k]);
+    TYPEFORMER_UNROLL_REGISTER_LOOP
+    for (std::size_t q = 0; q < P; ++q) {
+      TYPEFORMER_UNROLL_REGISTER_LOOP
+      for (std::size_t v = 0; v < V; ++v) acc[r][q][v] = O::fma(xr, w[q][v], acc[r][q][v]);
+    }
+  }
+}
+
 // R rows × P panels over inputs [k0, k1). The accumulators live in registers; x is broadcast
 // one value at a time. The first K block starts from zero, later ones from the partial sums
 // in y; the last one applies the epilogue.
-template <class Arch, std::size_t R, std::size_t P>
-void gemm_block(const gemm_args& a, std::size_t row0, std::size_t p0, std::size_t k0,
+template <class Arch, std::size_t R, std::size_t P, class Weights>
+void gemm_block(const basic_gemm_args<Weights>& a, std::size_t row0, std::size_t p0, std::size_t k0,
                 std::size_t k1) noexcept {
   using O = simd::ops<Arch>;
   using batch = typename O::batch;
@@ -80,7 +134,7 @@ void gemm_block(const gemm_args& a, std::size_t row0, std::size_t p0, std::size_
   constexpr std::size_t V = panel_width / W;
   const std::size_t inputs = a.w->inputs();
   const float* x = a.x + row0 * a.ldx;
-  const float* panel[P];
+  decltype(a.w->panel(0)) panel[P];
   std::size_t cols[P];
   TYPEFORMER_UNROLL_REGISTER_LOOP
   for (std::size_t q = 0; q < P; ++q) {
@@ -112,29 +166,30 @@ void gemm_block(const gemm_args& a, std::size_t row0, std::size_t p0, std::size_
       }
     }
   }
-  // Two inputs per iteration halve the loop's bookkeeping per FMA. GCC 12 leaves this loop rolled;
-  // unrolled, the GEMM measured 6-10% faster on the projection and feed-forward shapes (GCC, one
-  // thread, interleaved A/B); with Clang, level.
-#pragma GCC unroll 2
-  for (std::size_t k = k0; k < k1; ++k) {
-    batch w[P][V];
-    TYPEFORMER_UNROLL_REGISTER_LOOP
-    for (std::size_t q = 0; q < P; ++q) {
-      TYPEFORMER_UNROLL_REGISTER_LOOP
-      for (std::size_t v = 0; v < V; ++v) {
-        w[q][v] = O::load(panel[q] + k * panel_width + v * W);
-        // One row uses each weight once: folded into its FMA, it needs no register.
-        if constexpr (R > 1) O::keep_in_register(w[q][v]);
-      }
+  if constexpr (is_bf16_weights<Weights>) {
+    // Word row i holds inputs 2i (low halves) and 2i + 1 (high halves); k0 is even.
+    std::size_t k = k0;
+    for (; k + 1 < k1; k += 2) {
+      batch w[P][V];
+      gemm_load_weights<Arch, R, P, V, bf16_half::low>(w, panel, k / 2 * panel_width);
+      gemm_multiply<Arch, R, P, V>(acc, w, x, a.ldx, k);
+      gemm_load_weights<Arch, R, P, V, bf16_half::high>(w, panel, k / 2 * panel_width);
+      gemm_multiply<Arch, R, P, V>(acc, w, x, a.ldx, k + 1);
     }
-    TYPEFORMER_UNROLL_REGISTER_LOOP
-    for (std::size_t r = 0; r < R; ++r) {
-      const batch xr = O::splat(x[r * a.ldx + k]);
-      TYPEFORMER_UNROLL_REGISTER_LOOP
-      for (std::size_t q = 0; q < P; ++q) {
-        TYPEFORMER_UNROLL_REGISTER_LOOP
-        for (std::size_t v = 0; v < V; ++v) acc[r][q][v] = O::fma(xr, w[q][v], acc[r][q][v]);
-      }
+    if (k < k1) {
+      batch w[P][V];
+      gemm_load_weights<Arch, R, P, V, bf16_half::low>(w, panel, k / 2 * panel_width);
+      gemm_multiply<Arch, R, P, V>(acc, w, x, a.ldx, k);
+    }
+  } else {
+    // Two inputs per iteration halve the loop's bookkeeping per FMA. GCC 12 leaves this loop
+    // rolled; unrolled, the GEMM measured 6-10% faster on the projection and feed-forward shapes
+    // (GCC, one thread, interleaved A/B); with Clang, level.
+#pragma GCC unroll 2
+    for (std::size_t k = k0; k < k1; ++k) {
+      batch w[P][V];
+      gemm_load_weights<Arch, R, P, V>(w, panel, k * panel_width);
+      gemm_multiply<Arch, R, P, V>(acc, w, x, a.ldx, k);
     }
   }
 
@@ -173,9 +228,9 @@ void gemm_block(const gemm_args& a, std::size_t row0, std::size_t p0, std::size_
 
 // R rows from `row` × panels [p, panel_end) over inputs [k0, k1): calls of P panels, then of
 // half as many for what is left.
-template <class Arch, std::size_t R, std::size_t P>
-void gemm_panel_sweep(const gemm_args& a, std::size_t row, std::size_t p, std::size_t panel_end,
-                      std::size_t k0, std::size_t k1) noexcept {
+template <class Arch, std::size_t R, std::size_t P, class Weights>
+void gemm_panel_sweep(const basic_gemm_args<Weights>& a, std::size_t row, std::size_t p,
+                      std::size_t panel_end, std::size_t k0, std::size_t k1) noexcept {
   for (; p + P <= panel_end; p += P) gemm_block<Arch, R, P>(a, row, p, k0, k1);
   if constexpr (P > 1)
     if (p < panel_end) gemm_panel_sweep<Arch, R, P / 2>(a, row, p, panel_end, k0, k1);
@@ -184,8 +239,8 @@ void gemm_panel_sweep(const gemm_args& a, std::size_t row, std::size_t p, std::s
 // Rows [row_begin, row_end) × panels [panel_begin, panel_end) over inputs [k0, k1): full
 // micro-kernels, panel group by panel group, then the leftover rows in blocks of 4, 2 and 1,
 // each with panels enough to keep the FMA pipes busy.
-template <class Arch>
-void gemm_rows_of(const gemm_args& a, std::size_t row_begin, std::size_t row_end,
+template <class Arch, class Weights>
+void gemm_rows_of(const basic_gemm_args<Weights>& a, std::size_t row_begin, std::size_t row_end,
                   std::size_t panel_begin, std::size_t panel_end, std::size_t k0,
                   std::size_t k1) noexcept {
   constexpr std::size_t R = gemm_rows<Arch>, P = gemm_panels<Arch>;
@@ -214,14 +269,17 @@ void gemm_rows_of(const gemm_args& a, std::size_t row_begin, std::size_t row_end
 /// blocks outer they went to memory and back for every row of a long input: 10-15% on AVX2).
 /// Disjoint ranges may run on different threads; each element's sum runs over k in the same
 /// order whatever the split, so results do not depend on the thread count.
-template <class Arch>
-void gemm(const gemm_args& a, std::size_t row_begin, std::size_t row_end, std::size_t panel_begin,
-          std::size_t panel_end) noexcept {
+template <class Arch, class Weights = packed_matrix>
+void gemm(const basic_gemm_args<Weights>& a, std::size_t row_begin, std::size_t row_end,
+          std::size_t panel_begin, std::size_t panel_end) noexcept {
   const std::size_t inputs = a.w->inputs();
   // Equal K blocks of at most gemm_k_block: a short last block (1152 = 1024 + 128) would pay
   // the loads and stores of the partial sums for an eighth of the work.
   const std::size_t k_blocks = std::max<std::size_t>(1, (inputs + gemm_k_block - 1) / gemm_k_block);
-  const std::size_t k_block = std::max<std::size_t>(1, (inputs + k_blocks - 1) / k_blocks);
+  // bfloat16 weights come in pairs of inputs, so their K blocks start at even inputs.
+  constexpr std::size_t k_step = is_bf16_weights<Weights> ? 2 : 1;
+  const std::size_t k_block =
+      simd::round_up(std::max<std::size_t>(1, (inputs + k_blocks - 1) / k_blocks), k_step);
   for (std::size_t r0 = row_begin; r0 < row_end; r0 += gemm_row_block) {
     const std::size_t r1 = std::min(row_end, r0 + gemm_row_block);
     for (std::size_t k0 = 0; k0 < std::max<std::size_t>(inputs, 1); k0 += k_block) {
@@ -231,15 +289,15 @@ void gemm(const gemm_args& a, std::size_t row_begin, std::size_t row_end, std::s
   }
 }
 
-template <class Arch>
-void gemm(const gemm_args& a) noexcept {
+template <class Arch, class Weights = packed_matrix>
+void gemm(const basic_gemm_args<Weights>& a) noexcept {
   gemm<Arch>(a, 0, a.rows, 0, a.w->panels());
 }
 
 /// The whole product on every participant of `pool`: split by row blocks when there are
 /// enough of them, otherwise by panels (few rows, as in single-token decoding).
-template <class Arch>
-void gemm(thread_pool& pool, const gemm_args& a) noexcept {
+template <class Arch, class Weights = packed_matrix>
+void gemm(thread_pool& pool, const basic_gemm_args<Weights>& a) noexcept {
   constexpr std::size_t R = gemm_rows<Arch>;
   const std::size_t blocks = (a.rows + R - 1) / R, panels = a.w->panels();
   const std::size_t threads = pool.size();

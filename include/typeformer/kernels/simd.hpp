@@ -9,8 +9,10 @@
 // batch without -mavx2): `simd::best_arch`. See docs/simd.md.
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <string_view>
 #include <type_traits>
 
@@ -43,11 +45,20 @@ using resolve_arch = std::conditional_t<std::is_same_v<Arch, best_available>, be
 template <class Arch>
 struct ops {
   using batch = xsimd::batch<float, Arch>;
+  using words = xsimd::batch<std::uint32_t, Arch>;
   static constexpr std::size_t width = batch::size;
 
   static batch load(const float* p) noexcept { return batch::load_unaligned(p); }
   static void store(float* p, const batch& b) noexcept { b.store_unaligned(p); }
   static batch splat(float x) noexcept { return batch(x); }
+  /// The floats whose bfloat16 bits are the low (or high) halves of `width` 32-bit words at
+  /// p: one shift (or mask), since a bfloat16 is the top half of a float.
+  static batch widen_bf16_low(const std::uint32_t* p) noexcept {
+    return xsimd::bitwise_cast<batch>(words::load_unaligned(p) << 16);
+  }
+  static batch widen_bf16_high(const std::uint32_t* p) noexcept {
+    return xsimd::bitwise_cast<batch>(words::load_unaligned(p) & words(0xFFFF0000u));
+  }
   static batch fma(const batch& a, const batch& b, const batch& c) noexcept {
     return xsimd::fma(a, b, c);
   }
@@ -83,6 +94,12 @@ struct ops<scalar> {
   static float load(const float* p) noexcept { return *p; }
   static void store(float* p, float b) noexcept { *p = b; }
   static float splat(float x) noexcept { return x; }
+  static float widen_bf16_low(const std::uint32_t* p) noexcept {
+    return std::bit_cast<float>(*p << 16);
+  }
+  static float widen_bf16_high(const std::uint32_t* p) noexcept {
+    return std::bit_cast<float>(*p & 0xFFFF0000u);
+  }
   static float fma(float a, float b, float c) noexcept { return std::fma(a, b, c); }
   static float max(float a, float b) noexcept { return std::max(a, b); }
   static float exp(float a) noexcept { return std::exp(a); }
@@ -113,6 +130,17 @@ inline void prefetch([[maybe_unused]] const float* p) noexcept {
 #if defined(__GNUC__)
   __builtin_prefetch(p);
 #endif
+}
+
+/// `p`, hidden from the optimiser, so that a value loaded through it is loaded again rather
+/// than kept in a register from an earlier load of the same address (which may need a
+/// register the kernel has not got).
+template <class T>
+const T* opaque(const T* p) noexcept {
+#if defined(__GNUC__)
+  asm("" : "+r"(p));
+#endif
+  return p;
 }
 
 /// Rounds `n` up to a multiple of `m`.

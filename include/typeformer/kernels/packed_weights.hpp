@@ -1,0 +1,28 @@
+#pragma once
+// The element format of a layer's packed weight matrices, chosen by its type.
+
+#include <type_traits>
+
+#include <typeformer/kernels/packed_bf16_matrix.hpp>
+#include <typeformer/kernels/packed_matrix.hpp>
+
+namespace typeformer {
+
+/// How a layer stores its weight matrices. Activations, biases and sums stay float32 either way.
+enum class weight_format {
+  /// As loaded: the results match PyTorch's float32 module.
+  float32,
+  /// Rounded to bfloat16 at load time: half the memory and half the bytes each product reads.
+  /// Each weight carries a relative error of at most 2^-9; see docs/performance.md.
+  bfloat16
+};
+
+namespace kernels {
+
+/// The packed matrix type that stores weights in `Format`.
+template <weight_format Format>
+using packed_weights =
+    std::conditional_t<Format == weight_format::bfloat16, packed_bf16_matrix, packed_matrix>;
+
+}  // namespace kernels
+}  // namespace typeformer
