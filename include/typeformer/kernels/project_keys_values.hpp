@@ -10,6 +10,7 @@
 #include <typeformer/kernels/activation.hpp>
 #include <typeformer/kernels/attention_layout.hpp>
 #include <typeformer/kernels/gemm.hpp>
+#include <typeformer/kernels/packed_bf16_matrix.hpp>
 #include <typeformer/kernels/packed_matrix.hpp>
 #include <typeformer/kernels/simd.hpp>
 #include <typeformer/kernels/thread_pool.hpp>
@@ -22,18 +23,20 @@ inline constexpr std::size_t key_value_tile_rows = 96;
 
 /// What to project: `batch` × `key_len` rows of keys (key_features wide, contiguous) by
 /// `key_weights` and as many rows of values by `value_weights`, each with its bias (or null) and
-/// activation.
-struct key_value_projection {
+/// activation. `Weights` is packed_matrix or packed_bf16_matrix.
+template <class Weights>
+struct basic_key_value_projection {
   const float* key = nullptr;
   std::size_t key_features = 0;
-  const packed_matrix* key_weights = nullptr;
+  const Weights* key_weights = nullptr;
   const float* key_bias = nullptr;
   const float* value = nullptr;
   std::size_t value_features = 0;
-  const packed_matrix* value_weights = nullptr;
+  const Weights* value_weights = nullptr;
   const float* value_bias = nullptr;
   activation act = activation::identity;
 };
+using key_value_projection = basic_key_value_projection<packed_matrix>;
 
 /// Floats of staging for `threads` threads projecting to `key_width` and `value_width` columns.
 constexpr std::size_t key_value_staging_floats(std::size_t threads, std::size_t key_width,
@@ -45,9 +48,9 @@ constexpr std::size_t key_value_staging_floats(std::size_t threads, std::size_t 
 /// (value rows of o.v_stride, blocks of key_len rows) for the heads, key_dim, value_dim,
 /// key_len and key_capacity of `o`, on every thread of `pool`. `staging` holds
 /// key_value_staging_floats(pool.size(), heads·key_dim, heads·value_dim) floats.
-template <class Arch>
-void project_keys_and_values(thread_pool& pool, const key_value_projection& a, std::size_t batch,
-                             const attention_operands& o, float* kt, float* v,
+template <class Arch, class Weights = packed_matrix>
+void project_keys_and_values(thread_pool& pool, const basic_key_value_projection<Weights>& a,
+                             std::size_t batch, const attention_operands& o, float* kt, float* v,
                              float* staging) noexcept {
   const std::size_t H = o.heads, kd = o.key_dim, vd = o.value_dim, key_len = o.key_len;
   const std::size_t KW = H * kd, VW = H * vd, rows = batch * key_len;
@@ -73,14 +76,14 @@ void project_keys_and_values(thread_pool& pool, const key_value_projection& a, s
     };
     for (std::size_t t = first; t < last; ++t) {
       const std::size_t r0 = t * tile, n = std::min(tile, rows - r0);
-      gemm<Arch>({a.key + r0 * a.key_features, a.key_features, n, a.key_weights, a.key_bias, 1.0f,
-                  stage, KW, a.act});
+      gemm<Arch, Weights>({a.key + r0 * a.key_features, a.key_features, n, a.key_weights,
+                           a.key_bias, 1.0f, stage, KW, a.act});
       by_sequence(r0, n, KW, [&](std::size_t b, std::size_t j, std::size_t count, const float* k) {
         append_keys_transposed<Arch>(k, {0, kd, KW}, 1, H, j, count, kd,
                                      kt + b * H * kd * o.key_capacity, o.key_capacity);
       });
-      gemm<Arch>({a.value + r0 * a.value_features, a.value_features, n, a.value_weights,
-                  a.value_bias, 1.0f, stage, VW, a.act});
+      gemm<Arch, Weights>({a.value + r0 * a.value_features, a.value_features, n, a.value_weights,
+                           a.value_bias, 1.0f, stage, VW, a.act});
       by_sequence(r0, n, VW, [&](std::size_t b, std::size_t j, std::size_t count, const float* x) {
         append_values<Arch>(x, {0, vd, VW}, 1, H, j, count, vd, v + b * H * key_len * o.v_stride,
                             o.v_stride, key_len * o.v_stride);

@@ -1,7 +1,8 @@
 #pragma once
-// dense<"name", units, activation, d_model<in>?, use_bias<b>?>: y = act(x·W + b) over the last
-// axis, Keras Dense(units, activation) and PyTorch nn.Linear(in, units) followed by the
-// activation. The input width is declared (d_model<in>) or taken from the layer before it.
+// dense<"name", units, activation, d_model<in>?, use_bias<b>?, weights_stored_as<f>?>:
+// y = act(x·W + b) over the last axis, Keras Dense(units, activation) and PyTorch
+// nn.Linear(in, units) followed by the activation. The input width is declared (d_model<in>) or
+// taken from the layer before it.
 //
 // Weights: Keras `name/kernel` (in, units) and `name/bias` (units); PyTorch `name.weight`
 // (units, in) and `name.bias`. Both are packed once at load time, without a transposed copy.
@@ -48,9 +49,12 @@ struct dense {
   static constexpr extent_t input_width = d_model;
   static constexpr extent_t output_width = units;
   static constexpr extent_t parameter_count = d_model * units + (has_bias ? units : 0);
+  static constexpr weight_format stored_weight_format =
+      option_value<option_kinds::weight_storage, Options...>(weight_format::float32);
+  using weight_matrix = kernels::packed_weights<stored_weight_format>;
 
   struct parameters {
-    kernels::packed_matrix kernel;
+    weight_matrix kernel;
     std::vector<float> bias;  // empty without use_bias
   };
 
@@ -73,7 +77,7 @@ struct dense {
     const auto in = static_cast<std::size_t>(d_model), out = static_cast<std::size_t>(units);
     const std::vector<float> w = read(prefix + (torch ? "weight" : "kernel"));
     parameters p;
-    p.kernel = kernels::packed_matrix::pack(
+    p.kernel = weight_matrix::pack(
         [&](std::size_t k, std::size_t n) { return torch ? w[n * in + k] : w[k * out + n]; }, in,
         out);
     if (has_bias) p.bias = read(prefix + "bias");
@@ -110,8 +114,8 @@ struct dense {
                            workspace& ws) {
     using isa = simd::resolve_arch<Arch>;
     const auto in = static_cast<std::size_t>(d_model), out = static_cast<std::size_t>(units);
-    kernels::gemm_args args{x,    in, rows, &p.kernel, has_bias ? p.bias.data() : nullptr,
-                            1.0f, y,  out};
+    kernels::basic_gemm_args<weight_matrix> args{
+        x, in, rows, &p.kernel, has_bias ? p.bias.data() : nullptr, 1.0f, y, out};
     args.act = is_element_wise(act) ? act : activation::identity;
     kernels::gemm<isa>(ws.pool(), args);
     if constexpr (act == activation::softmax) kernels::softmax_rows<isa>(y, rows, out, out);

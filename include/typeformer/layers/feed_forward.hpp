@@ -50,6 +50,9 @@ struct feed_forward {
   static constexpr extent_t input_width = d_model;
   static constexpr extent_t output_width = d_model;
   static constexpr extent_t parameter_count = 2 * d_model * width + width + d_model;
+  static constexpr weight_format stored_weight_format =
+      option_value<option_kinds::weight_storage, Options...>(weight_format::float32);
+  using weight_matrix = kernels::packed_weights<stored_weight_format>;
 
   /// Where this block's tensors live below the enclosing scope: PyTorch's transformer layers
   /// hold `linear1`/`linear2` directly, so the block adds no scope of its own there.
@@ -62,7 +65,7 @@ struct feed_forward {
   }
 
   struct parameters {
-    kernels::packed_matrix first, second;
+    weight_matrix first, second;
     std::vector<float> first_bias, second_bias;
   };
 
@@ -89,7 +92,7 @@ struct feed_forward {
     const auto d = static_cast<std::size_t>(d_model), w = static_cast<std::size_t>(width);
     parameters p;
     auto pack = [](const std::vector<float>& m, std::size_t in, std::size_t out, bool out_in) {
-      return kernels::packed_matrix::pack(
+      return weight_matrix::pack(
           [&](std::size_t k, std::size_t n) { return out_in ? m[n * in + k] : m[k * out + n]; }, in,
           out);
     };
@@ -122,11 +125,12 @@ struct feed_forward {
     const auto rows = static_cast<std::size_t>(x.extent(0) * x.extent(1));
     const auto d = static_cast<std::size_t>(d_model), w = static_cast<std::size_t>(width);
     float* hidden = ws.reserve(workspace_floats(rows));
-    kernels::gemm_args first{x.data(), d, rows, &p.first, p.first_bias.data(), 1.0f, hidden, w};
+    kernels::basic_gemm_args<weight_matrix> first{
+        x.data(), d, rows, &p.first, p.first_bias.data(), 1.0f, hidden, w};
     first.act = act;
     kernels::gemm<isa>(ws.pool(), first);
-    kernels::gemm<isa>(ws.pool(),
-                       {hidden, w, rows, &p.second, p.second_bias.data(), 1.0f, y.data(), d});
+    kernels::gemm<isa, weight_matrix>(
+        ws.pool(), {hidden, w, rows, &p.second, p.second_bias.data(), 1.0f, y.data(), d});
   }
 };
 

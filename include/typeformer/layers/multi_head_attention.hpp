@@ -165,6 +165,9 @@ struct multi_head_attention {
       option_value<option_kinds::on_fully_masked_rows, Options...>(fully_masked_rows::zeros);
   static constexpr maths softmax_maths =
       option_value<option_kinds::maths_policy, Options...>(maths::fast);
+  static constexpr weight_format stored_weight_format =
+      option_value<option_kinds::weight_storage, Options...>(weight_format::float32);
+  using weight_matrix = kernels::packed_weights<stored_weight_format>;
 
   /// Widths as a link in a model: self-attention reads d_model-wide inputs.
   static constexpr extent_t input_width = d_model;
@@ -179,7 +182,7 @@ struct multi_head_attention {
 
   /// The layer's weights, packed at load time into the layout the GEMM kernel streams.
   struct parameters {
-    kernels::packed_matrix query, key, value, output;
+    weight_matrix query, key, value, output;
     std::vector<float> query_bias, key_bias, value_bias, output_bias;  // empty without bias
   };
 
@@ -251,21 +254,21 @@ struct multi_head_attention {
     if constexpr (separate_projections) {
       const auto names = separate_names(Naming{}, prefix);
       constexpr bool out_in = std::is_same_v<Naming, naming::pytorch_t>;
-      kernels::packed_matrix* matrices[4] = {&p.query, &p.key, &p.value, &p.output};
+      weight_matrix* matrices[4] = {&p.query, &p.key, &p.value, &p.output};
       std::vector<float>* biases[4] = {&p.query_bias, &p.key_bias, &p.value_bias, &p.output_bias};
       for (std::size_t m = 0; m < 4; ++m) {
         const auto in = static_cast<size_t>(separate_inputs[m]),
                    out = static_cast<size_t>(separate_outputs[m]);
         const std::vector<float> w = read(names.weight[m]);
-        *matrices[m] = kernels::packed_matrix::pack(
+        *matrices[m] = weight_matrix::pack(
             [&](size_t k, size_t n) { return out_in ? w[n * in + k] : w[k * out + n]; }, in, out);
         if constexpr (has_bias) *biases[m] = read(names.bias[m]);
       }
     } else if constexpr (std::is_same_v<Naming, naming::pytorch_t>) {
       // PyTorch stores (out, in): element (k, n) of the (in, out) matrix is w[n * in + k].
       auto pack_rows = [](const std::vector<float>& w, size_t first_row, size_t in, size_t out) {
-        return kernels::packed_matrix::pack(
-            [&](size_t k, size_t n) { return w[(first_row + n) * in + k]; }, in, out);
+        return weight_matrix::pack([&](size_t k, size_t n) { return w[(first_row + n) * in + k]; },
+                                   in, out);
       };
       if (pytorch_packs_in_proj) {
         const auto w = read(prefix + "in_proj_weight");
@@ -288,8 +291,7 @@ struct multi_head_attention {
     } else {
       // Keras kernels are (in, heads, width) and (heads, width, out): row-major (in, out).
       auto pack = [](const std::vector<float>& w, size_t in, size_t out) {
-        return kernels::packed_matrix::pack([&](size_t k, size_t n) { return w[k * out + n]; }, in,
-                                            out);
+        return weight_matrix::pack([&](size_t k, size_t n) { return w[k * out + n]; }, in, out);
       };
       p.query = pack(read(prefix + "query/kernel"), E, Q);
       p.key = pack(read(prefix + "key/kernel"), KF, Q);
@@ -439,10 +441,11 @@ struct multi_head_attention {
     float* scratch = vt_end + context_floats;
 
     const float scale = score_scale_factor();
-    kernels::gemm<isa>(ws.pool(), {query.data(), static_cast<size_t>(d_model), b * lq, &p.query,
-                                   bias_of(p.query_bias), scale_in_projection(scale), projected_q,
-                                   QW, projection_act});
-    kernels::project_keys_and_values<isa>(
+    kernels::gemm<isa, weight_matrix>(
+        ws.pool(),
+        {query.data(), static_cast<size_t>(d_model), b * lq, &p.query, bias_of(p.query_bias),
+         scale_in_projection(scale), projected_q, QW, projection_act});
+    kernels::project_keys_and_values<isa, weight_matrix>(
         ws.pool(),
         {key.data(), static_cast<size_t>(key_features), &p.key, bias_of(p.key_bias), value.data(),
          static_cast<size_t>(value_features), &p.value, bias_of(p.value_bias), projection_act},
@@ -455,9 +458,9 @@ struct multi_head_attention {
     ops.out = context, ops.out_batch = lq * VW, ops.out_head = vd, ops.out_row = VW;
     const std::size_t scratch_per_thread = kernels::attention_scratch_floats(kd, vd);
     kernels::flash_attention<isa>(ws.pool(), ops, spec, scratch);
-    kernels::gemm<isa>(ws.pool(),
-                       {context, VW, b * lq, &p.output, bias_of(p.output_bias), 1.0f, out.data(),
-                        static_cast<size_t>(output_features), projection_act});
+    kernels::gemm<isa, weight_matrix>(
+        ws.pool(), {context, VW, b * lq, &p.output, bias_of(p.output_bias), 1.0f, out.data(),
+                    static_cast<size_t>(output_features), projection_act});
 
     if constexpr (want_weights)
       write_weights<isa>(ops, spec, weights_in, scratch + ws.threads() * scratch_per_thread);
@@ -504,13 +507,14 @@ struct multi_head_attention {
     float* staging = ws.reserve(cached_workspace_floats(batch, count, ws.threads()));
     float* kt = cache;
     float* v = cache + batch * H * kd * key_capacity;
-    kernels::gemm<isa>(ws.pool(), {key, static_cast<std::size_t>(key_features), batch * count,
-                                   &p.key, bias_of(p.key_bias), 1.0f, staging, QW, projection_act});
+    kernels::gemm<isa, weight_matrix>(
+        ws.pool(), {key, static_cast<std::size_t>(key_features), batch * count, &p.key,
+                    bias_of(p.key_bias), 1.0f, staging, QW, projection_act});
     kernels::append_keys_transposed<isa>(staging, {count * QW, kd, QW}, batch, H, first, count, kd,
                                          kt, key_capacity);
-    kernels::gemm<isa>(ws.pool(),
-                       {value, static_cast<std::size_t>(value_features), batch * count, &p.value,
-                        bias_of(p.value_bias), 1.0f, staging, VW, projection_act});
+    kernels::gemm<isa, weight_matrix>(
+        ws.pool(), {value, static_cast<std::size_t>(value_features), batch * count, &p.value,
+                    bias_of(p.value_bias), 1.0f, staging, VW, projection_act});
     kernels::append_values<isa>(staging, {count * VW, vd, VW}, batch, H, first, count, vd, v,
                                 O::v_stride_for(vd), capacity * O::v_stride_for(vd));
   }
@@ -543,18 +547,19 @@ struct multi_head_attention {
     float* context = projected_q + batch * rows * 2 * QW;
     float* scratch = context + batch * rows * 2 * VW;
     const float scale = score_scale_factor();
-    kernels::gemm<isa>(ws.pool(), {query, static_cast<std::size_t>(d_model), batch * rows, &p.query,
-                                   bias_of(p.query_bias), scale_in_projection(scale), projected_q,
-                                   QW, projection_act});
+    kernels::gemm<isa, weight_matrix>(
+        ws.pool(),
+        {query, static_cast<std::size_t>(d_model), batch * rows, &p.query, bias_of(p.query_bias),
+         scale_in_projection(scale), projected_q, QW, projection_act});
     ops.q = projected_q, ops.q_batch = rows * QW, ops.q_head = kd, ops.q_row = QW;
     ops.q_scale = scale_in_kernel(scale);
     ops.softmax_maths = softmax_maths;
     ops.kt = cache, ops.v = cache + batch * H * kd * ops.key_capacity;
     ops.out = context, ops.out_batch = rows * VW, ops.out_head = vd, ops.out_row = VW;
     kernels::flash_attention<isa>(ws.pool(), ops, spec, scratch);
-    kernels::gemm<isa>(ws.pool(),
-                       {context, VW, batch * rows, &p.output, bias_of(p.output_bias), 1.0f, out,
-                        static_cast<std::size_t>(output_features), projection_act});
+    kernels::gemm<isa, weight_matrix>(
+        ws.pool(), {context, VW, batch * rows, &p.output, bias_of(p.output_bias), 1.0f, out,
+                    static_cast<std::size_t>(output_features), projection_act});
   }
 
  private:

@@ -5,6 +5,7 @@
 
 #include <typeformer/kernels/attention_mask.hpp>
 #include <typeformer/kernels/exp.hpp>
+#include <typeformer/kernels/packed_weights.hpp>
 
 namespace typeformer {
 
@@ -13,6 +14,7 @@ struct use_bias {};
 struct on_fully_masked_rows {};
 struct epsilon {};
 struct maths_policy {};
+struct weight_storage {};
 }  // namespace option_kinds
 
 /// Whether the projections have biases (PyTorch `bias`, Keras `use_bias`). Default true.
@@ -34,6 +36,15 @@ template <maths M>
 struct maths_policy {
   using kind = option_kinds::maths_policy;
   static constexpr maths value = M;
+};
+
+/// How the layer stores its weight matrices; see `weight_format`. Default float32.
+/// `weights_stored_as<weight_format::bfloat16>` halves their memory and the bytes each product
+/// reads; biases, norms, activations and sums stay float32.
+template <weight_format Format>
+struct weights_stored_as {
+  using kind = option_kinds::weight_storage;
+  static constexpr weight_format value = Format;
 };
 
 /// A small constant as mantissa · 10^exponent: `epsilon<1, -6>` is 1e-6. Integer-encoded

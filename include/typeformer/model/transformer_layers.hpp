@@ -13,8 +13,9 @@
 // src_mask / tgt_mask and key padding), multihead_attn the call's memory mask.
 //
 // Options: heads<h> and dim_feedforward<f> (required), activation_is<gelu> (default relu),
-// norm_first, epsilon<m, e> for every norm (default: the naming's, 1e-5 for PyTorch), and
-// d_model<d> (default: the width it receives in a model). Parameter names are PyTorch's own:
+// norm_first, epsilon<m, e> for every norm (default: the naming's, 1e-5 for PyTorch),
+// weights_stored_as<f> for every weight matrix (default float32), and d_model<d> (default: the
+// width it receives in a model). Parameter names are PyTorch's own:
 // self_attn.*, multihead_attn.*, linear1.*, linear2.*, norm1.*, norm2.*, norm3.*. Each is the
 // same as writing the residual blocks out with sequential; it prints shorter.
 
@@ -65,11 +66,12 @@ struct option_types {
       std::conditional_t<option_is<Options, Kind>::value, part_list<Options>, part_list<>>{}));
 };
 /// The sub-layers of a transformer layer of width D (0: not bound yet, so no d_model option:
-/// an unbound layer may be instantiated, d_model<0> may not).
-template <extent_t D, class Eps>
+/// an unbound layer may be instantiated, d_model<0> may not), with the layer's epsilon option
+/// for the norms and its weight-storage option for the attention and feed-forward blocks.
+template <extent_t D, class Eps, class Storage>
 struct transformer_sublayers;
-template <extent_t D, class... Eps>
-struct transformer_sublayers<D, part_list<Eps...>> {
+template <extent_t D, class... Eps, class... Storage>
+struct transformer_sublayers<D, part_list<Eps...>, part_list<Storage...>> {
   template <template <fixed_string, class...> class Layer, fixed_string Name, class... Options>
   using with_width =
       std::conditional_t<(D > 0), Layer<Name, Options..., dims::d_model<(D > 0 ? D : 1)>>,
@@ -77,10 +79,12 @@ struct transformer_sublayers<D, part_list<Eps...>> {
   template <fixed_string Name>
   using norm = with_width<layer_norm, Name, Eps...>;
   template <fixed_string Name, extent_t H>
-  using attention = with_width<multi_head_attention, Name, dims::heads<H>>;
+  using attention = with_width<multi_head_attention, Name, dims::heads<H>, Storage...>;
   template <extent_t F, activation Act>
-  using ff = std::conditional_t<(D > 0), feed_forward<"ff", F, Act, dims::d_model<(D > 0 ? D : 1)>>,
-                                feed_forward<"ff", F, Act>>;
+  using ff =
+      std::conditional_t<(D > 0),
+                         feed_forward<"ff", F, Act, Storage..., dims::d_model<(D > 0 ? D : 1)>>,
+                         feed_forward<"ff", F, Act, Storage...>>;
 };
 }  // namespace detail
 
@@ -98,7 +102,8 @@ struct transformer_layer {
 
  private:
   using sublayers = detail::transformer_sublayers<
-      d_model, typename detail::option_types<option_kinds::epsilon, Options...>::type>;
+      d_model, typename detail::option_types<option_kinds::epsilon, Options...>::type,
+      typename detail::option_types<option_kinds::weight_storage, Options...>::type>;
   using self_attention = typename sublayers::template attention<"self_attn", heads>;
   using memory_attention =
       cross_attention<typename sublayers::template attention<"multihead_attn", heads>>;

@@ -1,0 +1,129 @@
+// Layers with bfloat16 weights (weights_stored_as<weight_format::bfloat16>) against PyTorch 1.13
+// (tools/make_bf16_goldens_pytorch.py): float32 tolerances against PyTorch run with the same
+// rounded weight matrices, and the stated bfloat16 bound against the float32 module.
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <xtensor/xview.hpp>
+
+#include <typeformer/typeformer.hpp>
+
+#include "golden_files.hpp"
+
+namespace tfm = typeformer;
+using namespace tfm::dims;
+
+namespace {
+
+const std::string data_dir = std::string(TYPEFORMER_TEST_DATA) + "/bf16/";
+using bf16_storage = tfm::weights_stored_as<tfm::weight_format::bfloat16>;
+
+struct golden {
+  tfm::io::safetensors_file file;
+  nlohmann::json config;
+  explicit golden(const std::string& name)
+      : file(tfm::io::safetensors_file::open(data_dir + name + ".safetensors")),
+        config(nlohmann::json::parse(file.metadata().at("config"))) {}
+
+  std::vector<tfm::extent_t> lengths(const std::string& tensor) const {
+    std::vector<tfm::extent_t> out;
+    for (auto n : file.read_integers(tensor)) out.push_back(n);
+    return out;
+  }
+
+  // Ours against both references: element-wise with float32's tolerances against PyTorch with
+  // the rounded weights; against the float32 module, within the stated bound relative to its
+  // largest output.
+  void require_matches(const xt::xtensor<float, 3>& y, const std::string& what) const {
+    const double atol = config.at("atol"), rtol = config.at("rtol");
+    const auto rounded = file.read_floats("golden.output");
+    const auto exact = file.read_floats("golden.output_float32_weights");
+    REQUIRE(rounded.size() == y.size());
+    REQUIRE(exact.size() == y.size());
+    double largest = 0, moved = 0;
+    for (float v : exact) largest = std::max(largest, double(std::fabs(v)));
+    for (std::size_t i = 0; i < y.size(); ++i) {
+      INFO(what << " element " << i);
+      REQUIRE(std::fabs(y.data()[i] - rounded[i]) <= atol + rtol * std::fabs(rounded[i]));
+      moved = std::max(moved, double(std::fabs(y.data()[i] - exact[i])));
+    }
+    const double bound = double(config.at("bf16_atol")) + double(config.at("bf16_rtol")) * largest;
+    INFO(what << ": max |ours - float32 module| " << moved << ", bound " << bound);
+    REQUIRE(moved <= bound);
+    // The rounding is visible: a layer that silently kept float32 weights would fail here.
+    REQUIRE(moved > 10 * atol);
+  }
+};
+
+template <class Layer>
+using encoder_model =
+    tfm::model<tfm::input<batch<tfm::dynamic>, seq<tfm::dynamic>, d_model<64>>, Layer>;
+template <class Layer>
+using decoder_model = tfm::model<
+    tfm::input<batch<tfm::dynamic>, seq<tfm::dynamic>, d_model<64>, max_batch<2>, max_seq<9>>,
+    tfm::memory<seq<tfm::dynamic>, d_model<64>, max_seq<7>>, Layer>;
+
+}  // namespace
+
+TEST_CASE("an encoder layer with bfloat16 weights matches PyTorch with its weights rounded") {
+  using layer = tfm::transformer_encoder_layer<heads<4>, dim_feedforward<96>, bf16_storage>;
+  using model = encoder_model<layer>;
+  // The option reaches every weight matrix; the parameter count is the same.
+  STATIC_REQUIRE(std::is_same_v<
+                 tfm::multi_head_attention<"a", heads<4>, d_model<64>, bf16_storage>::weight_matrix,
+                 tfm::kernels::packed_bf16_matrix>);
+  STATIC_REQUIRE(
+      model::parameter_count ==
+      encoder_model<
+          tfm::transformer_encoder_layer<heads<4>, dim_feedforward<96>>>::parameter_count);
+  const golden g("pytorch_encoder_layer_bf16_weights");
+  const auto weights = tfm::load_weights<model>(g.file, tfm::naming::pytorch,
+                                                {.prefix = "", .ignore_prefixes = {"golden."}});
+  const auto x = golden_data::floats3(g.file, "golden.input");
+  const auto lengths = g.lengths("golden.key_lengths");
+  for (std::size_t threads : {1u, 2u}) {
+    tfm::runner<model> run(weights, {.threads = threads, .max_batch = 2, .max_seq = 9});
+    xt::xtensor<float, 3> y = xt::zeros<float>(x.shape());
+    run(x, y, tfm::masks::key_lengths{lengths});
+    g.require_matches(y, "encoder, threads " + std::to_string(threads));
+  }
+}
+
+TEST_CASE(
+    "a decoder layer with bfloat16 weights matches PyTorch with its weights rounded, and "
+    "decodes step by step to the same rows") {
+  using layer = tfm::transformer_decoder_layer<heads<4>, dim_feedforward<96>, tfm::norm_first,
+                                               tfm::activation_is<tfm::gelu>, bf16_storage>;
+  using model = decoder_model<layer>;
+  const golden g("pytorch_decoder_layer_bf16_weights");
+  const auto weights = tfm::load_weights<model>(g.file, tfm::naming::pytorch,
+                                                {.prefix = "", .ignore_prefixes = {"golden."}});
+  const auto x = golden_data::floats3(g.file, "golden.input");
+  const auto memory = golden_data::floats3(g.file, "golden.memory");
+  const auto memory_lengths = g.lengths("golden.memory_lengths");
+  const tfm::masks::key_lengths memory_mask{memory_lengths};
+  tfm::runner<model> full(weights, {.threads = 2});
+  xt::xtensor<float, 3> y = xt::zeros<float>(x.shape());
+  full(x, memory, y, tfm::masks::causal{}, memory_mask);
+  g.require_matches(y, "decoder");
+
+  // One position at a time through the key/value cache (the single-row GEMMs of decoding).
+  tfm::runner<model> incremental(weights, {.threads = 1});
+  incremental.start_decoding(memory, memory_mask);
+  for (std::size_t t = 0; t < x.shape(1); ++t) {
+    xt::xtensor<float, 3> x_t = xt::view(x, xt::all(), xt::range(t, t + 1), xt::all());
+    xt::xtensor<float, 3> y_t = xt::empty<float>(x_t.shape());
+    incremental.decode(x_t, y_t, memory_mask);
+    for (std::size_t b = 0; b < x.shape(0); ++b)
+      for (std::size_t c = 0; c < x.shape(2); ++c) {
+        INFO("step " << t << " batch " << b << " feature " << c);
+        REQUIRE(y_t(b, 0, c) == Approx(y(b, t, c)).margin(2e-5));
+      }
+  }
+}
