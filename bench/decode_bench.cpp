@@ -3,7 +3,8 @@
 // key/value cache; PyTorch's nn::TransformerDecoder (libtorch, same process, same weights) has no
 // cache and recomputes the whole prefix per position, as a user of nn.TransformerDecoder does.
 // The bound is memory bandwidth: each step reads every weight and the cached keys and values
-// once; bytes per step ÷ the measured read bandwidth gives the fastest a step can be.
+// once; bytes per step ÷ the measured read bandwidth gives the fastest a step can be. The same
+// decoder with bfloat16 weight matrices runs in the same loop, against its own (smaller) bound.
 
 #include <algorithm>
 #include <chrono>
@@ -27,10 +28,18 @@ namespace {
 
 constexpr long D = 512, H = 8, F = 2048, LAYERS = 6, MEMORY = 128, STEPS = 128;
 
-using decoder = tfm::model<
+template <class... Storage>
+using decoder_with = tfm::model<
     tfm::input<batch<tfm::dynamic>, seq<tfm::dynamic>, d_model<D>, max_batch<1>, max_seq<STEPS>>,
     tfm::memory<seq<tfm::dynamic>, d_model<D>, max_seq<MEMORY>>,
-    tfm::repeat<"layers", LAYERS, tfm::transformer_decoder_layer<heads<H>, dim_feedforward<F>>>>;
+    tfm::repeat<"layers", LAYERS,
+                tfm::transformer_decoder_layer<heads<H>, dim_feedforward<F>, Storage...>>>;
+using decoder = decoder_with<>;
+/// The same decoder with its weight matrices stored as bfloat16 (docs/bf16_weights.md).
+using decoder_bf16 = decoder_with<tfm::weights_stored_as<tfm::weight_format::bfloat16>>;
+/// Weight-matrix elements per step: each layer's self- and cross-attention projections (4·D²
+/// each) and its feed-forward (2·D·F); the rest (biases, norms) stays float32.
+constexpr double matrix_elements = double(LAYERS) * (8.0 * D * D + 2.0 * D * F);
 
 }  // namespace
 
@@ -44,8 +53,9 @@ int main(int argc, char** argv) {
       LAYERS));
   torch_decoder->eval();
   const auto named = torch_decoder->named_parameters();
-  const auto weights = decoder::from_weights(
-      tfm::naming::pytorch, [&](const std::string& name) { return bench::to_vector(named[name]); });
+  const auto get = [&](const std::string& name) { return bench::to_vector(named[name]); };
+  const auto weights = decoder::from_weights(tfm::naming::pytorch, get);
+  const auto weights_bf16 = decoder_bf16::from_weights(tfm::naming::pytorch, get);
 
   torch::Tensor memory = torch::randn({1, MEMORY, D});
   torch::Tensor first = torch::randn({1, 1, D});
@@ -65,37 +75,44 @@ int main(int argc, char** argv) {
   const double cache_bytes_mean =
       double(LAYERS) * 2.0 * double(D) * 4.0 * (double(STEPS + 1) / 2.0 + double(MEMORY));
   const double step_bytes = weight_bytes + cache_bytes_mean;
+  const double step_bytes_bf16 = step_bytes - 2.0 * matrix_elements;
   std::printf("bytes read per step: %.1f MB weights + %.2f MB cache (mean)\n", weight_bytes / 1e6,
               cache_bytes_mean / 1e6);
   // The machine's read bandwidth, with every core reading (one core alone cannot saturate
   // the memory system, and the GEMM's prefetched panel streams beat a one-core sum loop).
   const double bandwidth = std::max(bench::read_bandwidth(1), bench::read_bandwidth(2));
-  const double bound_tps = bandwidth / step_bytes;
-  std::printf("read bandwidth (best of 1 and 2 threads): %.1f GB/s -> bound %.0f tokens/s\n",
-              bandwidth / 1e9, bound_tps);
+  const double bound_tps = bandwidth / step_bytes, bound_tps_bf16 = bandwidth / step_bytes_bf16;
+  std::printf(
+      "read bandwidth (best of 1 and 2 threads): %.1f GB/s -> bound %.0f tokens/s (%.0f with "
+      "bfloat16 weights, %.1f MB per step)\n",
+      bandwidth / 1e9, bound_tps, bound_tps_bf16, step_bytes_bf16 / 1e6);
   std::printf(
       " th | typeformer tok/s (%% of bound) | PyTorch tok/s (recompute) | ours/torch | "
-      "max|diff|\n");
+      "max|diff| | bf16 weights tok/s (%% of bound) | bf16/f32 | max|diff|\n");
 
   const std::vector<tfm::extent_t> lengths = {MEMORY};
   const tfm::masks::key_lengths memory_mask{lengths};
   for (int threads : {1, 2}) {
     torch::set_num_threads(threads);
     tfm::runner<decoder> run(weights, {.threads = std::size_t(threads)});
+    tfm::runner<decoder_bf16> run_bf16(weights_bf16, {.threads = std::size_t(threads)});
     xt::xtensor<float, 3> outputs =
         xt::empty<float>({std::size_t(1), std::size_t(STEPS), std::size_t(D)});
+    xt::xtensor<float, 3> outputs_bf16 = xt::empty<float>(outputs.shape());
     // Ours: the next position's input is the previous output (a continuous "greedy" loop).
-    auto ours = [&] {
-      run.start_decoding(mem, memory_mask);
+    auto generate = [&](auto& runner, xt::xtensor<float, 3>& out) {
+      runner.start_decoding(mem, memory_mask);
       xt::xtensor<float, 3> x = xt::empty<float>({std::size_t(1), std::size_t(1), std::size_t(D)});
       std::copy_n(first.data_ptr<float>(), D, x.data());
       xt::xtensor<float, 3> y = xt::empty<float>(x.shape());
       for (long t = 0; t < STEPS; ++t) {
-        run.decode(x, y, memory_mask);
-        std::copy_n(y.data(), D, outputs.data() + t * D);
+        runner.decode(x, y, memory_mask);
+        std::copy_n(y.data(), D, out.data() + t * D);
         x = y;
       }
     };
+    auto ours = [&] { generate(run, outputs); };
+    auto ours_bf16 = [&] { generate(run_bf16, outputs_bf16); };
     // PyTorch: the same loop, recomputing the prefix each step; (L, B, E) layout.
     torch::NoGradGuard no_grad;
     torch::Tensor torch_outputs;
@@ -112,13 +129,20 @@ int main(int argc, char** argv) {
       torch_outputs = tgt.slice(0, 1, STEPS + 1).transpose(0, 1).contiguous();
     };
     bench::settle();
-    const auto timings = bench::time_interleaved_ms(ours, theirs);
+    const auto timings = bench::time_interleaved_ms(ours, theirs, ours_bf16);
     const double t_ours = timings[0].median, t_torch = timings[1].median;
+    const double t_bf16 = timings[2].median;
     const double max_diff = bench::max_abs_diff(torch_outputs.data_ptr<float>(), outputs.data(),
                                                 std::size_t(STEPS * D));
+    // Over 128 positions, each fed the previous output: the bfloat16 rounding compounds.
+    const double max_diff_bf16 = bench::max_abs_diff(torch_outputs.data_ptr<float>(),
+                                                     outputs_bf16.data(), std::size_t(STEPS * D));
     const double ours_tps = double(STEPS) / (t_ours * 1e-3);
     const double torch_tps = double(STEPS) / (t_torch * 1e-3);
-    std::printf(" %2d | %16.0f (%5.1f%%) | %24.0f | %9.1fx | %.1e\n", threads, ours_tps,
-                100.0 * ours_tps / bound_tps, torch_tps, ours_tps / torch_tps, max_diff);
+    const double bf16_tps = double(STEPS) / (t_bf16 * 1e-3);
+    std::printf(
+        " %2d | %16.0f (%5.1f%%) | %24.0f | %9.1fx | %.1e | %20.0f (%5.1f%%) | %7.2fx | %.1e\n",
+        threads, ours_tps, 100.0 * ours_tps / bound_tps, torch_tps, ours_tps / torch_tps, max_diff,
+        bf16_tps, 100.0 * bf16_tps / bound_tps_bf16, bf16_tps / ours_tps, max_diff_bf16);
   }
 }
