@@ -85,6 +85,31 @@ void check_gemm(std::size_t rows, std::size_t inputs, std::size_t outputs,
   }
 }
 
+// A bfloat16 GEMM over many rows widens each block of panels once, for the float32
+// micro-kernel; one row widens in its micro-kernel calls. Both sum in the same order: the same
+// bits, with a bias, a residual and several K blocks and widened blocks.
+template <class Arch>
+void check_bf16_widening_paths_agree() {
+  const std::size_t rows = tk::detail::gemm_widen_rows<Arch> + 5, inputs = 1500, outputs = 40;
+  const auto x = random_vector(rows * inputs, 51), w = random_vector(inputs * outputs, 52);
+  const auto bias = random_vector(outputs, 53), residual = random_vector(rows * outputs, 54);
+  const auto packed = tk::packed_bf16_matrix::pack(
+      [&](std::size_t k, std::size_t n) { return w[k * outputs + n]; }, inputs, outputs);
+  std::vector<float> all(rows * outputs), one(outputs);
+  tk::basic_gemm_args<tk::packed_bf16_matrix> args{x.data(),    inputs, rows,       &packed,
+                                                   bias.data(), 0.5f,   all.data(), outputs};
+  args.act = typeformer::activation::gelu;
+  args.residual = residual.data(), args.ld_residual = outputs;
+  tk::gemm<Arch>(args);
+  for (std::size_t r = 0; r < rows; ++r) {
+    auto row = args;
+    row.x = x.data() + r * inputs, row.rows = 1, row.y = one.data();
+    row.residual = residual.data() + r * outputs;
+    tk::gemm<Arch>(row);
+    for (std::size_t n = 0; n < outputs; ++n) REQUIRE(one[n] == all[r * outputs + n]);
+  }
+}
+
 // Keys and values projected into the attention layout a tile at a time, on `threads` threads,
 // against float64 products read back through the layout's own addressing. Tiles cross batch
 // entries when key_len is not a multiple of the tile; padding keys are never written.
@@ -491,6 +516,7 @@ void kernel_suite() {
     for (activation act : {activation::identity, activation::relu, activation::gelu})
       check_gemm_epilogue<Arch, bf16>(act, act == activation::gelu);
     check_gemm_epilogue<Arch, bf16>(activation::gelu, true, 11, 2 * tk::gemm_k_block + 5, 37);
+    check_bf16_widening_paths_agree<Arch>();
   }
   SECTION("bfloat16 packing: round to nearest, ties to even, and the odd last row") {
     // 1 + 2^-8 is halfway between 1 and 1 + 2^-7: even (1); 1 + 3·2^-8 rounds up to 1 + 2^-6;

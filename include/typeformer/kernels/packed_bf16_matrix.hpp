@@ -43,6 +43,10 @@ class packed_bf16_matrix {
   const word* panel(std::size_t p) const noexcept {
     return data_.data() + p * pairs() * panel_width;
   }
+  /// The word row of panel p that holds inputs k and k + 1 (k even).
+  const word* panel_row(std::size_t p, std::size_t k) const noexcept {
+    return panel(p) + k / 2 * panel_width;
+  }
 
   /// Element (k, n) as the kernels see it: the stored bfloat16, widened (exactly) to float.
   float at(std::size_t k, std::size_t n) const noexcept {

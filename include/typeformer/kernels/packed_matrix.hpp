@@ -36,6 +36,10 @@ class packed_matrix {
   const float* panel(std::size_t p) const noexcept {
     return data_.data() + p * inputs_ * panel_width;
   }
+  /// Row k of panel p: the 16 weights of input k.
+  const float* panel_row(std::size_t p, std::size_t k) const noexcept {
+    return panel(p) + k * panel_width;
+  }
 
   float& at(std::size_t k, std::size_t n) noexcept {
     return data_[(n / panel_width) * inputs_ * panel_width + k * panel_width + n % panel_width];
