@@ -5,7 +5,8 @@ stored as bfloat16 (typeformer's weights_stored_as<weight_format::bfloat16>).
 Run with Debian's interpreter (it has torch 1.13):
     /usr/bin/python3 tools/make_bf16_goldens_pytorch.py [--out tests/data/bf16]
 
-Each file holds the module's float32 state_dict under PyTorch's names (what a user loads: the
+Cases: an encoder layer, a decoder layer, and a dense layer (nn.Linear -> gelu) over enough rows
+that the GEMM takes its widening-once path. Each file holds the module's float32 state_dict under PyTorch's names (what a user loads: the
 rounding to bfloat16 happens when typeformer packs the weights), `golden.input` (and
 `golden.memory` for the decoder), `golden.key_lengths`, and three outputs:
 
@@ -38,7 +39,7 @@ MEMORY_LENGTHS = [7, 4]
 ATOL, RTOL = 5e-5, 2e-4
 # Against the float32-weights reference, a bound on the largest difference relative to the
 # largest output: |ours - reference| <= BF16_ATOL + BF16_RTOL * max|reference| everywhere. Each
-# weight is off by at most 2^-9 relative; through a layer (sums of 64-96 products, a softmax,
+# weight is off by at most 2^-8 relative; through a layer (sums of 64-96 products, a softmax,
 # a LayerNorm) that moved outputs by up to 0.6% of the largest one here (0.025 of 4.2 for the
 # encoder, 0.14 of 24.6 for the pre-norm decoder, whose outputs are not normalised). The bound is
 # about twice what these cases reach (asserted below).
@@ -49,7 +50,7 @@ def randomise(module, seed):
     torch.manual_seed(seed)
     with torch.no_grad():
         for name, p in module.named_parameters():
-            if name.split(".")[-2].startswith("norm") and name.endswith("weight"):
+            if "." in name and name.split(".")[-2].startswith("norm") and name.endswith("weight"):
                 p.copy_(1.0 + 0.2 * torch.randn_like(p))
             else:
                 p.copy_(torch.randn_like(p) * 0.25)
@@ -134,6 +135,26 @@ def main():
           "golden.memory_lengths": torch.tensor(MEMORY_LENGTHS, dtype=torch.int64)},
          {"description": "nn.TransformerDecoderLayer (norm_first, gelu), causal tgt_mask, memory "
                          "padding; weight matrices rounded to bfloat16, float64"})
+
+    # A dense layer over 36 rows: enough that the GEMM widens its panels once per row block.
+    dense = DenseGelu(D, 40)
+    randomise(dense, 33)
+    x = torch.randn(4, L, D)
+    case(out, "pytorch_dense_gelu_bf16_weights", dense, [x], {}, {"golden.input": x},
+         {"description": "nn.Linear(64, 40) -> exact gelu over (4, 9, 64); weight matrix rounded "
+                         "to bfloat16, float64"})
+
+
+class DenseGelu(nn.Module):
+    """nn.Linear followed by gelu, with the Linear's own parameter names (weight, bias)."""
+
+    def __init__(self, inputs, outputs):
+        super().__init__()
+        linear = nn.Linear(inputs, outputs)
+        self.weight, self.bias = linear.weight, linear.bias
+
+    def forward(self, x):
+        return nn.functional.gelu(nn.functional.linear(x, self.weight, self.bias))
 
 
 if __name__ == "__main__":

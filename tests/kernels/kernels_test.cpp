@@ -506,7 +506,8 @@ void kernel_suite() {
     check_gemm<Arch, bf16>(1, 1, 1);
     check_gemm<Arch, bf16>(13, 7, 37);
     check_gemm<Arch, bf16>(29, 30, 16);
-    // K blocks of 1025 inputs rounded up to 1026, so each later block starts at an even input.
+    // 2053 inputs: three K blocks of 685 rounded up to 686, so each later block starts at an
+    // even input, and an odd last input.
     check_gemm<Arch, bf16>(tk::gemm_row_block + 7, 2 * tk::gemm_k_block + 5, 53);
     check_gemm<Arch, bf16>(tk::gemm_row_block + 7, 2 * tk::gemm_k_block + 5, 53, 2);
     for (std::size_t rows : {1, 2, 5, 14})
@@ -517,6 +518,8 @@ void kernel_suite() {
       check_gemm_epilogue<Arch, bf16>(act, act == activation::gelu);
     check_gemm_epilogue<Arch, bf16>(activation::gelu, true, 11, 2 * tk::gemm_k_block + 5, 37);
     check_bf16_widening_paths_agree<Arch>();
+    check_gemm<Arch, bf16>(30, 0, 20);  // no inputs: y is the bias, scaled, for every row
+    check_gemm<Arch>(30, 0, 20);
   }
   SECTION("bfloat16 packing: round to nearest, ties to even, and the odd last row") {
     // 1 + 2^-8 is halfway between 1 and 1 + 2^-7: even (1); 1 + 3·2^-8 rounds up to 1 + 2^-6;

@@ -358,7 +358,8 @@ void gemm(const basic_gemm_args<Weights>& a, std::size_t row_begin, std::size_t 
     for (std::size_t k0 = 0; k0 < std::max<std::size_t>(inputs, 1); k0 += k_block) {
       const std::size_t k1 = std::min(inputs, k0 + k_block);
       if constexpr (is_bf16_weights<Weights>) {
-        if (r1 - r0 >= detail::gemm_widen_rows<Arch>) {
+        // (No inputs: nothing to widen, and the micro-kernels still write the epilogue.)
+        if (r1 - r0 >= detail::gemm_widen_rows<Arch> && k1 > k0) {
           detail::gemm_widened<Arch>(a, r0, r1, panel_begin, panel_end, k0, k1);
           continue;
         }

@@ -13,7 +13,8 @@ enum class weight_format {
   /// As loaded: the results match PyTorch's float32 module.
   float32,
   /// Rounded to bfloat16 at load time: half the memory and half the bytes each product reads.
-  /// Each weight carries a relative error of at most 2^-9; see docs/performance.md.
+  /// bfloat16 keeps 8 significant bits, so each weight carries a relative error of at most 2^-8;
+  /// see docs/bf16_weights.md for what that does to a layer's outputs.
   bfloat16
 };
 
