@@ -51,48 +51,59 @@ std::vector<float> random_values(std::size_t n, unsigned seed) {
   return values;
 }
 
-/// y = x·w for x (rows × inputs) and w (inputs × outputs), ours (weights packed once, as a
-/// layer does at load time) against cblas_sgemm on the same row-major operands.
+/// One GEMM shape: x (rows × inputs) and w (inputs × outputs), row-major, with cblas_sgemm on
+/// them and the JSON fields that name the shape, for both GEMM benchmarks.
+struct gemm_operands {
+  const char* what;
+  std::size_t rows, inputs, outputs;
+  std::vector<float> x = random_values(rows * inputs, 1), w = random_values(inputs * outputs, 2);
+
+  float element(std::size_t k, std::size_t n) const { return w[k * outputs + n]; }
+  double gflop() const { return 2.0 * double(rows) * double(inputs) * double(outputs) * 1e-9; }
+  void blas(float* y) const {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(rows), int(outputs), int(inputs),
+                1.0f, x.data(), int(inputs), w.data(), int(outputs), 0.0f, y, int(outputs));
+  }
+  nlohmann::json record(const char* kernel, int threads) const {
+    return {{"kernel", kernel}, {"shape", what},      {"rows", rows},
+            {"inputs", inputs}, {"outputs", outputs}, {"threads", threads}};
+  }
+};
+
+/// y = x·w, ours (weights packed once, as a layer does at load time) against cblas_sgemm on the
+/// same row-major operands.
 void bench_gemm(context& ctx, const char* what, std::size_t rows, std::size_t inputs,
                 std::size_t outputs) {
-  const auto x = random_values(rows * inputs, 1), w = random_values(inputs * outputs, 2);
+  const gemm_operands g{what, rows, inputs, outputs};
   std::vector<float> ours_y(rows * outputs), blas_y(rows * outputs);
   const auto packed = tk::packed_matrix::pack(
-      [&](std::size_t k, std::size_t n) { return w[k * outputs + n]; }, inputs, outputs);
-  const tk::gemm_args args{x.data(), inputs, rows, &packed, nullptr, 1.0f, ours_y.data(), outputs};
-  const double gflop = 2.0 * double(rows) * double(inputs) * double(outputs) * 1e-9;
+      [&](std::size_t k, std::size_t n) { return g.element(k, n); }, inputs, outputs);
+  const tk::gemm_args args{g.x.data(), inputs, rows,          &packed,
+                           nullptr,    1.0f,   ours_y.data(), outputs};
   for (int threads : {1, 2}) {
     tfm::thread_pool pool(static_cast<std::size_t>(threads));
     openblas_set_num_threads(threads);
     auto ours = [&] { tk::gemm<isa>(pool, args); };
-    auto blas = [&] {
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(rows), int(outputs), int(inputs),
-                  1.0f, x.data(), int(inputs), w.data(), int(outputs), 0.0f, blas_y.data(),
-                  int(outputs));
-    };
+    auto blas = [&] { g.blas(blas_y.data()); };
     bench::settle();
     const auto [t_ours, t_blas] = bench::time_interleaved_ms(ours, blas);
     double worst = 0;  // agreement first: sums of `inputs` products of values in [-1, 1]
     for (std::size_t i = 0; i < ours_y.size(); ++i)
       worst = std::max(worst, double(std::fabs(ours_y[i] - blas_y[i])));
-    const double rate = gflop / t_ours.median * 1e3, peak = ctx.peak[threads];
+    const double rate = g.gflop() / t_ours.median * 1e3, peak = ctx.peak[threads];
     std::printf(
         "%-22s %5zu %5zu %5zu %2d | %8.3f (%7.3f-%8.3f) %6.1f %3.0f%% | %8.3f %5.2fx | %.1e\n",
         what, rows, inputs, outputs, threads, t_ours.median, t_ours.min, t_ours.max, rate,
         100 * rate / peak, t_blas.median, t_blas.median / t_ours.median, worst);
     std::fflush(stdout);
-    ctx.records.push_back({{"kernel", "gemm"},
-                           {"shape", what},
-                           {"rows", rows},
-                           {"inputs", inputs},
-                           {"outputs", outputs},
-                           {"threads", threads},
-                           {"ours_ms", bench::as_json(t_ours)},
-                           {"gflops", rate},
-                           {"percent_of_peak", 100 * rate / peak},
-                           {"openblas_ms", bench::as_json(t_blas)},
-                           {"openblas_over_ours", t_blas.median / t_ours.median},
-                           {"max_abs_diff_vs_openblas", worst}});
+    auto record = g.record("gemm", threads);
+    record.update({{"ours_ms", bench::as_json(t_ours)},
+                   {"gflops", rate},
+                   {"percent_of_peak", 100 * rate / peak},
+                   {"openblas_ms", bench::as_json(t_blas)},
+                   {"openblas_over_ours", t_blas.median / t_ours.median},
+                   {"max_abs_diff_vs_openblas", worst}});
+    ctx.records.push_back(record);
   }
 }
 
@@ -100,26 +111,22 @@ void bench_gemm(context& ctx, const char* what, std::size_t rows, std::size_t in
 /// float32 weights, ours and cblas_sgemm's: what halving the weights' bytes buys, and costs.
 void bench_gemm_bf16(context& ctx, const char* what, std::size_t rows, std::size_t inputs,
                      std::size_t outputs) {
-  const auto x = random_values(rows * inputs, 1), w = random_values(inputs * outputs, 2);
+  const gemm_operands g{what, rows, inputs, outputs};
   std::vector<float> bf16_y(rows * outputs), f32_y(rows * outputs), blas_y(rows * outputs);
-  const auto element = [&](std::size_t k, std::size_t n) { return w[k * outputs + n]; };
+  const auto element = [&](std::size_t k, std::size_t n) { return g.element(k, n); };
   const auto bf16 = tk::packed_bf16_matrix::pack(element, inputs, outputs);
   const auto f32 = tk::packed_matrix::pack(element, inputs, outputs);
   const tk::basic_gemm_args<tk::packed_bf16_matrix> bf16_args{
-      x.data(), inputs, rows, &bf16, nullptr, 1.0f, bf16_y.data(), outputs};
-  const tk::gemm_args f32_args{x.data(), inputs, rows, &f32, nullptr, 1.0f, f32_y.data(), outputs};
-  const double gflop = 2.0 * double(rows) * double(inputs) * double(outputs) * 1e-9;
+      g.x.data(), inputs, rows, &bf16, nullptr, 1.0f, bf16_y.data(), outputs};
+  const tk::gemm_args f32_args{g.x.data(), inputs, rows,         &f32,
+                               nullptr,    1.0f,   f32_y.data(), outputs};
   const double weight_mib = double(inputs * outputs) * 2 / (1 << 20);
   for (int threads : {1, 2}) {
     tfm::thread_pool pool(static_cast<std::size_t>(threads));
     openblas_set_num_threads(threads);
     auto ours_bf16 = [&] { tk::gemm<isa>(pool, bf16_args); };
     auto ours_f32 = [&] { tk::gemm<isa>(pool, f32_args); };
-    auto blas = [&] {
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(rows), int(outputs), int(inputs),
-                  1.0f, x.data(), int(inputs), w.data(), int(outputs), 0.0f, blas_y.data(),
-                  int(outputs));
-    };
+    auto blas = [&] { g.blas(blas_y.data()); };
     bench::settle();
     const auto [t_bf16, t_f32, t_blas] = bench::time_interleaved_ms(ours_bf16, ours_f32, blas);
     double worst = 0, largest = 0;  // the bfloat16 rounding's effect on the outputs
@@ -127,7 +134,7 @@ void bench_gemm_bf16(context& ctx, const char* what, std::size_t rows, std::size
       worst = std::max(worst, double(std::fabs(bf16_y[i] - blas_y[i])));
       largest = std::max(largest, double(std::fabs(blas_y[i])));
     }
-    const double rate = gflop / t_bf16.median * 1e3, peak = ctx.peak[threads];
+    const double rate = g.gflop() / t_bf16.median * 1e3, peak = ctx.peak[threads];
     std::printf(
         "%-22s %5zu %5zu %5zu %5.1f %2d | %8.3f (%7.3f-%8.3f) %6.1f %3.0f%% | %8.3f %5.2fx | "
         "%8.3f %5.2fx | %.1e of %.1f\n",
@@ -135,22 +142,18 @@ void bench_gemm_bf16(context& ctx, const char* what, std::size_t rows, std::size
         rate, 100 * rate / peak, t_f32.median, t_f32.median / t_bf16.median, t_blas.median,
         t_blas.median / t_bf16.median, worst, largest);
     std::fflush(stdout);
-    ctx.records.push_back({{"kernel", "gemm_bf16_weights"},
-                           {"shape", what},
-                           {"rows", rows},
-                           {"inputs", inputs},
-                           {"outputs", outputs},
-                           {"threads", threads},
-                           {"bf16_weight_mib", weight_mib},
-                           {"ours_ms", bench::as_json(t_bf16)},
-                           {"gflops", rate},
-                           {"percent_of_peak", 100 * rate / peak},
-                           {"ours_float32_weights_ms", bench::as_json(t_f32)},
-                           {"float32_over_bf16", t_f32.median / t_bf16.median},
-                           {"openblas_ms", bench::as_json(t_blas)},
-                           {"openblas_over_ours", t_blas.median / t_bf16.median},
-                           {"max_abs_diff_vs_openblas_float32", worst},
-                           {"max_abs_openblas_output", largest}});
+    auto record = g.record("gemm_bf16_weights", threads);
+    record.update({{"bf16_weight_mib", weight_mib},
+                   {"ours_ms", bench::as_json(t_bf16)},
+                   {"gflops", rate},
+                   {"percent_of_peak", 100 * rate / peak},
+                   {"ours_float32_weights_ms", bench::as_json(t_f32)},
+                   {"float32_over_bf16", t_f32.median / t_bf16.median},
+                   {"openblas_ms", bench::as_json(t_blas)},
+                   {"openblas_over_ours", t_blas.median / t_bf16.median},
+                   {"max_abs_diff_vs_openblas_float32", worst},
+                   {"max_abs_openblas_output", largest}});
+    ctx.records.push_back(record);
   }
 }
 

@@ -10,7 +10,6 @@
 #include <typeformer/kernels/activation.hpp>
 #include <typeformer/kernels/attention_layout.hpp>
 #include <typeformer/kernels/gemm.hpp>
-#include <typeformer/kernels/packed_bf16_matrix.hpp>
 #include <typeformer/kernels/packed_matrix.hpp>
 #include <typeformer/kernels/simd.hpp>
 #include <typeformer/kernels/thread_pool.hpp>

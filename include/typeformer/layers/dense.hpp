@@ -49,9 +49,7 @@ struct dense {
   static constexpr extent_t input_width = d_model;
   static constexpr extent_t output_width = units;
   static constexpr extent_t parameter_count = d_model * units + (has_bias ? units : 0);
-  static constexpr weight_format stored_weight_format =
-      option_value<option_kinds::weight_storage, Options...>(weight_format::float32);
-  using weight_matrix = kernels::packed_weights<stored_weight_format>;
+  using weight_matrix = weight_matrix_for<Options...>;
 
   struct parameters {
     weight_matrix kernel;

@@ -50,9 +50,7 @@ struct feed_forward {
   static constexpr extent_t input_width = d_model;
   static constexpr extent_t output_width = d_model;
   static constexpr extent_t parameter_count = 2 * d_model * width + width + d_model;
-  static constexpr weight_format stored_weight_format =
-      option_value<option_kinds::weight_storage, Options...>(weight_format::float32);
-  using weight_matrix = kernels::packed_weights<stored_weight_format>;
+  using weight_matrix = weight_matrix_for<Options...>;
 
   /// Where this block's tensors live below the enclosing scope: PyTorch's transformer layers
   /// hold `linear1`/`linear2` directly, so the block adds no scope of its own there.

@@ -165,9 +165,7 @@ struct multi_head_attention {
       option_value<option_kinds::on_fully_masked_rows, Options...>(fully_masked_rows::zeros);
   static constexpr maths softmax_maths =
       option_value<option_kinds::maths_policy, Options...>(maths::fast);
-  static constexpr weight_format stored_weight_format =
-      option_value<option_kinds::weight_storage, Options...>(weight_format::float32);
-  using weight_matrix = kernels::packed_weights<stored_weight_format>;
+  using weight_matrix = weight_matrix_for<Options...>;
 
   /// Widths as a link in a model: self-attention reads d_model-wide inputs.
   static constexpr extent_t input_width = d_model;

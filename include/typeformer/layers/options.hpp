@@ -47,6 +47,13 @@ struct weights_stored_as {
   static constexpr weight_format value = Format;
 };
 
+/// The packed matrix type of a layer declared with `Options...`: packed_matrix, or
+/// packed_bf16_matrix under weights_stored_as<weight_format::bfloat16>.
+template <class... Options>
+using weight_matrix_for =
+    kernels::packed_weights<option_value<option_kinds::weight_storage, Options...>(
+        weight_format::float32)>;
+
 /// A small constant as mantissa · 10^exponent: `epsilon<1, -6>` is 1e-6. Integer-encoded
 /// because clang 14 has no floating-point template arguments.
 template <int Mantissa, int Exponent>
