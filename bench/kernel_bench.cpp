@@ -109,15 +109,17 @@ void bench_gemm(context& ctx, const char* what, std::size_t rows, std::size_t in
 
 /// y = x·w with w stored as bfloat16 (rounded once, at packing) against the same product with
 /// float32 weights, ours and cblas_sgemm's: what halving the weights' bytes buys, and costs.
+/// Bf16Matrix picks the arithmetic: float32 inputs, or inputs rounded too (vdpbf16ps's).
+template <class Bf16Matrix>
 void bench_gemm_bf16(context& ctx, const char* what, std::size_t rows, std::size_t inputs,
                      std::size_t outputs) {
   const gemm_operands g{what, rows, inputs, outputs};
   std::vector<float> bf16_y(rows * outputs), f32_y(rows * outputs), blas_y(rows * outputs);
   const auto element = [&](std::size_t k, std::size_t n) { return g.element(k, n); };
-  const auto bf16 = tk::packed_bf16_matrix::pack(element, inputs, outputs);
+  const auto bf16 = Bf16Matrix::pack(element, inputs, outputs);
   const auto f32 = tk::packed_matrix::pack(element, inputs, outputs);
-  const tk::basic_gemm_args<tk::packed_bf16_matrix> bf16_args{
-      g.x.data(), inputs, rows, &bf16, nullptr, 1.0f, bf16_y.data(), outputs};
+  const tk::basic_gemm_args<Bf16Matrix> bf16_args{g.x.data(), inputs, rows,          &bf16,
+                                                  nullptr,    1.0f,   bf16_y.data(), outputs};
   const tk::gemm_args f32_args{g.x.data(), inputs, rows,         &f32,
                                nullptr,    1.0f,   f32_y.data(), outputs};
   const double weight_mib = double(inputs * outputs) * 2 / (1 << 20);
@@ -142,7 +144,8 @@ void bench_gemm_bf16(context& ctx, const char* what, std::size_t rows, std::size
         rate, 100 * rate / peak, t_f32.median, t_f32.median / t_bf16.median, t_blas.median,
         t_blas.median / t_bf16.median, worst, largest);
     std::fflush(stdout);
-    auto record = g.record("gemm_bf16_weights", threads);
+    auto record = g.record(
+        tk::rounds_inputs<Bf16Matrix> ? "gemm_bf16_products" : "gemm_bf16_weights", threads);
     record.update({{"bf16_weight_mib", weight_mib},
                    {"ours_ms", bench::as_json(t_bf16)},
                    {"gflops", rate},
@@ -245,11 +248,28 @@ int main(int argc, char** argv) {
       "largest |output| beside it\n"
       "shape                   rows    in   out   MiB th |  bf16 ms (    min -     max) GFLOP/s "
       "peak |  f32 ms f32/bf16 | BLAS ms BLAS/bf16 | max|diff|\n");
-  bench_gemm_bf16(ctx, "decode projection", 1, 512, 512);
-  bench_gemm_bf16(ctx, "decode FFN in", 1, 768, 3072);
-  bench_gemm_bf16(ctx, "decode, weights > L3", 1, 4096, 4096);
-  bench_gemm_bf16(ctx, "(8,128,768) projection", 1024, 768, 768);
-  bench_gemm_bf16(ctx, "encoder FFN in", 1024, 768, 3072);
+  using tk::packed_bf16_matrix, tk::packed_bf16_dot_matrix;
+  bench_gemm_bf16<packed_bf16_matrix>(ctx, "decode projection", 1, 512, 512);
+  bench_gemm_bf16<packed_bf16_matrix>(ctx, "decode FFN in", 1, 768, 3072);
+  bench_gemm_bf16<packed_bf16_matrix>(ctx, "decode, weights > L3", 1, 4096, 4096);
+  bench_gemm_bf16<packed_bf16_matrix>(ctx, "(8,128,768) projection", 1024, 768, 768);
+  bench_gemm_bf16<packed_bf16_matrix>(ctx, "encoder FFN in", 1024, 768, 3072);
+
+  const bool instruction =
+      tk::detail::has_bf16_dot_kernels<isa> && tk::bf16_dot::cpu_has_instruction();
+  std::printf(
+      "\nGEMM with bfloat16 products (weights and inputs rounded to bfloat16, float32 sums: "
+      "weight_format::bfloat16_products), %s; columns as above\n"
+      "shape                   rows    in   out   MiB th | prod ms (    min -     max) GFLOP/s "
+      "peak |  f32 ms f32/prod | BLAS ms BLAS/prod | max|diff|\n",
+      instruction ? "by vdpbf16ps (AVX-512 BF16)"
+                  : "emulated: this build or CPU has no AVX-512 BF16");
+  bench_gemm_bf16<packed_bf16_dot_matrix>(ctx, "decode projection", 1, 512, 512);
+  bench_gemm_bf16<packed_bf16_dot_matrix>(ctx, "decode FFN in", 1, 768, 3072);
+  bench_gemm_bf16<packed_bf16_dot_matrix>(ctx, "decode, weights > L3", 1, 4096, 4096);
+  bench_gemm_bf16<packed_bf16_dot_matrix>(ctx, "(8,128,768) projection", 1024, 768, 768);
+  bench_gemm_bf16<packed_bf16_dot_matrix>(ctx, "encoder FFN in", 1024, 768, 3072);
+  bench_gemm_bf16<packed_bf16_dot_matrix>(ctx, "encoder FFN out", 1024, 3072, 768);
 
   std::printf(
       "\nAttention core over projected per-head data (no projections); GFLOP/s counts the "

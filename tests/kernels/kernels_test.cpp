@@ -47,10 +47,20 @@ double rounded_to_bfloat16(float value) {
 // A weight as a matrix of type Weights stores it.
 template <class Weights>
 double stored(float w) {
-  if constexpr (std::is_same_v<Weights, tk::packed_bf16_matrix>)
+  if constexpr (tk::is_bf16_weights<Weights>)
     return rounded_to_bfloat16(w);
   else
     return w;
+}
+
+// An input as the GEMM multiplies it with Weights: rounded to bfloat16 for vdpbf16ps's
+// arithmetic, as it is.
+template <class Weights>
+double multiplied(float x) {
+  if constexpr (tk::rounds_inputs<Weights>)
+    return rounded_to_bfloat16(x);
+  else
+    return x;
 }
 
 template <class Arch, class Weights = tk::packed_matrix>
@@ -75,7 +85,7 @@ void check_gemm(std::size_t rows, std::size_t inputs, std::size_t outputs,
     for (std::size_t n = 0; n < outputs; ++n) {
       double ref = bias[n];
       for (std::size_t k = 0; k < inputs; ++k)
-        ref += double(x[r * inputs + k]) * stored<Weights>(w[n * inputs + k]);
+        ref += multiplied<Weights>(x[r * inputs + k]) * stored<Weights>(w[n * inputs + k]);
       // float32 rounding of a sum of `inputs` products of magnitude ≤ 1 grows like √inputs;
       // one product missing or counted twice is ~0.25, far outside.
       REQUIRE(y[r * ldy + n] ==
@@ -108,6 +118,100 @@ void check_bf16_widening_paths_agree() {
     tk::gemm<Arch>(row);
     for (std::size_t n = 0; n < outputs; ++n) REQUIRE(one[n] == all[r * outputs + n]);
   }
+}
+
+// vdpbf16ps's arithmetic three ways: emulated by Arch's kernels, emulated by the scalar path,
+// and (where the CPU has it) by the instruction. Each product is exact and the sums run in the
+// same order, so all give the same bits: with a bias, a residual, three K blocks, a whole row
+// block and every row and panel tail (no subnormal values, which the instruction flushes).
+template <class Arch>
+void check_bf16_products_paths_agree(typeformer::activation act) {
+  const std::size_t rows = tk::gemm_row_block + 19, inputs = 2 * tk::gemm_k_block + 5;
+  const std::size_t outputs = 16 * 9 + 5, ldx = inputs + 3;  // x's rows apart
+  const auto x = random_vector(rows * ldx, 61, 3.0f), w = random_vector(inputs * outputs, 62);
+  const auto bias = random_vector(outputs, 63), residual = random_vector(rows * outputs, 64);
+  const auto packed = tk::packed_bf16_dot_matrix::pack(
+      [&](std::size_t k, std::size_t n) { return w[k * outputs + n]; }, inputs, outputs);
+  std::vector<float> emulated(rows * outputs), scalar(rows * outputs), native(rows * outputs);
+  tk::basic_gemm_args<tk::packed_bf16_dot_matrix> args{
+      x.data(),        ldx,     rows, &packed,         bias.data(), 0.5f,
+      emulated.data(), outputs, act,  residual.data(), outputs};
+  tk::detail::gemm_portable<Arch>(args, 0, rows, 0, packed.panels());
+  // The scalar path's activations are not Arch's (std::erf against xsimd's): compare them
+  // before any activation only.
+  if (act == typeformer::activation::identity) {
+    auto one_lane = args;
+    one_lane.y = scalar.data();
+    tk::detail::gemm_portable<simd::scalar>(one_lane, 0, rows, 0, packed.panels());
+    for (std::size_t i = 0; i < emulated.size(); ++i) REQUIRE(scalar[i] == emulated[i]);
+  }
+#if TYPEFORMER_BF16_DOT_KERNELS
+  if constexpr (tk::detail::has_bf16_dot_kernels<Arch>) {
+    if (!tk::bf16_dot::cpu_has_instruction()) {
+      WARN("this CPU has no AVX-512 BF16: vdpbf16ps not run, only its emulation");
+      return;
+    }
+    auto by_instruction = args;
+    by_instruction.y = native.data();
+    tk::detail::gemm_bf16_dot<Arch>(by_instruction, 0, rows, 0, packed.panels());
+    for (std::size_t i = 0; i < emulated.size(); ++i) REQUIRE(native[i] == emulated[i]);
+    // One row at a time and split over panels: the decoding calls.
+    std::vector<float> one(outputs);
+    for (std::size_t r : {std::size_t{0}, rows / 2, rows - 1}) {
+      auto row = by_instruction;
+      row.x = x.data() + r * ldx, row.rows = 1, row.y = one.data();
+      row.residual = residual.data() + r * outputs;
+      tk::detail::gemm_bf16_dot<Arch>(row, 0, 1, 0, 3);
+      tk::detail::gemm_bf16_dot<Arch>(row, 0, 1, 3, packed.panels());
+      for (std::size_t n = 0; n < outputs; ++n) REQUIRE(one[n] == emulated[r * outputs + n]);
+    }
+  }
+#endif
+}
+
+// Which path the public gemm takes for bfloat16 products: the instruction wherever the build
+// and the CPU allow it. Told apart by a subnormal product (2^-70 · 2^-70), which vdpbf16ps
+// flushes to zero and the emulation keeps.
+template <class Arch>
+void check_bf16_products_path_chosen() {
+  const float tiny = 0x1p-70f;
+  const auto packed =
+      tk::packed_bf16_dot_matrix::pack([&](std::size_t, std::size_t) { return tiny; }, 1, 1);
+  float y = 42.0f;
+  const tk::basic_gemm_args<tk::packed_bf16_dot_matrix> args{&tiny,   1,    1,  &packed,
+                                                             nullptr, 1.0f, &y, 1};
+  tk::gemm<Arch>(args);
+  bool instruction = false;
+#if TYPEFORMER_BF16_DOT_KERNELS
+  instruction = tk::detail::has_bf16_dot_kernels<Arch> && tk::bf16_dot::cpu_has_instruction();
+#endif
+  INFO("vdpbf16ps expected: " << instruction);
+  REQUIRE(y == (instruction ? 0.0f : 0x1p-140f));
+}
+
+// The rounding of inputs to bfloat16 pairs that feeds vdpbf16ps: ties to even, the sign, odd
+// lengths, and nothing written past the last pair.
+template <class Arch>
+void check_round_to_pairs() {
+#if TYPEFORMER_BF16_DOT_KERNELS
+  if (!tk::bf16_dot::cpu_has_instruction()) {
+    WARN("this CPU has no AVX-512 BF16: its input rounding not run");
+    return;
+  }
+  for (std::size_t n : {1, 2, 15, 16, 17, 31, 32, 33, 63, 100}) {
+    auto x = random_vector(n, 70 + unsigned(n), 5.0f);
+    x[0] = 1.0f + 0x1p-8f;                    // halfway: to even, 1
+    if (n > 1) x[1] = -(1.0f + 3 * 0x1p-8f);  // halfway: to even, -(1 + 2^-6)
+    std::vector<std::uint32_t> pairs((n + 1) / 2 + 4, 0xDEADBEEFu);
+    tk::bf16_dot::round_to_pairs<Arch>(x.data(), n, pairs.data());
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto half = static_cast<std::uint16_t>(pairs[i / 2] >> (i % 2 ? 16 : 0));
+      REQUIRE(double(typeformer::io::bf16_to_float(half)) == rounded_to_bfloat16(x[i]));
+    }
+    if (n % 2) REQUIRE(pairs[n / 2] >> 16 == 0);
+    for (std::size_t i = (n + 1) / 2; i < pairs.size(); ++i) REQUIRE(pairs[i] == 0xDEADBEEFu);
+  }
+#endif
 }
 
 // Keys and values projected into the attention layout a tile at a time, on `threads` threads,
@@ -185,7 +289,7 @@ void check_gemm_epilogue(typeformer::activation act, bool with_residual, std::si
     for (std::size_t n = 0; n < outputs; ++n) {
       double z = 0;
       for (std::size_t k = 0; k < inputs; ++k)
-        z += double(x[r * inputs + k]) * stored<Weights>(w[k * outputs + n]);
+        z += multiplied<Weights>(x[r * inputs + k]) * stored<Weights>(w[k * outputs + n]);
       double ref = z;
       switch (act) {
         case typeformer::activation::relu:
@@ -471,6 +575,28 @@ void check_exp_policies() {
           Approx(exp_of<simd::scalar, maths::fast>(x)).epsilon(5e-7));
 }
 
+// A GEMM over bfloat16 weights (Matrix picks what it multiplies them with) against float64 on
+// the shapes that matter to pairs of inputs: odd K, K blocks, row and panel tails, threads,
+// epilogues, no inputs.
+template <class Arch, class Matrix>
+void check_bf16_gemm() {
+  check_gemm<Arch, Matrix>(1, 1, 1);
+  check_gemm<Arch, Matrix>(13, 7, 37);
+  check_gemm<Arch, Matrix>(29, 30, 16);
+  // 2053 inputs: three K blocks of 685 rounded up to 686, so each later block starts at an
+  // even input, and an odd last input.
+  check_gemm<Arch, Matrix>(tk::gemm_row_block + 7, 2 * tk::gemm_k_block + 5, 53);
+  check_gemm<Arch, Matrix>(tk::gemm_row_block + 7, 2 * tk::gemm_k_block + 5, 53, 2);
+  for (std::size_t rows : {1, 2, 5, 14})
+    for (std::size_t outputs : {13, 35, 64, 131, 144}) check_gemm<Arch, Matrix>(rows, 33, outputs);
+  check_gemm<Arch, Matrix>(1, 513, 2 * 96 + 5, 2);  // one row: split over panels
+  using typeformer::activation;
+  for (activation act : {activation::identity, activation::relu, activation::gelu})
+    check_gemm_epilogue<Arch, Matrix>(act, act == activation::gelu);
+  check_gemm_epilogue<Arch, Matrix>(activation::gelu, true, 11, 2 * tk::gemm_k_block + 5, 37);
+  check_gemm<Arch, Matrix>(30, 0, 20);  // no inputs: y is the bias, scaled, for every row
+}
+
 template <class Arch>
 void kernel_suite() {
   SECTION("exp: the fast and exact policies against float64, and their edges") {
@@ -502,24 +628,16 @@ void kernel_suite() {
     check_gemm_epilogue<Arch>(typeformer::activation::gelu, true, 1, 2 * tk::gemm_k_block + 5, 99);
   }
   SECTION("gemm, bfloat16 weights: pairs of inputs, odd K, K blocks, tails, threads") {
-    using bf16 = tk::packed_bf16_matrix;
-    check_gemm<Arch, bf16>(1, 1, 1);
-    check_gemm<Arch, bf16>(13, 7, 37);
-    check_gemm<Arch, bf16>(29, 30, 16);
-    // 2053 inputs: three K blocks of 685 rounded up to 686, so each later block starts at an
-    // even input, and an odd last input.
-    check_gemm<Arch, bf16>(tk::gemm_row_block + 7, 2 * tk::gemm_k_block + 5, 53);
-    check_gemm<Arch, bf16>(tk::gemm_row_block + 7, 2 * tk::gemm_k_block + 5, 53, 2);
-    for (std::size_t rows : {1, 2, 5, 14})
-      for (std::size_t outputs : {13, 35, 64, 131}) check_gemm<Arch, bf16>(rows, 33, outputs);
-    check_gemm<Arch, bf16>(1, 513, 2 * 96 + 5, 2);  // one row: split over panels
-    using typeformer::activation;
-    for (activation act : {activation::identity, activation::relu, activation::gelu})
-      check_gemm_epilogue<Arch, bf16>(act, act == activation::gelu);
-    check_gemm_epilogue<Arch, bf16>(activation::gelu, true, 11, 2 * tk::gemm_k_block + 5, 37);
+    check_bf16_gemm<Arch, tk::packed_bf16_matrix>();
     check_bf16_widening_paths_agree<Arch>();
-    check_gemm<Arch, bf16>(30, 0, 20);  // no inputs: y is the bias, scaled, for every row
     check_gemm<Arch>(30, 0, 20);
+  }
+  SECTION("gemm, bfloat16 products (vdpbf16ps's arithmetic): shapes, tails, threads, paths") {
+    check_bf16_gemm<Arch, tk::packed_bf16_dot_matrix>();
+    check_bf16_products_paths_agree<Arch>(typeformer::activation::identity);
+    check_bf16_products_paths_agree<Arch>(typeformer::activation::gelu);
+    check_bf16_products_path_chosen<Arch>();
+    if constexpr (tk::detail::has_bf16_dot_kernels<Arch>) check_round_to_pairs<Arch>();
   }
   SECTION("bfloat16 packing: round to nearest, ties to even, and the odd last row") {
     // 1 + 2^-8 is halfway between 1 and 1 + 2^-7: even (1); 1 + 3·2^-8 rounds up to 1 + 2^-6;

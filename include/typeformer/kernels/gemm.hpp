@@ -7,6 +7,7 @@
 #include <type_traits>
 
 #include <typeformer/kernels/activation.hpp>
+#include <typeformer/kernels/bf16_dot_product.hpp>
 #include <typeformer/kernels/packed_bf16_matrix.hpp>
 #include <typeformer/kernels/packed_matrix.hpp>
 #include <typeformer/kernels/simd.hpp>
@@ -36,7 +37,8 @@ inline constexpr std::size_t gemm_row_block = 192;
 
 /// Arguments of one GEMM: `rows` rows of x (row stride ldx) times `w`, into y (row stride ldy).
 /// y must not overlap x or the residual: it holds partial sums between K blocks. `Weights` is
-/// packed_matrix or packed_bf16_matrix; x, y, the bias and the sums are float32 either way.
+/// packed_matrix or a bfloat16 one (packed_bf16_matrix, packed_bf16_dot_matrix); x, y, the bias
+/// and the sums are float32 in every case.
 template <class Weights>
 struct basic_gemm_args {
   const float* x;
@@ -53,8 +55,18 @@ struct basic_gemm_args {
 };
 using gemm_args = basic_gemm_args<packed_matrix>;
 
+/// Whether Weights is a bfloat16 matrix (whatever it is multiplied with).
 template <class Weights>
-inline constexpr bool is_bf16_weights = std::is_same_v<Weights, packed_bf16_matrix>;
+inline constexpr bool is_bf16_weights = false;
+template <bf16_inputs Inputs>
+inline constexpr bool is_bf16_weights<basic_packed_bf16_matrix<Inputs>> = true;
+
+/// Whether the GEMM rounds x to bfloat16 for Weights: vdpbf16ps's arithmetic.
+template <class Weights>
+inline constexpr bool rounds_inputs = false;
+template <bf16_inputs Inputs>
+inline constexpr bool rounds_inputs<basic_packed_bf16_matrix<Inputs>> =
+    Inputs == bf16_inputs::bfloat16;
 
 namespace detail {
 
@@ -104,8 +116,9 @@ template <class Arch, std::size_t R, std::size_t P, std::size_t V, bf16_half Hal
   }
 }
 
-// acc[r] += x[r · ldx + k] · w for each of the R rows: input k's contribution.
-template <class Arch, std::size_t R, std::size_t P, std::size_t V>
+// acc[r] += x[r · ldx + k] · w for each of the R rows: input k's contribution, with x rounded
+// to bfloat16 first if RoundInputs.
+template <class Arch, std::size_t R, std::size_t P, std::size_t V, bool RoundInputs = false>
 [[gnu::always_inline]] inline void gemm_multiply(typename simd::ops<Arch>::batch (&acc)[R][P][V],
                                                  const typename simd::ops<Arch>::batch (&w)[P][V],
                                                  const float* x, std::size_t ldx,
@@ -113,13 +126,100 @@ template <class Arch, std::size_t R, std::size_t P, std::size_t V>
   using O = simd::ops<Arch>;
   TYPEFORMER_UNROLL_REGISTER_LOOP
   for (std::size_t r = 0; r < R; ++r) {
-    const auto xr = O::splat(x[r * ldx + k]);
+    const float value = x[r * ldx + k];
+    const auto xr = O::splat(RoundInputs ? round_to_bf16(value) : value);
     TYPEFORMER_UNROLL_REGISTER_LOOP
     for (std::size_t q = 0; q < P; ++q) {
       TYPEFORMER_UNROLL_REGISTER_LOOP
       for (std::size_t v = 0; v < V; ++v) acc[r][q][v] = O::fma(xr, w[q][v], acc[r][q][v]);
     }
   }
+}
+
+// The first row of y's part for rows from row0 and panel p (row stride a.ldy).
+template <class Weights>
+float* gemm_output(const basic_gemm_args<Weights>& a, std::size_t row0, std::size_t p) noexcept {
+  return a.y + row0 * a.ldy + p * panel_width;
+}
+
+// The starting sums of R rows × P panels: zero for the first K block, else the partial sums
+// in y. Whole panels move between registers and y directly; only a narrower last panel goes
+// through a buffer (whose small copies cost as much as a K block's tail on AMD: rep movs).
+template <class Arch, std::size_t R, std::size_t P, std::size_t V, class Weights>
+[[gnu::always_inline]] inline void gemm_load_sums(typename simd::ops<Arch>::batch (&acc)[R][P][V],
+                                                  const basic_gemm_args<Weights>& a,
+                                                  std::size_t row0, std::size_t p0, bool first,
+                                                  const std::size_t (&cols)[P]) noexcept {
+  using O = simd::ops<Arch>;
+  TYPEFORMER_UNROLL_REGISTER_LOOP
+  for (std::size_t r = 0; r < R; ++r) {
+    TYPEFORMER_UNROLL_REGISTER_LOOP
+    for (std::size_t q = 0; q < P; ++q) {
+      const float* y = gemm_output(a, row0 + r, p0 + q);
+      if (first) {
+        TYPEFORMER_UNROLL_REGISTER_LOOP
+        for (std::size_t v = 0; v < V; ++v) acc[r][q][v] = O::splat(0.0f);
+      } else if (cols[q] == panel_width) {
+        TYPEFORMER_UNROLL_REGISTER_LOOP
+        for (std::size_t v = 0; v < V; ++v) acc[r][q][v] = O::load(y + v * O::width);
+      } else {
+        alignas(64) float partial[panel_width] = {};
+        for (std::size_t c = 0; c < cols[q]; ++c) partial[c] = y[c];
+        TYPEFORMER_UNROLL_REGISTER_LOOP
+        for (std::size_t v = 0; v < V; ++v) acc[r][q][v] = O::load(partial + v * O::width);
+      }
+    }
+  }
+}
+
+// Writes the sums of R rows × P panels to y: as partial sums, or, after the last K block,
+// through the epilogue (bias, scale, activation, residual).
+template <class Arch, std::size_t R, std::size_t P, std::size_t V, class Weights>
+[[gnu::always_inline]] inline void gemm_store_sums(
+    const typename simd::ops<Arch>::batch (&acc)[R][P][V], const basic_gemm_args<Weights>& a,
+    std::size_t row0, std::size_t p0, bool last, const std::size_t (&cols)[P]) noexcept {
+  using O = simd::ops<Arch>;
+  using batch = typename O::batch;
+  constexpr std::size_t W = O::width;
+  const batch scale = O::splat(a.scale);
+  TYPEFORMER_UNROLL_REGISTER_LOOP
+  for (std::size_t q = 0; q < P; ++q) {
+    const std::size_t col0 = (p0 + q) * panel_width;
+    const bool whole = cols[q] == panel_width;
+    alignas(64) float bias_tail[panel_width] = {};
+    if (last && a.bias && !whole)
+      for (std::size_t c = 0; c < cols[q]; ++c) bias_tail[c] = a.bias[col0 + c];
+    const float* bias = !a.bias ? nullptr : whole ? a.bias + col0 : bias_tail;
+    TYPEFORMER_UNROLL_REGISTER_LOOP
+    for (std::size_t r = 0; r < R; ++r) {
+      float* y = gemm_output(a, row0 + r, p0 + q);
+      const float* res =
+          last && a.residual ? a.residual + (row0 + r) * a.ld_residual + col0 : nullptr;
+      alignas(64) float out[panel_width];
+      TYPEFORMER_UNROLL_REGISTER_LOOP
+      for (std::size_t v = 0; v < V; ++v) {
+        batch value = acc[r][q][v];
+        if (last) {
+          if (bias) value = value + O::load(bias + v * W);
+          value = value * scale;
+          if (a.act != activation::identity) value = kernels::activate<Arch>(a.act, value);
+          if (res && whole) value = value + O::load(res + v * W);
+        }
+        O::store(whole ? y + v * W : out + v * W, value);
+      }
+      if (!whole)
+        for (std::size_t c = 0; c < cols[q]; ++c) y[c] = res ? out[c] + res[c] : out[c];
+    }
+  }
+}
+
+// Columns of y that panels p0 .. p0 + P − 1 hold (16 but for a narrower last panel).
+template <std::size_t P, class Weights>
+[[gnu::always_inline]] inline void gemm_panel_columns(std::size_t (&cols)[P], const Weights& w,
+                                                      std::size_t p0) noexcept {
+  TYPEFORMER_UNROLL_REGISTER_LOOP
+  for (std::size_t q = 0; q < P; ++q)
+    cols[q] = std::min(panel_width, w.outputs() - (p0 + q) * panel_width);
 }
 
 // R rows × P panels over inputs [k0, k1). The accumulators live in registers; x is broadcast
@@ -130,43 +230,34 @@ void gemm_block(const basic_gemm_args<Weights>& a, std::size_t row0, std::size_t
                 std::size_t k1) noexcept {
   using O = simd::ops<Arch>;
   using batch = typename O::batch;
-  constexpr std::size_t W = O::width;
-  constexpr std::size_t V = panel_width / W;
-  const std::size_t inputs = a.w->inputs();
+  constexpr std::size_t V = panel_width / O::width;
   const float* x = a.x + row0 * a.ldx;
   decltype(a.w->panel_row(0, 0)) panel[P];  // each panel's row k0
+  TYPEFORMER_UNROLL_REGISTER_LOOP
+  for (std::size_t q = 0; q < P; ++q) panel[q] = a.w->panel_row(p0 + q, k0);
   std::size_t cols[P];
-  TYPEFORMER_UNROLL_REGISTER_LOOP
-  for (std::size_t q = 0; q < P; ++q) {
-    panel[q] = a.w->panel_row(p0 + q, k0);
-    cols[q] = std::min(panel_width, a.w->outputs() - (p0 + q) * panel_width);
-  }
-  auto y_at = [&](std::size_t r, std::size_t q) {
-    return a.y + (row0 + r) * a.ldy + (p0 + q) * panel_width;
-  };
+  gemm_panel_columns(cols, *a.w, p0);
 
-  // Whole panels move between registers and y directly; only a narrower last panel goes
-  // through a buffer (whose small copies cost as much as a K block's tail on AMD: rep movs).
   batch acc[R][P][V];
-  TYPEFORMER_UNROLL_REGISTER_LOOP
-  for (std::size_t r = 0; r < R; ++r) {
-    TYPEFORMER_UNROLL_REGISTER_LOOP
-    for (std::size_t q = 0; q < P; ++q) {
-      if (k0 == 0) {
-        TYPEFORMER_UNROLL_REGISTER_LOOP
-        for (std::size_t v = 0; v < V; ++v) acc[r][q][v] = O::splat(0.0f);
-      } else if (cols[q] == panel_width) {
-        TYPEFORMER_UNROLL_REGISTER_LOOP
-        for (std::size_t v = 0; v < V; ++v) acc[r][q][v] = O::load(y_at(r, q) + v * W);
-      } else {
-        alignas(64) float partial[panel_width] = {};
-        for (std::size_t c = 0; c < cols[q]; ++c) partial[c] = y_at(r, q)[c];
-        TYPEFORMER_UNROLL_REGISTER_LOOP
-        for (std::size_t v = 0; v < V; ++v) acc[r][q][v] = O::load(partial + v * W);
-      }
+  gemm_load_sums<Arch>(acc, a, row0, p0, k0 == 0, cols);
+  if constexpr (rounds_inputs<Weights>) {
+    // vdpbf16ps's arithmetic, emulated: both factors bfloat16, so each product is exact and
+    // the FMA rounds only the sum; of each pair, the odd input's product is added first.
+    std::size_t k = k0;
+    for (; k + 1 < k1; k += 2) {
+      batch w[P][V];
+      const std::size_t row = (k - k0) / 2 * panel_width;
+      gemm_load_weights<Arch, R, P, V, bf16_half::high>(w, panel, row);
+      gemm_multiply<Arch, R, P, V, true>(acc, w, x, a.ldx, k + 1);
+      gemm_load_weights<Arch, R, P, V, bf16_half::low>(w, panel, row);
+      gemm_multiply<Arch, R, P, V, true>(acc, w, x, a.ldx, k);
     }
-  }
-  if constexpr (is_bf16_weights<Weights>) {
+    if (k < k1) {
+      batch w[P][V];
+      gemm_load_weights<Arch, R, P, V, bf16_half::low>(w, panel, (k - k0) / 2 * panel_width);
+      gemm_multiply<Arch, R, P, V, true>(acc, w, x, a.ldx, k);
+    }
+  } else if constexpr (is_bf16_weights<Weights>) {
     // Word rows hold inputs k (low halves) and k + 1 (high halves); k0 is even.
     std::size_t k = k0;
     for (; k + 1 < k1; k += 2) {
@@ -193,38 +284,7 @@ void gemm_block(const basic_gemm_args<Weights>& a, std::size_t row0, std::size_t
       gemm_multiply<Arch, R, P, V>(acc, w, x, a.ldx, k);
     }
   }
-
-  const bool last = k1 == inputs;
-  const batch scale = O::splat(a.scale);
-  TYPEFORMER_UNROLL_REGISTER_LOOP
-  for (std::size_t q = 0; q < P; ++q) {
-    const std::size_t col0 = (p0 + q) * panel_width;
-    const bool whole = cols[q] == panel_width;
-    alignas(64) float bias_tail[panel_width] = {};
-    if (last && a.bias && !whole)
-      for (std::size_t c = 0; c < cols[q]; ++c) bias_tail[c] = a.bias[col0 + c];
-    const float* bias = !a.bias ? nullptr : whole ? a.bias + col0 : bias_tail;
-    TYPEFORMER_UNROLL_REGISTER_LOOP
-    for (std::size_t r = 0; r < R; ++r) {
-      float* y = y_at(r, q);
-      const float* res =
-          last && a.residual ? a.residual + (row0 + r) * a.ld_residual + col0 : nullptr;
-      alignas(64) float out[panel_width];
-      TYPEFORMER_UNROLL_REGISTER_LOOP
-      for (std::size_t v = 0; v < V; ++v) {
-        batch value = acc[r][q][v];
-        if (last) {
-          if (bias) value = value + O::load(bias + v * W);
-          value = value * scale;
-          if (a.act != activation::identity) value = kernels::activate<Arch>(a.act, value);
-          if (res && whole) value = value + O::load(res + v * W);
-        }
-        O::store(whole ? y + v * W : out + v * W, value);
-      }
-      if (!whole)
-        for (std::size_t c = 0; c < cols[q]; ++c) y[c] = res ? out[c] + res[c] : out[c];
-    }
-  }
+  gemm_store_sums<Arch>(acc, a, row0, p0, k1 == a.w->inputs(), cols);
 }
 
 // R rows from `row` × panels [p, panel_end) over inputs [k0, k1): calls of P panels, then of
@@ -334,6 +394,141 @@ void gemm_widened(const basic_gemm_args<packed_bf16_matrix>& a, std::size_t row_
   }
 }
 
+// Inputs per K block: equal blocks of at most gemm_k_block (a short last block, 1152 = 1024 +
+// 128, would pay the loads and stores of the partial sums for an eighth of the work), starting
+// at even inputs for bfloat16 weights, which come in pairs of inputs.
+template <class Weights>
+std::size_t gemm_k_block_for(std::size_t inputs) noexcept {
+  const std::size_t k_blocks = std::max<std::size_t>(1, (inputs + gemm_k_block - 1) / gemm_k_block);
+  return simd::round_up(std::max<std::size_t>(1, (inputs + k_blocks - 1) / k_blocks),
+                        is_bf16_weights<Weights> ? 2 : 1);
+}
+
+// The GEMM on every architecture, vdpbf16ps's arithmetic emulated. Row blocks outer, then K
+// blocks, then panel pairs: see gemm() below.
+template <class Arch, class Weights>
+void gemm_portable(const basic_gemm_args<Weights>& a, std::size_t row_begin, std::size_t row_end,
+                   std::size_t panel_begin, std::size_t panel_end) noexcept {
+  const std::size_t inputs = a.w->inputs();
+  const std::size_t k_block = gemm_k_block_for<Weights>(inputs);
+  for (std::size_t r0 = row_begin; r0 < row_end; r0 += gemm_row_block) {
+    const std::size_t r1 = std::min(row_end, r0 + gemm_row_block);
+    for (std::size_t k0 = 0; k0 < std::max<std::size_t>(inputs, 1); k0 += k_block) {
+      const std::size_t k1 = std::min(inputs, k0 + k_block);
+      if constexpr (std::is_same_v<Weights, packed_bf16_matrix>) {
+        // (No inputs: nothing to widen, and the micro-kernels still write the epilogue.)
+        if (r1 - r0 >= gemm_widen_rows<Arch> && k1 > k0) {
+          gemm_widened<Arch>(a, r0, r1, panel_begin, panel_end, k0, k1);
+          continue;
+        }
+      }
+      gemm_rows_of<Arch>(a, r0, r1, panel_begin, panel_end, k0, k1);
+    }
+  }
+}
+
+/// Whether the vdpbf16ps kernels can serve Arch: x86-64 with 16-float registers (AVX-512).
+/// Other builds, AVX2 ones included, keep to the instruction sets their flags name.
+template <class Arch>
+inline constexpr bool has_bf16_dot_kernels =
+    (TYPEFORMER_BF16_DOT_KERNELS != 0) && simd::ops<Arch>::width == bf16_dot::lanes;
+
+#if TYPEFORMER_BF16_DOT_KERNELS
+
+/// Panels whose K block one sweep of rows keeps in L2: 8 panels of 1024 inputs are 256 KiB of
+/// bfloat16 pairs. x is rounded to pairs once per R rows and sweep, at 1/(8 · 16) of the work.
+inline constexpr std::size_t gemm_bf16_dot_panel_chunk = 8;
+
+// R rows × P panels over inputs [k0, k1) by vdpbf16ps, x already rounded to pairs (row
+// stride ldxp words); the sums start and end as in gemm_block.
+template <class Arch, std::size_t R, std::size_t P>
+[[TYPEFORMER_TARGET_AVX512_BF16]] void gemm_bf16_dot_block(
+    const basic_gemm_args<packed_bf16_dot_matrix>& a, const std::uint32_t* xp, std::size_t ldxp,
+    std::size_t row0, std::size_t p0, std::size_t k0, std::size_t k1) noexcept {
+  using batch = typename simd::ops<Arch>::batch;
+  const std::uint32_t* panel[P];
+  TYPEFORMER_UNROLL_REGISTER_LOOP
+  for (std::size_t q = 0; q < P; ++q) panel[q] = a.w->panel_row(p0 + q, k0);
+  std::size_t cols[P];
+  gemm_panel_columns(cols, *a.w, p0);
+
+  batch acc[R][P][1];
+  gemm_load_sums<Arch>(acc, a, row0, p0, k0 == 0, cols);
+  __m512 sums[R][P];
+  TYPEFORMER_UNROLL_REGISTER_LOOP
+  for (std::size_t r = 0; r < R; ++r) {
+    TYPEFORMER_UNROLL_REGISTER_LOOP
+    for (std::size_t q = 0; q < P; ++q) sums[r][q] = acc[r][q][0];
+  }
+  bf16_dot::accumulate<Arch, R, P>(sums, xp, ldxp, panel, (k1 - k0 + 1) / 2);
+  TYPEFORMER_UNROLL_REGISTER_LOOP
+  for (std::size_t r = 0; r < R; ++r) {
+    TYPEFORMER_UNROLL_REGISTER_LOOP
+    for (std::size_t q = 0; q < P; ++q) acc[r][q][0] = sums[r][q];
+  }
+  gemm_store_sums<Arch>(acc, a, row0, p0, k1 == a.w->inputs(), cols);
+}
+
+template <class Arch, std::size_t R, std::size_t P>
+[[TYPEFORMER_TARGET_AVX512_BF16]] void gemm_bf16_dot_sweep(
+    const basic_gemm_args<packed_bf16_dot_matrix>& a, const std::uint32_t* xp, std::size_t ldxp,
+    std::size_t row, std::size_t p, std::size_t panel_end, std::size_t k0,
+    std::size_t k1) noexcept {
+  for (; p + P <= panel_end; p += P) gemm_bf16_dot_block<Arch, R, P>(a, xp, ldxp, row, p, k0, k1);
+  if constexpr (P > 1)
+    if (p < panel_end) gemm_bf16_dot_sweep<Arch, R, P / 2>(a, xp, ldxp, row, p, panel_end, k0, k1);
+}
+
+// Rows [row, row_end) in groups of R (and fewer at the end), each group's inputs [k0, k1)
+// rounded to pairs into xp and swept over panels [p, panel_end). Returns the first row left.
+template <class Arch, std::size_t R>
+[[TYPEFORMER_TARGET_AVX512_BF16]] std::size_t gemm_bf16_dot_rows(
+    const basic_gemm_args<packed_bf16_dot_matrix>& a, std::uint32_t* xp, std::size_t row,
+    std::size_t row_end, std::size_t p, std::size_t panel_end, std::size_t k0,
+    std::size_t k1) noexcept {
+  constexpr std::size_t P =
+      R == gemm_rows<Arch> ? gemm_panels<Arch> : gemm_panels_for_rows<Arch, R>;
+  const std::size_t ldxp = (k1 - k0 + 1) / 2;
+  for (; row + R <= row_end; row += R) {
+    for (std::size_t r = 0; r < R; ++r)
+      bf16_dot::round_to_pairs<Arch>(a.x + (row + r) * a.ldx + k0, k1 - k0, xp + r * ldxp);
+    gemm_bf16_dot_sweep<Arch, R, P>(a, xp, ldxp, row, p, panel_end, k0, k1);
+  }
+  return row;
+}
+
+// The GEMM by vdpbf16ps: the same sums, in the same order, as gemm_portable's emulation (but
+// for subnormal values, which the instruction flushes to zero). Row blocks, then K blocks,
+// then chunks of panels that stay in L2 while groups of R rows, rounded to pairs in an L1
+// buffer (R · 512 words: 24 KiB on the caller's stack), sweep over them.
+template <class Arch>
+[[TYPEFORMER_TARGET_AVX512_BF16]] void gemm_bf16_dot(
+    const basic_gemm_args<packed_bf16_dot_matrix>& a, std::size_t row_begin, std::size_t row_end,
+    std::size_t panel_begin, std::size_t panel_end) noexcept {
+  constexpr std::size_t R = gemm_rows<Arch>;
+  static_assert(gemm_k_block % 2 == 0, "a K block of whole pairs fills at most half its words");
+  alignas(64) std::uint32_t xp[R * (gemm_k_block / 2)];
+  const std::size_t inputs = a.w->inputs();
+  const std::size_t k_block = gemm_k_block_for<packed_bf16_dot_matrix>(inputs);
+  for (std::size_t r0 = row_begin; r0 < row_end; r0 += gemm_row_block) {
+    const std::size_t r1 = std::min(row_end, r0 + gemm_row_block);
+    for (std::size_t k0 = 0; k0 < std::max<std::size_t>(inputs, 1); k0 += k_block) {
+      const std::size_t k1 = std::min(inputs, k0 + k_block);
+      for (std::size_t p = panel_begin; p < panel_end; p += gemm_bf16_dot_panel_chunk) {
+        const std::size_t chunk_end = std::min(panel_end, p + gemm_bf16_dot_panel_chunk);
+        std::size_t row = gemm_bf16_dot_rows<Arch, R>(a, xp, r0, r1, p, chunk_end, k0, k1);
+        if constexpr (R > 4)
+          row = gemm_bf16_dot_rows<Arch, 4>(a, xp, row, r1, p, chunk_end, k0, k1);
+        if constexpr (R > 2)
+          row = gemm_bf16_dot_rows<Arch, 2>(a, xp, row, r1, p, chunk_end, k0, k1);
+        gemm_bf16_dot_rows<Arch, 1>(a, xp, row, r1, p, chunk_end, k0, k1);
+      }
+    }
+  }
+}
+
+#endif
+
 }  // namespace detail
 
 /// Computes rows [row_begin, row_end) × panels [panel_begin, panel_end) of y. Row blocks outer,
@@ -341,32 +536,19 @@ void gemm_widened(const basic_gemm_args<packed_bf16_matrix>& a, std::size_t row_
 /// the row block stream past it from L2, and the block's partial sums never leave L2 (with K
 /// blocks outer they went to memory and back for every row of a long input: 10-15% on AVX2).
 /// Disjoint ranges may run on different threads; each element's sum runs over k in the same
-/// order whatever the split, so results do not depend on the thread count.
+/// order whatever the split, so results do not depend on the thread count. With
+/// packed_bf16_dot_matrix weights on an AVX-512 build, a CPU with AVX-512 BF16 runs vdpbf16ps
+/// (the same bits as the emulation other CPUs run, but for subnormals).
 template <class Arch, class Weights = packed_matrix>
 void gemm(const basic_gemm_args<Weights>& a, std::size_t row_begin, std::size_t row_end,
           std::size_t panel_begin, std::size_t panel_end) noexcept {
-  const std::size_t inputs = a.w->inputs();
-  // Equal K blocks of at most gemm_k_block: a short last block (1152 = 1024 + 128) would pay
-  // the loads and stores of the partial sums for an eighth of the work.
-  const std::size_t k_blocks = std::max<std::size_t>(1, (inputs + gemm_k_block - 1) / gemm_k_block);
-  // bfloat16 weights come in pairs of inputs, so their K blocks start at even inputs.
-  constexpr std::size_t k_step = is_bf16_weights<Weights> ? 2 : 1;
-  const std::size_t k_block =
-      simd::round_up(std::max<std::size_t>(1, (inputs + k_blocks - 1) / k_blocks), k_step);
-  for (std::size_t r0 = row_begin; r0 < row_end; r0 += gemm_row_block) {
-    const std::size_t r1 = std::min(row_end, r0 + gemm_row_block);
-    for (std::size_t k0 = 0; k0 < std::max<std::size_t>(inputs, 1); k0 += k_block) {
-      const std::size_t k1 = std::min(inputs, k0 + k_block);
-      if constexpr (is_bf16_weights<Weights>) {
-        // (No inputs: nothing to widen, and the micro-kernels still write the epilogue.)
-        if (r1 - r0 >= detail::gemm_widen_rows<Arch> && k1 > k0) {
-          detail::gemm_widened<Arch>(a, r0, r1, panel_begin, panel_end, k0, k1);
-          continue;
-        }
-      }
-      detail::gemm_rows_of<Arch>(a, r0, r1, panel_begin, panel_end, k0, k1);
-    }
+#if TYPEFORMER_BF16_DOT_KERNELS
+  if constexpr (rounds_inputs<Weights> && detail::has_bf16_dot_kernels<Arch>) {
+    if (bf16_dot::cpu_has_instruction())
+      return detail::gemm_bf16_dot<Arch>(a, row_begin, row_end, panel_begin, panel_end);
   }
+#endif
+  detail::gemm_portable<Arch>(a, row_begin, row_end, panel_begin, panel_end);
 }
 
 template <class Arch, class Weights = packed_matrix>

@@ -12,24 +12,39 @@
 
 namespace typeformer::kernels {
 
+/// `value` rounded to the nearest bfloat16 (ties to even), as a float.
+constexpr float round_to_bf16(float value) noexcept {
+  return io::bf16_to_float(io::float_to_bf16(value));
+}
+
+/// What the kernels multiply the weights of a bfloat16 matrix with.
+enum class bf16_inputs {
+  /// The inputs as they are: each product is a bfloat16 weight times a float32 input.
+  float32,
+  /// The inputs rounded to bfloat16 too, as AVX-512 BF16's dot-product instruction (vdpbf16ps)
+  /// takes them: each product is exact, and the two of a pair are added to the sum in turn.
+  bfloat16
+};
+
 /// A K×N matrix as ⌈N/16⌉ panels of 16 columns, like packed_matrix, whose elements are rounded
 /// to bfloat16 (nearest, ties to even, as PyTorch's `.bfloat16()`). Within a panel, 32-bit word
 /// (i, c) holds column c of two consecutive inputs: bits 0-15 row 2i, bits 16-31 row 2i + 1; an
 /// odd last row is paired with zero. Either half becomes a float with one integer operation (a
 /// shift or a mask) on every instruction set, and the pairs are the operand layout of AVX-512
-/// BF16's dot-product instruction.
-class packed_bf16_matrix {
+/// BF16's dot-product instruction. `Inputs` changes only how the GEMM multiplies, not the data.
+template <bf16_inputs Inputs>
+class basic_packed_bf16_matrix {
  public:
   using word = std::uint32_t;
 
-  packed_bf16_matrix() = default;
-  packed_bf16_matrix(std::size_t inputs, std::size_t outputs)
+  basic_packed_bf16_matrix() = default;
+  basic_packed_bf16_matrix(std::size_t inputs, std::size_t outputs)
       : inputs_(inputs), outputs_(outputs), data_(pairs() * panels() * panel_width) {}
 
   /// Packs element (k, n) = element(k, n), rounded to bfloat16; see packed_matrix::pack.
   template <class Source>
-  static packed_bf16_matrix pack(Source&& element, std::size_t inputs, std::size_t outputs) {
-    packed_bf16_matrix m(inputs, outputs);
+  static basic_packed_bf16_matrix pack(Source&& element, std::size_t inputs, std::size_t outputs) {
+    basic_packed_bf16_matrix m(inputs, outputs);
     for (std::size_t k = 0; k < inputs; ++k)
       for (std::size_t n = 0; n < outputs; ++n) m.set(k, n, element(k, n));
     return m;
@@ -69,5 +84,10 @@ class packed_bf16_matrix {
   std::size_t outputs_ = 0;
   aligned_buffer<word> data_;
 };
+
+/// bfloat16 weights times float32 inputs.
+using packed_bf16_matrix = basic_packed_bf16_matrix<bf16_inputs::float32>;
+/// bfloat16 weights times inputs rounded to bfloat16: vdpbf16ps's arithmetic.
+using packed_bf16_dot_matrix = basic_packed_bf16_matrix<bf16_inputs::bfloat16>;
 
 }  // namespace typeformer::kernels

@@ -22,7 +22,7 @@ inline constexpr std::size_t key_value_tile_rows = 96;
 
 /// What to project: `batch` × `key_len` rows of keys (key_features wide, contiguous) by
 /// `key_weights` and as many rows of values by `value_weights`, each with its bias (or null) and
-/// activation. `Weights` is packed_matrix or packed_bf16_matrix.
+/// activation. `Weights` is any matrix gemm takes.
 template <class Weights>
 struct basic_key_value_projection {
   const float* key = nullptr;

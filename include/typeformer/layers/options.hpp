@@ -48,7 +48,8 @@ struct weights_stored_as {
 };
 
 /// The packed matrix type of a layer declared with `Options...`: packed_matrix, or
-/// packed_bf16_matrix under weights_stored_as<weight_format::bfloat16>.
+/// packed_bf16_matrix under weights_stored_as<weight_format::bfloat16>, packed_bf16_dot_matrix
+/// under weights_stored_as<weight_format::bfloat16_products>.
 template <class... Options>
 using weight_matrix_for =
     kernels::packed_weights<option_value<option_kinds::weight_storage, Options...>(
