@@ -1,6 +1,7 @@
-// Layers with bfloat16 weights (weights_stored_as<weight_format::bfloat16>) against PyTorch 1.13
-// (tools/make_bf16_goldens_pytorch.py): float32 tolerances against PyTorch run with the same
-// rounded weight matrices, and the stated bfloat16 bound against the float32 module.
+// Layers with bfloat16 weights (weights_stored_as<weight_format::bfloat16>, and ..._products,
+// whose products round their inputs too) against PyTorch 1.13 (tools/make_bf16_goldens_pytorch.py):
+// float32 tolerances against PyTorch run with the same roundings, and the stated bfloat16
+// bound against the float32 module. Each test runs for both formats.
 
 #include <catch2/catch.hpp>
 
@@ -23,6 +24,7 @@ namespace {
 
 const std::string data_dir = std::string(TYPEFORMER_TEST_DATA) + "/bf16/";
 using bf16_storage = tfm::weights_stored_as<tfm::weight_format::bfloat16>;
+using products_storage = tfm::weights_stored_as<tfm::weight_format::bfloat16_products>;
 
 struct golden {
   tfm::io::safetensors_file file;
@@ -38,26 +40,36 @@ struct golden {
   }
 
   // Ours against both references: element-wise with float32's tolerances against PyTorch with
-  // the rounded weights; against the float32 module, within the stated bound relative to its
-  // largest output.
+  // the same roundings (the weight matrices' for bf16_storage, and the products' inputs' too
+  // for products_storage); against the float32 module, within the format's stated bound
+  // relative to its largest output.
+  template <class Storage>
   void require_matches(const xt::xtensor<float, 3>& y, const std::string& what) const {
+    constexpr bool products = std::is_same_v<Storage, products_storage>;
     const double atol = config.at("atol"), rtol = config.at("rtol");
-    const auto rounded = file.read_floats("golden.output");
+    const auto reference =
+        file.read_floats(products ? "golden.output_bf16_products" : "golden.output");
+    const auto other = file.read_floats(products ? "golden.output" : "golden.output_bf16_products");
     const auto exact = file.read_floats("golden.output_float32_weights");
-    REQUIRE(rounded.size() == y.size());
+    REQUIRE(reference.size() == y.size());
     REQUIRE(exact.size() == y.size());
-    double largest = 0, moved = 0;
+    double largest = 0, moved = 0, from_other = 0;
     for (float v : exact) largest = std::max(largest, double(std::fabs(v)));
     for (std::size_t i = 0; i < y.size(); ++i) {
       INFO(what << " element " << i);
-      REQUIRE(std::fabs(y.data()[i] - rounded[i]) <= atol + rtol * std::fabs(rounded[i]));
+      REQUIRE(std::fabs(y.data()[i] - reference[i]) <= atol + rtol * std::fabs(reference[i]));
       moved = std::max(moved, double(std::fabs(y.data()[i] - exact[i])));
+      from_other = std::max(from_other, double(std::fabs(y.data()[i] - other[i])));
     }
-    const double bound = double(config.at("bf16_atol")) + double(config.at("bf16_rtol")) * largest;
+    const std::string prefix = products ? "products_" : "bf16_";
+    const double bound =
+        double(config.at(prefix + "atol")) + double(config.at(prefix + "rtol")) * largest;
     INFO(what << ": max |ours - float32 module| " << moved << ", bound " << bound);
     REQUIRE(moved <= bound);
-    // The rounding is visible: a layer that silently kept float32 weights would fail here.
+    // The rounding is visible: a layer that silently kept float32 weights would fail here, and
+    // one that rounded its products' inputs when it should not (or not when it should) below.
     REQUIRE(moved > 10 * atol);
+    REQUIRE(from_other > 10 * atol);
   }
 };
 
@@ -71,8 +83,10 @@ using decoder_model = tfm::model<
 
 }  // namespace
 
-TEST_CASE("an encoder layer with bfloat16 weights matches PyTorch with its weights rounded") {
-  using layer = tfm::transformer_encoder_layer<heads<4>, dim_feedforward<96>, bf16_storage>;
+TEMPLATE_TEST_CASE(
+    "an encoder layer with bfloat16 weights matches PyTorch with its weights rounded", "",
+    bf16_storage, products_storage) {
+  using layer = tfm::transformer_encoder_layer<heads<4>, dim_feedforward<96>, TestType>;
   using model = encoder_model<layer>;
   const golden g("pytorch_encoder_layer_bf16_weights");
   const auto weights = tfm::load_weights<model>(g.file, tfm::naming::pytorch,
@@ -83,13 +97,17 @@ TEST_CASE("an encoder layer with bfloat16 weights matches PyTorch with its weigh
     tfm::runner<model> run(weights, {.threads = threads, .max_batch = 2, .max_seq = 9});
     xt::xtensor<float, 3> y = xt::zeros<float>(x.shape());
     run(x, y, tfm::masks::key_lengths{lengths});
-    g.require_matches(y, "encoder, threads " + std::to_string(threads));
+    g.require_matches<TestType>(y, "encoder, threads " + std::to_string(threads));
   }
 }
 
-TEST_CASE("dense with bfloat16 weights matches nn.Linear -> gelu with its weight rounded") {
-  using layer = tfm::dense<"proj", 40, tfm::gelu, d_model<64>, bf16_storage>;
-  STATIC_REQUIRE(std::is_same_v<layer::weight_matrix, tfm::kernels::packed_bf16_matrix>);
+TEMPLATE_TEST_CASE("dense with bfloat16 weights matches nn.Linear -> gelu with its weight rounded",
+                   "", bf16_storage, products_storage) {
+  using layer = tfm::dense<"proj", 40, tfm::gelu, d_model<64>, TestType>;
+  STATIC_REQUIRE(std::is_same_v<typename layer::weight_matrix,
+                                std::conditional_t<std::is_same_v<TestType, bf16_storage>,
+                                                   tfm::kernels::packed_bf16_matrix,
+                                                   tfm::kernels::packed_bf16_dot_matrix>>);
   STATIC_REQUIRE(std::is_same_v<tfm::dense<"proj", 40, tfm::gelu, d_model<64>>::weight_matrix,
                                 tfm::kernels::packed_matrix>);
   const golden g("pytorch_dense_gelu_bf16_weights");
@@ -99,19 +117,20 @@ TEST_CASE("dense with bfloat16 weights matches nn.Linear -> gelu with its weight
   const auto run = [&]<class Arch>(std::size_t threads) {
     xt::xtensor<float, 3> y = xt::zeros<float>({x.shape(0), x.shape(1), std::size_t(40)});
     tfm::workspace ws(threads);
-    layer::forward<Arch>(params, x, y, ws);
-    g.require_matches(y, "dense, threads " + std::to_string(threads));
+    layer::template forward<Arch>(params, x, y, ws);
+    g.require_matches<TestType>(y, "dense, threads " + std::to_string(threads));
   };
-  run.operator()<tfm::simd::best_available>(1);
-  run.operator()<tfm::simd::best_available>(2);
-  run.operator()<tfm::simd::scalar>(1);
+  run.template operator()<tfm::simd::best_available>(1);
+  run.template operator()<tfm::simd::best_available>(2);
+  run.template operator()<tfm::simd::scalar>(1);
 }
 
-TEST_CASE(
+TEMPLATE_TEST_CASE(
     "a decoder layer with bfloat16 weights matches PyTorch with its weights rounded, and "
-    "decodes step by step to the same rows") {
+    "decodes step by step to the same rows",
+    "", bf16_storage, products_storage) {
   using layer = tfm::transformer_decoder_layer<heads<4>, dim_feedforward<96>, tfm::norm_first,
-                                               tfm::activation_is<tfm::gelu>, bf16_storage>;
+                                               tfm::activation_is<tfm::gelu>, TestType>;
   using model = decoder_model<layer>;
   const golden g("pytorch_decoder_layer_bf16_weights");
   const auto weights = tfm::load_weights<model>(g.file, tfm::naming::pytorch,
@@ -123,7 +142,7 @@ TEST_CASE(
   tfm::runner<model> full(weights, {.threads = 2});
   xt::xtensor<float, 3> y = xt::zeros<float>(x.shape());
   full(x, memory, y, tfm::masks::causal{}, memory_mask);
-  g.require_matches(y, "decoder");
+  g.require_matches<TestType>(y, "decoder");
 
   // One position at a time through the key/value cache (the single-row GEMMs of decoding).
   tfm::runner<model> incremental(weights, {.threads = 1});

@@ -15,6 +15,10 @@ rounding to bfloat16 happens when typeformer packs the weights), `golden.input` 
   This is what typeformer's bf16-weight layers compute, so the stated tolerance is float32's.
 - `golden.output_float32_weights`: the same module with its float32 weights, in float64: what
   the rounding costs, with its own, looser, stated tolerance.
+- `golden.output_bf16_products`: as `golden.output`, and the input of every product with a
+  weight matrix (every `F.linear`'s input, inside nn.MultiheadAttention too) rounded with
+  `.bfloat16()` as well: what weights_stored_as<weight_format::bfloat16_products> computes
+  (vdpbf16ps's arithmetic: bfloat16 times bfloat16, summed in float32).
 - `golden.output_torch_bfloat16`: the module and inputs converted to bfloat16 (`module.bfloat16()`),
   PyTorch's own bfloat16 inference, for comparison only: it rounds activations too.
 """
@@ -44,6 +48,9 @@ ATOL, RTOL = 5e-5, 2e-4
 # encoder, 0.14 of 24.6 for the pre-norm decoder, whose outputs are not normalised). The bound is
 # about twice what these cases reach (asserted below).
 BF16_ATOL, BF16_RTOL = 1e-2, 1e-2
+# The same kind of bound for bfloat16 products (inputs rounded too, 2^-8 relative each, as the
+# weights): twice as wide. These cases reach 0.44 of it at most (the pre-norm decoder).
+PRODUCTS_ATOL, PRODUCTS_RTOL = 2e-2, 2e-2
 
 
 def randomise(module, seed):
@@ -70,6 +77,25 @@ def padding(lengths, length):
     return torch.arange(length).unsqueeze(0) >= torch.tensor(lengths).unsqueeze(1)
 
 
+def run_bf16_products(module, inputs, kwargs):
+    """run() in float64 with the weight matrices rounded, and each F.linear's input rounded too.
+
+    nn.Linear and nn.MultiheadAttention (through F.multi_head_attention_forward, which calls the
+    module-level `linear`) both reach torch.nn.functional.linear, so replacing it for the call
+    rounds the input of every product with a weight matrix, and nothing else."""
+    functional = torch.nn.functional
+    linear = functional.linear
+
+    def rounded_linear(x, weight, bias=None):
+        return linear(x.to(torch.bfloat16).to(x.dtype), weight, bias)
+
+    functional.linear = rounded_linear
+    try:
+        return run(with_bf16_matrices(module), inputs, kwargs, torch.float64)
+    finally:
+        functional.linear = linear
+
+
 def run(module, inputs, kwargs, dtype):
     m = copy.deepcopy(module).to(dtype).eval()
     kwargs = {k: v.to(dtype) if v.is_floating_point() else v for k, v in kwargs.items()}
@@ -82,7 +108,8 @@ def write(out_dir, name, module, tensors, config):
     state = {k: v.detach().float().numpy() for k, v in module.state_dict().items()}
     state.update({k: v.numpy() for k, v in tensors.items()})
     config = dict(config, framework="pytorch", d_model=D, heads=HEADS, dim_feedforward=FF,
-                  atol=ATOL, rtol=RTOL, bf16_atol=BF16_ATOL, bf16_rtol=BF16_RTOL)
+                  atol=ATOL, rtol=RTOL, bf16_atol=BF16_ATOL, bf16_rtol=BF16_RTOL,
+                  products_atol=PRODUCTS_ATOL, products_rtol=PRODUCTS_RTOL)
     safetensors_io.write(os.path.join(out_dir, name + ".safetensors"), state,
                          {"config": json.dumps(config, sort_keys=True),
                           "torch_version": torch.__version__})
@@ -92,16 +119,27 @@ def case(out, name, module, inputs, kwargs, extra, config):
     rounded = run(with_bf16_matrices(module), inputs, kwargs, torch.float64)
     exact = run(module, inputs, kwargs, torch.float64)
     torch_bf16 = run(module, inputs, kwargs, torch.bfloat16)
+    products = run_bf16_products(module, inputs, kwargs)
     # The stated bound must hold with room to spare, or it is wrong for this data.
     bound = BF16_ATOL + BF16_RTOL * exact.abs().max()
     moved = (rounded - exact).abs().max()
     assert moved <= bound / 1.5, f"bf16-weight outputs moved {moved.item():.3e}, bound {bound:.3e}"
+    moved_products = (products - exact).abs().max()
+    products_bound = PRODUCTS_ATOL + PRODUCTS_RTOL * exact.abs().max()
+    assert moved_products <= products_bound / 1.5, f"bf16 products moved {moved_products:.3e}"
+    # The inputs' rounding is visible beside the weights' (a test tells the two apart).
+    apart = (products - rounded).abs().max()
+    assert apart > 20 * ATOL, f"bf16 products differ from bf16 weights by only {apart.item():.3e}"
     print(f"{name}: max|output| {exact.abs().max().item():.2f}, bound {bound.item():.2e}; "
           f"max|bf16 weights - float32| {moved.item():.2e}, "
+          f"max|bf16 products - float32| {moved_products.item():.2e} "
+          f"(bound {products_bound.item():.2e}), "
+          f"max|bf16 products - bf16 weights| {apart.item():.2e}, "
           f"max|torch bfloat16 - float32| {(torch_bf16 - exact).abs().max().item():.2e}")
     tensors = dict(extra)
     tensors["golden.output"] = rounded.float()
     tensors["golden.output_float32_weights"] = exact.float()
+    tensors["golden.output_bf16_products"] = products.float()
     tensors["golden.output_torch_bfloat16"] = torch_bf16.float()
     write(out, name, module, tensors, config)
 
