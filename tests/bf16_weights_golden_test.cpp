@@ -43,6 +43,14 @@ struct golden {
   // the same roundings (the weight matrices' for bf16_storage, and the products' inputs' too
   // for products_storage); against the float32 module, within the format's stated bound
   // relative to its largest output.
+  //
+  // Rounding the products' inputs has one edge: an input within float32 rounding error of a
+  // point halfway between two bfloat16 values can round one way in ours and the other in the
+  // float64 reference, a 2^-8 change to that input that moves its row. It happens: in Clang's
+  // build the encoder has one such input (one row off by up to 9e-4; GCC's build has none). So
+  // for products, 90% of the elements must meet float32's tolerance and every element the
+  // looser flip_atol + flip_rtol · |reference|. Against the other format's reference only 4-20%
+  // of the elements are that close.
   template <class Storage>
   void require_matches(const xt::xtensor<float, 3>& y, const std::string& what) const {
     constexpr bool products = std::is_same_v<Storage, products_storage>;
@@ -53,14 +61,23 @@ struct golden {
     const auto exact = file.read_floats("golden.output_float32_weights");
     REQUIRE(reference.size() == y.size());
     REQUIRE(exact.size() == y.size());
+    constexpr double flip_atol = 5e-3, flip_rtol = 5e-3;
     double largest = 0, moved = 0, from_other = 0;
+    std::size_t tight = 0;
     for (float v : exact) largest = std::max(largest, double(std::fabs(v)));
     for (std::size_t i = 0; i < y.size(); ++i) {
       INFO(what << " element " << i);
-      REQUIRE(std::fabs(y.data()[i] - reference[i]) <= atol + rtol * std::fabs(reference[i]));
+      const double diff = std::fabs(y.data()[i] - reference[i]), size = std::fabs(reference[i]);
+      if (products)
+        REQUIRE(diff <= flip_atol + flip_rtol * size);
+      else
+        REQUIRE(diff <= atol + rtol * size);
+      tight += diff <= atol + rtol * size;
       moved = std::max(moved, double(std::fabs(y.data()[i] - exact[i])));
       from_other = std::max(from_other, double(std::fabs(y.data()[i] - other[i])));
     }
+    INFO(what << ": " << tight << " of " << y.size() << " elements within float32's tolerance");
+    REQUIRE(tight >= y.size() * 9 / 10);
     const std::string prefix = products ? "products_" : "bf16_";
     const double bound =
         double(config.at(prefix + "atol")) + double(config.at(prefix + "rtol")) * largest;
