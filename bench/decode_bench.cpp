@@ -4,7 +4,9 @@
 // cache and recomputes the whole prefix per position, as a user of nn.TransformerDecoder does.
 // The bound is memory bandwidth: each step reads every weight and the cached keys and values
 // once; bytes per step ÷ the measured read bandwidth gives the fastest a step can be. The same
-// decoder with bfloat16 weight matrices runs in the same loop, against its own (smaller) bound.
+// decoder with bfloat16 weight matrices runs in the same loop, against its own (smaller) bound,
+// in both formats: float32 inputs (weight_format::bfloat16) and bfloat16 products
+// (weight_format::bfloat16_products, AVX-512 BF16's vdpbf16ps where the CPU has it).
 
 #include <algorithm>
 #include <chrono>
@@ -37,6 +39,9 @@ using decoder_with = tfm::model<
 using decoder = decoder_with<>;
 /// The same decoder with its weight matrices stored as bfloat16 (docs/bf16_weights.md).
 using decoder_bf16 = decoder_with<tfm::weights_stored_as<tfm::weight_format::bfloat16>>;
+/// ... and with bfloat16 products: the same bytes, the inputs of the products rounded too.
+using decoder_products =
+    decoder_with<tfm::weights_stored_as<tfm::weight_format::bfloat16_products>>;
 /// Weight-matrix elements per step: each layer's self- and cross-attention projections (4·D²
 /// each) and its feed-forward (2·D·F); the rest (biases, norms) stays float32.
 constexpr double matrix_elements = double(LAYERS) * (8.0 * D * D + 2.0 * D * F);
@@ -56,6 +61,7 @@ int main(int argc, char** argv) {
   const auto get = [&](const std::string& name) { return bench::to_vector(named[name]); };
   const auto weights = decoder::from_weights(tfm::naming::pytorch, get);
   const auto weights_bf16 = decoder_bf16::from_weights(tfm::naming::pytorch, get);
+  const auto weights_products = decoder_products::from_weights(tfm::naming::pytorch, get);
 
   torch::Tensor memory = torch::randn({1, MEMORY, D});
   torch::Tensor first = torch::randn({1, 1, D});
@@ -88,7 +94,8 @@ int main(int argc, char** argv) {
       bandwidth / 1e9, bound_tps, bound_tps_bf16, step_bytes_bf16 / 1e6);
   std::printf(
       " th | typeformer tok/s (%% of bound) | PyTorch tok/s (recompute) | ours/torch | "
-      "max|diff| | bf16 weights tok/s (%% of bound) | bf16/f32 | max|diff|\n");
+      "max|diff| | bf16 weights tok/s (%% of bound) | bf16/f32 | max|diff| | bf16 products tok/s "
+      "(%% of bound) | prod/f32 | max|diff|\n");
 
   const std::vector<tfm::extent_t> lengths = {MEMORY};
   const tfm::masks::key_lengths memory_mask{lengths};
@@ -96,9 +103,11 @@ int main(int argc, char** argv) {
     torch::set_num_threads(threads);
     tfm::runner<decoder> run(weights, {.threads = std::size_t(threads)});
     tfm::runner<decoder_bf16> run_bf16(weights_bf16, {.threads = std::size_t(threads)});
+    tfm::runner<decoder_products> run_products(weights_products, {.threads = std::size_t(threads)});
     xt::xtensor<float, 3> outputs =
         xt::empty<float>({std::size_t(1), std::size_t(STEPS), std::size_t(D)});
     xt::xtensor<float, 3> outputs_bf16 = xt::empty<float>(outputs.shape());
+    xt::xtensor<float, 3> outputs_products = xt::empty<float>(outputs.shape());
     // Ours: the next position's input is the previous output (a continuous "greedy" loop).
     auto generate = [&](auto& runner, xt::xtensor<float, 3>& out) {
       runner.start_decoding(mem, memory_mask);
@@ -113,6 +122,7 @@ int main(int argc, char** argv) {
     };
     auto ours = [&] { generate(run, outputs); };
     auto ours_bf16 = [&] { generate(run_bf16, outputs_bf16); };
+    auto ours_products = [&] { generate(run_products, outputs_products); };
     // PyTorch: the same loop, recomputing the prefix each step; (L, B, E) layout.
     torch::NoGradGuard no_grad;
     torch::Tensor torch_outputs;
@@ -129,20 +139,26 @@ int main(int argc, char** argv) {
       torch_outputs = tgt.slice(0, 1, STEPS + 1).transpose(0, 1).contiguous();
     };
     bench::settle();
-    const auto timings = bench::time_interleaved_ms(ours, theirs, ours_bf16);
+    const auto timings = bench::time_interleaved_ms(ours, theirs, ours_bf16, ours_products);
     const double t_ours = timings[0].median, t_torch = timings[1].median;
-    const double t_bf16 = timings[2].median;
+    const double t_bf16 = timings[2].median, t_products = timings[3].median;
     const double max_diff = bench::max_abs_diff(torch_outputs.data_ptr<float>(), outputs.data(),
                                                 std::size_t(STEPS * D));
     // Over 128 positions, each fed the previous output: the bfloat16 rounding compounds.
     const double max_diff_bf16 = bench::max_abs_diff(torch_outputs.data_ptr<float>(),
                                                      outputs_bf16.data(), std::size_t(STEPS * D));
+    const double max_diff_products = bench::max_abs_diff(
+        torch_outputs.data_ptr<float>(), outputs_products.data(), std::size_t(STEPS * D));
     const double ours_tps = double(STEPS) / (t_ours * 1e-3);
     const double torch_tps = double(STEPS) / (t_torch * 1e-3);
     const double bf16_tps = double(STEPS) / (t_bf16 * 1e-3);
+    const double products_tps = double(STEPS) / (t_products * 1e-3);
     std::printf(
-        " %2d | %16.0f (%5.1f%%) | %24.0f | %9.1fx | %.1e | %20.0f (%5.1f%%) | %7.2fx | %.1e\n",
+        " %2d | %16.0f (%5.1f%%) | %24.0f | %9.1fx | %.1e | %20.0f (%5.1f%%) | %7.2fx | %.1e | "
+        "%21.0f (%5.1f%%) | %7.2fx | %.1e\n",
         threads, ours_tps, 100.0 * ours_tps / bound_tps, torch_tps, ours_tps / torch_tps, max_diff,
-        bf16_tps, 100.0 * bf16_tps / bound_tps_bf16, bf16_tps / ours_tps, max_diff_bf16);
+        bf16_tps, 100.0 * bf16_tps / bound_tps_bf16, bf16_tps / ours_tps, max_diff_bf16,
+        products_tps, 100.0 * products_tps / bound_tps_bf16, products_tps / ours_tps,
+        max_diff_products);
   }
 }

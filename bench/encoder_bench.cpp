@@ -1,7 +1,8 @@
 // Transformer encoder layer forward: typeformer's transformer_encoder_layer against PyTorch's
 // nn::TransformerEncoderLayer (libtorch, same process, same weights, 1 and 2 threads), with
 // OpenBLAS SGEMM timing the layer's six GEMMs as a ceiling. Prints median milliseconds,
-// GFLOP/s and ratios.
+// GFLOP/s and ratios. The same layer with bfloat16 products (weight_format::bfloat16_products:
+// AVX-512 BF16's vdpbf16ps where the CPU has it) is timed in the same loop, beside it.
 //
 // FLOPs counted: projections 4·2·B·L·d², feed-forward 2·2·B·L·d·f, attention 2·2·B·h·L²·d_head.
 
@@ -26,17 +27,24 @@ namespace {
 
 bench::ort_results ort;  // ONNX Runtime's times from the same run (bench/run.sh), if given
 
+template <long D, long H, long F, class... Storage>
+using encoder_model =
+    tfm::model<tfm::input<batch<tfm::dynamic>, seq<tfm::dynamic>, d_model<D>>,
+               tfm::transformer_encoder_layer<heads<H>, dim_feedforward<F>, Storage...>>;
+
 template <long D, long H, long F>
 void bench_shape(long B, long L) {
-  using model = tfm::model<tfm::input<batch<tfm::dynamic>, seq<tfm::dynamic>, d_model<D>>,
-                           tfm::transformer_encoder_layer<heads<H>, dim_feedforward<F>>>;
+  using model = encoder_model<D, H, F>;
+  using products_model =
+      encoder_model<D, H, F, tfm::weights_stored_as<tfm::weight_format::bfloat16_products>>;
   torch::manual_seed(0);
   torch::nn::TransformerEncoderLayer layer(
       torch::nn::TransformerEncoderLayerOptions(D, H).dim_feedforward(F).dropout(0.0));
   layer->eval();
   const auto named = layer->named_parameters();
-  const auto weights = model::from_weights(
-      tfm::naming::pytorch, [&](const std::string& name) { return bench::to_vector(named[name]); });
+  const auto get = [&](const std::string& name) { return bench::to_vector(named[name]); };
+  const auto weights = model::from_weights(tfm::naming::pytorch, get);
+  const auto weights_products = products_model::from_weights(tfm::naming::pytorch, get);
 
   torch::Tensor x = torch::randn({B, L, D});
   torch::Tensor x_lbd = x.transpose(0, 1).contiguous();  // libtorch's layer takes (L, B, d)
@@ -47,6 +55,13 @@ void bench_shape(long B, long L) {
   tfm::runner<model> run2(weights, {.threads = 2, .max_batch = B, .max_seq = L});
   tfm::runner<model>* run = &run1;
   auto ours = [&] { (*run)(xin, y); };
+  xt::xtensor<float, 3> y_products = xt::empty<float>(xin.shape());
+  tfm::runner<products_model> products1(weights_products,
+                                        {.threads = 1, .max_batch = B, .max_seq = L});
+  tfm::runner<products_model> products2(weights_products,
+                                        {.threads = 2, .max_batch = B, .max_seq = L});
+  tfm::runner<products_model>* run_products = &products1;
+  auto ours_products = [&] { (*run_products)(xin, y_products); };
 
   torch::NoGradGuard no_grad;
   torch::Tensor reference;
@@ -57,6 +72,9 @@ void bench_shape(long B, long L) {
   auto ref = reference.transpose(0, 1).contiguous();
   const double max_diff =
       bench::max_abs_diff(ref.data_ptr<float>(), y.data(), std::size_t(ref.numel()));
+  ours_products();
+  const double max_diff_products =
+      bench::max_abs_diff(ref.data_ptr<float>(), y_products.data(), std::size_t(ref.numel()));
 
   // OpenBLAS: the four d×d projections and the two feed-forward GEMMs.
   const int rows = int(B * L);
@@ -80,22 +98,27 @@ void bench_shape(long B, long L) {
 
   for (int threads : {1, 2}) {
     run = threads == 1 ? &run1 : &run2;
+    run_products = threads == 1 ? &products1 : &products2;
     torch::set_num_threads(threads);
     openblas_set_num_threads(threads);
     bench::settle();
-    const auto timings = bench::time_interleaved_ms(ours, theirs, blas);
+    const auto timings = bench::time_interleaved_ms(ours, theirs, blas, ours_products);
     const double t_ours = timings[0].median, t_torch = timings[1].median,
-                 t_blas = timings[2].median;
+                 t_blas = timings[2].median, t_products = timings[3].median;
     const auto t_ort = ort.best("encoder", B, L, D, H, false, threads);
     char ort_text[32] = "      n/a         ";
     if (t_ort.found())
       std::snprintf(ort_text, sizeof ort_text, "%9.3f %7.2fx", t_ort.median_ms,
                     t_ort.median_ms / t_ours);
+    char ort_products[16] = "    n/a";
+    if (t_ort.found())
+      std::snprintf(ort_products, sizeof ort_products, "%7.2fx", t_ort.median_ms / t_products);
     std::printf(
         "%3ld %5ld %4ld %3ld %5ld %2d | %9.3f %7.1f | %9.3f %7.1f | %s | %9.3f %7.1f | %6.2fx | "
-        "%.1e\n",
+        "%.1e | %9.3f %6.2fx %s | %.1e\n",
         B, L, D, H, F, threads, t_ours, gflop / t_ours * 1e3, t_torch, gflop / t_torch * 1e3,
-        ort_text, t_blas, gemm_flops * 1e-9 / t_blas * 1e3, t_torch / t_ours, max_diff);
+        ort_text, t_blas, gemm_flops * 1e-9 / t_blas * 1e3, t_torch / t_ours, max_diff, t_products,
+        t_ours / t_products, ort_products, max_diff_products);
   }
 }
 
@@ -109,12 +132,13 @@ int main(int argc, char** argv) {
   std::printf("typeformer instruction set: %s; PyTorch %s with OMP_WAIT_POLICY=PASSIVE\n",
               std::string(tfm::simd::best_arch::name()).c_str(), TORCH_VERSION);
   std::printf(
-      "median ms over >= 7 runs (>= 2 s) each, the three timed in alternating blocks; GFLOP/s "
+      "median ms over >= 7 runs (>= 2 s) each, the four timed in alternating blocks; GFLOP/s "
       "counts GEMMs + attention; the BLAS "
       "column times the six GEMMs alone\n");
   std::printf(
       "  B     L    d   h  d_ff th | typeformer   GFLOP/s |   PyTorch   GFLOP/s |    ORT ms "
-      "ORT/ours | BLAS gemms GFLOP/s | torch/ours | max|diff|\n");
+      "ORT/ours | BLAS gemms GFLOP/s | torch/ours | max|diff| | bf16 prod ms f32/prod ORT/prod | "
+      "max|diff|\n");
   bench_shape<768, 12, 3072>(8, 128);
   bench_shape<768, 12, 3072>(1, 512);
 }
