@@ -240,38 +240,27 @@ void gemm_block(const basic_gemm_args<Weights>& a, std::size_t row0, std::size_t
 
   batch acc[R][P][V];
   gemm_load_sums<Arch>(acc, a, row0, p0, k0 == 0, cols);
-  if constexpr (rounds_inputs<Weights>) {
-    // vdpbf16ps's arithmetic, emulated: both factors bfloat16, so each product is exact and
-    // the FMA rounds only the sum; of each pair, the odd input's product is added first.
+  if constexpr (is_bf16_weights<Weights>) {
+    // Word rows hold inputs k (low halves) and k + 1 (high halves); k0 is even. With rounded
+    // inputs this is vdpbf16ps's arithmetic, emulated: both factors bfloat16, so each product
+    // is exact and the FMA rounds only the sum; of each pair, the odd input's product is added
+    // first, as the instruction does.
+    constexpr bool round = rounds_inputs<Weights>;
+    constexpr bf16_half first = round ? bf16_half::high : bf16_half::low;
+    constexpr bf16_half second = round ? bf16_half::low : bf16_half::high;
     std::size_t k = k0;
     for (; k + 1 < k1; k += 2) {
       batch w[P][V];
       const std::size_t row = (k - k0) / 2 * panel_width;
-      gemm_load_weights<Arch, R, P, V, bf16_half::high>(w, panel, row);
-      gemm_multiply<Arch, R, P, V, true>(acc, w, x, a.ldx, k + 1);
-      gemm_load_weights<Arch, R, P, V, bf16_half::low>(w, panel, row);
-      gemm_multiply<Arch, R, P, V, true>(acc, w, x, a.ldx, k);
+      gemm_load_weights<Arch, R, P, V, first>(w, panel, row);
+      gemm_multiply<Arch, R, P, V, round>(acc, w, x, a.ldx, round ? k + 1 : k);
+      gemm_load_weights<Arch, R, P, V, second>(w, panel, row);
+      gemm_multiply<Arch, R, P, V, round>(acc, w, x, a.ldx, round ? k : k + 1);
     }
     if (k < k1) {
       batch w[P][V];
       gemm_load_weights<Arch, R, P, V, bf16_half::low>(w, panel, (k - k0) / 2 * panel_width);
-      gemm_multiply<Arch, R, P, V, true>(acc, w, x, a.ldx, k);
-    }
-  } else if constexpr (is_bf16_weights<Weights>) {
-    // Word rows hold inputs k (low halves) and k + 1 (high halves); k0 is even.
-    std::size_t k = k0;
-    for (; k + 1 < k1; k += 2) {
-      batch w[P][V];
-      const std::size_t row = (k - k0) / 2 * panel_width;
-      gemm_load_weights<Arch, R, P, V, bf16_half::low>(w, panel, row);
-      gemm_multiply<Arch, R, P, V>(acc, w, x, a.ldx, k);
-      gemm_load_weights<Arch, R, P, V, bf16_half::high>(w, panel, row);
-      gemm_multiply<Arch, R, P, V>(acc, w, x, a.ldx, k + 1);
-    }
-    if (k < k1) {
-      batch w[P][V];
-      gemm_load_weights<Arch, R, P, V, bf16_half::low>(w, panel, (k - k0) / 2 * panel_width);
-      gemm_multiply<Arch, R, P, V>(acc, w, x, a.ldx, k);
+      gemm_multiply<Arch, R, P, V, round>(acc, w, x, a.ldx, k);
     }
   } else {
     // Two inputs per iteration halve the loop's bookkeeping per FMA. GCC 12 leaves this loop
@@ -404,27 +393,35 @@ std::size_t gemm_k_block_for(std::size_t inputs) noexcept {
                         is_bf16_weights<Weights> ? 2 : 1);
 }
 
+// Calls f(r0, r1, k0, k1) for each row block of [row_begin, row_end) and, within it, each K
+// block: the loop order both GEMM drivers share. Without inputs f still runs once per row
+// block (k0 = k1 = 0), which writes the epilogue.
+template <class Weights, class F>
+void for_each_gemm_block(const basic_gemm_args<Weights>& a, std::size_t row_begin,
+                         std::size_t row_end, F&& f) {
+  const std::size_t inputs = a.w->inputs();
+  const std::size_t k_block = gemm_k_block_for<Weights>(inputs);
+  for (std::size_t r0 = row_begin; r0 < row_end; r0 += gemm_row_block) {
+    const std::size_t r1 = std::min(row_end, r0 + gemm_row_block);
+    for (std::size_t k0 = 0; k0 < std::max<std::size_t>(inputs, 1); k0 += k_block)
+      f(r0, r1, k0, std::min(inputs, k0 + k_block));
+  }
+}
+
 // The GEMM on every architecture, vdpbf16ps's arithmetic emulated. Row blocks outer, then K
 // blocks, then panel pairs: see gemm() below.
 template <class Arch, class Weights>
 void gemm_portable(const basic_gemm_args<Weights>& a, std::size_t row_begin, std::size_t row_end,
                    std::size_t panel_begin, std::size_t panel_end) noexcept {
-  const std::size_t inputs = a.w->inputs();
-  const std::size_t k_block = gemm_k_block_for<Weights>(inputs);
-  for (std::size_t r0 = row_begin; r0 < row_end; r0 += gemm_row_block) {
-    const std::size_t r1 = std::min(row_end, r0 + gemm_row_block);
-    for (std::size_t k0 = 0; k0 < std::max<std::size_t>(inputs, 1); k0 += k_block) {
-      const std::size_t k1 = std::min(inputs, k0 + k_block);
-      if constexpr (std::is_same_v<Weights, packed_bf16_matrix>) {
-        // (No inputs: nothing to widen, and the micro-kernels still write the epilogue.)
-        if (r1 - r0 >= gemm_widen_rows<Arch> && k1 > k0) {
-          gemm_widened<Arch>(a, r0, r1, panel_begin, panel_end, k0, k1);
-          continue;
-        }
-      }
-      gemm_rows_of<Arch>(a, r0, r1, panel_begin, panel_end, k0, k1);
-    }
-  }
+  for_each_gemm_block(a, row_begin, row_end,
+                      [&](std::size_t r0, std::size_t r1, std::size_t k0, std::size_t k1) {
+                        if constexpr (std::is_same_v<Weights, packed_bf16_matrix>) {
+                          // (No inputs: nothing to widen; the micro-kernels write the epilogue.)
+                          if (r1 - r0 >= gemm_widen_rows<Arch> && k1 > k0)
+                            return gemm_widened<Arch>(a, r0, r1, panel_begin, panel_end, k0, k1);
+                        }
+                        gemm_rows_of<Arch>(a, r0, r1, panel_begin, panel_end, k0, k1);
+                      });
 }
 
 /// Whether the vdpbf16ps kernels can serve Arch: x86-64 with 16-float registers (AVX-512).
@@ -508,23 +505,19 @@ template <class Arch>
   constexpr std::size_t R = gemm_rows<Arch>;
   static_assert(gemm_k_block % 2 == 0, "a K block of whole pairs fills at most half its words");
   alignas(64) std::uint32_t xp[R * (gemm_k_block / 2)];
-  const std::size_t inputs = a.w->inputs();
-  const std::size_t k_block = gemm_k_block_for<packed_bf16_dot_matrix>(inputs);
-  for (std::size_t r0 = row_begin; r0 < row_end; r0 += gemm_row_block) {
-    const std::size_t r1 = std::min(row_end, r0 + gemm_row_block);
-    for (std::size_t k0 = 0; k0 < std::max<std::size_t>(inputs, 1); k0 += k_block) {
-      const std::size_t k1 = std::min(inputs, k0 + k_block);
-      for (std::size_t p = panel_begin; p < panel_end; p += gemm_bf16_dot_panel_chunk) {
-        const std::size_t chunk_end = std::min(panel_end, p + gemm_bf16_dot_panel_chunk);
-        std::size_t row = gemm_bf16_dot_rows<Arch, R>(a, xp, r0, r1, p, chunk_end, k0, k1);
-        if constexpr (R > 4)
-          row = gemm_bf16_dot_rows<Arch, 4>(a, xp, row, r1, p, chunk_end, k0, k1);
-        if constexpr (R > 2)
-          row = gemm_bf16_dot_rows<Arch, 2>(a, xp, row, r1, p, chunk_end, k0, k1);
-        gemm_bf16_dot_rows<Arch, 1>(a, xp, row, r1, p, chunk_end, k0, k1);
-      }
-    }
-  }
+  // (The lambda has no target attribute: it only calls functions that have.)
+  for_each_gemm_block(
+      a, row_begin, row_end, [&](std::size_t r0, std::size_t r1, std::size_t k0, std::size_t k1) {
+        for (std::size_t p = panel_begin; p < panel_end; p += gemm_bf16_dot_panel_chunk) {
+          const std::size_t chunk_end = std::min(panel_end, p + gemm_bf16_dot_panel_chunk);
+          std::size_t row = gemm_bf16_dot_rows<Arch, R>(a, xp, r0, r1, p, chunk_end, k0, k1);
+          if constexpr (R > 4)
+            row = gemm_bf16_dot_rows<Arch, 4>(a, xp, row, r1, p, chunk_end, k0, k1);
+          if constexpr (R > 2)
+            row = gemm_bf16_dot_rows<Arch, 2>(a, xp, row, r1, p, chunk_end, k0, k1);
+          gemm_bf16_dot_rows<Arch, 1>(a, xp, row, r1, p, chunk_end, k0, k1);
+        }
+      });
 }
 
 #endif
