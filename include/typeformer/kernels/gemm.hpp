@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <type_traits>
 
 #include <typeformer/kernels/activation.hpp>
@@ -222,16 +223,16 @@ template <std::size_t P, class Weights>
     cols[q] = std::min(panel_width, w.outputs() - (p0 + q) * panel_width);
 }
 
-// R rows × P panels over inputs [k0, k1). The accumulators live in registers; x is broadcast
-// one value at a time. The first K block starts from zero, later ones from the partial sums
-// in y; the last one applies the epilogue.
-template <class Arch, std::size_t R, std::size_t P, class Weights>
-void gemm_block(const basic_gemm_args<Weights>& a, std::size_t row0, std::size_t p0, std::size_t k0,
-                std::size_t k1) noexcept {
+// R rows × P panels over inputs [k0, k1), x pointing at input k0 of row row0 (row stride ldx:
+// a.x's rows, or a copy of them), rounded to bfloat16 as each is broadcast if RoundInputs. The
+// accumulators live in registers; x is broadcast one value at a time. The first K block starts
+// from zero, later ones from the partial sums in y; the last one applies the epilogue.
+template <class Arch, std::size_t R, std::size_t P, bool RoundInputs = false, class Weights>
+void gemm_block(const basic_gemm_args<Weights>& a, const float* x, std::size_t ldx,
+                std::size_t row0, std::size_t p0, std::size_t k0, std::size_t k1) noexcept {
   using O = simd::ops<Arch>;
   using batch = typename O::batch;
   constexpr std::size_t V = panel_width / O::width;
-  const float* x = a.x + row0 * a.ldx;
   decltype(a.w->panel_row(0, 0)) panel[P];  // each panel's row k0
   TYPEFORMER_UNROLL_REGISTER_LOOP
   for (std::size_t q = 0; q < P; ++q) panel[q] = a.w->panel_row(p0 + q, k0);
@@ -241,49 +242,52 @@ void gemm_block(const basic_gemm_args<Weights>& a, std::size_t row0, std::size_t
   batch acc[R][P][V];
   gemm_load_sums<Arch>(acc, a, row0, p0, k0 == 0, cols);
   if constexpr (is_bf16_weights<Weights>) {
-    // Word rows hold inputs k (low halves) and k + 1 (high halves); k0 is even. With rounded
-    // inputs this is vdpbf16ps's arithmetic, emulated: both factors bfloat16, so each product
-    // is exact and the FMA rounds only the sum; of each pair, the odd input's product is added
-    // first, as the instruction does.
-    constexpr bool round = rounds_inputs<Weights>;
-    constexpr bf16_half first = round ? bf16_half::high : bf16_half::low;
-    constexpr bf16_half second = round ? bf16_half::low : bf16_half::high;
-    std::size_t k = k0;
-    for (; k + 1 < k1; k += 2) {
+    // Word rows hold inputs k (low halves) and k + 1 (high halves); k0 is even. For weights
+    // whose inputs are rounded (here, or already in x: gemm_rounded) this is vdpbf16ps's
+    // arithmetic, emulated: both factors bfloat16, so each product is exact and the FMA rounds
+    // only the sum; of each pair, the odd input's product is added first, as the instruction
+    // does.
+    constexpr bool odd_first = rounds_inputs<Weights>;
+    constexpr bf16_half first = odd_first ? bf16_half::high : bf16_half::low;
+    constexpr bf16_half second = odd_first ? bf16_half::low : bf16_half::high;
+    std::size_t i = 0;  // input k0 + i
+    for (; k0 + i + 1 < k1; i += 2) {
       batch w[P][V];
-      const std::size_t row = (k - k0) / 2 * panel_width;
+      const std::size_t row = i / 2 * panel_width;
       gemm_load_weights<Arch, R, P, V, first>(w, panel, row);
-      gemm_multiply<Arch, R, P, V, round>(acc, w, x, a.ldx, round ? k + 1 : k);
+      gemm_multiply<Arch, R, P, V, RoundInputs>(acc, w, x, ldx, odd_first ? i + 1 : i);
       gemm_load_weights<Arch, R, P, V, second>(w, panel, row);
-      gemm_multiply<Arch, R, P, V, round>(acc, w, x, a.ldx, round ? k : k + 1);
+      gemm_multiply<Arch, R, P, V, RoundInputs>(acc, w, x, ldx, odd_first ? i : i + 1);
     }
-    if (k < k1) {
+    if (k0 + i < k1) {
       batch w[P][V];
-      gemm_load_weights<Arch, R, P, V, bf16_half::low>(w, panel, (k - k0) / 2 * panel_width);
-      gemm_multiply<Arch, R, P, V, round>(acc, w, x, a.ldx, k);
+      gemm_load_weights<Arch, R, P, V, bf16_half::low>(w, panel, i / 2 * panel_width);
+      gemm_multiply<Arch, R, P, V, RoundInputs>(acc, w, x, ldx, i);
     }
   } else {
     // Two inputs per iteration halve the loop's bookkeeping per FMA. GCC 12 leaves this loop
     // rolled; unrolled, the GEMM measured 6-10% faster on the projection and feed-forward shapes
     // (GCC, one thread, interleaved A/B); with Clang, level.
 #pragma GCC unroll 2
-    for (std::size_t k = k0; k < k1; ++k) {
+    for (std::size_t i = 0; i < k1 - k0; ++i) {
       batch w[P][V];
-      gemm_load_weights<Arch, R, P, V>(w, panel, (k - k0) * panel_width);
-      gemm_multiply<Arch, R, P, V>(acc, w, x, a.ldx, k);
+      gemm_load_weights<Arch, R, P, V>(w, panel, i * panel_width);
+      gemm_multiply<Arch, R, P, V>(acc, w, x, ldx, i);
     }
   }
   gemm_store_sums<Arch>(acc, a, row0, p0, k1 == a.w->inputs(), cols);
 }
 
-// R rows from `row` × panels [p, panel_end) over inputs [k0, k1): calls of P panels, then of
-// half as many for what is left.
-template <class Arch, std::size_t R, std::size_t P, class Weights>
-void gemm_panel_sweep(const basic_gemm_args<Weights>& a, std::size_t row, std::size_t p,
-                      std::size_t panel_end, std::size_t k0, std::size_t k1) noexcept {
-  for (; p + P <= panel_end; p += P) gemm_block<Arch, R, P>(a, row, p, k0, k1);
+// R rows from `row` × panels [p, panel_end) over inputs [k0, k1), their inputs at x (as in
+// gemm_block): calls of P panels, then of half as many for what is left.
+template <class Arch, std::size_t R, std::size_t P, bool RoundInputs = false, class Weights>
+void gemm_panel_sweep(const basic_gemm_args<Weights>& a, const float* x, std::size_t ldx,
+                      std::size_t row, std::size_t p, std::size_t panel_end, std::size_t k0,
+                      std::size_t k1) noexcept {
+  for (; p + P <= panel_end; p += P) gemm_block<Arch, R, P, RoundInputs>(a, x, ldx, row, p, k0, k1);
   if constexpr (P > 1)
-    if (p < panel_end) gemm_panel_sweep<Arch, R, P / 2>(a, row, p, panel_end, k0, k1);
+    if (p < panel_end)
+      gemm_panel_sweep<Arch, R, P / 2, RoundInputs>(a, x, ldx, row, p, panel_end, k0, k1);
 }
 
 // Rows [row_begin, row_end) × panels [panel_begin, panel_end) over inputs [k0, k1): full
@@ -294,17 +298,18 @@ void gemm_rows_of(const basic_gemm_args<Weights>& a, std::size_t row_begin, std:
                   std::size_t panel_begin, std::size_t panel_end, std::size_t k0,
                   std::size_t k1) noexcept {
   constexpr std::size_t R = gemm_rows<Arch>, P = gemm_panels<Arch>;
+  constexpr bool round = rounds_inputs<Weights>;  // at each broadcast (few rows: gemm_portable)
   const std::size_t full_end = row_begin + (row_end - row_begin) / R * R;
   for (std::size_t p = panel_begin; p < panel_end; p += P) {
     const std::size_t group_end = std::min(panel_end, p + P);
     for (std::size_t r = row_begin; r < full_end; r += R)
-      gemm_panel_sweep<Arch, R, P>(a, r, p, group_end, k0, k1);
+      gemm_panel_sweep<Arch, R, P, round>(a, a.x + r * a.ldx + k0, a.ldx, r, p, group_end, k0, k1);
   }
   std::size_t r = full_end;
   const auto tail = [&]<std::size_t T>() {
     for (; r + T <= row_end; r += T)
-      gemm_panel_sweep<Arch, T, gemm_panels_for_rows<Arch, T>>(a, r, panel_begin, panel_end, k0,
-                                                               k1);
+      gemm_panel_sweep<Arch, T, gemm_panels_for_rows<Arch, T>, round>(
+          a, a.x + r * a.ldx + k0, a.ldx, r, panel_begin, panel_end, k0, k1);
   };
   if constexpr (R > 4) tail.template operator()<4>();
   if constexpr (R > 2) tail.template operator()<2>();
@@ -408,20 +413,104 @@ void for_each_gemm_block(const basic_gemm_args<Weights>& a, std::size_t row_begi
   }
 }
 
+/// Panels whose K block one sweep of rows keeps in L2 where each group of rows' inputs is
+/// rounded to bfloat16 first (8 panels of 1024 inputs are 256 KiB of bfloat16 pairs): the rows'
+/// rounding then costs 1/(8 · 16) of their products.
+inline constexpr std::size_t gemm_rounded_panel_chunk = 8;
+
+// The loops of the two drivers that round each group of rows' inputs once (emulated and by
+// vdpbf16ps): row blocks and K blocks as for_each_gemm_block, then chunks of panels, each
+// swept by groups of R rows and then of 4, 2 and 1. rows.template operator()<N>(row, row_end,
+// p, chunk_end, k0, k1) runs the groups of N rows from `row` and returns the first row it left.
+template <std::size_t R, class Weights, class Rows>
+void for_each_rounded_row_group(const basic_gemm_args<Weights>& a, std::size_t row_begin,
+                                std::size_t row_end, std::size_t panel_begin, std::size_t panel_end,
+                                Rows&& rows) {
+  for_each_gemm_block(
+      a, row_begin, row_end, [&](std::size_t r0, std::size_t r1, std::size_t k0, std::size_t k1) {
+        for (std::size_t p = panel_begin; p < panel_end; p += gemm_rounded_panel_chunk) {
+          const std::size_t end = std::min(panel_end, p + gemm_rounded_panel_chunk);
+          std::size_t row = rows.template operator()<R>(r0, r1, p, end, k0, k1);
+          if constexpr (R > 4) row = rows.template operator()<4>(row, r1, p, end, k0, k1);
+          if constexpr (R > 2) row = rows.template operator()<2>(row, r1, p, end, k0, k1);
+          rows.template operator()<1>(row, r1, p, end, k0, k1);
+        }
+      });
+}
+
+// x[0, n) rounded to bfloat16 into out, as round_to_bf16 rounds (nearest, ties to even; a NaN
+// stays a quiet NaN), a register at a time.
+template <class Arch>
+void round_row_to_bf16(const float* x, std::size_t n, float* out) noexcept {
+  using O = simd::ops<Arch>;
+  std::size_t i = 0;
+  if constexpr (O::width > 1) {
+    using ints = xsimd::batch<std::int32_t, Arch>;
+    const ints magnitude(0x7FFFFFFF), infinity(0x7F800000), quiet(0x00400000), half(0x7FFF), one(1),
+        kept(static_cast<std::int32_t>(0xFFFF0000u));
+    for (; i + O::width <= n; i += O::width) {
+      const auto bits = xsimd::bitwise_cast<ints>(O::load(x + i));
+      const ints rounded = bits + half + ((bits >> 16) & one);
+      const ints word = xsimd::select((bits & magnitude) > infinity, bits | quiet, rounded) & kept;
+      O::store(out + i, xsimd::bitwise_cast<typename O::batch>(word));
+    }
+  }
+  for (; i < n; ++i) out[i] = kernels::round_to_bf16(x[i]);
+}
+
+// Groups of R rows from `row` to row_end, each group's inputs [k0, k1) rounded into xr (R rows
+// of k1 − k0 floats) and swept over panels [p, panel_end). Returns the first row left.
+template <class Arch, std::size_t R>
+std::size_t gemm_rounded_rows(const basic_gemm_args<packed_bf16_dot_matrix>& a, float* xr,
+                              std::size_t row, std::size_t row_end, std::size_t p,
+                              std::size_t panel_end, std::size_t k0, std::size_t k1) noexcept {
+  constexpr std::size_t P =
+      R == gemm_rows<Arch> ? gemm_panels<Arch> : gemm_panels_for_rows<Arch, R>;
+  const std::size_t ldxr = k1 - k0;
+  for (; row + R <= row_end; row += R) {
+    for (std::size_t r = 0; r < R; ++r)
+      round_row_to_bf16<Arch>(a.x + (row + r) * a.ldx + k0, ldxr, xr + r * ldxr);
+    gemm_panel_sweep<Arch, R, P>(a, xr, ldxr, row, p, panel_end, k0, k1);
+  }
+  return row;
+}
+
+// vdpbf16ps's arithmetic, emulated in the float32 micro-kernel on every architecture. Each
+// group of rows has its K block of inputs rounded once into a stack buffer (R · 1024 floats:
+// 24 KiB on AVX2) and swept over a chunk of panels, in the order of gemm_bf16_dot. Rounded at
+// each broadcast instead, the inputs cost more than the FMAs they fed: 1024 rows ran at
+// 0.37-0.46 of the float32 weights' speed on AVX2.
+template <class Arch>
+void gemm_rounded(const basic_gemm_args<packed_bf16_dot_matrix>& a, std::size_t row_begin,
+                  std::size_t row_end, std::size_t panel_begin, std::size_t panel_end) noexcept {
+  constexpr std::size_t R = gemm_rows<Arch>;
+  alignas(64) float xr[R * gemm_k_block];
+  for_each_rounded_row_group<R>(
+      a, row_begin, row_end, panel_begin, panel_end,
+      [&]<std::size_t N>(auto... range) { return gemm_rounded_rows<Arch, N>(a, xr, range...); });
+}
+
 // The GEMM on every architecture, vdpbf16ps's arithmetic emulated. Row blocks outer, then K
 // blocks, then panel pairs: see gemm() below.
 template <class Arch, class Weights>
 void gemm_portable(const basic_gemm_args<Weights>& a, std::size_t row_begin, std::size_t row_end,
                    std::size_t panel_begin, std::size_t panel_end) noexcept {
-  for_each_gemm_block(a, row_begin, row_end,
-                      [&](std::size_t r0, std::size_t r1, std::size_t k0, std::size_t k1) {
-                        if constexpr (std::is_same_v<Weights, packed_bf16_matrix>) {
-                          // (No inputs: nothing to widen; the micro-kernels write the epilogue.)
-                          if (r1 - r0 >= gemm_widen_rows<Arch> && k1 > k0)
-                            return gemm_widened<Arch>(a, r0, r1, panel_begin, panel_end, k0, k1);
-                        }
-                        gemm_rows_of<Arch>(a, r0, r1, panel_begin, panel_end, k0, k1);
-                      });
+  // Rounded once per group of rows where there are rows enough; for fewer (decoding), rounding
+  // each input at its broadcast measured faster (1 × 512 × 512 on AVX2: 0.010 ms against 0.015).
+  if (rounds_inputs<Weights> && row_end - row_begin >= gemm_widen_rows<Arch>) {
+    if constexpr (rounds_inputs<Weights>)
+      gemm_rounded<Arch>(a, row_begin, row_end, panel_begin, panel_end);
+  } else {
+    for_each_gemm_block(a, row_begin, row_end,
+                        [&](std::size_t r0, std::size_t r1, std::size_t k0, std::size_t k1) {
+                          if constexpr (std::is_same_v<Weights, packed_bf16_matrix>) {
+                            // (No inputs: nothing to widen; the micro-kernels write the epilogue.)
+                            if (r1 - r0 >= gemm_widen_rows<Arch> && k1 > k0)
+                              return gemm_widened<Arch>(a, r0, r1, panel_begin, panel_end, k0, k1);
+                          }
+                          gemm_rows_of<Arch>(a, r0, r1, panel_begin, panel_end, k0, k1);
+                        });
+  }
 }
 
 /// Whether the vdpbf16ps kernels can serve Arch: x86-64 with 16-float registers (AVX-512).
@@ -431,10 +520,6 @@ inline constexpr bool has_bf16_dot_kernels =
     (TYPEFORMER_BF16_DOT_KERNELS != 0) && simd::ops<Arch>::width == bf16_dot::lanes;
 
 #if TYPEFORMER_BF16_DOT_KERNELS
-
-/// Panels whose K block one sweep of rows keeps in L2: 8 panels of 1024 inputs are 256 KiB of
-/// bfloat16 pairs. x is rounded to pairs once per R rows and sweep, at 1/(8 · 16) of the work.
-inline constexpr std::size_t gemm_bf16_dot_panel_chunk = 8;
 
 // R rows × P panels over inputs [k0, k1) by vdpbf16ps, x already rounded to pairs (row
 // stride ldxp words); the sums start and end as in gemm_block.
@@ -506,18 +591,9 @@ template <class Arch>
   static_assert(gemm_k_block % 2 == 0, "a K block of whole pairs fills at most half its words");
   alignas(64) std::uint32_t xp[R * (gemm_k_block / 2)];
   // (The lambda has no target attribute: it only calls functions that have.)
-  for_each_gemm_block(
-      a, row_begin, row_end, [&](std::size_t r0, std::size_t r1, std::size_t k0, std::size_t k1) {
-        for (std::size_t p = panel_begin; p < panel_end; p += gemm_bf16_dot_panel_chunk) {
-          const std::size_t chunk_end = std::min(panel_end, p + gemm_bf16_dot_panel_chunk);
-          std::size_t row = gemm_bf16_dot_rows<Arch, R>(a, xp, r0, r1, p, chunk_end, k0, k1);
-          if constexpr (R > 4)
-            row = gemm_bf16_dot_rows<Arch, 4>(a, xp, row, r1, p, chunk_end, k0, k1);
-          if constexpr (R > 2)
-            row = gemm_bf16_dot_rows<Arch, 2>(a, xp, row, r1, p, chunk_end, k0, k1);
-          gemm_bf16_dot_rows<Arch, 1>(a, xp, row, r1, p, chunk_end, k0, k1);
-        }
-      });
+  for_each_rounded_row_group<R>(
+      a, row_begin, row_end, panel_begin, panel_end,
+      [&]<std::size_t N>(auto... range) { return gemm_bf16_dot_rows<Arch, N>(a, xp, range...); });
 }
 
 #endif
