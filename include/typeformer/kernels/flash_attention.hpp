@@ -387,7 +387,8 @@ void exponentiate_scores(const attention_operands& o, attention_block& blk, std:
   }
 }
 
-/// Rows [r0, r0 + R) of the block against keys [j0, j0 + count).
+/// Rows [r0, r0 + R) of the block against keys [j0, j0 + count); keys of the tile past `count`
+/// (past the key length, or past every key the rows may see) count as masked.
 template <class Arch, std::size_t R>
 void attend_key_tile(const attention_operands& o, const mask_spec& m, attention_block& blk,
                      std::size_t r0, std::size_t j0, std::size_t count) noexcept {
@@ -511,21 +512,27 @@ void attend_query_block(const attention_operands& o, const mask_spec& m, float* 
     const std::size_t count = std::min(T, o.key_len - j0);
     for (std::size_t r0 = 0; r0 < blk.rows; r0 += R) {
       const std::size_t n = std::min(R, blk.rows - r0);
-      if (may_skip &&
-          *std::max_element(blk.limit + r0, blk.limit + r0 + n) <= static_cast<std::ptrdiff_t>(j0))
-        continue;  // every row of the micro-tile is done before this key tile
+      // Keys of the tile that some row of the micro-tile may see: on a causal diagonal only
+      // the first few, and the scores and values past them are neither computed nor read.
+      std::size_t keys = count;
+      if (may_skip) {
+        const std::ptrdiff_t seen =
+            *std::max_element(blk.limit + r0, blk.limit + r0 + n) - static_cast<std::ptrdiff_t>(j0);
+        if (seen <= 0) continue;  // every row of the micro-tile is done before this key tile
+        keys = std::min(count, static_cast<std::size_t>(seen));
+      }
       switch (n) {
         case 1:
-          attend_key_tile<Arch, 1>(o, m, blk, r0, j0, count);
+          attend_key_tile<Arch, 1>(o, m, blk, r0, j0, keys);
           break;
         case 2:
-          attend_key_tile<Arch, 2>(o, m, blk, r0, j0, count);
+          attend_key_tile<Arch, 2>(o, m, blk, r0, j0, keys);
           break;
         case 3:
-          attend_key_tile<Arch, 3>(o, m, blk, r0, j0, count);
+          attend_key_tile<Arch, 3>(o, m, blk, r0, j0, keys);
           break;
         default:
-          attend_key_tile<Arch, R>(o, m, blk, r0, j0, count);
+          attend_key_tile<Arch, R>(o, m, blk, r0, j0, keys);
           break;
       }
     }
