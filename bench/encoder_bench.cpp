@@ -5,6 +5,8 @@
 // AVX-512 BF16's vdpbf16ps where the CPU has it) is timed in the same loop, beside it.
 //
 // FLOPs counted: projections 4·2·B·L·d², feed-forward 2·2·B·L·d·f, attention 2·2·B·h·L²·d_head.
+// The ceiling is all of them at 100% of the FMA peak measured here; ORT's time over it is the
+// largest ORT/ours ratio any float32 implementation could reach on the machine.
 
 #include <algorithm>
 #include <cmath>
@@ -26,6 +28,7 @@ using namespace tfm::dims;
 namespace {
 
 bench::ort_results ort;  // ONNX Runtime's times from the same run (bench/run.sh), if given
+double peak[3] = {};     // FP32 FMA peak in GFLOP/s, by thread count
 
 template <long D, long H, long F, class... Storage>
 using encoder_model =
@@ -106,17 +109,19 @@ void bench_shape(long B, long L) {
     const double t_ours = timings[0].median, t_torch = timings[1].median,
                  t_blas = timings[2].median, t_products = timings[3].median;
     const auto t_ort = ort.best("encoder", B, L, D, H, false, threads);
-    char ort_text[32] = "      n/a         ";
+    const double ceiling = gflop / peak[threads] * 1e3;
+    char ort_text[48] = "      n/a                  ";
     if (t_ort.found())
-      std::snprintf(ort_text, sizeof ort_text, "%9.3f %7.2fx", t_ort.median_ms,
-                    t_ort.median_ms / t_ours);
+      std::snprintf(ort_text, sizeof ort_text, "%9.3f %7.2fx %7.2fx", t_ort.median_ms,
+                    t_ort.median_ms / t_ours, t_ort.median_ms / ceiling);
     char ort_products[16] = "    n/a";
     if (t_ort.found())
       std::snprintf(ort_products, sizeof ort_products, "%7.2fx", t_ort.median_ms / t_products);
     std::printf(
-        "%3ld %5ld %4ld %3ld %5ld %2d | %9.3f %7.1f | %9.3f %7.1f | %s | %9.3f %7.1f | %6.2fx | "
-        "%.1e | %9.3f %6.2fx %s | %.1e\n",
-        B, L, D, H, F, threads, t_ours, gflop / t_ours * 1e3, t_torch, gflop / t_torch * 1e3,
+        "%3ld %5ld %4ld %3ld %5ld %2d | %9.3f %7.1f %3.0f%% %8.3f | %9.3f %7.1f | %s | "
+        "%9.3f %7.1f | %6.2fx | %.1e | %9.3f %6.2fx %s | %.1e\n",
+        B, L, D, H, F, threads, t_ours, gflop / t_ours * 1e3,
+        100 * gflop / t_ours * 1e3 / peak[threads], ceiling, t_torch, gflop / t_torch * 1e3,
         ort_text, t_blas, gemm_flops * 1e-9 / t_blas * 1e3, t_torch / t_ours, max_diff, t_products,
         t_ours / t_products, ort_products, max_diff_products);
   }
@@ -129,16 +134,21 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; ++i)
     if (std::string(argv[i]) == "--ort") ort = bench::ort_results(argv[i + 1]);
   bench::configure_peers();
-  std::printf("typeformer instruction set: %s; PyTorch %s with OMP_WAIT_POLICY=PASSIVE\n",
-              std::string(tfm::simd::best_arch::name()).c_str(), TORCH_VERSION);
+  peak[1] = bench::fma_peak_gflops(1);
+  peak[2] = bench::fma_peak_gflops(2);
+  std::printf(
+      "typeformer instruction set: %s; FP32 FMA peak measured: %.1f GFLOP/s (1 thread), %.1f "
+      "(2 threads); PyTorch %s with OMP_WAIT_POLICY=PASSIVE\n",
+      std::string(tfm::simd::best_arch::name()).c_str(), peak[1], peak[2], TORCH_VERSION);
   std::printf(
       "median ms over >= 7 runs (>= 2 s) each, the four timed in alternating blocks; GFLOP/s "
       "counts GEMMs + attention; the BLAS "
-      "column times the six GEMMs alone\n");
+      "column times the six GEMMs alone; ceil ms = every counted FLOP at 100%% of peak, and "
+      "ORT/ceil the largest ORT/ours any float32 code can reach here\n");
   std::printf(
-      "  B     L    d   h  d_ff th | typeformer   GFLOP/s |   PyTorch   GFLOP/s |    ORT ms "
-      "ORT/ours | BLAS gemms GFLOP/s | torch/ours | max|diff| | bf16 prod ms f32/prod ORT/prod | "
-      "max|diff|\n");
+      "  B     L    d   h  d_ff th | typeformer   GFLOP/s peak  ceil ms |   PyTorch   GFLOP/s | "
+      "   ORT ms ORT/ours ORT/ceil | BLAS gemms GFLOP/s | torch/ours | max|diff| | bf16 prod ms "
+      "f32/prod ORT/prod | max|diff|\n");
   bench_shape<768, 12, 3072>(8, 128);
   bench_shape<768, 12, 3072>(1, 512);
 }

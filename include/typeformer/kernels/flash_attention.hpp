@@ -65,7 +65,12 @@ constexpr std::size_t attention_scratch_floats(std::size_t key_dim, std::size_t 
          (key_dim + attention_operands::v_stride_for(value_dim) + 2 * relative_buckets);
 }
 
-/// Tasks of one call: (batch, head, query block) triples; threads take disjoint ranges.
+/// Tasks of one call: (batch, head, query block) triples; threads take disjoint ranges. They run
+/// the last query block of every (batch, head) first and the first blocks last: under a causal
+/// mask a block's work grows with its position, and threads taking chunks of tasks as they come
+/// then finish together. (In (batch, head) order the final chunk of a (1, 4096, 8 heads) causal
+/// call was the second half of one head's blocks, a fifth of a thread's share, run by one
+/// thread while the other waited.)
 inline std::size_t attention_task_count(const attention_operands& o) noexcept {
   return o.batch * o.heads * ((o.query_len + attention_query_block - 1) / attention_query_block);
 }
@@ -576,9 +581,11 @@ void flash_attention(const attention_operands& o, const mask_spec& m, float* scr
   constexpr std::size_t QB = attention_query_block;
   const std::size_t blocks = (o.query_len + QB - 1) / QB;
   detail::attention_block blk;
+  const std::size_t pairs = o.batch * o.heads;
   for (std::size_t task = task_begin; task < task_end; ++task) {
-    const std::size_t b = task / (blocks * o.heads), h = (task / blocks) % o.heads;
-    detail::attend_query_block<Arch>(o, m, scratch, blk, b, h, (task % blocks) * QB, 0, o.key_len);
+    const std::size_t b = task % pairs / o.heads, h = task % o.heads;
+    const std::size_t block = blocks - 1 - task / pairs;
+    detail::attend_query_block<Arch>(o, m, scratch, blk, b, h, block * QB, 0, o.key_len);
     for (std::size_t r = 0; r < blk.rows; ++r) {
       if (o.rel_v && blk.seen[r]) detail::add_relative_values<Arch>(o, blk, r);
       detail::write_attention_row<Arch>(o, m, b, h, blk.i0 + r, blk.seen[r], blk.row_sum[r],
