@@ -79,10 +79,24 @@ inline void settle() { std::this_thread::sleep_for(std::chrono::milliseconds(300
 /// (at most 40 calls each) and at least time_ms's 7 calls; the first of a round rotates. Blocks
 /// are 150 ms apart: Debian's OpenBLAS (pthreads, not OpenMP) spins its workers for about
 /// 2^28 cycles after a call, and back to back they took the second core from the next block.
+/// After such a pause this VM takes about 10 ms to come back to speed on two threads (a
+/// two-thread decoding step of 0.26 ms took 1.2, 0.6, 0.5 ms, ... and 0.26 only from its 30th
+/// call on; one thread was at speed from its third call), which was most of a block of short
+/// calls: so callables faster than 2 ms run untimed for 25 ms at the start of each block.
 template <class... F>
 std::array<timing, sizeof...(F)> time_interleaved_ms(F&... runs) {
   constexpr std::size_t n = sizeof...(F);
-  (..., (runs(), runs()));  // warm up: caches, workspaces, thread pools
+  std::array<bool, n> short_calls{};
+  // Warm up (caches, workspaces, thread pools), and find which callables are short.
+  [&]<std::size_t... I>(std::index_sequence<I...>) {
+    (..., [&](auto& f, bool& is_short) {
+      f();
+      const auto t0 = std::chrono::steady_clock::now();
+      f();
+      is_short = std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(2);
+    }(runs, short_calls[I]));
+  }
+  (std::index_sequence_for<F...>{});
   const std::size_t min_runs = quick ? 3 : 7, min_blocks = quick ? 3 : 5;
   const auto block_time =
       (quick ? std::chrono::milliseconds(300) : std::chrono::milliseconds(2000)) /
@@ -91,6 +105,10 @@ std::array<timing, sizeof...(F)> time_interleaved_ms(F&... runs) {
   std::array<std::vector<double>, n> times;
   const auto run_block = [&]<std::size_t I>(auto& f) {
     std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    if (short_calls[I]) {
+      const auto warm_start = std::chrono::steady_clock::now();
+      while (std::chrono::steady_clock::now() - warm_start < std::chrono::milliseconds(25)) f();
+    }
     const auto start = std::chrono::steady_clock::now();
     for (std::size_t calls = 0;
          calls == 0 ||
