@@ -86,17 +86,14 @@ inline void settle() { std::this_thread::sleep_for(std::chrono::milliseconds(300
 template <class... F>
 std::array<timing, sizeof...(F)> time_interleaved_ms(F&... runs) {
   constexpr std::size_t n = sizeof...(F);
-  std::array<bool, n> short_calls{};
   // Warm up (caches, workspaces, thread pools), and find which callables are short.
-  [&]<std::size_t... I>(std::index_sequence<I...>) {
-    (..., [&](auto& f, bool& is_short) {
-      f();
-      const auto t0 = std::chrono::steady_clock::now();
-      f();
-      is_short = std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(2);
-    }(runs, short_calls[I]));
-  }
-  (std::index_sequence_for<F...>{});
+  const auto warm_up = [](auto& f) {
+    f();
+    const auto t0 = std::chrono::steady_clock::now();
+    f();
+    return std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(2);
+  };
+  const std::array<bool, n> short_calls{warm_up(runs)...};  // braced: left to right
   const std::size_t min_runs = quick ? 3 : 7, min_blocks = quick ? 3 : 5;
   const auto block_time =
       (quick ? std::chrono::milliseconds(300) : std::chrono::milliseconds(2000)) /

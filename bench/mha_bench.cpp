@@ -467,8 +467,7 @@ int main(int argc, char** argv) {
   std::printf(
       "   B     L    d   h mask   th |  ours ms (    min -     max) GFLOP/s peak | "
       "PyTorch  t/ours |    ORT ms ORT/ours ORT/ceil | BLAS prj bound ms ours/bnd  ceil ms | "
-      "allocs ws MiB "
-      "beyond-qkv MiB | max|diff|\n");
+      "allocs ws MiB beyond-qkv MiB | max|diff|\n");
   for (bool causal : {false, true}) {
     bench_shape<mha512>(ctx, 64, 5, causal);
     bench_shape<mha768>(ctx, 1, 128, causal);
