@@ -701,10 +701,10 @@ void kernel_suite() {
     c.lengths = {97};
     check_attention<Arch>(c);
   }
-  SECTION("attention: one and two query rows, each value-width ladder, the next tile prefetched") {
+  SECTION("attention: one and two query rows, each value-width ladder, a partial last tile") {
     // Micro-tiles of one row (decoding) and of two take wider passes (eight and four registers
     // on AVX2); value strides of 48, 80 and 144 floats leave every narrower pass a remainder.
-    // 150 keys: the second tile prefetches a partial third, the third prefetches nothing.
+    // 150 keys: two whole tiles and a partial third.
     for (std::size_t lq : {1, 2})
       for (std::size_t dv : {40, 72, 130}) {
         attention_case c;

@@ -152,15 +152,13 @@ std::size_t in_register_passes(std::size_t extent, Pass&& pass) noexcept {
 }
 
 /// acc[r] = acc[r]·correction[r] + Σ_j p[r][j]·v[j] over C registers of columns from `c`.
-/// With one row, the same columns of rows [0, ahead_rows) of `ahead` (the next tile's values)
-/// are prefetched on the way. Never inlined, like score_pass: inlined into attend_key_tile,
-/// GCC 12 stored each loaded value register to the stack on every key (three stores per 12
-/// FMAs; 2–10% of the AVX2 core).
+/// Never inlined, like score_pass: inlined into attend_key_tile, GCC 12 stored each loaded
+/// value register to the stack on every key (three stores per 12 FMAs; 2–10% of the AVX2
+/// core).
 template <class Arch, std::size_t R, std::size_t C, std::size_t T>
 [[gnu::noinline]] void accumulate_values(float* acc, std::size_t vs, const float* v,
                                          std::size_t count, const float (&p)[R][T],
-                                         const float (&correction)[R], std::size_t c,
-                                         const float* ahead, std::size_t ahead_rows) noexcept {
+                                         const float (&correction)[R], std::size_t c) noexcept {
   using O = simd::ops<Arch>;
   using batch = typename O::batch;
   constexpr std::size_t W = O::width;
@@ -173,10 +171,6 @@ template <class Arch, std::size_t R, std::size_t C, std::size_t T>
   }
 #pragma GCC unroll 2  // two keys per iteration: less loop bookkeeping per FMA, as in the GEMM
   for (std::size_t j = 0; j < count; ++j) {
-    if constexpr (R == 1)
-      if (j < ahead_rows)
-        for (std::size_t n = 0; n < C * W; n += simd::cache_line_floats)
-          simd::prefetch(ahead + j * vs + c + n);
     batch vj[C];
     TYPEFORMER_UNROLL_REGISTER_LOOP
     for (std::size_t n = 0; n < C; ++n) {
@@ -199,12 +193,13 @@ template <class Arch, std::size_t R, std::size_t C, std::size_t T>
 
 /// p[·][c0, c0 + NV·W) = q·kᵀ for R query rows (row stride key_dim) and NV registers of keys
 /// of a transposed key tile. Its own function, so that the R×NV accumulators are registers
-/// from start to end. With one row, the same keys of the tile at `ahead` (or null) are
-/// prefetched on the way: one row does too little work per byte for the hardware prefetchers
-/// to keep ahead of it (decoding's cache, 20% faster with this on AVX2).
+/// from start to end. No software prefetch: a lone row (decoding) prefetching the next key and
+/// value tile as it went ran 20% slower on Zen 3 than leaving the streams to the hardware
+/// prefetchers, from L3 and from memory alike (probably because the prefetches compete with
+/// the loads for load slots and miss buffers).
 template <class Arch, std::size_t R, std::size_t NV, std::size_t T>
 [[gnu::noinline]] void score_pass(const float* q, std::size_t key_dim, const float* kt,
-                                  std::size_t c0, float (&p)[R][T], const float* ahead) noexcept {
+                                  std::size_t c0, float (&p)[R][T]) noexcept {
   using O = simd::ops<Arch>;
   using batch = typename O::batch;
   constexpr std::size_t W = O::width;
@@ -216,10 +211,6 @@ template <class Arch, std::size_t R, std::size_t NV, std::size_t T>
   }
 #pragma GCC unroll 2  // as in accumulate_values
   for (std::size_t d = 0; d < key_dim; ++d) {
-    if constexpr (R == 1)
-      if (ahead)
-        for (std::size_t n = 0; n < NV * W; n += simd::cache_line_floats)
-          simd::prefetch(ahead + d * attention_key_block + c0 + n);
     batch k[NV];
     TYPEFORMER_UNROLL_REGISTER_LOOP
     for (std::size_t n = 0; n < NV; ++n) {
@@ -242,18 +233,17 @@ template <class Arch, std::size_t R, std::size_t NV, std::size_t T>
 
 /// p = q·kᵀ for R query rows and the first `count` keys of one transposed key tile (at least;
 /// whole registers), in passes of as many key registers as the register file holds for R rows.
-/// Whole registers past `count` are zero; the caller masks every score past `count`. `ahead`
-/// is the next tile to prefetch, or null.
+/// Whole registers past `count` are zero; the caller masks every score past `count`.
 template <class Arch, std::size_t R, std::size_t T>
 void tile_scores(const float* q, std::size_t key_dim, const float* kt, std::size_t count,
-                 float (&p)[R][T], const float* ahead) noexcept {
+                 float (&p)[R][T]) noexcept {
   constexpr std::size_t W = simd::ops<Arch>::width;
   constexpr std::size_t NV = std::min(T / W, attention_pass_registers<Arch, R>);
   // Only the registers that hold keys: a short sequence's five keys take one register, not a
   // pass of NV.
   const std::size_t end = in_register_passes<NV, W>(
       std::min(T, simd::round_up(count, W)),
-      [&]<std::size_t N>(std::size_t c0) { score_pass<Arch, R, N>(q, key_dim, kt, c0, p, ahead); });
+      [&]<std::size_t N>(std::size_t c0) { score_pass<Arch, R, N>(q, key_dim, kt, c0, p); });
   for (std::size_t r = 0; r < R; ++r) std::fill(p[r] + end, p[r] + T, 0.0f);
 }
 
@@ -401,16 +391,12 @@ void attend_key_tile(const attention_operands& o, const mask_spec& m, attention_
   constexpr std::size_t T = attention_key_tile<Arch>;
   constexpr float neg_inf = -std::numeric_limits<float>::infinity();
 
-  // The next tile, which a lone row prefetches while it works on this one.
-  const std::size_t ahead_rows = j0 + T < o.key_len ? std::min(T, o.key_len - j0 - T) : 0;
-  const float* keys_ahead =
-      ahead_rows ? blk.kt + transposed_key_offset(0, j0 + T, o.key_dim) : nullptr;
   // Scores for R rows × T keys; keys past `count` (padding, which may hold anything, and short
   // sequences' missing keys) are not computed where a whole register lies past it, and are
   // masked below in any case.
   alignas(64) float p[R][T];
   tile_scores<Arch>(blk.q + r0 * o.key_dim, o.key_dim,
-                    blk.kt + transposed_key_offset(0, j0, o.key_dim), count, p, keys_ahead);
+                    blk.kt + transposed_key_offset(0, j0, o.key_dim), count, p);
   if (blk.buckets) add_relative_key_terms<Arch>(o, blk, r0, j0, p);
 
   // Masks, element by element only where the tile needs it.
@@ -459,7 +445,7 @@ void attend_key_tile(const attention_operands& o, const mask_spec& m, attention_
   float* acc = blk.acc + r0 * vs;
   const float* v = blk.v + j0 * vs;
   in_register_passes<C, W>(vs, [&]<std::size_t N>(std::size_t c) {
-    accumulate_values<Arch, R, N>(acc, vs, v, count, p, correction, c, v + T * vs, ahead_rows);
+    accumulate_values<Arch, R, N>(acc, vs, v, count, p, correction, c);
   });
 }
 

@@ -121,17 +121,6 @@ bool cpu_supports() noexcept {
   }
 }
 
-/// Floats per cache line (64 bytes on every target we build for).
-inline constexpr std::size_t cache_line_floats = 16;
-
-/// Asks for the cache line holding `p` ahead of its use; it never faults, and it is a no-op
-/// where the compiler has no prefetch builtin.
-inline void prefetch([[maybe_unused]] const float* p) noexcept {
-#if defined(__GNUC__)
-  __builtin_prefetch(p);
-#endif
-}
-
 /// `p`, hidden from the optimiser, so that a value loaded through it is loaded again rather
 /// than kept in a register from an earlier load of the same address (which may need a
 /// register the kernel has not got).
