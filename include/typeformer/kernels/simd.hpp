@@ -121,6 +121,14 @@ bool cpu_supports() noexcept {
   }
 }
 
+/// Whether xsimd's max(a, b) and min(a, b) return b when either is NaN: x86's MAXPS and MINPS
+/// return their second operand then (Intel SDM), and xsimd maps onto them in order, so
+/// max(bound, x) keeps a NaN x. Elsewhere it is not promised.
+template <class Arch>
+inline constexpr bool max_min_keep_nan_of_second =
+    std::is_base_of_v<xsimd::sse2, Arch> || std::is_base_of_v<xsimd::avx, Arch> ||
+    std::is_base_of_v<xsimd::avx512f, Arch>;
+
 /// `p`, hidden from the optimiser, so that a value loaded through it is loaded again rather
 /// than kept in a register from an earlier load of the same address (which may need a
 /// register the kernel has not got).
