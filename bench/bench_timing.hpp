@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <concepts>
 #include <cstddef>
 #include <cstring>
 #include <string>
@@ -72,6 +73,14 @@ double median_ms(F&& run) {
 /// A pause between peers, so one's worker threads are asleep before the next is timed.
 inline void settle() { std::this_thread::sleep_for(std::chrono::milliseconds(300)); }
 
+/// A peer that times its own blocks (ONNX Runtime in a child process, onnxruntime_peer.hpp):
+/// warm-up runs for `warm`, then at least one and at most `calls` timed runs until `budget` has
+/// passed; returns their times in ms.
+template <class F>
+concept times_own_blocks = requires(F& f, std::size_t calls, std::chrono::milliseconds t) {
+  { f.timed_block(calls, t, t) } -> std::convertible_to<std::vector<double>>;
+};
+
 /// The timings of several callables measured in alternating blocks, so that a drift of the
 /// machine's speed falls on each of them alike and their ratios hold: this VM's speed moves by
 /// 10-40% over minutes, and timed one after another, two equal runs once measured 0.65x of each
@@ -83,15 +92,21 @@ inline void settle() { std::this_thread::sleep_for(std::chrono::milliseconds(300
 /// two-thread decoding step of 0.26 ms took 1.2, 0.6, 0.5 ms, ... and 0.26 only from its 30th
 /// call on; one thread was at speed from its third call), which was most of a block of short
 /// calls: so callables faster than 2 ms run untimed for 25 ms at the start of each block.
+/// A member that times_own_blocks gets the same blocks, pauses and warm-up, run on its side.
 template <class... F>
 std::array<timing, sizeof...(F)> time_interleaved_ms(F&... runs) {
   constexpr std::size_t n = sizeof...(F);
   // Warm up (caches, workspaces, thread pools), and find which callables are short.
-  const auto warm_up = [](auto& f) {
-    f();
-    const auto t0 = std::chrono::steady_clock::now();
-    f();
-    return std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(2);
+  const auto warm_up = []<class G>(G& f) {
+    if constexpr (times_own_blocks<G>) {
+      return f.timed_block(2, std::chrono::milliseconds(0), std::chrono::milliseconds(0)).back() <
+             2.0;
+    } else {
+      f();
+      const auto t0 = std::chrono::steady_clock::now();
+      f();
+      return std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(2);
+    }
   };
   const std::array<bool, n> short_calls{warm_up(runs)...};  // braced: left to right
   const std::size_t min_runs = quick ? 3 : 7, min_blocks = quick ? 3 : 5;
@@ -100,21 +115,27 @@ std::array<timing, sizeof...(F)> time_interleaved_ms(F&... runs) {
       static_cast<int>(min_blocks);
   const std::size_t block_calls = 200 / min_blocks;
   std::array<std::vector<double>, n> times;
-  const auto run_block = [&]<std::size_t I>(auto& f) {
+  const auto run_block = [&]<std::size_t I, class G>(G& f) {
     std::this_thread::sleep_for(std::chrono::milliseconds(150));
-    if (short_calls[I]) {
-      const auto warm_start = std::chrono::steady_clock::now();
-      while (std::chrono::steady_clock::now() - warm_start < std::chrono::milliseconds(25)) f();
-    }
-    const auto start = std::chrono::steady_clock::now();
-    for (std::size_t calls = 0;
-         calls == 0 ||
-         (calls < block_calls && std::chrono::steady_clock::now() - start < block_time);
-         ++calls) {
-      const auto t0 = std::chrono::steady_clock::now();
-      f();
-      const auto t1 = std::chrono::steady_clock::now();
-      times[I].push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+    if constexpr (times_own_blocks<G>) {
+      const auto warm = std::chrono::milliseconds(short_calls[I] ? 25 : 0);
+      const auto t = f.timed_block(block_calls, block_time, warm);
+      times[I].insert(times[I].end(), t.begin(), t.end());
+    } else {
+      if (short_calls[I]) {
+        const auto warm_start = std::chrono::steady_clock::now();
+        while (std::chrono::steady_clock::now() - warm_start < std::chrono::milliseconds(25)) f();
+      }
+      const auto start = std::chrono::steady_clock::now();
+      for (std::size_t calls = 0;
+           calls == 0 ||
+           (calls < block_calls && std::chrono::steady_clock::now() - start < block_time);
+           ++calls) {
+        const auto t0 = std::chrono::steady_clock::now();
+        f();
+        const auto t1 = std::chrono::steady_clock::now();
+        times[I].push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+      }
     }
   };
   for (std::size_t round = 0;; ++round) {

@@ -20,15 +20,15 @@
 #include <typeformer/typeformer.hpp>
 
 #include "bench_common.hpp"
-#include "onnxruntime_results.hpp"
+#include "onnxruntime_peer.hpp"
 
 namespace tfm = typeformer;
 using namespace tfm::dims;
 
 namespace {
 
-bench::ort_results ort;  // ONNX Runtime's times from the same run (bench/run.sh), if given
-double peak[3] = {};     // FP32 FMA peak in GFLOP/s, by thread count
+bench::onnxruntime* ort = nullptr;  // ONNX Runtime as a peer (bench/run.sh), if given
+double peak[3] = {};                // FP32 FMA peak in GFLOP/s, by thread count
 
 template <long D, long H, long F, class... Storage>
 using encoder_model =
@@ -105,18 +105,19 @@ void bench_shape(long B, long L) {
     torch::set_num_threads(threads);
     openblas_set_num_threads(threads);
     bench::settle();
-    const auto timings = bench::time_interleaved_ms(ours, theirs, blas, ours_products);
+    const auto [timings, t_ort] =
+        ort->time_with("encoder", B, L, D, H, false, threads, ours, theirs, blas, ours_products);
     const double t_ours = timings[0].median, t_torch = timings[1].median,
                  t_blas = timings[2].median, t_products = timings[3].median;
-    const auto t_ort = ort.best("encoder", B, L, D, H, false, threads);
     const double ceiling = gflop / peak[threads] * 1e3, rate = gflop / t_ours * 1e3;
-    char ort_text[48] = "      n/a                  ";
+    char ort_text[64] = "       n/a                           ";
     if (t_ort.found())
-      std::snprintf(ort_text, sizeof ort_text, "%9.3f %7.2fx %7.2fx", t_ort.median_ms,
-                    t_ort.median_ms / t_ours, t_ort.median_ms / ceiling);
+      std::snprintf(ort_text, sizeof ort_text, "%9.3f%c %7.2fx %7.2fx %8.3f", t_ort.median_ms(),
+                    t_ort.interleaved ? ' ' : '*', t_ort.median_ms() / t_ours,
+                    t_ort.median_ms() / ceiling, t_ort.alone_ms);
     char ort_products[16] = "    n/a";
     if (t_ort.found())
-      std::snprintf(ort_products, sizeof ort_products, "%7.2fx", t_ort.median_ms / t_products);
+      std::snprintf(ort_products, sizeof ort_products, "%7.2fx", t_ort.median_ms() / t_products);
     std::printf(
         "%3ld %5ld %4ld %3ld %5ld %2d | %9.3f %7.1f %3.0f%% %8.3f | %9.3f %7.1f | %s | "
         "%9.3f %7.1f | %6.2fx | %.1e | %9.3f %6.2fx %s | %.1e\n",
@@ -130,23 +131,27 @@ void bench_shape(long B, long L) {
 
 int main(int argc, char** argv) {
   bench::parse_common_flags(argc, argv);
-  for (int i = 1; i + 1 < argc; ++i)
-    if (std::string(argv[i]) == "--ort") ort = bench::ort_results(argv[i + 1]);
   bench::configure_peers();
+  bench::onnxruntime onnxruntime(argc, argv);
+  ort = &onnxruntime;
   peak[1] = bench::fma_peak_gflops(1);
   peak[2] = bench::fma_peak_gflops(2);
   std::printf(
       "typeformer instruction set: %s; FP32 FMA peak measured: %.1f GFLOP/s (1 thread), %.1f "
-      "(2 threads); PyTorch %s with OMP_WAIT_POLICY=PASSIVE\n",
-      std::string(tfm::simd::best_arch::name()).c_str(), peak[1], peak[2], TORCH_VERSION);
+      "(2 threads); PyTorch %s with OMP_WAIT_POLICY=PASSIVE; ONNX Runtime: %s\n",
+      std::string(tfm::simd::best_arch::name()).c_str(), peak[1], peak[2], TORCH_VERSION,
+      onnxruntime.describe().c_str());
   std::printf(
-      "median ms over >= 7 runs (>= 2 s) each, the four timed in alternating blocks; GFLOP/s "
+      "median ms over >= 7 runs (>= 2 s) each, ours, PyTorch, OpenBLAS, ours with bf16 products "
+      "and ORT timed in alternating blocks (ORT ms marked *: its stand-alone time, as 'alone' "
+      "always is); GFLOP/s "
       "counts GEMMs + attention; the BLAS "
       "column times the six GEMMs alone; ceil ms = every counted FLOP at 100%% of peak, and "
       "ORT/ceil the largest ORT/ours any float32 code can reach here\n");
   std::printf(
       "  B     L    d   h  d_ff th | typeformer   GFLOP/s peak  ceil ms |   PyTorch   GFLOP/s | "
-      "   ORT ms ORT/ours ORT/ceil | BLAS gemms GFLOP/s | torch/ours | max|diff| | bf16 prod ms "
+      "    ORT ms ORT/ours ORT/ceil    alone | BLAS gemms GFLOP/s | torch/ours | max|diff| | bf16 "
+      "prod ms "
       "f32/prod ORT/prod | max|diff|\n");
   bench_shape<768, 12, 3072>(8, 128);
   bench_shape<768, 12, 3072>(1, 512);

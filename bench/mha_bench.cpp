@@ -29,7 +29,7 @@
 
 #include "allocation_counter.hpp"
 #include "bench_common.hpp"
-#include "onnxruntime_results.hpp"
+#include "onnxruntime_peer.hpp"
 
 namespace tfm = typeformer;
 using namespace tfm::dims;
@@ -39,8 +39,9 @@ using mha768 = tfm::multi_head_attention<"self_attn", heads<12>, d_model<768>>;
 namespace {
 
 struct context {
+  context(int argc, char** argv) : ort(argc, argv) {}
   double peak[3] = {0, 0, 0};  // GFLOP/s by thread count
-  bench::ort_results ort;
+  bench::onnxruntime ort;
   nlohmann::json records = nlohmann::json::array();
 };
 
@@ -123,9 +124,10 @@ void bench_shape(context& ctx, long B, long L, bool causal) {
     torch::set_num_threads(threads);
     openblas_set_num_threads(threads);
     bench::settle();
-    const auto [t_ours, t_torch, t_blas] = bench::time_interleaved_ms(ours, theirs, blas);
+    const auto [timings, t_ort] =
+        ctx.ort.time_with("mha", B, L, d, h, causal, threads, ours, theirs, blas);
+    const auto [t_ours, t_torch, t_blas] = timings;
     const double allocs = allocations_per_call(ours);
-    const auto t_ort = ctx.ort.best("mha", B, L, d, h, causal, threads);
 
     const double peak = ctx.peak[threads];
     const double bound = t_blas.median + attn_flops / (0.8 * peak * 1e9) * 1e3;
@@ -133,10 +135,11 @@ void bench_shape(context& ctx, long B, long L, bool causal) {
     const double rate = gflop / t_ours.median * 1e3;
     const double ws_mib = double(ws->capacity()) * 4 / (1 << 20);
     const double extra_mib = (double(ws->capacity()) - qkv_floats) * 4 / (1 << 20);
-    char ort_text[48] = "      n/a               ";
+    char ort_text[64] = "      n/a                        ";
     if (t_ort.found())
-      std::snprintf(ort_text, sizeof ort_text, "%9.3f %5.2fx  %5.2fx", t_ort.median_ms,
-                    t_ort.median_ms / t_ours.median, t_ort.median_ms / ceiling);
+      std::snprintf(ort_text, sizeof ort_text, "%9.3f%c %5.2fx  %5.2fx %8.3f", t_ort.median_ms(),
+                    t_ort.interleaved ? ' ' : '*', t_ort.median_ms() / t_ours.median,
+                    t_ort.median_ms() / ceiling, t_ort.alone_ms);
     std::printf(
         "%4ld %5ld %4ld %3ld %-6s %2d | %8.3f (%7.3f-%8.3f) %6.1f %3.0f%% | %8.3f %5.2fx | %s | "
         "%8.3f %8.3f %5.2f %8.3f | %5.1f %4.0f %7.1f | %.1e\n",
@@ -155,14 +158,14 @@ void bench_shape(context& ctx, long B, long L, bool causal) {
          {"gflops", rate},
          {"percent_of_peak", 100 * rate / peak},
          {"pytorch_ms", bench::as_json(t_torch)},
-         {"onnxruntime_ms", t_ort.found() ? nlohmann::json(t_ort.median_ms) : nlohmann::json()},
-         {"onnxruntime_variant", t_ort.variant},
+         {"onnxruntime_ms", t_ort.found() ? nlohmann::json(t_ort.median_ms()) : nlohmann::json()},
+         {"onnxruntime", t_ort.as_json()},
          {"openblas_projections_ms", t_blas.median},
          {"bound_ms", bound},
          {"ours_over_bound", t_ours.median / bound},
          {"ceiling_ms", ceiling},
          {"onnxruntime_over_ceiling",
-          t_ort.found() ? nlohmann::json(t_ort.median_ms / ceiling) : nlohmann::json()},
+          t_ort.found() ? nlohmann::json(t_ort.median_ms() / ceiling) : nlohmann::json()},
          {"heap_allocations_per_call", allocs},
          {"workspace_mib", ws_mib},
          {"workspace_beyond_qkv_mib", extra_mib},
@@ -395,13 +398,15 @@ void bench_decode_step(context& ctx, const std::array<double, 3>& bandwidth) {
     ws = threads == 1 ? &ws1 : &ws2;
     torch::set_num_threads(threads);
     bench::settle();
-    const auto [t_ours, t_torch] = bench::time_interleaved_ms(ours, theirs);
+    const auto [timings, t_ort] =
+        ctx.ort.time_with("decode", 1, 1, d, h, false, threads, ours, theirs);
+    const auto [t_ours, t_torch] = timings;
     const double allocs = allocations_per_call(ours);
-    const auto t_ort = ctx.ort.best("decode", 1, 1, d, h, false, threads);
-    char ort_text[40] = "      n/a";
+    char ort_text[64] = "      n/a";
     if (t_ort.found())
-      std::snprintf(ort_text, sizeof ort_text, "%9.3f %5.2fx (%s)", t_ort.median_ms,
-                    t_ort.median_ms / t_ours.median, t_ort.variant.c_str());
+      std::snprintf(ort_text, sizeof ort_text, "%9.3f%c %5.2fx %8.3f (%s)", t_ort.median_ms(),
+                    t_ort.interleaved ? ' ' : '*', t_ort.median_ms() / t_ours.median,
+                    t_ort.alone_ms, t_ort.variant.c_str());
     std::printf(
         "%2d | %8.3f (%6.3f-%7.3f) %5.1f%% %5.1f%% | %8.3f %5.2fx | %s | %6.3f | %5.1f | %.1e\n",
         threads, t_ours.median, t_ours.min, t_ours.max, 100 * bound / t_ours.median,
@@ -422,8 +427,8 @@ void bench_decode_step(context& ctx, const std::array<double, 3>& bandwidth) {
          {"read_bandwidth_this_thread_count_gbs",
           bandwidth[static_cast<std::size_t>(threads)] * 1e-9},
          {"pytorch_ms", bench::as_json(t_torch)},
-         {"onnxruntime_ms", t_ort.found() ? nlohmann::json(t_ort.median_ms) : nlohmann::json()},
-         {"onnxruntime_variant", t_ort.variant},
+         {"onnxruntime_ms", t_ort.found() ? nlohmann::json(t_ort.median_ms()) : nlohmann::json()},
+         {"onnxruntime", t_ort.as_json()},
          {"heap_allocations_per_call", allocs},
          {"max_abs_diff_vs_pytorch", max_diff}});
   }
@@ -433,12 +438,8 @@ void bench_decode_step(context& ctx, const std::array<double, 3>& bandwidth) {
 
 int main(int argc, char** argv) {
   const std::string json_path = bench::parse_common_flags(argc, argv);
-  std::string ort_path = "build/onnx-results.json";
-  for (int i = 1; i + 1 < argc; ++i)
-    if (std::string(argv[i]) == "--ort") ort_path = argv[i + 1];
   bench::configure_peers();
-  context ctx;
-  ctx.ort = bench::ort_results(ort_path);
+  context ctx(argc, argv);
   ctx.peak[1] = bench::fma_peak_gflops(1);
   ctx.peak[2] = bench::fma_peak_gflops(2);
 
@@ -449,24 +450,24 @@ int main(int argc, char** argv) {
   std::printf(
       "PyTorch %s with OMP_WAIT_POLICY=PASSIVE, glibc M_MMAP_MAX=0, M_TRIM_THRESHOLD=1 GiB; "
       "ONNX Runtime: %s\n",
-      TORCH_VERSION,
-      ctx.ort.loaded() ? ("best variant from " + ort_path).c_str()
-                       : ("no results at " + ort_path + " (run bench/run.sh)").c_str());
-  if (ctx.ort.loaded())
+      TORCH_VERSION, ctx.ort.describe().c_str());
+  if (ctx.ort.results().loaded())
     std::printf(
         "ONNX Runtime per-call binding overhead (Node.js): %.1f us (1 thread), %.1f us "
-        "(2 threads), included in its times\n",
-        ctx.ort.binding_overhead_us(1), ctx.ort.binding_overhead_us(2));
+        "(2 threads), included in its times; ORT ms marked * is its stand-alone time (not "
+        "interleaved), 'alone' always is\n",
+        ctx.ort.results().binding_overhead_us(1), ctx.ort.results().binding_overhead_us(2));
   std::printf(
-      "median ms (min-max) over >= %s each, ours, PyTorch and OpenBLAS timed in alternating "
-      "blocks; GFLOP/s counts projections + unmasked attention "
+      "median ms (min-max) over >= %s each, ours, PyTorch, OpenBLAS and ORT timed in "
+      "alternating blocks; GFLOP/s counts projections + unmasked attention "
       "pairs; bound = OpenBLAS projections + attention at 80%% of peak; ceiling = every "
       "counted FLOP at 100%% of peak, and ORT/ceil the largest ORT/ours any float32 code can "
       "reach here\n",
       bench::quick ? "3 runs, 0.3 s (--quick)" : "7 runs, 2 s");
   std::printf(
       "   B     L    d   h mask   th |  ours ms (    min -     max) GFLOP/s peak | "
-      "PyTorch  t/ours |    ORT ms ORT/ours ORT/ceil | BLAS prj bound ms ours/bnd  ceil ms | "
+      "PyTorch  t/ours |     ORT ms ORT/ours ORT/ceil    alone | BLAS prj bound ms ours/bnd  ceil "
+      "ms | "
       "allocs ws MiB beyond-qkv MiB | max|diff|\n");
   for (bool causal : {false, true}) {
     bench_shape<mha512>(ctx, 64, 5, causal);
@@ -502,7 +503,8 @@ int main(int argc, char** argv) {
       step_bytes / 1e6, std::max(bandwidth[1], bandwidth[2]) * 1e-9, bandwidth[1] * 1e-9,
       bandwidth[2] * 1e-9, dram_bandwidth * 1e-9);
   std::printf(
-      "th |  ours ms (   min -    max) of bound   own | PyTorch t/ours |    ORT ms ORT/ours | "
+      "th |  ours ms (   min -    max) of bound   own | PyTorch t/ours |     ORT ms ORT/ours    "
+      "alone (variant) | "
       "bound ms | allocs | max|diff|\n");
   bench_decode_step<mha512>(ctx, bandwidth);
   if (!json_path.empty()) {
@@ -510,7 +512,7 @@ int main(int argc, char** argv) {
                           {"instruction_set", std::string(tfm::simd::best_arch::name())},
                           {"fma_peak_gflops", {{"1", ctx.peak[1]}, {"2", ctx.peak[2]}}},
                           {"quick", bench::quick},
-                          {"onnxruntime_results", ctx.ort.loaded() ? ort_path : ""},
+                          {"onnxruntime", ctx.ort.describe()},
                           {"records", ctx.records}};
     std::ofstream(json_path) << out.dump(2) << '\n';
   }

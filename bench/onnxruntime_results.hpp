@@ -15,6 +15,7 @@ namespace bench {
 struct ort_time {
   double median_ms = std::numeric_limits<double>::quiet_NaN();
   std::string variant;
+  std::string name;  // the model's file name without .onnx
   bool found() const noexcept { return !variant.empty(); }
 };
 
@@ -52,7 +53,8 @@ class ort_results {
           r.value("causal", false) != causal || r.value("threads", -1) != threads)
         continue;
       const double t = r["median_ms"].get<double>();
-      if (!out.found() || t < out.median_ms) out = {t, r.value("variant", "?")};
+      if (!out.found() || t < out.median_ms)
+        out = {t, r.value("variant", "?"), r.value("name", "")};
     }
     return out;
   }

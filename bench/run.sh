@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Every side-by-side benchmark in one run: ONNX Runtime first (a Node.js process; its times go to
-# build/onnx-results.json), then the C++ benchmarks, which time typeformer, PyTorch (libtorch,
-# same process) and OpenBLAS and put ORT's times next to theirs. Installs what is missing.
+# Every side-by-side benchmark in one run: ONNX Runtime first (a Node.js process timing every
+# variant of every model; its times go to build/onnx-results.json), then the C++ benchmarks, which
+# time typeformer, PyTorch (libtorch, same process), OpenBLAS and ORT's fastest variant of each
+# shape (the same Node.js harness as a child process, --serve) in alternating blocks. Installs
+# what is missing.
 #
 #   bench/run.sh [--quick]
 #
@@ -29,10 +31,12 @@ echo "== ONNX Runtime (onnxruntime-node)"
 bench/onnxruntime/run.sh "${quick[@]}"
 echo
 echo "== Multi-head attention"
-build/bench/bench/mha_bench "${quick[@]}" --ort build/onnx-results.json --json build/bench-mha.json
+ort=(--ort build/onnx-results.json --ort-harness bench/onnxruntime/ort_bench.mjs
+  --ort-models build/onnx-models)
+build/bench/bench/mha_bench "${quick[@]}" "${ort[@]}" --json build/bench-mha.json
 echo
 echo "== Encoder layer"
-build/bench/bench/encoder_bench "${quick[@]}" --ort build/onnx-results.json
+build/bench/bench/encoder_bench "${quick[@]}" "${ort[@]}"
 echo
 echo "== Incremental decoding"
 build/bench/bench/decode_bench "${quick[@]}"

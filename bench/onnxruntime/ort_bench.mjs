@@ -2,15 +2,27 @@
 //
 //   node ort_bench.mjs [--models DIR] [--threads 1,2] [--quick] [--only SUBSTRING] [--json FILE]
 //                      [--atol 1e-3]
+//   node ort_bench.mjs --serve [--models DIR] [--atol 1e-3]
 //
 // For every model in DIR/manifest.json (written by tools/export_onnx_attention.py) and every
 // thread count: create a session, check its outputs against the saved PyTorch outputs, then time
 // session.run. A model whose answer is off by more than --atol is not timed: a fast wrong answer
 // is not a result. Exits 1 if any model failed to load, run or match, after writing everything.
+//
+// --serve: times blocks of runs on request, so that the C++ benchmarks can interleave ORT's
+// blocks with their own (bench/onnxruntime_peer.hpp). One JSON request per line on stdin, one
+// JSON answer per line on stdout, nothing else on stdout:
+//   {"cmd":"open","name":"mha_b1_s128_d768_h12.fused","threads":2}  -> {"ok":true,"max_abs_diff":x}
+//   {"cmd":"block","calls":40,"ms":400,"warm_ms":25}  -> {"ok":true,"times":[ms, ...]}
+//   {"cmd":"close"}                                   -> {"ok":true}
+// "open" checks the outputs as above (and releases the session open before); "block" runs
+// untimed for warm_ms, then times at least one and at most `calls` runs, stopping once `ms` have
+// passed. Errors answer {"ok":false,"error":"..."}; the process ends at the end of its input.
 
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 
@@ -22,6 +34,7 @@ class UsageError extends Error {}
 function parseArgs(argv) {
   const opts = {
     models: path.resolve(here, '..', '..', 'build', 'onnx-models'),
+    serve: false,
     threads: [1, 2],
     quick: false,
     only: null,
@@ -37,6 +50,7 @@ function parseArgs(argv) {
     if (arg === '--models') opts.models = path.resolve(value());
     else if (arg === '--threads') opts.threads = value().split(',').map((t) => parseInt(t, 10));
     else if (arg === '--quick') opts.quick = true;
+    else if (arg === '--serve') opts.serve = true;
     else if (arg === '--only') opts.only = value();
     else if (arg === '--json') opts.json = path.resolve(value());
     else if (arg === '--atol') opts.atol = parseFloat(value());
@@ -128,6 +142,32 @@ function sessionOptions(threads) {
   };
 }
 
+// A session of one model with its inputs, after one run compared with PyTorch's outputs.
+async function openChecked(entry, threads, dir) {
+  const session = await ort.InferenceSession.create(
+    path.join(dir, entry.file),
+    sessionOptions(threads),
+  );
+  try {
+    const feeds = {};
+    for (const [name, file] of Object.entries(entry.inputs)) {
+      const { shape, data } = readNpy(path.join(dir, file));
+      feeds[name] = new ort.Tensor('float32', data, shape);
+    }
+    const outputs = await session.run(feeds);
+    let diff = 0;
+    for (const [name, file] of Object.entries(entry.expected)) {
+      if (!(name in outputs)) throw new Error(`no output named ${name}`);
+      const d = maxAbsDiff(outputs[name].data, readNpy(path.join(dir, file)).data);
+      if (!(d <= diff)) diff = d;
+    }
+    return { session, feeds, diff };
+  } catch (e) {
+    await session.release();
+    throw e;
+  }
+}
+
 async function benchModel(entry, threads, dir, opts) {
   const record = {
     name: entry.file.replace(/\.onnx$/, ''),
@@ -148,19 +188,8 @@ async function benchModel(entry, threads, dir, opts) {
   if (entry.kv_len !== undefined) record.kv_len = entry.kv_len;
   let session;
   try {
-    session = await ort.InferenceSession.create(path.join(dir, entry.file), sessionOptions(threads));
-    const feeds = {};
-    for (const [name, file] of Object.entries(entry.inputs)) {
-      const { shape, data } = readNpy(path.join(dir, file));
-      feeds[name] = new ort.Tensor('float32', data, shape);
-    }
-    const outputs = await session.run(feeds);
-    let diff = 0;
-    for (const [name, file] of Object.entries(entry.expected)) {
-      if (!(name in outputs)) throw new Error(`no output named ${name}`);
-      const d = maxAbsDiff(outputs[name].data, readNpy(path.join(dir, file)).data);
-      if (!(d <= diff)) diff = d;
-    }
+    let feeds, diff;
+    ({ session, feeds, diff } = await openChecked(entry, threads, dir));
     record.max_abs_diff = diff;
     if (!(diff <= opts.atol)) {
       record.error = `output differs from PyTorch by ${diff} (> atol ${opts.atol}); not timed`;
@@ -208,9 +237,64 @@ function printRow(r) {
   console.log(cols.join(' | ') + (r.error ? `  ERROR: ${r.error}` : ''));
 }
 
+// --serve: one session at a time, timed in blocks on request (see the header).
+async function serve(opts, manifest) {
+  const byName = new Map(manifest.models.map((e) => [e.file.replace(/\.onnx$/, ''), e]));
+  let open = null; // { session, feeds }
+  const release = async () => {
+    if (open) await open.session.release();
+    open = null;
+  };
+  const answer = (obj) => process.stdout.write(JSON.stringify(obj) + '\n');
+  const lines = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
+  for await (const line of lines) {
+    if (!line.trim()) continue;
+    try {
+      const req = JSON.parse(line);
+      if (req.cmd === 'open') {
+        await release();
+        const entry = byName.get(req.name);
+        if (!entry) throw new Error(`no model named ${req.name} in the manifest`);
+        const { session, feeds, diff } = await openChecked(entry, req.threads, opts.models);
+        open = { session, feeds };
+        if (!(diff <= opts.atol)) {
+          await release();
+          throw new Error(`${req.name}: output differs from PyTorch by ${diff} (> atol ${opts.atol})`);
+        }
+        answer({ ok: true, max_abs_diff: diff });
+      } else if (req.cmd === 'block') {
+        if (!open) throw new Error('block: no model is open');
+        const w0 = process.hrtime.bigint();
+        while (Number(process.hrtime.bigint() - w0) / 1e6 < (req.warm_ms ?? 0)) {
+          await open.session.run(open.feeds);
+        }
+        const times = [];
+        const t0 = process.hrtime.bigint();
+        do {
+          const a = process.hrtime.bigint();
+          await open.session.run(open.feeds);
+          const b = process.hrtime.bigint();
+          times.push(Number(b - a) / 1e6);
+          if (Number(b - t0) / 1e6 >= req.ms) break;
+        } while (times.length < req.calls);
+        answer({ ok: true, times });
+      } else if (req.cmd === 'close') {
+        await release();
+        answer({ ok: true });
+      } else {
+        throw new Error(`unknown command ${JSON.stringify(req.cmd)}`);
+      }
+    } catch (e) {
+      answer({ ok: false, error: String(e.message ?? e).split('\n')[0] });
+    }
+  }
+  await release();
+}
+
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const manifest = JSON.parse(fs.readFileSync(path.join(opts.models, 'manifest.json'), 'utf8'));
+  if (opts.serve) return serve(opts, manifest);
   let entries = manifest.models;
   if (opts.only) entries = entries.filter((e) => e.file.includes(opts.only));
   // The Identity first: its number (the cost of one session.run through the binding) frames all
