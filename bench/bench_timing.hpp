@@ -198,31 +198,45 @@ inline double fma_peak_gflops(int threads) {
   return best;
 }
 
-/// Read bandwidth in bytes/s: a SIMD sum over `bytes` (by default 256 MiB, far beyond the
-/// caches) with four accumulators, median of several passes, on `threads` threads.
-inline double read_bandwidth(int threads, std::size_t bytes = std::size_t(256) << 20) {
-  namespace tfm = typeformer;
-  using O = tfm::simd::ops<tfm::simd::best_arch>;
-  constexpr std::size_t W = O::width;
-  const std::size_t n = bytes / sizeof(float);
-  tfm::aligned_buffer<float> data(n);
-  std::fill_n(data.data(), n, 1.0f);
-  tfm::thread_pool pool(static_cast<std::size_t>(threads));
-  std::vector<float> sums(8, 0.0f);
-  const std::size_t chunk = n / static_cast<std::size_t>(threads);
-  const double ms = bench::median_ms([&] {
-    pool.parallel_for(n, chunk, [&](std::size_t b, std::size_t e, std::size_t who) {
+/// A read of `bytes` (a SIMD sum with four accumulators) on `threads` threads of its own pool:
+/// a callable, so that the bandwidth can be timed in the same alternating blocks as what it
+/// bounds.
+class read_probe {
+ public:
+  read_probe(int threads, std::size_t bytes)
+      : n_(bytes / sizeof(float)), data_(n_), pool_(static_cast<std::size_t>(threads)) {
+    std::fill_n(data_.data(), n_, 1.0f);
+  }
+  std::size_t bytes() const noexcept { return n_ * sizeof(float); }
+  void operator()() {
+    namespace tfm = typeformer;
+    using O = tfm::simd::ops<tfm::simd::best_arch>;
+    constexpr std::size_t W = O::width;
+    const std::size_t chunk = (n_ + pool_.size() - 1) / pool_.size();
+    pool_.parallel_for(n_, chunk, [&](std::size_t b, std::size_t e, std::size_t who) {
       auto s0 = O::splat(0), s1 = s0, s2 = s0, s3 = s0;
       for (std::size_t i = b; i + 4 * W <= e; i += 4 * W) {
-        s0 = s0 + O::load(data.data() + i);
-        s1 = s1 + O::load(data.data() + i + W);
-        s2 = s2 + O::load(data.data() + i + 2 * W);
-        s3 = s3 + O::load(data.data() + i + 3 * W);
+        s0 = s0 + O::load(data_.data() + i);
+        s1 = s1 + O::load(data_.data() + i + W);
+        s2 = s2 + O::load(data_.data() + i + 2 * W);
+        s3 = s3 + O::load(data_.data() + i + 3 * W);
       }
-      sums[who % 8] += O::sum(s0 + s1 + s2 + s3);
+      sums_[who % sums_.size()] += O::sum(s0 + s1 + s2 + s3);
     });
-  });
-  return double(n * sizeof(float)) / (ms * 1e-3);
+  }
+
+ private:
+  std::size_t n_;
+  typeformer::aligned_buffer<float> data_;
+  typeformer::thread_pool pool_;
+  std::array<float, 8> sums_{};
+};
+
+/// Read bandwidth in bytes/s: the median of read_probe's passes over `bytes` (by default
+/// 256 MiB, far beyond the caches) on `threads` threads.
+inline double read_bandwidth(int threads, std::size_t bytes = std::size_t(256) << 20) {
+  read_probe probe(threads, bytes);
+  return double(probe.bytes()) / (median_ms(probe) * 1e-3);
 }
 
 }  // namespace bench

@@ -1,7 +1,8 @@
 // Multi-head attention forward: typeformer against PyTorch's nn::MultiheadAttention (libtorch,
 // same process, same weights) and ONNX Runtime (times from bench/onnxruntime/run.sh in the same
 // benchmark run, read with --ort FILE), with OpenBLAS SGEMM timing the four projections, at 1
-// and 2 threads. Prints a table and writes JSON (--json FILE); --quick for a smoke run.
+// and 2 threads. Prints a table and writes JSON (--json FILE); --quick for a smoke run;
+// --only shapes|relative|memory|decode runs one section.
 //
 // FLOPs counted honestly: 4 projections 2·B·L·d² each, and 2·(unmasked score pairs)·d_head
 // each for q·kᵀ and p·v, no exp. The bound for a shape is OpenBLAS's time for the projections
@@ -328,9 +329,13 @@ void bench_memory(context& ctx, long B, long L) {
 /// graph takes the cache the same way. Bound: the cache and the weights read once, at the
 /// read bandwidth the benchmark measures (the best of 1 and 2 threads, as the issue defines
 /// it); beside it, the bound at the bandwidth of the step's own thread count, since one core
-/// alone cannot pull what two do. `bandwidth[t]` is the bandwidth measured on t threads.
+/// alone cannot pull what two do. A step reads 21 MB, which stays in this machine's L3 from one
+/// timed step to the next, as it would not in a model of several layers: the bandwidth is that
+/// of a buffer of the same size, read on 1 and on 2 threads in the same alternating blocks as
+/// the step (measured once before the rows, the same probe read 81 GB/s in one run and
+/// 125–138 in others that day, which moved the step's share of its bound by half).
 template <class Layer>
-void bench_decode_step(context& ctx, const std::array<double, 3>& bandwidth) {
+void bench_decode_step(context& ctx) {
   constexpr long d = Layer::d_model, h = Layer::heads, dh = Layer::key_dim_per_head;
   constexpr long cached = 4096;
   torch::manual_seed(0);
@@ -391,16 +396,19 @@ void bench_decode_step(context& ctx, const std::array<double, 3>& bandwidth) {
       bench::max_abs_diff(module_out.contiguous().data_ptr<float>(), out.data(), out.size()));
 
   const double bytes = 2.0 * double(capacity) * double(d) * 4 + 4.0 * double(d * d) * 4;
-  const double best_bandwidth = std::max(bandwidth[1], bandwidth[2]);
-  const double bound = bytes / best_bandwidth * 1e3;
+  bench::read_probe read1(1, std::size_t(bytes)), read2(2, std::size_t(bytes));
   for (int threads : {1, 2}) {
-    const double own_bound = bytes / bandwidth[static_cast<std::size_t>(threads)] * 1e3;
     ws = threads == 1 ? &ws1 : &ws2;
     torch::set_num_threads(threads);
     bench::settle();
     const auto [timings, t_ort] =
-        ctx.ort.time_with("decode", 1, 1, d, h, false, threads, ours, theirs);
-    const auto [t_ours, t_torch] = timings;
+        ctx.ort.time_with("decode", 1, 1, d, h, false, threads, ours, theirs, read1, read2);
+    const auto [t_ours, t_torch, t_read1, t_read2] = timings;
+    const double bandwidth[3] = {0, double(read1.bytes()) / (t_read1.median * 1e-3),
+                                 double(read2.bytes()) / (t_read2.median * 1e-3)};
+    const double best_bandwidth = std::max(bandwidth[1], bandwidth[2]);
+    const double bound = bytes / best_bandwidth * 1e3;
+    const double own_bound = bytes / bandwidth[threads] * 1e3;
     const double allocs = allocations_per_call(ours);
     char ort_text[64] = "      n/a";
     if (t_ort.found())
@@ -408,10 +416,11 @@ void bench_decode_step(context& ctx, const std::array<double, 3>& bandwidth) {
                     t_ort.interleaved ? ' ' : '*', t_ort.median_ms() / t_ours.median,
                     t_ort.alone_ms, t_ort.variant.c_str());
     std::printf(
-        "%2d | %8.3f (%6.3f-%7.3f) %5.1f%% %5.1f%% | %8.3f %5.2fx | %s | %6.3f | %5.1f | %.1e\n",
+        "%2d | %8.3f (%6.3f-%7.3f) %5.1f%% %5.1f%% | %6.1f %6.1f | %8.3f %5.2fx | %s | %6.3f | "
+        "%5.1f | %.1e\n",
         threads, t_ours.median, t_ours.min, t_ours.max, 100 * bound / t_ours.median,
-        100 * own_bound / t_ours.median, t_torch.median, t_torch.median / t_ours.median, ort_text,
-        bound, allocs, max_diff);
+        100 * own_bound / t_ours.median, bandwidth[1] * 1e-9, bandwidth[2] * 1e-9, t_torch.median,
+        t_torch.median / t_ours.median, ort_text, bound, allocs, max_diff);
     std::fflush(stdout);
     ctx.records.push_back(
         {{"decode_step", true},
@@ -424,8 +433,8 @@ void bench_decode_step(context& ctx, const std::array<double, 3>& bandwidth) {
          {"bound_ms", bound},
          {"read_bandwidth_gbs", best_bandwidth * 1e-9},
          {"percent_of_own_thread_count_bound", 100 * own_bound / t_ours.median},
-         {"read_bandwidth_this_thread_count_gbs",
-          bandwidth[static_cast<std::size_t>(threads)] * 1e-9},
+         {"read_bandwidth_this_thread_count_gbs", bandwidth[threads] * 1e-9},
+         {"read_probe_ms", {{"1", bench::as_json(t_read1)}, {"2", bench::as_json(t_read2)}}},
          {"pytorch_ms", bench::as_json(t_torch)},
          {"onnxruntime_ms", t_ort.found() ? nlohmann::json(t_ort.median_ms()) : nlohmann::json()},
          {"onnxruntime", t_ort.as_json()},
@@ -434,12 +443,33 @@ void bench_decode_step(context& ctx, const std::array<double, 3>& bandwidth) {
   }
 }
 
+/// The decode step's header and rows.
+void decode_section(context& ctx) {
+  const double step_bytes = 2.0 * 4097 * 512 * 4 + 4.0 * 512 * 512 * 4;
+  const double dram_bandwidth = std::max(bench::read_bandwidth(1), bench::read_bandwidth(2));
+  std::printf(
+      "\nDecode step: 1 new token, 4096 cached (d_model 512, 8 heads); bound = %.1f MB "
+      "(cache + weights) at the read bandwidth of a buffer that size, the best of 1 and 2 "
+      "threads (GB/s columns), each read in the same alternating blocks as the step; 'own' is "
+      "the bound at the bandwidth of the row's thread count. From memory (256 MiB, measured "
+      "once): %.1f GB/s\n",
+      step_bytes / 1e6, dram_bandwidth * 1e-9);
+  std::printf(
+      "th |  ours ms (   min -    max) of bound   own | GB/s 1 GB/s 2 | PyTorch t/ours |     "
+      "ORT ms ORT/ours    alone (variant) | bound ms | allocs | max|diff|\n");
+  bench_decode_step<mha512>(ctx);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const std::string json_path = bench::parse_common_flags(argc, argv);
   bench::configure_peers();
   context ctx(argc, argv);
+  std::string only;
+  for (int i = 1; i + 1 < argc; ++i)
+    if (std::string(argv[i]) == "--only") only = argv[i + 1];
+  const auto section = [&](const char* name) { return only.empty() || only == name; };
   ctx.peak[1] = bench::fma_peak_gflops(1);
   ctx.peak[2] = bench::fma_peak_gflops(2);
 
@@ -464,49 +494,36 @@ int main(int argc, char** argv) {
       "counted FLOP at 100%% of peak, and ORT/ceil the largest ORT/ours any float32 code can "
       "reach here\n",
       bench::quick ? "3 runs, 0.3 s (--quick)" : "7 runs, 2 s");
-  std::printf(
-      "   B     L    d   h mask   th |  ours ms (    min -     max) GFLOP/s peak | "
-      "PyTorch  t/ours |     ORT ms ORT/ours ORT/ceil    alone | BLAS prj bound ms ours/bnd  ceil "
-      "ms | "
-      "allocs ws MiB beyond-qkv MiB | max|diff|\n");
-  for (bool causal : {false, true}) {
-    bench_shape<mha512>(ctx, 64, 5, causal);
-    bench_shape<mha768>(ctx, 1, 128, causal);
-    bench_shape<mha768>(ctx, 8, 128, causal);
-    bench_shape<mha768>(ctx, 1, 512, causal);
-    bench_shape<mha512>(ctx, 1, 2048, causal);
-    bench_shape<mha512>(ctx, 1, 4096, causal);
+  if (section("shapes")) {
+    std::printf(
+        "   B     L    d   h mask   th |  ours ms (    min -     max) GFLOP/s peak | "
+        "PyTorch  t/ours |     ORT ms ORT/ours ORT/ceil    alone | BLAS prj bound ms ours/bnd  "
+        "ceil ms | allocs ws MiB beyond-qkv MiB | max|diff|\n");
+    for (bool causal : {false, true}) {
+      bench_shape<mha512>(ctx, 64, 5, causal);
+      bench_shape<mha768>(ctx, 1, 128, causal);
+      bench_shape<mha768>(ctx, 8, 128, causal);
+      bench_shape<mha768>(ctx, 1, 512, causal);
+      bench_shape<mha512>(ctx, 1, 2048, causal);
+      bench_shape<mha512>(ctx, 1, 4096, causal);
+    }
   }
-  std::printf(
-      "\nRelative-position attention (Shaw), relative terms in the tiled kernel; PyTorch as "
-      "tensor2tensor computes it (gathered (L, L, depth) tables and einsums). GFLOP/s counts "
-      "the plain attention's FLOPs\n"
-      "   B     L    d   h   K th |  ours ms (    min -     max) GFLOP/s peak | plain MHA "
-      "rel/plain | PyTorch t/ours | allocs | max|diff|\n");
-  bench_relative<16>(ctx, 8, 128);
-  bench_relative<16>(ctx, 1, 1024);
-  std::printf("\nMemory at the issue's target shape (first call, so the workspace grows to it):\n");
-  bench_memory<mha512>(ctx, 1, 8192);
-
-  // A step reads 21 MB, which stays in this machine's L3 from one timed step to the next, as it
-  // would not in a model of several layers: the bound uses the read bandwidth of a buffer of
-  // the same size, so it is the bound for what is timed.
-  const double step_bytes = 2.0 * 4097 * 512 * 4 + 4.0 * 512 * 512 * 4;
-  const std::array<double, 3> bandwidth = {0, bench::read_bandwidth(1, std::size_t(step_bytes)),
-                                           bench::read_bandwidth(2, std::size_t(step_bytes))};
-  const double dram_bandwidth = std::max(bench::read_bandwidth(1), bench::read_bandwidth(2));
-  std::printf(
-      "\nDecode step: 1 new token, 4096 cached (d_model 512, 8 heads); bound = %.1f MB "
-      "(cache + weights) at %.1f GB/s, the read bandwidth of a buffer that size (best of "
-      "1 thread, %.1f GB/s, and 2, %.1f; from memory, 256 MiB: %.1f GB/s). 'own' is the "
-      "bound at the bandwidth of the row's thread count\n",
-      step_bytes / 1e6, std::max(bandwidth[1], bandwidth[2]) * 1e-9, bandwidth[1] * 1e-9,
-      bandwidth[2] * 1e-9, dram_bandwidth * 1e-9);
-  std::printf(
-      "th |  ours ms (   min -    max) of bound   own | PyTorch t/ours |     ORT ms ORT/ours    "
-      "alone (variant) | "
-      "bound ms | allocs | max|diff|\n");
-  bench_decode_step<mha512>(ctx, bandwidth);
+  if (section("relative")) {
+    std::printf(
+        "\nRelative-position attention (Shaw), relative terms in the tiled kernel; PyTorch as "
+        "tensor2tensor computes it (gathered (L, L, depth) tables and einsums). GFLOP/s counts "
+        "the plain attention's FLOPs\n"
+        "   B     L    d   h   K th |  ours ms (    min -     max) GFLOP/s peak | plain MHA "
+        "rel/plain | PyTorch t/ours | allocs | max|diff|\n");
+    bench_relative<16>(ctx, 8, 128);
+    bench_relative<16>(ctx, 1, 1024);
+  }
+  if (section("memory")) {
+    std::printf(
+        "\nMemory at the issue's target shape (first call, so the workspace grows to it):\n");
+    bench_memory<mha512>(ctx, 1, 8192);
+  }
+  if (section("decode")) decode_section(ctx);
   if (!json_path.empty()) {
     nlohmann::json out = {{"benchmark", "mha"},
                           {"instruction_set", std::string(tfm::simd::best_arch::name())},
