@@ -522,9 +522,9 @@ void check_softmax_rows(std::size_t width) {
   }
 }
 
-// exp under a policy, lane by lane, against float64; returns the largest relative error on
-// [lo, hi].
-template <class Arch, typeformer::maths M>
+// exp (or exp2, Base2) under a policy, lane by lane, against float64; returns the largest
+// relative error on [lo, hi].
+template <class Arch, typeformer::maths M, bool Base2 = false>
 double exp_worst_relative_error(float lo, float hi, std::size_t points) {
   using O = simd::ops<Arch>;
   std::vector<float> x(simd::round_up(points, O::width), hi);
@@ -533,21 +533,22 @@ double exp_worst_relative_error(float lo, float hi, std::size_t points) {
   double worst = 0;
   for (std::size_t i = 0; i < x.size(); i += O::width) {
     alignas(64) float y[O::width];
-    O::store(y, tk::exp<Arch, M>(O::load(x.data() + i)));
+    const auto in = O::load(x.data() + i);
+    O::store(y, Base2 ? tk::exp2<Arch, M>(in) : tk::exp<Arch, M>(in));
     for (std::size_t l = 0; l < O::width; ++l) {
-      const double ref = std::exp(double(x[i + l]));
+      const double ref = Base2 ? std::exp2(double(x[i + l])) : std::exp(double(x[i + l]));
       worst = std::max(worst, std::fabs(y[l] - ref) / ref);
     }
   }
   return worst;
 }
 
-template <class Arch, typeformer::maths M>
+template <class Arch, typeformer::maths M, bool Base2 = false>
 float exp_of(float x) {
   using O = simd::ops<Arch>;
   alignas(64) float in[O::width], out[O::width];
   std::fill_n(in, O::width, x);
-  O::store(out, tk::exp<Arch, M>(O::load(in)));
+  O::store(out, Base2 ? tk::exp2<Arch, M>(O::load(in)) : tk::exp<Arch, M>(O::load(in)));
   return out[0];
 }
 
@@ -573,6 +574,28 @@ void check_exp_policies() {
   for (float x : {-87.0f, -50.25f, -3.3f, -1e-3f, 0.0f, 0.7f, 12.0f, 87.9f})
     CHECK(exp_of<Arch, maths::fast>(x) ==
           Approx(exp_of<simd::scalar, maths::fast>(x)).epsilon(5e-7));
+
+  // exp2, which the tiled attention kernel takes of its base-2 scores under the fast policy.
+  CHECK(exp_worst_relative_error<Arch, maths::fast, true>(-126.0f, 127.0f, 400001) < 2.5e-7);
+  CHECK(exp_worst_relative_error<Arch, maths::fast, true>(-30.0f, 30.0f, 400001) < 2.5e-7);
+  CHECK(exp_worst_relative_error<Arch, maths::exact, true>(-126.0f, 126.0f, 400001) < 1.5e-7);
+  for (maths m : {maths::fast, maths::exact}) {
+    auto e2 = [m](float x) {
+      return m == maths::fast ? exp_of<Arch, maths::fast, true>(x)
+                              : exp_of<Arch, maths::exact, true>(x);
+    };
+    CHECK(e2(-inf) == 0.0f);
+    CHECK(e2(-140.0f) < 1e-38f);  // fast: 0; exact: a denormal
+    CHECK(e2(0.0f) == Approx(1.0f).epsilon(2e-7));
+    CHECK(e2(1.0f) == Approx(2.0f).epsilon(2e-7));
+    CHECK(e2(-3.0f) == Approx(0.125f).epsilon(2e-7));
+    CHECK(std::isnan(e2(std::numeric_limits<float>::quiet_NaN())));
+  }
+  CHECK(exp_of<Arch, maths::fast, true>(-128.0f) == 0.0f);
+  CHECK(exp_of<Arch, maths::fast, true>(inf) == Approx(std::ldexp(1.0f, 127)).epsilon(2.5e-7));
+  for (float x : {-126.5f, -50.25f, -3.3f, -1e-3f, 0.0f, 0.7f, 12.0f, 126.9f})
+    CHECK(exp_of<Arch, maths::fast, true>(x) ==
+          Approx(exp_of<simd::scalar, maths::fast, true>(x)).epsilon(5e-7));
 }
 
 // A GEMM over bfloat16 weights (Matrix picks what it multiplies them with) against float64 on
@@ -599,7 +622,7 @@ void check_bf16_gemm() {
 
 template <class Arch>
 void kernel_suite() {
-  SECTION("exp: the fast and exact policies against float64, and their edges") {
+  SECTION("exp and exp2: the fast and exact policies against float64, and their edges") {
     check_exp_policies<Arch>();
   }
   SECTION("softmax over rows: odd widths, a huge logit, a NaN") {

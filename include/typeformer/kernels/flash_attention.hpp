@@ -99,23 +99,40 @@ std::ptrdiff_t visible_key_limit(const attention_operands& o, const mask_spec& m
   return std::max<std::ptrdiff_t>(limit, 0);
 }
 
-/// The score of key `key` for row i after the bias and the visibility parts of the mask.
+/// The score of key `key` for row i after the bias and the visibility parts of the mask, in
+/// units of `unit` natural ones (score_unit).
 template <class Arch>
 float masked_score(const mask_spec& m, float score, std::size_t b, std::size_t h, std::size_t i,
-                   std::size_t key, std::ptrdiff_t limit) noexcept {
-  if (m.bias) score += m.bias[b * m.bias_batch + h * m.bias_head + i * m.bias_query + key];
+                   std::size_t key, std::ptrdiff_t limit, float unit = 1.0f) noexcept {
+  if (m.bias) score += m.bias[b * m.bias_batch + h * m.bias_head + i * m.bias_query + key] * unit;
   const bool hidden =
       static_cast<std::ptrdiff_t>(key) >= limit ||
       (m.keep && (m.keep[b * m.keep_batch + i * m.keep_query + key] != 0) == m.keep_means_masked);
   if (!hidden) return score;
-  // Keras adds -1e9 in float32 rather than removing the key; reproduce it bit for bit.
-  return m.policy == fully_masked_rows::minus_1e9_added ? score + -1e9f
+  // Keras adds -1e9 in float32 rather than removing the key; reproduce it, bit for bit in
+  // natural units (the exact policy).
+  return m.policy == fully_masked_rows::minus_1e9_added ? (score / unit + -1e9f) * unit
                                                         : -std::numeric_limits<float>::infinity();
+}
+
+/// Units of the scores in the tiled kernel: natural under the exact policy; under the fast one
+/// base 2 (the queries scaled by log2 e), so that the softmax takes 2^x, whose fast form skips
+/// the range reduction's products (a third of the softmax step's multiplies). Running maxima
+/// and partial results are in the same units.
+constexpr float score_unit(maths m) noexcept { return m == maths::fast ? 1.44269504088896341f : 1; }
+
+/// e^x of scores in score_unit(M): 2^x under the fast policy.
+template <class Arch, maths M>
+[[gnu::always_inline]] inline typename simd::ops<Arch>::batch exp_of_scores(
+    const typename simd::ops<Arch>::batch& x) noexcept {
+  if constexpr (M == maths::fast) return kernels::exp2<Arch, M>(x);
+  return kernels::exp<Arch, M>(x);
 }
 
 /// One task's query block: where its rows come from and the running softmax of each row.
 struct attention_block {
   std::size_t b, h, i0, rows;
+  float score_unit;     // score_unit(o.softmax_maths)
   const float* kt;      // this (batch, head)'s transposed keys
   const float* v;       // and value rows
   const float* q;       // rows × key_dim scaled queries (scratch)
@@ -362,7 +379,7 @@ void exponentiate_scores(const attention_operands& o, attention_block& blk, std:
     if (new_max[r] != neg_inf) exponent[r] = row_max - new_max[r];
   }
   if constexpr (W == 1) {
-    for (std::size_t r = 0; r < R; ++r) exponent[r] = kernels::exp<Arch, M>(exponent[r]);
+    for (std::size_t r = 0; r < R; ++r) exponent[r] = exp_of_scores<Arch, M>(exponent[r]);
   } else {
     // The exponents go into registers by lane selects, not through `exponent`: a register
     // loaded from just-stored single floats waits for the stores to retire (store-to-load
@@ -376,7 +393,7 @@ void exponentiate_scores(const attention_operands& o, attention_block& blk, std:
       batch e = O::splat(0.0f);
       for (std::size_t r = g; r < std::min(R, g + W); ++r)
         e = xsimd::select(lane == O::splat(static_cast<float>(r - g)), O::splat(exponent[r]), e);
-      O::store(exponent + g, kernels::exp<Arch, M>(e));
+      O::store(exponent + g, exp_of_scores<Arch, M>(e));
     }
   }
   TYPEFORMER_UNROLL_REGISTER_LOOP
@@ -391,7 +408,7 @@ void exponentiate_scores(const attention_operands& o, attention_block& blk, std:
     const batch shift = O::splat(new_max[r]);
     TYPEFORMER_UNROLL_REGISTER_LOOP
     for (std::size_t n = 0; n < NV; ++n) {
-      const batch e = kernels::exp<Arch, M>(O::load(p[r] + n * W) - shift);
+      const batch e = exp_of_scores<Arch, M>(O::load(p[r] + n * W) - shift);
       O::store(p[r] + n * W, e);
       sum = sum + e;
     }
@@ -445,7 +462,8 @@ void attend_key_tile(const attention_operands& o, const mask_spec& m, attention_
           p[r][j] = neg_inf;
           continue;
         }
-        p[r][j] = masked_score<Arch>(m, p[r][j], blk.b, blk.h, i, j0 + j, blk.limit[r0 + r]);
+        p[r][j] = masked_score<Arch>(m, p[r][j], blk.b, blk.h, i, j0 + j, blk.limit[r0 + r],
+                                     blk.score_unit);
         seen = seen || p[r][j] != neg_inf;
       }
       blk.seen[r0 + r] = seen;
@@ -492,6 +510,8 @@ void attend_query_block(const attention_operands& o, const mask_spec& m, float* 
   blk.acc = scratch + QB * o.key_dim;
   blk.b = b, blk.h = h, blk.i0 = i0;
   blk.rows = std::min(QB, o.query_len - i0);
+  blk.score_unit = score_unit(o.softmax_maths);
+  const float q_scale = o.q_scale * blk.score_unit;
   blk.kt = o.kt + (b * o.heads + h) * o.key_dim * o.key_capacity;
   blk.v = o.v + (b * o.heads + h) * (o.v_block ? o.v_block : o.key_len * vs);
 
@@ -500,11 +520,11 @@ void attend_query_block(const attention_operands& o, const mask_spec& m, float* 
     const std::size_t i = i0 + r;
     const float* q = o.q + b * o.q_batch + h * o.q_head + i * o.q_row;
     float* scaled = scratch + r * o.key_dim;
-    const auto scale = simd::ops<Arch>::splat(o.q_scale);
+    const auto scale = simd::ops<Arch>::splat(q_scale);
     std::size_t d = 0;
     for (; d + W <= o.key_dim; d += W)
       simd::ops<Arch>::store(scaled + d, simd::ops<Arch>::load(q + d) * scale);
-    for (; d < o.key_dim; ++d) scaled[d] = q[d] * o.q_scale;
+    for (; d < o.key_dim; ++d) scaled[d] = q[d] * q_scale;
     blk.limit[r] = visible_key_limit<Arch>(o, m, b, i);
     max_limit = std::max(max_limit, blk.limit[r]);
     blk.row_max[r] = neg_inf;
@@ -689,7 +709,9 @@ void merge_attention_splits(const attention_operands& o, const mask_spec& m, con
       const float* p = part(s);
       if (p[2] == 0.0f) continue;  // a range with nothing visible adds nothing
       // A NaN partial maximum is skipped by std::max above but still poisons its own sum.
-      const float scale = std::exp(p[0] - max);
+      // The maxima are in score_unit(o.softmax_maths).
+      const float scale =
+          o.softmax_maths == maths::fast ? std::exp2(p[0] - max) : std::exp(p[0] - max);
       sum += p[1] * scale;
       for (std::size_t c = 0; c < o.v_stride; ++c) acc[c] += p[3 + c] * scale;
     }

@@ -64,6 +64,7 @@ struct ops {
   }
   static batch max(const batch& a, const batch& b) noexcept { return xsimd::max(a, b); }
   static batch exp(const batch& a) noexcept { return xsimd::exp(a); }
+  static batch exp2(const batch& a) noexcept { return xsimd::exp2(a); }
   static batch erf(const batch& a) noexcept { return xsimd::erf(a); }
   static batch tanh(const batch& a) noexcept { return xsimd::tanh(a); }
   static float sum(const batch& a) noexcept { return xsimd::hadd(a); }
@@ -103,6 +104,7 @@ struct ops<scalar> {
   static float fma(float a, float b, float c) noexcept { return std::fma(a, b, c); }
   static float max(float a, float b) noexcept { return std::max(a, b); }
   static float exp(float a) noexcept { return std::exp(a); }
+  static float exp2(float a) noexcept { return std::exp2(a); }
   static float erf(float a) noexcept { return std::erf(a); }
   static float tanh(float a) noexcept { return std::tanh(a); }
   static float sum(float a) noexcept { return a; }
