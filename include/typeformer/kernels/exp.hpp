@@ -47,12 +47,54 @@ inline constexpr float exp2_limit = 127.0f;
 inline constexpr float exp2_poly[6] = {1.00000012f,   0.693146974f,   0.240221195f,
                                        0.0555071323f, 0.00967554161f, 0.00132764715f};
 
-/// 2^n for whole-number n in [−127, 127] from the exponent bits; n = −127 gives the bits of 0.
+/// x clamped to [−limit, limit], and its nearest whole number. A NaN x gives NaN on x86, where
+/// MAXPS and MINPS return their second operand when either is NaN, and on the scalar path
+/// (checked first); scaled_polynomial restores it on other instruction sets.
 template <class Arch>
-[[gnu::always_inline]] inline typename simd::ops<Arch>::batch power_of_two(
-    const typename simd::ops<Arch>::batch& n) noexcept {
-  using ints = xsimd::batch<std::int32_t, Arch>;
-  return xsimd::bitwise_cast<typename simd::ops<Arch>::batch>((xsimd::to_int(n) + ints(127)) << 23);
+[[gnu::always_inline]] inline typename simd::ops<Arch>::batch clamp(
+    const typename simd::ops<Arch>::batch& x, float limit) noexcept {
+  if constexpr (std::is_same_v<Arch, simd::scalar>) {
+    return std::isnan(x) ? x : std::fmin(std::fmax(x, -limit), limit);
+  } else {
+    using batch = typename simd::ops<Arch>::batch;
+    return xsimd::min(batch(limit), xsimd::max(batch(-limit), x));
+  }
+}
+
+template <class Arch>
+[[gnu::always_inline]] inline typename simd::ops<Arch>::batch nearest_whole(
+    const typename simd::ops<Arch>::batch& x) noexcept {
+  if constexpr (std::is_same_v<Arch, simd::scalar>) {
+    return std::nearbyint(x);
+  } else {
+    return xsimd::nearbyint(x);
+  }
+}
+
+/// poly(f)·2^n, the degree-5 polynomial `c` at f, for whole n in [−127, 127]: 2^n from the
+/// exponent bits, where n = −127 gives the bits of 0. A NaN x gives NaN: through the
+/// polynomial where clamp kept it (no compare and blend: 1–2% of the AVX2 attention core),
+/// by a select elsewhere.
+template <class Arch>
+[[gnu::always_inline]] inline typename simd::ops<Arch>::batch scaled_polynomial(
+    const typename simd::ops<Arch>::batch& x, const typename simd::ops<Arch>::batch& f,
+    const typename simd::ops<Arch>::batch& n, const float (&c)[6]) noexcept {
+  using O = simd::ops<Arch>;
+  auto p = O::splat(c[5]);
+  TYPEFORMER_UNROLL_REGISTER_LOOP
+  for (int k = 4; k >= 0; --k) p = O::fma(p, f, O::splat(c[k]));
+  if constexpr (std::is_same_v<Arch, simd::scalar>) {
+    if (std::isnan(x)) return x;
+    const auto bits = static_cast<std::uint32_t>(static_cast<std::int32_t>(n) + 127) << 23;
+    float two_n;
+    std::memcpy(&two_n, &bits, sizeof two_n);
+    return p * two_n;
+  } else {
+    using ints = xsimd::batch<std::int32_t, Arch>;
+    const auto two_n = xsimd::bitwise_cast<typename O::batch>((xsimd::to_int(n) + ints(127)) << 23);
+    if constexpr (simd::max_min_keep_nan_of_second<Arch>) return p * two_n;
+    return xsimd::select(xsimd::isnan(x), x, p * two_n);
+  }
 }
 
 }  // namespace detail
@@ -66,32 +108,12 @@ template <class Arch, maths M>
   using O = simd::ops<Arch>;
   if constexpr (M == maths::exact) {
     return O::exp(x);
-  } else if constexpr (std::is_same_v<Arch, simd::scalar>) {
-    if (std::isnan(x)) return x;
-    const float xc = std::fmin(std::fmax(x, -detail::exp_limit), detail::exp_limit);
-    const float n = std::nearbyint(xc * detail::exp_log2e);
-    const float f = std::fma(-n, detail::exp_ln2_lo, std::fma(-n, detail::exp_ln2_hi, xc));
-    float p = detail::exp_poly[5];
-    for (int k = 4; k >= 0; --k) p = std::fma(p, f, detail::exp_poly[k]);
-    // 2^n from its exponent bits; n = −127 gives the bits of 0.
-    const auto bits = static_cast<std::uint32_t>(static_cast<std::int32_t>(n) + 127) << 23;
-    float two_n;
-    std::memcpy(&two_n, &bits, sizeof two_n);
-    return p * two_n;
   } else {
-    using batch = typename O::batch;
-    const batch xc = xsimd::min(batch(detail::exp_limit), xsimd::max(batch(-detail::exp_limit), x));
-    const batch n = xsimd::nearbyint(xc * batch(detail::exp_log2e));
-    const batch f =
-        xsimd::fnma(n, batch(detail::exp_ln2_lo), xsimd::fnma(n, batch(detail::exp_ln2_hi), xc));
-    batch p(detail::exp_poly[5]);
-    TYPEFORMER_UNROLL_REGISTER_LOOP
-    for (int k = 4; k >= 0; --k) p = xsimd::fma(p, f, batch(detail::exp_poly[k]));
-    const batch two_n = detail::power_of_two<Arch>(n);
-    // Where the clamp keeps a NaN x, it reaches the polynomial and makes the result NaN, with
-    // no compare and blend (1–2% of the AVX2 attention core, whose softmax step is 15%).
-    if constexpr (simd::max_min_keep_nan_of_second<Arch>) return p * two_n;
-    return xsimd::select(xsimd::isnan(x), x, p * two_n);
+    const auto xc = detail::clamp<Arch>(x, detail::exp_limit);
+    const auto n = detail::nearest_whole<Arch>(xc * O::splat(detail::exp_log2e));
+    const auto f =
+        O::fma(-n, O::splat(detail::exp_ln2_lo), O::fma(-n, O::splat(detail::exp_ln2_hi), xc));
+    return detail::scaled_polynomial<Arch>(x, f, n, detail::exp_poly);
   }
 }
 
@@ -105,29 +127,10 @@ template <class Arch, maths M>
   using O = simd::ops<Arch>;
   if constexpr (M == maths::exact) {
     return O::exp2(x);
-  } else if constexpr (std::is_same_v<Arch, simd::scalar>) {
-    if (std::isnan(x)) return x;
-    const float xc = std::fmin(std::fmax(x, -detail::exp2_limit), detail::exp2_limit);
-    const float n = std::nearbyint(xc);
-    const float f = xc - n;
-    float p = detail::exp2_poly[5];
-    for (int k = 4; k >= 0; --k) p = std::fma(p, f, detail::exp2_poly[k]);
-    const auto bits = static_cast<std::uint32_t>(static_cast<std::int32_t>(n) + 127) << 23;
-    float two_n;
-    std::memcpy(&two_n, &bits, sizeof two_n);
-    return p * two_n;
   } else {
-    using batch = typename O::batch;
-    const batch xc =
-        xsimd::min(batch(detail::exp2_limit), xsimd::max(batch(-detail::exp2_limit), x));
-    const batch n = xsimd::nearbyint(xc);
-    const batch f = xc - n;
-    batch p(detail::exp2_poly[5]);
-    TYPEFORMER_UNROLL_REGISTER_LOOP
-    for (int k = 4; k >= 0; --k) p = xsimd::fma(p, f, batch(detail::exp2_poly[k]));
-    // NaN as in exp above.
-    if constexpr (simd::max_min_keep_nan_of_second<Arch>) return p * detail::power_of_two<Arch>(n);
-    return xsimd::select(xsimd::isnan(x), x, p * detail::power_of_two<Arch>(n));
+    const auto xc = detail::clamp<Arch>(x, detail::exp2_limit);
+    const auto n = detail::nearest_whole<Arch>(xc);
+    return detail::scaled_polynomial<Arch>(x, xc - n, n, detail::exp2_poly);
   }
 }
 
