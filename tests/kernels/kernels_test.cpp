@@ -710,11 +710,13 @@ void kernel_suite() {
     check_attention<Arch>(c);
   }
   SECTION("attention: several query blocks and key blocks, wide heads, tails everywhere") {
-    // 70 query rows: two full blocks of 32 and a tail of 6 (a micro-tile of 4 and one of 2);
-    // 150 keys: two stored key blocks and a tail; value width 72: four-register column
+    // 262 query rows: two full blocks of 128 and a tail of 6 (a micro-tile of 4 and one of
+    // 2); 150 keys: two stored key blocks and a tail; value width 72: four-register column
     // chunks and a one-register tail. Causal masks skip whole micro-tiles and key tiles.
+    static_assert(tk::attention_query_block == 128, "the row counts below assume it");
     attention_case c;
-    c.batch = 1, c.heads = 2, c.lq = 70, c.lk = 150, c.dk = 64, c.dv = 72;
+    c.batch = 1, c.heads = 2, c.lq = 2 * tk::attention_query_block + 6, c.lk = 150, c.dk = 64,
+    c.dv = 72;
     c.scale = 0.125f;
     check_attention<Arch>(c);
     c.causal = causal_alignment::top_left;

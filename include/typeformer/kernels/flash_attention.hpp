@@ -3,11 +3,11 @@
 // a tile of keys at a time, and a running (max, sum, accumulator) per row replaces the S×S
 // score matrix. Nothing is allocated; the caller passes a small per-thread scratch.
 //
-// Two levels of tiling. A task is a block of up to 32 query rows of one (batch, head); each key
-// tile (its transposed keys and its value rows, 32 KiB at head width 64) is read from memory
-// once for the whole block and then stays in L1 while the block's register micro-tiles of 4
-// rows pass over it. Key tiles past the last key any row of a micro-tile may see (causal, key
-// lengths, fully masked query rows) are never computed.
+// Two levels of tiling. A task is a block of up to 128 query rows of one (batch, head); each
+// key tile (its transposed keys and its value rows, 32 KiB at head width 64) is read from
+// memory once for the whole block and then stays in L1 or L2 while the block's register
+// micro-tiles of 4 rows pass over it. Key tiles past the last key any row of a micro-tile may see
+// (causal, key lengths, fully masked query rows) are never computed.
 //
 // Relative-position terms (attention_operands::rel_k, rel_v) enter the same loop: a row's 2K+1
 // products q·rel_k are computed once per block and added to its scores by bucket, and the
@@ -30,8 +30,13 @@
 
 namespace typeformer::kernels {
 
-/// Query rows of one task: they share every key tile loaded for them.
-inline constexpr std::size_t attention_query_block = 32;
+/// Query rows of one task: they share every key tile loaded for them, so a head's keys and
+/// values stream from L3 or memory once per block. With 32 rows, at (1, 4096, 8) on Zen 3 that
+/// stream (2 MiB per head and block) set the pace: 64 rows took 10% off the core on one thread,
+/// 128 another 5–10% (more in the VM's slow hours, when its L3 is shared with a busy
+/// neighbour), 256 about 1% more. A row's arithmetic does not depend on the block, so the
+/// outputs are the same bits whatever it is.
+inline constexpr std::size_t attention_query_block = 128;
 
 /// Query rows one register micro-tile holds.
 inline constexpr std::size_t attention_query_tile = 4;
@@ -487,7 +492,7 @@ void attend_key_tile(const attention_operands& o, const mask_spec& m, attention_
   });
 }
 
-/// Runs the block of query rows [i0, i0 + 32) of (b, h) over the keys in [key_begin, key_stop)
+/// Runs the block of query rows [i0, i0 + 128) of (b, h) over the keys in [key_begin, key_stop)
 /// (key_begin a multiple of the key tile), leaving each row's running (max, sum, accumulator)
 /// in `blk`.
 template <class Arch>
@@ -626,18 +631,21 @@ void flash_attention(const attention_operands& o, const mask_spec& m, float* scr
 // separate tasks, each leaving a partial (max, sum, accumulator) per row, and a second pass
 // merges them: m = max m_s, sum = Σ sum_s·e^(m_s − m), acc = Σ acc_s·e^(m_s − m).
 
+/// Query rows up to which a call may split its keys (decoding and short continuations).
+inline constexpr std::size_t attention_split_query_rows = 32;
+
 /// (batch, head) pairs below which a short query block's keys are split, so that there are
 /// about this many tasks. A shape decides it, not the thread count, so that 1 and 2 threads
 /// give the same bits.
 inline constexpr std::size_t attention_split_target_tasks = 8;
 
-/// Key ranges per (batch, head): 1 unless the query fits one block and the (batch, head)
-/// pairs are fewer than the target; ranges of at least 512 keys. Relative terms are not split
-/// (their bucket masses are not part of the partial results).
+/// Key ranges per (batch, head): 1 unless the query has at most attention_split_query_rows rows
+/// and the (batch, head) pairs are fewer than the target; ranges of at least 512 keys.
+/// Relative terms are not split (their bucket masses are not part of the partial results).
 inline std::size_t attention_key_splits(const attention_operands& o) noexcept {
   const std::size_t pairs = o.batch * o.heads;
-  if (o.query_len > attention_query_block || pairs == 0 || pairs >= attention_split_target_tasks ||
-      o.rel_k)
+  if (o.query_len > attention_split_query_rows || pairs == 0 ||
+      pairs >= attention_split_target_tasks || o.rel_k)
     return 1;
   const std::size_t wanted = (attention_split_target_tasks + pairs - 1) / pairs;
   return std::max<std::size_t>(1, std::min(wanted, o.key_len / 512));
@@ -655,13 +663,14 @@ constexpr std::size_t attention_split_floats_at_most(std::size_t batch, std::siz
                                                      std::size_t query_len,
                                                      std::size_t value_dim) noexcept {
   const std::size_t pairs = batch * heads;
-  if (query_len > attention_query_block || pairs == 0 || pairs >= attention_split_target_tasks)
+  if (query_len > attention_split_query_rows || pairs == 0 || pairs >= attention_split_target_tasks)
     return 0;
   const std::size_t splits = (attention_split_target_tasks + pairs - 1) / pairs;
   return pairs * splits * query_len * (attention_operands::v_stride_for(value_dim) + 3);
 }
 
-/// Runs split tasks [task_begin, task_end) of batch·heads·splits (o.query_len ≤ 32), writing
+/// Runs split tasks [task_begin, task_end) of batch·heads·splits (o.query_len ≤
+/// attention_split_query_rows), writing
 /// their partial results into `partials` (attention_split_floats(o, splits) floats).
 template <class Arch>
 void flash_attention_split_keys(const attention_operands& o, const mask_spec& m, float* scratch,
