@@ -159,29 +159,38 @@ std::array<timing, sizeof...(F)> time_interleaved_ms(F&... runs) {
   return out;
 }
 
-/// The machine's FP32 FMA peak in GFLOP/s on `threads` threads: independent chains of FMAs on
-/// the widest registers this build has, enough of them to cover the FMA latency (2 pipes × 4–5
-/// cycles) while all of them and the two operands stay in registers: 16 chains spilled on AVX2's
-/// 16 registers and measured half the peak. The chain loop is unrolled by pragma: at -O2, GCC
-/// left the chains in memory (a fifth of the peak).
-inline double fma_peak_gflops(int threads) {
+/// Independent chains of FMAs on the widest registers this build has, enough of them to cover
+/// the FMA latency (2 pipes × 4–5 cycles) while all of them and the two operands stay in
+/// registers: 16 chains spilled on AVX2's 16 registers and measured half the peak. The chain loop
+/// is unrolled by pragma: at -O2, GCC left the chains in memory (a fifth of the peak).
+struct fma_chains {
   using batch = xsimd::batch<float>;
-  constexpr int chains = 12;
-  constexpr long steps = 20'000'000;
-  std::vector<double> rates(static_cast<std::size_t>(threads));
-  auto one = [&](int t) {
+  static constexpr int chains = 12;
+  static constexpr double flops_per_step = 2.0 * chains * batch::size;
+  /// Runs `steps` steps; returns a value that depends on every chain, so none is optimised out.
+  static float run(long steps) noexcept {
     batch acc[chains];
     for (int c = 0; c < chains; ++c) acc[c] = batch(1.0f + 1e-3f * static_cast<float>(c));
     const batch mul(0.999999f), add(1e-6f);
-    const auto t0 = std::chrono::steady_clock::now();
     for (long i = 0; i < steps; ++i)
 #pragma GCC unroll 16
       for (int c = 0; c < chains; ++c) acc[c] = xsimd::fma(acc[c], mul, add);
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     float sink = 0;
     for (int c = 0; c < chains; ++c) sink += xsimd::hadd(acc[c]);
+    return sink;
+  }
+};
+
+/// The machine's FP32 FMA peak in GFLOP/s on `threads` threads of their own.
+inline double fma_peak_gflops(int threads) {
+  constexpr long steps = 20'000'000;
+  std::vector<double> rates(static_cast<std::size_t>(threads));
+  auto one = [&](int t) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const float sink = fma_chains::run(steps);
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     rates[static_cast<std::size_t>(t)] =
-        2.0 * chains * steps * static_cast<double>(batch::size) / s * 1e-9 + (sink == 42 ? 1 : 0);
+        fma_chains::flops_per_step * steps / s * 1e-9 + (sink == 42 ? 1 : 0);
   };
   // The best of five attempts: a peak is a ceiling, and on these VMs one attempt in several
   // loses a thread's core to the host for part of its 40 ms (2 threads once measured 101).
@@ -197,6 +206,30 @@ inline double fma_peak_gflops(int threads) {
   }
   return best;
 }
+
+/// The FMA chains on `threads` threads of a pool like the kernels' (in pieces taken as threads
+/// come free, so a thread the host has taken shows as a lower rate): a callable, so that the
+/// rate the machine gives can be timed in the same alternating blocks as a kernel bounded by it.
+/// A call is about a millisecond of work per thread at the peak.
+class fma_probe {
+ public:
+  explicit fma_probe(int threads) : pool_(static_cast<std::size_t>(threads)) {}
+  double gflop() const noexcept {
+    return fma_chains::flops_per_step * double(piece_steps * pieces()) * 1e-9;
+  }
+  void operator()() {
+    pool_.parallel_for(pieces(), 1, [&](std::size_t b, std::size_t e, std::size_t who) {
+      for (std::size_t i = b; i < e; ++i)
+        sinks_[who % sinks_.size()] += fma_chains::run(piece_steps);
+    });
+  }
+
+ private:
+  static constexpr long piece_steps = 25'000;
+  std::size_t pieces() const noexcept { return pool_.size() * 16; }
+  typeformer::thread_pool pool_;
+  std::array<float, 8> sinks_{};
+};
 
 /// A read of `bytes` (a SIMD sum with four accumulators) on `threads` threads of its own pool:
 /// a callable, so that the bandwidth can be timed in the same alternating blocks as what it

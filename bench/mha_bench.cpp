@@ -43,6 +43,9 @@ struct context {
   context(int argc, char** argv) : ort(argc, argv) {}
   double peak[3] = {0, 0, 0};  // GFLOP/s by thread count
   bench::onnxruntime ort;
+  // The FMA chains timed beside each row: the share of the peak the machine gives in that
+  // row's minutes (this VM's speed moves by 10-40% over minutes).
+  bench::fma_probe fma1{1}, fma2{2};
   nlohmann::json records = nlohmann::json::array();
 };
 
@@ -125,12 +128,14 @@ void bench_shape(context& ctx, long B, long L, bool causal) {
     torch::set_num_threads(threads);
     openblas_set_num_threads(threads);
     bench::settle();
+    bench::fma_probe& fma = threads == 1 ? ctx.fma1 : ctx.fma2;
     const auto [timings, t_ort] =
-        ctx.ort.time_with("mha", B, L, d, h, causal, threads, ours, theirs, blas);
-    const auto [t_ours, t_torch, t_blas] = timings;
+        ctx.ort.time_with("mha", B, L, d, h, causal, threads, ours, theirs, blas, fma);
+    const auto [t_ours, t_torch, t_blas, t_fma] = timings;
     const double allocs = allocations_per_call(ours);
 
     const double peak = ctx.peak[threads];
+    const double fma_now = 100 * fma.gflop() / t_fma.median * 1e3 / peak;
     const double bound = t_blas.median + attn_flops / (0.8 * peak * 1e9) * 1e3;
     const double ceiling = gflop / peak * 1e3;
     const double rate = gflop / t_ours.median * 1e3;
@@ -143,10 +148,11 @@ void bench_shape(context& ctx, long B, long L, bool causal) {
                     t_ort.median_ms() / ceiling, t_ort.alone_ms);
     std::printf(
         "%4ld %5ld %4ld %3ld %-6s %2d | %8.3f (%7.3f-%8.3f) %6.1f %3.0f%% | %8.3f %5.2fx | %s | "
-        "%8.3f %8.3f %5.2f %8.3f | %5.1f %4.0f %7.1f | %.1e\n",
+        "%8.3f %8.3f %5.2f %8.3f | %4.0f%% | %5.1f %4.0f %7.1f | %.1e\n",
         B, L, d, h, causal ? "causal" : "none", threads, t_ours.median, t_ours.min, t_ours.max,
         rate, 100 * rate / peak, t_torch.median, t_torch.median / t_ours.median, ort_text,
-        t_blas.median, bound, t_ours.median / bound, ceiling, allocs, ws_mib, extra_mib, max_diff);
+        t_blas.median, bound, t_ours.median / bound, ceiling, fma_now, allocs, ws_mib, extra_mib,
+        max_diff);
     std::fflush(stdout);
     ctx.records.push_back(
         {{"batch", B},
@@ -164,6 +170,7 @@ void bench_shape(context& ctx, long B, long L, bool causal) {
          {"openblas_projections_ms", t_blas.median},
          {"bound_ms", bound},
          {"ours_over_bound", t_ours.median / bound},
+         {"fma_rate_in_blocks_percent_of_peak", fma_now},
          {"ceiling_ms", ceiling},
          {"onnxruntime_over_ceiling",
           t_ort.found() ? nlohmann::json(t_ort.median_ms() / ceiling) : nlohmann::json()},
@@ -492,13 +499,14 @@ int main(int argc, char** argv) {
       "alternating blocks; GFLOP/s counts projections + unmasked attention "
       "pairs; bound = OpenBLAS projections + attention at 80%% of peak; ceiling = every "
       "counted FLOP at 100%% of peak, and ORT/ceil the largest ORT/ours any float32 code can "
-      "reach here\n",
+      "reach here; FMA now = the rate of FMA chains timed in the same blocks, as a share of the "
+      "peak (below 100%%: the machine was slower in that row's minutes than at the start)\n",
       bench::quick ? "3 runs, 0.3 s (--quick)" : "7 runs, 2 s");
   if (section("shapes")) {
     std::printf(
         "   B     L    d   h mask   th |  ours ms (    min -     max) GFLOP/s peak | "
         "PyTorch  t/ours |     ORT ms ORT/ours ORT/ceil    alone | BLAS prj bound ms ours/bnd  "
-        "ceil ms | allocs ws MiB beyond-qkv MiB | max|diff|\n");
+        "ceil ms | FMA now | allocs ws MiB beyond-qkv MiB | max|diff|\n");
     for (bool causal : {false, true}) {
       bench_shape<mha512>(ctx, 64, 5, causal);
       bench_shape<mha768>(ctx, 1, 128, causal);
