@@ -70,6 +70,22 @@ class ort_peer {
     std::signal(SIGPIPE, SIG_IGN);
     to_ = fdopen(to_child[1], "w");
     from_ = fdopen(from_child[0], "r");
+    if (!to_ || !from_) {
+      // Without both streams the child's input would never end: stop it now, not in ~ort_peer.
+      if (to_)
+        std::fclose(to_);
+      else
+        ::close(to_child[1]);
+      if (from_)
+        std::fclose(from_);
+      else
+        ::close(from_child[0]);
+      to_ = from_ = nullptr;
+      kill(pid_, SIGTERM);
+      waitpid(pid_, nullptr, 0);
+      pid_ = -1;
+      throw std::runtime_error("ort_peer: fdopen failed");
+    }
   }
 
   ort_peer(const ort_peer&) = delete;
