@@ -29,6 +29,9 @@ namespace {
 
 bench::onnxruntime* ort = nullptr;  // ONNX Runtime as a peer (bench/run.sh), if given
 double peak[3] = {};                // FP32 FMA peak in GFLOP/s, by thread count
+// FMA chains timed beside the layer: the share of the peak the machine gives in each row's
+// minutes, as in mha_bench (this VM's speed moves by 10-40% over minutes).
+bench::fma_probe* fma_probes[3] = {};
 
 template <long D, long H, long F, class... Storage>
 using encoder_model =
@@ -105,10 +108,12 @@ void bench_shape(long B, long L) {
     torch::set_num_threads(threads);
     openblas_set_num_threads(threads);
     bench::settle();
-    const auto [timings, t_ort] =
-        ort->time_with("encoder", B, L, D, H, false, threads, ours, theirs, blas, ours_products);
+    bench::fma_probe& fma = *fma_probes[threads];
+    const auto [timings, t_ort] = ort->time_with("encoder", B, L, D, H, false, threads, ours,
+                                                 theirs, blas, ours_products, fma);
     const double t_ours = timings[0].median, t_torch = timings[1].median,
                  t_blas = timings[2].median, t_products = timings[3].median;
+    const double fma_now = 100 * fma.gflop() / timings[4].median * 1e3 / peak[threads];
     const double ceiling = gflop / peak[threads] * 1e3, rate = gflop / t_ours * 1e3;
     char ort_text[64] = "       n/a                           ";
     if (t_ort.found())
@@ -119,9 +124,9 @@ void bench_shape(long B, long L) {
     if (t_ort.found())
       std::snprintf(ort_products, sizeof ort_products, "%7.2fx", t_ort.median_ms() / t_products);
     std::printf(
-        "%3ld %5ld %4ld %3ld %5ld %2d | %9.3f %7.1f %3.0f%% %8.3f | %9.3f %7.1f | %s | "
+        "%3ld %5ld %4ld %3ld %5ld %2d | %9.3f %7.1f %3.0f%% %8.3f %6.0f%% | %9.3f %7.1f | %s | "
         "%9.3f %7.1f | %6.2fx | %.1e | %9.3f %6.2fx %s | %.1e\n",
-        B, L, D, H, F, threads, t_ours, rate, 100 * rate / peak[threads], ceiling, t_torch,
+        B, L, D, H, F, threads, t_ours, rate, 100 * rate / peak[threads], ceiling, fma_now, t_torch,
         gflop / t_torch * 1e3, ort_text, t_blas, gemm_flops * 1e-9 / t_blas * 1e3, t_torch / t_ours,
         max_diff, t_products, t_ours / t_products, ort_products, max_diff_products);
   }
@@ -136,6 +141,9 @@ int main(int argc, char** argv) {
   ort = &onnxruntime;
   peak[1] = bench::fma_peak_gflops(1);
   peak[2] = bench::fma_peak_gflops(2);
+  bench::fma_probe fma1{1}, fma2{2};
+  fma_probes[1] = &fma1;
+  fma_probes[2] = &fma2;
   std::printf(
       "typeformer instruction set: %s; FP32 FMA peak measured: %.1f GFLOP/s (1 thread), %.1f "
       "(2 threads); PyTorch %s with OMP_WAIT_POLICY=PASSIVE; ONNX Runtime: %s\n",
@@ -147,9 +155,11 @@ int main(int argc, char** argv) {
       "always is); GFLOP/s "
       "counts GEMMs + attention; the BLAS "
       "column times the six GEMMs alone; ceil ms = every counted FLOP at 100%% of peak, and "
-      "ORT/ceil the largest ORT/ours any float32 code can reach here\n");
+      "ORT/ceil the largest ORT/ours any float32 code can reach here; FMA now = the rate of FMA "
+      "chains timed in the same blocks, as a share of the peak above\n");
   std::printf(
-      "  B     L    d   h  d_ff th | typeformer   GFLOP/s peak  ceil ms |   PyTorch   GFLOP/s | "
+      "  B     L    d   h  d_ff th | typeformer   GFLOP/s peak  ceil ms FMA now |   PyTorch   "
+      "GFLOP/s | "
       "    ORT ms ORT/ours ORT/ceil    alone | BLAS gemms GFLOP/s | torch/ours | max|diff| | bf16 "
       "prod ms "
       "f32/prod ORT/prod | max|diff|\n");

@@ -137,7 +137,6 @@ template <class Arch, maths M>
 /// One task's query block: where its rows come from and the running softmax of each row.
 struct attention_block {
   std::size_t b, h, i0, rows;
-  float score_unit;     // score_unit(o.softmax_maths)
   const float* kt;      // this (batch, head)'s transposed keys
   const float* v;       // and value rows
   const float* q;       // rows × key_dim scaled queries (scratch)
@@ -468,7 +467,7 @@ void attend_key_tile(const attention_operands& o, const mask_spec& m, attention_
           continue;
         }
         p[r][j] = masked_score<Arch>(m, p[r][j], blk.b, blk.h, i, j0 + j, blk.limit[r0 + r],
-                                     blk.score_unit);
+                                     score_unit(o.softmax_maths));
         seen = seen || p[r][j] != neg_inf;
       }
       blk.seen[r0 + r] = seen;
@@ -515,8 +514,7 @@ void attend_query_block(const attention_operands& o, const mask_spec& m, float* 
   blk.acc = scratch + QB * o.key_dim;
   blk.b = b, blk.h = h, blk.i0 = i0;
   blk.rows = std::min(QB, o.query_len - i0);
-  blk.score_unit = score_unit(o.softmax_maths);
-  const float q_scale = o.q_scale * blk.score_unit;
+  const float q_scale = o.q_scale * score_unit(o.softmax_maths);
   blk.kt = o.kt + (b * o.heads + h) * o.key_dim * o.key_capacity;
   blk.v = o.v + (b * o.heads + h) * (o.v_block ? o.v_block : o.key_len * vs);
 
