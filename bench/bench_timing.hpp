@@ -217,6 +217,10 @@ class fma_probe {
   double gflop() const noexcept {
     return fma_chains::flops_per_step * double(piece_steps * pieces()) * 1e-9;
   }
+  /// The rate of calls whose median took `median_ms`, as a percentage of `peak_gflops`.
+  double percent_of_peak(double median_ms, double peak_gflops) const noexcept {
+    return 100 * gflop() / median_ms * 1e3 / peak_gflops;
+  }
   void operator()() {
     pool_.parallel_for(pieces(), 1, [&](std::size_t b, std::size_t e, std::size_t who) {
       for (std::size_t i = b; i < e; ++i)

@@ -113,7 +113,7 @@ void bench_shape(long B, long L) {
                                                  theirs, blas, ours_products, fma);
     const double t_ours = timings[0].median, t_torch = timings[1].median,
                  t_blas = timings[2].median, t_products = timings[3].median;
-    const double fma_now = 100 * fma.gflop() / timings[4].median * 1e3 / peak[threads];
+    const double fma_now = fma.percent_of_peak(timings[4].median, peak[threads]);
     const double ceiling = gflop / peak[threads] * 1e3, rate = gflop / t_ours * 1e3;
     char ort_text[64] = "       n/a                           ";
     if (t_ort.found())

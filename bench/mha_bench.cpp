@@ -135,7 +135,7 @@ void bench_shape(context& ctx, long B, long L, bool causal) {
     const double allocs = allocations_per_call(ours);
 
     const double peak = ctx.peak[threads];
-    const double fma_now = 100 * fma.gflop() / t_fma.median * 1e3 / peak;
+    const double fma_now = fma.percent_of_peak(t_fma.median, peak);
     const double bound = t_blas.median + attn_flops / (0.8 * peak * 1e9) * 1e3;
     const double ceiling = gflop / peak * 1e3;
     const double rate = gflop / t_ours.median * 1e3;
