@@ -245,7 +245,8 @@ void check_project_keys_and_values(std::size_t batch, std::size_t key_len, std::
       for (std::size_t j = 0; j < o.key_capacity; ++j) {
         const float* block = kt.data() + (b * heads + h) * kd * o.key_capacity;
         for (std::size_t d = 0; d < kd; ++d) {
-          const float got = block[tk::transposed_key_offset(d, j, kd)];
+          const float got =
+              block[tk::transposed_key_offset(d, j, kd, tk::stored_key_block(o.key_capacity))];
           if (j >= key_len) {
             REQUIRE(got == 7.0f);  // padding: left as it was
             continue;
@@ -763,6 +764,17 @@ void kernel_suite() {
     c.policy = fully_masked_rows::zeros;
     check_attention<Arch>(c);
   }
+  SECTION("attention: key lengths at the edges of the stored key blocks") {
+    // 16 and 48 keys fill a lone narrow block; 64 fill one whole block, the first length
+    // stored like the long ones; 65 begin a second.
+    for (std::size_t lk : {16, 48, 64, 65}) {
+      attention_case c;
+      c.lk = lk, c.dk = 20;
+      check_attention<Arch>(c);
+      c.causal = causal_alignment::bottom_right;
+      check_attention<Arch>(c);
+    }
+  }
   SECTION("attention: causal, top-left and bottom-right") {
     attention_case c;
     c.causal = causal_alignment::top_left;
@@ -855,6 +867,20 @@ void kernel_suite() {
 }
 
 }  // namespace
+
+TEST_CASE("transposed keys: one block as wide as the keys up to 64, 64-key blocks beyond") {
+  using tk::attention_operands;
+  STATIC_REQUIRE(attention_operands::key_capacity_for(0) == 16);
+  STATIC_REQUIRE(attention_operands::key_capacity_for(5) == 16);
+  STATIC_REQUIRE(attention_operands::key_capacity_for(17) == 32);
+  STATIC_REQUIRE(attention_operands::key_capacity_for(64) == 64);
+  STATIC_REQUIRE(attention_operands::key_capacity_for(65) == 128);
+  STATIC_REQUIRE(tk::stored_key_block(48) == 48);
+  STATIC_REQUIRE(tk::stored_key_block(4096) == 64);
+  // Key j's features are key_block floats apart, and a block's rows follow one another.
+  STATIC_REQUIRE(tk::transposed_key_offset(3, 5, 64, 16) == 3 * 16 + 5);
+  STATIC_REQUIRE(tk::transposed_key_offset(3, 70, 64, 64) == (64 + 3) * 64 + 6);
+}
 
 TEST_CASE("kernels, scalar path") { kernel_suite<simd::scalar>(); }
 

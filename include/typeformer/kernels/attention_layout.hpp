@@ -4,7 +4,9 @@
 // rows of keys [64t, 64t + 64), one after the other. Scores for a tile of keys are then
 // broadcast-FMAs over contiguous keys with no horizontal sums, and a tile is one contiguous
 // 16 KiB run at head width 64: rows a whole sequence apart would share L1 sets and evict
-// each other.
+// each other. Up to 64 keys are one block as wide as the keys rounded up to 16: at (64, 5, 512,
+// 8) a 64-key block spread each head's five keys over 64 cache lines 256 bytes apart, 8 MiB of
+// blocks for 0.65 MB of keys.
 
 #include <algorithm>
 #include <cstddef>
@@ -16,6 +18,16 @@ namespace typeformer::kernels {
 
 /// Keys per stored block of transposed keys: every instruction set's key tile divides it.
 inline constexpr std::size_t attention_key_block = 64;
+/// What the width of a lone, shorter block is a multiple of: every SIMD width and the scalar
+/// path's key tile, so that whole registers of keys stay within the block.
+inline constexpr std::size_t attention_short_key_multiple = 16;
+static_assert(attention_key_block % attention_short_key_multiple == 0);
+
+/// Keys per stored block in a buffer of `key_capacity` keys per (batch, head)
+/// (attention_operands::key_capacity_for): 64, or the capacity when it is less.
+constexpr std::size_t stored_key_block(std::size_t key_capacity) noexcept {
+  return std::min(key_capacity, attention_key_block);
+}
 /// The padded per-head value row, a multiple of every SIMD width.
 inline constexpr std::size_t attention_value_stride_multiple = 16;
 
@@ -28,7 +40,8 @@ struct attention_operands {
   float q_scale = 1.0f;
   maths softmax_maths = maths::fast;  // how the softmax's exponentials are evaluated
   // Block (b,h) at kt + (b*heads + h)*key_dim*key_capacity, element (d, j) at
-  // transposed_key_offset(d, j, key_dim); key_capacity is a multiple of attention_key_block.
+  // transposed_key_offset(d, j, key_dim, stored_key_block(key_capacity)); key_capacity comes
+  // from key_capacity_for.
   const float* kt = nullptr;
   std::size_t key_capacity = 0;
   // Block (b,h) at v + (b*heads + h)*v_block; element (j, c) at j*v_stride + c. v_block 0
@@ -52,8 +65,12 @@ struct attention_operands {
     return rel_k ? 2 * max_distance + 1 : 0;
   }
 
+  /// Keys per (batch, head) stored for `key_len` keys: one block of a multiple of 16 up to 64
+  /// keys, whole 64-key blocks beyond.
   static constexpr std::size_t key_capacity_for(std::size_t key_len) noexcept {
-    return simd::round_up(std::max<std::size_t>(key_len, 1), attention_key_block);
+    const std::size_t keys = std::max<std::size_t>(key_len, 1);
+    return simd::round_up(
+        keys, keys <= attention_key_block ? attention_short_key_multiple : attention_key_block);
   }
   static constexpr std::size_t v_stride_for(std::size_t value_dim) noexcept {
     return simd::round_up(std::max<std::size_t>(value_dim, 1), attention_value_stride_multiple);
@@ -67,10 +84,11 @@ constexpr std::size_t relative_bucket(std::size_t i, std::size_t j, std::size_t 
   return static_cast<std::size_t>(std::clamp(d, -kk, kk) + kk);
 }
 
-/// Where key j's feature d lives in a (batch, head) block of transposed keys.
-constexpr std::size_t transposed_key_offset(std::size_t d, std::size_t j,
-                                            std::size_t key_dim) noexcept {
-  return ((j / attention_key_block) * key_dim + d) * attention_key_block + j % attention_key_block;
+/// Where key j's feature d lives in a (batch, head) run of transposed keys stored in blocks
+/// of `key_block` keys (stored_key_block).
+constexpr std::size_t transposed_key_offset(std::size_t d, std::size_t j, std::size_t key_dim,
+                                            std::size_t key_block) noexcept {
+  return ((j / key_block) * key_dim + d) * key_block + j % key_block;
 }
 
 /// Where element (b, h, j, d) of a (batch, heads, length, width) tensor lives:
@@ -87,19 +105,20 @@ template <class Arch>
 void scatter_keys_transposed(const float* k, head_strides s, std::size_t batch, std::size_t heads,
                              std::size_t key_len, std::size_t key_dim, float* kt,
                              std::size_t key_capacity) noexcept {
+  const std::size_t width = stored_key_block(key_capacity);
   for (std::size_t b = 0; b < batch; ++b)
     for (std::size_t h = 0; h < heads; ++h) {
       float* block = kt + (b * heads + h) * key_dim * key_capacity;
       for (std::size_t j = 0; j < key_len; ++j) {
         const float* row = k + b * s.batch + h * s.head + j * s.row;
         for (std::size_t d = 0; d < key_dim; ++d)
-          block[transposed_key_offset(d, j, key_dim)] = row[d];
+          block[transposed_key_offset(d, j, key_dim, width)] = row[d];
       }
       // Padding keys are contiguous within each feature's row of a stored block.
       for (std::size_t j = key_len; j < key_capacity;) {
-        const std::size_t block_end = (j / attention_key_block + 1) * attention_key_block;
+        const std::size_t block_end = (j / width + 1) * width;
         for (std::size_t d = 0; d < key_dim; ++d)
-          std::fill_n(block + transposed_key_offset(d, j, key_dim), block_end - j, 0.0f);
+          std::fill_n(block + transposed_key_offset(d, j, key_dim, width), block_end - j, 0.0f);
         j = block_end;
       }
     }
@@ -128,13 +147,14 @@ template <class Arch>
 void append_keys_transposed(const float* k, head_strides s, std::size_t batch, std::size_t heads,
                             std::size_t first, std::size_t count, std::size_t key_dim, float* kt,
                             std::size_t key_capacity) noexcept {
+  const std::size_t width = stored_key_block(key_capacity);
   for (std::size_t b = 0; b < batch; ++b)
     for (std::size_t h = 0; h < heads; ++h) {
       float* block = kt + (b * heads + h) * key_dim * key_capacity;
       for (std::size_t j = 0; j < count; ++j) {
         const float* row = k + b * s.batch + h * s.head + j * s.row;
         for (std::size_t d = 0; d < key_dim; ++d)
-          block[transposed_key_offset(d, first + j, key_dim)] = row[d];
+          block[transposed_key_offset(d, first + j, key_dim, width)] = row[d];
       }
     }
 }

@@ -20,6 +20,7 @@ void attention_probabilities(const attention_operands& o, const mask_spec& m,
   using O = simd::ops<Arch>;
   constexpr std::size_t W = O::width;
   constexpr float neg_inf = -std::numeric_limits<float>::infinity();
+  const std::size_t key_block = stored_key_block(o.key_capacity);
   for (std::size_t b = 0; b < o.batch; ++b)
     for (std::size_t h = 0; h < o.heads; ++h) {
       const float* kt = o.kt + (b * o.heads + h) * o.key_dim * o.key_capacity;
@@ -27,13 +28,13 @@ void attention_probabilities(const attention_operands& o, const mask_spec& m,
         float* row = weights + ((b * o.heads + h) * o.query_len + i) * o.key_len;
         const float* q = o.q + b * o.q_batch + h * o.q_head + i * o.q_row;
         std::fill_n(row, o.key_len, 0.0f);
-        for (std::size_t j0 = 0; j0 < o.key_len; j0 += attention_key_block) {
-          const std::size_t count = std::min(attention_key_block, o.key_len - j0);
+        for (std::size_t j0 = 0; j0 < o.key_len; j0 += key_block) {
+          const std::size_t count = std::min(key_block, o.key_len - j0);
           const std::size_t vector_end = count / W * W;
           for (std::size_t d = 0; d < o.key_dim; ++d) {
             const float qs = q[d] * o.q_scale;
             const auto qd = O::splat(qs);
-            const float* k = kt + transposed_key_offset(d, j0, o.key_dim);
+            const float* k = kt + transposed_key_offset(d, j0, o.key_dim, key_block);
             float* out = row + j0;
             std::size_t j = 0;
             for (; j < vector_end; j += W)

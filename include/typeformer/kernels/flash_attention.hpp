@@ -137,13 +137,14 @@ template <class Arch, maths M>
 /// One task's query block: where its rows come from and the running softmax of each row.
 struct attention_block {
   std::size_t b, h, i0, rows;
-  const float* kt;      // this (batch, head)'s transposed keys
-  const float* v;       // and value rows
-  const float* q;       // rows × key_dim scaled queries (scratch)
-  float* acc;           // rows × v_stride value accumulators (scratch)
-  std::size_t buckets;  // 2K+1 with relative terms, else 0
-  float* key_terms;     // rows × buckets: q_r · rel_k[t] (scratch)
-  float* mass;          // rows × buckets: the probability mass of each bucket, as acc is scaled
+  const float* kt;        // this (batch, head)'s transposed keys
+  std::size_t key_block;  // in stored blocks of this many keys
+  const float* v;         // and value rows
+  const float* q;         // rows × key_dim scaled queries (scratch)
+  float* acc;             // rows × v_stride value accumulators (scratch)
+  std::size_t buckets;    // 2K+1 with relative terms, else 0
+  float* key_terms;       // rows × buckets: q_r · rel_k[t] (scratch)
+  float* mass;            // rows × buckets: the probability mass of each bucket, as acc is scaled
   std::ptrdiff_t limit[attention_query_block];
   float row_max[attention_query_block];
   // Each row's running Σ e^(s − m) as the lanes of a register while the key tiles run (a
@@ -218,14 +219,15 @@ template <class Arch, std::size_t R, std::size_t C, std::size_t T>
 }
 
 /// p[·][c0, c0 + NV·W) = q·kᵀ for R query rows (row stride key_dim) and NV registers of keys
-/// of a transposed key tile. Its own function, so that the R×NV accumulators are registers
-/// from start to end. No software prefetch: a lone row (decoding) prefetching the next key and
-/// value tile as it went ran 20% slower on Zen 3 than leaving the streams to the hardware
-/// prefetchers, from L3 and from memory alike (probably because the prefetches compete with
-/// the loads for load slots and miss buffers).
+/// of a transposed key tile in a stored block of key_block keys. Its own function, so that the R×NV
+/// accumulators are registers from start to end. No software prefetch: a lone row (decoding)
+/// prefetching the next key and value tile as it went ran 20% slower on Zen 3 than leaving the
+/// streams to the hardware prefetchers, from L3 and from memory alike (probably because the
+/// prefetches compete with the loads for load slots and miss buffers).
 template <class Arch, std::size_t R, std::size_t NV, std::size_t T>
 [[gnu::noinline]] void score_pass(const float* q, std::size_t key_dim, const float* kt,
-                                  std::size_t c0, float (&p)[R][T]) noexcept {
+                                  std::size_t key_block, std::size_t c0,
+                                  float (&p)[R][T]) noexcept {
   using O = simd::ops<Arch>;
   using batch = typename O::batch;
   constexpr std::size_t W = O::width;
@@ -240,7 +242,7 @@ template <class Arch, std::size_t R, std::size_t NV, std::size_t T>
     batch k[NV];
     TYPEFORMER_UNROLL_REGISTER_LOOP
     for (std::size_t n = 0; n < NV; ++n) {
-      k[n] = O::load(kt + d * attention_key_block + c0 + n * W);
+      k[n] = O::load(kt + d * key_block + c0 + n * W);
       if constexpr (R > 1) O::keep_in_register(k[n]);  // one row: the load folds into its FMA
     }
     TYPEFORMER_UNROLL_REGISTER_LOOP
@@ -261,15 +263,16 @@ template <class Arch, std::size_t R, std::size_t NV, std::size_t T>
 /// whole registers), in passes of as many key registers as the register file holds for R rows.
 /// Whole registers past `count` are zero; the caller masks every score past `count`.
 template <class Arch, std::size_t R, std::size_t T>
-void tile_scores(const float* q, std::size_t key_dim, const float* kt, std::size_t count,
-                 float (&p)[R][T]) noexcept {
+void tile_scores(const float* q, std::size_t key_dim, const float* kt, std::size_t key_block,
+                 std::size_t count, float (&p)[R][T]) noexcept {
   constexpr std::size_t W = simd::ops<Arch>::width;
   constexpr std::size_t NV = std::min(T / W, attention_pass_registers<Arch, R>);
   // Only the registers that hold keys: a short sequence's five keys take one register, not a
   // pass of NV.
   const std::size_t end = in_register_passes<NV, W>(
-      std::min(T, simd::round_up(count, W)),
-      [&]<std::size_t N>(std::size_t c0) { score_pass<Arch, R, N>(q, key_dim, kt, c0, p); });
+      std::min(T, simd::round_up(count, W)), [&]<std::size_t N>(std::size_t c0) {
+        score_pass<Arch, R, N>(q, key_dim, kt, key_block, c0, p);
+      });
   for (std::size_t r = 0; r < R; ++r) std::fill(p[r] + end, p[r] + T, 0.0f);
 }
 
@@ -437,7 +440,8 @@ void attend_key_tile(const attention_operands& o, const mask_spec& m, attention_
   // masked below in any case.
   alignas(64) float p[R][T];
   tile_scores<Arch>(blk.q + r0 * o.key_dim, o.key_dim,
-                    blk.kt + transposed_key_offset(0, j0, o.key_dim), count, p);
+                    blk.kt + transposed_key_offset(0, j0, o.key_dim, blk.key_block), blk.key_block,
+                    count, p);
   if (blk.buckets) add_relative_key_terms<Arch>(o, blk, r0, j0, p);
 
   // Masks, element by element only where the tile needs it.
@@ -502,9 +506,13 @@ void attend_query_block(const attention_operands& o, const mask_spec& m, float* 
   constexpr std::size_t R = attention_query_tile;
   constexpr std::size_t T = attention_key_tile<Arch>;
   constexpr std::size_t W = simd::ops<Arch>::width;
-  static_assert(
-      attention_key_block % T == 0 && attention_value_stride_multiple % simd::ops<Arch>::width == 0,
-      "a key tile must divide the padded key stride and a register the value stride");
+  // A lone short block (stored_key_block) is narrower than a 64-key tile: the tile's whole
+  // registers of keys must still lie within it.
+  static_assert(attention_key_block % T == 0 && attention_short_key_multiple % W == 0 &&
+                    (T >= attention_key_block || attention_short_key_multiple % T == 0) &&
+                    attention_value_stride_multiple % W == 0,
+                "a key tile must divide the stored key blocks it spans, and a register a short "
+                "key block and the value stride");
   static_assert(QB % R == 0 && W <= attention_block::sum_lanes);
   constexpr float neg_inf = -std::numeric_limits<float>::infinity();
   // Under Keras's −1e9 policy masked keys still weigh in a fully masked row: no skipping.
@@ -516,6 +524,7 @@ void attend_query_block(const attention_operands& o, const mask_spec& m, float* 
   blk.rows = std::min(QB, o.query_len - i0);
   const float q_scale = o.q_scale * score_unit(o.softmax_maths);
   blk.kt = o.kt + (b * o.heads + h) * o.key_dim * o.key_capacity;
+  blk.key_block = stored_key_block(o.key_capacity);
   blk.v = o.v + (b * o.heads + h) * (o.v_block ? o.v_block : o.key_len * vs);
 
   std::ptrdiff_t max_limit = 0;
