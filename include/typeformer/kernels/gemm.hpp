@@ -292,7 +292,10 @@ void gemm_panel_sweep(const basic_gemm_args<Weights>& a, const float* x, std::si
 
 // Rows [row_begin, row_end) × panels [panel_begin, panel_end) over inputs [k0, k1): full
 // micro-kernels, panel group by panel group, then the leftover rows in blocks of 4, 2 and 1,
-// each with panels enough to keep the FMA pipes busy.
+// each with panels enough to keep the FMA pipes busy. The leftover rows take each group of
+// panels right after the full micro-kernels, while it is still in L2: swept over all panels
+// at the end, two leftover rows streamed the whole matrix from L3 again, as long as a full
+// group of rows took (4% of a (1, 128, 768, 12) call; 128 × 768 × 768 ran 8-12% faster).
 template <class Arch, class Weights>
 void gemm_rows_of(const basic_gemm_args<Weights>& a, std::size_t row_begin, std::size_t row_end,
                   std::size_t panel_begin, std::size_t panel_end, std::size_t k0,
@@ -300,20 +303,26 @@ void gemm_rows_of(const basic_gemm_args<Weights>& a, std::size_t row_begin, std:
   constexpr std::size_t R = gemm_rows<Arch>, P = gemm_panels<Arch>;
   constexpr bool round = rounds_inputs<Weights>;  // at each broadcast (few rows: gemm_portable)
   const std::size_t full_end = row_begin + (row_end - row_begin) / R * R;
-  for (std::size_t p = panel_begin; p < panel_end; p += P) {
-    const std::size_t group_end = std::min(panel_end, p + P);
+  // Panels per group: the most that a leftover block of rows covers in one call, where there
+  // are both full and leftover rows.
+  constexpr std::size_t with_leftovers = std::max(P, gemm_panels_for_rows<Arch, 1>);
+  const std::size_t group = full_end == row_begin ? panel_end - panel_begin
+                            : full_end == row_end ? P
+                                                  : with_leftovers;
+  for (std::size_t p = panel_begin; p < panel_end; p += group) {
+    const std::size_t group_end = std::min(panel_end, p + group);
     for (std::size_t r = row_begin; r < full_end; r += R)
       gemm_panel_sweep<Arch, R, P, round>(a, a.x + r * a.ldx + k0, a.ldx, r, p, group_end, k0, k1);
+    std::size_t r = full_end;
+    const auto leftover = [&]<std::size_t T>() {
+      for (; r + T <= row_end; r += T)
+        gemm_panel_sweep<Arch, T, gemm_panels_for_rows<Arch, T>, round>(
+            a, a.x + r * a.ldx + k0, a.ldx, r, p, group_end, k0, k1);
+    };
+    if constexpr (R > 4) leftover.template operator()<4>();
+    if constexpr (R > 2) leftover.template operator()<2>();
+    leftover.template operator()<1>();
   }
-  std::size_t r = full_end;
-  const auto tail = [&]<std::size_t T>() {
-    for (; r + T <= row_end; r += T)
-      gemm_panel_sweep<Arch, T, gemm_panels_for_rows<Arch, T>, round>(
-          a, a.x + r * a.ldx + k0, a.ldx, r, panel_begin, panel_end, k0, k1);
-  };
-  if constexpr (R > 4) tail.template operator()<4>();
-  if constexpr (R > 2) tail.template operator()<2>();
-  tail.template operator()<1>();
 }
 
 /// Inputs per block of bfloat16 panels widened to float32 at a time: 16 KiB per panel, on the
