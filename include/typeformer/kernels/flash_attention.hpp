@@ -141,14 +141,13 @@ template <class Arch, maths M>
 /// One task's query block: where its rows come from and the running softmax of each row.
 struct attention_block {
   std::size_t b, h, i0, rows;
-  const float* kt;        // this (batch, head)'s transposed keys
-  std::size_t key_block;  // in stored blocks of this many keys
-  const float* v;         // and value rows
-  const float* q;         // rows × key_dim scaled queries (scratch)
-  float* acc;             // rows × v_stride value accumulators (scratch)
-  std::size_t buckets;    // 2K+1 with relative terms, else 0
-  float* key_terms;       // rows × buckets: q_r · rel_k[t] (scratch)
-  float* mass;            // rows × buckets: the probability mass of each bucket, as acc is scaled
+  const float* kt;      // this (batch, head)'s transposed keys
+  const float* v;       // and value rows
+  const float* q;       // rows × key_dim scaled queries (scratch)
+  float* acc;           // rows × v_stride value accumulators (scratch)
+  std::size_t buckets;  // 2K+1 with relative terms, else 0
+  float* key_terms;     // rows × buckets: q_r · rel_k[t] (scratch)
+  float* mass;          // rows × buckets: the probability mass of each bucket, as acc is scaled
   std::ptrdiff_t limit[attention_query_block];
   float row_max[attention_query_block];
   // Each row's running Σ e^(s − m) as the lanes of a register while the key tiles run (a
@@ -443,9 +442,10 @@ void attend_key_tile(const attention_operands& o, const mask_spec& m, attention_
   // sequences' missing keys) are not computed where a whole register lies past it, and are
   // masked below in any case.
   alignas(64) float p[R][T];
+  const std::size_t key_block = stored_key_block(o.key_capacity);
   tile_scores<Arch>(blk.q + r0 * o.key_dim, o.key_dim,
-                    blk.kt + transposed_key_offset(0, j0, o.key_dim, blk.key_block), blk.key_block,
-                    count, p);
+                    blk.kt + transposed_key_offset(0, j0, o.key_dim, key_block), key_block, count,
+                    p);
   if (blk.buckets) add_relative_key_terms<Arch>(o, blk, r0, j0, p);
 
   // Masks, element by element only where the tile needs it.
@@ -528,7 +528,6 @@ void attend_query_block(const attention_operands& o, const mask_spec& m, float* 
   blk.rows = std::min(QB, o.query_len - i0);
   const float q_scale = o.q_scale * score_unit(o.softmax_maths);
   blk.kt = o.kt + (b * o.heads + h) * o.key_dim * o.key_capacity;
-  blk.key_block = stored_key_block(o.key_capacity);
   blk.v = o.v + (b * o.heads + h) * (o.v_block ? o.v_block : o.key_len * vs);
 
   std::ptrdiff_t max_limit = 0;
