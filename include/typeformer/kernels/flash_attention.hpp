@@ -72,14 +72,11 @@ constexpr std::size_t attention_scratch_floats(std::size_t key_dim, std::size_t 
 
 /// Tasks of one call: (batch, head, query block) triples; threads take disjoint ranges. They run
 /// (batch, head) after (batch, head), each from its last query block to its first.
-/// - One (batch, head)'s keys and values serve consecutive tasks. Cycling through every head for
-///   each block, as until session 24, read 8 MiB of other heads' keys and values between two
-///   uses of one head's at (1, 2048, 8): on Zen 3, (1, 2048, 8) and (1, 4096, 8) ran 4–10%
-///   faster on one thread in this order, 1–7% on two (call by call against the old order).
-/// - Last block first, because under a causal mask a block's work grows with its position: the
-///   call ends on cheap blocks, and threads taking chunks as they come finish together. (First
-///   blocks first, the final chunk of a (1, 4096, 8 heads) causal call was the costly half of
-///   one head's blocks, a fifth of a thread's share, run by one thread while the other waited.)
+/// - Consecutive tasks share one head's keys and values while they are in cache (cycling through
+///   the heads per block re-read 8 MiB of other heads' between two uses at (1, 2048, 8): 4–10%
+///   slower on Zen 3, docs/performance.md).
+/// - Under a causal mask a block's work grows with its position, so the call ends on cheap
+///   blocks and threads taking chunks as they come finish together.
 inline std::size_t attention_task_count(const attention_operands& o) noexcept {
   return o.batch * o.heads * ((o.query_len + attention_query_block - 1) / attention_query_block);
 }
