@@ -51,35 +51,35 @@ std::vector<float> random_values(std::size_t n, unsigned seed) {
   return values;
 }
 
-/// One GEMM shape: x (rows × inputs) and w (inputs × outputs), row-major, with cblas_sgemm on
-/// them and the JSON fields that name the shape, for both GEMM benchmarks.
+/// One GEMM shape: x (rows × inputs, row stride ldx) and w (inputs × outputs), row-major, with
+/// cblas_sgemm on them and the JSON fields that name the shape, for both GEMM benchmarks.
 struct gemm_operands {
   const char* what;
   std::size_t rows, inputs, outputs;
-  std::vector<float> x = random_values(rows * inputs, 1), w = random_values(inputs * outputs, 2);
+  std::size_t ldx = inputs;
+  std::vector<float> x = random_values(rows * ldx, 1), w = random_values(inputs * outputs, 2);
 
   float element(std::size_t k, std::size_t n) const { return w[k * outputs + n]; }
   double gflop() const { return 2.0 * double(rows) * double(inputs) * double(outputs) * 1e-9; }
   void blas(float* y) const {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(rows), int(outputs), int(inputs),
-                1.0f, x.data(), int(inputs), w.data(), int(outputs), 0.0f, y, int(outputs));
+                1.0f, x.data(), int(ldx), w.data(), int(outputs), 0.0f, y, int(outputs));
   }
   nlohmann::json record(const char* kernel, int threads) const {
-    return {{"kernel", kernel}, {"shape", what},      {"rows", rows},
-            {"inputs", inputs}, {"outputs", outputs}, {"threads", threads}};
+    return {{"kernel", kernel}, {"shape", what},      {"rows", rows},      {"inputs", inputs},
+            {"ldx", ldx},       {"outputs", outputs}, {"threads", threads}};
   }
 };
 
 /// y = x·w, ours (weights packed once, as a layer does at load time) against cblas_sgemm on the
-/// same row-major operands.
+/// same row-major operands; x's rows `ldx` floats apart (default: packed).
 void bench_gemm(context& ctx, const char* what, std::size_t rows, std::size_t inputs,
-                std::size_t outputs) {
-  const gemm_operands g{what, rows, inputs, outputs};
+                std::size_t outputs, std::size_t ldx = 0) {
+  const gemm_operands g{what, rows, inputs, outputs, ldx ? ldx : inputs};
   std::vector<float> ours_y(rows * outputs), blas_y(rows * outputs);
   const auto packed = tk::packed_matrix::pack(
       [&](std::size_t k, std::size_t n) { return g.element(k, n); }, inputs, outputs);
-  const tk::gemm_args args{g.x.data(), inputs, rows,          &packed,
-                           nullptr,    1.0f,   ours_y.data(), outputs};
+  const tk::gemm_args args{g.x.data(), g.ldx, rows, &packed, nullptr, 1.0f, ours_y.data(), outputs};
   for (int threads : {1, 2}) {
     tfm::thread_pool pool(static_cast<std::size_t>(threads));
     openblas_set_num_threads(threads);
@@ -240,6 +240,8 @@ int main(int argc, char** argv) {
   bench_gemm(ctx, "(1,4096,512) projection", 4096, 512, 512);
   bench_gemm(ctx, "encoder FFN in", 1024, 768, 3072);
   bench_gemm(ctx, "encoder FFN out", 1024, 3072, 768);
+  // As feed_forward lays out its hidden rows (gemm_input_stride): 3088 floats apart, not 3072.
+  bench_gemm(ctx, "FFN out, layer's rows", 1024, 3072, 768, tk::gemm_input_stride(3072));
   bench_gemm(ctx, "decode projection", 1, 512, 512);
 
   std::printf(

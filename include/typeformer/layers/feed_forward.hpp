@@ -108,8 +108,12 @@ struct feed_forward {
     return p;
   }
 
+  /// Row stride of the hidden activations, which the second GEMM reads as its x.
+  static constexpr std::size_t hidden_stride =
+      kernels::gemm_input_stride(static_cast<std::size_t>(width));
+
   static constexpr std::size_t workspace_floats(std::size_t rows) noexcept {
-    return rows * static_cast<std::size_t>(width);
+    return rows * hidden_stride;
   }
 
   /// y = feed_forward(x) for (batch, length, d_model) inputs. y must not alias x.
@@ -121,14 +125,14 @@ struct feed_forward {
     detail::check_width_preserving<feed_forward>(x, y);
     using isa = simd::resolve_arch<Arch>;
     const auto rows = static_cast<std::size_t>(x.extent(0) * x.extent(1));
-    const auto d = static_cast<std::size_t>(d_model), w = static_cast<std::size_t>(width);
+    const auto d = static_cast<std::size_t>(d_model);
     float* hidden = ws.reserve(workspace_floats(rows));
     kernels::basic_gemm_args<weight_matrix> first{
-        x.data(), d, rows, &p.first, p.first_bias.data(), 1.0f, hidden, w};
+        x.data(), d, rows, &p.first, p.first_bias.data(), 1.0f, hidden, hidden_stride};
     first.act = act;
     kernels::gemm<isa>(ws.pool(), first);
-    kernels::gemm<isa, weight_matrix>(
-        ws.pool(), {hidden, w, rows, &p.second, p.second_bias.data(), 1.0f, y.data(), d});
+    kernels::gemm<isa, weight_matrix>(ws.pool(), {hidden, hidden_stride, rows, &p.second,
+                                                  p.second_bias.data(), 1.0f, y.data(), d});
   }
 };
 
