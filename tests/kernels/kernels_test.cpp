@@ -882,6 +882,22 @@ TEST_CASE("transposed keys: one block as wide as the keys up to 64, 64-key block
   STATIC_REQUIRE(tk::transposed_key_offset(3, 70, 64, 64) == (64 + 3) * 64 + 6);
 }
 
+TEST_CASE("attention tasks: long query blocks are taken one at a time, short ones in chunks") {
+  const auto chunk = [](std::size_t batch, std::size_t heads, std::size_t len,
+                        std::size_t threads) {
+    tk::attention_operands o;
+    o.batch = batch, o.heads = heads, o.query_len = o.key_len = len;
+    return tk::attention_chunk_tasks(o, threads);
+  };
+  CHECK(chunk(1, 8, 4096, 2) == 1);  // 256 blocks of 128 × 4096 pairs
+  CHECK(chunk(1, 8, 2048, 1) == 1);  // 128 × 2048 pairs
+  CHECK(chunk(8, 12, 128, 2) == 2);  // 96 blocks of 128 × 128 pairs: 2 make 32Ki
+  CHECK(chunk(64, 8, 5, 2) == 32);   // 512 blocks of 25 pairs: 8 chunks per thread
+  CHECK(chunk(1, 1, 5, 2) == 1);     // fewer tasks than chunks
+  CHECK(chunk(64, 8, 5, 0) == 64);   // no threads counts as one
+  CHECK(chunk(2, 2, 0, 2) == 1);     // empty queries: no division by zero
+}
+
 TEST_CASE("kernels, scalar path") { kernel_suite<simd::scalar>(); }
 
 TEST_CASE("kernels, this build's instruction set") {
