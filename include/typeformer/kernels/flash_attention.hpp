@@ -83,13 +83,12 @@ inline std::size_t attention_task_count(const attention_operands& o) noexcept {
 
 /// Tasks a thread takes at a time: 8 chunks per thread, so that uneven causal blocks even out,
 /// but no more tasks than make 32Ki score pairs (tens of microseconds), after which taking a
-/// chunk costs nothing against its work. At (1, 4096, 8) a chunk of 16 query blocks was half a
-/// head, its later half three times the work of its earlier one, so a thread could take the last
-/// costly half alone; single blocks made that call's core 1% faster on two threads on Zen 5.
+/// chunk costs nothing against its work. Larger chunks of long rows were uneven halves of a
+/// head under a causal mask, and one thread could be left running the costly half alone.
 inline std::size_t attention_chunk_tasks(const attention_operands& o,
                                          std::size_t threads) noexcept {
-  const std::size_t pairs = std::max<std::size_t>(
-      1, std::min(o.query_len, attention_query_block) * std::max<std::size_t>(o.key_len, 1));
+  const std::size_t pairs =
+      std::max<std::size_t>(1, std::min(o.query_len, attention_query_block) * o.key_len);
   const std::size_t enough = ((std::size_t{1} << 15) + pairs - 1) / pairs;
   const std::size_t even_out = attention_task_count(o) / (8 * std::max<std::size_t>(threads, 1));
   return std::max<std::size_t>(1, std::min(enough, even_out));
