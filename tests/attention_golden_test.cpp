@@ -239,6 +239,9 @@ TEST_CASE("Keras MultiHeadAttention goldens (TensorFlow.js 4.22)") {
       "keras_cross_keep_mask", keras, keep);
   check<tfm::multi_head_attention<"mha", heads<3>, d_model<30>, key_dim_per_head<10>>>(
       "keras_causal_self", keras, typed(tfm::masks::causal{}));
+  // 1024-float rows of queries and attention output: the padded row stride (gemm_input_stride).
+  check<tfm::multi_head_attention<"mha", heads<2>, d_model<8>, key_dim_per_head<512>>>(
+      "keras_wide_heads", keras, none);
   check<tfm::multi_head_attention<"mha", heads<6>, d_model<30>, key_dim_per_head<5>,
                                   value_dim_per_head<7>>>("keras_causal_lq7_lk11", keras,
                                                           causal_and_keep);
@@ -248,6 +251,26 @@ TEST_CASE("Keras MultiHeadAttention goldens (TensorFlow.js 4.22)") {
       "mha", heads<3>, d_model<30>, key_dim_per_head<6>,
       tfm::on_fully_masked_rows<tfm::fully_masked_rows::minus_1e9_added>>>("keras_fully_masked_row",
                                                                            keras, keep);
+}
+
+TEST_CASE("the key/value cache path matches Keras with 1024-float query and context rows") {
+  using layer = tfm::multi_head_attention<"mha", heads<2>, d_model<8>, key_dim_per_head<512>>;
+  const golden g("keras_wide_heads");
+  const auto params = tfm::load_weights<layer>(g.file, tfm::naming::keras,
+                                               {.prefix = "", .ignore_prefixes = {"golden."}});
+  const auto x = g.tensor3("golden.query");
+  const std::size_t batch = x.shape()[0], length = x.shape()[1], capacity = 8;
+  std::vector<float> cache(layer::cache_floats(batch, capacity));
+  xt::xtensor<float, 3> y = xt::zeros<float>(x.shape());
+  for (std::size_t threads : {1, 2}) {
+    INFO(threads << " threads");
+    tfm::workspace ws(threads);
+    layer::append_to_cache(params, x.data(), x.data(), batch, length, cache.data(), capacity, 0,
+                           ws);
+    layer::attend_to_cache(params, x.data(), batch, length, cache.data(), capacity, length,
+                           y.data(), ws);
+    require_close(y.data(), g.file.read_floats("golden.output"), g.atol, g.rtol);
+  }
 }
 
 TEST_CASE("load_weights is strict and says which tensor is wrong") {

@@ -269,6 +269,13 @@ makeCase(outDir, 'causal_lq7_lk11', {
     'mask is a lower band of ones([1, T, S]) anchored at the top-left: key j is kept iff j <= i (not the ' +
     'bottom-right KV-cache alignment). key is value (B,11,30); num_heads=6, key_dim=5, value_dim=7.',
 });
+makeCase(outDir, 'wide_heads', {
+  seed: 207, B: 2, T: 5, S: 5, D: 8, heads: 2, keyDim: 512, inputs: 'self',
+  description: 'Heads wider than d_model: num_heads=2, key_dim=value_dim=512 over d_model=8, so the projected ' +
+    'queries and the attention output are 1024 floats (4 KiB) wide: typeformer lays their rows one cache ' +
+    'line apart from 4 KiB multiples (kernels::gemm_input_stride), and this case covers that layout. ' +
+    'Self-attention (B=2 L=5), use_bias=True, no mask.',
+});
 makeCase(outDir, 'fully_masked_row', {
   seed: 206, B: 2, T: 5, S: 11, D: 30, heads: 3, keyDim: 6, inputs: 'kv_shared',
   keep: (b, t, s) => !(b === 1 && t === 2) && (s < 9 || t === 0),

@@ -44,7 +44,7 @@ inline constexpr std::size_t gemm_row_block = 192;
 /// peak, and at 75–80% with the line added; in quiet periods both ran at 80%.
 constexpr std::size_t gemm_input_stride(std::size_t width) noexcept {
   constexpr std::size_t floats_per_4k = 4096 / sizeof(float), floats_per_line = 64 / sizeof(float);
-  return width % floats_per_4k == 0 ? width + floats_per_line : width;
+  return width > 0 && width % floats_per_4k == 0 ? width + floats_per_line : width;
 }
 
 /// Arguments of one GEMM: `rows` rows of x (row stride ldx) times `w`, into y (row stride ldy).

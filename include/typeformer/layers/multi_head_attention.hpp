@@ -173,6 +173,13 @@ struct multi_head_attention {
 
   static constexpr extent_t query_width = heads * key_dim_per_head;
   static constexpr extent_t value_width = heads * value_dim_per_head;
+  /// Row strides of the projected queries and of the attention output in the workspace: one
+  /// cache line more than the width where rows would lie a multiple of 4 KiB apart
+  /// (kernels::gemm_input_stride), as at d_model 1024, for the GEMMs that write and read them.
+  static constexpr std::size_t query_row_stride =
+      kernels::gemm_input_stride(static_cast<std::size_t>(query_width));
+  static constexpr std::size_t context_row_stride =
+      kernels::gemm_input_stride(static_cast<std::size_t>(value_width));
   static constexpr extent_t parameter_count =
       (d_model + key_features) * query_width + value_features * value_width +
       value_width * output_features +
@@ -314,13 +321,13 @@ struct multi_head_attention {
     using O = kernels::attention_operands;
     const auto H = static_cast<std::size_t>(heads);
     const auto Q = static_cast<std::size_t>(query_width), V = static_cast<std::size_t>(value_width);
-    const std::size_t projected_q = batch * query_len * Q;
+    const std::size_t projected_q = batch * query_len * query_row_stride;
     const std::size_t staging = kernels::key_value_staging_floats(threads, Q, V);
     const std::size_t kt =
         batch * H * static_cast<std::size_t>(key_dim_per_head) * O::key_capacity_for(key_len);
     const std::size_t v =
         batch * H * key_len * O::v_stride_for(static_cast<std::size_t>(value_dim_per_head));
-    const std::size_t context = context_in_queries ? 0 : batch * query_len * V;
+    const std::size_t context = context_in_queries ? 0 : batch * query_len * context_row_stride;
     return projected_q + staging + kt + v + context + attention_floats(batch, query_len, threads);
   }
 
@@ -428,10 +435,10 @@ struct multi_head_attention {
     // its scratch before writing the same rows and columns back), unless the weights, written
     // afterwards, still need the queries or a head's output is wider than its query.
     constexpr bool in_place = context_in_queries && !want_weights;
-    const size_t context_floats = in_place ? 0 : b * lq * VW;
+    const size_t context_floats = in_place ? 0 : b * lq * context_row_stride;
     float* projected_q = ws.reserve(workspace_floats(b, lq, lk, ws.threads()) +
                                     (context_in_queries ? context_floats : 0) + weights_scratch);
-    float* staging = projected_q + b * lq * QW;
+    float* staging = projected_q + b * lq * query_row_stride;
     float* kt = staging + kernels::key_value_staging_floats(ws.threads(), QW, VW);
     float* vt = kt + b * H * kd * ops.key_capacity;
     float* const vt_end = vt + b * H * lk * ops.v_stride;
@@ -442,23 +449,25 @@ struct multi_head_attention {
     kernels::gemm<isa, weight_matrix>(
         ws.pool(),
         {query.data(), static_cast<size_t>(d_model), b * lq, &p.query, bias_of(p.query_bias),
-         scale_in_projection(scale), projected_q, QW, projection_act});
+         scale_in_projection(scale), projected_q, query_row_stride, projection_act});
     kernels::project_keys_and_values<isa, weight_matrix>(
         ws.pool(),
         {key.data(), static_cast<size_t>(key_features), &p.key, bias_of(p.key_bias), value.data(),
          static_cast<size_t>(value_features), &p.value, bias_of(p.value_bias), projection_act},
         b, ops, kt, vt, staging);
 
-    ops.q = projected_q, ops.q_batch = lq * QW, ops.q_head = kd, ops.q_row = QW;
+    ops.q = projected_q, ops.q_batch = lq * query_row_stride, ops.q_head = kd,
+    ops.q_row = query_row_stride;
     ops.q_scale = scale_in_kernel(scale);
     ops.softmax_maths = softmax_maths;
     ops.kt = kt, ops.v = vt;
-    ops.out = context, ops.out_batch = lq * VW, ops.out_head = vd, ops.out_row = VW;
+    ops.out = context, ops.out_batch = lq * context_row_stride, ops.out_head = vd,
+    ops.out_row = context_row_stride;
     const std::size_t scratch_per_thread = kernels::attention_scratch_floats(kd, vd);
     kernels::flash_attention<isa>(ws.pool(), ops, spec, scratch);
     kernels::gemm<isa, weight_matrix>(
-        ws.pool(), {context, VW, b * lq, &p.output, bias_of(p.output_bias), 1.0f, out.data(),
-                    static_cast<size_t>(output_features), projection_act});
+        ws.pool(), {context, context_row_stride, b * lq, &p.output, bias_of(p.output_bias), 1.0f,
+                    out.data(), static_cast<size_t>(output_features), projection_act});
 
     if constexpr (want_weights)
       write_weights<isa>(ops, spec, weights_in, scratch + ws.threads() * scratch_per_thread);
@@ -548,16 +557,18 @@ struct multi_head_attention {
     kernels::gemm<isa, weight_matrix>(
         ws.pool(),
         {query, static_cast<std::size_t>(d_model), batch * rows, &p.query, bias_of(p.query_bias),
-         scale_in_projection(scale), projected_q, QW, projection_act});
-    ops.q = projected_q, ops.q_batch = rows * QW, ops.q_head = kd, ops.q_row = QW;
+         scale_in_projection(scale), projected_q, query_row_stride, projection_act});
+    ops.q = projected_q, ops.q_batch = rows * query_row_stride, ops.q_head = kd,
+    ops.q_row = query_row_stride;
     ops.q_scale = scale_in_kernel(scale);
     ops.softmax_maths = softmax_maths;
     ops.kt = cache, ops.v = cache + batch * H * kd * ops.key_capacity;
-    ops.out = context, ops.out_batch = rows * VW, ops.out_head = vd, ops.out_row = VW;
+    ops.out = context, ops.out_batch = rows * context_row_stride, ops.out_head = vd,
+    ops.out_row = context_row_stride;
     kernels::flash_attention<isa>(ws.pool(), ops, spec, scratch);
     kernels::gemm<isa, weight_matrix>(
-        ws.pool(), {context, VW, batch * rows, &p.output, bias_of(p.output_bias), 1.0f, out,
-                    static_cast<std::size_t>(output_features), projection_act});
+        ws.pool(), {context, context_row_stride, batch * rows, &p.output, bias_of(p.output_bias),
+                    1.0f, out, static_cast<std::size_t>(output_features), projection_act});
   }
 
  private:
