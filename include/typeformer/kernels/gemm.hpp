@@ -17,12 +17,12 @@
 
 namespace typeformer::kernels {
 
-/// Rows of x one micro-kernel call keeps in registers: 12 accumulators of one panel.
+/// Rows of x one micro-kernel call keeps in registers: 12 accumulators of one panel where there
+/// are 16 registers (AVX2: 6 rows × 2 registers), 24 of four panels on AVX-512 (6 rows × 4).
 template <class Arch>
 inline constexpr std::size_t gemm_rows = simd::ops<Arch>::width == 1   ? 1
                                          : simd::ops<Arch>::width == 4 ? 3
-                                         : simd::ops<Arch>::width == 8 ? 6
-                                                                       : 12;
+                                                                       : 6;
 
 /// Inputs per K block. A panel's block (16·1024 floats, 64 KiB) streams from L2 to the
 /// micro-kernel, two loads per 12 FMAs, which L2 sustains; each further K block costs a pass
@@ -38,10 +38,10 @@ inline constexpr std::size_t gemm_row_block = 192;
 
 /// A row stride (in floats) for a buffer of `width`-float rows that a GEMM reads as x: the
 /// width, one 64-byte line more where rows would lie a multiple of 4 KiB apart. Such rows put
-/// the k-th input of every row of a micro-kernel call (12 on AVX-512) in one L1 set. On the
-/// Zen 5 VM, in its slow periods (caches shared with a busy neighbour, it seems), the
-/// feed-forward's second GEMM (1024 × 3072 × 768, rows 12 KiB apart) then ran at 54% of the
-/// peak, and at 75–80% with the line added; in quiet periods both ran at 80%.
+/// the k-th input of every row of a micro-kernel call (12 on AVX-512 when this was measured, 6 now)
+/// in one L1 set. On the Zen 5 VM, in its slow periods (caches shared with a busy neighbour, it
+/// seems), the feed-forward's second GEMM (1024 × 3072 × 768, rows 12 KiB apart) then ran at 54% of
+/// the peak, and at 75–80% with the line added; in quiet periods both ran at 80%.
 constexpr std::size_t gemm_input_stride(std::size_t width) noexcept {
   constexpr std::size_t floats_per_4k = 4096 / sizeof(float), floats_per_line = 64 / sizeof(float);
   return width > 0 && width % floats_per_4k == 0 ? width + floats_per_line : width;
@@ -82,11 +82,13 @@ inline constexpr bool rounds_inputs<basic_packed_bf16_matrix<Inputs>> =
 
 namespace detail {
 
-/// Panels one micro-kernel call covers: two where a panel is one register (AVX-512), so each
-/// broadcast of x feeds two FMAs; one otherwise.
+/// Panels one micro-kernel call covers: four where a panel is one register (AVX-512), so each
+/// broadcast of x feeds four FMAs (10 loads per 24 FMAs); one otherwise. 12 rows × 2 panels
+/// (14 loads per 24 FMAs, twelve streams of x) measured 1–11% slower on two threads and 0–5% on
+/// one over the projection and feed-forward shapes on Zen 5; 8 × 3 and 4 × 6 no better than 6 × 4.
 template <class Arch>
 inline constexpr std::size_t gemm_panels =
-    panel_width / simd::ops<Arch>::width == 1 && simd::ops<Arch>::width > 1 ? 2 : 1;
+    panel_width / simd::ops<Arch>::width == 1 && simd::ops<Arch>::width > 1 ? 4 : 1;
 
 /// Panels a call of R rows covers: enough that it keeps at least 8 independent accumulator
 /// chains, which two FMA pipes of 4 cycles' latency need. One row of one AVX2 panel has only
