@@ -603,7 +603,7 @@ template <class Arch, std::size_t R>
 // The GEMM by vdpbf16ps: the same sums, in the same order, as gemm_portable's emulation (but
 // for subnormal values, which the instruction flushes to zero). Row blocks, then K blocks,
 // then chunks of panels that stay in L2 while groups of R rows, rounded to pairs in an L1
-// buffer (R · 512 words: 24 KiB on the caller's stack), sweep over them.
+// buffer (R · 512 words: 12 KiB on the caller's stack), sweep over them.
 template <class Arch>
 [[TYPEFORMER_TARGET_AVX512_BF16]] void gemm_bf16_dot(
     const basic_gemm_args<packed_bf16_dot_matrix>& a, std::size_t row_begin, std::size_t row_end,
