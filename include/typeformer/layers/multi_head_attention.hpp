@@ -492,6 +492,9 @@ struct multi_head_attention {
   static constexpr std::size_t cached_workspace_floats(std::size_t batch, std::size_t rows,
                                                        std::size_t threads) noexcept {
     const auto Q = static_cast<std::size_t>(query_width), V = static_cast<std::size_t>(value_width);
+    // At least attend_to_cache's padded queries and context (a padded stride adds 16 floats
+    // to a width of at least 1024).
+    static_assert(query_row_stride + context_row_stride <= 2 * (query_width + value_width));
     return batch * rows * (2 * Q + 2 * V) + attention_floats(batch, rows, threads);
   }
 
@@ -538,7 +541,6 @@ struct multi_head_attention {
     const auto H = static_cast<std::size_t>(heads);
     const auto kd = static_cast<std::size_t>(key_dim_per_head),
                vd = static_cast<std::size_t>(value_dim_per_head);
-    const std::size_t QW = H * kd, VW = H * vd;
     kernels::mask_spec spec;
     spec.policy = masked_rows_policy;
     mask.lower(spec,
@@ -551,8 +553,8 @@ struct multi_head_attention {
     ops.v_stride = O::v_stride_for(vd);
     ops.v_block = capacity * ops.v_stride;
     float* projected_q = ws.reserve(cached_workspace_floats(batch, rows, ws.threads()));
-    float* context = projected_q + batch * rows * 2 * QW;
-    float* scratch = context + batch * rows * 2 * VW;
+    float* context = projected_q + batch * rows * query_row_stride;
+    float* scratch = context + batch * rows * context_row_stride;
     const float scale = score_scale_factor();
     kernels::gemm<isa, weight_matrix>(
         ws.pool(),
