@@ -3,6 +3,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
 #include <bit>
 #include <cmath>
 #include <cstddef>
@@ -20,6 +25,7 @@
 #include <typeformer/io/safetensors.hpp>
 
 #include "hostile_safetensors.hpp"
+#include "scratch_directory.hpp"
 
 namespace tfm = typeformer;
 namespace io = typeformer::io;
@@ -630,4 +636,91 @@ TEST_CASE("safetensors: reading a tensor as the wrong kind, or a missing one, is
   CHECK(!file.contains("nope"));
   CHECK(file.contains("ids"));
   CHECK(file.raw_bytes("big").size() == 8);
+}
+
+TEST_CASE(
+    "safetensors: only a regular file is read: devices, FIFOs, sockets, directories are refused") {
+  const scratch_directory dir("typeformer-regular-files");
+  const auto fifo = dir / "fifo.safetensors";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  // A UNIX socket bound to a path: open() fails with ENXIO.
+  const auto socket_path = dir / "socket.safetensors";
+  const int sock = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  REQUIRE(sock >= 0);
+  ::sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  REQUIRE(socket_path.string().size() < sizeof address.sun_path);
+  std::copy_n(socket_path.c_str(), socket_path.string().size(), address.sun_path);
+  REQUIRE(::bind(sock, reinterpret_cast<const ::sockaddr*>(&address), sizeof address) == 0);
+  const auto opened = [](const std::filesystem::path& p) {
+    return format_error_from([&] { (void)io::safetensors_file::open(p); });
+  };
+  // Each would otherwise read until memory runs out (/dev/zero, /dev/urandom) or block in
+  // open() forever (the FIFO, which has no writer).
+  CHECK(opened("/dev/zero") ==
+        "safetensors \"/dev/zero\": is a character device, not a regular file");
+  CHECK_THAT(opened("/dev/urandom"), Contains("is a character device, not a regular file"));
+  CHECK_THAT(opened(fifo), Contains("is a FIFO (named pipe), not a regular file"));
+  CHECK_THAT(opened(socket_path), Contains("not a regular file"));
+  CHECK_THAT(opened(dir.path()), Contains("is a directory, not a regular file"));
+  ::close(sock);
+  // Through a symbolic link the user named, the same rules hold for the file it leads to.
+  std::filesystem::create_symlink("/dev/zero", dir / "zero.safetensors");
+  CHECK_THAT(opened(dir / "zero.safetensors"), Contains("is a character device"));
+  io::safetensors_writer writer;
+  writer.add_floats("w", {2}, std::vector<float>{1, 2});
+  writer.write(dir / "real.safetensors");
+  std::filesystem::create_symlink("real.safetensors", dir / "link.safetensors");
+  CHECK(io::safetensors_file::open(dir / "link.safetensors").read_floats("w") ==
+        std::vector<float>{1, 2});
+}
+
+TEST_CASE(
+    "safetensors: a header that does not describe the file is refused before its data is read") {
+  const scratch_directory dir("typeformer-sparse");
+  // 2 GiB that take no disk space: a header describing one byte, then a hole. The tiling check
+  // runs on the file's size, so the hole is never read (the bounds test times it).
+  const auto sparse = dir / "sparse.safetensors";
+  {
+    const bytes head = file_with(R"({"t":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}})", 1);
+    std::ofstream out(sparse, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(head.data()),
+              static_cast<std::streamsize>(head.size()));
+  }
+  std::filesystem::resize_file(sparse, std::uintmax_t{2} << 30);
+  CHECK_THAT(format_error_from([&] { (void)io::safetensors_file::open(sparse); }),
+             Contains("trailing bytes after the last tensor"));
+  // A header that runs past the file's end is refused before it is read.
+  const bytes short_file = length_prefix(1000) + text_bytes("{}");
+  const auto truncated =
+      dir.write("truncated.safetensors",
+                std::string(reinterpret_cast<const char*>(short_file.data()), short_file.size()));
+  CHECK_THAT(format_error_from([&] { (void)io::safetensors_file::open(truncated); }),
+             Contains("header length 1000 runs past the end of the file (10 bytes)"));
+}
+
+TEST_CASE("safetensors: more than 262144 tensors in one header are refused while parsing") {
+  std::string header = "{";
+  for (std::size_t i = 0; i <= io::detail::max_tensor_count; ++i) {
+    header += '"';
+    header += std::to_string(i);
+    header += R"(":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},)";
+  }
+  header.back() = '}';
+  CHECK_THAT(format_error_of(file_with(header)),
+             Contains("the header lists more than 262144 tensors (the limit)"));
+  header.resize(header.rfind("},\"") + 1);  // one tensor fewer: at the limit, accepted
+  header += "}";
+  CHECK(io::safetensors_file::from_bytes(file_with(header)).tensors().size() ==
+        io::detail::max_tensor_count);
+}
+
+TEST_CASE("safetensors: messages escape control, C1 and bidirectional characters of a name") {
+  CHECK(io::detail::quote_name("a\u202Eb\u2066c\u009Bd\u061Ce\u2028") ==
+        R"("a\u{202e}b\u{2066}c\u{009b}d\u{061c}e\u{2028}")");
+  CHECK(io::detail::quote_name("\x1B[2Jx\x7F\xFF\xC0\x80") == R"("\x1b[2Jx\x7f\xff\xc0\x80")");
+  CHECK(io::detail::quote_name("caf\u00E9 \u4E2D \U0001F600") == "\"caf\u00E9 \u4E2D \U0001F600\"");
+  const std::string message = format_error_of(
+      file_with("{\"x\u202Ey\": {\"dtype\":\"X\",\"shape\":[],\"data_offsets\":[0,0]}}"));
+  CHECK_THAT(message, Contains(R"(tensor "x\u{202e}y": unknown dtype "X")"));
 }

@@ -7,19 +7,26 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <sys/stat.h>
 
 #include <typeformer/typeformer.hpp>
 
 #include "export/exported_models.hpp"
+#include "scratch_directory.hpp"
 
 namespace tfm = typeformer;
 using namespace tfm::dims;
@@ -248,4 +255,266 @@ TEST_CASE("tfjs: model.json needs naming::keras, and nests at most 128 levels") 
   CHECK_THROWS_WITH(tfm::io::tfjs_layers_model::from_json(
                         deep, [](const std::string&) { return std::vector<std::byte>{}; }),
                     Contains("model.json nests deeper than 128 levels at byte 128"));
+}
+
+namespace {
+namespace fs = std::filesystem;
+using typeformer_test::file_text;
+using typeformer_test::scratch_directory;
+
+nlohmann::json dense_norm_json() {
+  return nlohmann::json::parse(file_text(tfjs_dir + "dense_norm/model.json"));
+}
+std::string dense_norm_shard() { return file_text(tfjs_dir + "dense_norm/model.weights.bin"); }
+
+std::vector<std::byte> as_bytes(const std::string& text) {
+  std::vector<std::byte> bytes(text.size());
+  std::memcpy(bytes.data(), text.data(), text.size());
+  return bytes;
+}
+
+// dense_norm's model.json, edited, read with its real shard.
+tfm::io::tfjs_layers_model edited_model(const nlohmann::json& j) {
+  const std::vector<std::byte> shard = as_bytes(dense_norm_shard());
+  return tfm::io::tfjs_layers_model::from_json(
+      j.dump(), [&](const std::string&) { return shard; }, "model.json");
+}
+
+template <class Call>
+std::string error_of(Call call) {
+  try {
+    call();
+  } catch (const tfm::error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+nlohmann::json& self_test_of(nlohmann::json& j) {
+  return j["userDefinedMetadata"]["typeformer_selftest"];
+}
+
+// The same layers as dense_norm, with no declared maximum batch or sequence length.
+using undeclared_dense_norm =
+    tfm::model<tfm::input<batch<tfm::dynamic>, seq<tfm::dynamic>, d_model<10>>, hidden, norm, out>;
+}  // namespace
+
+TEST_CASE("tfjs: shards that are symbolic links may not leave the model's directory") {
+  const scratch_directory dir("typeformer-tfjs-links");
+  fs::create_directories(dir / "model");
+  dir.write("model/model.json", dense_norm_json().dump());
+  dir.write("outside/model.weights.bin", dense_norm_shard());
+  const auto model_json = dir / "model/model.json";
+  const auto open = [&](const fs::path& root = {}) {
+    return error_of([&] { (void)tfm::io::tfjs_layers_model::open(model_json, root); });
+  };
+  // A shard that links to a file outside: refused, whatever the file is.
+  fs::create_symlink("../outside/model.weights.bin", dir / "model/model.weights.bin");
+  CHECK_THAT(open(), Contains("shard \"./model.weights.bin\" resolves to \"" +
+                              fs::canonical(dir / "outside/model.weights.bin").string() +
+                              "\", outside \"" + fs::canonical(dir / "model").string() + "\""));
+  // ... unless the caller names a root that holds it.
+  CHECK(open(dir.path()) == "(no error)");
+  CHECK_NOTHROW(tfm::load_weights<dense_norm>(model_json, tfm::naming::keras, tfm::verify::on,
+                                              {.symlink_root = dir.path()}));
+  // A directory link used as a path component: sub -> / makes sub/etc/passwd /etc/passwd.
+  fs::create_symlink("/", dir / "model/sub");
+  nlohmann::json j = dense_norm_json();
+  j["weightsManifest"][0]["paths"][0] = "sub/etc/passwd";
+  dir.write("model/model.json", j.dump());
+  CHECK_THAT(open(), Contains("shard \"sub/etc/passwd\" resolves to \"/etc/passwd\", outside"));
+  // A link to a device is refused as outside; inside a root that holds it, as not regular.
+  fs::create_symlink("/dev/zero", dir / "model/zero.bin");
+  j["weightsManifest"][0]["paths"][0] = "zero.bin";
+  dir.write("model/model.json", j.dump());
+  CHECK_THAT(open(), Contains("shard \"zero.bin\" resolves to \"/dev/zero\", outside"));
+  CHECK_THAT(open("/"), Contains("shard \"zero.bin\": is a character device, not a regular file"));
+  // A FIFO beside model.json: refused without blocking in open().
+  REQUIRE(::mkfifo((dir / "model/fifo.bin").c_str(), 0600) == 0);
+  j["weightsManifest"][0]["paths"][0] = "fifo.bin";
+  dir.write("model/model.json", j.dump());
+  CHECK_THAT(open(), Contains("shard \"fifo.bin\": is a FIFO (named pipe), not a regular file"));
+  // model.json itself must be a regular file.
+  CHECK_THAT(error_of([&] { (void)tfm::io::tfjs_layers_model::open(dir / "model/fifo.bin"); }),
+             Contains("model.json: is a FIFO (named pipe), not a regular file"));
+  CHECK_THAT(error_of([&] { (void)tfm::io::tfjs_layers_model::open("/dev/zero"); }),
+             Contains("model.json: is a character device, not a regular file"));
+}
+
+TEST_CASE("tfjs: a Hugging Face cache snapshot, whose files link to ../../blobs/, loads") {
+  const scratch_directory dir("typeformer-tfjs-hf");
+  const fs::path repository = dir / "models--example--dense_norm";
+  dir.write("models--example--dense_norm/blobs/3a1f", dense_norm_json().dump());
+  dir.write("models--example--dense_norm/blobs/9c2e", dense_norm_shard());
+  fs::create_directories(repository / "snapshots/0123abcd");
+  fs::create_symlink("../../blobs/3a1f", repository / "snapshots/0123abcd/model.json");
+  fs::create_symlink("../../blobs/9c2e", repository / "snapshots/0123abcd/model.weights.bin");
+  const fs::path model_json = repository / "snapshots/0123abcd/model.json";
+  CHECK(tfm::io::default_symlink_root(model_json) == fs::absolute(repository).lexically_normal());
+  CHECK_NOTHROW(tfm::load_weights<dense_norm>(model_json, tfm::naming::keras, tfm::verify::on));
+  // A blob that links out of the repository is still refused.
+  fs::remove(repository / "blobs/9c2e");
+  fs::create_symlink("/etc/passwd", repository / "blobs/9c2e");
+  CHECK_THAT(error_of([&] { (void)tfm::io::tfjs_layers_model::open(model_json); }),
+             Contains("resolves to \"/etc/passwd\", outside \"" +
+                      fs::canonical(repository).string() + "\""));
+}
+
+TEST_CASE("tfjs: a shard is read once: listed twice by name, or the same file by two names") {
+  const scratch_directory dir("typeformer-tfjs-repeat");
+  dir.write("model.weights.bin", dense_norm_shard());
+  nlohmann::json j = dense_norm_json();
+  // Two groups: the first takes dense_norm's six weights, the second lists the same shard.
+  nlohmann::json second = j["weightsManifest"][0];
+  for (auto& w : second["weights"]) w["name"] = "again/" + w["name"].get<std::string>();
+  j["weightsManifest"].push_back(second);
+  const auto refusal = [&](const std::string& first, const std::string& other) {
+    j["weightsManifest"][0]["paths"][0] = first;
+    j["weightsManifest"][1]["paths"][0] = other;
+    dir.write("model.json", j.dump());
+    return error_of([&] { (void)tfm::io::tfjs_layers_model::open(dir / "model.json"); });
+  };
+  CHECK_THAT(refusal("model.weights.bin", "model.weights.bin"),
+             Contains("weightsManifest[1]: shard path \"model.weights.bin\" is listed twice"));
+  CHECK_THAT(refusal("./model.weights.bin", "model.weights.bin"), Contains("is listed twice"));
+  fs::create_symlink("model.weights.bin", dir / "alias.bin");
+  CHECK_THAT(refusal("model.weights.bin", "alias.bin"),
+             Contains("shard \"alias.bin\": is the same file as shard \"model.weights.bin\""));
+  fs::create_hard_link(dir / "model.weights.bin", dir / "hard.bin");
+  CHECK_THAT(refusal("model.weights.bin", "hard.bin"), Contains("is the same file as shard"));
+  // The sizes are checked before anything is read, and a message lists a few shards only.
+  j = dense_norm_json();
+  nlohmann::json many = nlohmann::json::array();
+  for (int i = 0; i < 100; ++i) {
+    const std::string name = "empty" + std::to_string(i) + ".bin";
+    dir.write(name, "");
+    many.push_back(name);
+  }
+  j["weightsManifest"][0]["paths"] = many;
+  dir.write("model.json", j.dump());
+  const std::string message =
+      error_of([&] { (void)tfm::io::tfjs_layers_model::open(dir / "model.json"); });
+  CHECK_THAT(message, Contains("weight \"hidden/kernel\": needs bytes [0, 640) of the shards "
+                               "\"empty0.bin\" + \"empty1.bin\" + \"empty2.bin\" + \"empty3.bin\" "
+                               "and 96 more, which hold 0"));
+}
+
+TEST_CASE("tfjs: duplicate layer names and duplicate JSON keys are refused") {
+  nlohmann::json j = dense_norm_json();
+  auto& layers = j["modelTopology"]["config"]["layers"];
+  nlohmann::json impostor = layers[0];
+  impostor["config"]["units"] = 999;
+  impostor["config"]["activation"] = "tanh";
+  layers.push_back(impostor);
+  CHECK(
+      error_of([&] { (void)edited_model(j); }) ==
+      "tfjs model \"model.json\": modelTopology has two layers named \"hidden\" (Keras names each "
+      "layer of a model once)");
+  // nlohmann would keep the last of two keys; every typeformer reader refuses them.
+  std::string text = dense_norm_json().dump();
+  text.replace(text.find("\"units\":16"), 10, "\"units\":16,\"units\":999");
+  const std::vector<std::byte> shard = as_bytes(dense_norm_shard());
+  CHECK_THAT(error_of([&] {
+               (void)tfm::io::tfjs_layers_model::from_json(
+                   text, [&](const std::string&) { return shard; }, "model.json");
+             }),
+             Contains("model.json has the key \"units\" twice in one object"));
+}
+
+TEST_CASE("tfjs: a quantisation whose values overflow float is refused; big numbers become inf") {
+  nlohmann::json j = nlohmann::json::parse(file_text(tfjs_dir + "dense_norm_uint8/model.json"));
+  const std::string shard = file_text(tfjs_dir + "dense_norm_uint8/model.weights.bin");
+  j["weightsManifest"][0]["weights"][0]["quantization"]["scale"] = 1e300;
+  const std::vector<std::byte> bytes = as_bytes(shard);
+  CHECK_THAT(error_of([&] {
+               (void)tfm::io::tfjs_layers_model::from_json(
+                   j.dump(), [&](const std::string&) { return bytes; }, "model.json");
+             }),
+             Contains("weight \"hidden/kernel\": quantization scale 1e+300 and min") &&
+                 Contains("give values beyond float's range for uint8 values up to 255"));
+  // A self-test value beyond float's range rounds to infinity (a plain cast would be UB).
+  nlohmann::json k = dense_norm_json();
+  self_test_of(k)["output"]["values"][0] = 1e300;
+  self_test_of(k)["output"]["values"][1] = -1e300;
+  const auto model = edited_model(k);
+  const std::vector<float> output = model.weights().read_floats("selftest.output");
+  CHECK(output[0] == std::numeric_limits<float>::infinity());
+  CHECK(output[1] == -std::numeric_limits<float>::infinity());
+}
+
+TEST_CASE("tfjs: the self-test's extents are checked against the model before anything is sized") {
+  const auto self_test_error = [](const nlohmann::json& j, auto model_tag) {
+    using Model = typename decltype(model_tag)::type;
+    return error_of([&] {
+      (void)tfm::load_weights<Model>(edited_model(j), tfm::naming::keras, tfm::verify::on);
+    });
+  };
+  // The shape, with as many zeros as it has elements (none for the hostile ones).
+  const auto with_input_shape = [](std::vector<std::int64_t> shape) {
+    nlohmann::json j = dense_norm_json();
+    std::int64_t count = 1;
+    for (const std::int64_t e : shape) count *= e;
+    self_test_of(j)["input"]["shape"] = shape;
+    self_test_of(j)["input"]["values"] = std::vector<float>(static_cast<std::size_t>(count));
+    return j;
+  };
+  using declared = std::type_identity<dense_norm>;         // max_batch<2>, max_seq<6>
+  using open = std::type_identity<undeclared_dense_norm>;  // no maximum
+  const std::int64_t two_40 = std::int64_t{1} << 40, two_61 = std::int64_t{1} << 61;
+  // Zero elements and one huge extent: a runner sized from these would take terabytes.
+  CHECK_THAT(
+      self_test_error(with_input_shape({two_40, 0, 10}), declared()),
+      Contains("selftest.input has batch 1099511627776, more than the model's max_batch (2)"));
+  CHECK_THAT(self_test_error(with_input_shape({two_61, 0, 10}), open()),
+             Contains("selftest.input has batch 2305843009213693952, more than a self-test may "
+                      "have where the model declares no max_batch (256)"));
+  // 2^62 float32 values (× 0) overflow a byte size: no safetensors file can describe them.
+  CHECK_THAT(self_test_error(with_input_shape({std::int64_t{1} << 62, 0, 10}), open()),
+             Contains("typeformer_selftest.input: shape [4611686018427387904, 0, 10] has more "
+                      "elements than memory can hold"));
+  CHECK_THAT(
+      self_test_error(with_input_shape({0, 1 << 20, 10}), open()),
+      Contains("selftest.input has batch 0, expected at least 1 (a self-test needs a sample)"));
+  CHECK_THAT(self_test_error(with_input_shape({1 << 21, 0, 10}), open()),
+             Contains("more than a self-test may have where the model declares no max_batch"));
+  CHECK_THAT(self_test_error(with_input_shape({2, 0, 10}), declared()),
+             Contains("selftest.input has seq 0, expected at least 1"));
+  CHECK_THAT(self_test_error(with_input_shape({2, 6, 0}), declared()),
+             Contains("selftest.input has width 0, the model's input width is 10"));
+  CHECK_THAT(self_test_error(with_input_shape({100, 200, 10}), open()),
+             Contains("has 20000 positions (batch × seq), more than a self-test may have where "
+                      "the model declares no maximum (16384)"));
+  // Lengths, when present, are one per sequence: an empty list is not "absent".
+  nlohmann::json j = dense_norm_json();
+  self_test_of(j)["key_lengths"] = nlohmann::json::array();
+  CHECK_THAT(
+      self_test_error(j, declared()),
+      Contains("selftest.key_lengths has shape [0], expected [2] (one length per sequence)"));
+  // The sample itself still passes on both declarations.
+  CHECK(self_test_error(dense_norm_json(), declared()) == "(no error)");
+  CHECK(self_test_error(dense_norm_json(), open()) == "(no error)");
+}
+
+TEST_CASE("self-test: a tolerance is a plain decimal number") {
+  // dense_norm's weights and self-test as a safetensors file, with the tolerance rewritten.
+  const auto model = tfm::io::tfjs_layers_model::open(tfjs_dir + "dense_norm/model.json");
+  const auto with_atol = [&](const std::string& atol) {
+    tfm::io::safetensors_writer writer;
+    for (const auto& t : model.weights().tensors())
+      writer.add(t.name, t.type, t.shape, model.weights().raw_bytes(t.name));
+    for (const auto& [key, value] : model.weights().metadata()) writer.set_metadata(key, value);
+    writer.set_metadata("selftest.atol", atol);
+    return error_of([&] {
+      (void)tfm::load_weights<dense_norm>(
+          tfm::io::safetensors_file::from_bytes(writer.to_bytes(), "w.safetensors"),
+          tfm::naming::keras, tfm::verify::on);
+    });
+  };
+  CHECK(with_atol("1e-5") == "(no error)");
+  CHECK(with_atol("0.00001") == "(no error)");
+  for (const char* bad : {" 0.1", "0x1p-3", "1e-5\n", "+0.1", "inf", "nan", "-1", "", "1,5"}) {
+    CAPTURE(bad);
+    CHECK_THAT(with_atol(bad), Contains("__metadata__ \"selftest.atol\" is \"") &&
+                                   Contains("expected a non-negative decimal number"));
+  }
 }

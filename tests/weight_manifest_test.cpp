@@ -11,8 +11,12 @@
 
 #include <catch2/catch.hpp>
 
+#include <sys/stat.h>
+
 #include <typeformer/io/crc32.hpp>
 #include <typeformer/typeformer.hpp>
+
+#include "scratch_directory.hpp"
 
 namespace tfm = typeformer;
 using namespace tfm::dims;
@@ -190,4 +194,34 @@ TEST_CASE("manifest and model.json: a number beyond double is a format_error (fo
                                             "model.json"),
       Catch::StartsWith("tfjs model \"model.json\": model.json is not valid JSON: ") &&
           Contains("number overflow"));
+}
+
+TEST_CASE(
+    "manifest: a duplicate key, an empty ignore prefix or a file that is not regular is refused") {
+  const tfm::weight_manifest m = tfm::manifest<encoder>(tfm::naming::pytorch);
+  std::string json = m.to_json();
+  // nlohmann alone would keep the last "naming"; a manifest, like every file read, refuses it.
+  std::string twice = json;
+  twice.replace(twice.find("\"naming\""), 0, "\"naming\": \"keras\", ");
+  CHECK_THROWS_WITH(tfm::weight_manifest::from_json(twice, "m.json"),
+                    Contains("weight manifest \"m.json\": JSON has the key \"naming\" twice in one "
+                             "object"));
+  // [""] would make every tensor "ignored", so --against would report a match for any file.
+  std::string empty_prefix = json;
+  const auto at = empty_prefix.find("\"selftest.\"");
+  empty_prefix.replace(at, std::string_view("\"selftest.\"").size(), "\"\"");
+  CHECK_THROWS_WITH(tfm::weight_manifest::from_json(empty_prefix, "m.json"),
+                    Contains("\"ignore_prefixes\" holds \"\", which would ignore every tensor"));
+  tfm::load_options options;
+  options.ignore_prefixes = {""};
+  CHECK_THAT(load_error<encoder>(file_of(encoder::expected_weights(tfm::naming::pytorch, "")),
+                                 tfm::naming::pytorch, options),
+             Contains("load_options::ignore_prefixes holds an empty prefix"));
+  // Devices and FIFOs are refused before they are read (or block).
+  const typeformer_test::scratch_directory dir("typeformer-manifest");
+  REQUIRE(::mkfifo((dir / "fifo.json").c_str(), 0600) == 0);
+  CHECK_THROWS_WITH(tfm::weight_manifest::open(dir / "fifo.json"),
+                    Contains("is a FIFO (named pipe), not a regular file"));
+  CHECK_THROWS_WITH(tfm::weight_manifest::open("/dev/zero"),
+                    "weight manifest \"/dev/zero\": is a character device, not a regular file");
 }

@@ -32,6 +32,7 @@ set(_inspect_cases
   "hostile_header_length|2|fuzz/corpus/safetensors_file/hostile-header-length-2-64-1"
   "hostile_overlapping_tensors|2|fuzz/corpus/safetensors_file/hostile-overlapping-tensors"
   "hostile_invalid_utf8_name|2|fuzz/corpus/safetensors_file/hostile-invalid-UTF-8-byte-0xFF"
+  "hostile_control_names|0|data/inspect/control_names.safetensors"
   "hostile_tfjs_shard_truncated|2|data/tfjs/hostile/shard_truncated/model.json"
   "hostile_tfjs_path_traversal|2|data/tfjs/hostile/path_traversal/model.json"
   "hostile_manifest_negative_extent|2|data/export/pytorch_small_encoder.safetensors --against data/manifest/hostile/negative_extent.json"

@@ -35,15 +35,18 @@ namespace io = typeformer::io;
 using typeformer::detail::concat;
 
 constexpr std::string_view usage =
-    "usage: typeformer-inspect FILE [--against MANIFEST.json] [--json]\n"
-    "  FILE        a .safetensors file, or a TensorFlow.js model.json\n"
-    "  --against   compare with a model's weight manifest (typeformer::manifest<Model>)\n"
-    "  --json      print the listing and the comparison as JSON\n"
+    "usage: typeformer-inspect FILE [--against MANIFEST.json] [--json] [--symlink-root DIR]\n"
+    "  FILE           a .safetensors file, or a TensorFlow.js model.json\n"
+    "  --against      compare with a model's weight manifest (typeformer::manifest<Model>)\n"
+    "  --json         print the listing and the comparison as JSON\n"
+    "  --symlink-root a model.json's shards may link to files inside DIR (default: the\n"
+    "                 model's directory, or the repository of a Hugging Face cache snapshot)\n"
     "exit status: 0 readable (and matching), 1 does not match the manifest, 2 error\n";
 
 struct arguments {
   std::filesystem::path file;
   std::optional<std::filesystem::path> manifest;
+  std::filesystem::path symlink_root;
   bool json = false;
 };
 
@@ -56,6 +59,8 @@ std::optional<arguments> parse_arguments(int argc, char** argv) {
       args.json = true;
     } else if (a == "--against" && i + 1 < argc) {
       args.manifest = argv[++i];
+    } else if (a == "--symlink-root" && i + 1 < argc) {
+      args.symlink_root = argv[++i];
     } else if (a.starts_with("-") || have_file) {
       return std::nullopt;
     } else {
@@ -67,14 +72,13 @@ std::optional<arguments> parse_arguments(int argc, char** argv) {
   return args;
 }
 
-// Names come from the file: shown as they are when printable, escaped otherwise.
+// Names come from the file: shown as they are when nothing in them needs escaping (see
+// io/quoted_text.hpp: controls, bidirectional overrides, bytes that are not UTF-8), quoted and
+// escaped otherwise.
 std::string display_name(std::string_view name) {
-  const bool plain = name.size() <= 200 && name.find_first_of("\"\\") == std::string_view::npos &&
-                     std::all_of(name.begin(), name.end(), [](char c) {
-                       const auto b = static_cast<unsigned char>(c);
-                       return b >= 0x20u && b != 0x7Fu;
-                     });
-  return plain ? std::string(name) : io::detail::quote_name(name);
+  std::string quoted = io::detail::quote_name(name);
+  const bool plain = quoted.size() == name.size() + 2 && quoted.compare(1, name.size(), name) == 0;
+  return plain ? std::string(name) : quoted;
 }
 
 std::string hex32(std::uint32_t v) {
@@ -131,7 +135,7 @@ int run(const arguments& args) {
   std::optional<io::tfjs_layers_model> model;
   std::optional<io::safetensors_file> loaded;
   if (is_model_json)
-    model.emplace(io::tfjs_layers_model::open(args.file));
+    model.emplace(io::tfjs_layers_model::open(args.file, args.symlink_root));
   else
     loaded.emplace(io::safetensors_file::open(args.file));
   const io::safetensors_file& file = is_model_json ? model->weights() : *loaded;
@@ -149,8 +153,10 @@ int run(const arguments& args) {
     description += "TensorFlow.js layers-model; layers:";
     for (const auto& layer : model->layers())
       description += concat(
-          " ", layer.value("config", nlohmann::json::object()).value("name", std::string("?")),
-          " (", layer.value("class_name", std::string("?")), ")");
+          " ",
+          display_name(
+              layer.value("config", nlohmann::json::object()).value("name", std::string("?"))),
+          " (", display_name(layer.value("class_name", std::string("?"))), ")");
   } else {
     description += "safetensors";
   }
@@ -180,14 +186,16 @@ int run(const arguments& args) {
                         {"naming", manifest->naming},
                         {"matches", problems.empty()},
                         {"problems", problems}};
-    // Names from a hostile file need not be UTF-8: replace, do not throw.
-    std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    // Names from a hostile file need not be UTF-8: replace, do not throw; ASCII only, so
+    // control and bidirectional characters arrive as \u escapes, not raw.
+    std::cout << out.dump(2, ' ', /*ensure_ascii=*/true, nlohmann::json::error_handler_t::replace)
+              << "\n";
   } else {
     print_table(description, file, tensors);
     if (manifest) {
-      std::cout << "\nagainst " << args.manifest->string() << " (" << manifest->layer << ", "
-                << manifest->naming << " names, " << manifest->tensors.size() << " tensors, "
-                << manifest->parameter_count << " parameters):\n";
+      std::cout << "\nagainst " << args.manifest->string() << " (" << display_name(manifest->layer)
+                << ", " << manifest->naming << " names, " << manifest->tensors.size()
+                << " tensors, " << manifest->parameter_count << " parameters):\n";
       if (is_model_json)
         std::cout << "  (tensors only: load_weights also checks the Keras topology against the "
                      "model's C++ type, which a manifest does not hold)\n";

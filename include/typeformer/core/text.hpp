@@ -1,6 +1,7 @@
 #pragma once
 // Building messages.
 
+#include <cstdio>
 #include <string>
 
 namespace typeformer::detail {
@@ -12,6 +13,13 @@ template <class... Parts>
 std::string concat(const Parts&... parts) {
   std::string text;
   (text.append(parts), ...);
+  return text;
+}
+
+/// A number as messages show it: 7 significant digits, the shortest form.
+inline std::string number_text(double v) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.7g", v);
   return text;
 }
 

@@ -92,8 +92,13 @@ keras_declaration declaration_of() {
   return d;
 }
 
+/// A value from model.json for a message: ASCII only (JSON's own \u escapes), at most 200
+/// characters.
 inline std::string json_text(const nlohmann::json& j) {
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::string text =
+      j.dump(-1, ' ', /*ensure_ascii=*/true, nlohmann::json::error_handler_t::replace);
+  if (text.size() > 200) text = concat(text.substr(0, 200), "...");
+  return text;
 }
 
 // Keras writes a 1-tuple option as [3] or 3, a float as 0.001 or 1e-3.
@@ -129,8 +134,9 @@ inline void check_layer_config(const keras_declaration::entry& declared,
   const std::string file_class = layer.at("class_name").get<std::string>();
   const std::string who = concat(where, "layer \"", declared.path, "\": ");
   if (file_class != declared.keras.class_name)
-    throw weight_error(concat(who, "model.json has a ", file_class, ", the declaration a ",
-                              declared.kind, " (Keras ", declared.keras.class_name, ")"));
+    throw weight_error(concat(who, "model.json has a ", io::detail::escaped_text(file_class),
+                              ", the declaration a ", declared.kind, " (Keras ",
+                              declared.keras.class_name, ")"));
   const nlohmann::json& config = layer.at("config");
   for (const keras::option& o : declared.keras.options) {
     const auto found = config.find(o.key);
@@ -153,7 +159,8 @@ inline void check_layer_config(const keras_declaration::entry& declared,
         std::any_of(declared.keras.harmless.begin(), declared.keras.harmless.end(), named) ||
         value.is_null())
       continue;
-    throw weight_error(concat(who, file_class, " option ", key, " = ", json_text(value),
+    throw weight_error(concat(who, file_class, " option ", io::detail::escaped_text(key), " = ",
+                              json_text(value),
                               " is not one typeformer implements (it would be dropped)"));
   }
 }
@@ -168,11 +175,15 @@ void check_keras_topology(const io::tfjs_layers_model& model, const std::string&
       if (l["config"]["name"] == name) return &l;
     return nullptr;
   };
-  const auto names_in_file = [&] {
+  const auto names_in_file = [&] {  // the first 20: a hostile file may hold a million
     std::string out;
-    for (const nlohmann::json& l : layers)
-      out += concat(out.empty() ? "" : ", ", l["config"]["name"].get<std::string>(), " (",
-                    l["class_name"].get<std::string>(), ")");
+    std::size_t listed = 0;
+    for (const nlohmann::json& l : layers) {
+      if (listed++ == 20) return concat(out, " and ", std::to_string(layers.size() - 20), " more");
+      out += concat(out.empty() ? "" : ", ",
+                    io::detail::escaped_text(l["config"]["name"].get<std::string>()), " (",
+                    io::detail::escaped_text(l["class_name"].get<std::string>()), ")");
+    }
     return out;
   };
   for (const keras_declaration::entry& d : declared.layers) {
@@ -196,7 +207,8 @@ void check_keras_topology(const io::tfjs_layers_model& model, const std::string&
                     [&](const keras_declaration::entry& d) { return d.path == name; });
     if (declared_here || is_inference_no_op(class_name)) continue;
     if (class_name == "Add" && ++adds <= declared.sums) continue;
-    throw weight_error(concat(where, "model.json's layer \"", name, "\" (", class_name,
+    throw weight_error(concat(where, "model.json's layer ", io::detail::quote_name(name), " (",
+                              io::detail::escaped_text(class_name),
                               ") has no counterpart in the declaration",
                               class_name == "Add" ? " (more Add layers than residual sums)" : ""));
   }

@@ -56,7 +56,8 @@ typename Layer::parameters load_weights(const std::filesystem::path& path, Namin
                                         const load_options& options = {}) {
   if (detail::is_tfjs_model_json(path)) {
     if constexpr (std::is_same_v<Naming, naming::keras_t>)
-      return load_weights<Layer>(io::tfjs_layers_model::open(path), naming, options);
+      return load_weights<Layer>(io::tfjs_layers_model::open(path, options.symlink_root), naming,
+                                 options);
     else
       throw weight_error(detail::concat(path.string(),
                                         ": a TensorFlow.js model.json holds Keras "

@@ -5,7 +5,8 @@
 // and are stricter where it is silent; every failure is a `format_error` whose message names the
 // source, and the tensor and field when known:
 //
-// - the file has at least 8 bytes; N <= 100'000'000 (the reference's limit); 8 + N <= file size;
+// - the file is a regular file (io/regular_file.hpp) of at least 8 bytes; N <= 100'000'000 (the
+//   reference's limit); 8 + N <= file size; at most 262'144 tensors (our limit);
 // - the header is valid UTF-8 (RFC 3629), starts with '{' and is one JSON object, followed
 //   by nothing but JSON whitespace (writers pad with spaces); no comments;
 // - no key appears twice in any object (the root, `__metadata__` or a tensor entry);
@@ -16,17 +17,19 @@
 //   begin <= end <= data section size, end - begin == that byte size;
 // - the tensors, ordered by offsets, tile the data section exactly: no overlap, no hole, no
 //   trailing bytes. A zero-size tensor (begin == end) may sit at any tensor boundary.
+//   open() checks all of this against the file's size before it reads the data section, so a
+//   file is never read further than its header describes.
 //
 // Data is little-endian and may be misaligned (N need not be a multiple of 8), so elements are
 // copied out with memcpy, never through a cast pointer.
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <map>
 #include <optional>
@@ -45,6 +48,8 @@
 #include <typeformer/core/text.hpp>
 #include <typeformer/io/dtype.hpp>
 #include <typeformer/io/half.hpp>
+#include <typeformer/io/quoted_text.hpp>
+#include <typeformer/io/regular_file.hpp>
 
 namespace typeformer::io {
 
@@ -67,33 +72,12 @@ namespace detail {
 
 /// The reference implementation's header limit: a larger N is refused before any allocation.
 inline constexpr std::uint64_t max_header_length = 100'000'000;
+/// More tensors than this in one file are refused while the header is parsed. The reference
+/// sets no such limit; without one, a 100 MB header of 1.8 million empty tensors takes about a
+/// gigabyte to index. Real checkpoints hold a few thousand tensors per file.
+inline constexpr std::size_t max_tensor_count = 262'144;
 
 using typeformer::detail::concat;
-
-/// `text` quoted for a message: `"` and `\` escaped, control bytes as \xNN, and cut (at a
-/// character boundary) after `limit` bytes, since a hostile header's names can be anything.
-inline std::string quote_name(std::string_view text, std::size_t limit = 200) {
-  std::size_t cut = std::min(limit, text.size());
-  while (cut > 0 && cut < text.size() && (static_cast<unsigned char>(text[cut]) & 0xC0u) == 0x80u)
-    --cut;
-  std::string out = "\"";
-  for (const char c : text.substr(0, cut)) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (byte < 0x20u || byte == 0x7Fu) {
-      constexpr std::string_view hex = "0123456789abcdef";
-      out += "\\x";
-      out += hex[byte >> 4];
-      out += hex[byte & 0xFu];
-    } else {
-      out += c;
-    }
-  }
-  if (cut < text.size()) out += "...";
-  return out + "\"";
-}
 
 inline std::string format_shape(std::span<const std::int64_t> shape) {
   std::string text = "[";
@@ -102,45 +86,6 @@ inline std::string format_shape(std::span<const std::int64_t> shape) {
     text += std::to_string(shape[i]);
   }
   return text + "]";
-}
-
-/// The offset of the first byte that breaks UTF-8 as RFC 3629 defines it (no overlong forms, no
-/// surrogates, nothing above U+10FFFF), or npos when `text` is valid.
-inline std::size_t first_invalid_utf8(std::string_view text) noexcept {
-  std::size_t i = 0;
-  while (i < text.size()) {
-    const auto lead = static_cast<unsigned char>(text[i]);
-    if (lead < 0x80u) {
-      ++i;
-      continue;
-    }
-    // The sequence length, and the range of the second byte that excludes overlong forms,
-    // surrogates and code points past U+10FFFF; later bytes are always 0x80..0xBF.
-    std::size_t length = 0;
-    unsigned char low = 0x80, high = 0xBF;
-    if (lead >= 0xC2u && lead <= 0xDFu) {
-      length = 2;
-    } else if (lead >= 0xE0u && lead <= 0xEFu) {
-      length = 3;
-      if (lead == 0xE0u) low = 0xA0;
-      if (lead == 0xEDu) high = 0x9F;
-    } else if (lead >= 0xF0u && lead <= 0xF4u) {
-      length = 4;
-      if (lead == 0xF0u) low = 0x90;
-      if (lead == 0xF4u) high = 0x8F;
-    } else {
-      return i;
-    }
-    if (text.size() - i < length) return i;
-    const auto second = static_cast<unsigned char>(text[i + 1]);
-    if (second < low || second > high) return i;
-    for (std::size_t k = 2; k < length; ++k) {
-      const auto next = static_cast<unsigned char>(text[i + k]);
-      if (next < 0x80u || next > 0xBFu) return i;
-    }
-    i += length;
-  }
-  return std::string_view::npos;
 }
 
 /// A double outside float's range becomes ±infinity, as round-to-nearest gives; the plain cast
@@ -158,7 +103,8 @@ struct header_entry {
   std::optional<dtype> type;
   bool has_shape = false, has_offsets = false;
   std::vector<std::uint64_t> shape;
-  std::vector<std::uint64_t> offsets;
+  std::array<std::uint64_t, 2> offsets{};
+  std::size_t offset_count = 0;
 };
 
 /// nlohmann's SAX interface, checking the header's schema while it is parsed. A DOM parse would
@@ -220,6 +166,9 @@ class header_handler {
       if (root_key_ == metadata_key_name) {
         state_ = state::metadata_key;
       } else {
+        if (entries.size() == max_tensor_count)
+          return fail(concat("the header lists more than ", std::to_string(max_tensor_count),
+                             " tensors (the limit)"));
         entries.emplace_back().name = root_key_;
         state_ = state::tensor_key;
       }
@@ -286,9 +235,9 @@ class header_handler {
   }
 
   bool end_array() {
-    if (state_ == state::offsets_element && entries.back().offsets.size() != 2)
+    if (state_ == state::offsets_element && entries.back().offset_count != 2)
       return fail(concat(tensor_context(), "data_offsets must have exactly 2 elements, found ",
-                         std::to_string(entries.back().offsets.size())));
+                         std::to_string(entries.back().offset_count)));
     if (state_ != state::shape_element && state_ != state::offsets_element)
       return fail("unexpected end of an array");  // the JSON grammar prevents it
     state_ = state::tensor_key;
@@ -350,10 +299,10 @@ class header_handler {
       entry.shape.push_back(value);
       return true;
     }
-    if (entry.offsets.size() == 2)
+    if (entry.offset_count == 2)
       return fail(
           concat(tensor_context(), "data_offsets must have exactly 2 elements, found more"));
-    entry.offsets.push_back(value);
+    entry.offsets[entry.offset_count++] = value;
     return true;
   }
 
@@ -407,30 +356,6 @@ class header_handler {
   }
 };
 
-/// The whole file at `path`; `source` names it in messages.
-inline std::vector<std::byte> read_file_bytes(const std::filesystem::path& path,
-                                              const std::string& source) {
-  const std::string where = concat("safetensors ", quote_name(source, std::string::npos), ": ");
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) throw format_error(concat(where, "no such file"));
-  if (std::filesystem::is_directory(path, ec)) throw format_error(concat(where, "is a directory"));
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw format_error(concat(where, "cannot open the file for reading"));
-  std::vector<std::byte> bytes;
-  if (const auto size = std::filesystem::file_size(path, ec); !ec) bytes.reserve(size);
-  // Streams read chars; a char staging buffer keeps the byte vector free of pointer casts.
-  std::vector<char> chunk(std::size_t{1} << 20);
-  while (in) {
-    in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
-    const auto got = static_cast<std::size_t>(in.gcount());
-    const std::size_t old_size = bytes.size();
-    bytes.resize(old_size + got);
-    if (got > 0) std::memcpy(bytes.data() + old_size, chunk.data(), got);
-  }
-  if (in.bad()) throw format_error(concat(where, "read error"));
-  return bytes;
-}
-
 }  // namespace detail
 
 /// A validated safetensors file held in memory. Copyable and movable; spans from raw_bytes()
@@ -439,11 +364,27 @@ class safetensors_file {
  public:
   using tensor_info = io::tensor_info;
 
-  /// Reads the whole file. An I/O failure or a malformed file is a format_error naming `path`.
+  /// Reads the file: the header first, which is checked against the file's size (no data is
+  /// read for a header that does not describe the file exactly), then the data. `path` must
+  /// name a regular file (a symbolic link to one is followed). An I/O failure or a malformed
+  /// file is a format_error naming `path`.
   static safetensors_file open(const std::filesystem::path& path) {
-    std::string source = path.string();
-    std::vector<std::byte> bytes = detail::read_file_bytes(path, source);
-    return safetensors_file(std::move(bytes), std::move(source));
+    safetensors_file result(path.string());
+    regular_file file = regular_file::open(path, result.where());
+    const std::uint64_t file_size = file.size();
+    if (file_size > std::numeric_limits<std::size_t>::max())
+      result.fail(detail::concat("file is ", std::to_string(file_size),
+                                 " bytes, more than this machine can address"));
+    std::vector<std::byte> bytes(std::min<std::uint64_t>(file_size, 8));
+    file.read_at(0, bytes);
+    const std::size_t data_begin = result.check_header_length(bytes, file_size);
+    bytes.resize(data_begin);
+    file.read_at(0, bytes);
+    result.parse_header(bytes, static_cast<std::size_t>(file_size));
+    bytes.resize(static_cast<std::size_t>(file_size));
+    file.read_at(data_begin, std::span<std::byte>(bytes).subspan(data_begin));
+    result.bytes_ = std::move(bytes);
+    return result;
   }
 
   /// A file already in memory; `source_name` names it in messages.
@@ -591,9 +532,12 @@ class safetensors_file {
   std::map<std::string, std::size_t, std::less<>> index_;  // name -> position in tensors_
   std::map<std::string, std::string> metadata_;
 
+  explicit safetensors_file(std::string source) : source_(std::move(source)) {}
+
   safetensors_file(std::vector<std::byte> bytes, std::string source)
       : source_(std::move(source)), bytes_(std::move(bytes)) {
-    validate();
+    check_header_length(bytes_, bytes_.size());
+    parse_header(bytes_, bytes_.size());
   }
 
   std::string where() const {
@@ -610,12 +554,12 @@ class safetensors_file {
     return *info;
   }
 
-  void validate() {
-    const std::size_t file_size = bytes_.size();
+  // `first` holds the file's first min(8, file_size) bytes; returns 8 + the header length.
+  std::size_t check_header_length(std::span<const std::byte> first, std::uint64_t file_size) const {
     if (file_size < 8)
       fail(detail::concat("file is ", std::to_string(file_size),
                           " bytes, shorter than the 8-byte header length"));
-    const auto header_length = load_little_endian<std::uint64_t>(bytes_.data());
+    const auto header_length = load_little_endian<std::uint64_t>(first.data());
     if (header_length > detail::max_header_length)
       fail(detail::concat("header length ", std::to_string(header_length), " exceeds the limit of ",
                           std::to_string(detail::max_header_length), " bytes"));
@@ -623,11 +567,15 @@ class safetensors_file {
       fail(detail::concat("header length ", std::to_string(header_length),
                           " runs past the end of the file (", std::to_string(file_size),
                           " bytes)"));
-    data_begin_ = 8 + static_cast<std::size_t>(header_length);
+    return 8 + static_cast<std::size_t>(header_length);
+  }
 
-    std::string header(data_begin_ - 8, '\0');
-    std::transform(bytes_.begin() + 8, bytes_.begin() + static_cast<std::ptrdiff_t>(data_begin_),
-                   header.begin(), [](std::byte b) { return static_cast<char>(b); });
+  // `head` holds at least the length and the header (check_header_length passed); the data
+  // section is whatever of `file_size` follows, which need not have been read yet.
+  void parse_header(std::span<const std::byte> head, std::size_t file_size) {
+    data_begin_ = 8 + static_cast<std::size_t>(load_little_endian<std::uint64_t>(head.data()));
+    // Read in place (char may alias any byte): a copy would double a 100 MB header's memory.
+    const std::string_view header(reinterpret_cast<const char*>(head.data()) + 8, data_begin_ - 8);
     if (const std::size_t bad = detail::first_invalid_utf8(header); bad != std::string::npos)
       fail(detail::concat("header is not valid UTF-8 (byte ", std::to_string(bad),
                           " of the header)"));

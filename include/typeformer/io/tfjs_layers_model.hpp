@@ -15,9 +15,14 @@
 //                           "key_lengths": [...]?, "causal": bool?, "atol": x, "rtol": y}
 // and becomes the selftest.* tensors and metadata that verify::on reads.
 //
-// Every defect is a format_error naming model.json or the shard and the weight: a path that
-// leaves the model's directory, a missing or short shard, trailing bytes, an unknown dtype or
-// quantisation, a negative or overflowing shape, a duplicate name, JSON nested too deep.
+// Every defect is a format_error naming model.json (and the shard and the weight when there is
+// one): a shard path that is not relative, climbs out with "..", or resolves through a symbolic
+// link to a file outside the model's directory (io/contained_path.hpp); a shard that is not a
+// regular file, is missing, short or too long, or is listed twice (by name or as the same file);
+// an unknown dtype or quantisation, or one whose values overflow float; a negative or
+// overflowing shape; a duplicate weight name or layer name; a duplicate JSON key; JSON nested
+// too deep or holding too many values. Every shard's size is checked against what the
+// manifest describes before any shard is read.
 
 #include <bit>
 #include <cmath>
@@ -38,44 +43,52 @@
 #include <typeformer/core/errors.hpp>
 #include <typeformer/core/text.hpp>
 #include <typeformer/core/weight_source.hpp>
+#include <typeformer/io/contained_path.hpp>
 #include <typeformer/io/crc32.hpp>
 #include <typeformer/io/half.hpp>
-#include <typeformer/io/json_depth.hpp>
+#include <typeformer/io/regular_file.hpp>
 #include <typeformer/io/safetensors_reader.hpp>
 #include <typeformer/io/safetensors_writer.hpp>
+#include <typeformer/io/untrusted_json.hpp>
 
 namespace typeformer::io {
 
 class tfjs_layers_model {
  public:
-  /// model.json is at most this large; its JSON nests at most max_depth deep.
+  /// model.json is at most this large; its JSON nests at most max_depth deep and holds at most
+  /// max_json_values values (a self-test sample's numbers included); it lists at most
+  /// max_shards shard paths.
   static constexpr std::size_t max_json_bytes = std::size_t{64} << 20;
   static constexpr std::size_t max_depth = 128;
+  static constexpr std::size_t max_json_values = 1'000'000;
+  static constexpr std::size_t max_shards = 65'536;
 
-  /// Reads model.json and every shard it names (relative to its directory).
-  static tfjs_layers_model open(const std::filesystem::path& model_json) {
+  /// Reads model.json and every shard it names (relative to its directory). A shard may be a
+  /// symbolic link only to a file inside `symlink_root`; empty, that is the model's directory,
+  /// or the repository folder of a Hugging Face cache snapshot (io/contained_path.hpp).
+  static tfjs_layers_model open(const std::filesystem::path& model_json,
+                                const std::filesystem::path& symlink_root = {}) {
     const std::string source = model_json.string();
-    const std::string where = detail::concat("tfjs model ", detail::quote_name(source), ": ");
-    std::error_code ec;
-    const auto size = std::filesystem::file_size(model_json, ec);
-    if (!ec && size > max_json_bytes)
-      throw format_error(detail::concat(where, "model.json has ", std::to_string(size),
-                                        " bytes, more than the ", std::to_string(max_json_bytes),
-                                        " accepted"));
-    const std::vector<std::byte> bytes = detail::read_file_bytes(model_json, source);
+    const std::string where = detail::concat("tfjs model ", detail::quote_name(source, 4096), ": ");
+    const std::vector<std::byte> bytes =
+        regular_file::open(model_json, where + "model.json: ").read_all(max_json_bytes);
     const std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-    const std::filesystem::path directory = model_json.parent_path();
-    return tfjs_layers_model(text, source, [&](const std::string& shard) {
-      return detail::read_file_bytes(directory / shard, (directory / shard).string());
-    });
+    std::filesystem::path directory = model_json.parent_path();
+    if (directory.empty()) directory = ".";
+    file_shards shards{directory,
+                       symlink_root.empty() ? default_symlink_root(model_json) : symlink_root,
+                       where,
+                       {}};
+    return tfjs_layers_model(text, source, shards);
   }
 
   /// model.json's text given in memory; `read_shard(path)` returns a shard's bytes (a path
-  /// already checked to stay inside the model's directory).
+  /// already checked to be relative, without "..", and listed once).
   template <class ReadShard>
   static tfjs_layers_model from_json(std::string_view text, ReadShard read_shard,
                                      std::string source_name = "<memory>") {
-    return tfjs_layers_model(text, std::move(source_name), read_shard);
+    callback_shards<ReadShard> shards{read_shard, {}};
+    return tfjs_layers_model(text, std::move(source_name), shards);
   }
 
   /// The weights (dequantised to F32) and the self-test, as a safetensors file in memory.
@@ -105,34 +118,73 @@ class tfjs_layers_model {
   }
 
  private:
-  template <class ReadShard>
-  tfjs_layers_model(std::string_view text, std::string source, const ReadShard& read_shard)
-      : source_(std::move(source)) {
-    check_depth(text);
-    nlohmann::json root;
-    try {
-      root = nlohmann::json::parse(text);
-    } catch (const nlohmann::json::exception& e) {  // also out_of_range: a number beyond double
-      fail("model.json is not valid JSON: ", e.what());
+  // Shards as files beside model.json: each resolved inside the root, opened as a regular file
+  // (sizes known before any is read), and each file taken once.
+  struct file_shards {
+    std::filesystem::path directory, root;
+    std::string where;
+    std::vector<std::pair<std::string, regular_file>> opened;
+
+    std::uint64_t size(const std::string& shard) {
+      const std::string what = detail::concat("shard ", detail::quote_name(shard));
+      const std::filesystem::path target = resolve_inside(directory, shard, root, where, what);
+      regular_file file = regular_file::open(target, detail::concat(where, what, ": "),
+                                             /*follow_symlink=*/false);
+      for (const auto& [name, other] : opened)
+        if (other.id() == file.id())
+          file.fail(detail::concat("is the same file as shard ", detail::quote_name(name),
+                                   " (a file is listed once)"));
+      const std::uint64_t bytes = file.size();
+      opened.emplace_back(shard, std::move(file));
+      return bytes;
     }
+    void read(const std::string& shard, std::span<std::byte> out) {
+      for (auto& [name, file] : opened)
+        if (name == shard) return file.read_at(0, out);
+    }
+  };
+
+  // Shards from the caller's function, which returns each one's bytes.
+  template <class ReadShard>
+  struct callback_shards {
+    const ReadShard& read_shard;
+    std::vector<std::pair<std::string, std::vector<std::byte>>> read_bytes;
+
+    std::uint64_t size(const std::string& shard) {
+      read_bytes.emplace_back(shard, read_shard(shard));
+      return read_bytes.back().second.size();
+    }
+    void read(const std::string& shard, std::span<std::byte> out) {
+      for (auto& [name, bytes] : read_bytes)
+        if (name == shard) {
+          std::memcpy(out.data(), bytes.data(), out.size());
+          bytes = {};
+          return;
+        }
+    }
+  };
+
+  template <class Shards>
+  tfjs_layers_model(std::string_view text, std::string source, Shards& shards)
+      : source_(std::move(source)) {
+    const nlohmann::json root = detail::parse_untrusted_json(
+        text, {.max_depth = max_depth, .max_values = max_json_values}, where(), "model.json");
     if (!root.is_object()) fail("model.json is not a JSON object");
     read_topology(root);
     safetensors_writer out;
-    read_manifest(root, read_shard, out);
+    read_manifest(root, shards, out);
     read_self_test(root, out);
     out.set_metadata("format", "tfjs layers-model");
     weights_ = safetensors_file::from_bytes(out.to_bytes(), source_);
   }
 
-  template <class... Parts>
-  [[noreturn]] void fail(const Parts&... parts) const {
-    throw format_error(detail::concat("tfjs model ", detail::quote_name(source_), ": ", parts...));
+  std::string where() const {
+    return detail::concat("tfjs model ", detail::quote_name(source_, 4096), ": ");
   }
 
-  void check_depth(std::string_view text) const {
-    if (const auto at = detail::json_too_deep_at(text, max_depth))
-      fail("model.json nests deeper than ", std::to_string(max_depth), " levels at byte ",
-           std::to_string(*at));
+  template <class... Parts>
+  [[noreturn]] void fail(const Parts&... parts) const {
+    throw format_error(detail::concat(where(), parts...));
   }
 
   // model.save() stores the model config itself; tensorflowjs_converter wraps it in
@@ -153,12 +205,20 @@ class tfjs_layers_model {
     const nlohmann::json& config = topology_["config"];
     if (!config.contains("layers") || !config["layers"].is_array())
       fail("modelTopology's config has no \"layers\" array");
+    std::set<std::string, std::less<>> names;
     for (const nlohmann::json& layer : config["layers"]) {
       if (!layer.is_object() || !layer.contains("class_name") || !layer["class_name"].is_string() ||
           !layer.contains("config") || !layer["config"].is_object() ||
           !layer["config"].contains("name") || !layer["config"]["name"].is_string())
         fail("modelTopology has a layer without a class_name, a config or a name: ",
-             layer.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).substr(0, 200));
+             detail::quote_name(
+                 layer.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)));
+      // Keras gives every layer of a model its own name; a second layer under a declared name
+      // would pass a check that looks each name up once.
+      const std::string& name = layer["config"]["name"].get_ref<const std::string&>();
+      if (!names.insert(name).second)
+        fail("modelTopology has two layers named ", detail::quote_name(name),
+             " (Keras names each layer of a model once)");
       if (const auto nodes = layer.find("inbound_nodes"); nodes != layer.end())
         if (const auto causal = find_causal_flag(*nodes))
           causal_calls_.emplace_back(layer["config"]["name"].get<std::string>(), *causal);
@@ -179,77 +239,133 @@ class tfjs_layers_model {
     return std::nullopt;
   }
 
+  struct affine {
+    double scale = 1, min = 0;
+  };
+
   struct stored_as {
     std::string_view dtype;  // what is in the shard: float32, int32, float16, uint8, uint16
     std::size_t width;
   };
 
-  template <class ReadShard>
-  void read_manifest(const nlohmann::json& root, const ReadShard& read_shard,
-                     safetensors_writer& out) {
+  // One weight as the manifest describes it, checked before any shard is read.
+  struct manifest_weight {
+    std::string name;
+    std::vector<std::int64_t> shape;
+    std::size_t count;
+    stored_as stored;
+    std::optional<affine> quantization;
+    std::size_t bytes;
+  };
+
+  struct manifest_group {
+    std::string at;                   // weightsManifest[g], for messages
+    std::vector<std::string> shards;  // in order; concatenated they hold the weights
+    std::vector<manifest_weight> weights;
+    std::size_t bytes = 0;  // the weights' total
+  };
+
+  // The shards of a group for messages: the first few, then how many more.
+  static std::string shard_list(const std::vector<std::string>& shards) {
+    std::string out;
+    for (std::size_t i = 0; i < shards.size() && i < 4; ++i)
+      out += detail::concat(i ? " + " : "", detail::quote_name(shards[i]));
+    if (shards.size() > 4)
+      out += detail::concat(" and ", std::to_string(shards.size() - 4), " more");
+    return out;
+  }
+
+  // Reads the manifest whole, then each group's shard sizes against its weights, and only
+  // then the shards' bytes: no byte is read for a manifest that does not describe the files.
+  template <class Shards>
+  void read_manifest(const nlohmann::json& root, Shards& shards, safetensors_writer& out) {
+    const std::vector<manifest_group> groups = parse_manifest(root);
+    for (const manifest_group& group : groups) {
+      std::vector<std::uint64_t> sizes;
+      std::uint64_t held = 0;
+      for (const std::string& shard : group.shards) held += sizes.emplace_back(shards.size(shard));
+      std::size_t offset = 0;
+      for (const manifest_weight& w : group.weights) {
+        if (offset + w.bytes > held)
+          fail(group.at, " weight ", detail::quote_name(w.name), ": needs bytes [",
+               std::to_string(offset), ", ", std::to_string(offset + w.bytes), ") of the shards ",
+               shard_list(group.shards), ", which hold ", std::to_string(held));
+        offset += w.bytes;
+      }
+      if (offset != held)
+        fail(group.at, ": the shards ", shard_list(group.shards), " hold ", std::to_string(held),
+             " bytes, the weights use ", std::to_string(offset), " (",
+             std::to_string(held - offset), " bytes left over)");
+      std::vector<std::byte> data(group.bytes);
+      std::size_t filled = 0;
+      for (std::size_t i = 0; i < group.shards.size(); ++i) {
+        const auto size = static_cast<std::size_t>(sizes[i]);
+        shards.read(group.shards[i], std::span<std::byte>(data).subspan(filled, size));
+        filled += size;
+      }
+      offset = 0;
+      for (const manifest_weight& w : group.weights) {
+        add_weight(out, w, data.data() + offset);
+        stored_.push_back({w.name,
+                           w.quantization || w.stored.dtype == "float16"
+                               ? detail::concat(w.stored.dtype, " (quantised float32)")
+                               : std::string(w.stored.dtype),
+                           w.shape, w.bytes,
+                           crc32(std::span<const std::byte>(data).subspan(offset, w.bytes))});
+        offset += w.bytes;
+      }
+    }
+  }
+
+  std::vector<manifest_group> parse_manifest(const nlohmann::json& root) const {
     const auto manifest = root.find("weightsManifest");
     if (manifest == root.end() || !manifest->is_array())
       fail("model.json has no \"weightsManifest\" array");
-    std::set<std::string> names;
+    std::vector<manifest_group> groups;
+    std::set<std::string, std::less<>> names;
+    std::set<std::filesystem::path> paths;  // lexically normal
     for (std::size_t g = 0; g < manifest->size(); ++g) {
       const nlohmann::json& group = (*manifest)[g];
-      const std::string at = detail::concat("weightsManifest[", std::to_string(g), "]");
+      manifest_group& parsed = groups.emplace_back();
+      parsed.at = detail::concat("weightsManifest[", std::to_string(g), "]");
+      const std::string& at = parsed.at;
       if (!group.is_object() || !group.contains("paths") || !group["paths"].is_array() ||
           !group.contains("weights") || !group["weights"].is_array())
         fail(at, " needs a \"paths\" array and a \"weights\" array");
-      std::vector<std::byte> data;
-      std::string shards;  // for messages
       for (const nlohmann::json& path : group["paths"]) {
         if (!path.is_string()) fail(at, ": a path is not a string");
-        const std::string shard = checked_shard_path(path.get<std::string>(), at);
-        std::vector<std::byte> bytes = read_shard(shard);
-        data.insert(data.end(), bytes.begin(), bytes.end());
-        shards += detail::concat(shards.empty() ? "" : " + ", detail::quote_name(shard));
+        const std::string& shard = path.get_ref<const std::string&>();
+        if (const auto problem = relative_path_problem(shard))
+          fail(at, ": shard path ", detail::quote_name(shard),
+               " is not a relative path inside the model's directory (it ", *problem, ")");
+        if (!paths.insert(std::filesystem::path(shard).lexically_normal()).second)
+          fail(at, ": shard path ", detail::quote_name(shard),
+               " is listed twice (each shard is read once)");
+        if (paths.size() > max_shards)
+          fail("model.json lists more than ", std::to_string(max_shards),
+               " shard paths (the limit)");
+        parsed.shards.push_back(shard);
       }
-      std::size_t offset = 0, index = 0;
+      std::size_t index = 0;
       for (const nlohmann::json& weight : group["weights"]) {
         ++index;
         if (!weight.is_object() || !weight.contains("name") || !weight["name"].is_string())
           fail(at, " weight ", std::to_string(index), " has no \"name\"");
-        const std::string name = weight["name"].get<std::string>();
-        const std::string who = detail::concat(at, " weight ", detail::quote_name(name), ": ");
-        if (!names.insert(name).second) fail(who, "listed twice");
-        const std::vector<std::int64_t> shape = checked_shape(weight, who);
-        const std::size_t count = checked_count(shape, who);
-        const auto [stored, quantization] = storage_of(weight, who);
-        if (count > (std::numeric_limits<std::size_t>::max() - offset) / stored.width)
+        manifest_weight w;
+        w.name = weight["name"].get<std::string>();
+        const std::string who = detail::concat(at, " weight ", detail::quote_name(w.name), ": ");
+        if (!names.insert(w.name).second) fail(who, "listed twice");
+        w.shape = checked_shape(weight, who);
+        std::tie(w.stored, w.quantization) = storage_of(weight, who);
+        w.count = checked_count(w.shape, who, 4);  // as float32 or int32 once decoded
+        if (w.count > (std::numeric_limits<std::size_t>::max() - parsed.bytes) / w.stored.width)
           fail(who, "its size overflows");
-        const std::size_t bytes = count * stored.width;
-        if (offset + bytes > data.size())
-          fail(who, "needs bytes [", std::to_string(offset), ", ", std::to_string(offset + bytes),
-               ") of the shards ", shards, ", which hold ", std::to_string(data.size()));
-        add_weight(out, name, shape, count, stored, quantization, data.data() + offset);
-        stored_.push_back({name,
-                           quantization || stored.dtype == "float16"
-                               ? detail::concat(stored.dtype, " (quantised float32)")
-                               : std::string(stored.dtype),
-                           shape, bytes,
-                           crc32(std::span<const std::byte>(data).subspan(offset, bytes))});
-        offset += bytes;
+        w.bytes = w.count * w.stored.width;
+        parsed.bytes += w.bytes;
+        parsed.weights.push_back(std::move(w));
       }
-      if (offset != data.size())
-        fail(at, ": the shards ", shards, " hold ", std::to_string(data.size()),
-             " bytes, the weights use ", std::to_string(offset), " (",
-             std::to_string(data.size() - offset), " bytes left over)");
     }
-  }
-
-  // A shard is a file beside model.json or below it: never an absolute path, never "..".
-  std::string checked_shard_path(const std::string& path, const std::string& at) const {
-    const std::filesystem::path p(path);
-    bool escapes = path.empty() || p.is_absolute() || p.has_root_name() || p.has_root_directory() ||
-                   path.find('\\') != std::string::npos || path.find('\0') != std::string::npos;
-    for (const auto& part : p)
-      if (part == "..") escapes = true;
-    if (escapes)
-      fail(at, ": shard path ", detail::quote_name(path),
-           " is not a relative path inside the model's directory");
-    return path;
+    return groups;
   }
 
   std::vector<std::int64_t> checked_shape(const nlohmann::json& weight,
@@ -266,21 +382,21 @@ class tfjs_layers_model {
     return shape;
   }
 
-  std::size_t checked_count(const std::vector<std::int64_t>& shape, const std::string& who) const {
-    std::size_t count = 1;
+  // The element count; refused, as the safetensors reference refuses it, when the byte size's
+  // running product (element width first, then each extent) overflows, even if a later extent
+  // is 0: such a shape cannot be stored in the safetensors file the weights become.
+  std::size_t checked_count(const std::vector<std::int64_t>& shape, const std::string& who,
+                            std::size_t width) const {
+    std::size_t bytes = width;
     for (const std::int64_t e : shape) {
       const auto extent = static_cast<std::size_t>(e);
-      if (extent != 0 && count > std::numeric_limits<std::size_t>::max() / extent)
+      if (extent != 0 && bytes > std::numeric_limits<std::size_t>::max() / extent)
         fail(who, "shape ", typeformer::detail::shape_text(shape),
              " has more elements than memory can hold");
-      count *= extent;
+      bytes *= extent;
     }
-    return count;
+    return bytes / width;
   }
-
-  struct affine {
-    double scale = 1, min = 0;
-  };
 
   std::pair<stored_as, std::optional<affine>> storage_of(const nlohmann::json& weight,
                                                          const std::string& who) const {
@@ -307,8 +423,16 @@ class tfjs_layers_model {
         fail(who, "quantization has no finite \"", field, "\"");
       return f->get<double>();
     };
-    return {{kind == "uint8" ? "uint8" : "uint16", kind == "uint8" ? std::size_t{1} : 2},
-            affine{number("scale"), number("min")}};
+    const affine q_affine{number("scale"), number("min")};
+    // Every stored value must dequantise to a finite float: q * scale + min for q up to 255 or
+    // 65535 (a scale of 1e300 would load infinite weights without a word).
+    const double largest_q = kind == "uint8" ? 255.0 : 65535.0;
+    if (std::fabs(q_affine.scale) * largest_q + std::fabs(q_affine.min) >
+        double(std::numeric_limits<float>::max()))
+      fail(who, "quantization scale ", typeformer::detail::number_text(q_affine.scale), " and min ",
+           typeformer::detail::number_text(q_affine.min), " give values beyond float's range for ",
+           kind, " values up to ", kind == "uint8" ? "255" : "65535");
+    return {{kind == "uint8" ? "uint8" : "uint16", kind == "uint8" ? std::size_t{1} : 2}, q_affine};
   }
 
   static std::uint32_t little_endian(const std::byte* p, std::size_t width) noexcept {
@@ -318,28 +442,26 @@ class tfjs_layers_model {
     return v;
   }
 
-  void add_weight(safetensors_writer& out, const std::string& name,
-                  const std::vector<std::int64_t>& shape, std::size_t count, stored_as stored,
-                  const std::optional<affine>& quantization, const std::byte* data) const {
-    if (stored.dtype == "int32") {
-      std::vector<std::int64_t> values(count);
-      for (std::size_t i = 0; i < count; ++i)
+  void add_weight(safetensors_writer& out, const manifest_weight& w, const std::byte* data) const {
+    if (w.stored.dtype == "int32") {
+      std::vector<std::int64_t> values(w.count);
+      for (std::size_t i = 0; i < w.count; ++i)
         values[i] = static_cast<std::int32_t>(little_endian(data + 4 * i, 4));
-      out.add_integers(name, shape, values, dtype::i32);
+      out.add_integers(w.name, w.shape, values, dtype::i32);
       return;
     }
-    std::vector<float> values(count);
-    for (std::size_t i = 0; i < count; ++i) {
-      const std::uint32_t bits = little_endian(data + stored.width * i, stored.width);
-      if (stored.dtype == "float32")
+    std::vector<float> values(w.count);
+    for (std::size_t i = 0; i < w.count; ++i) {
+      const std::uint32_t bits = little_endian(data + w.stored.width * i, w.stored.width);
+      if (w.stored.dtype == "float32")
         values[i] = std::bit_cast<float>(bits);
-      else if (stored.dtype == "float16")
+      else if (w.stored.dtype == "float16")
         values[i] = f16_to_float(static_cast<std::uint16_t>(bits));
       else  // as tfjs-core's decodeWeights: in double, rounded to float once
-        values[i] =
-            static_cast<float>(static_cast<double>(bits) * quantization->scale + quantization->min);
+        values[i] = detail::narrow_to_float(static_cast<double>(bits) * w.quantization->scale +
+                                            w.quantization->min);
     }
-    out.add_floats(name, shape, values);
+    out.add_floats(w.name, w.shape, values);
   }
 
   void read_self_test(const nlohmann::json& root, safetensors_writer& out) const {
@@ -385,7 +507,7 @@ class tfjs_layers_model {
         !sample["values"].is_array())
       fail(who, "needs \"shape\" and \"values\"");
     const std::vector<std::int64_t> shape = checked_shape(sample, who);
-    const std::size_t count = checked_count(shape, who);
+    const std::size_t count = checked_count(shape, who, 4);
     const nlohmann::json& values = sample["values"];
     if (values.size() != count)
       fail(who, "holds ", std::to_string(values.size()), " values, its shape ",
@@ -404,7 +526,7 @@ class tfjs_layers_model {
       std::vector<float> floats;
       for (const nlohmann::json& v : values) {
         if (!v.is_number()) fail(who, "a value is not a number");
-        floats.push_back(static_cast<float>(v.get<double>()));
+        floats.push_back(detail::narrow_to_float(v.get<double>()));
       }
       out.add_floats(name, shape, floats);
     } else {

@@ -5,6 +5,7 @@
 // throws the first finding; typeformer-inspect prints them all, so both say the same sentence.
 
 #include <algorithm>
+#include <filesystem>
 #include <string>
 #include <string_view>
 #include <unordered_set>
@@ -26,6 +27,11 @@ struct load_options {
   /// The file holds other layers' weights too (a whole model's file, read one layer at a time):
   /// only tensors under `prefix` must belong to the layer, the rest are left alone.
   bool file_holds_other_layers = false;
+  /// A TensorFlow.js model.json's shards may be symbolic links only to files inside this
+  /// directory. Empty: the model.json's directory, or the repository folder when model.json
+  /// sits in a Hugging Face cache snapshot (`models--*/snapshots/<revision>/`, whose files link
+  /// to ../../blobs/). See io/contained_path.hpp and docs/reliability.md.
+  std::filesystem::path symlink_root = {};
 };
 
 namespace detail {
@@ -55,6 +61,11 @@ inline std::vector<std::string> weight_mismatches(const std::vector<weight_spec>
                                                   std::string_view naming_name,
                                                   const load_options& options) {
   std::vector<std::string> findings;
+  for (const std::string& p : options.ignore_prefixes)
+    if (p.empty())
+      return {
+          "load_options::ignore_prefixes holds an empty prefix, which would ignore every "
+          "tensor of the file"};
   std::unordered_set<std::string_view> expected_names;
   for (const weight_spec& w : expected) {
     expected_names.insert(w.name);

@@ -10,8 +10,9 @@
 //    "naming": "pytorch" | "keras", "parameter_count": N, "prefix": "",
 //    "ignore_prefixes": ["selftest."], "file_holds_other_layers": false,
 //    "tensors": [{"name": "...", "shape": [..]}, ...]}
-// A manifest is read as untrusted input: a wrong type, an unknown key, a negative extent or a
-// duplicate tensor name is a format_error naming the file and the field.
+// A manifest is read as untrusted input: a wrong type, an unknown key, a duplicate key, a
+// negative extent, a duplicate tensor name or an empty ignore prefix (which would hide every
+// tensor) is a format_error naming the file and the field. The file must be a regular file.
 
 #include <cstddef>
 #include <cstdint>
@@ -27,8 +28,9 @@
 #include <typeformer/core/errors.hpp>
 #include <typeformer/core/naming.hpp>
 #include <typeformer/core/text.hpp>
-#include <typeformer/io/json_depth.hpp>
+#include <typeformer/io/regular_file.hpp>
 #include <typeformer/io/safetensors_reader.hpp>
+#include <typeformer/io/untrusted_json.hpp>
 #include <typeformer/io/weight_check.hpp>
 
 namespace typeformer {
@@ -38,6 +40,9 @@ struct weight_manifest {
   static constexpr int format_version = 1;
   /// Larger files are refused before parsing: a manifest lists names and shapes only.
   static constexpr std::size_t max_json_bytes = std::size_t{16} << 20;
+  /// ... nesting at most this deep, with at most this many JSON values.
+  static constexpr std::size_t max_depth = 16;
+  static constexpr std::size_t max_json_values = 1'000'000;
 
   /// How load messages name the layer: `model`, `multi_head_attention "self_attn"`.
   std::string layer;
@@ -93,13 +98,10 @@ struct weight_manifest {
 
   static weight_manifest open(const std::filesystem::path& path) {
     const std::string source = path.string();
-    std::error_code ec;
-    const auto size = std::filesystem::file_size(path, ec);
-    if (!ec && size > max_json_bytes)
-      throw format_error(detail::concat("weight manifest ", io::detail::quote_name(source), ": ",
-                                        std::to_string(size), " bytes, more than the ",
-                                        std::to_string(max_json_bytes), " accepted"));
-    const std::vector<std::byte> bytes = io::detail::read_file_bytes(path, source);
+    const std::vector<std::byte> bytes =
+        io::regular_file::open(
+            path, detail::concat("weight manifest ", io::detail::quote_name(source, 4096), ": "))
+            .read_all(max_json_bytes);
     return from_json(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
                      source);
   }
@@ -107,14 +109,9 @@ struct weight_manifest {
   static weight_manifest from_json(std::string_view text, std::string_view source = "<memory>") {
     using json = nlohmann::json;
     const auto fail = [&](const auto&... parts) { refuse(source, parts...); };
-    if (const auto at = io::detail::json_too_deep_at(text, 16))
-      fail("JSON nests deeper than 16 levels at byte ", std::to_string(*at));
-    json root;
-    try {
-      root = json::parse(text);
-    } catch (const json::exception& e) {  // also out_of_range: a number beyond double
-      fail("not valid JSON: ", e.what());
-    }
+    const json root = io::detail::parse_untrusted_json(
+        text, {.max_depth = max_depth, .max_values = max_json_values},
+        detail::concat("weight manifest ", io::detail::quote_name(source, 4096), ": "), "");
     if (!root.is_object()) fail("not a JSON object");
     static const std::set<std::string_view> known = {
         "format",          "version", "layer",           "naming",
@@ -154,6 +151,8 @@ struct weight_manifest {
     m.options.ignore_prefixes.clear();
     for (const json& p : member("ignore_prefixes", &json::is_array, "an array")) {
       if (!p.is_string()) fail("\"ignore_prefixes\" holds ", p.dump(), ", not a string");
+      if (p.get_ref<const std::string&>().empty())
+        fail("\"ignore_prefixes\" holds \"\", which would ignore every tensor of a file");
       m.options.ignore_prefixes.push_back(p.get<std::string>());
     }
     std::set<std::string> seen;

@@ -23,6 +23,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -53,17 +54,68 @@ inline double self_test_tolerance(const io::safetensors_file& file, const std::s
   if (it == metadata.end())
     throw weight_error(
         concat(where, "the self-test has no tolerance: __metadata__ lacks \"", key, "\""));
-  std::size_t used = 0;
+  // A decimal number and nothing else: from_chars takes no leading space, no sign '+', no hex
+  // (chars_format::general) and does not depend on the locale, as strtod does.
+  const std::string& text = it->second;
   double value = std::numeric_limits<double>::quiet_NaN();
-  try {
-    value = std::stod(it->second, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != it->second.size() || !(value >= 0) || !std::isfinite(value))
-    throw weight_error(concat(where, "__metadata__ \"", key, "\" is \"", it->second,
-                              "\", expected a non-negative decimal number"));
+  const auto [end, error] =
+      std::from_chars(text.data(), text.data() + text.size(), value, std::chars_format::general);
+  if (error != std::errc{} || end != text.data() + text.size() || !(value >= 0) ||
+      !std::isfinite(value))
+    throw weight_error(concat(where, "__metadata__ \"", key, "\" is ", io::detail::quote_name(text),
+                              ", expected a non-negative decimal number"));
   return value;
+}
+
+/// Where a model declares no maximum batch or sequence length, a self-test's sample is at most
+/// this large: the runner that checks it is sized from the sample, so a file stating
+/// (2^40, 0, 512) must not size it.
+struct self_test_limits {
+  static constexpr extent_t max_batch = 256;
+  static constexpr extent_t max_seq = 8192;
+  /// batch × seq, where either is undeclared.
+  static constexpr extent_t max_tokens = 16384;
+};
+
+/// The self-test's extent along `axis`, checked against the model's: equal to a static one,
+/// at most a declared maximum, otherwise at most `cap`; never 0.
+inline extent_t self_test_extent(std::int64_t found, extent_t declared, extent_t declared_max,
+                                 extent_t cap, const char* tensor, const char* axis,
+                                 const std::string& where) {
+  const auto refuse = [&](const std::string& rule) {
+    throw weight_error(
+        concat(where, tensor, " has ", axis, " ", std::to_string(found), ", ", rule));
+  };
+  if (found <= 0) refuse("expected at least 1 (a self-test needs a sample)");
+  if (declared != dynamic) {
+    if (found != declared) refuse(concat("the model's ", axis, " is ", std::to_string(declared)));
+  } else if (declared_max > 0) {
+    if (found > declared_max)
+      refuse(concat("more than the model's max_", axis, " (", std::to_string(declared_max), ")"));
+  } else if (found > cap) {
+    refuse(concat("more than a self-test may have where the model declares no max_", axis, " (",
+                  std::to_string(cap), ")"));
+  }
+  return static_cast<extent_t>(found);
+}
+
+/// Optional (batch,) lengths: present, they must be one per sequence.
+inline std::vector<extent_t> self_test_lengths(const io::safetensors_file& file,
+                                               const std::string& name, extent_t batch,
+                                               const std::string& where) {
+  std::vector<extent_t> lengths;
+  const io::tensor_info* t = file.find(name);
+  if (!t) return lengths;
+  if (t->shape != std::vector<std::int64_t>{batch})
+    throw weight_error(concat(where, name, " has shape ", shape_text(t->shape), ", expected [",
+                              std::to_string(batch), "] (one length per sequence)"));
+  for (const std::int64_t n : file.read_integers(name)) {
+    if (n < 0 || n > std::numeric_limits<extent_t>::max())
+      throw weight_error(
+          concat(where, name, " holds ", std::to_string(n), ", not a sequence length"));
+    lengths.push_back(static_cast<extent_t>(n));
+  }
+  return lengths;
 }
 
 /// "[1, 3, 17]": the multi-index of flat position `at` in `shape`.
@@ -75,12 +127,6 @@ inline std::string position_text(std::size_t at, const std::vector<std::int64_t>
     at /= extent;
   }
   return shape_text(index);
-}
-
-inline std::string number_text(double v) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.7g", v);
-  return text;
 }
 
 template <class Model>
@@ -104,8 +150,24 @@ void run_self_test(const io::safetensors_file& file, const typename Model::param
                               Model::has_tokens ? " (batch, seq) ids" : " (batch, seq, width)"));
   using in = typename Model::input_type;
   // A sequence_first model's input is (seq, batch, width).
-  const auto batch = static_cast<extent_t>(input->shape[in::is_sequence_first ? 1 : 0]);
-  const auto seq = static_cast<extent_t>(input->shape[in::is_sequence_first ? 0 : 1]);
+  const extent_t batch =
+      self_test_extent(input->shape[in::is_sequence_first ? 1 : 0], in::batch, in::max_batch,
+                       self_test_limits::max_batch, "selftest.input", "batch", where);
+  const extent_t seq =
+      self_test_extent(input->shape[in::is_sequence_first ? 0 : 1], in::seq, in::max_seq,
+                       self_test_limits::max_seq, "selftest.input", "seq", where);
+  if constexpr (!Model::has_tokens)
+    if (input->shape[2] != in::width)
+      throw weight_error(concat(where, "selftest.input has width ", std::to_string(input->shape[2]),
+                                ", the model's input width is ", std::to_string(in::width)));
+  // An undeclared maximum is dynamic (negative).
+  if ((in::batch == dynamic && in::max_batch <= 0) || (in::seq == dynamic && in::max_seq <= 0))
+    if (std::int64_t{batch} * seq > self_test_limits::max_tokens)
+      throw weight_error(concat(where, "selftest.input has ",
+                                std::to_string(std::int64_t{batch} * seq),
+                                " positions (batch × seq), more than a self-test may have where "
+                                "the model declares no maximum (",
+                                std::to_string(self_test_limits::max_tokens), ")"));
 
   // A decoder's memory, read before the runner is built (it sizes the memory buffers).
   xt::xtensor<float, 3> memory;
@@ -120,15 +182,21 @@ void run_self_test(const io::safetensors_file& file, const typename Model::param
     if (m->shape.size() != 3)
       throw weight_error(concat(where, "selftest.memory has shape ", shape_text(m->shape),
                                 ", expected rank 3 (batch, memory seq, width)"));
-    memory_seq = static_cast<extent_t>(m->shape[in::is_sequence_first ? 0 : 1]);
+    using memory_in = typename Model::memory_type;
+    if (m->shape[in::is_sequence_first ? 1 : 0] != batch || m->shape[2] != memory_in::width)
+      throw weight_error(concat(where, "selftest.memory has shape ", shape_text(m->shape),
+                                ", expected (", in::is_sequence_first ? "memory seq, " : "",
+                                std::to_string(batch), in::is_sequence_first ? "" : ", memory seq",
+                                ", ", std::to_string(memory_in::width), ")"));
+    memory_seq = self_test_extent(m->shape[in::is_sequence_first ? 0 : 1], memory_in::seq,
+                                  memory_in::max_seq, self_test_limits::max_seq, "selftest.memory",
+                                  "seq", where);
     memory = xt::xtensor<float, 3>({static_cast<std::size_t>(m->shape[0]),
                                     static_cast<std::size_t>(m->shape[1]),
                                     static_cast<std::size_t>(m->shape[2])});
     const auto values = file.read_floats("selftest.memory");
     std::copy(values.begin(), values.end(), memory.data());
-    if (file.contains("selftest.memory_key_lengths"))
-      for (const std::int64_t n : file.read_integers("selftest.memory_key_lengths"))
-        memory_lengths.push_back(static_cast<extent_t>(n));
+    memory_lengths = self_test_lengths(file, "selftest.memory_key_lengths", batch, where);
     if (memory_lengths.empty()) memory_lengths.assign(static_cast<std::size_t>(batch), memory_seq);
   }
   using memory_in = typename Model::memory_type;
@@ -138,10 +206,7 @@ void run_self_test(const io::safetensors_file& file, const typename Model::param
                 .max_seq = in::seq == dynamic ? seq : 0,
                 .max_memory_seq = Model::has_memory && memory_in::seq == dynamic ? memory_seq : 0});
 
-  std::vector<extent_t> lengths;
-  if (file.contains("selftest.key_lengths"))
-    for (const std::int64_t n : file.read_integers("selftest.key_lengths"))
-      lengths.push_back(static_cast<extent_t>(n));
+  std::vector<extent_t> lengths = self_test_lengths(file, "selftest.key_lengths", batch, where);
   // Without selftest.key_lengths every sequence is full length. The call always passes
   // key lengths, so a model that needs them (zero_padded_positions) runs its self-test too.
   if (lengths.empty()) lengths.assign(static_cast<std::size_t>(batch), seq);
@@ -256,7 +321,8 @@ typename Model::parameters load_weights(const std::filesystem::path& path, Namin
                                         verify check, const load_options& options = {}) {
   if (detail::is_tfjs_model_json(path)) {
     if constexpr (std::is_same_v<Naming, naming::keras_t>)
-      return load_weights<Model>(io::tfjs_layers_model::open(path), naming, check, options);
+      return load_weights<Model>(io::tfjs_layers_model::open(path, options.symlink_root), naming,
+                                 check, options);
     else
       throw weight_error(detail::concat(path.string(),
                                         ": a TensorFlow.js model.json holds Keras "
