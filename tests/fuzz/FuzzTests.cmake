@@ -7,12 +7,14 @@
 set(TYPEFORMER_FUZZ_DIR "${CMAKE_CURRENT_LIST_DIR}")
 set(TYPEFORMER_FUZZ_TARGETS safetensors_file load_weights weight_conversion tfjs_model)
 
-add_library(typeformer_fuzz_inputs STATIC ${TYPEFORMER_FUZZ_DIR}/fuzz_inputs.cpp)
+add_library(typeformer_fuzz_inputs STATIC ${TYPEFORMER_FUZZ_DIR}/fuzz_inputs.cpp
+            ${TYPEFORMER_FUZZ_DIR}/structured_mutations.cpp)
 target_link_libraries(typeformer_fuzz_inputs PUBLIC typeformer typeformer_simd PRIVATE typeformer_warnings)
 
 add_executable(fuzz_corpus_tests ${TYPEFORMER_FUZZ_DIR}/corpus_replay_test.cpp)
 target_link_libraries(fuzz_corpus_tests PRIVATE typeformer_fuzz_inputs typeformer_catch_main typeformer_warnings)
-target_compile_definitions(fuzz_corpus_tests PRIVATE TYPEFORMER_FUZZ_CORPUS="${TYPEFORMER_FUZZ_DIR}/corpus")
+target_compile_definitions(fuzz_corpus_tests PRIVATE TYPEFORMER_FUZZ_CORPUS="${TYPEFORMER_FUZZ_DIR}/corpus"
+                                                    TYPEFORMER_TEST_DATA="${TYPEFORMER_TEST_DATA_DIR}")
 add_test(NAME fuzz_corpus COMMAND fuzz_corpus_tests)
 set_tests_properties(fuzz_corpus PROPERTIES LABELS "unit")
 
@@ -42,7 +44,7 @@ if(TYPEFORMER_BUILD_FUZZERS)
     endif()
     add_test(NAME fuzz.${target}
              COMMAND fuzz_${target} -max_total_time=${TYPEFORMER_FUZZ_SECONDS} -timeout=30
-                     -rss_limit_mb=4096 -print_final_stats=1 ${dict}
+                     -rss_limit_mb=1024 -malloc_limit_mb=512 -print_final_stats=1 ${dict}
                      -artifact_prefix=${CMAKE_BINARY_DIR}/fuzz-artifacts/${target}-
                      "${work}" "${TYPEFORMER_FUZZ_DIR}/corpus/${target}")
     set_tests_properties(fuzz.${target} PROPERTIES LABELS "fuzz")

@@ -8,6 +8,7 @@
 // invariant, a sanitizer report) aborts.
 
 #include <cstddef>
+#include <cstdint>
 #include <span>
 #include <string>
 #include <utility>
@@ -30,6 +31,15 @@ void weight_conversion(std::span<const std::byte> data);
 /// Keras model (with the self-test when there is one); the text is also read as a weight
 /// manifest (typeformer-inspect --against), which must survive its JSON round trip.
 void tfjs_model(std::span<const std::byte> data);
+
+/// Structure-aware mutations (structured_mutations.cpp), for libFuzzer's custom mutator: the
+/// input parsed, changed as a hostile writer would (self-test extents and tolerances, huge
+/// extents beside a 0, dropped tensors, other dtypes; for model.json, shards listed again,
+/// repeated layers, quantisation extremes, key lengths, duplicate keys) and written back valid.
+/// An input that does not parse becomes a valid weight file (the empty input of an empty
+/// corpus included); a model.json that does not parse comes back unchanged.
+std::vector<std::byte> mutate_weight_file(std::span<const std::byte> data, std::uint64_t seed);
+std::vector<std::byte> mutate_tfjs_model(std::span<const std::byte> data, std::uint64_t seed);
 
 /// A named seed input.
 struct seed {

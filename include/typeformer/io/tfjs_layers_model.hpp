@@ -157,7 +157,7 @@ class tfjs_layers_model {
     void read(const std::string& shard, std::span<std::byte> out) {
       for (auto& [name, bytes] : read_bytes)
         if (name == shard) {
-          std::memcpy(out.data(), bytes.data(), out.size());
+          if (!out.empty()) std::memcpy(out.data(), bytes.data(), out.size());
           bytes = {};
           return;
         }
