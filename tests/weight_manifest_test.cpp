@@ -167,6 +167,9 @@ TEST_CASE("manifest: a hostile manifest is a format_error naming the field") {
       {"unknown_key.json", "unknown key \"dtype\""},
       {"not_a_manifest.json", "\"format\" is not \"typeformer.weight_manifest\""},
       {"too_deep.json", "JSON nests deeper than 16 levels at byte 27"},
+      {"duplicate_key.json", "JSON has the key \"naming\" twice in one object"},
+      {"empty_ignore_prefix.json",
+       "\"ignore_prefixes\" holds \"\", which would ignore every tensor of a file"},
   };
   for (const auto& [file, message] : cases) {
     INFO(file);

@@ -37,7 +37,10 @@ set(_inspect_cases
   "hostile_tfjs_path_traversal|2|data/tfjs/hostile/path_traversal/model.json"
   "hostile_manifest_negative_extent|2|data/export/pytorch_small_encoder.safetensors --against data/manifest/hostile/negative_extent.json"
   "hostile_manifest_too_deep|2|data/export/pytorch_small_encoder.safetensors --against data/manifest/hostile/too_deep.json"
-  "hostile_manifest_truncated|2|data/export/pytorch_small_encoder.safetensors --against data/manifest/hostile/truncated.json")
+  "hostile_manifest_truncated|2|data/export/pytorch_small_encoder.safetensors --against data/manifest/hostile/truncated.json"
+  "hostile_manifest_duplicate_key|2|data/export/pytorch_small_encoder.safetensors --against data/manifest/hostile/duplicate_key.json"
+  "hostile_manifest_empty_ignore_prefix|2|data/export/pytorch_small_encoder.safetensors --against data/manifest/hostile/empty_ignore_prefix.json"
+  "hostile_device|2|/dev/zero")
 foreach(_case IN LISTS _inspect_cases)
   string(REPLACE "|" ";" _fields "${_case}")
   list(GET _fields 0 _name)
