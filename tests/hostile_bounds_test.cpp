@@ -72,7 +72,7 @@ outcome run_in_child(const std::function<void()>& read, const std::string& expec
   const pid_t pid = ::fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
-    ::alarm(20);  // a blocked open() ends the child instead of the test run
+    ::alarm(60);  // a blocked open() ends the child instead of the test run (60 s: ASan, 2 jobs)
     int status = 2;
     try {
       read();
