@@ -13,6 +13,7 @@
 #include <fstream>
 #include <iterator>
 #include <limits>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -21,6 +22,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <typeformer/typeformer.hpp>
@@ -401,6 +403,40 @@ TEST_CASE("tfjs: a shard is read once: listed twice by name, or the same file by
   CHECK_THAT(message, Contains("weight \"hidden/kernel\": needs bytes [0, 640) of the shards "
                                "\"empty0.bin\" + \"empty1.bin\" + \"empty2.bin\" + \"empty3.bin\" "
                                "and 96 more, which hold 0"));
+}
+
+TEST_CASE("tfjs: a model split into more shards than the process may hold open loads") {
+  // 1104 one-byte shards under a limit of 64 open files: each shard is closed after its size is
+  // taken and opened again to be read, and the weights are those of the single-shard model.
+  const scratch_directory dir("typeformer-tfjs-many");
+  const std::string bytes = dense_norm_shard();
+  nlohmann::json j = dense_norm_json();
+  nlohmann::json paths = nlohmann::json::array();
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    const std::string name = "part" + std::to_string(i) + ".bin";
+    dir.write(name, bytes.substr(i, 1));
+    paths.push_back(name);
+  }
+  j["weightsManifest"][0]["paths"] = paths;
+  dir.write("model.json", j.dump());
+  rlimit saved{};
+  REQUIRE(::getrlimit(RLIMIT_NOFILE, &saved) == 0);
+  rlimit low = saved;
+  low.rlim_cur = 64;
+  REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
+  std::string error;
+  std::optional<tfm::io::tfjs_layers_model> split;
+  try {
+    split.emplace(tfm::io::tfjs_layers_model::open(dir / "model.json"));
+  } catch (const tfm::error& e) {
+    error = e.what();
+  }
+  ::setrlimit(RLIMIT_NOFILE, &saved);
+  REQUIRE(error.empty());
+  const tfm::io::tfjs_layers_model whole =
+      tfm::io::tfjs_layers_model::open(tfjs_dir + "dense_norm/model.json");
+  for (const auto& stored : whole.stored_weights())
+    CHECK(split->weights().read_floats(stored.name) == whole.weights().read_floats(stored.name));
 }
 
 TEST_CASE("tfjs: duplicate layer names and duplicate JSON keys are refused") {

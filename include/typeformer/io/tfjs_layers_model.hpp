@@ -31,6 +31,7 @@
 #include <cstring>
 #include <filesystem>
 #include <limits>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -75,10 +76,8 @@ class tfjs_layers_model {
     const std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
     std::filesystem::path directory = model_json.parent_path();
     if (directory.empty()) directory = ".";
-    file_shards shards{directory,
-                       symlink_root.empty() ? default_symlink_root(model_json) : symlink_root,
-                       where,
-                       {}};
+    file_shards shards(
+        directory, symlink_root.empty() ? default_symlink_root(model_json) : symlink_root, where);
     return tfjs_layers_model(text, source, shards);
   }
 
@@ -87,7 +86,7 @@ class tfjs_layers_model {
   template <class ReadShard>
   static tfjs_layers_model from_json(std::string_view text, ReadShard read_shard,
                                      std::string source_name = "<memory>") {
-    callback_shards<ReadShard> shards{read_shard, {}};
+    callback_shards<ReadShard> shards(read_shard);
     return tfjs_layers_model(text, std::move(source_name), shards);
   }
 
@@ -118,49 +117,71 @@ class tfjs_layers_model {
   }
 
  private:
-  // Shards as files beside model.json: each resolved inside the root, opened as a regular file
-  // (sizes known before any is read), and each file taken once.
+  // Shards as files beside model.json: each resolved inside the root and opened as a regular
+  // file when the sizes are checked, and each file taken once. A shard is closed after its size
+  // is taken and opened again to be read (a model may have more shards than a process may hold
+  // open); the second open must reach the same file with the same size.
   struct file_shards {
+    struct shard_file {
+      std::string name;
+      std::filesystem::path target;
+      regular_file::identity id;
+      std::uint64_t bytes = 0;
+    };
+    file_shards(std::filesystem::path dir, std::filesystem::path symlink_root, std::string at)
+        : directory(std::move(dir)), root(std::move(symlink_root)), where(std::move(at)) {}
+
     std::filesystem::path directory, root;
     std::string where;
-    std::vector<std::pair<std::string, regular_file>> opened;
+    std::vector<shard_file> listed;
+    std::map<std::pair<std::uint64_t, std::uint64_t>, std::size_t> seen;  // (dev, inode) -> index
 
+    std::size_t count() const noexcept { return listed.size(); }
     std::uint64_t size(const std::string& shard) {
       const std::string what = detail::concat("shard ", detail::quote_name(shard));
-      const std::filesystem::path target = resolve_inside(directory, shard, root, where, what);
-      regular_file file = regular_file::open(target, detail::concat(where, what, ": "),
-                                             /*follow_symlink=*/false);
-      for (const auto& [name, other] : opened)
-        if (other.id() == file.id())
-          file.fail(detail::concat("is the same file as shard ", detail::quote_name(name),
+      std::filesystem::path target = resolve_inside(directory, shard, root, where, what);
+      const regular_file file = open(target, shard);
+      const regular_file::identity id = file.id();
+      if (id != regular_file::identity{}) {  // unknown on systems without inodes
+        const auto [at, added] = seen.try_emplace({id.device, id.inode}, listed.size());
+        if (!added)
+          file.fail(detail::concat("is the same file as shard ",
+                                   detail::quote_name(listed[at->second].name),
                                    " (a file is listed once)"));
-      const std::uint64_t bytes = file.size();
-      opened.emplace_back(shard, std::move(file));
-      return bytes;
+      }
+      listed.push_back({shard, std::move(target), id, file.size()});
+      return file.size();
     }
-    void read(const std::string& shard, std::span<std::byte> out) {
-      for (auto& [name, file] : opened)
-        if (name == shard) return file.read_at(0, out);
+    void read(std::size_t index, std::span<std::byte> out) {
+      const shard_file& shard = listed[index];
+      regular_file file = open(shard.target, shard.name);
+      if (file.id() != shard.id || file.size() != shard.bytes)
+        file.fail("changed while the model was read (it is not the file whose size was checked)");
+      file.read_at(0, out);
+    }
+    regular_file open(const std::filesystem::path& target, const std::string& shard) const {
+      return regular_file::open(target,
+                                detail::concat(where, "shard ", detail::quote_name(shard), ": "),
+                                /*follow_symlink=*/false);
     }
   };
 
   // Shards from the caller's function, which returns each one's bytes.
   template <class ReadShard>
   struct callback_shards {
-    const ReadShard& read_shard;
-    std::vector<std::pair<std::string, std::vector<std::byte>>> read_bytes;
+    explicit callback_shards(const ReadShard& read) : read_shard(read) {}
 
+    const ReadShard& read_shard;
+    std::vector<std::vector<std::byte>> read_bytes;  // in the order the sizes were taken
+
+    std::size_t count() const noexcept { return read_bytes.size(); }
     std::uint64_t size(const std::string& shard) {
-      read_bytes.emplace_back(shard, read_shard(shard));
-      return read_bytes.back().second.size();
+      return read_bytes.emplace_back(read_shard(shard)).size();
     }
-    void read(const std::string& shard, std::span<std::byte> out) {
-      for (auto& [name, bytes] : read_bytes)
-        if (name == shard) {
-          if (!out.empty()) std::memcpy(out.data(), bytes.data(), out.size());
-          bytes = {};
-          return;
-        }
+    void read(std::size_t index, std::span<std::byte> out) {
+      std::vector<std::byte>& bytes = read_bytes[index];
+      if (!out.empty()) std::memcpy(out.data(), bytes.data(), out.size());
+      bytes = {};
     }
   };
 
@@ -282,6 +303,7 @@ class tfjs_layers_model {
     const std::vector<manifest_group> groups = parse_manifest(root);
     for (const manifest_group& group : groups) {
       std::vector<std::uint64_t> sizes;
+      const std::size_t first_shard = shards.count();
       std::uint64_t held = 0;
       for (const std::string& shard : group.shards) held += sizes.emplace_back(shards.size(shard));
       std::size_t offset = 0;
@@ -300,7 +322,7 @@ class tfjs_layers_model {
       std::size_t filled = 0;
       for (std::size_t i = 0; i < group.shards.size(); ++i) {
         const auto size = static_cast<std::size_t>(sizes[i]);
-        shards.read(group.shards[i], std::span<std::byte>(data).subspan(filled, size));
+        shards.read(first_shard + i, std::span<std::byte>(data).subspan(filled, size));
         filled += size;
       }
       offset = 0;
