@@ -1,4 +1,4 @@
-// Score and mask functions (expr/function_*.hpp): what an expression means at a point, against
+// Score and mask functions (functions/): what an expression means at a point, against
 // the formulas written out by hand (Python's floor division and modulo, select, clamp, the
 // kinds), and what its interval bounds say about tiles and operand indices.
 
@@ -9,10 +9,10 @@
 
 #include <catch2/catch.hpp>
 
-#include <typeformer/expr/function_bounds.hpp>
-#include <typeformer/expr/function_evaluation.hpp>
-#include <typeformer/expr/function_nodes.hpp>
-#include <typeformer/expr/function_operands.hpp>
+#include <typeformer/functions/bounds.hpp>
+#include <typeformer/functions/evaluation.hpp>
+#include <typeformer/functions/nodes.hpp>
+#include <typeformer/functions/operands.hpp>
 
 namespace {
 namespace fx = typeformer::expr;
@@ -151,7 +151,7 @@ TEST_CASE("score and mask functions: the range of indices, overflow and zero div
   CHECK(bucket.lo == 0);
   CHECK(bucket.hi == 20);
   CHECK_FALSE(fx::function_bounds(kv_idx - q_idx, any).is_finite());
-  // Over a call of 1000 × 1000, q·kv stays in 32 bits; over 100000 × 100000 it may not.
+  // Over a call of 1000 × 1000, q·kv stays within 2^23; over 100000 × 100000 it may not.
   CHECK_FALSE(fx::function_bounds(q_idx * kv_idx, tile(0, 999, 0, 999)).may_overflow);
   CHECK(fx::function_bounds(q_idx * kv_idx, tile(0, 99999, 0, 99999)).may_overflow);
   CHECK(fx::function_bounds(q_idx / (kv_idx - 4), tile(0, 9, 0, 9)).may_divide_by_zero);

@@ -12,6 +12,7 @@
 #include <type_traits>
 #include <vector>
 
+#include <typeformer/functions/call.hpp>
 #include <typeformer/kernels/attention_probabilities.hpp>
 #include <typeformer/kernels/flash_attention.hpp>
 #include <typeformer/kernels/gemm.hpp>
@@ -23,6 +24,7 @@
 namespace tk = typeformer::kernels;
 namespace simd = typeformer::simd;
 using typeformer::causal_alignment;
+using typeformer::extent_t;
 using typeformer::fully_masked_rows;
 
 namespace {
@@ -434,9 +436,10 @@ struct flash_run {
 };
 
 // Runs a case, through the split-key path and its merge when c.key_splits > 1.
-template <class Arch>
+template <class Arch, class Functions = tk::no_attention_functions>
 flash_run run_flash(const attention_case& c, const std::vector<float>& q,
-                    const std::vector<float>& k, const std::vector<float>& v) {
+                    const std::vector<float>& k, const std::vector<float>& v,
+                    const Functions& functions = {}) {
   flash_run run;
   auto& [o, m, kt, vp, out] = run;
   o.batch = c.batch, o.heads = c.heads, o.query_len = c.lq, o.key_len = c.lk;
@@ -474,11 +477,11 @@ flash_run run_flash(const attention_case& c, const std::vector<float>& q,
   if (c.key_splits > 1) {
     std::vector<float> partials(tk::attention_split_floats(o, c.key_splits), 99.0f);
     tk::flash_attention_split_keys<Arch>(o, m, scratch.data(), partials.data(), c.key_splits, 0,
-                                         c.batch * c.heads * c.key_splits);
+                                         c.batch * c.heads * c.key_splits, functions);
     tk::merge_attention_splits<Arch>(o, m, partials.data(), c.key_splits, scratch.data(), 0,
                                      c.batch * c.heads * c.lq);
   } else {
-    tk::flash_attention<Arch>(o, m, scratch.data());
+    tk::flash_attention<Arch>(o, m, scratch.data(), functions);
   }
   return run;
 }
@@ -512,6 +515,66 @@ void check_attention(attention_case c) {
         (c.policy == fully_masked_rows::nan && std::isnan(weights[e])))
       continue;
     REQUIRE(weights[e] == Approx(probabilities[e]).margin(1e-6).epsilon(1e-4));
+  }
+}
+
+// Attention with a score function and a mask function written out in double precision:
+// score(s, i, j, h, b) replaces each scaled score, and keys where visible(i, j, h, b) is false
+// are hidden (or, under Keras's policy, get −1e9 added in float32).
+template <class Score, class Visible>
+std::vector<double> function_reference(const attention_case& c, const std::vector<float>& q,
+                                       const std::vector<float>& k, const std::vector<float>& v,
+                                       Score score, Visible visible) {
+  std::vector<double> out(c.batch * c.lq * c.heads * c.dv);
+  for (std::size_t b = 0; b < c.batch; ++b)
+    for (std::size_t h = 0; h < c.heads; ++h)
+      for (std::size_t i = 0; i < c.lq; ++i) {
+        std::vector<double> s(c.lk);
+        bool any = false;
+        for (std::size_t j = 0; j < c.lk; ++j) {
+          double dot = 0;
+          for (std::size_t d = 0; d < c.dk; ++d)
+            dot += double(float(q[((b * c.lq + i) * c.heads + h) * c.dk + d] * c.scale)) *
+                   k[((b * c.lk + j) * c.heads + h) * c.dk + d];
+          s[j] = score(dot, i, j, h, b);
+          if (visible(i, j, h, b))
+            any = true;
+          else
+            s[j] = c.policy == fully_masked_rows::minus_1e9_added
+                       ? double(float(float(s[j]) + -1e9f))
+                       : -std::numeric_limits<double>::infinity();
+        }
+        double* o = &out[((b * c.lq + i) * c.heads + h) * c.dv];
+        if (!any && c.policy != fully_masked_rows::minus_1e9_added) {
+          const double fill = c.policy == fully_masked_rows::nan ? std::nan("") : 0.0;
+          for (std::size_t e = 0; e < c.dv; ++e) o[e] = fill;
+          continue;
+        }
+        const double max = *std::max_element(s.begin(), s.end());
+        double sum = 0;
+        for (auto& x : s) sum += (x = std::exp(x - max));
+        for (std::size_t j = 0; j < c.lk; ++j)
+          for (std::size_t e = 0; e < c.dv; ++e)
+            o[e] += s[j] / sum * v[((b * c.lk + j) * c.heads + h) * c.dv + e];
+      }
+  return out;
+}
+
+// The kernel with the functions of `Functions` against function_reference.
+template <class Arch, class Functions, class Score, class Visible>
+void check_attention_functions(const attention_case& c, const Functions& functions, Score score,
+                               Visible visible) {
+  const auto q = random_vector(c.batch * c.lq * c.heads * c.dk, 10, 1.5f);
+  const auto k = random_vector(c.batch * c.lk * c.heads * c.dk, 11, 1.5f);
+  const auto v = random_vector(c.batch * c.lk * c.heads * c.dv, 12);
+  const flash_run run = run_flash<Arch>(c, q, k, v, functions);
+  const auto ref = function_reference(c, q, k, v, score, visible);
+  for (std::size_t e = 0; e < run.out.size(); ++e) {
+    if (std::isnan(ref[e])) {
+      REQUIRE(std::isnan(run.out[e]));
+    } else {
+      REQUIRE(run.out[e] == Approx(ref[e]).margin(1e-5).epsilon(1e-4));
+    }
   }
 }
 
@@ -634,6 +697,36 @@ void check_bf16_gemm() {
     check_gemm_epilogue<Arch, Matrix>(act, act == activation::gelu);
   check_gemm_epilogue<Arch, Matrix>(activation::gelu, true, 11, 2 * tk::gemm_k_block + 5, 37);
   check_gemm<Arch, Matrix>(30, 0, 20);  // no inputs: y is the bias, scaled, for every row
+}
+
+namespace fx = typeformer::expr;
+constexpr fx::operand<"window", std::int32_t> window_size;
+constexpr auto sliding_window = fx::kv_idx <= fx::q_idx && fx::q_idx - fx::kv_idx < window_size;
+constexpr auto soft_cap = 4.0f * fx::tanh(fx::score / 4.0f);
+constexpr fx::operand<"slopes", float, typeformer::dynamic> alibi_slopes;
+constexpr auto alibi = fx::score + alibi_slopes[fx::head_idx] * fx::to_real(fx::kv_idx - fx::q_idx);
+constexpr auto causal_mask = fx::kv_idx <= fx::q_idx;
+constexpr fx::operand<"doc", std::int32_t, typeformer::dynamic, typeformer::dynamic> document;
+constexpr auto same_document_causal =
+    document(fx::batch_idx, fx::q_idx) == document(fx::batch_idx, fx::kv_idx) &&
+    fx::kv_idx <= fx::q_idx;
+constexpr auto strided =
+    fx::kv_idx <= fx::q_idx && ((fx::q_idx - fx::kv_idx) % 7 == 0 || fx::q_idx - fx::kv_idx < 3);
+constexpr auto hides_odd_rows = fx::q_idx % 2 == 0;
+// Bottom-right alignment, as when decoding: the query rows are the last of the keys' positions.
+constexpr fx::operand<"offset", std::int32_t> query_offset;
+constexpr auto decoding_window =
+    fx::kv_idx <= fx::q_idx + query_offset && fx::q_idx + query_offset - fx::kv_idx < window_size;
+
+template <auto Score, auto Mask, class Bindings>
+auto functions_of(const Bindings& b, const attention_case& c) {
+  fx::check_function_call(
+      Score, b,
+      {extent_t(c.batch), extent_t(c.heads), extent_t(c.lq), extent_t(c.lk), "kernel test"});
+  fx::check_function_call(
+      Mask, b,
+      {extent_t(c.batch), extent_t(c.heads), extent_t(c.lq), extent_t(c.lk), "kernel test"});
+  return tk::attention_functions<Score, Mask, Bindings>(b);
 }
 
 template <class Arch>
@@ -912,6 +1005,90 @@ void kernel_suite() {
                          << ", splits " << splits << ", hidden by " << hide);
             CHECK(worst <= 1.2e-7);  // the first tile's 2^0 once in the sum and the output
           }
+  }
+  SECTION("attention: score and mask functions, against the formulas in float64") {
+    using std::int64_t;
+    attention_case c;
+    c.batch = 2, c.heads = 2, c.lq = 300, c.lk = 300, c.dk = 16, c.dv = 12;
+    c.scale = 0.5f;
+    const auto none = [](double s, auto...) { return s; };
+    const auto everything = [](auto...) { return true; };
+    const auto window_of = [](int64_t w) {
+      return [w](std::size_t i, std::size_t j, auto...) {
+        return j <= i && int64_t(i) - int64_t(j) < w;
+      };
+    };
+    for (const auto maths : {typeformer::maths::fast, typeformer::maths::exact}) {
+      c.softmax_maths = maths;
+      INFO("exact maths " << (maths == typeformer::maths::exact));
+      {  // a sliding window of 37 keys: tiles empty, full and across both edges
+        const auto b = fx::bind_all(fx::bind<"window">(std::int32_t{37}));
+        check_attention_functions<Arch>(c, functions_of<fx::no_function{}, sliding_window>(b, c),
+                                        none, window_of(37));
+      }
+      {                  // Gemma 2's soft-capping
+        c.scale = 3.0f;  // scores well past the cap
+        const auto b = fx::bind_all();
+        check_attention_functions<Arch>(
+            c, functions_of<soft_cap, fx::no_function{}>(b, c),
+            [](double s, auto...) { return 4.0 * std::tanh(s / 4.0); }, everything);
+        c.scale = 0.5f;
+      }
+      {  // ALiBi with a causal mask
+        const std::vector<float> slopes{0.25f, 0.0625f};
+        const auto b = fx::bind_all(fx::bind<"slopes">(slopes));
+        check_attention_functions<Arch>(
+            c, functions_of<alibi, causal_mask>(b, c),
+            [&](double s, std::size_t i, std::size_t j, std::size_t h, std::size_t) {
+              return s + double(float(slopes[h] * float(int64_t(j) - int64_t(i))));
+            },
+            [](std::size_t i, std::size_t j, auto...) { return j <= i; });
+      }
+      {  // packed documents, causal within each
+        std::vector<std::int32_t> doc(c.batch * c.lq);
+        std::mt19937 gen(3);
+        for (std::size_t b = 0; b < c.batch; ++b) {
+          std::int32_t id = 0;
+          for (std::size_t i = 0; i < c.lq; ++i) {
+            if (i > 0 && gen() % 40 == 0) ++id;
+            doc[b * c.lq + i] = id;
+          }
+        }
+        const auto b =
+            fx::bind_all(fx::bind<"doc">(doc.data(), {extent_t(c.batch), extent_t(c.lq)}));
+        check_attention_functions<Arch>(
+            c, functions_of<fx::no_function{}, same_document_causal>(b, c), none,
+            [&](std::size_t i, std::size_t j, std::size_t, std::size_t bb) {
+              return doc[bb * c.lq + i] == doc[bb * c.lq + j] && j <= i;
+            });
+      }
+      {  // a strided pattern (modulo): partial tiles everywhere below the diagonal
+        const auto b = fx::bind_all();
+        check_attention_functions<Arch>(c, functions_of<fx::no_function{}, strided>(b, c), none,
+                                        [](std::size_t i, std::size_t j, auto...) {
+                                          return j <= i && ((i - j) % 7 == 0 || i - j < 3);
+                                        });
+      }
+      // Rows the mask function hides entirely, under each fully-masked-row policy.
+      for (auto policy :
+           {fully_masked_rows::zeros, fully_masked_rows::nan, fully_masked_rows::minus_1e9_added}) {
+        c.policy = policy;
+        const auto b = fx::bind_all();
+        check_attention_functions<Arch>(c, functions_of<fx::no_function{}, hides_odd_rows>(b, c),
+                                        none, [](std::size_t i, auto...) { return i % 2 == 0; });
+      }
+      c.policy = fully_masked_rows::zeros;
+    }
+    // Decoding: three rows against 1300 keys in two ranges, merged.
+    c.lq = 3, c.lk = 1300, c.batch = 1, c.heads = 1, c.key_splits = 2;
+    const auto b =
+        fx::bind_all(fx::bind<"window">(std::int32_t{700}), fx::bind<"offset">(std::int32_t{1297}));
+    check_attention_functions<Arch>(c, functions_of<fx::no_function{}, decoding_window>(b, c), none,
+                                    [](std::size_t i, std::size_t j, auto...) {
+                                      const std::size_t row =
+                                          i + 1297;  // bottom-right: the rows are the newest
+                                      return j <= row && row - j < 700;
+                                    });
   }
 }
 

@@ -15,6 +15,7 @@
 
 #include <typeformer/core/diagnostics.hpp>
 #include <typeformer/core/fixed_string.hpp>
+#include <typeformer/expr/function_attention.hpp>
 #include <typeformer/expr/masks.hpp>
 #include <typeformer/expr/nodes.hpp>
 #include <typeformer/kernels/flash_attention.hpp>
@@ -36,6 +37,8 @@ struct scores<product<leaf<Q>, transposed<leaf<K>>>> : std::true_type {
   using query = Q;
   using key = K;
   using mask = masks::none;
+  static constexpr no_function score_function{};
+  static bindings<> score_operands(const auto&) { return {}; }
   static const Q& q(const product<leaf<Q>, transposed<leaf<K>>>& s) { return s.left.view; }
   static const K& k(const product<leaf<Q>, transposed<leaf<K>>>& s) { return s.right.inner.view; }
   static float scale(const product<leaf<Q>, transposed<leaf<K>>>&) { return 1.0f; }
@@ -50,11 +53,13 @@ struct scores<product<scaled<leaf<Q>>, transposed<leaf<K>>>>
   static float scale(const self& s) { return s.left.factor; }
   static masks::none get_mask(const self&) { return {}; }
 };
-// A scale outside a mask would scale the mask's bias too: no kernel computes that, so such a
-// tree is not matched (and fails to compile with no_fused_kernel_for_expression).
+// A scale outside a mask (or a score function) would scale the mask's bias (or the function's
+// result) too: no kernel computes that, so such a tree is not matched (and fails to compile with
+// no_fused_kernel_for_expression).
 template <class P>
-requires(std::is_same_v<typename scores<P>::mask, masks::none>) struct scores<scaled<P>>
-    : scores<P> {
+requires(std::is_same_v<typename scores<P>::mask, masks::none>&&
+             std::is_same_v<std::remove_cvref_t<decltype(scores<P>::score_function)>,
+                            no_function>) struct scores<scaled<P>> : scores<P> {
   static const auto& q(const scaled<P>& s) { return scores<P>::q(s.inner); }
   static const auto& k(const scaled<P>& s) { return scores<P>::k(s.inner); }
   static float scale(const scaled<P>& s) { return s.factor * scores<P>::scale(s.inner); }
@@ -68,6 +73,20 @@ requires(std::is_same_v<typename scores<P>::mask, masks::none>) struct scores<ma
   static const auto& k(const masked<P, M>& s) { return scores<P>::k(s.inner); }
   static float scale(const masked<P, M>& s) { return scores<P>::scale(s.inner); }
   static const M& get_mask(const masked<P, M>& s) { return s.mask; }
+  static auto score_operands(const masked<P, M>& s) { return scores<P>::score_operands(s.inner); }
+};
+// A score function of the scaled scores, before any mask.
+template <auto E, class P, class B>
+requires(std::is_same_v<typename scores<P>::mask, masks::none>&&
+             std::is_same_v<std::remove_cvref_t<decltype(scores<P>::score_function)>,
+                            no_function>) struct scores<scored<E, P, B>> : scores<P> {
+  using self = scored<E, P, B>;
+  static constexpr auto score_function = E;
+  static const B& score_operands(const self& s) { return s.operands; }
+  static const auto& q(const self& s) { return scores<P>::q(s.inner); }
+  static const auto& k(const self& s) { return scores<P>::k(s.inner); }
+  static float scale(const self& s) { return scores<P>::scale(s.inner); }
+  static masks::none get_mask(const self&) { return {}; }
 };
 
 template <class E>
@@ -105,15 +124,15 @@ template <class Arch, class Out, class E>
 void detail::evaluate_attention(Out&& out_in, const E& e, workspace& ws, fully_masked_rows policy,
                                 maths softmax_maths) {
   using S = std::remove_cvref_t<decltype(e.left.inner)>;
-  using score = detail::scores<S>;
+  using scores_of = detail::scores<S>;
   using namespace diagnostics;
   using name_type = layer_name_of<"expression">;
   constexpr std::string_view kind = "scaled_dot_product_attention", name = "expression";
-  const auto& q = score::q(e.left.inner);
-  const auto& k = score::k(e.left.inner);
+  const auto& q = scores_of::q(e.left.inner);
+  const auto& k = scores_of::k(e.left.inner);
   const auto& v = e.right.view;
   const auto out = as_view<4>(out_in);
-  const auto& mask = score::get_mask(e.left.inner);
+  const auto& mask = scores_of::get_mask(e.left.inner);
   using Q = std::remove_cvref_t<decltype(q)>;
   using K = std::remove_cvref_t<decltype(k)>;
   using V = std::remove_cvref_t<decltype(v)>;
@@ -173,7 +192,7 @@ void detail::evaluate_attention(Out&& out_in, const E& e, workspace& ws, fully_m
   ops.batch = b, ops.heads = h, ops.query_len = lq, ops.key_len = lk;
   ops.key_dim = d, ops.value_dim = dv;
   ops.q = q.data(), ops.q_batch = h * lq * d, ops.q_head = lq * d, ops.q_row = d;
-  ops.q_scale = score::scale(e.left.inner);
+  ops.q_scale = scores_of::scale(e.left.inner);
   ops.softmax_maths = softmax_maths;
   ops.key_capacity = kernels::attention_operands::key_capacity_for(lk);
   ops.v_stride = kernels::attention_operands::v_stride_for(dv);
@@ -189,16 +208,42 @@ void detail::evaluate_attention(Out&& out_in, const E& e, workspace& ws, fully_m
   ops.out = out.data(), ops.out_batch = h * lq * dv, ops.out_head = lq * dv, ops.out_row = dv;
   float* scratch = vt + v_floats;
   const size_t tasks = kernels::attention_task_count(ops);
-  ws.pool().parallel_for(tasks, std::max<size_t>(1, tasks / (8 * ws.threads())),
-                         [&](size_t first, size_t last, size_t who) {
-                           kernels::flash_attention<simd::resolve_arch<Arch>>(
-                               ops, spec, scratch + who * scratch_per_thread, first, last);
-                         });
+  const auto run = [&](const auto& functions) {
+    ws.pool().parallel_for(tasks, std::max<size_t>(1, tasks / (8 * ws.threads())),
+                           [&](size_t first, size_t last, size_t who) {
+                             kernels::flash_attention<simd::resolve_arch<Arch>>(
+                                 ops, spec, scratch + who * scratch_per_thread, first, last,
+                                 functions);
+                           });
+  };
+  constexpr auto score_function = scores_of::score_function;
+  constexpr bool has_mask_function = is_function_mask<M>::value;
+  if constexpr (has_mask_function ||
+                !std::is_same_v<std::remove_cvref_t<decltype(score_function)>, no_function>) {
+    const auto operands = [&] {
+      if constexpr (has_mask_function)
+        return joined(scores_of::score_operands(e.left.inner), mask.operands);
+      else
+        return scores_of::score_operands(e.left.inner);
+    }();
+    constexpr auto mask_function = [] {
+      if constexpr (has_mask_function)
+        return M::function;
+      else
+        return no_function{};
+    }();
+    const function_call_extents call{B, H, Lq, Lk, kind};
+    check_function_call(score_function, operands, call);
+    check_function_call(mask_function, operands, call);
+    run(kernels::attention_functions<score_function, mask_function, decltype(operands)>(operands));
+  } else {
+    run(kernels::no_attention_functions{});
+  }
 }
 
 /// softmax(q·kᵀ / √d + mask)·v, the expression PyTorch's scaled_dot_product_attention computes
 /// (for fully masked rows PyTorch gives NaN: pass fully_masked_rows::nan to `evaluate`).
-template <operand Q, operand K, operand V, class Mask = masks::none>
+template <tensor_operand Q, tensor_operand K, tensor_operand V, class Mask = masks::none>
 auto scaled_dot_product_attention(Q&& q, K&& k, V&& v, Mask mask = {}) {
   auto qn = node(std::forward<Q>(q));
   const float scale = 1.0f / std::sqrt(static_cast<float>(qn.view.extent(3)));

@@ -72,22 +72,22 @@ using node_t = decltype(node(std::declval<T>()));
 /// Something that may stand in an expression: a node or a rank-4 tensor_view. (Not any
 /// container: xtensor has its own element-wise operator*.)
 template <class T>
-concept operand = is_node<std::remove_cvref_t<T>>::value ||
+concept tensor_operand = is_node<std::remove_cvref_t<T>>::value ||
     (is_tensor_view<std::remove_cvref_t<T>>::value&& std::remove_cvref_t<T>::rank == 4);
 
-template <operand E>
+template <tensor_operand E>
 auto transpose(E&& e) {
   return transposed<node_t<E>>{node(std::forward<E>(e))};
 }
-template <operand E>
+template <tensor_operand E>
 auto softmax(E&& e) {
   return softmax_of<node_t<E>>{node(std::forward<E>(e))};
 }
-template <operand A, operand B>
+template <tensor_operand A, tensor_operand B>
 auto operator*(A&& a, B&& b) {
   return product<node_t<A>, node_t<B>>{node(std::forward<A>(a)), node(std::forward<B>(b))};
 }
-template <operand E>
+template <tensor_operand E>
 auto operator*(float s, E&& e) {
   return scaled<node_t<E>>{s, node(std::forward<E>(e))};
 }

@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <limits>
 
+#include <typeformer/kernels/attention_functions.hpp>
 #include <typeformer/kernels/attention_layout.hpp>
 #include <typeformer/kernels/attention_mask.hpp>
 #include <typeformer/kernels/dot.hpp>
@@ -417,8 +418,8 @@ void exponentiate_scores(const attention_operands& o, attention_block& blk, std:
       batch e = O::splat(0.0f);
       for (std::size_t r = g; r < std::min(R, g + W); ++r)
         e = xsimd::select(lane == O::splat(static_cast<float>(r - g)), O::splat(exponent[r]), e);
-      O::store(exponent + g, xsimd::select(e == O::splat(0.0f), O::splat(1.0f),
-                                           exp_of_scores<Arch, M>(e)));
+      O::store(exponent + g,
+               xsimd::select(e == O::splat(0.0f), O::splat(1.0f), exp_of_scores<Arch, M>(e)));
     }
   }
   TYPEFORMER_UNROLL_REGISTER_LOOP
@@ -446,9 +447,10 @@ void exponentiate_scores(const attention_operands& o, attention_block& blk, std:
 
 /// Rows [r0, r0 + R) of the block against keys [j0, j0 + count); keys of the tile past `count`
 /// (past the key length, or past every key the rows may see) count as masked.
-template <class Arch, std::size_t R>
-void attend_key_tile(const attention_operands& o, const mask_spec& m, attention_block& blk,
-                     std::size_t r0, std::size_t j0, std::size_t count) noexcept {
+template <class Arch, std::size_t R, class F>
+void attend_key_tile(const attention_operands& o, const mask_spec& m, [[maybe_unused]] const F& f,
+                     attention_block& blk, std::size_t r0, std::size_t j0, std::size_t count,
+                     [[maybe_unused]] expr::tile_class tile) noexcept {
   constexpr std::size_t W = simd::ops<Arch>::width;
   constexpr std::size_t T = attention_key_tile<Arch>;
   constexpr float neg_inf = -std::numeric_limits<float>::infinity();
@@ -462,6 +464,12 @@ void attend_key_tile(const attention_operands& o, const mask_spec& m, attention_
                     blk.kt + transposed_key_offset(0, j0, o.key_dim, key_block), key_block, count,
                     p);
   if (blk.buckets) add_relative_key_terms<Arch>(o, blk, r0, j0, p);
+  const float unit = score_unit(o.softmax_maths);
+  if constexpr (F::has_score)
+    apply_score_function<Arch, F::score>(*f.operands, blk.b, blk.h, blk.i0 + r0, j0, count,
+                                         o.key_len - 1, unit, p);
+  [[maybe_unused]] bool seen_before[R];
+  if constexpr (F::has_mask) std::copy_n(blk.seen + r0, R, seen_before);
 
   // Masks, element by element only where the tile needs it.
   std::ptrdiff_t min_limit = blk.limit[r0];
@@ -489,11 +497,23 @@ void attend_key_tile(const attention_operands& o, const mask_spec& m, attention_
           p[r][j] = neg_inf;
           continue;
         }
-        p[r][j] = masked_score<Arch>(m, p[r][j], blk.b, blk.h, i, j0 + j, blk.limit[r0 + r],
-                                     score_unit(o.softmax_maths));
+        p[r][j] = masked_score<Arch>(m, p[r][j], blk.b, blk.h, i, j0 + j, blk.limit[r0 + r], unit);
         seen = seen || p[r][j] != neg_inf;
       }
       blk.seen[r0 + r] = seen;
+    }
+  }
+  if constexpr (F::has_mask) {
+    if (tile != expr::tile_class::full) {
+      apply_mask_function<Arch, F::mask>(*f.operands, blk.b, blk.h, blk.i0 + r0, j0, count,
+                                         o.key_len - 1, unit,
+                                         m.policy == fully_masked_rows::minus_1e9_added, p);
+      for (std::size_t r = 0; r < R; ++r) {
+        bool seen = seen_before[r];
+        for (std::size_t j = 0; j < count && !seen; ++j)
+          seen = p[r][j] != -std::numeric_limits<float>::infinity();
+        blk.seen[r0 + r] = seen;
+      }
     }
   }
 
@@ -517,10 +537,11 @@ void attend_key_tile(const attention_operands& o, const mask_spec& m, attention_
 /// Runs the block of query rows [i0, i0 + 128) of (b, h) over the keys in [key_begin, key_stop)
 /// (key_begin a multiple of the key tile), leaving each row's running (max, sum, accumulator)
 /// in `blk`.
-template <class Arch>
-void attend_query_block(const attention_operands& o, const mask_spec& m, float* scratch,
-                        attention_block& blk, std::size_t b, std::size_t h, std::size_t i0,
-                        std::size_t key_begin, std::size_t key_stop) noexcept {
+template <class Arch, class F>
+void attend_query_block(const attention_operands& o, const mask_spec& m,
+                        [[maybe_unused]] const F& f, float* scratch, attention_block& blk,
+                        std::size_t b, std::size_t h, std::size_t i0, std::size_t key_begin,
+                        std::size_t key_stop) noexcept {
   constexpr std::size_t QB = attention_query_block;
   constexpr std::size_t R = attention_query_tile;
   constexpr std::size_t T = attention_key_tile<Arch>;
@@ -582,18 +603,34 @@ void attend_query_block(const attention_operands& o, const mask_spec& m, float* 
         if (seen <= 0) continue;  // every row of the micro-tile is done before this key tile
         keys = std::min(count, static_cast<std::size_t>(seen));
       }
+      // The mask function's class of the tile: empty tiles are skipped, and the registers of
+      // keys past the last that may be seen are not computed.
+      expr::tile_class tile = expr::tile_class::full;
+      if constexpr (F::has_mask) {
+        const std::size_t i_first = i0 + r0, i_last = i0 + r0 + n - 1;
+        tile = f.classify(b, h, i_first, i_last, j0, j0 + keys - 1);
+        if (may_skip && tile == expr::tile_class::empty) continue;
+        if (may_skip && tile == expr::tile_class::partial)
+          while (keys > W) {
+            const std::size_t last_register = (keys - 1) / W * W;
+            if (f.classify(b, h, i_first, i_last, j0 + last_register, j0 + keys - 1) !=
+                expr::tile_class::empty)
+              break;
+            keys = last_register;
+          }
+      }
       switch (n) {
         case 1:
-          attend_key_tile<Arch, 1>(o, m, blk, r0, j0, keys);
+          attend_key_tile<Arch, 1>(o, m, f, blk, r0, j0, keys, tile);
           break;
         case 2:
-          attend_key_tile<Arch, 2>(o, m, blk, r0, j0, keys);
+          attend_key_tile<Arch, 2>(o, m, f, blk, r0, j0, keys, tile);
           break;
         case 3:
-          attend_key_tile<Arch, 3>(o, m, blk, r0, j0, keys);
+          attend_key_tile<Arch, 3>(o, m, f, blk, r0, j0, keys, tile);
           break;
         default:
-          attend_key_tile<Arch, R>(o, m, blk, r0, j0, keys);
+          attend_key_tile<Arch, R>(o, m, f, blk, r0, j0, keys, tile);
           break;
       }
     }
@@ -631,9 +668,9 @@ void write_attention_row(const attention_operands& o, const mask_spec& m, std::s
 
 /// Runs tasks [task_begin, task_end) of `attention_task_count(o)`; `scratch` holds
 /// `attention_scratch_floats(o.key_dim, o.value_dim)` floats.
-template <class Arch>
+template <class Arch, class F = no_attention_functions>
 void flash_attention(const attention_operands& o, const mask_spec& m, float* scratch,
-                     std::size_t task_begin, std::size_t task_end) noexcept {
+                     std::size_t task_begin, std::size_t task_end, const F& f = {}) noexcept {
   constexpr std::size_t QB = attention_query_block;
   const std::size_t blocks = (o.query_len + QB - 1) / QB;
   detail::attention_block blk;
@@ -641,7 +678,7 @@ void flash_attention(const attention_operands& o, const mask_spec& m, float* scr
     const std::size_t pair = task / blocks;
     const std::size_t b = pair / o.heads, h = pair % o.heads;
     const std::size_t block = blocks - 1 - task % blocks;
-    detail::attend_query_block<Arch>(o, m, scratch, blk, b, h, block * QB, 0, o.key_len);
+    detail::attend_query_block<Arch>(o, m, f, scratch, blk, b, h, block * QB, 0, o.key_len);
     for (std::size_t r = 0; r < blk.rows; ++r) {
       if (o.rel_v && blk.seen[r]) detail::add_relative_values<Arch>(o, blk, r);
       detail::write_attention_row<Arch>(o, m, b, h, blk.i0 + r, blk.seen[r], blk.row_sum[r],
@@ -697,17 +734,17 @@ constexpr std::size_t attention_split_floats_at_most(std::size_t batch, std::siz
 /// Runs split tasks [task_begin, task_end) of batch·heads·splits (o.query_len ≤
 /// attention_split_query_rows), writing
 /// their partial results into `partials` (attention_split_floats(o, splits) floats).
-template <class Arch>
+template <class Arch, class F = no_attention_functions>
 void flash_attention_split_keys(const attention_operands& o, const mask_spec& m, float* scratch,
                                 float* partials, std::size_t splits, std::size_t task_begin,
-                                std::size_t task_end) noexcept {
+                                std::size_t task_end, const F& f = {}) noexcept {
   constexpr std::size_t T = attention_key_block;  // a multiple of every key tile
   const std::size_t span = (o.key_len + splits * T - 1) / (splits * T) * T;
   const std::size_t record = o.v_stride + 3;
   detail::attention_block blk;
   for (std::size_t task = task_begin; task < task_end; ++task) {
     const std::size_t s = task % splits, bh = task / splits;
-    detail::attend_query_block<Arch>(o, m, scratch, blk, bh / o.heads, bh % o.heads, 0, s * span,
+    detail::attend_query_block<Arch>(o, m, f, scratch, blk, bh / o.heads, bh % o.heads, 0, s * span,
                                      (s + 1) * span);
     for (std::size_t r = 0; r < blk.rows; ++r) {
       float* out = partials + (task * o.query_len + r) * record;
@@ -753,18 +790,19 @@ void merge_attention_splits(const attention_operands& o, const mask_spec& m, con
   }
 }
 
-template <class Arch>
-void flash_attention(const attention_operands& o, const mask_spec& m, float* scratch) noexcept {
-  flash_attention<Arch>(o, m, scratch, 0, attention_task_count(o));
+template <class Arch, class F = no_attention_functions>
+void flash_attention(const attention_operands& o, const mask_spec& m, float* scratch,
+                     const F& f = {}) noexcept {
+  flash_attention<Arch>(o, m, scratch, 0, attention_task_count(o), f);
 }
 
 /// The whole call on every participant of `pool`. `scratch` holds each participant's
 /// attention_scratch_floats(key_dim, value_dim, relative_buckets()) floats, then, when the keys
 /// are split (attention_key_splits(o) > 1: decoding a few (batch, head) pairs against a long
 /// cache), attention_split_floats(o, splits) for the partial results.
-template <class Arch>
+template <class Arch, class F = no_attention_functions>
 void flash_attention(thread_pool& pool, const attention_operands& o, const mask_spec& m,
-                     float* scratch) noexcept {
+                     float* scratch, const F& f = {}) noexcept {
   const std::size_t per_thread =
       attention_scratch_floats(o.key_dim, o.value_dim, o.relative_buckets());
   const std::size_t threads = pool.size();
@@ -774,7 +812,7 @@ void flash_attention(thread_pool& pool, const attention_operands& o, const mask_
     pool.parallel_for(o.batch * o.heads * splits, 1,
                       [&](std::size_t first, std::size_t last, std::size_t who) {
                         flash_attention_split_keys<Arch>(o, m, scratch + who * per_thread, partials,
-                                                         splits, first, last);
+                                                         splits, first, last, f);
                       });
     const std::size_t rows = o.batch * o.heads * o.query_len;
     pool.parallel_for(rows, std::max<std::size_t>(1, rows / (2 * threads)),
@@ -787,7 +825,7 @@ void flash_attention(thread_pool& pool, const attention_operands& o, const mask_
   const std::size_t tasks = attention_task_count(o);
   pool.parallel_for(tasks, attention_chunk_tasks(o, threads),
                     [&](std::size_t first, std::size_t last, std::size_t who) {
-                      flash_attention<Arch>(o, m, scratch + who * per_thread, first, last);
+                      flash_attention<Arch>(o, m, scratch + who * per_thread, first, last, f);
                     });
 }
 

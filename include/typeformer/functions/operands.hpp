@@ -8,7 +8,7 @@
 //
 // A rank-0 operand is a value (a window size); a table is indexed by integer expressions,
 // `name[i]` or `name(i, j)`. Static extents are checked against the range of the indices the
-// expression can produce where the function is used (function_bounds.hpp), dynamic ones once
+// expression can produce where the function is used (functions/bounds.hpp), dynamic ones once
 // per call.
 
 #include <array>
@@ -20,7 +20,7 @@
 
 #include <typeformer/core/extent.hpp>
 #include <typeformer/core/fixed_string.hpp>
-#include <typeformer/expr/function_nodes.hpp>
+#include <typeformer/functions/nodes.hpp>
 
 namespace typeformer::expr {
 

@@ -12,8 +12,8 @@
 #include <limits>
 #include <type_traits>
 
-#include <typeformer/expr/function_nodes.hpp>
-#include <typeformer/expr/function_operands.hpp>
+#include <typeformer/functions/nodes.hpp>
+#include <typeformer/functions/operands.hpp>
 
 namespace typeformer::expr {
 

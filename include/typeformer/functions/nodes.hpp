@@ -8,8 +8,10 @@
 // An expression is a value of a structural type: its tree is the type, its constants are
 // members (floats as their bits: clang 14 takes no floating-point template arguments), so a
 // whole expression travels as a template argument (`mask_function<window>`) and the kernel
-// sees every constant at compile time. Three kinds of value: integers (indices; 32-bit, and
-// a call whose index ranges could leave that range is refused), reals (float) and conditions.
+// sees every constant at compile time. Three kinds of value: integers (indices), reals (float)
+// and conditions. Integers are exact within ±2^23 (the kernels keep them in float lanes, where
+// SSE2 has no 32-bit multiply); a call whose integer values could leave that range is refused
+// before anything is evaluated (functions/bounds.hpp).
 // Integer `/` and `%` floor, as Python's `//` and `%` do (FlexAttention's mask_mods are Python),
 // so ported code means the same; for non-negative operands they are C++'s.
 

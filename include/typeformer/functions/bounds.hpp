@@ -9,8 +9,9 @@
 // - an operand's index bounds are checked against its extents, statically where the indices'
 //   range is known at compile time (a table of 21 rows under clamp(kv_idx − q_idx, −10, 10) +
 //   10), or once per call over the call's whole box;
-// - an integer value that could leave 32 bits, or a divisor that could be 0, is refused per
-//   call, so the kernel's 32-bit lanes are exact.
+// - an integer value that could leave ±2^23, or a divisor that could be 0, is refused per
+//   call, so the kernels' float lanes compute integers exactly (floor division included: its
+//   quotient times the divisor then stays within 2^24, where floats are whole).
 // Bounds are conservative: a tile classified "either" may be all true or all false.
 
 #include <algorithm>
@@ -18,18 +19,22 @@
 #include <cstdint>
 #include <limits>
 
-#include <typeformer/expr/function_evaluation.hpp>
-#include <typeformer/expr/function_nodes.hpp>
-#include <typeformer/expr/function_operands.hpp>
+#include <typeformer/functions/evaluation.hpp>
+#include <typeformer/functions/nodes.hpp>
+#include <typeformer/functions/operands.hpp>
 
 namespace typeformer::expr {
+
+/// The integers every path computes exactly: float lanes hold whole numbers to 2^24, and floor
+/// division needs a quotient times a divisor (at most |a| + |b|) to stay there.
+inline constexpr double max_exact_integer = 8'388'608;  // 2^23
 
 /// [lo, hi] of a value (a condition: 0 false, 1 true), in double so that every int32 and
 /// float is exact and ±∞ means unbounded.
 struct interval {
   double lo = -std::numeric_limits<double>::infinity();
   double hi = std::numeric_limits<double>::infinity();
-  /// Somewhere below: an integer outside int32 (overflow) or a divisor that may be 0.
+  /// Somewhere below: an integer outside ±2^23 (overflow), or a divisor that may be 0.
   bool may_overflow = false;
   bool may_divide_by_zero = false;
 
@@ -99,7 +104,7 @@ constexpr interval from_candidates(double a, double b, double c, double d) noexc
   if (a != a || b != b || c != c || d != d) return {-inf, inf};
   return {std::min({a, b, c, d}), std::max({a, b, c, d})};
 }
-constexpr double product(double a, double b) noexcept {
+constexpr double bound_product(double a, double b) noexcept {
   return (a == 0 || b == 0) ? 0.0 : a * b;  // 0·∞ is 0 for bounds of products
 }
 constexpr double floor_of(double x) noexcept {
@@ -110,9 +115,7 @@ constexpr double floor_of(double x) noexcept {
   return t > x ? t - 1 : t;
 }
 constexpr interval integer_result(interval r) noexcept {
-  if (r.lo < std::numeric_limits<std::int32_t>::min() ||
-      r.hi > std::numeric_limits<std::int32_t>::max())
-    r.may_overflow = true;
+  if (r.lo < -max_exact_integer || r.hi > max_exact_integer) r.may_overflow = true;
   return r;
 }
 constexpr interval truth(bool can_be_false, bool can_be_true) noexcept {
@@ -181,8 +184,9 @@ constexpr interval function_bounds(const binary<Op, A, B>& n, const Box& box) no
   } else if constexpr (Op == binary_op::subtract) {
     r = detail::from_candidates(a.lo - b.hi, a.lo - b.hi, a.hi - b.lo, a.hi - b.lo);
   } else if constexpr (Op == binary_op::multiply) {
-    r = detail::from_candidates(detail::product(a.lo, b.lo), detail::product(a.lo, b.hi),
-                                detail::product(a.hi, b.lo), detail::product(a.hi, b.hi));
+    r = detail::from_candidates(
+        detail::bound_product(a.lo, b.lo), detail::bound_product(a.lo, b.hi),
+        detail::bound_product(a.hi, b.lo), detail::bound_product(a.hi, b.hi));
   } else if constexpr (Op == binary_op::divide) {
     if (b.lo <= 0 && b.hi >= 0) {
       r = {-inf, inf};

@@ -1,0 +1,84 @@
+#pragma once
+// Score and mask functions in the attention expression (expr/nodes.hpp):
+//
+//   using namespace typeformer::expr;
+//   constexpr operand<"window", std::int32_t> window;
+//   constexpr auto sliding = kv_idx <= q_idx && q_idx - kv_idx < window;
+//   constexpr auto capped = 30.0f * tanh(score / 30.0f);
+//
+//   evaluate(out, softmax(score_function<capped>(s * q * transpose(k)) +
+//                         mask_function<sliding>(bind<"window">(256))) * v, ws);
+//
+// score_function<E>(scores, operands...) replaces each scaled score s by E at it (FlexAttention's
+// score_mod); mask_function<E>(operands...) hides the keys where E is false (its mask_mod). The
+// operands a function names are bound beside it. Both run inside the fused kernel: no score
+// matrix, and tiles the mask function rules out are skipped (kernels/attention_functions.hpp).
+
+#include <type_traits>
+#include <utility>
+
+#include <typeformer/functions/call.hpp>
+#include <typeformer/functions/nodes.hpp>
+#include <typeformer/functions/operands.hpp>
+#include <typeformer/expr/masks.hpp>
+#include <typeformer/expr/nodes.hpp>
+
+namespace typeformer::expr {
+
+/// Scores with a score function applied: `score_function<E>(scores, operands...)`.
+template <auto E, class Scores, class Bindings>
+struct scored {
+  static constexpr auto function = E;
+  Scores inner;
+  Bindings operands;
+};
+template <auto E, class S, class B>
+struct is_node<scored<E, S, B>> : std::true_type {};
+
+/// A mask function as a mask of the attention expression: `scores + mask_function<E>(...)`.
+template <auto E, class Bindings>
+struct function_mask {
+  static constexpr auto function = E;
+  static constexpr masks::static_extents extents{};
+  static constexpr masks::mask_slot slot = masks::mask_slot::none;
+  Bindings operands;
+  // The kernel takes the function itself; nothing goes into the mask slots.
+  void lower(kernels::mask_spec&, const masks::call_extents&) const noexcept {}
+};
+
+template <class T>
+struct is_function_mask : std::false_type {};
+template <auto E, class B>
+struct is_function_mask<function_mask<E, B>> : std::true_type {};
+
+template <auto E, class Scores, class... Bound>
+requires is_node<std::remove_cvref_t<Scores>>::value auto score_function(Scores&& scores,
+                                                                         const Bound&... operands) {
+  static_assert(function_value<std::remove_cvref_t<decltype(E)>> &&
+                    std::remove_cvref_t<decltype(E)>::kind != value_kind::condition,
+                "score_function<E> takes an expression that yields a number (the new score); a "
+                "condition hides keys: pass it to mask_function<E>");
+  using S = std::remove_cvref_t<Scores>;
+  return scored<E, S, bindings<Bound...>>{std::forward<Scores>(scores), bind_all(operands...)};
+}
+
+template <auto E, class... Bound>
+auto mask_function(const Bound&... operands) {
+  static_assert(function_value<std::remove_cvref_t<decltype(E)>> &&
+                    std::remove_cvref_t<decltype(E)>::kind == value_kind::condition,
+                "mask_function<E> takes a condition (true: the key is seen), such as "
+                "kv_idx <= q_idx; an expression that yields a number is a score_function");
+  return function_mask<E, bindings<Bound...>>{bind_all(operands...)};
+}
+
+/// The operands of two functions as one set.
+template <class... A, class... B>
+bindings<A..., B...> joined(const bindings<A...>& a, const bindings<B...>& b) {
+  return [&]<std::size_t... I, std::size_t... J>(std::index_sequence<I...>,
+                                                 std::index_sequence<J...>) {
+    return bind_all(a.template get<I>()..., b.template get<J>()...);
+  }
+  (std::index_sequence_for<A...>{}, std::index_sequence_for<B...>{});
+}
+
+}  // namespace typeformer::expr

@@ -1,0 +1,200 @@
+// The catalogue of attention variants (docs/expressions.md) as score and mask functions, each
+// against its paper's formula computed in float64 by tools/make_expression_goldens.py
+// (tests/data/expressions/, tolerance in each file). Each variant is what a user writes: an
+// expression or two, bound operands, and the expression form of attention.
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include <typeformer/typeformer.hpp>
+
+namespace {
+namespace tfm = typeformer;
+using namespace typeformer::expr;
+using tfm::dynamic;
+
+const std::string data_dir = std::string(TYPEFORMER_TEST_DATA) + "/expressions/";
+
+struct golden {
+  tfm::io::safetensors_file file;
+  std::vector<float> q, k, v, out;
+  tfm::extent_t B, H, L, D;
+  float scale;
+
+  explicit golden(const std::string& name)
+      : file(tfm::io::safetensors_file::open(data_dir + name + ".safetensors")),
+        q(file.read_floats("q")),
+        k(file.read_floats("k")),
+        v(file.read_floats("v")) {
+    const auto& shape = file.find("q")->shape;
+    B = shape[0], H = shape[1], L = shape[2], D = shape[3];
+    scale = std::stof(file.metadata().at("scale"));
+    out.assign(q.size(), -7.0f);
+  }
+  using view = tfm::tensor_view<const float, dynamic, dynamic, dynamic, dynamic>;
+  view Q() const { return {q.data(), {B, H, L, D}}; }
+  view K() const { return {k.data(), {B, H, L, D}}; }
+  view V() const { return {v.data(), {B, H, L, D}}; }
+  tfm::tensor_view<float, dynamic, dynamic, dynamic, dynamic> O() {
+    return {out.data(), {B, H, L, D}};
+  }
+  std::vector<std::int32_t> ints(const std::string& name) const {
+    const auto values = file.read_integers(name);
+    return {values.begin(), values.end()};
+  }
+
+  void require_close() const {
+    const double atol = std::stod(file.metadata().at("atol"));
+    const double rtol = std::stod(file.metadata().at("rtol"));
+    const auto reference = file.read_floats("golden.output");
+    INFO(file.metadata().at("formula"));
+    for (std::size_t i = 0; i < reference.size(); ++i) {
+      INFO("element " << i);
+      REQUIRE(std::fabs(out[i] - reference[i]) <= atol + rtol * std::fabs(reference[i]));
+    }
+  }
+};
+
+// The catalogue, as docs/expressions.md writes it.
+constexpr operand<"window", std::int32_t> window;
+constexpr operand<"prefix", std::int32_t, dynamic> prefix;
+constexpr operand<"doc", std::int32_t, dynamic, dynamic> doc;
+constexpr operand<"slopes", float, dynamic> slopes;
+constexpr operand<"table", float, 32, dynamic> t5_table;
+
+constexpr auto causal = kv_idx <= q_idx;
+constexpr auto sliding_window = kv_idx <= q_idx && q_idx - kv_idx < window;
+constexpr auto symmetric_window = abs(q_idx - kv_idx) <= window;
+constexpr auto prefix_lm = kv_idx <= q_idx || kv_idx < prefix[batch_idx];
+constexpr auto same_document = doc(batch_idx, q_idx) == doc(batch_idx, kv_idx);
+constexpr auto alibi = score + slopes[head_idx] * to_real(kv_idx - q_idx);
+constexpr auto t5_bidirectional_bucket =
+    select(kv_idx - q_idx > 0, 16, 0) + log_bucket(abs(kv_idx - q_idx), 8, 128, 16);
+constexpr auto t5_causal_bucket = log_bucket(max(q_idx - kv_idx, 0), 16, 128, 32);
+constexpr auto t5_bidirectional = score + t5_table(t5_bidirectional_bucket, head_idx);
+constexpr auto t5_causal = score + t5_table(t5_causal_bucket, head_idx);
+constexpr auto soft_cap = 5.0f * tanh(score / 5.0f);
+constexpr auto sinks_window = kv_idx < 4 || (kv_idx <= q_idx && q_idx - kv_idx < 32);
+constexpr auto sparse_strided =
+    kv_idx <= q_idx && (q_idx - kv_idx <= 16 || (q_idx - kv_idx) % 16 == 0);
+constexpr auto sparse_fixed =
+    kv_idx <= q_idx && (kv_idx / 16 == q_idx / 16 || kv_idx % 16 >= 16 - 4);
+constexpr auto document_causal_window = same_document && sliding_window;
+using fx_point_t = function_point<bindings<>>;
+
+template <class Expression>
+void run(golden& g, const Expression& e) {
+  tfm::workspace ws;
+  evaluate(g.O(), e, ws);
+  g.require_close();
+}
+}  // namespace
+
+TEST_CASE("expression catalogue: masks") {
+  SECTION("causal") {
+    golden g("causal");
+    run(g, softmax(g.scale * g.Q() * transpose(g.K()) + mask_function<causal>()) * g.V());
+  }
+  SECTION("sliding window, one-sided and symmetric") {
+    golden g("sliding_window");
+    run(g, softmax(g.scale * g.Q() * transpose(g.K()) +
+                   mask_function<sliding_window>(bind<"window">(std::int32_t{40}))) *
+               g.V());
+    golden s("sliding_window_symmetric");
+    run(s, softmax(s.scale * s.Q() * transpose(s.K()) +
+                   mask_function<symmetric_window>(bind<"window">(std::int32_t{20}))) *
+               s.V());
+  }
+  SECTION("prefix-LM") {
+    golden g("prefix_lm");
+    const auto p = g.ints("prefix");
+    run(g,
+        softmax(g.scale * g.Q() * transpose(g.K()) + mask_function<prefix_lm>(bind<"prefix">(p))) *
+            g.V());
+  }
+  SECTION("document masking of packed sequences, alone and causal") {
+    golden g("document");
+    const auto d = g.ints("doc");
+    run(g, softmax(g.scale * g.Q() * transpose(g.K()) +
+                   mask_function<same_document>(bind<"doc">(d.data(), {g.B, g.L}))) *
+               g.V());
+    golden c("document_causal");
+    run(c, softmax(c.scale * c.Q() * transpose(c.K()) + mask_function < same_document &&
+                   causal > (bind<"doc">(d.data(), {c.B, c.L}))) *
+               c.V());
+  }
+  SECTION("attention sinks with a sliding window (StreamingLLM)") {
+    golden g("sinks_window");
+    run(g, softmax(g.scale * g.Q() * transpose(g.K()) + mask_function<sinks_window>()) * g.V());
+  }
+  SECTION("Sparse Transformer, strided and fixed") {
+    golden g("sparse_strided");
+    run(g, softmax(g.scale * g.Q() * transpose(g.K()) + mask_function<sparse_strided>()) * g.V());
+    golden f("sparse_fixed");
+    run(f, softmax(f.scale * f.Q() * transpose(f.K()) + mask_function<sparse_fixed>()) * f.V());
+  }
+}
+
+TEST_CASE("expression catalogue: score functions") {
+  SECTION("ALiBi at 8 and 12 heads, the authors' slopes") {
+    for (const char* name : {"alibi_8", "alibi_12"}) {
+      golden g(name);
+      const auto s = g.file.read_floats("slopes");
+      run(g, softmax(score_function<alibi>(g.scale * g.Q() * transpose(g.K()), bind<"slopes">(s)) +
+                     mask_function<causal>()) *
+                 g.V());
+    }
+  }
+  SECTION("T5 relative buckets, bidirectional and causal, unscaled") {
+    golden g("t5_bidirectional");
+    const auto t = g.file.read_floats("table");
+    run(g, softmax(score_function<t5_bidirectional>(g.Q() * transpose(g.K()),
+                                                    bind<"table">(t.data(), {32, g.H}))) *
+               g.V());
+    golden c("t5_causal");
+    const auto tc = c.file.read_floats("table");
+    run(c, softmax(score_function<t5_causal>(c.Q() * transpose(c.K()),
+                                             bind<"table">(tc.data(), {32, c.H})) +
+                   mask_function<causal>()) *
+               c.V());
+  }
+  SECTION("Gemma 2 soft-capping") {
+    golden g("soft_cap");
+    run(g, softmax(score_function<soft_cap>(g.scale * g.Q() * transpose(g.K()))) * g.V());
+  }
+  SECTION("a combination: document, causal and a window, with ALiBi") {
+    golden g("document_causal_window_alibi");
+    const auto d = g.ints("doc");
+    const auto s = g.file.read_floats("slopes");
+    run(g, softmax(score_function<alibi>(g.scale * g.Q() * transpose(g.K()), bind<"slopes">(s)) +
+                   mask_function<document_causal_window>(bind<"doc">(d.data(), {g.B, g.L}),
+                                                         bind<"window">(std::int32_t{48}))) *
+               g.V());
+  }
+}
+
+TEST_CASE("expression catalogue: T5's bucket function, as Hugging Face computes it") {
+  for (const bool bidirectional : {true, false}) {
+    const auto file = tfm::io::safetensors_file::open(
+        data_dir + (bidirectional ? "t5_bidirectional" : "t5_causal") + "_buckets.safetensors");
+    const auto distance = file.read_integers("distance");
+    const auto bucket = file.read_integers("bucket");
+    std::size_t wrong = 0;
+    for (std::size_t n = 0; n < distance.size(); ++n) {
+      // kv_idx − q_idx = distance, at q_idx = 5000.
+      const fx_point_t point{0, 5000, std::int32_t(5000 + distance[n]), 0, 0, nullptr};
+      const std::int32_t ours = bidirectional ? evaluate_function(t5_bidirectional_bucket, point)
+                                              : evaluate_function(t5_causal_bucket, point);
+      if (ours != bucket[n]) {
+        ++wrong;
+        UNSCOPED_INFO("distance " << distance[n] << ": ours " << ours << ", Hugging Face "
+                                  << bucket[n]);
+      }
+    }
+    CHECK(wrong == 0);
+  }
+}

@@ -1,0 +1,212 @@
+#!/usr/bin/python3
+"""Writes tests/data/expressions/*.safetensors: attention variants computed in float64 from
+their papers' formulas, for the score and mask functions of docs/expressions.md.
+
+Run with Debian's interpreter (numpy, and torch 1.13 for T5's buckets):
+    /usr/bin/python3 tools/make_expression_goldens.py [--out tests/data/expressions]
+
+Each file holds one variant: q, k, v as (batch, heads, length, width) float32, the operands the
+variant binds (as float32 or int32), and "golden.output", softmax(score(q·kᵀ·scale)) · v over
+the visible keys, computed in float64 and rounded to float32. Metadata: the formula, the scale,
+and the tolerance (atol, rtol) the test applies.
+
+Sources of the formulas:
+- sliding windows, prefix-LM, document masking, soft-capping, sinks: the masks and score
+  modifications as FlexAttention's documentation states them (pytorch.org/blog/flexattention),
+  Gemma 2 (Team Gemma 2024, §2: logits ← soft_cap · tanh(logits / soft_cap)) and StreamingLLM
+  (Xiao et al. 2023: the first tokens kept beside a window);
+- ALiBi: Press et al. 2022 (bias m_h · (j − i), slopes from the authors' get_slopes, which BLOOM
+  uses), at 8 and 12 heads (12 takes the interleaved extra slopes);
+- T5: Raffel et al. 2020, buckets as Hugging Face's T5Attention._relative_position_bucket
+  computes them (float32 logarithms), written here from its definition in torch operations;
+  unscaled scores;
+- Sparse Transformer: Child et al. 2019, §4.2 strided (i − j < l, or (i − j) mod l = 0) and
+  fixed (⌊j/l⌋ = ⌊i/l⌋, or j mod l ≥ l − c), both causal.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import safetensors_io  # noqa: E402
+
+ATOL, RTOL = 2e-5, 2e-4
+
+
+def alibi_slopes(n):
+    """The ALiBi authors' get_slopes(n): a geometric sequence from 2^(-8/n); for n not a power
+    of two, the slopes of the next power of two's odd positions fill the rest."""
+
+    def power_of_two(m):
+        start = 2 ** (-(2 ** -(math.log2(m) - 3)))
+        return [start * start**i for i in range(m)]
+
+    if math.log2(n).is_integer():
+        return power_of_two(n)
+    closest = 2 ** math.floor(math.log2(n))
+    return power_of_two(closest) + alibi_slopes(2 * closest)[0::2][: n - closest]
+
+
+def t5_bucket(relative_position, bidirectional, num_buckets, max_distance):
+    """T5's bucket of relative_position = key − query, in torch as Hugging Face evaluates it."""
+    rp = torch.as_tensor(relative_position, dtype=torch.long)
+    buckets = torch.zeros_like(rp)
+    if bidirectional:
+        num_buckets //= 2
+        buckets += (rp > 0).to(torch.long) * num_buckets
+        rp = torch.abs(rp)
+    else:
+        rp = -torch.min(rp, torch.zeros_like(rp))
+    max_exact = num_buckets // 2
+    small = rp < max_exact
+    large = max_exact + (
+        torch.log(rp.float() / max_exact) / math.log(max_distance / max_exact) * (num_buckets - max_exact)
+    ).to(torch.long)
+    large = torch.min(large, torch.full_like(large, num_buckets - 1))
+    return (buckets + torch.where(small, rp, large)).numpy()
+
+
+def attention(q, k, v, scale, score, visible):
+    """softmax over the visible keys of score(q·kᵀ·scale, b, h, i, j) times v, in float64.
+    score and visible take index arrays broadcast to (B, H, Lq, Lk)."""
+    q64, k64, v64 = (np.asarray(x, np.float64) for x in (q, k, v))
+    B, H, Lq, _ = q.shape
+    Lk = k.shape[2]
+    b, h, i, j = np.meshgrid(np.arange(B), np.arange(H), np.arange(Lq), np.arange(Lk), indexing="ij")
+    s = np.einsum("bhid,bhjd->bhij", q64, k64) * scale
+    s = score(s, b, h, i, j)
+    seen = visible(b, h, i, j)
+    s = np.where(seen, s, -np.inf)
+    m = s.max(axis=-1, keepdims=True)
+    any_seen = np.isfinite(m)
+    p = np.where(seen, np.exp(s - np.where(any_seen, m, 0)), 0.0)
+    total = p.sum(axis=-1, keepdims=True)
+    out = np.einsum("bhij,bhjd->bhid", p / np.where(total > 0, total, 1), v64)
+    return out  # rows that see nothing give 0 (typeformer's default policy)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default="tests/data/expressions")
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    rng = np.random.default_rng(36)
+
+    def inputs(B, H, L, d, scale_qk=1.0):
+        q = rng.standard_normal((B, H, L, d)).astype(np.float32) * np.float32(scale_qk)
+        k = rng.standard_normal((B, H, L, d)).astype(np.float32) * np.float32(scale_qk)
+        v = rng.standard_normal((B, H, L, d)).astype(np.float32)
+        return q, k, v
+
+    plain = lambda s, b, h, i, j: s  # noqa: E731
+    everything = lambda b, h, i, j: np.ones_like(i, bool)  # noqa: E731
+    causal = lambda b, h, i, j: j <= i  # noqa: E731
+
+    cases = []
+
+    def case(name, formula, q, k, v, scale, score, visible, operands=None):
+        out = attention(q, k, v, scale, score, visible)
+        tensors = {"q": q, "k": k, "v": v, "golden.output": out.astype(np.float32)}
+        tensors.update(operands or {})
+        meta = {"formula": formula, "scale": repr(float(scale)), "atol": repr(ATOL), "rtol": repr(RTOL)}
+        safetensors_io.write(os.path.join(args.out, name + ".safetensors"), tensors, meta)
+        cases.append(name)
+
+    B, H, L, d = 2, 2, 160, 8  # two query blocks of 128 rows, three key tiles of 64
+    s = 1 / math.sqrt(d)
+
+    q, k, v = inputs(B, H, L, d)
+    case("causal", "kv <= q", q, k, v, s, plain, causal)
+
+    q, k, v = inputs(B, H, L, d)
+    W = 40
+    case("sliding_window", "kv <= q and q - kv < window (40)", q, k, v, s, plain,
+         lambda b, h, i, j: (j <= i) & (i - j < W), {"window": np.array(W, np.int32)})
+
+    q, k, v = inputs(B, H, L, d)
+    W = 20
+    case("sliding_window_symmetric", "|q - kv| <= window (20)", q, k, v, s, plain,
+         lambda b, h, i, j: np.abs(i - j) <= W, {"window": np.array(W, np.int32)})
+
+    q, k, v = inputs(B, H, L, d)
+    prefix = np.array([37, 90], np.int32)
+    case("prefix_lm", "kv <= q or kv < prefix[b]", q, k, v, s, plain,
+         lambda b, h, i, j: (j <= i) | (j < prefix[b]), {"prefix": prefix})
+
+    # Packed documents: 5 and 7 documents of random lengths in the two rows.
+    doc = np.zeros((B, L), np.int32)
+    for row, n in enumerate((5, 7)):
+        cuts = np.sort(rng.choice(np.arange(1, L), n - 1, replace=False))
+        doc[row] = np.searchsorted(cuts, np.arange(L), side="right")
+    q, k, v = inputs(B, H, L, d)
+    case("document", "doc[b, q] == doc[b, kv]", q, k, v, s, plain,
+         lambda b, h, i, j: doc[b, i] == doc[b, j], {"doc": doc})
+    q, k, v = inputs(B, H, L, d)
+    case("document_causal", "doc[b, q] == doc[b, kv] and kv <= q", q, k, v, s, plain,
+         lambda b, h, i, j: (doc[b, i] == doc[b, j]) & (j <= i), {"doc": doc})
+
+    for heads in (8, 12):
+        slopes = np.array(alibi_slopes(heads), np.float32)
+        q, k, v = inputs(1, heads, 80, d)
+        case(f"alibi_{heads}", "score + slopes[h] * (kv - q), kv <= q", q, k, v, s,
+             lambda sc, b, h, i, j: sc + slopes.astype(np.float64)[h] * (j - i), causal,
+             {"slopes": slopes})
+
+    num_buckets, max_distance = 32, 128
+    for bidirectional in (True, False):
+        table = rng.standard_normal((num_buckets, H)).astype(np.float32)
+        q, k, v = inputs(1, H, 300, d)  # distances past max_distance: the last bucket
+        rel = np.arange(300)[None, :] - np.arange(300)[:, None]
+        bucket = t5_bucket(rel, bidirectional, num_buckets, max_distance)
+        name = "t5_bidirectional" if bidirectional else "t5_causal"
+        case(name, "score + table[bucket(kv - q), h], unscaled", q, k, v, 1.0,
+             lambda sc, b, h, i, j: sc + table.astype(np.float64)[bucket[i, j], h],
+             everything if bidirectional else causal, {"table": table})
+        # The buckets themselves, over every distance in ±3000, for the bucket function's test.
+        distances = np.arange(-3000, 3001, dtype=np.int64)
+        safetensors_io.write(
+            os.path.join(args.out, name + "_buckets.safetensors"),
+            {"distance": distances.astype(np.int32),
+             "bucket": t5_bucket(distances, bidirectional, num_buckets, max_distance).astype(np.int32)},
+            {"num_buckets": str(num_buckets), "max_distance": str(max_distance)})
+
+    cap = 5.0
+    q, k, v = inputs(B, H, L, d, scale_qk=2.0)  # scores well past the cap
+    case("soft_cap", "cap * tanh(score / cap), cap 5", q, k, v, s,
+         lambda sc, b, h, i, j: cap * np.tanh(sc / cap), everything)
+
+    sinks, W = 4, 32
+    q, k, v = inputs(B, H, L, d)
+    case("sinks_window", "kv < 4 or (kv <= q and q - kv < 32)", q, k, v, s, plain,
+         lambda b, h, i, j: (j < sinks) | ((j <= i) & (i - j < W)))
+
+    l = 16
+    q, k, v = inputs(B, H, L, d)
+    case("sparse_strided", "kv <= q and (q - kv <= 16 or (q - kv) % 16 == 0)", q, k, v, s, plain,
+         lambda b, h, i, j: (j <= i) & ((i - j <= l) | ((i - j) % l == 0)))
+    c = 4
+    q, k, v = inputs(B, H, L, d)
+    case("sparse_fixed", "kv <= q and (kv // 16 == q // 16 or kv % 16 >= 16 - 4)", q, k, v, s, plain,
+         lambda b, h, i, j: (j <= i) & ((j // l == i // l) | (j % l >= l - c)))
+
+    slopes = np.array(alibi_slopes(8), np.float32)
+    W = 48
+    q, k, v = inputs(B, 8, L, 4)
+    case("document_causal_window_alibi",
+         "doc[b, q] == doc[b, kv] and kv <= q and q - kv < 48; score + slopes[h] * (kv - q)",
+         q, k, v, s, lambda sc, b, h, i, j: sc + slopes.astype(np.float64)[h] * (j - i),
+         lambda b, h, i, j: (doc[b, i] == doc[b, j]) & (j <= i) & (i - j < W),
+         {"doc": doc, "slopes": slopes, "window": np.array(W, np.int32)})
+
+    print(json.dumps(cases))
+
+
+if __name__ == "__main__":
+    main()
