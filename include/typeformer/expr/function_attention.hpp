@@ -17,11 +17,11 @@
 #include <type_traits>
 #include <utility>
 
+#include <typeformer/expr/masks.hpp>
+#include <typeformer/expr/nodes.hpp>
 #include <typeformer/functions/call.hpp>
 #include <typeformer/functions/nodes.hpp>
 #include <typeformer/functions/operands.hpp>
-#include <typeformer/expr/masks.hpp>
-#include <typeformer/expr/nodes.hpp>
 
 namespace typeformer::expr {
 
