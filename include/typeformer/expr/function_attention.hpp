@@ -22,6 +22,7 @@
 #include <typeformer/functions/call.hpp>
 #include <typeformer/functions/nodes.hpp>
 #include <typeformer/functions/operands.hpp>
+#include <typeformer/functions/static_checks.hpp>
 
 namespace typeformer::expr {
 
@@ -51,24 +52,51 @@ struct is_function_mask : std::false_type {};
 template <auto E, class B>
 struct is_function_mask<function_mask<E, B>> : std::true_type {};
 
+// The checks below sit in the function the user calls, so that a broken rule is one error
+// one instantiation deep; after one, nothing that depends on it is instantiated.
+
 template <auto E, class Scores, class... Bound>
 requires is_node<std::remove_cvref_t<Scores>>::value auto score_function(Scores&& scores,
                                                                          const Bound&... operands) {
-  static_assert(function_value<std::remove_cvref_t<decltype(E)>> &&
-                    std::remove_cvref_t<decltype(E)>::kind != value_kind::condition,
+  using T = std::remove_cvref_t<decltype(E)>;
+  constexpr bool yields_a_number = function_value<T> && T::kind != value_kind::condition;
+  static_assert(yields_a_number,
                 "score_function<E> takes an expression that yields a number (the new score); a "
                 "condition hides keys: pass it to mask_function<E>");
-  using S = std::remove_cvref_t<Scores>;
-  return scored<E, S, bindings<Bound...>>{std::forward<Scores>(scores), bind_all(operands...)};
+  constexpr bool all_bound = operands_bound<T, bindings<Bound...>>::value;
+  static_assert(!yields_a_number || all_bound,
+                "an operand the function names is not bound beside it (bind<\"name\">(data)), "
+                "or is bound to data of another element type (int32_t, float, bool) or rank");
+  if constexpr (yields_a_number && all_bound) {
+    static_assert(sizeof(typename static_index_check<E>::rule));
+    using S = std::remove_cvref_t<Scores>;
+    return scored<E, S, bindings<Bound...>>{std::forward<Scores>(scores), bind_all(operands...)};
+  } else {
+    return std::forward<Scores>(scores);
+  }
 }
 
 template <auto E, class... Bound>
 auto mask_function(const Bound&... operands) {
-  static_assert(function_value<std::remove_cvref_t<decltype(E)>> &&
-                    std::remove_cvref_t<decltype(E)>::kind == value_kind::condition,
+  using T = std::remove_cvref_t<decltype(E)>;
+  constexpr bool yields_a_condition = function_value<T> && T::kind == value_kind::condition;
+  static_assert(yields_a_condition,
                 "mask_function<E> takes a condition (true: the key is seen), such as "
                 "kv_idx <= q_idx; an expression that yields a number is a score_function");
-  return function_mask<E, bindings<Bound...>>{bind_all(operands...)};
+  constexpr bool reads_no_score = !reads_score<T>::value;
+  static_assert(!yields_a_condition || reads_no_score,
+                "a mask function cannot read `score`: it says which keys are seen, before any "
+                "score exists; change scores with a score_function");
+  constexpr bool all_bound = operands_bound<T, bindings<Bound...>>::value;
+  static_assert(!yields_a_condition || !reads_no_score || all_bound,
+                "an operand the function names is not bound beside it (bind<\"name\">(data)), "
+                "or is bound to data of another element type (int32_t, float, bool) or rank");
+  if constexpr (yields_a_condition && reads_no_score && all_bound) {
+    static_assert(sizeof(typename static_index_check<E>::rule));
+    return function_mask<E, bindings<Bound...>>{bind_all(operands...)};
+  } else {
+    return masks::none{};
+  }
 }
 
 /// The operands of two functions as one set.

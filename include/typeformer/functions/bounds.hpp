@@ -18,6 +18,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 
 #include <typeformer/functions/evaluation.hpp>
 #include <typeformer/functions/nodes.hpp>
@@ -161,6 +162,9 @@ constexpr interval function_bounds(const unary<Op, A>& n, const Box& box) noexce
   } else if constexpr (Op == unary_op::abs) {
     if (a.hi <= 0) r.lo = -a.hi, r.hi = -a.lo;
     if (a.lo < 0 && a.hi > 0) r.lo = 0, r.hi = std::max(-a.lo, a.hi);
+  } else if (std::is_constant_evaluated() &&
+             (Op == unary_op::exp || Op == unary_op::log || Op == unary_op::tanh)) {
+    r = {};  // not constexpr everywhere: unbounded at compile time
   } else if constexpr (Op == unary_op::exp) {
     r.lo = std::exp(a.lo), r.hi = std::exp(a.hi);
   } else if constexpr (Op == unary_op::log) {
@@ -251,13 +255,16 @@ template <class Box, class N>
 constexpr interval function_bounds(const log_bucket_node<N>& n, const Box& box) noexcept {
   const interval d = function_bounds(n.n, box);
   // Non-decreasing in n (for n ≥ 0): the ends' buckets; below 0 a distance is its own bucket.
-  const auto bucket = [&](double x) -> double {
+  // At compile time (std::log is not constexpr everywhere) the large ends widen to
+  // [exact, buckets − 1].
+  const auto bucket = [&](double x, bool upper) -> double {
     if (x < n.exact) return x;
     if (x == std::numeric_limits<double>::infinity()) return n.buckets - 1;
+    if (std::is_constant_evaluated()) return upper ? n.buckets - 1 : n.exact;
     return scalar_algebra::log_bucket(static_cast<std::int32_t>(x), n.exact, n.max_distance,
                                       n.buckets);
   };
-  interval r = {bucket(d.lo), bucket(d.hi), d.may_overflow, d.may_divide_by_zero};
+  interval r = {bucket(d.lo, false), bucket(d.hi, true), d.may_overflow, d.may_divide_by_zero};
   return r;
 }
 
