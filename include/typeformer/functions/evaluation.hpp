@@ -191,19 +191,44 @@ auto evaluate_function(const log_bucket_node<N>& n, const Context& ctx) {
                                       n.buckets);
 }
 
+/// Whether a value may differ between the keys of one query row (it reads kv_idx or score):
+/// an operand indexed by values that do not is read once per row, not once per key.
+template <class T>
+struct varies_across_keys : std::false_type {};
+template <>
+struct varies_across_keys<placeholder<placeholder_id::kv_idx>> : std::true_type {};
+template <>
+struct varies_across_keys<placeholder<placeholder_id::score>> : std::true_type {};
+template <unary_op Op, class A>
+struct varies_across_keys<unary<Op, A>> : varies_across_keys<A> {};
+template <binary_op Op, class A, class B>
+struct varies_across_keys<binary<Op, A, B>>
+    : std::bool_constant<varies_across_keys<A>::value || varies_across_keys<B>::value> {};
+template <class C, class A, class B>
+struct varies_across_keys<select_node<C, A, B>>
+    : std::bool_constant<varies_across_keys<C>::value || varies_across_keys<A>::value ||
+                         varies_across_keys<B>::value> {};
+template <class N>
+struct varies_across_keys<log_bucket_node<N>> : varies_across_keys<N> {};
+template <class Operand, class... I>
+struct varies_across_keys<indexed<Operand, I...>>
+    : std::bool_constant<(varies_across_keys<I>::value || ...)> {};
+
 namespace detail {
-template <class Operand, class Context, class List, class... Done>
+template <class Operand, bool Uniform, class Context, class List, class... Done>
 constexpr auto read_indexed(const Context& ctx, const List& list, const Done&... done) {
   if constexpr (requires { list.first; })
-    return read_indexed<Operand>(ctx, list.rest, done..., evaluate_function(list.first, ctx));
+    return read_indexed<Operand, Uniform>(ctx, list.rest, done...,
+                                          evaluate_function(list.first, ctx));
   else
-    return ctx.template read<Operand>(done...);
+    return ctx.template read<Operand, Uniform>(done...);
 }
 }  // namespace detail
 
 template <class Context, class Operand, class... I>
 constexpr auto evaluate_function(const indexed<Operand, I...>& n, const Context& ctx) {
-  return detail::read_indexed<Operand>(ctx, n.indices);
+  return detail::read_indexed<Operand, !varies_across_keys<indexed<Operand, I...>>::value>(
+      ctx, n.indices);
 }
 
 /// One point of a call: the placeholders' values and the call's operands.
@@ -219,7 +244,7 @@ struct function_point {
   constexpr std::int32_t kv_idx() const noexcept { return kv; }
   constexpr std::int32_t head_idx() const noexcept { return head; }
   constexpr std::int32_t batch_idx() const noexcept { return batch; }
-  template <class Operand, class... I>
+  template <class Operand, bool Uniform = false, class... I>
   constexpr typename Operand::element read(I... i) const noexcept {
     constexpr std::size_t at = Bindings::template find<Operand::name>();
     return operands->template get<at>().at(i...);

@@ -592,6 +592,14 @@ void attend_query_block(const attention_operands& o, const mask_spec& m,
 
   for (std::size_t j0 = key_begin; j0 < key_end; j0 += T) {
     const std::size_t count = std::min(T, o.key_len - j0);
+    // The mask function's class of the key tile for the whole block first: most tiles of a
+    // long row are empty or full for all 128 rows (classifying each micro-tile against every
+    // key tile cost a quarter of a sliding window's time at 32768 keys).
+    [[maybe_unused]] expr::tile_class block_tile = expr::tile_class::full;
+    if constexpr (F::has_mask) {
+      block_tile = f.classify(b, h, i0, i0 + blk.rows - 1, j0, j0 + count - 1);
+      if (may_skip && block_tile == expr::tile_class::empty) continue;
+    }
     for (std::size_t r0 = 0; r0 < blk.rows; r0 += R) {
       const std::size_t n = std::min(R, blk.rows - r0);
       // Keys of the tile that some row of the micro-tile may see: on a causal diagonal only
@@ -608,7 +616,9 @@ void attend_query_block(const attention_operands& o, const mask_spec& m,
       expr::tile_class tile = expr::tile_class::full;
       if constexpr (F::has_mask) {
         const std::size_t i_first = i0 + r0, i_last = i0 + r0 + n - 1;
-        tile = f.classify(b, h, i_first, i_last, j0, j0 + keys - 1);
+        tile = block_tile == expr::tile_class::partial
+                   ? f.classify(b, h, i_first, i_last, j0, j0 + keys - 1)
+                   : block_tile;
         if (may_skip && tile == expr::tile_class::empty) continue;
         if (may_skip && tile == expr::tile_class::partial)
           while (keys > W) {

@@ -119,19 +119,21 @@ struct function_lanes {
   integer head_idx() const noexcept { return uniform(head); }
   integer batch_idx() const noexcept { return uniform(batch); }
 
-  /// An operand's elements at the lanes' indices (in range: checked once per call).
-  template <class Operand, class... I>
+  /// An operand's elements at the lanes' indices (in range: checked once per call). With
+  /// `Uniform`, every lane has the same indices: one element is read and broadcast.
+  template <class Operand, bool Uniform = false, class... I>
   auto read(const I&... indices) const noexcept {
     constexpr std::size_t at = Bindings::template find<Operand::name>();
     const auto& bound = operands->template get<at>();
     using element = typename Operand::element;
     if constexpr (std::is_same_v<Arch, simd::scalar>) {
       return bound.at(indices...);
-    } else if constexpr (sizeof...(I) == 0) {
+    } else if constexpr (sizeof...(I) == 0 || Uniform) {
+      const element v = bound.at(static_cast<std::int64_t>(indices.get(0))...);
       if constexpr (std::is_same_v<element, bool>)
-        return typename algebra::condition(bound.value);
+        return typename algebra::condition(v);
       else
-        return real(static_cast<float>(bound.value));
+        return real(static_cast<float>(v));
     } else {
       constexpr std::size_t W = real::size;
       alignas(64) float lanes[sizeof...(I)][W];

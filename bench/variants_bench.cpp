@@ -1,0 +1,325 @@
+// Attention variants as score and mask functions (docs/expressions.md): each variant's attention
+// core against our plain causal kernel (masks::causal, the rate to hold), and against what a
+// PyTorch 1.13 user does today, a materialised float mask (and bias) added to q·kᵀ before the
+// softmax (libtorch, same process, interleaved). At 1 and 2 threads; prints a table and writes
+// JSON (--json FILE); --quick for a smoke run.
+//
+// Pairs: "visible" are the (query, key) pairs the mask lets through; "computed" are the pairs of
+// the (4-row micro-tile, 64-key tile) tiles the classification does not skip, which the kernel
+// computes. A variant's rate is computed pairs per second; the plain causal kernel's rate is its
+// visible pairs per second (its diagonal tiles are trimmed by the same classification).
+// PyTorch's peak memory is not measured here; its S×S scores alone take B·H·S²·4 bytes, which the
+// table prints; ours adds no S² term (the workspace size is printed).
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+#include <nlohmann/json.hpp>
+
+#include <typeformer/typeformer.hpp>
+
+#include "allocation_counter.hpp"
+#include "bench_common.hpp"
+
+namespace tfm = typeformer;
+using namespace typeformer::expr;
+
+namespace {
+
+constexpr operand<"window", std::int32_t> window;
+constexpr operand<"doc", std::int32_t, tfm::dynamic, tfm::dynamic> doc;
+constexpr operand<"slopes", float, tfm::dynamic> slopes;
+
+constexpr auto causal = kv_idx <= q_idx;
+constexpr auto sliding_window = kv_idx <= q_idx && q_idx - kv_idx < window;
+constexpr auto same_document_causal = doc(batch_idx, q_idx) == doc(batch_idx, kv_idx) && causal;
+constexpr auto alibi = score + slopes[head_idx] * to_real(kv_idx - q_idx);
+constexpr auto soft_cap = 30.0f * tanh(score / 30.0f);
+
+using view4 = tfm::tensor_view<const float, tfm::dynamic, tfm::dynamic, tfm::dynamic, tfm::dynamic>;
+using out4 = tfm::tensor_view<float, tfm::dynamic, tfm::dynamic, tfm::dynamic, tfm::dynamic>;
+
+struct problem {
+  long B, H, S, dh;
+  torch::Tensor q, k, v;  // (B, H, S, dh), q already scaled by 1/√dh
+  std::vector<float> out;
+  view4 Q, K, V;
+  out4 O;
+
+  problem(long b, long h, long s, long d)
+      : B(b),
+        H(h),
+        S(s),
+        dh(d),
+        q(torch::randn({b, h, s, d}) * (1.0 / std::sqrt(double(d)))),
+        k(torch::randn({b, h, s, d})),
+        v(torch::randn({b, h, s, d})),
+        out(std::size_t(b * h * s * d)),
+        Q(q.data_ptr<float>(), {b, h, s, d}),
+        K(k.data_ptr<float>(), {b, h, s, d}),
+        V(v.data_ptr<float>(), {b, h, s, d}),
+        O(out.data(), {b, h, s, d}) {}
+};
+
+/// Pairs the mask function lets through, and pairs of the (4-row, 64-key) tiles the kernel's
+/// classification does not skip; counted with the kernel's own classification.
+template <class Functions>
+std::pair<double, double> pair_counts(const Functions& f, const problem& p,
+                                      const std::function<bool(long, long, long)>& visible) {
+  double seen = 0, computed = 0;
+  for (long b = 0; b < p.B; ++b)
+    for (long h = 0; h < (Functions::has_mask ? 1 : p.H); ++h) {
+      for (long i0 = 0; i0 < p.S; i0 += 4)
+        for (long j0 = 0; j0 < p.S; j0 += 64) {
+          const long i1 = std::min(p.S, i0 + 4) - 1, j1 = std::min(p.S, j0 + 64) - 1;
+          if (f.classify(std::size_t(b), std::size_t(h), std::size_t(i0), std::size_t(i1),
+                         std::size_t(j0), std::size_t(j1)) != tile_class::empty)
+            computed += double(i1 - i0 + 1) * double(j1 - j0 + 1);
+        }
+      for (long i = 0; i < p.S; ++i)
+        for (long j = 0; j < p.S; ++j) seen += visible(b, i, j) ? 1 : 0;
+    }
+  const double heads = Functions::has_mask ? double(p.H) : 1.0;  // masks do not depend on h here
+  return {seen * heads, computed * heads};
+}
+
+struct row {
+  std::string variant;
+  long B, H, S, dh;
+  int threads;
+  bench::timing ours, plain, torch;
+  double visible, computed, plain_pairs, max_diff;
+  bool torch_timed;
+};
+
+void print(const row& r) {
+  const double ours_rate = r.computed / r.ours.median * 1e-6;  // Mpairs per ms → G/s
+  const double plain_rate = r.plain_pairs / r.plain.median * 1e-6;
+  std::printf("%-22s %2ld %3ld %6ld %2d | %9.2f (%8.2f-%9.2f) | %9.2f | %5.1f%% %5.1f%% | %6.2f | ",
+              r.variant.c_str(), r.B, r.H, r.S, r.threads, r.ours.median, r.ours.min, r.ours.max,
+              r.plain.median, 100 * r.computed / (double(r.B * r.H) * double(r.S) * double(r.S)),
+              100 * r.visible / (double(r.B * r.H) * double(r.S) * double(r.S)),
+              ours_rate / plain_rate);
+  if (r.torch_timed)
+    std::printf("%9.2f %6.2fx | %.1e\n", r.torch.median, r.torch.median / r.ours.median,
+                r.max_diff);
+  else
+    std::printf("%9s %7s | %s\n", "-", "-", "-");
+  std::fflush(stdout);
+}
+
+nlohmann::json as_json(const row& r) {
+  return {{"variant", r.variant},
+          {"batch", r.B},
+          {"heads", r.H},
+          {"seq", r.S},
+          {"head_dim", r.dh},
+          {"threads", r.threads},
+          {"ours_ms", bench::as_json(r.ours)},
+          {"plain_causal_ms", bench::as_json(r.plain)},
+          {"pytorch_ms", r.torch_timed ? bench::as_json(r.torch) : nlohmann::json()},
+          {"visible_pairs", r.visible},
+          {"computed_pairs", r.computed},
+          {"rate_vs_plain_causal", (r.computed / r.ours.median) / (r.plain_pairs / r.plain.median)},
+          {"pytorch_scores_bytes", 4.0 * double(r.B * r.H) * double(r.S) * double(r.S)},
+          {"max_abs_diff_vs_pytorch", r.max_diff}};
+}
+
+/// One variant at one shape: ours (through `evaluate`), the plain causal kernel, and PyTorch
+/// with `bias` (B or 1, H or 1, S, S) added to the scores (−∞ where the mask hides a key).
+template <class Ours, class Functions>
+void run_variant(nlohmann::json& records, const std::string& name, problem& p, Ours&& ours,
+                 const Functions& functions, const std::function<bool(long, long, long)>& visible,
+                 const std::function<torch::Tensor()>& make_bias, bool time_torch) {
+  tfm::workspace* ws_used = nullptr;
+  tfm::workspace ws1(1), ws2(2);
+  auto ours_call = [&] { ours(*ws_used); };
+  auto plain_call = [&] {
+    evaluate(p.O, softmax(p.Q * transpose(p.K) + tfm::masks::causal{}) * p.V, *ws_used);
+  };
+  const auto [visible_pairs, computed_pairs] = pair_counts(functions, p, visible);
+  const double causal_pairs = double(p.B * p.H) * double(p.S) * double(p.S + 1) / 2;
+
+  torch::NoGradGuard no_grad;
+  torch::Tensor bias, reference;
+  if (time_torch) bias = make_bias();
+  auto torch_call = [&] {
+    const auto s = torch::matmul(p.q, p.k.transpose(-2, -1)) + bias;
+    reference = torch::matmul(torch::softmax(s, -1), p.v);
+  };
+  double diff = 0;
+  if (time_torch) {
+    ws_used = &ws1;
+    ours_call();
+    torch_call();
+    diff = bench::max_abs_diff(reference.data_ptr<float>(), p.out.data(), p.out.size());
+  }
+  for (int threads : {1, 2}) {
+    ws_used = threads == 1 ? &ws1 : &ws2;
+    torch::set_num_threads(threads);
+    bench::settle();
+    row r{name,           p.B,          p.H,  p.S,       p.dh, threads, {}, {}, {}, visible_pairs,
+          computed_pairs, causal_pairs, diff, time_torch};
+    if (time_torch) {
+      const auto [a, b, c] = bench::time_interleaved_ms(ours_call, plain_call, torch_call);
+      r.ours = a, r.plain = b, r.torch = c;
+    } else {
+      const auto [a, b] = bench::time_interleaved_ms(ours_call, plain_call);
+      r.ours = a, r.plain = b;
+    }
+    print(r);
+    records.push_back(as_json(r));
+  }
+}
+
+torch::Tensor mask_bias(long S, const std::function<bool(long, long)>& visible) {
+  auto bias = torch::zeros({S, S});
+  float* b = bias.data_ptr<float>();
+  for (long i = 0; i < S; ++i)
+    for (long j = 0; j < S; ++j)
+      if (!visible(i, j)) b[i * S + j] = -std::numeric_limits<float>::infinity();
+  return bias;
+}
+
+void bench_shape(nlohmann::json& records, long B, long S, long d_model, long H, bool torch_too) {
+  const long dh = d_model / H;
+  problem p(B, H, S, dh);
+  const auto causal_visible = [](long, long i, long j) { return j <= i; };
+  {
+    const auto operands = bind_all();
+    const tfm::kernels::attention_functions<no_function{}, causal, decltype(operands)> f(operands);
+    run_variant(
+        records, "causal (function)", p,
+        [&](tfm::workspace& ws) {
+          evaluate(p.O, softmax(p.Q * transpose(p.K) + mask_function<causal>()) * p.V, ws);
+        },
+        f, causal_visible, [&] { return mask_bias(S, [](long i, long j) { return j <= i; }); },
+        torch_too);
+  }
+  {
+    const std::int32_t W = 256;
+    const auto operands = bind_all(bind<"window">(W));
+    const tfm::kernels::attention_functions<no_function{}, sliding_window, decltype(operands)> f(
+        operands);
+    run_variant(
+        records, "sliding window 256", p,
+        [&](tfm::workspace& ws) {
+          evaluate(
+              p.O,
+              softmax(p.Q * transpose(p.K) + mask_function<sliding_window>(bind<"window">(W))) *
+                  p.V,
+              ws);
+        },
+        f, [&](long, long i, long j) { return j <= i && i - j < W; },
+        [&] { return mask_bias(S, [&](long i, long j) { return j <= i && i - j < W; }); },
+        torch_too);
+  }
+  {
+    // 16 documents of equal length per batch entry.
+    std::vector<std::int32_t> ids(std::size_t(B * S));
+    for (long b = 0; b < B; ++b)
+      for (long i = 0; i < S; ++i) ids[std::size_t(b * S + i)] = std::int32_t(i * 16 / S);
+    const auto operands = bind_all(bind<"doc">(ids.data(), {B, S}));
+    const tfm::kernels::attention_functions<no_function{}, same_document_causal, decltype(operands)>
+        f(operands);
+    run_variant(
+        records, "documents (16) causal", p,
+        [&](tfm::workspace& ws) {
+          evaluate(p.O,
+                   softmax(p.Q * transpose(p.K) +
+                           mask_function<same_document_causal>(bind<"doc">(ids.data(), {B, S}))) *
+                       p.V,
+                   ws);
+        },
+        f, [&](long, long i, long j) { return j <= i && i * 16 / S == j * 16 / S; },
+        [&] {
+          return mask_bias(S, [&](long i, long j) { return j <= i && i * 16 / S == j * 16 / S; });
+        },
+        torch_too);
+  }
+  {
+    std::vector<float> m(static_cast<std::size_t>(H));
+    for (long h = 0; h < H; ++h)
+      m[std::size_t(h)] = std::pow(2.0f, -8.0f * float(h + 1) / float(H));
+    const auto operands = bind_all(bind<"slopes">(m));
+    const tfm::kernels::attention_functions<alibi, causal, decltype(operands)> f(operands);
+    run_variant(
+        records, "alibi causal", p,
+        [&](tfm::workspace& ws) {
+          evaluate(p.O,
+                   softmax(score_function<alibi>(p.Q * transpose(p.K), bind<"slopes">(m)) +
+                           mask_function<causal>()) *
+                       p.V,
+                   ws);
+        },
+        f, causal_visible,
+        [&] {
+          auto bias = torch::zeros({H, S, S});
+          float* b = bias.data_ptr<float>();
+          for (long h = 0; h < H; ++h)
+            for (long i = 0; i < S; ++i)
+              for (long j = 0; j < S; ++j)
+                b[(h * S + i) * S + j] = j <= i ? m[std::size_t(h)] * float(j - i)
+                                                : -std::numeric_limits<float>::infinity();
+          return bias;
+        },
+        torch_too);
+  }
+  {
+    const auto operands = bind_all();
+    const tfm::kernels::attention_functions<soft_cap, causal, decltype(operands)> f(operands);
+    run_variant(
+        records, "soft-cap causal", p,
+        [&](tfm::workspace& ws) {
+          evaluate(
+              p.O,
+              softmax(score_function<soft_cap>(p.Q * transpose(p.K)) + mask_function<causal>()) *
+                  p.V,
+              ws);
+        },
+        f, causal_visible, [] { return torch::Tensor(); }, false);  // no tanh in a bias
+  }
+}
+
+void bench_window_sweep(nlohmann::json& records, long S, bool torch_too) {
+  problem p(1, 8, S, 64);
+  const std::int32_t W = 256;
+  const auto operands = bind_all(bind<"window">(W));
+  const tfm::kernels::attention_functions<no_function{}, sliding_window, decltype(operands)> f(
+      operands);
+  run_variant(
+      records, "sliding window 256", p,
+      [&](tfm::workspace& ws) {
+        evaluate(
+            p.O,
+            softmax(p.Q * transpose(p.K) + mask_function<sliding_window>(bind<"window">(W))) * p.V,
+            ws);
+      },
+      f, [&](long, long i, long j) { return j <= i && i - j < W; },
+      [&] { return mask_bias(S, [&](long i, long j) { return j <= i && i - j < W; }); }, torch_too);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string json_path = bench::parse_common_flags(argc, argv);
+  bench::configure_peers();
+  torch::manual_seed(0);
+  std::printf(
+      "variant                 B   H      S th |  ours ms (min-max)          | causal ms | "
+      "computed visible | rate/causal | torch ms  torch/ours | max|diff|\n");
+  nlohmann::json records = nlohmann::json::array();
+  bench_shape(records, 1, 4096, 512, 8, true);
+  bench_shape(records, 8, 1024, 768, 12, true);
+  for (long S : {1024L, 2048L, 4096L, 8192L, 16384L, 32768L})
+    bench_window_sweep(records, S, S <= 4096 && !bench::quick);
+  if (!json_path.empty()) std::ofstream(json_path) << records.dump(2) << "\n";
+}
