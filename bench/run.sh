@@ -7,7 +7,8 @@
 #
 #   bench/run.sh [--quick]
 #
-# Tables go to stdout; JSON to build/onnx-results.json, build/bench-mha.json and
+# Tables go to stdout; JSON to build/onnx-results.json, build/bench-mha.json,
+# build/bench-variants.json and
 # build/bench-kernels{,-o2}.json. Run it on an otherwise idle machine: every
 # peer is timed on the same cores, one after the other.
 set -euo pipefail
@@ -43,6 +44,9 @@ build/bench/bench/decode_bench "${quick[@]}"
 echo
 echo "== The multi-head LSTM"
 build/bench/bench/multi_head_bench "${quick[@]}"
+echo
+echo "== Attention variants as score and mask functions (docs/expressions.md)"
+build/bench/bench/variants_bench "${quick[@]}" --json build/bench-variants.json
 echo
 echo "== The GEMM and the attention core alone, built at -O3 (Release)"
 build/bench/bench/kernel_bench "${quick[@]}" --json build/bench-kernels.json
