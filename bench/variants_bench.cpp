@@ -189,6 +189,25 @@ torch::Tensor mask_bias(long S, const std::function<bool(long, long)>& visible) 
   return bias;
 }
 
+/// A causal sliding window of 256 keys.
+void bench_sliding_window(nlohmann::json& records, problem& p, bool torch_too) {
+  const std::int32_t W = 256;
+  const auto operands = bind_all(bind<"window">(W));
+  const tfm::kernels::attention_functions<no_function{}, sliding_window, decltype(operands)> f(
+      operands);
+  run_variant(
+      records, "sliding window 256", p,
+      [&](tfm::workspace& ws) {
+        evaluate(
+            p.O,
+            softmax(p.Q * transpose(p.K) + mask_function<sliding_window>(bind<"window">(W))) * p.V,
+            ws);
+      },
+      f, [&](long, long i, long j) { return j <= i && i - j < W; },
+      [&] { return mask_bias(p.S, [&](long i, long j) { return j <= i && i - j < W; }); },
+      torch_too);
+}
+
 void bench_shape(nlohmann::json& records, long B, long S, long d_model, long H, bool torch_too) {
   const long dh = d_model / H;
   problem p(B, H, S, dh);
@@ -204,24 +223,7 @@ void bench_shape(nlohmann::json& records, long B, long S, long d_model, long H, 
         f, causal_visible, [&] { return mask_bias(S, [](long i, long j) { return j <= i; }); },
         torch_too);
   }
-  {
-    const std::int32_t W = 256;
-    const auto operands = bind_all(bind<"window">(W));
-    const tfm::kernels::attention_functions<no_function{}, sliding_window, decltype(operands)> f(
-        operands);
-    run_variant(
-        records, "sliding window 256", p,
-        [&](tfm::workspace& ws) {
-          evaluate(
-              p.O,
-              softmax(p.Q * transpose(p.K) + mask_function<sliding_window>(bind<"window">(W))) *
-                  p.V,
-              ws);
-        },
-        f, [&](long, long i, long j) { return j <= i && i - j < W; },
-        [&] { return mask_bias(S, [&](long i, long j) { return j <= i && i - j < W; }); },
-        torch_too);
-  }
+  bench_sliding_window(records, p, torch_too);
   {
     // 16 documents of equal length per batch entry.
     std::vector<std::int32_t> ids(std::size_t(B * S));
@@ -289,24 +291,6 @@ void bench_shape(nlohmann::json& records, long B, long S, long d_model, long H, 
   }
 }
 
-void bench_window_sweep(nlohmann::json& records, long S, bool torch_too) {
-  problem p(1, 8, S, 64);
-  const std::int32_t W = 256;
-  const auto operands = bind_all(bind<"window">(W));
-  const tfm::kernels::attention_functions<no_function{}, sliding_window, decltype(operands)> f(
-      operands);
-  run_variant(
-      records, "sliding window 256", p,
-      [&](tfm::workspace& ws) {
-        evaluate(
-            p.O,
-            softmax(p.Q * transpose(p.K) + mask_function<sliding_window>(bind<"window">(W))) * p.V,
-            ws);
-      },
-      f, [&](long, long i, long j) { return j <= i && i - j < W; },
-      [&] { return mask_bias(S, [&](long i, long j) { return j <= i && i - j < W; }); }, torch_too);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -319,7 +303,9 @@ int main(int argc, char** argv) {
   nlohmann::json records = nlohmann::json::array();
   bench_shape(records, 1, 4096, 512, 8, true);
   bench_shape(records, 8, 1024, 768, 12, true);
-  for (long S : {1024L, 2048L, 4096L, 8192L, 16384L, 32768L})
-    bench_window_sweep(records, S, S <= 4096 && !bench::quick);
+  for (long S : {1024L, 2048L, 4096L, 8192L, 16384L, 32768L}) {
+    problem p(1, 8, S, 64);
+    bench_sliding_window(records, p, S <= 4096 && !bench::quick);
+  }
   if (!json_path.empty()) std::ofstream(json_path) << records.dump(2) << "\n";
 }

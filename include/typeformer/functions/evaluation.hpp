@@ -194,25 +194,7 @@ auto evaluate_function(const log_bucket_node<N>& n, const Context& ctx) {
 /// Whether a value may differ between the keys of one query row (it reads kv_idx or score):
 /// an operand indexed by values that do not is read once per row, not once per key.
 template <class T>
-struct varies_across_keys : std::false_type {};
-template <>
-struct varies_across_keys<placeholder<placeholder_id::kv_idx>> : std::true_type {};
-template <>
-struct varies_across_keys<placeholder<placeholder_id::score>> : std::true_type {};
-template <unary_op Op, class A>
-struct varies_across_keys<unary<Op, A>> : varies_across_keys<A> {};
-template <binary_op Op, class A, class B>
-struct varies_across_keys<binary<Op, A, B>>
-    : std::bool_constant<varies_across_keys<A>::value || varies_across_keys<B>::value> {};
-template <class C, class A, class B>
-struct varies_across_keys<select_node<C, A, B>>
-    : std::bool_constant<varies_across_keys<C>::value || varies_across_keys<A>::value ||
-                         varies_across_keys<B>::value> {};
-template <class N>
-struct varies_across_keys<log_bucket_node<N>> : varies_across_keys<N> {};
-template <class Operand, class... I>
-struct varies_across_keys<indexed<Operand, I...>>
-    : std::bool_constant<(varies_across_keys<I>::value || ...)> {};
+using varies_across_keys = reads_placeholder<T, placeholder_id::kv_idx, placeholder_id::score>;
 
 namespace detail {
 template <class Operand, bool Uniform, class Context, class List, class... Done>

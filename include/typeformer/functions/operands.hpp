@@ -97,6 +97,26 @@ struct indexed : function_node {
   index_list<I...> indices;
 };
 
+/// Whether an expression reads any of the placeholders `P...` (through any operation or index).
+template <class T, placeholder_id... P>
+struct reads_placeholder : std::false_type {};
+template <placeholder_id Q, placeholder_id... P>
+struct reads_placeholder<placeholder<Q>, P...> : std::bool_constant<((Q == P) || ...)> {};
+template <unary_op Op, class A, placeholder_id... P>
+struct reads_placeholder<unary<Op, A>, P...> : reads_placeholder<A, P...> {};
+template <binary_op Op, class A, class B, placeholder_id... P>
+struct reads_placeholder<binary<Op, A, B>, P...>
+    : std::bool_constant<reads_placeholder<A, P...>::value || reads_placeholder<B, P...>::value> {};
+template <class C, class A, class B, placeholder_id... P>
+struct reads_placeholder<select_node<C, A, B>, P...>
+    : std::bool_constant<reads_placeholder<C, P...>::value || reads_placeholder<A, P...>::value ||
+                         reads_placeholder<B, P...>::value> {};
+template <class N, placeholder_id... P>
+struct reads_placeholder<log_bucket_node<N>, P...> : reads_placeholder<N, P...> {};
+template <class Operand, class... I, placeholder_id... P>
+struct reads_placeholder<indexed<Operand, I...>, P...>
+    : std::bool_constant<(reads_placeholder<I, P...>::value || ...)> {};
+
 // ---- Binding operands to data at the call -------------------------------------------------
 
 /// Data for the operand named `Name`: a scalar (Rank 0) or a row-major table.

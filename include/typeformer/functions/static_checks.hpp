@@ -26,22 +26,7 @@ namespace typeformer::expr {
 
 /// Whether an expression reads `score` anywhere.
 template <class T>
-struct reads_score : std::false_type {};
-template <>
-struct reads_score<placeholder<placeholder_id::score>> : std::true_type {};
-template <unary_op Op, class A>
-struct reads_score<unary<Op, A>> : reads_score<A> {};
-template <binary_op Op, class A, class B>
-struct reads_score<binary<Op, A, B>>
-    : std::bool_constant<reads_score<A>::value || reads_score<B>::value> {};
-template <class C, class A, class B>
-struct reads_score<select_node<C, A, B>>
-    : std::bool_constant<reads_score<C>::value || reads_score<A>::value || reads_score<B>::value> {
-};
-template <class N>
-struct reads_score<log_bucket_node<N>> : reads_score<N> {};
-template <class Operand, class... I>
-struct reads_score<indexed<Operand, I...>> : std::bool_constant<(reads_score<I>::value || ...)> {};
+using reads_score = reads_placeholder<T, placeholder_id::score>;
 
 /// The first index of an operand with a static extent that some call could take outside it.
 struct static_index_problem {

@@ -81,6 +81,21 @@ struct attention_functions {
 
 namespace detail {
 
+/// The context of row i against the register of keys from kv0 of (b, h).
+template <class Arch, class Bindings>
+function_lanes<Arch, Bindings> lanes_at(typename simd::ops<Arch>::batch scores,
+                                        const Bindings& operands, std::size_t b, std::size_t h,
+                                        std::size_t i, std::size_t kv0,
+                                        std::size_t last_key) noexcept {
+  return {scores,
+          static_cast<std::int32_t>(i),
+          static_cast<std::int32_t>(kv0),
+          static_cast<std::int32_t>(last_key),
+          static_cast<std::int32_t>(h),
+          static_cast<std::int32_t>(b),
+          &operands};
+}
+
 /// p[r][j] = score(p[r][j]) for the micro-tile's rows over the registers holding keys
 /// [j0, j0 + count); scores are in units of `unit` natural ones.
 template <class Arch, auto Score, class Bindings, std::size_t R, std::size_t T>
@@ -93,19 +108,14 @@ void apply_score_function(const Bindings& operands, std::size_t b, std::size_t h
   const auto back = O::splat(unit);
   for (std::size_t r = 0; r < R; ++r)
     for (std::size_t c = 0; c < count; c += W) {
-      const function_lanes<Arch, Bindings> at{O::load(p[r] + c) * to_natural,
-                                              static_cast<std::int32_t>(i0 + r),
-                                              static_cast<std::int32_t>(j0 + c),
-                                              static_cast<std::int32_t>(last_key),
-                                              static_cast<std::int32_t>(h),
-                                              static_cast<std::int32_t>(b),
-                                              &operands};
+      const auto at =
+          lanes_at<Arch>(O::load(p[r] + c) * to_natural, operands, b, h, i0 + r, j0 + c, last_key);
       O::store(p[r] + c, expr::evaluate_function(Score, at) * back);
     }
 }
 
 /// Hides the keys of [j0, j0 + count) where the mask function is false: −∞, or under Keras's
-/// policy the score plus −1e9 (in natural units). Returns, per row, whether a key is left.
+/// policy the score plus −1e9 (in natural units).
 template <class Arch, auto Mask, class Bindings, std::size_t R, std::size_t T>
 void apply_mask_function(const Bindings& operands, std::size_t b, std::size_t h, std::size_t i0,
                          std::size_t j0, std::size_t count, std::size_t last_key, float unit,
@@ -115,13 +125,7 @@ void apply_mask_function(const Bindings& operands, std::size_t b, std::size_t h,
   constexpr float neg_inf = -std::numeric_limits<float>::infinity();
   for (std::size_t r = 0; r < R; ++r)
     for (std::size_t c = 0; c < count; c += W) {
-      const function_lanes<Arch, Bindings> at{O::splat(0.0f),
-                                              static_cast<std::int32_t>(i0 + r),
-                                              static_cast<std::int32_t>(j0 + c),
-                                              static_cast<std::int32_t>(last_key),
-                                              static_cast<std::int32_t>(h),
-                                              static_cast<std::int32_t>(b),
-                                              &operands};
+      const auto at = lanes_at<Arch>(O::splat(0.0f), operands, b, h, i0 + r, j0 + c, last_key);
       const auto seen = expr::evaluate_function(Mask, at);
       const auto s = O::load(p[r] + c);
       const auto hidden = add_minus_1e9 ? (s / O::splat(unit) + O::splat(-1e9f)) * O::splat(unit)
