@@ -3,12 +3,16 @@
 // (tests/data/expressions/, tolerance in each file). Each variant is what a user writes: an
 // expression or two, bound operands, and the expression form of attention.
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include <catch2/catch.hpp>
+#include <xtensor/xadapt.hpp>
+#include <xtensor/xarray.hpp>
+#include <xtensor/xtensor.hpp>
 
 #include <typeformer/typeformer.hpp>
 
@@ -36,9 +40,14 @@ struct golden {
     out.assign(q.size(), -7.0f);
   }
   using view = tfm::tensor_view<const float, dynamic, dynamic, dynamic, dynamic>;
-  view Q() const { return {q.data(), {B, H, L, D}}; }
-  view K() const { return {k.data(), {B, H, L, D}}; }
-  view V() const { return {v.data(), {B, H, L, D}}; }
+  view as_view(const std::vector<float>& x, const char* tensor) const {
+    const auto& s = file.find(tensor)->shape;
+    return {x.data(), {s[0], s[1], s[2], s[3]}};
+  }
+  view Q() const { return as_view(q, "q"); }
+  view K() const { return as_view(k, "k"); }
+  view V() const { return as_view(v, "v"); }
+  // Queries and output share a shape in every file (values as wide as queries).
   tfm::tensor_view<float, dynamic, dynamic, dynamic, dynamic> O() {
     return {out.data(), {B, H, L, D}};
   }
@@ -174,6 +183,112 @@ TEST_CASE("expression catalogue: score functions") {
                    mask_function<document_causal_window>(bind<"doc">(d.data(), {g.B, g.L}),
                                                          bind<"window">(std::int32_t{48}))) *
                g.V());
+  }
+}
+
+TEST_CASE("expression catalogue: grouped-query and multi-query heads") {
+  // 8 query heads over 2 (causal) and over 1 key/value head.
+  golden g("grouped_query");
+  REQUIRE(g.K().extent(1) == 2);
+  run(g, softmax(g.scale * g.Q() * transpose(g.K()) + mask_function<causal>()) * g.V());
+  golden m("multi_query");
+  REQUIRE(m.K().extent(1) == 1);
+  run(m, scaled_dot_product_attention(m.Q(), m.K(), m.V()));
+}
+
+TEST_CASE("expression catalogue: rotary position embedding") {
+  // 40 queries at positions first_q.., 77 keys at first_k..: the queries are the last 40
+  // positions, so bottom-right causal lets each see the keys at or before it.
+  for (const char* name :
+       {"rotary_half_split", "rotary_interleaved", "rotary_half_split_partial"}) {
+    golden g(name);
+    const auto& meta = g.file.metadata();
+    const rotary_embedding base{.pairs = meta.at("pairs") == "interleaved"
+                                             ? rotary_pairs::interleaved
+                                             : rotary_pairs::half_split,
+                                .dims = std::stoul(meta.at("dims"))};
+    rotary_embedding at_q = base, at_k = base;
+    at_q.first_position = std::stoul(meta.at("first_q"));
+    at_k.first_position = std::stoul(meta.at("first_k"));
+    run(g, softmax(g.scale * rotary(g.Q(), at_q) * transpose(rotary(g.K(), at_k)) +
+                   tfm::masks::causal_bottom_right{}) *
+               g.V());
+  }
+}
+
+TEST_CASE("expression catalogue: LLaMA's attention from (batch, length, heads·width) projections") {
+  // 8 query heads over 2 key/value heads, rotate_half, causal; every tensor as a projection
+  // writes it, read in place.
+  const auto file = tfm::io::safetensors_file::open(data_dir + "llama_grouped_rotary.safetensors");
+  const auto q = file.read_floats("q"), k = file.read_floats("k"), v = file.read_floats("v");
+  const auto reference = file.read_floats("golden.output");
+  const auto& qs = file.find("q")->shape;
+  const auto& ks = file.find("k")->shape;
+  const tfm::tensor_view<const float, dynamic, dynamic, 128> Q(q.data(), {qs[0], qs[1], qs[2]});
+  const tfm::tensor_view<const float, dynamic, dynamic, 32> K(k.data(), {ks[0], ks[1], ks[2]});
+  const tfm::tensor_view<const float, dynamic, dynamic, 32> V(v.data(), {ks[0], ks[1], ks[2]});
+  std::vector<float> out(q.size(), -7.0f);
+  const tfm::tensor_view<float, dynamic, dynamic, 128> O(out.data(), {qs[0], qs[1], qs[2]});
+  tfm::workspace ws;
+  const rotary_embedding rope{.pairs = rotary_pairs::half_split};
+  evaluate(
+      split_heads<8>(O),
+      softmax(0.25f * rotary(split_heads<8>(Q), rope) * transpose(rotary(split_heads<2>(K), rope)) +
+              tfm::masks::causal{}) *
+          split_heads<2>(V),
+      ws);
+  const double atol = std::stod(file.metadata().at("atol"));
+  const double rtol = std::stod(file.metadata().at("rtol"));
+  for (std::size_t i = 0; i < reference.size(); ++i) {
+    INFO("element " << i);
+    REQUIRE(std::fabs(out[i] - reference[i]) <= atol + rtol * std::fabs(reference[i]));
+  }
+}
+
+TEST_CASE("expression inputs: xtensor containers through node(), and the per-call checks") {
+  SECTION("xt::xarray and xt::xtensor operands and output, against the causal golden") {
+    golden g("causal");
+    const std::vector<std::size_t> shape{std::size_t(g.B), std::size_t(g.H), std::size_t(g.L),
+                                         std::size_t(g.D)};
+    xt::xarray<float> q = xt::adapt(g.q, shape), k = xt::adapt(g.k, shape);
+    xt::xtensor<float, 4> v = xt::adapt(g.v, shape);
+    xt::xarray<float> out = xt::zeros<float>(shape);
+    tfm::workspace ws;
+    evaluate(out, softmax(g.scale * node(q) * transpose(node(k)) + tfm::masks::causal{}) * node(v),
+             ws);
+    std::copy(out.begin(), out.end(), g.out.begin());
+    g.require_close();
+  }
+  using dynamic4 = tfm::tensor_view<const float, dynamic, dynamic, dynamic, dynamic>;
+  using dynamic3 = tfm::tensor_view<const float, dynamic, dynamic, dynamic>;
+  std::vector<float> data(4096, 0.5f), out(4096);
+  tfm::workspace ws;
+  const tfm::tensor_view<float, dynamic, dynamic, dynamic, dynamic> O(out.data(), {1, 6, 5, 8});
+  SECTION("key heads that do not divide the query heads") {
+    const dynamic4 Q(data.data(), {1, 6, 5, 8}), K(data.data(), {1, 4, 5, 8});
+    REQUIRE_THROWS_WITH(evaluate(O, softmax(Q * transpose(K)) * K, ws),
+                        Catch::Contains("key and value heads (4) do not divide the query's "
+                                        "heads (6)"));
+    const dynamic4 K2(data.data(), {1, 2, 5, 8}), V3(data.data(), {1, 3, 5, 8});
+    REQUIRE_THROWS_WITH(evaluate(O, softmax(Q * transpose(K2)) * V3, ws),
+                        Catch::Contains("value heads (3) differ from key heads (2)"));
+  }
+  SECTION("split_heads of a width the heads do not divide") {
+    const dynamic3 X(data.data(), {1, 5, 50});
+    REQUIRE_THROWS_AS(split_heads<6>(X), tfm::shape_error);
+    REQUIRE_THROWS_WITH(split_heads<6>(X),
+                        Catch::Contains("d_model (50) is not divisible by heads (6)"));
+  }
+  SECTION("rotary embeddings that cannot turn the head width") {
+    const dynamic4 Q(data.data(), {1, 6, 5, 8});
+    const dynamic4 odd(data.data(), {1, 6, 5, 7});
+    REQUIRE_THROWS_WITH(evaluate(O, softmax(rotary(Q, {.dims = 10}) * transpose(Q)) * Q, ws),
+                        Catch::Contains("dims (10) must be even and at most the head width (8)"));
+    const tfm::tensor_view<float, dynamic, dynamic, dynamic, dynamic> O7(out.data(), {1, 6, 5, 7});
+    REQUIRE_THROWS_WITH(evaluate(O7, softmax(odd * transpose(rotary(odd, {}))) * odd, ws),
+                        Catch::Contains("rotary embedding of the keys"));
+    REQUIRE_THROWS_WITH(evaluate(O, softmax(rotary(Q, {.base = 0.5}) * transpose(Q)) * Q, ws),
+                        Catch::Contains("base must be finite and above 1"));
   }
 }
 

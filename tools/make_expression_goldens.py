@@ -21,7 +21,14 @@ Sources of the formulas:
   computes them (float32 logarithms), written here from its definition in torch operations;
   unscaled scores;
 - Sparse Transformer: Child et al. 2019, §4.2 strided (i − j < l, or (i − j) mod l = 0) and
-  fixed (⌊j/l⌋ = ⌊i/l⌋, or j mod l ≥ l − c), both causal.
+  fixed (⌊j/l⌋ = ⌊i/l⌋, or j mod l ≥ l − c), both causal;
+- rotary embedding: Su et al. 2021 (RoFormer, §3.4.2: pair m turns by p·θ_m, θ_m =
+  base^(−2m/d)), paired as RoFormer and GPT-J do (interleaved features 2m, 2m+1) or as GPT-NeoX
+  and Hugging Face's rotate_half do (features m, m + d/2); checked here against a float32
+  transcription of Hugging Face's apply_rotary_pos_emb in torch;
+- grouped-query and multi-query attention: Ainslie et al. 2023 (GQA), Shazeer 2019 (MQA):
+  query head h reads key/value head h // (heads / kv_heads), as PyTorch's repeat_interleave
+  of keys and values (scaled_dot_product_attention's enable_gqa) gives it.
 """
 from __future__ import annotations
 
@@ -204,6 +211,87 @@ def main():
          q, k, v, s, lambda sc, b, h, i, j: sc + slopes.astype(np.float64)[h] * (j - i),
          lambda b, h, i, j: (doc[b, i] == doc[b, j]) & (j <= i) & (i - j < W),
          {"doc": doc, "slopes": slopes, "window": np.array(W, np.int32)})
+
+    # Grouped-query (8 query heads over 2 key/value heads, causal) and multi-query heads.
+    for name, kv_heads, visible in (("grouped_query", 2, causal), ("multi_query", 1, everything)):
+        q = rng.standard_normal((B, 8, L, d)).astype(np.float32)
+        k = rng.standard_normal((B, kv_heads, L, d)).astype(np.float32)
+        v = rng.standard_normal((B, kv_heads, L, d)).astype(np.float32)
+        out = attention(q, np.repeat(k, 8 // kv_heads, axis=1), np.repeat(v, 8 // kv_heads, axis=1),
+                        s, plain, visible)
+        meta = {"formula": f"query head h reads key/value head h // (8 / {kv_heads})",
+                "scale": repr(s), "atol": repr(ATOL), "rtol": repr(RTOL)}
+        safetensors_io.write(os.path.join(args.out, name + ".safetensors"),
+                             {"q": q, "k": k, "v": v, "golden.output": out.astype(np.float32)}, meta)
+        cases.append(name)
+
+    # Rotary embedding: queries at positions first_q + i, keys at first_k + j.
+    def rotate(x, first, pairs, dims, base=10000.0):
+        x64 = np.asarray(x, np.float64).copy()
+        half = dims // 2
+        theta = base ** (-2.0 * np.arange(half) / dims)
+        angle = (first + np.arange(x.shape[2]))[:, None] * theta[None, :]
+        c, sn = np.cos(angle), np.sin(angle)
+        if pairs == "half_split":
+            a, b_ = x64[..., :half].copy(), x64[..., half:dims].copy()
+            x64[..., :half], x64[..., half:dims] = a * c - b_ * sn, b_ * c + a * sn
+        else:
+            a, b_ = x64[..., 0:dims:2].copy(), x64[..., 1:dims:2].copy()
+            x64[..., 0:dims:2], x64[..., 1:dims:2] = a * c - b_ * sn, b_ * c + a * sn
+        return x64
+
+    def hugging_face_rotate_half(x, first, dims, base=10000.0):
+        """apply_rotary_pos_emb with rotate_half, transcribed in torch float32 (whole width)."""
+        t = torch.from_numpy(x)
+        inv_freq = 1.0 / (base ** (torch.arange(0, dims, 2).float() / dims))
+        positions = torch.arange(first, first + x.shape[2]).float()
+        freqs = torch.outer(positions, inv_freq)
+        emb = torch.cat((freqs, freqs), dim=-1)
+        x1, x2 = t[..., : dims // 2], t[..., dims // 2 :]
+        return (t * emb.cos() + torch.cat((-x2, x1), dim=-1) * emb.sin()).numpy()
+
+    rd = 16
+    for name, pairs, dims, first_q, first_k in (
+        ("rotary_half_split", "half_split", rd, 37, 0),
+        ("rotary_interleaved", "interleaved", rd, 37, 0),
+        ("rotary_half_split_partial", "half_split", 8, 1500, 1463),
+    ):
+        q = rng.standard_normal((B, H, 40, rd)).astype(np.float32)
+        k = rng.standard_normal((B, H, 77, rd)).astype(np.float32)
+        v = rng.standard_normal((B, H, 77, rd)).astype(np.float32)
+        if dims == rd and pairs == "half_split":
+            hf = hugging_face_rotate_half(q, first_q, dims)
+            assert np.abs(hf - rotate(q, first_q, pairs, dims)).max() < 1e-4, "rotate_half disagrees"
+        sr = 1 / math.sqrt(rd)
+        # Keys at positions first_k.., queries at first_q..: a query sees keys at its position or before.
+        visible_r = lambda b, h, i, j, fq=first_q, fk=first_k: fk + j <= fq + i  # noqa: E731
+        out = attention(rotate(q, first_q, pairs, dims), rotate(k, first_k, pairs, dims), v, sr, plain,
+                        visible_r)
+        meta = {"formula": f"rotary {pairs} over {dims} of {rd} features, queries from position {first_q}, "
+                f"keys from {first_k}; a key at or before the query's position",
+                "scale": repr(sr), "atol": repr(ATOL), "rtol": repr(RTOL),
+                "first_q": str(first_q), "first_k": str(first_k), "dims": str(dims), "pairs": pairs}
+        safetensors_io.write(os.path.join(args.out, name + ".safetensors"),
+                             {"q": q, "k": k, "v": v, "golden.output": out.astype(np.float32)}, meta)
+        cases.append(name)
+
+    # As a LLaMA layer computes attention from its projections: (B, L, heads·width) inputs, 8
+    # query heads over 2 key/value heads, half-split rotary, causal.
+    Bl, Ll, Hl, KVl, dl = 2, 70, 8, 2, 16
+    q = rng.standard_normal((Bl, Ll, Hl * dl)).astype(np.float32)
+    k = rng.standard_normal((Bl, Ll, KVl * dl)).astype(np.float32)
+    v = rng.standard_normal((Bl, Ll, KVl * dl)).astype(np.float32)
+    heads_first = lambda x, n: x.reshape(Bl, Ll, n, dl).transpose(0, 2, 1, 3)  # noqa: E731
+    g = Hl // KVl
+    out = attention(rotate(heads_first(q, Hl), 0, "half_split", dl),
+                    np.repeat(rotate(heads_first(k, KVl), 0, "half_split", dl), g, axis=1),
+                    np.repeat(heads_first(v, KVl), g, axis=1), 1 / math.sqrt(dl), plain, causal)
+    out = out.transpose(0, 2, 1, 3).reshape(Bl, Ll, Hl * dl)
+    meta = {"formula": "LLaMA: (B, L, H*d) inputs, 8 query heads over 2 key/value heads, rotate_half, causal",
+            "scale": repr(1 / math.sqrt(dl)), "atol": repr(ATOL), "rtol": repr(RTOL)}
+    safetensors_io.write(os.path.join(args.out, "llama_grouped_rotary.safetensors"),
+                         {"q": q, "k": k, "v": v, "golden.output": out.astype(np.float32)}, meta)
+    cases.append("llama_grouped_rotary")
 
     print(json.dumps(cases))
 

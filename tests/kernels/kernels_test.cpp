@@ -19,6 +19,7 @@
 #include <typeformer/kernels/layer_norm.hpp>
 #include <typeformer/kernels/packed_bf16_matrix.hpp>
 #include <typeformer/kernels/project_keys_values.hpp>
+#include <typeformer/kernels/rotary_embedding.hpp>
 #include <typeformer/kernels/softmax.hpp>
 
 namespace tk = typeformer::kernels;
@@ -344,6 +345,40 @@ void check_layer_norm(std::size_t width) {
   }
 }
 
+// Rotary embedding of (batch 2, heads 3, len, width) strided rows against the formula in double:
+// pair m turns by (first + j)·base^(−2m/dims).
+template <class Arch>
+void check_rotary(tk::rotary_pairs pairing, std::size_t width, std::size_t dims, std::size_t first,
+                  std::size_t len) {
+  const std::size_t batch = 2, heads = 3, half = dims / 2;
+  // Stored (batch, len, heads, width), as a projection writes it.
+  const auto x = random_vector(batch * len * heads * width, 21, 2.0f);
+  std::vector<float> cos_table(len * half), sin_table(len * half);
+  tk::rotary_angles<Arch>(cos_table.data(), sin_table.data(), first, len, dims, 10000.0);
+  std::vector<float> out(batch * heads * len * width, std::nanf(""));
+  tk::rotate_heads<Arch>(x.data(), {len * heads * width, width, heads * width}, heads, len, width,
+                         dims, pairing, cos_table.data(), sin_table.data(), out.data(), 0,
+                         batch * heads);
+  for (std::size_t b = 0; b < batch; ++b)
+    for (std::size_t h = 0; h < heads; ++h)
+      for (std::size_t j = 0; j < len; ++j) {
+        const float* in = &x[((b * len + j) * heads + h) * width];
+        const float* o = &out[((b * heads + h) * len + j) * width];
+        for (std::size_t m = 0; m < half; ++m) {
+          const double angle =
+              double(first + j) * std::pow(10000.0, -2.0 * double(m) / double(dims));
+          const std::size_t a = pairing == tk::rotary_pairs::half_split ? m : 2 * m;
+          const std::size_t z = pairing == tk::rotary_pairs::half_split ? m + half : 2 * m + 1;
+          const double ra = in[a] * std::cos(angle) - in[z] * std::sin(angle);
+          const double rz = in[z] * std::cos(angle) + in[a] * std::sin(angle);
+          INFO("position " << first + j << ", pair " << m);
+          REQUIRE(o[a] == Approx(ra).margin(2e-6).epsilon(1e-6));
+          REQUIRE(o[z] == Approx(rz).margin(2e-6).epsilon(1e-6));
+        }
+        for (std::size_t d = dims; d < width; ++d) REQUIRE(o[d] == in[d]);
+      }
+}
+
 struct attention_case {
   std::size_t batch = 2, heads = 3, lq = 7, lk = 11, dk = 5, dv = 6;
   causal_alignment causal = causal_alignment::none;
@@ -359,6 +394,12 @@ struct attention_case {
   std::size_t max_distance = 0;
   bool relative_values = true;
   std::vector<float> rel_k, rel_v;  // filled by check_attention
+  std::size_t kv_heads = 0;         // heads of keys and values; 0: as many as queries
+  std::size_t kv() const { return kv_heads ? kv_heads : heads; }
+  // Keys and values are (batch, lk, kv(), width); query head h reads head h·kv()/heads.
+  std::size_t key_at(std::size_t b, std::size_t j, std::size_t h, std::size_t width) const {
+    return ((b * lk + j) * kv() + h * kv() / heads) * width;
+  }
 };
 
 // Straightforward softmax attention in double precision, straight from the definitions.
@@ -376,7 +417,7 @@ std::vector<double> reference(const attention_case& c, const std::vector<float>&
           double dot = 0;
           for (std::size_t d = 0; d < c.dk; ++d)
             dot += double(float(q[((b * c.lq + i) * c.heads + h) * c.dk + d] * c.scale)) *
-                   k[((b * c.lk + j) * c.heads + h) * c.dk + d];
+                   k[c.key_at(b, j, h, c.dk) + d];
           if (c.max_distance > 0) {
             const auto r = std::size_t(std::clamp<std::ptrdiff_t>(
                                std::ptrdiff_t(j) - std::ptrdiff_t(i),
@@ -414,7 +455,7 @@ std::vector<double> reference(const attention_case& c, const std::vector<float>&
           if (probabilities)
             (*probabilities)[((b * c.heads + h) * c.lq + i) * c.lk + j] = s[j] / sum;
           for (std::size_t e = 0; e < c.dv; ++e)
-            o[e] += s[j] / sum * v[((b * c.lk + j) * c.heads + h) * c.dv + e];
+            o[e] += s[j] / sum * v[c.key_at(b, j, h, c.dv) + e];
           if (c.max_distance > 0 && c.relative_values) {
             const auto r = std::size_t(std::clamp<std::ptrdiff_t>(
                                std::ptrdiff_t(j) - std::ptrdiff_t(i),
@@ -442,19 +483,20 @@ flash_run run_flash(const attention_case& c, const std::vector<float>& q,
                     const Functions& functions = {}) {
   flash_run run;
   auto& [o, m, kt, vp, out] = run;
-  o.batch = c.batch, o.heads = c.heads, o.query_len = c.lq, o.key_len = c.lk;
-  o.key_dim = c.dk, o.value_dim = c.dv;
+  o.batch = c.batch, o.heads = c.heads, o.kv_heads = c.kv_heads, o.query_len = c.lq;
+  o.key_len = c.lk, o.key_dim = c.dk, o.value_dim = c.dv;
   o.q_scale = c.scale;
   o.softmax_maths = c.softmax_maths;
   o.q = q.data(), o.q_batch = c.lq * c.heads * c.dk, o.q_head = c.dk, o.q_row = c.heads * c.dk;
   o.key_capacity = tk::attention_operands::key_capacity_for(c.lk);
   o.v_stride = tk::attention_operands::v_stride_for(c.dv);
-  kt.assign(c.batch * c.heads * c.dk * o.key_capacity, std::nanf(""));  // scatter must zero padding
-  vp.assign(c.batch * c.heads * c.lk * o.v_stride, std::nanf(""));
-  tk::scatter_keys_transposed<Arch>(k.data(), {c.lk * c.heads * c.dk, c.dk, c.heads * c.dk},
-                                    c.batch, c.heads, c.lk, c.dk, kt.data(), o.key_capacity);
-  tk::scatter_values<Arch>(v.data(), {c.lk * c.heads * c.dv, c.dv, c.heads * c.dv}, c.batch,
-                           c.heads, c.lk, c.dv, vp.data(), o.v_stride);
+  const std::size_t kv = c.kv();
+  kt.assign(c.batch * kv * c.dk * o.key_capacity, std::nanf(""));  // scatter must zero padding
+  vp.assign(c.batch * kv * c.lk * o.v_stride, std::nanf(""));
+  tk::scatter_keys_transposed<Arch>(k.data(), {c.lk * kv * c.dk, c.dk, kv * c.dk}, c.batch, kv,
+                                    c.lk, c.dk, kt.data(), o.key_capacity);
+  tk::scatter_values<Arch>(v.data(), {c.lk * kv * c.dv, c.dv, kv * c.dv}, c.batch, kv, c.lk, c.dv,
+                           vp.data(), o.v_stride);
   o.kt = kt.data(), o.v = vp.data();
   out.assign(c.batch * c.lq * c.heads * c.dv, 7.0f);
   o.out = out.data(), o.out_batch = c.lq * c.heads * c.dv, o.out_head = c.dv;
@@ -493,8 +535,8 @@ void check_attention(attention_case c) {
     c.rel_v = random_vector((2 * c.max_distance + 1) * c.dv, 14);
   }
   const auto q = random_vector(c.batch * c.lq * c.heads * c.dk, 10, 1.5f);
-  const auto k = random_vector(c.batch * c.lk * c.heads * c.dk, 11, 1.5f);
-  const auto v = random_vector(c.batch * c.lk * c.heads * c.dv, 12);
+  const auto k = random_vector(c.batch * c.lk * c.kv() * c.dk, 11, 1.5f);
+  const auto v = random_vector(c.batch * c.lk * c.kv() * c.dv, 12);
   const flash_run run = run_flash<Arch>(c, q, k, v);
   const auto& [o, m, kt, vp, out] = run;
   std::vector<double> probabilities;
@@ -535,7 +577,7 @@ std::vector<double> function_reference(const attention_case& c, const std::vecto
           double dot = 0;
           for (std::size_t d = 0; d < c.dk; ++d)
             dot += double(float(q[((b * c.lq + i) * c.heads + h) * c.dk + d] * c.scale)) *
-                   k[((b * c.lk + j) * c.heads + h) * c.dk + d];
+                   k[c.key_at(b, j, h, c.dk) + d];
           s[j] = score(dot, i, j, h, b);
           if (visible(i, j, h, b))
             any = true;
@@ -555,7 +597,7 @@ std::vector<double> function_reference(const attention_case& c, const std::vecto
         for (auto& x : s) sum += (x = std::exp(x - max));
         for (std::size_t j = 0; j < c.lk; ++j)
           for (std::size_t e = 0; e < c.dv; ++e)
-            o[e] += s[j] / sum * v[((b * c.lk + j) * c.heads + h) * c.dv + e];
+            o[e] += s[j] / sum * v[c.key_at(b, j, h, c.dv) + e];
       }
   return out;
 }
@@ -880,6 +922,25 @@ void kernel_suite() {
       c.lk = lk, c.dk = 20;
       check_attention<Arch>(c);
       c.causal = causal_alignment::bottom_right;
+      check_attention<Arch>(c);
+    }
+  }
+  SECTION("rotary embedding: both pairings, part of the width, far positions") {
+    check_rotary<Arch>(tk::rotary_pairs::half_split, 16, 16, 0, 130);
+    check_rotary<Arch>(tk::rotary_pairs::interleaved, 16, 16, 0, 130);
+    check_rotary<Arch>(tk::rotary_pairs::half_split, 20, 8, 100000, 70);
+    check_rotary<Arch>(tk::rotary_pairs::interleaved, 10, 6, 3, 5);
+  }
+  SECTION("attention: grouped-query and multi-query heads, whole and split keys") {
+    // 6 query heads over 3, 2 and 1 key/value heads: head h reads h·kv/6. 150 keys cross
+    // tiles; the split path reads the same blocks.
+    for (std::size_t kv : {3, 2, 1}) {
+      attention_case c;
+      c.batch = 2, c.heads = 6, c.kv_heads = kv, c.lq = 9, c.lk = 150, c.dk = 16, c.dv = 12;
+      c.scale = 0.25f;
+      check_attention<Arch>(c);
+      c.causal = causal_alignment::bottom_right;
+      c.key_splits = 3;
       check_attention<Arch>(c);
     }
   }

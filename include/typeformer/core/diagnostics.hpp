@@ -71,6 +71,10 @@ template <class Layer, extent_t QueryWidth, extent_t KeyWidth>
 struct query_and_key_widths_differ;
 template <class Layer, extent_t Found, extent_t Expected>
 struct heads_differ;
+template <class Layer, extent_t KeyHeads, extent_t QueryHeads>
+struct key_heads_do_not_divide_query_heads;
+template <class Layer, extent_t ValueHeads, extent_t KeyHeads>
+struct value_heads_differ_from_key_heads;
 
 template <class Layer, extent_t Units, extent_t Unused>
 struct units_must_be_positive;
@@ -186,6 +190,12 @@ template <>
 inline constexpr std::string_view sentence<heads_differ> =
     "head count ({}) differs from the query's head count ({})";
 
+template <>
+inline constexpr std::string_view sentence<key_heads_do_not_divide_query_heads> =
+    "key and value heads ({}) do not divide the query's heads ({})";
+template <>
+inline constexpr std::string_view sentence<value_heads_differ_from_key_heads> =
+    "value heads ({}) differ from key heads ({})";
 template <>
 inline constexpr std::string_view sentence<units_must_be_positive> = "units ({}) must be positive";
 template <>

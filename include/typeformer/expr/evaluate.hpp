@@ -2,12 +2,16 @@
 // evaluate(out, expression, workspace): matches an expression tree onto a fused kernel.
 //
 //   softmax(s * q * transpose(k) [+ mask]) * v   ->  kernels::flash_attention
-//   (with or without the scale, with or without a mask)
+//   (with or without the scale, with or without a mask or score function)
 //
-// q (batch, heads, Lq, d), k (batch, heads, Lk, d), v (batch, heads, Lk, dv) and out
-// (batch, heads, Lq, dv). The score matrix is never formed; the workspace holds a transposed
-// copy of k and a padded copy of v (O(batch·heads·Lk·d)). A tree no kernel matches is a
-// compile error naming `diagnostics::no_fused_kernel_for_expression<tree>`.
+// q (batch, heads, Lq, d), k (batch, kv_heads, Lk, d), v (batch, kv_heads, Lk, dv) and out
+// (batch, heads, Lq, dv), as rank-4 views or split_heads<H> views of (batch, length, H·width)
+// tensors. kv_heads divides heads: query head h reads key and value head h·kv_heads/heads
+// (grouped-query attention; multi-query at kv_heads 1). q and k may be rotary(…) (expr/rotary.hpp).
+// The score matrix is never formed; the workspace holds a transposed copy of k and a padded
+// copy of v (O(batch·kv_heads·Lk·d)), and rotated copies of q and k when they are rotated. A
+// tree no kernel matches is a compile error naming
+// `diagnostics::no_fused_kernel_for_expression<tree>`.
 
 #include <cmath>
 #include <string_view>
@@ -18,7 +22,10 @@
 #include <typeformer/expr/function_attention.hpp>
 #include <typeformer/expr/masks.hpp>
 #include <typeformer/expr/nodes.hpp>
+#include <typeformer/expr/rotary.hpp>
+#include <typeformer/expr/split_heads.hpp>
 #include <typeformer/kernels/flash_attention.hpp>
+#include <typeformer/kernels/rotary_embedding.hpp>
 #include <typeformer/kernels/workspace.hpp>
 
 namespace typeformer::diagnostics {
@@ -29,27 +36,43 @@ struct no_fused_kernel_for_expression;
 namespace typeformer::expr {
 namespace detail {
 
-// The score subtree: q·kᵀ, optionally scaled, optionally masked.
+// A query or key operand: a leaf, or a leaf with rotary position embedding.
+template <class N>
+struct input_of : std::false_type {};
+template <class V>
+struct input_of<leaf<V>> : std::true_type {
+  static const V& view(const leaf<V>& n) { return n.view; }
+  static const rotary_embedding* rotation(const leaf<V>&) { return nullptr; }
+};
+template <class V>
+struct input_of<rotated<leaf<V>>> : std::true_type {
+  static const V& view(const rotated<leaf<V>>& n) { return n.inner.view; }
+  static const rotary_embedding* rotation(const rotated<leaf<V>>& n) { return &n.embedding; }
+};
+
+// The score subtree: q·kᵀ, optionally scaled, optionally masked. q(s) and k(s) give the
+// operand nodes (input_of).
 template <class S>
 struct scores : std::false_type {};
-template <class Q, class K>
-struct scores<product<leaf<Q>, transposed<leaf<K>>>> : std::true_type {
-  using query = Q;
-  using key = K;
+template <class QN, class KN>
+requires(input_of<QN>::value&& input_of<KN>::value) struct scores<product<QN, transposed<KN>>>
+    : std::true_type {
+  using self = product<QN, transposed<KN>>;
   using mask = masks::none;
   static constexpr no_function score_function{};
   static bindings<> score_operands(const auto&) { return {}; }
-  static const Q& q(const product<leaf<Q>, transposed<leaf<K>>>& s) { return s.left.view; }
-  static const K& k(const product<leaf<Q>, transposed<leaf<K>>>& s) { return s.right.inner.view; }
-  static float scale(const product<leaf<Q>, transposed<leaf<K>>>&) { return 1.0f; }
-  static masks::none get_mask(const product<leaf<Q>, transposed<leaf<K>>>&) { return {}; }
+  static const QN& q(const self& s) { return s.left; }
+  static const KN& k(const self& s) { return s.right.inner; }
+  static float scale(const self&) { return 1.0f; }
+  static masks::none get_mask(const self&) { return {}; }
 };
-template <class Q, class K>
-struct scores<product<scaled<leaf<Q>>, transposed<leaf<K>>>>
-    : scores<product<leaf<Q>, transposed<leaf<K>>>> {
-  using self = product<scaled<leaf<Q>>, transposed<leaf<K>>>;
-  static const Q& q(const self& s) { return s.left.inner.view; }
-  static const K& k(const self& s) { return s.right.inner.view; }
+template <class QN, class KN>
+requires(
+    input_of<QN>::value&& input_of<KN>::value) struct scores<product<scaled<QN>, transposed<KN>>>
+    : scores<product<QN, transposed<KN>>> {
+  using self = product<scaled<QN>, transposed<KN>>;
+  static const QN& q(const self& s) { return s.left.inner; }
+  static const KN& k(const self& s) { return s.right.inner; }
   static float scale(const self& s) { return s.left.factor; }
   static masks::none get_mask(const self&) { return {}; }
 };
@@ -89,6 +112,21 @@ requires(std::is_same_v<typename scores<P>::mask, masks::none>&&
   static masks::none get_mask(const self&) { return {}; }
 };
 
+// The features a rotary embedding turns at head width `width`, or shape_error.
+inline std::size_t rotated_dims(const rotary_embedding& r, extent_t width, std::string_view what) {
+  const auto w = static_cast<std::size_t>(width);
+  const std::size_t dims = r.dims ? r.dims : w;
+  if (dims % 2 != 0 || dims > w)
+    throw shape_error(typeformer::detail::concat(
+        "rotary embedding of the ", what, ": it turns pairs of features, so its dims (",
+        std::to_string(dims), ") must be even and at most the head width (", std::to_string(w),
+        ")"));
+  if (!(r.base > 1.0) || !std::isfinite(r.base))
+    throw shape_error(typeformer::detail::concat("rotary embedding of the ", what,
+                                                 ": base must be finite and above 1"));
+  return dims;
+}
+
 template <class E>
 struct attention_pattern : std::false_type {};
 template <class S, class V>
@@ -96,10 +134,54 @@ requires scores<S>::value struct attention_pattern<product<softmax_of<S>, leaf<V
     : std::true_type {
 };
 
-}  // namespace detail
+// The first static shape rule an attention expression E writing Out breaks, or `passed`: checked
+// where the user calls evaluate, so that a broken rule is one error and nothing after it is
+// instantiated.
+template <class E, class Out>
+struct attention_shapes {
+  using S = std::remove_cvref_t<decltype(std::declval<const E&>().left.inner)>;
+  using QN = std::remove_cvref_t<decltype(scores<S>::q(std::declval<const S&>()))>;
+  using KN = std::remove_cvref_t<decltype(scores<S>::k(std::declval<const S&>()))>;
+  using Q = std::remove_cvref_t<decltype(input_of<QN>::view(std::declval<const QN&>()))>;
+  using K = std::remove_cvref_t<decltype(input_of<KN>::view(std::declval<const KN&>()))>;
+  using V = std::remove_cvref_t<decltype(std::declval<const E&>().right.view)>;
+  using O = std::remove_cvref_t<decltype(as_view<4>(std::declval<Out>()))>;
+  using M = std::remove_cvref_t<decltype(scores<S>::get_mask(std::declval<const S&>()))>;
+  static constexpr auto qx = Q::static_extents, kx = K::static_extents, vx = V::static_extents,
+                        ox = O::static_extents;
+  static constexpr auto mx = M::extents;
+  using L = layer_name_of<"expression">;
+  // Keys and values may have fewer heads than queries (grouped-query attention).
+  static constexpr bool kv_heads_divide =
+      kx[1] == dynamic || qx[1] == dynamic || (kx[1] > 0 && qx[1] % kx[1] == 0);
+  template <bool Holds, class Rule>
+  using rule = diagnostics::require<Holds, Rule>;
+  using problem = typeformer::detail::first_problem<
+      rule<extents_may_agree(qx[3], kx[3]),
+           diagnostics::query_and_key_widths_differ<L, qx[3], kx[3]>>,
+      rule<extents_may_agree(kx[2], vx[2]),
+           diagnostics::key_and_value_lengths_differ<L, kx[2], vx[2]>>,
+      rule<extents_may_agree(kx[0], qx[0]), diagnostics::batch_sizes_differ<L, kx[0], qx[0]>>,
+      rule<extents_may_agree(vx[0], qx[0]), diagnostics::batch_sizes_differ<L, vx[0], qx[0]>>,
+      rule<extents_may_agree(ox[0], qx[0]), diagnostics::batch_sizes_differ<L, ox[0], qx[0]>>,
+      rule<kv_heads_divide, diagnostics::key_heads_do_not_divide_query_heads<L, kx[1], qx[1]>>,
+      rule<extents_may_agree(vx[1], kx[1]),
+           diagnostics::value_heads_differ_from_key_heads<L, vx[1], kx[1]>>,
+      rule<extents_may_agree(ox[1], qx[1]), diagnostics::heads_differ<L, ox[1], qx[1]>>,
+      rule<extents_may_agree(ox[2], qx[2]),
+           diagnostics::output_shape_does_not_match<L, ox[2], qx[2]>>,
+      rule<extents_may_agree(ox[3], vx[3]),
+           diagnostics::output_shape_does_not_match<L, ox[3], vx[3]>>,
+      rule<extents_may_agree(mx.batch, qx[0]),
+           diagnostics::mask_batch_does_not_match<L, mx.batch, qx[0]>>,
+      rule<extents_may_agree(mx.heads, qx[1]),
+           diagnostics::mask_heads_do_not_match<L, mx.heads, qx[1]>>,
+      rule<extents_may_agree(mx.query_len, qx[2]),
+           diagnostics::mask_query_length_does_not_match<L, mx.query_len, qx[2]>>,
+      rule<extents_may_agree(mx.key_len, kx[2]),
+           diagnostics::mask_key_length_does_not_match<L, mx.key_len, kx[2]>>>;
+};
 
-/// out = the expression's value. Allocates nothing once the workspace has grown to the size.
-namespace detail {
 template <class Arch, class Out, class E>
 void evaluate_attention(Out&& out_in, const E& e, workspace& ws, fully_masked_rows policy,
                         maths softmax_maths);
@@ -114,8 +196,12 @@ void evaluate(Out&& out, const E& e, workspace& ws,
               maths softmax_maths = maths::fast) {
   static_assert(sizeof(diagnostics::require<detail::attention_pattern<E>::value,
                                             diagnostics::no_fused_kernel_for_expression<E>>));
-  if constexpr (detail::attention_pattern<E>::value)
-    detail::evaluate_attention<Arch>(std::forward<Out>(out), e, ws, policy, softmax_maths);
+  if constexpr (detail::attention_pattern<E>::value) {
+    using problem = typename detail::attention_shapes<E, Out>::problem;
+    static_assert(sizeof(problem));
+    if constexpr (std::is_same_v<problem, diagnostics::passed>)
+      detail::evaluate_attention<Arch>(std::forward<Out>(out), e, ws, policy, softmax_maths);
+  }
 }
 
 /// softmax(s·q·kᵀ + mask)·v by the fused attention kernel. Allocates nothing once the
@@ -126,94 +212,99 @@ void detail::evaluate_attention(Out&& out_in, const E& e, workspace& ws, fully_m
   using S = std::remove_cvref_t<decltype(e.left.inner)>;
   using scores_of = detail::scores<S>;
   using namespace diagnostics;
-  using name_type = layer_name_of<"expression">;
   constexpr std::string_view kind = "scaled_dot_product_attention", name = "expression";
-  const auto& q = scores_of::q(e.left.inner);
-  const auto& k = scores_of::k(e.left.inner);
+  const auto& q_node = scores_of::q(e.left.inner);
+  const auto& k_node = scores_of::k(e.left.inner);
+  using QI = input_of<std::remove_cvref_t<decltype(q_node)>>;
+  using KI = input_of<std::remove_cvref_t<decltype(k_node)>>;
+  const auto& q = QI::view(q_node);
+  const auto& k = KI::view(k_node);
   const auto& v = e.right.view;
-  const auto out = as_view<4>(out_in);
+  const auto out = as_view<4>(std::forward<Out>(out_in));
   const auto& mask = scores_of::get_mask(e.left.inner);
-  using Q = std::remove_cvref_t<decltype(q)>;
-  using K = std::remove_cvref_t<decltype(k)>;
-  using V = std::remove_cvref_t<decltype(v)>;
-  using O = std::remove_cvref_t<decltype(out)>;
   using M = std::remove_cvref_t<decltype(mask)>;
-  constexpr auto qx = Q::static_extents, kx = K::static_extents, vx = V::static_extents;
-  constexpr auto ox = O::static_extents;
-  constexpr auto mx = M::extents;
-  static_assert(sizeof(require<extents_may_agree(qx[3], kx[3]),
-                               query_and_key_widths_differ<name_type, qx[3], kx[3]>>));
-  static_assert(sizeof(require<extents_may_agree(kx[2], vx[2]),
-                               key_and_value_lengths_differ<name_type, kx[2], vx[2]>>));
-  static_assert(sizeof(
-      require<extents_may_agree(kx[0], qx[0]), batch_sizes_differ<name_type, kx[0], qx[0]>>));
-  static_assert(sizeof(
-      require<extents_may_agree(vx[0], qx[0]), batch_sizes_differ<name_type, vx[0], qx[0]>>));
-  static_assert(sizeof(
-      require<extents_may_agree(ox[0], qx[0]), batch_sizes_differ<name_type, ox[0], qx[0]>>));
-  static_assert(
-      sizeof(require<extents_may_agree(kx[1], qx[1]), heads_differ<name_type, kx[1], qx[1]>>));
-  static_assert(
-      sizeof(require<extents_may_agree(vx[1], qx[1]), heads_differ<name_type, vx[1], qx[1]>>));
-  static_assert(
-      sizeof(require<extents_may_agree(ox[1], qx[1]), heads_differ<name_type, ox[1], qx[1]>>));
-  static_assert(sizeof(require<extents_may_agree(ox[2], qx[2]),
-                               output_shape_does_not_match<name_type, ox[2], qx[2]>>));
-  static_assert(sizeof(require<extents_may_agree(ox[3], vx[3]),
-                               output_shape_does_not_match<name_type, ox[3], vx[3]>>));
-  static_assert(sizeof(require<extents_may_agree(mx.batch, qx[0]),
-                               mask_batch_does_not_match<name_type, mx.batch, qx[0]>>));
-  static_assert(sizeof(require<extents_may_agree(mx.heads, qx[1]),
-                               mask_heads_do_not_match<name_type, mx.heads, qx[1]>>));
-  static_assert(sizeof(require<extents_may_agree(mx.query_len, qx[2]),
-                               mask_query_length_does_not_match<name_type, mx.query_len, qx[2]>>));
-  static_assert(sizeof(require<extents_may_agree(mx.key_len, kx[2]),
-                               mask_key_length_does_not_match<name_type, mx.key_len, kx[2]>>));
-
   const extent_t B = q.extent(0), H = q.extent(1), Lq = q.extent(2), D = q.extent(3);
-  const extent_t Lk = k.extent(2), DV = v.extent(3);
+  const extent_t KV = k.extent(1), Lk = k.extent(2), DV = v.extent(3);
   check<query_and_key_widths_differ>(k.extent(3) == D, kind, name, D, k.extent(3));
   check<key_and_value_lengths_differ>(v.extent(2) == Lk, kind, name, Lk, v.extent(2));
-  for (const auto* t : {&k.extents(), &v.extents(), &out.extents()}) {
+  for (const auto* t : {&k.extents(), &v.extents(), &out.extents()})
     check<batch_sizes_differ>((*t)[0] == B, kind, name, (*t)[0], B);
-    check<heads_differ>((*t)[1] == H, kind, name, (*t)[1], H);
-  }
+  check<key_heads_do_not_divide_query_heads>(KV > 0 && H % KV == 0, kind, name, KV, H);
+  check<value_heads_differ_from_key_heads>(v.extent(1) == KV, kind, name, v.extent(1), KV);
+  check<heads_differ>(out.extent(1) == H, kind, name, out.extent(1), H);
   check<output_shape_does_not_match>(out.extent(2) == Lq, kind, name, out.extent(2), Lq);
   check<output_shape_does_not_match>(out.extent(3) == DV, kind, name, out.extent(3), DV);
+  const rotary_embedding* q_rotation = QI::rotation(q_node);
+  const rotary_embedding* k_rotation = KI::rotation(k_node);
+  const std::size_t q_rotated_dims = q_rotation ? rotated_dims(*q_rotation, D, "queries") : 0;
+  const std::size_t k_rotated_dims = k_rotation ? rotated_dims(*k_rotation, D, "keys") : 0;
 
   kernels::mask_spec spec;
   spec.policy = policy;
   mask.lower(spec, masks::call_extents{B, H, Lq, Lk, kind, name});
 
   using std::size_t;
-  const auto b = size_t(B), h = size_t(H), lq = size_t(Lq), lk = size_t(Lk), d = size_t(D),
-             dv = size_t(DV);
+  const auto b = size_t(B), h = size_t(H), kv = size_t(KV), lq = size_t(Lq), lk = size_t(Lk),
+             d = size_t(D), dv = size_t(DV);
+  const kernels::head_strides q_strides = strides_of(q), k_strides = strides_of(k),
+                              out_strides = strides_of(out);
   kernels::attention_operands ops;
-  ops.batch = b, ops.heads = h, ops.query_len = lq, ops.key_len = lk;
+  ops.batch = b, ops.heads = h, ops.kv_heads = kv, ops.query_len = lq, ops.key_len = lk;
   ops.key_dim = d, ops.value_dim = dv;
-  ops.q = q.data(), ops.q_batch = h * lq * d, ops.q_head = lq * d, ops.q_row = d;
+  ops.q = q.data(), ops.q_batch = q_strides.batch, ops.q_head = q_strides.head,
+  ops.q_row = q_strides.row;
   ops.q_scale = scores_of::scale(e.left.inner);
   ops.softmax_maths = softmax_maths;
   ops.key_capacity = kernels::attention_operands::key_capacity_for(lk);
   ops.v_stride = kernels::attention_operands::v_stride_for(dv);
-  const size_t kt_floats = b * h * d * ops.key_capacity, v_floats = b * h * lk * ops.v_stride;
+  // The workspace: transposed keys, padded values, per-thread scratch, then rotated copies of
+  // queries and keys with their angle tables when the expression rotates them.
+  const size_t kt_floats = b * kv * d * ops.key_capacity, v_floats = b * kv * lk * ops.v_stride;
   const size_t scratch_per_thread = kernels::attention_scratch_floats(d, dv);
-  float* kt = ws.reserve(kt_floats + v_floats + ws.threads() * scratch_per_thread);
+  const size_t scratch_floats = ws.threads() * scratch_per_thread;
+  const size_t q_rotated_floats = q_rotation ? b * h * lq * d + lq * q_rotated_dims : 0;
+  const size_t k_rotated_floats = k_rotation ? b * kv * lk * d + lk * k_rotated_dims : 0;
+  float* kt =
+      ws.reserve(kt_floats + v_floats + scratch_floats + q_rotated_floats + k_rotated_floats);
   float* vt = kt + kt_floats;
-  kernels::scatter_keys_transposed<simd::resolve_arch<Arch>>(k.data(), {h * lk * d, lk * d, d}, b,
-                                                             h, lk, d, kt, ops.key_capacity);
-  kernels::scatter_values<simd::resolve_arch<Arch>>(v.data(), {h * lk * dv, lk * dv, dv}, b, h, lk,
-                                                    dv, vt, ops.v_stride);
-  ops.kt = kt, ops.v = vt;
-  ops.out = out.data(), ops.out_batch = h * lq * dv, ops.out_head = lq * dv, ops.out_row = dv;
   float* scratch = vt + v_floats;
+  using A = simd::resolve_arch<Arch>;
+  // Rotates x (pairs heads·batch, each length × d) into `to`, contiguous, and returns `to`.
+  const auto rotate = [&](const auto* x, kernels::head_strides from, size_t heads, size_t len,
+                          const rotary_embedding& r, size_t dims, float* to) {
+    float* cos_table = to + b * heads * len * d;
+    float* sin_table = cos_table + len * dims / 2;
+    kernels::rotary_angles<A>(cos_table, sin_table, r.first_position, len, dims, r.base);
+    ws.pool().parallel_for(b * heads, 1, [&](size_t first, size_t last, size_t) {
+      kernels::rotate_heads<A>(x, from, heads, len, d, dims, r.pairs, cos_table, sin_table, to,
+                               first, last);
+    });
+    return to;
+  };
+  const float* k_data = k.data();
+  kernels::head_strides k_layout = k_strides;
+  if (q_rotation) {
+    ops.q =
+        rotate(q.data(), q_strides, h, lq, *q_rotation, q_rotated_dims, scratch + scratch_floats);
+    ops.q_batch = h * lq * d, ops.q_head = lq * d, ops.q_row = d;
+  }
+  if (k_rotation) {
+    k_data = rotate(k.data(), k_strides, kv, lk, *k_rotation, k_rotated_dims,
+                    scratch + scratch_floats + q_rotated_floats);
+    k_layout = {kv * lk * d, lk * d, d};
+  }
+  kernels::scatter_keys_transposed<A>(k_data, k_layout, b, kv, lk, d, kt, ops.key_capacity);
+  kernels::scatter_values<A>(v.data(), strides_of(v), b, kv, lk, dv, vt, ops.v_stride);
+  ops.kt = kt, ops.v = vt;
+  ops.out = out.data(), ops.out_batch = out_strides.batch, ops.out_head = out_strides.head,
+  ops.out_row = out_strides.row;
   const size_t tasks = kernels::attention_task_count(ops);
   const auto run = [&](const auto& functions) {
     ws.pool().parallel_for(tasks, std::max<size_t>(1, tasks / (8 * ws.threads())),
                            [&](size_t first, size_t last, size_t who) {
-                             kernels::flash_attention<simd::resolve_arch<Arch>>(
-                                 ops, spec, scratch + who * scratch_per_thread, first, last,
-                                 functions);
+                             kernels::flash_attention<A>(ops, spec,
+                                                         scratch + who * scratch_per_thread, first,
+                                                         last, functions);
                            });
   };
   constexpr auto score_function = scores_of::score_function;
@@ -246,7 +337,8 @@ void detail::evaluate_attention(Out&& out_in, const E& e, workspace& ws, fully_m
 template <tensor_operand Q, tensor_operand K, tensor_operand V, class Mask = masks::none>
 auto scaled_dot_product_attention(Q&& q, K&& k, V&& v, Mask mask = {}) {
   auto qn = node(std::forward<Q>(q));
-  const float scale = 1.0f / std::sqrt(static_cast<float>(qn.view.extent(3)));
+  const float scale =
+      1.0f / std::sqrt(static_cast<float>(detail::input_of<decltype(qn)>::view(qn).extent(3)));
   return softmax(scale * (std::move(qn) * transpose(std::forward<K>(k))) + mask) *
          node(std::forward<V>(v));
 }

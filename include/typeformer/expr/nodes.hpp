@@ -6,11 +6,13 @@
 //
 // is `product<softmax_of<masked<scaled<product<leaf<Q>, transposed<leaf<K>>>>, M>>, leaf<V>>`.
 // Leaves are rank-4 (batch, heads, length, width) views, the layout of PyTorch's
-// scaled_dot_product_attention.
+// scaled_dot_product_attention, or (batch, length, heads·width) tensors read in place through
+// split_heads<H> (expr/split_heads.hpp). Containers (xtensor's) become leaves through `node(x)`.
 
 #include <type_traits>
 #include <utility>
 
+#include <typeformer/expr/split_heads.hpp>
 #include <typeformer/tensor/view.hpp>
 
 namespace typeformer::expr {
@@ -58,7 +60,7 @@ struct is_node<masked<E, M>> : std::true_type {};
 template <class E>
 struct is_node<softmax_of<E>> : std::true_type {};
 
-/// A node, or a rank-4 view turned into a leaf.
+/// A node, or a rank-4 view or container (anything `as_view<4>` takes) turned into a leaf.
 template <class T>
 auto node(T&& x) {
   if constexpr (is_node<std::remove_cvref_t<T>>::value)
@@ -69,10 +71,12 @@ auto node(T&& x) {
 template <class T>
 using node_t = decltype(node(std::declval<T>()));
 
-/// Something that may stand in an expression: a node or a rank-4 tensor_view. (Not any
-/// container: xtensor has its own element-wise operator*.)
+/// Something that may stand in an expression: a node, a rank-4 tensor_view or a split_heads
+/// view. (Not any container: xtensor has its own element-wise operator*, which argument-dependent
+/// lookup would find first; wrap a container with `node(x)`.)
 template <class T>
 concept tensor_operand = is_node<std::remove_cvref_t<T>>::value ||
+    is_split_heads_view<std::remove_cvref_t<T>>::value ||
     (is_tensor_view<std::remove_cvref_t<T>>::value&& std::remove_cvref_t<T>::rank == 4);
 
 template <tensor_operand E>

@@ -34,6 +34,9 @@ inline constexpr std::size_t attention_value_stride_multiple = 16;
 /// Shapes and pointers of one attention call over projected, per-head data.
 struct attention_operands {
   std::size_t batch = 0, heads = 0, query_len = 0, key_len = 0, key_dim = 0, value_dim = 0;
+  // Heads of keys and values, dividing `heads` (grouped-query attention; 1 is multi-query);
+  // 0 means `heads`. Query head h reads key/value head h·kv_heads/heads.
+  std::size_t kv_heads = 0;
   // q(b,h,i,d) = q[b*q_batch + h*q_head + i*q_row + d]; scores are (q·k)·q_scale.
   const float* q = nullptr;
   std::size_t q_batch = 0, q_head = 0, q_row = 0;
@@ -59,6 +62,12 @@ struct attention_operands {
   const float* rel_k = nullptr;
   const float* rel_v = nullptr;
   std::size_t max_distance = 0;  // K
+
+  /// The (batch, head) block of keys and values that query head h of batch b reads.
+  constexpr std::size_t kv_block(std::size_t b, std::size_t h) const noexcept {
+    const std::size_t kv = kv_heads ? kv_heads : heads;
+    return b * kv + h * kv / heads;
+  }
 
   /// Rows of the relative tables: 2K+1, or 0 without relative terms.
   constexpr std::size_t relative_buckets() const noexcept {

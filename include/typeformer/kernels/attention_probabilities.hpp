@@ -23,7 +23,7 @@ void attention_probabilities(const attention_operands& o, const mask_spec& m,
   const std::size_t key_block = stored_key_block(o.key_capacity);
   for (std::size_t b = 0; b < o.batch; ++b)
     for (std::size_t h = 0; h < o.heads; ++h) {
-      const float* kt = o.kt + (b * o.heads + h) * o.key_dim * o.key_capacity;
+      const float* kt = o.kt + o.kv_block(b, h) * o.key_dim * o.key_capacity;
       for (std::size_t i = 0; i < o.query_len; ++i) {
         float* row = weights + ((b * o.heads + h) * o.query_len + i) * o.key_len;
         const float* q = o.q + b * o.q_batch + h * o.q_head + i * o.q_row;

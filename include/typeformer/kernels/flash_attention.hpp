@@ -563,8 +563,8 @@ void attend_query_block(const attention_operands& o, const mask_spec& m,
   blk.b = b, blk.h = h, blk.i0 = i0;
   blk.rows = std::min(QB, o.query_len - i0);
   const float q_scale = o.q_scale * score_unit(o.softmax_maths);
-  blk.kt = o.kt + (b * o.heads + h) * o.key_dim * o.key_capacity;
-  blk.v = o.v + (b * o.heads + h) * (o.v_block ? o.v_block : o.key_len * vs);
+  blk.kt = o.kt + o.kv_block(b, h) * o.key_dim * o.key_capacity;
+  blk.v = o.v + o.kv_block(b, h) * (o.v_block ? o.v_block : o.key_len * vs);
 
   std::ptrdiff_t max_limit = 0;
   for (std::size_t r = 0; r < blk.rows; ++r) {
