@@ -2,14 +2,17 @@
 // the formulas written out by hand (Python's floor division and modulo, select, clamp, the
 // kinds), and what its interval bounds say about tiles and operand indices.
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <random>
 #include <vector>
 
 #include <catch2/catch.hpp>
 
 #include <typeformer/functions/bounds.hpp>
+#include <typeformer/functions/call.hpp>
 #include <typeformer/functions/evaluation.hpp>
 #include <typeformer/functions/nodes.hpp>
 #include <typeformer/functions/operands.hpp>
@@ -143,6 +146,55 @@ TEST_CASE("score and mask functions: interval bounds classify tiles") {
   CHECK(classify(q_idx % 64 < 32, tile(64, 95, 0, 0)) == tile_class::full);
   CHECK(classify(q_idx % 64 < 32, tile(96, 127, 0, 0)) == tile_class::empty);
   CHECK(classify(q_idx % 64 < 32, tile(0, 127, 0, 0)) == tile_class::partial);
+}
+
+TEST_CASE("score and mask functions: operand bounds from the per-call block map") {
+  // A (3, 1000) int32 table with values past float's exact integers and a (2000) float table:
+  // over random index ranges the bounds with a block map must contain every element's value,
+  // and be as tight as float allows (the exact ones, rounded outwards).
+  constexpr fx::operand<"ids", std::int32_t, typeformer::dynamic, typeformer::dynamic> ids;
+  constexpr fx::operand<"weights", float, typeformer::dynamic> weights;
+  std::mt19937 rng(36);
+  std::vector<std::int32_t> id(3 * 1000);
+  for (auto& x : id) x = std::int32_t(rng() % 100000) + (1 << 25);
+  std::vector<float> w(2000);
+  for (auto& x : w) x = std::uniform_real_distribution<float>(-5.0f, 5.0f)(rng);
+  const auto operands = fx::bind_all(fx::bind<"ids">(id.data(), {3, 1000}), fx::bind<"weights">(w));
+  using bounds_type = fx::bound_operand_bounds<decltype(operands)>;
+  std::vector<float> map(bounds_type::block_map_floats(operands));
+  REQUIRE(map.size() == 2 * (3 * 63 + 125));
+  bounds_type mapped(operands), scanned(operands);
+  mapped.build_block_map(map.data());
+  for (int trial = 0; trial < 2000; ++trial) {
+    std::size_t lo = rng() % 1000, hi = rng() % 1000;
+    if (lo > hi) std::swap(lo, hi);
+    const std::size_t row_lo = rng() % 3, row_hi = row_lo + rng() % (3 - row_lo);
+    INFO("rows " << row_lo << ".." << row_hi << ", columns " << lo << ".." << hi);
+    double exact_lo = 1e300, exact_hi = -1e300;
+    for (std::size_t r = row_lo; r <= row_hi; ++r)
+      for (std::size_t c = lo; c <= hi; ++c)
+        exact_lo = std::min(exact_lo, double(id[r * 1000 + c])),
+        exact_hi = std::max(exact_hi, double(id[r * 1000 + c]));
+    const auto rows = fx::interval::between(double(row_lo), double(row_hi));
+    const auto columns = fx::interval::between(double(lo), double(hi));
+    const fx::interval m = mapped.bounds<decltype(ids)>(rows, columns);
+    REQUIRE(m.lo <= exact_lo);
+    REQUIRE(m.hi >= exact_hi);
+    REQUIRE(exact_lo - m.lo <= 4.0);  // one float step at 2^25
+    REQUIRE(m.hi - exact_hi <= 4.0);
+    const fx::interval s = scanned.bounds<decltype(ids)>(rows, columns);
+    REQUIRE(s.lo == exact_lo);
+    REQUIRE(s.hi == exact_hi);
+
+    std::size_t wlo = rng() % 2000, whi = rng() % 2000;
+    if (wlo > whi) std::swap(wlo, whi);
+    const auto [w_min, w_max] =
+        std::minmax_element(w.begin() + long(wlo), w.begin() + long(whi) + 1);
+    const fx::interval mw =
+        mapped.bounds<decltype(weights)>(fx::interval::between(double(wlo), double(whi)));
+    REQUIRE(mw.lo == double(*w_min));
+    REQUIRE(mw.hi == double(*w_max));
+  }
 }
 
 TEST_CASE("score and mask functions: the range of indices, overflow and zero divisors") {

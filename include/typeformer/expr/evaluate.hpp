@@ -239,6 +239,32 @@ void detail::evaluate_attention(Out&& out_in, const E& e, workspace& ws, fully_m
   const std::size_t q_rotated_dims = q_rotation ? rotated_dims(*q_rotation, D, "queries") : 0;
   const std::size_t k_rotated_dims = k_rotation ? rotated_dims(*k_rotation, D, "keys") : 0;
 
+  // Score and mask functions, with the operands bound to them, checked before any work.
+  constexpr auto score_function = scores_of::score_function;
+  constexpr bool has_mask_function = is_function_mask<M>::value;
+  constexpr bool has_functions =
+      has_mask_function ||
+      !std::is_same_v<std::remove_cvref_t<decltype(score_function)>, no_function>;
+  const auto operands = [&] {
+    if constexpr (has_mask_function)
+      return joined(scores_of::score_operands(e.left.inner), mask.operands);
+    else
+      return scores_of::score_operands(e.left.inner);
+  }();
+  constexpr auto mask_function = [] {
+    if constexpr (has_mask_function)
+      return M::function;
+    else
+      return no_function{};
+  }();
+  using functions_type = kernels::attention_functions<score_function, mask_function,
+                                                      std::remove_cvref_t<decltype(operands)>>;
+  if constexpr (has_functions) {
+    const function_call_extents call{B, H, Lq, Lk, kind};
+    check_function_call(score_function, operands, call);
+    check_function_call(mask_function, operands, call);
+  }
+
   kernels::mask_spec spec;
   spec.policy = policy;
   mask.lower(spec, masks::call_extents{B, H, Lq, Lk, kind, name});
@@ -264,8 +290,10 @@ void detail::evaluate_attention(Out&& out_in, const E& e, workspace& ws, fully_m
   const size_t scratch_floats = ws.threads() * scratch_per_thread;
   const size_t q_rotated_floats = q_rotation ? b * h * lq * d + lq * q_rotated_dims : 0;
   const size_t k_rotated_floats = k_rotation ? b * kv * lk * d + lk * k_rotated_dims : 0;
-  float* kt =
-      ws.reserve(kt_floats + v_floats + scratch_floats + q_rotated_floats + k_rotated_floats);
+  size_t block_map_floats = 0;
+  if constexpr (has_functions) block_map_floats = functions_type::block_map_floats(operands);
+  float* kt = ws.reserve(kt_floats + v_floats + scratch_floats + q_rotated_floats +
+                         k_rotated_floats + block_map_floats);
   float* vt = kt + kt_floats;
   float* scratch = vt + v_floats;
   using A = simd::resolve_arch<Arch>;
@@ -307,29 +335,10 @@ void detail::evaluate_attention(Out&& out_in, const E& e, workspace& ws, fully_m
                                                          last, functions);
                            });
   };
-  constexpr auto score_function = scores_of::score_function;
-  constexpr bool has_mask_function = is_function_mask<M>::value;
-  if constexpr (has_mask_function ||
-                !std::is_same_v<std::remove_cvref_t<decltype(score_function)>, no_function>) {
-    const auto operands = [&] {
-      if constexpr (has_mask_function)
-        return joined(scores_of::score_operands(e.left.inner), mask.operands);
-      else
-        return scores_of::score_operands(e.left.inner);
-    }();
-    constexpr auto mask_function = [] {
-      if constexpr (has_mask_function)
-        return M::function;
-      else
-        return no_function{};
-    }();
-    const function_call_extents call{B, H, Lq, Lk, kind};
-    check_function_call(score_function, operands, call);
-    check_function_call(mask_function, operands, call);
-    run(kernels::attention_functions<score_function, mask_function, decltype(operands)>(operands));
-  } else {
+  if constexpr (has_functions)
+    run(functions_type(operands, scratch + scratch_floats + q_rotated_floats + k_rotated_floats));
+  else
     run(kernels::no_attention_functions{});
-  }
 }
 
 /// softmax(q·kᵀ / √d + mask)·v, the expression PyTorch's scaled_dot_product_attention computes

@@ -11,8 +11,10 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -28,16 +30,34 @@ namespace typeformer::expr {
 /// argument).
 struct no_function {};
 
-/// The bounds of bound operands' elements over index ranges: exact for one element, by
-/// scanning for up to `scan_limit` elements, else the whole table's (computed once per call).
+/// The bounds of bound operands' elements over index ranges: exact for one element; else from
+/// a block map when the caller built one (build_block_map: the min and max of every run of
+/// `block` elements along each table's last axis), by scanning what the map does not cover; by
+/// scanning up to `scan_limit` elements without a map; else the whole table's (computed once
+/// per call). With the map, the 128 document ids of a query block cost 8 blocks, not 128
+/// elements: scanning cost a quarter of packed documents' time.
 template <class Bindings>
 struct bound_operand_bounds {
   static constexpr std::size_t scan_limit = 4096;
+  static constexpr std::size_t block = 16;
+  static constexpr std::size_t slots = Bindings::count == 0 ? 1 : Bindings::count;
   const Bindings* operands = nullptr;
-  std::array<interval, Bindings::count == 0 ? 1 : Bindings::count> whole{};
+  std::array<interval, slots> whole{};
+  // Per operand: block b of row r has bounds [lo[r·blocks + b], hi[...]], or null (no map).
+  std::array<const float*, slots> block_lo{}, block_hi{};
 
   explicit bound_operand_bounds(const Bindings& b) : operands(&b) {
     fill_whole(std::make_index_sequence<Bindings::count>{});
+  }
+
+  /// Floats the block map of `b` takes (0 when no table is long enough to need one).
+  static std::size_t block_map_floats(const Bindings& b) noexcept {
+    return map_floats(b, std::make_index_sequence<Bindings::count>{});
+  }
+  /// Builds the block map in `storage` (block_map_floats(operands) floats), which must outlive
+  /// this object. Bounds are rounded outwards to float, so a tile is never misjudged.
+  void build_block_map(float* storage) noexcept {
+    build(storage, std::make_index_sequence<Bindings::count>{});
   }
 
   template <class Operand, class... I>
@@ -51,15 +71,48 @@ struct bound_operand_bounds {
       const std::array<interval, sizeof...(I)> range{index...};
       double count = 1;
       for (const interval& r : range) count *= r.hi - r.lo + 1;
-      if (!(count <= scan_limit)) return whole[at];
-      std::array<std::int64_t, sizeof...(I)> i{};
-      for (std::size_t d = 0; d < i.size(); ++d) i[d] = static_cast<std::int64_t>(range[d].lo);
+      const double rows = count / (range.back().hi - range.back().lo + 1);
+      const bool mapped = block_lo[at] != nullptr && count > double(2 * block) &&
+                          rows * (range.back().hi - range.back().lo + 1) / block <= scan_limit;
+      if (!mapped && !(count <= scan_limit)) return whole[at];
+      constexpr std::size_t N = sizeof...(I);
+      std::array<std::int64_t, N> i{};
+      for (std::size_t d = 0; d < N; ++d) i[d] = static_cast<std::int64_t>(range[d].lo);
       interval found{std::numeric_limits<double>::infinity(),
                      -std::numeric_limits<double>::infinity()};
+      const auto add = [&](double lo, double hi) {
+        found.lo = std::min(found.lo, lo), found.hi = std::max(found.hi, hi);
+      };
+      const auto last_lo = static_cast<std::int64_t>(range[N - 1].lo);
+      const auto last_hi = static_cast<std::int64_t>(range[N - 1].hi);
       while (true) {
-        const double v = element(bound, i, std::make_index_sequence<sizeof...(I)>{});
-        found.lo = std::min(found.lo, v), found.hi = std::max(found.hi, v);
-        std::size_t d = i.size();
+        if (mapped) {
+          // One row of the last axis: elements up to a block edge, whole blocks, the rest.
+          i[N - 1] = last_lo;
+          const std::size_t row_start =
+              offset(bound, i, std::make_index_sequence<N>{}) - std::size_t(last_lo);
+          const std::size_t blocks = blocks_of(bound.extents[N - 1]);
+          const std::size_t row = row_start / static_cast<std::size_t>(bound.extents[N - 1]);
+          std::int64_t j = last_lo;
+          for (; j <= last_hi && j % std::int64_t(block) != 0; ++j) {
+            const double v = static_cast<double>(bound.data[row_start + std::size_t(j)]);
+            add(v, v);
+          }
+          for (; j + std::int64_t(block) - 1 <= last_hi; j += std::int64_t(block)) {
+            const std::size_t k = row * blocks + std::size_t(j) / block;
+            add(block_lo[at][k], block_hi[at][k]);
+          }
+          for (; j <= last_hi; ++j) {
+            const double v = static_cast<double>(bound.data[row_start + std::size_t(j)]);
+            add(v, v);
+          }
+          i[N - 1] = last_hi;
+        } else {
+          const double v =
+              static_cast<double>(bound.data[offset(bound, i, std::make_index_sequence<N>{})]);
+          add(v, v);
+        }
+        std::size_t d = N;
         while (d > 0 && static_cast<double>(++i[d - 1]) > range[d - 1].hi) {
           i[d - 1] = static_cast<std::int64_t>(range[d - 1].lo);
           --d;
@@ -71,9 +124,70 @@ struct bound_operand_bounds {
 
  private:
   template <class Bound, std::size_t N, std::size_t... K>
-  static double element(const Bound& b, const std::array<std::int64_t, N>& i,
-                        std::index_sequence<K...>) noexcept {
-    return static_cast<double>(b.at(i[K]...));
+  static std::size_t offset(const Bound& b, const std::array<std::int64_t, N>& i,
+                            std::index_sequence<K...>) noexcept {
+    std::size_t o = 0;
+    ((o = o * static_cast<std::size_t>(b.extents[K]) + static_cast<std::size_t>(i[K])), ...);
+    return o;
+  }
+  static std::size_t blocks_of(extent_t last) noexcept {
+    return (static_cast<std::size_t>(last) + block - 1) / block;
+  }
+  // A table earns a map when its rows are longer than two blocks.
+  template <class Bound>
+  static std::size_t map_floats_of(const Bound& b) noexcept {
+    if constexpr (Bound::rank == 0) {
+      return 0;
+    } else {
+      const auto last = static_cast<std::size_t>(b.extents[Bound::rank - 1]);
+      if (last <= 2 * block) return 0;
+      return 2 * (b.size() / last) * blocks_of(b.extents[Bound::rank - 1]);
+    }
+  }
+  template <std::size_t... K>
+  static std::size_t map_floats([[maybe_unused]] const Bindings& b,
+                                std::index_sequence<K...>) noexcept {
+    return (std::size_t{0} + ... + map_floats_of(b.template get<K>()));
+  }
+  template <std::size_t... K>
+  void build([[maybe_unused]] float* storage, std::index_sequence<K...>) noexcept {
+    ((storage = build_one<K>(storage)), ...);
+  }
+  template <std::size_t K>
+  float* build_one(float* storage) noexcept {
+    const auto& b = operands->template get<K>();
+    const std::size_t floats = map_floats_of(b);
+    if (floats == 0) return storage;
+    const auto last =
+        static_cast<std::size_t>(b.extents[std::remove_cvref_t<decltype(b)>::rank - 1]);
+    const std::size_t blocks = blocks_of(b.extents[std::remove_cvref_t<decltype(b)>::rank - 1]);
+    const std::size_t rows = b.size() / last;
+    float* lo = storage;
+    float* hi = storage + rows * blocks;
+    for (std::size_t r = 0; r < rows; ++r)
+      for (std::size_t k = 0; k < blocks; ++k) {
+        const std::size_t first = r * last + k * block,
+                          end = r * last + std::min(last, (k + 1) * block);
+        double l = static_cast<double>(b.data[first]), h = l;
+        for (std::size_t e = first + 1; e < end; ++e) {
+          const auto v = static_cast<double>(b.data[e]);
+          l = std::min(l, v), h = std::max(h, v);
+        }
+        lo[r * blocks + k] = round_down(l);
+        hi[r * blocks + k] = round_up(h);
+      }
+    block_lo[K] = lo, block_hi[K] = hi;
+    return storage + floats;
+  }
+  static float round_down(double v) noexcept {
+    const auto f = static_cast<float>(v);
+    return static_cast<double>(f) > v ? std::nextafter(f, -std::numeric_limits<float>::infinity())
+                                      : f;
+  }
+  static float round_up(double v) noexcept {
+    const auto f = static_cast<float>(v);
+    return static_cast<double>(f) < v ? std::nextafter(f, std::numeric_limits<float>::infinity())
+                                      : f;
   }
   template <std::size_t... K>
   void fill_whole(std::index_sequence<K...>) {

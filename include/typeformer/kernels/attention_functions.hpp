@@ -56,6 +56,15 @@ struct attention_functions {
   static constexpr auto mask = Mask;
 
   explicit attention_functions(const Bindings& b) : operands(&b), element_bounds(b) {}
+  /// With the block map of the mask's operands built in `block_map` (block_map_floats(b)
+  /// floats of the workspace, which must outlive this object): tiles are then classified from
+  /// a few blocks of each operand rather than from every element.
+  attention_functions(const Bindings& b, float* block_map) : attention_functions(b) {
+    if constexpr (has_mask) element_bounds.build_block_map(block_map);
+  }
+  static std::size_t block_map_floats(const Bindings& b) noexcept {
+    return has_mask ? expr::bound_operand_bounds<Bindings>::block_map_floats(b) : 0;
+  }
 
   const Bindings* operands;
   expr::bound_operand_bounds<Bindings> element_bounds;
