@@ -5,17 +5,25 @@
 //
 // A context supplies the algebra, the placeholders' values and the operands' elements:
 //   ctx.score(), ctx.q_idx(), ctx.kv_idx(), ctx.head_idx(), ctx.batch_idx()
-//   ctx.template read<Operand>(indices...)   (indices are in range: checked per call)
+//   ctx.template read<Operand, Pattern>(indices...)   (indices are in range: checked per call;
+//   Pattern, a read_pattern, says how the indices vary across a register's keys)
 
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <tuple>
 #include <type_traits>
+#include <utility>
 
 #include <typeformer/functions/nodes.hpp>
 #include <typeformer/functions/operands.hpp>
 
 namespace typeformer::expr {
+
+/// How an operand's indices vary across the keys of one register: not at all (one element,
+/// broadcast), only in the last index, which is kv_idx itself (consecutive elements), or
+/// otherwise (an element per key).
+enum class read_pattern { per_key, uniform, along_keys };
 
 /// Plain C++ values: int32 indices, float reals, bool conditions.
 struct scalar_algebra {
@@ -197,20 +205,37 @@ template <class T>
 using varies_across_keys = reads_placeholder<T, placeholder_id::kv_idx, placeholder_id::score>;
 
 namespace detail {
-template <class Operand, bool Uniform, class Context, class List, class... Done>
+template <class Operand, read_pattern Pattern, class Context, class List, class... Done>
 constexpr auto read_indexed(const Context& ctx, const List& list, const Done&... done) {
   if constexpr (requires { list.first; })
-    return read_indexed<Operand, Uniform>(ctx, list.rest, done...,
+    return read_indexed<Operand, Pattern>(ctx, list.rest, done...,
                                           evaluate_function(list.first, ctx));
   else
-    return ctx.template read<Operand, Uniform>(done...);
+    return ctx.template read<Operand, Pattern>(done...);
+}
+
+template <class... I>
+constexpr read_pattern pattern_of() {
+  if constexpr (!(varies_across_keys<I>::value || ...)) {
+    return read_pattern::uniform;
+  } else {
+    using types = std::tuple<I...>;
+    using last = std::tuple_element_t<sizeof...(I) - 1, types>;
+    constexpr bool leading_uniform = []<std::size_t... K>(std::index_sequence<K...>) {
+      return !(varies_across_keys<std::tuple_element_t<K, types>>::value || ...);
+    }
+    (std::make_index_sequence<sizeof...(I) - 1>{});
+    if constexpr (leading_uniform && std::is_same_v<last, placeholder<placeholder_id::kv_idx>>)
+      return read_pattern::along_keys;
+    else
+      return read_pattern::per_key;
+  }
 }
 }  // namespace detail
 
 template <class Context, class Operand, class... I>
 constexpr auto evaluate_function(const indexed<Operand, I...>& n, const Context& ctx) {
-  return detail::read_indexed<Operand, !varies_across_keys<indexed<Operand, I...>>::value>(
-      ctx, n.indices);
+  return detail::read_indexed<Operand, detail::pattern_of<I...>()>(ctx, n.indices);
 }
 
 /// One point of a call: the placeholders' values and the call's operands.
@@ -226,7 +251,7 @@ struct function_point {
   constexpr std::int32_t kv_idx() const noexcept { return kv; }
   constexpr std::int32_t head_idx() const noexcept { return head; }
   constexpr std::int32_t batch_idx() const noexcept { return batch; }
-  template <class Operand, bool Uniform = false, class... I>
+  template <class Operand, read_pattern = read_pattern::per_key, class... I>
   constexpr typename Operand::element read(I... i) const noexcept {
     constexpr std::size_t at = Bindings::template find<Operand::name>();
     return operands->template get<at>().at(i...);

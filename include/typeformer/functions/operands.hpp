@@ -147,6 +147,15 @@ struct bound_operand {
       return data[offset];
     }
   }
+  /// Where the element at in-range indices lives (rank ≥ 1).
+  template <class... I>
+  requires(Rank > 0 && sizeof...(I) == Rank) const T* address(I... i) const noexcept {
+    const std::array<std::int64_t, Rank> index{static_cast<std::int64_t>(i)...};
+    std::size_t offset = 0;
+    for (std::size_t d = 0; d < Rank; ++d)
+      offset = offset * static_cast<std::size_t>(extents[d]) + static_cast<std::size_t>(index[d]);
+    return data + offset;
+  }
 };
 
 /// Binds a scalar: `bind<"window">(256)`.

@@ -119,39 +119,55 @@ struct function_lanes {
   integer head_idx() const noexcept { return uniform(head); }
   integer batch_idx() const noexcept { return uniform(batch); }
 
-  /// An operand's elements at the lanes' indices (in range: checked once per call). With
-  /// `Uniform`, every lane has the same indices: one element is read and broadcast.
-  template <class Operand, bool Uniform = false, class... I>
+  /// An operand's elements at the lanes' indices (in range: checked once per call), read as
+  /// `Pattern` says the indices vary: one element broadcast (uniform), consecutive elements from
+  /// the register's first key (along_keys, unless the register runs past the last key), or one
+  /// element per lane.
+  template <class Operand, expr::read_pattern Pattern = expr::read_pattern::per_key, class... I>
   auto read(const I&... indices) const noexcept {
     constexpr std::size_t at = Bindings::template find<Operand::name>();
     const auto& bound = operands->template get<at>();
     using element = typename Operand::element;
+    constexpr std::size_t W = simd::ops<Arch>::width;
     if constexpr (std::is_same_v<Arch, simd::scalar>) {
       return bound.at(indices...);
-    } else if constexpr (sizeof...(I) == 0 || Uniform) {
-      const element v = bound.at(static_cast<std::int64_t>(indices.get(0))...);
-      if constexpr (std::is_same_v<element, bool>)
-        return typename algebra::condition(v);
-      else
-        return real(static_cast<float>(v));
+    } else if constexpr (sizeof...(I) == 0 || Pattern == expr::read_pattern::uniform) {
+      return as_lanes(bound.at(static_cast<std::int64_t>(indices.get(0))...));
     } else {
-      constexpr std::size_t W = real::size;
+      alignas(64) float values[W];
+      if constexpr (Pattern == expr::read_pattern::along_keys) {
+        if (kv0 + static_cast<std::int32_t>(W) - 1 <= kv_last) {
+          // The leading indices are uniform; the last is kv0, kv0 + 1, …
+          const element* run = bound.address(static_cast<std::int64_t>(indices.get(0))...);
+          for (std::size_t w = 0; w < W; ++w) values[w] = static_cast<float>(run[w]);
+          return as_lanes<element>(values);
+        }
+      }
       alignas(64) float lanes[sizeof...(I)][W];
       std::size_t k = 0;
       ((indices.store_aligned(lanes[k++])), ...);
-      alignas(64) float values[W];
-      for (std::size_t w = 0; w < W; ++w) {
-        const element v = read_lane(bound, lanes, w, std::make_index_sequence<sizeof...(I)>{});
-        values[w] = static_cast<float>(v);
-      }
-      if constexpr (std::is_same_v<element, bool>)
-        return real::load_aligned(values) != real(0.0f);
-      else
-        return real::load_aligned(values);
+      for (std::size_t w = 0; w < W; ++w)
+        values[w] = static_cast<float>(
+            read_lane(bound, lanes, w, std::make_index_sequence<sizeof...(I)>{}));
+      return as_lanes<element>(values);
     }
   }
 
  private:
+  template <class Element>
+  static auto as_lanes(Element v) noexcept {
+    if constexpr (std::is_same_v<Element, bool>)
+      return typename algebra::condition(v);
+    else
+      return real(static_cast<float>(v));
+  }
+  template <class Element>
+  static auto as_lanes(const float (&values)[simd::ops<Arch>::width]) noexcept {
+    if constexpr (std::is_same_v<Element, bool>)
+      return real::load_aligned(values) != real(0.0f);
+    else
+      return real::load_aligned(values);
+  }
   static integer uniform(std::int32_t v) noexcept {
     if constexpr (std::is_same_v<Arch, simd::scalar>)
       return v;
