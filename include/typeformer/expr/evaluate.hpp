@@ -321,8 +321,19 @@ void detail::evaluate_attention(Out&& out_in, const E& e, workspace& ws, fully_m
                     scratch + scratch_floats + q_rotated_floats);
     k_layout = {kv * lk * d, lk * d, d};
   }
-  kernels::scatter_keys_transposed<A>(k_data, k_layout, b, kv, lk, d, kt, ops.key_capacity);
-  kernels::scatter_values<A>(v.data(), strides_of(v), b, kv, lk, dv, vt, ops.v_stride);
+  // The copies for the kernel, a (batch, head) pair per task: at (8, 12, 1024) they take 8 ms,
+  // a fifth of a sparse variant's call.
+  const kernels::head_strides v_strides = strides_of(v);
+  ws.pool().parallel_for(b * kv, 1, [&](size_t first, size_t last, size_t) {
+    for (size_t pair = first; pair < last; ++pair) {
+      const size_t bb = pair / kv, hh = pair % kv;
+      kernels::scatter_keys_transposed<A>(k_data + bb * k_layout.batch + hh * k_layout.head,
+                                          k_layout, 1, 1, lk, d, kt + pair * d * ops.key_capacity,
+                                          ops.key_capacity);
+      kernels::scatter_values<A>(v.data() + bb * v_strides.batch + hh * v_strides.head, v_strides,
+                                 1, 1, lk, dv, vt + pair * lk * ops.v_stride, ops.v_stride);
+    }
+  });
   ops.kt = kt, ops.v = vt;
   ops.out = out.data(), ops.out_batch = out_strides.batch, ops.out_head = out_strides.head,
   ops.out_row = out_strides.row;

@@ -118,10 +118,15 @@ void scatter_keys_transposed(const float* k, head_strides s, std::size_t batch, 
   for (std::size_t b = 0; b < batch; ++b)
     for (std::size_t h = 0; h < heads; ++h) {
       float* block = kt + (b * heads + h) * key_dim * key_capacity;
-      for (std::size_t j = 0; j < key_len; ++j) {
-        const float* row = k + b * s.batch + h * s.head + j * s.row;
+      const float* keys = k + b * s.batch + h * s.head;
+      // A stored block at a time, feature by feature: the block's key rows stay in L1 while
+      // each feature's row of the block is written in order (no division per element).
+      for (std::size_t j0 = 0; j0 < key_len; j0 += width) {
+        const std::size_t n = std::min(width, key_len - j0);
+        float* out = block + j0 * key_dim;  // == transposed_key_offset(0, j0, key_dim, width)
+        const float* rows = keys + j0 * s.row;
         for (std::size_t d = 0; d < key_dim; ++d)
-          block[transposed_key_offset(d, j, key_dim, width)] = row[d];
+          for (std::size_t j = 0; j < n; ++j) out[d * width + j] = rows[j * s.row + d];
       }
       // Padding keys are contiguous within each feature's row of a stored block.
       for (std::size_t j = key_len; j < key_capacity;) {
