@@ -1,8 +1,9 @@
 // Attention variants as score and mask functions (docs/expressions.md): each variant's attention
 // core against our plain causal kernel (masks::causal, the rate to hold), and against what a
 // PyTorch 1.13 user does today, a materialised float mask (and bias) added to q·kᵀ before the
-// softmax (libtorch, same process, interleaved). At 1 and 2 threads; prints a table and writes
-// JSON (--json FILE); --quick for a smoke run.
+// softmax (libtorch, same process, interleaved); and grouped-query heads with rotary embedding,
+// against PyTorch rotating, repeating keys and values, and masking. At 1 and 2 threads; prints a
+// table and writes JSON (--json FILE); --quick for a smoke run.
 //
 // Pairs: "visible" are the (query, key) pairs the mask lets through; "computed" are the pairs of
 // the (4-row micro-tile, 64-key tile) tiles the classification does not skip, which the kernel
@@ -208,6 +209,80 @@ void bench_sliding_window(nlohmann::json& records, problem& p, bool torch_too) {
       torch_too);
 }
 
+/// LLaMA-style attention: H query heads over KV key/value heads, half-split rotary embedding of
+/// queries and keys, causal. Ours reads the shared heads in place and rotates in the copy for the
+/// kernel; PyTorch rotates (cos and sin tables precomputed, as Hugging Face caches them), repeats
+/// keys and values to H heads and adds a causal mask. The plain causal kernel runs H full heads
+/// on unrotated inputs.
+void bench_grouped_rotary(nlohmann::json& records, long B, long S, long H, long KV, long dh) {
+  problem p(B, H, S, dh);  // p.q, p.k, p.v: H heads; the grouped keys and values below
+  const torch::Tensor k = torch::randn({B, KV, S, dh}), v = torch::randn({B, KV, S, dh});
+  const view4 K(k.data_ptr<float>(), {B, KV, S, dh}), V(v.data_ptr<float>(), {B, KV, S, dh});
+  const rotary_embedding rope{.pairs = rotary_pairs::half_split};
+  // cos and sin of p·θ_m, computed in double as ours are, repeated over both halves.
+  auto cos_table = torch::empty({S, dh}), sin_table = torch::empty({S, dh});
+  for (long i = 0; i < S; ++i)
+    for (long m = 0; m < dh / 2; ++m) {
+      const double angle = double(i) * std::pow(10000.0, -2.0 * double(m) / double(dh));
+      for (long half : {0L, dh / 2}) {
+        cos_table[i][m + half] = float(std::cos(angle));
+        sin_table[i][m + half] = float(std::sin(angle));
+      }
+    }
+  const auto rotate_half = [&](const torch::Tensor& x) {
+    const auto x1 = x.narrow(-1, 0, dh / 2), x2 = x.narrow(-1, dh / 2, dh / 2);
+    return x * cos_table + torch::cat({-x2, x1}, -1) * sin_table;
+  };
+  const torch::Tensor causal_bias = mask_bias(S, [](long i, long j) { return j <= i; });
+  torch::NoGradGuard no_grad;
+  torch::Tensor reference;
+  auto torch_call = [&] {
+    const auto q = rotate_half(p.q);
+    const auto kr = rotate_half(k).repeat_interleave(H / KV, 1);
+    const auto vr = v.repeat_interleave(H / KV, 1);
+    reference =
+        torch::matmul(torch::softmax(torch::matmul(q, kr.transpose(-2, -1)) + causal_bias, -1), vr);
+  };
+  tfm::workspace* ws_used = nullptr;
+  tfm::workspace ws1(1), ws2(2);
+  auto ours_call = [&] {
+    evaluate(p.O,
+             softmax(rotary(p.Q, rope) * transpose(rotary(K, rope)) + tfm::masks::causal{}) * V,
+             *ws_used);
+  };
+  auto plain_call = [&] {
+    evaluate(p.O, softmax(p.Q * transpose(p.K) + tfm::masks::causal{}) * p.V, *ws_used);
+  };
+  ws_used = &ws1;
+  ours_call();
+  torch_call();
+  const double diff = bench::max_abs_diff(reference.data_ptr<float>(), p.out.data(), p.out.size());
+  const double causal_pairs = double(B * H) * double(S) * double(S + 1) / 2;
+  for (int threads : {1, 2}) {
+    ws_used = threads == 1 ? &ws1 : &ws2;
+    torch::set_num_threads(threads);
+    bench::settle();
+    row r{"gqa " + std::to_string(H) + "/" + std::to_string(KV) + " rotary causal",
+          B,
+          H,
+          S,
+          dh,
+          threads,
+          {},
+          {},
+          {},
+          causal_pairs,
+          causal_pairs,
+          causal_pairs,
+          diff,
+          true};
+    const auto [a, b, c] = bench::time_interleaved_ms(ours_call, plain_call, torch_call);
+    r.ours = a, r.plain = b, r.torch = c;
+    print(r);
+    records.push_back(as_json(r));
+  }
+}
+
 void bench_shape(nlohmann::json& records, long B, long S, long d_model, long H, bool torch_too) {
   const long dh = d_model / H;
   problem p(B, H, S, dh);
@@ -303,6 +378,8 @@ int main(int argc, char** argv) {
   nlohmann::json records = nlohmann::json::array();
   bench_shape(records, 1, 4096, 512, 8, true);
   bench_shape(records, 8, 1024, 768, 12, true);
+  bench_grouped_rotary(records, 1, 4096, 8, 2, 64);
+  bench_grouped_rotary(records, 8, 1024, 12, 4, 64);
   for (long S : {1024L, 2048L, 4096L, 8192L, 16384L, 32768L}) {
     problem p(1, 8, S, 64);
     bench_sliding_window(records, p, S <= 4096 && !bench::quick);
