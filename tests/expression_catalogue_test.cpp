@@ -23,6 +23,19 @@ using tfm::dynamic;
 
 const std::string data_dir = std::string(TYPEFORMER_TEST_DATA) + "/expressions/";
 
+// out against the file's "golden.output", within its stated atol + rtol·|ref|.
+void require_close_to_golden(const tfm::io::safetensors_file& file, const std::vector<float>& out) {
+  const double atol = std::stod(file.metadata().at("atol"));
+  const double rtol = std::stod(file.metadata().at("rtol"));
+  const auto reference = file.read_floats("golden.output");
+  INFO(file.metadata().at("formula"));
+  REQUIRE(out.size() == reference.size());
+  for (std::size_t i = 0; i < reference.size(); ++i) {
+    INFO("element " << i);
+    REQUIRE(std::fabs(out[i] - reference[i]) <= atol + rtol * std::fabs(reference[i]));
+  }
+}
+
 struct golden {
   tfm::io::safetensors_file file;
   std::vector<float> q, k, v, out;
@@ -56,16 +69,7 @@ struct golden {
     return {values.begin(), values.end()};
   }
 
-  void require_close() const {
-    const double atol = std::stod(file.metadata().at("atol"));
-    const double rtol = std::stod(file.metadata().at("rtol"));
-    const auto reference = file.read_floats("golden.output");
-    INFO(file.metadata().at("formula"));
-    for (std::size_t i = 0; i < reference.size(); ++i) {
-      INFO("element " << i);
-      REQUIRE(std::fabs(out[i] - reference[i]) <= atol + rtol * std::fabs(reference[i]));
-    }
-  }
+  void require_close() const { require_close_to_golden(file, out); }
 };
 
 // The catalogue, as docs/expressions.md writes it.
@@ -221,7 +225,6 @@ TEST_CASE("expression catalogue: LLaMA's attention from (batch, length, heads·w
   // writes it, read in place.
   const auto file = tfm::io::safetensors_file::open(data_dir + "llama_grouped_rotary.safetensors");
   const auto q = file.read_floats("q"), k = file.read_floats("k"), v = file.read_floats("v");
-  const auto reference = file.read_floats("golden.output");
   const auto& qs = file.find("q")->shape;
   const auto& ks = file.find("k")->shape;
   const tfm::tensor_view<const float, dynamic, dynamic, 128> Q(q.data(), {qs[0], qs[1], qs[2]});
@@ -237,12 +240,7 @@ TEST_CASE("expression catalogue: LLaMA's attention from (batch, length, heads·w
               tfm::masks::causal{}) *
           split_heads<2>(V),
       ws);
-  const double atol = std::stod(file.metadata().at("atol"));
-  const double rtol = std::stod(file.metadata().at("rtol"));
-  for (std::size_t i = 0; i < reference.size(); ++i) {
-    INFO("element " << i);
-    REQUIRE(std::fabs(out[i] - reference[i]) <= atol + rtol * std::fabs(reference[i]));
-  }
+  require_close_to_golden(file, out);
 }
 
 TEST_CASE("expression inputs: xtensor containers through node(), and the per-call checks") {

@@ -90,7 +90,9 @@ struct bound_operand_bounds {
           // One row of the last axis: elements up to a block edge, whole blocks, the rest.
           i[N - 1] = last_lo;
           const std::size_t row_start =
-              offset(bound, i, std::make_index_sequence<N>{}) - std::size_t(last_lo);
+              static_cast<std::size_t>(address_of(bound, i, std::make_index_sequence<N>{}) -
+                                       bound.data) -
+              std::size_t(last_lo);
           const std::size_t blocks = blocks_of(bound.extents[N - 1]);
           const std::size_t row = row_start / static_cast<std::size_t>(bound.extents[N - 1]);
           std::int64_t j = last_lo;
@@ -109,7 +111,7 @@ struct bound_operand_bounds {
           i[N - 1] = last_hi;
         } else {
           const double v =
-              static_cast<double>(bound.data[offset(bound, i, std::make_index_sequence<N>{})]);
+              static_cast<double>(*address_of(bound, i, std::make_index_sequence<N>{}));
           add(v, v);
         }
         std::size_t d = N;
@@ -124,11 +126,9 @@ struct bound_operand_bounds {
 
  private:
   template <class Bound, std::size_t N, std::size_t... K>
-  static std::size_t offset(const Bound& b, const std::array<std::int64_t, N>& i,
-                            std::index_sequence<K...>) noexcept {
-    std::size_t o = 0;
-    ((o = o * static_cast<std::size_t>(b.extents[K]) + static_cast<std::size_t>(i[K])), ...);
-    return o;
+  static auto address_of(const Bound& b, const std::array<std::int64_t, N>& i,
+                         std::index_sequence<K...>) noexcept {
+    return b.address(i[K]...);
   }
   static std::size_t blocks_of(extent_t last) noexcept {
     return (static_cast<std::size_t>(last) + block - 1) / block;
