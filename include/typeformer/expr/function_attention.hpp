@@ -47,6 +47,24 @@ struct function_mask {
   void lower(kernels::mask_spec&, const masks::call_extents&) const noexcept {}
 };
 
+/// Operands bound at one call of a layer whose declared score or mask function names them,
+/// given in the mask's place: `layer::forward(p, x, x, x, y, ws,
+/// call_operands(bind<"window">(256)))`.
+template <class Bindings>
+struct operands_at_call {
+  template <class>
+  using is_operands_at_call = void;
+  static constexpr masks::static_extents extents{};
+  static constexpr masks::mask_slot slot = masks::mask_slot::none;
+  Bindings operands;
+  void lower(kernels::mask_spec&, const masks::call_extents&) const noexcept {}
+};
+
+template <class... Bound>
+requires(is_bound_operand<Bound>::value&&...) auto call_operands(const Bound&... operands) {
+  return operands_at_call<bindings<Bound...>>{bind_all(operands...)};
+}
+
 template <class T>
 struct is_function_mask : std::false_type {};
 template <auto E, class B>

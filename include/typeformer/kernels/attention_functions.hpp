@@ -68,6 +68,9 @@ struct attention_functions {
 
   const Bindings* operands;
   expr::bound_operand_bounds<Bindings> element_bounds;
+  /// The position q_idx of the call's first query row: 0, or the keys cached before the rows
+  /// when decoding (row i is then at position query_offset + i, as the cached keys are).
+  std::size_t query_offset = 0;
 
   /// How the mask function stands over rows [i_first, i_last] and keys [j_first, j_last] of
   /// (b, h).
@@ -78,7 +81,7 @@ struct attention_functions {
     } else {
       const expr::function_box<const expr::bound_operand_bounds<Bindings>&> box{
           {},
-          expr::interval::between(double(i_first), double(i_last)),
+          expr::interval::between(double(query_offset + i_first), double(query_offset + i_last)),
           expr::interval::between(double(j_first), double(j_last)),
           expr::interval::exactly(double(h)),
           expr::interval::exactly(double(b)),
@@ -144,6 +147,19 @@ void apply_mask_function(const Bindings& operands, std::size_t b, std::size_t h,
       else
         O::store(p[r] + c, xsimd::select(seen, s, hidden));
     }
+}
+
+/// The score function at one (natural) score, as the scalar path evaluates it: the opt-in
+/// path that writes attention weights.
+template <auto Score, class Bindings>
+float scalar_score_function(const Bindings& operands, std::size_t b, std::size_t h, std::size_t i,
+                            std::size_t j, float score) noexcept {
+  return expr::evaluate_function(Score, lanes_at<simd::scalar>(score, operands, b, h, i, j, j));
+}
+template <auto Mask, class Bindings>
+bool scalar_mask_function(const Bindings& operands, std::size_t b, std::size_t h, std::size_t i,
+                          std::size_t j) noexcept {
+  return expr::evaluate_function(Mask, lanes_at<simd::scalar>(0.0f, operands, b, h, i, j, j));
 }
 
 }  // namespace detail

@@ -8,24 +8,30 @@
 #include <cstddef>
 #include <limits>
 
+#include <typeformer/kernels/attention_functions.hpp>
 #include <typeformer/kernels/flash_attention.hpp>
 
 namespace typeformer::kernels {
 
 /// weights(b,h,i,j) = weights[((b*heads + h)*Lq + i)*Lk + j]. Without relative-position terms
-/// (o.rel_k must be null): the relative layer offers no weights.
-template <class Arch>
-void attention_probabilities(const attention_operands& o, const mask_spec& m,
-                             float* weights) noexcept {
+/// (o.rel_k must be null): the relative layer offers no weights. Score and mask functions `f`
+/// apply as in the fused kernel: the score function to the scaled score, then the mask, then
+/// the mask function.
+/// Batch entries [batch_begin, batch_end) only, written from `weights` on (entry batch_begin
+/// first).
+template <class Arch, class F>
+void attention_probabilities(const attention_operands& o, const mask_spec& m, float* weights,
+                             [[maybe_unused]] const F& f, std::size_t batch_begin,
+                             std::size_t batch_end) noexcept {
   using O = simd::ops<Arch>;
   constexpr std::size_t W = O::width;
   constexpr float neg_inf = -std::numeric_limits<float>::infinity();
   const std::size_t key_block = stored_key_block(o.key_capacity);
-  for (std::size_t b = 0; b < o.batch; ++b)
+  for (std::size_t b = batch_begin; b < batch_end; ++b)
     for (std::size_t h = 0; h < o.heads; ++h) {
       const float* kt = o.kt + o.kv_block(b, h) * o.key_dim * o.key_capacity;
       for (std::size_t i = 0; i < o.query_len; ++i) {
-        float* row = weights + ((b * o.heads + h) * o.query_len + i) * o.key_len;
+        float* row = weights + (((b - batch_begin) * o.heads + h) * o.query_len + i) * o.key_len;
         const float* q = o.q + b * o.q_batch + h * o.q_head + i * o.q_row;
         std::fill_n(row, o.key_len, 0.0f);
         for (std::size_t j0 = 0; j0 < o.key_len; j0 += key_block) {
@@ -46,7 +52,13 @@ void attention_probabilities(const attention_operands& o, const mask_spec& m,
         float max = neg_inf;
         bool seen = false;  // apart from `max`, so that a NaN score stays NaN
         for (std::size_t j = 0; j < o.key_len; ++j) {
+          if constexpr (F::has_score)
+            row[j] = detail::scalar_score_function<F::score>(*f.operands, b, h, f.query_offset + i,
+                                                             j, row[j]);
           row[j] = detail::masked_score<Arch>(m, row[j], b, h, i, j, limit);
+          if constexpr (F::has_mask)
+            if (!detail::scalar_mask_function<F::mask>(*f.operands, b, h, f.query_offset + i, j))
+              row[j] = m.policy == fully_masked_rows::minus_1e9_added ? row[j] + -1e9f : neg_inf;
           max = std::max(max, row[j]);
           seen = seen || row[j] != neg_inf;
         }
@@ -61,6 +73,12 @@ void attention_probabilities(const attention_operands& o, const mask_spec& m,
         for (std::size_t j = 0; j < o.key_len; ++j) row[j] /= sum;
       }
     }
+}
+
+template <class Arch, class F = no_attention_functions>
+void attention_probabilities(const attention_operands& o, const mask_spec& m, float* weights,
+                             const F& f = {}) noexcept {
+  attention_probabilities<Arch>(o, m, weights, f, 0, o.batch);
 }
 
 }  // namespace typeformer::kernels

@@ -466,8 +466,8 @@ void attend_key_tile(const attention_operands& o, const mask_spec& m, [[maybe_un
   if (blk.buckets) add_relative_key_terms<Arch>(o, blk, r0, j0, p);
   const float unit = score_unit(o.softmax_maths);
   if constexpr (F::has_score)
-    apply_score_function<Arch, F::score>(*f.operands, blk.b, blk.h, blk.i0 + r0, j0, count,
-                                         o.key_len - 1, unit, p);
+    apply_score_function<Arch, F::score>(*f.operands, blk.b, blk.h, f.query_offset + blk.i0 + r0,
+                                         j0, count, o.key_len - 1, unit, p);
   [[maybe_unused]] bool seen_before[R];
   if constexpr (F::has_mask) std::copy_n(blk.seen + r0, R, seen_before);
 
@@ -505,8 +505,8 @@ void attend_key_tile(const attention_operands& o, const mask_spec& m, [[maybe_un
   }
   if constexpr (F::has_mask) {
     if (tile != expr::tile_class::full) {
-      apply_mask_function<Arch, F::mask>(*f.operands, blk.b, blk.h, blk.i0 + r0, j0, count,
-                                         o.key_len - 1, unit,
+      apply_mask_function<Arch, F::mask>(*f.operands, blk.b, blk.h, f.query_offset + blk.i0 + r0,
+                                         j0, count, o.key_len - 1, unit,
                                          m.policy == fully_masked_rows::minus_1e9_added, p);
       for (std::size_t r = 0; r < R; ++r) {
         bool seen = seen_before[r];

@@ -28,6 +28,7 @@
 #include <typeformer/kernels/project_keys_values.hpp>
 #include <typeformer/kernels/workspace.hpp>
 #include <typeformer/layers/attention_shape_rules.hpp>
+#include <typeformer/layers/attention_variant.hpp>
 #include <typeformer/layers/input_width.hpp>
 #include <typeformer/layers/options.hpp>
 #include <typeformer/tensor/aligned_buffer.hpp>
@@ -166,6 +167,9 @@ struct multi_head_attention {
   static constexpr maths softmax_maths =
       option_value<option_kinds::maths_policy, Options...>(maths::fast);
   using weight_matrix = weight_matrix_for<Options...>;
+  /// Score and mask functions declared with the layer (with_score_function, with_mask_function)
+  /// and the operands the layer binds to them (attention_variant.hpp).
+  using variant = detail::declared_attention_variant<Options...>;
 
   /// Widths as a link in a model: self-attention reads d_model-wide inputs.
   static constexpr extent_t input_width = d_model;
@@ -183,12 +187,15 @@ struct multi_head_attention {
   static constexpr extent_t parameter_count =
       (d_model + key_features) * query_width + value_features * value_width +
       value_width * output_features +
-      (has_bias ? 2 * query_width + value_width + output_features : 0);
+      (has_bias ? 2 * query_width + value_width + output_features : 0) +
+      variant::operands::loaded_size();
 
   /// The layer's weights, packed at load time into the layout the GEMM kernel streams.
   struct parameters {
     weight_matrix query, key, value, output;
     std::vector<float> query_bias, key_bias, value_bias, output_bias;  // empty without bias
+    /// The tables the variant's functions read (alibi_slopes, weight_operand), in option order.
+    typename variant::operands::values function_operands{};
   };
 
   // ---- Weights by framework name ------------------------------------------------------
@@ -241,6 +248,7 @@ struct multi_head_attention {
       w.push_back({prefix + "attention_output/kernel", S{H, vd, output_features}});
       if (has_bias) w.push_back({prefix + "attention_output/bias", S{output_features}});
     }
+    variant::operands::add_expected(w, prefix);
     return w;
   }
 
@@ -309,6 +317,7 @@ struct multi_head_attention {
         p.output_bias = read(prefix + "attention_output/bias");
       }
     }
+    p.function_operands = variant::operands::load(read, prefix, heads);
     return p;
   }
 
@@ -379,6 +388,13 @@ struct multi_head_attention {
     static_assert(sizeof(problem));
     static_assert(sizeof(require<extents_may_agree(Mask::extents.heads, heads),
                                  mask_heads_do_not_match<name_type, Mask::extents.heads, heads>>));
+    using call = detail::attention_call<variant, Mask>;
+    static_assert(
+        call::all_bound,
+        "an operand the layer's score or mask function names is bound neither by the layer "
+        "(alibi_slopes<operand>, weight_operand<operand, \"weight\">) nor at the call "
+        "(expr::call_operands(bind<\"name\">(value)) in the mask's place), or is bound "
+        "to data of another element type or rank");
 
     if (!fits(p)) detail::throw_parameters_do_not_fit(kind, name);
     const extent_t B = query.extent(0), Lq = query.extent(1), Lk = key.extent(1);
@@ -415,6 +431,8 @@ struct multi_head_attention {
     kernels::mask_spec spec;
     spec.policy = masked_rows_policy;
     mask.lower(spec, masks::call_extents{B, heads, Lq, Lk, kind, name});
+    const auto function_operands = call::bind(p.function_operands, heads, mask);
+    call::check(function_operands, {B, heads, Lq, Lk, name});
 
     using std::size_t;
     using isa = simd::resolve_arch<Arch>;
@@ -436,8 +454,10 @@ struct multi_head_attention {
     // afterwards, still need the queries or a head's output is wider than its query.
     constexpr bool in_place = context_in_queries && !want_weights;
     const size_t context_floats = in_place ? 0 : b * lq * context_row_stride;
-    float* projected_q = ws.reserve(workspace_floats(b, lq, lk, ws.threads()) +
-                                    (context_in_queries ? context_floats : 0) + weights_scratch);
+    const size_t floats = workspace_floats(b, lq, lk, ws.threads()) +
+                          (context_in_queries ? context_floats : 0) + weights_scratch;
+    float* projected_q = ws.reserve(floats + call::block_map_floats(function_operands));
+    const auto functions = call::make(function_operands, projected_q + floats, 0);
     float* staging = projected_q + b * lq * query_row_stride;
     float* kt = staging + kernels::key_value_staging_floats(ws.threads(), QW, VW);
     float* vt = kt + b * H * kd * ops.key_capacity;
@@ -464,13 +484,14 @@ struct multi_head_attention {
     ops.out = context, ops.out_batch = lq * context_row_stride, ops.out_head = vd,
     ops.out_row = context_row_stride;
     const std::size_t scratch_per_thread = kernels::attention_scratch_floats(kd, vd);
-    kernels::flash_attention<isa>(ws.pool(), ops, spec, scratch);
+    kernels::flash_attention<isa>(ws.pool(), ops, spec, scratch, functions);
     kernels::gemm<isa, weight_matrix>(
         ws.pool(), {context, context_row_stride, b * lq, &p.output, bias_of(p.output_bias), 1.0f,
                     out.data(), static_cast<size_t>(output_features), projection_act});
 
     if constexpr (want_weights)
-      write_weights<isa>(ops, spec, weights_in, scratch + ws.threads() * scratch_per_thread);
+      write_weights<isa>(ops, spec, weights_in, scratch + ws.threads() * scratch_per_thread,
+                         functions);
   }
 
   // ---- Incremental decoding: a key/value cache ----------------------------------------------
@@ -530,12 +551,21 @@ struct multi_head_attention {
   }
 
   /// out = attention of `rows` new queries ((batch, rows, d_model), contiguous) over the first
-  /// `key_len` cached positions, with `mask` (lowered for Lq = rows, Lk = key_len).
+  /// `key_len` cached positions, with `mask` (lowered for Lq = rows, Lk = key_len). The
+  /// layer's score and mask functions see the new rows at positions key_len − rows onwards, as
+  /// they were appended.
   template <class Arch = simd::best_available, class Mask = masks::none>
   static void attend_to_cache(const parameters& p, const float* query, std::size_t batch,
                               std::size_t rows, const float* cache, std::size_t capacity,
                               std::size_t key_len, float* out, workspace& ws,
                               const Mask& mask = {}) {
+    using call = detail::attention_call<variant, Mask>;
+    static_assert(
+        call::all_bound,
+        "an operand the layer's score or mask function names is bound neither by the layer "
+        "(alibi_slopes<operand>, weight_operand<operand, \"weight\">) nor at the call "
+        "(expr::call_operands(bind<\"name\">(value)) in the mask's place), or is bound "
+        "to data of another element type or rank");
     using isa = simd::resolve_arch<Arch>;
     using O = kernels::attention_operands;
     const auto H = static_cast<std::size_t>(heads);
@@ -552,7 +582,15 @@ struct multi_head_attention {
     ops.key_capacity = O::key_capacity_for(capacity);
     ops.v_stride = O::v_stride_for(vd);
     ops.v_block = capacity * ops.v_stride;
-    float* projected_q = ws.reserve(cached_workspace_floats(batch, rows, ws.threads()));
+    const auto function_operands = call::bind(p.function_operands, heads, mask);
+    // Positions run to key_len: the rows are its last ones.
+    call::check(function_operands,
+                {static_cast<extent_t>(batch), heads, static_cast<extent_t>(key_len),
+                 static_cast<extent_t>(key_len), name});
+    const std::size_t floats = cached_workspace_floats(batch, rows, ws.threads());
+    float* projected_q = ws.reserve(floats + call::block_map_floats(function_operands));
+    const auto functions =
+        call::make(function_operands, projected_q + floats, key_len >= rows ? key_len - rows : 0);
     float* context = projected_q + batch * rows * query_row_stride;
     float* scratch = context + batch * rows * context_row_stride;
     const float scale = score_scale_factor();
@@ -567,7 +605,7 @@ struct multi_head_attention {
     ops.kt = cache, ops.v = cache + batch * H * kd * ops.key_capacity;
     ops.out = context, ops.out_batch = rows * context_row_stride, ops.out_head = vd,
     ops.out_row = context_row_stride;
-    kernels::flash_attention<isa>(ws.pool(), ops, spec, scratch);
+    kernels::flash_attention<isa>(ws.pool(), ops, spec, scratch, functions);
     kernels::gemm<isa, weight_matrix>(
         ws.pool(), {context, context_row_stride, batch * rows, &p.output, bias_of(p.output_bias),
                     1.0f, out, static_cast<std::size_t>(output_features), projection_act});
@@ -638,26 +676,15 @@ struct multi_head_attention {
 
   // Extents were checked by forward. Averaged weights go through `head_buffer`
   // (heads·Lq·Lk floats of the workspace), one batch entry at a time.
-  template <class Arch, class Weights>
+  template <class Arch, class Weights, class Functions>
   static void write_weights(const kernels::attention_operands& ops, const kernels::mask_spec& spec,
-                            Weights& weights_in, float* head_buffer) noexcept {
+                            Weights& weights_in, float* head_buffer, const Functions& f) noexcept {
     using W = std::remove_cvref_t<Weights>;
     if constexpr (W::averaged) {
       const auto w = as_view<3>(weights_in.target);
       const std::size_t n = ops.query_len * ops.key_len;
-      kernels::attention_operands one = ops;
-      one.batch = 1;
       for (std::size_t b = 0; b < ops.batch; ++b) {
-        one.q = ops.q + b * ops.q_batch;
-        one.kt = ops.kt + b * ops.heads * ops.key_dim * ops.key_capacity;
-        one.v = ops.v + b * ops.heads * ops.key_len * ops.v_stride;
-        kernels::mask_spec m = spec;
-        if (m.key_lengths) m.key_lengths += b;
-        if (m.keep) m.keep += static_cast<std::ptrdiff_t>(b) * m.keep_batch;
-        if (m.bias) m.bias += static_cast<std::ptrdiff_t>(b) * m.bias_batch;
-        if (m.attending_queries)
-          m.attending_queries += static_cast<std::ptrdiff_t>(b) * m.attending_queries_batch;
-        kernels::attention_probabilities<Arch>(one, m, head_buffer);
+        kernels::attention_probabilities<Arch>(ops, spec, head_buffer, f, b, b + 1);
         float* dst = w.data() + b * n;
         for (std::size_t e = 0; e < n; ++e) {
           float sum = 0.0f;
@@ -666,7 +693,7 @@ struct multi_head_attention {
         }
       }
     } else {
-      kernels::attention_probabilities<Arch>(ops, spec, as_view<4>(weights_in.target).data());
+      kernels::attention_probabilities<Arch>(ops, spec, as_view<4>(weights_in.target).data(), f);
     }
   }
 
@@ -678,8 +705,9 @@ struct multi_head_attention {
         p.value.inputs() == n(value_features) && p.value.outputs() == n(value_width) &&
         p.output.inputs() == n(value_width) && p.output.outputs() == n(output_features);
     const std::size_t on = has_bias ? 1 : 0;
-    return matrices && p.query_bias.size() == on * n(query_width) &&
-           p.key_bias.size() == on * n(query_width) && p.value_bias.size() == on * n(value_width) &&
+    return matrices && variant::operands::fit(p.function_operands, heads) &&
+           p.query_bias.size() == on * n(query_width) && p.key_bias.size() == on * n(query_width) &&
+           p.value_bias.size() == on * n(value_width) &&
            p.output_bias.size() == on * n(output_features);
   }
 };

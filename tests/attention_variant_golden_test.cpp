@@ -1,0 +1,184 @@
+// multi_head_attention with its variant declared as score and mask functions, against PyTorch
+// modules (tools/make_variant_layer_goldens.py): ALiBi, T5's bucketed bias loaded by name, and
+// a sliding window whose size is bound at each call (also when decoding from the cache).
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <typeformer/typeformer.hpp>
+
+#include "golden_files.hpp"
+
+namespace tfm = typeformer;
+using namespace tfm::dims;
+
+namespace {
+
+const std::string data_dir = std::string(TYPEFORMER_TEST_DATA) + "/mha/";
+
+namespace variants {
+using namespace tfm::expr;
+constexpr operand<"slopes", float, 12> slopes;
+constexpr auto alibi = score + slopes[head_idx] * to_real(kv_idx - q_idx);
+constexpr auto causal = kv_idx <= q_idx;
+
+constexpr operand<"table", float, 32, 4> t5_table;
+constexpr auto t5_bidirectional = score + t5_table(select(kv_idx - q_idx > 0, 16, 0) +
+                                                       log_bucket(abs(kv_idx - q_idx), 8, 128, 16),
+                                                   head_idx);
+
+constexpr operand<"window", std::int32_t> window;
+constexpr auto sliding_window = kv_idx <= q_idx && q_idx - kv_idx < window;
+}  // namespace variants
+
+using alibi_layer = tfm::multi_head_attention<
+    "attn", heads<12>, d_model<48>, tfm::with_score_function<variants::alibi>,
+    tfm::with_mask_function<variants::causal>, tfm::alibi_slopes<variants::slopes>>;
+
+using t5_layer = tfm::multi_head_attention<
+    "SelfAttention", heads<4>, d_model<32>, tfm::use_bias<false>,
+    tfm::score_scale<tfm::score_scaling::none>, tfm::dense_projection_names<"q", "k", "v", "o">,
+    tfm::with_score_function<variants::t5_bidirectional>,
+    tfm::weight_operand<variants::t5_table, "relative_attention_bias.weight">>;
+
+using window_layer = tfm::multi_head_attention<"attn", heads<4>, d_model<32>,
+                                               tfm::with_mask_function<variants::sliding_window>>;
+
+template <class Layer, class Arch = tfm::simd::best_available, class Mask = tfm::masks::none>
+void check_self_attention(const tfm::io::safetensors_file& file,
+                          const typename Layer::parameters& params, std::size_t threads,
+                          const Mask& mask = {}) {
+  INFO("threads " << threads);
+  const auto x = golden_data::floats3(file, "golden.query");
+  xt::xtensor<float, 3> y = xt::zeros<float>(x.shape());
+  tfm::workspace ws(threads);
+  Layer::template forward<Arch>(params, x, x, x, y, ws, mask);
+  golden_data::require_close(file, y.data());
+}
+
+}  // namespace
+
+TEST_CASE(
+    "a layer with ALiBi and a causal mask function matches nn.MultiheadAttention with "
+    "ALiBi's bias as its float mask") {
+  const auto file = tfm::io::safetensors_file::open(data_dir + "variant_alibi_causal.safetensors");
+  const auto params =
+      tfm::load_weights<alibi_layer>(file, tfm::naming::pytorch, {.ignore_prefixes = {"golden."}});
+  // The slopes the layer computes are the authors' get_slopes(12), rounded once.
+  REQUIRE(params.function_operands[0] == file.read_floats("golden.slopes"));
+  STATIC_REQUIRE(alibi_layer::parameter_count == 4 * 48 * 48 + 4 * 48);
+  for (std::size_t threads : {1u, 2u}) check_self_attention<alibi_layer>(file, params, threads);
+  check_self_attention<alibi_layer, tfm::simd::scalar>(file, params, 1);
+}
+
+TEST_CASE("a T5 self-attention layer loads its bucket table by name and matches T5Attention") {
+  const auto names = t5_layer::expected_weights(tfm::naming::pytorch, "SelfAttention.");
+  REQUIRE(names.back().name == "SelfAttention.relative_attention_bias.weight");
+  REQUIRE(names.back().shape == std::vector<std::int64_t>{32, 4});
+  STATIC_REQUIRE(t5_layer::parameter_count == 4 * 32 * 32 + 32 * 4);
+
+  const auto file =
+      tfm::io::safetensors_file::open(data_dir + "variant_t5_bidirectional.safetensors");
+  const auto params = tfm::load_weights<t5_layer>(
+      file, tfm::naming::pytorch, {.prefix = "SelfAttention.", .ignore_prefixes = {"golden."}});
+  std::vector<tfm::extent_t> lengths;
+  for (auto n : file.read_integers("golden.key_lengths")) lengths.push_back(n);
+  // The score function and the call's key padding apply together.
+  const tfm::masks::key_lengths padding{lengths};
+  for (std::size_t threads : {1u, 2u})
+    check_self_attention<t5_layer>(file, params, threads, padding);
+  check_self_attention<t5_layer, tfm::simd::scalar>(file, params, 1, padding);
+
+  // In a model, the layer's variant travels with its type; the weights keep their names.
+  using model =
+      tfm::model<tfm::input<batch<tfm::dynamic>, seq<tfm::dynamic>, d_model<32>>, t5_layer>;
+  const auto weights =
+      tfm::load_weights<model>(file, tfm::naming::pytorch, {.ignore_prefixes = {"golden."}});
+  const auto x = golden_data::floats3(file, "golden.query");
+  tfm::runner<model> run(weights, {.threads = 2, .max_batch = 2, .max_seq = 150});
+  xt::xtensor<float, 3> y = xt::zeros<float>(x.shape());
+  run(x, y, padding);
+  golden_data::require_close(file, y.data());
+
+  // A table of another shape is refused when the weights load.
+  CHECK_THROWS_WITH(
+      (tfm::load_weights<
+          tfm::multi_head_attention<"SelfAttention", heads<4>, d_model<32>, tfm::use_bias<false>,
+                                    tfm::dense_projection_names<"q", "k", "v", "o">,
+                                    tfm::weight_operand<tfm::expr::operand<"table", float, 16, 4>{},
+                                                        "relative_attention_bias.weight">>>(
+          file, tfm::naming::pytorch,
+          {.prefix = "SelfAttention.", .ignore_prefixes = {"golden."}})),
+      Catch::Contains("relative_attention_bias.weight") && Catch::Contains("16"));
+}
+
+TEST_CASE("a sliding-window layer takes its window at the call, also from the key/value cache") {
+  const auto file =
+      tfm::io::safetensors_file::open(data_dir + "variant_sliding_window.safetensors");
+  const auto params =
+      tfm::load_weights<window_layer>(file, tfm::naming::pytorch, {.ignore_prefixes = {"golden."}});
+  const auto config = nlohmann::json::parse(file.metadata().at("config"));
+  const auto window = tfm::expr::bind<"window">(config.at("window").get<std::int32_t>());
+  for (std::size_t threads : {1u, 2u})
+    check_self_attention<window_layer>(file, params, threads, tfm::expr::call_operands(window));
+  check_self_attention<window_layer, tfm::simd::scalar>(file, params, 1,
+                                                        tfm::expr::call_operands(window));
+
+  const auto x = golden_data::floats3(file, "golden.query");
+  const std::size_t B = x.shape(0), L = x.shape(1), E = x.shape(2), H = 4;
+  tfm::workspace ws(2);
+
+  SECTION("attention weights, per head and averaged, see the window") {
+    xt::xtensor<float, 3> y = xt::zeros<float>(x.shape());
+    xt::xtensor<float, 4> per_head = xt::zeros<float>({B, H, L, L});
+    window_layer::forward(params, x, x, x, y, ws, tfm::expr::call_operands(window),
+                          tfm::attention_weights_per_head{per_head});
+    golden_data::require_close(file, per_head.data(), "golden.attention_weights");
+    xt::xtensor<float, 3> averaged = xt::zeros<float>({B, L, L});
+    window_layer::forward(params, x, x, x, y, ws, tfm::expr::call_operands(window),
+                          tfm::attention_weights_averaged{averaged});
+    const auto reference = file.read_floats("golden.attention_weights");
+    for (std::size_t b = 0; b < B; ++b)
+      for (std::size_t e = 0; e < L * L; ++e) {
+        double mean = 0;
+        for (std::size_t h = 0; h < H; ++h) mean += reference[(b * H + h) * L * L + e];
+        mean /= double(H);
+        REQUIRE(std::fabs(averaged.data()[b * L * L + e] - mean) <= 2e-5 + 2e-4 * std::fabs(mean));
+      }
+  }
+
+  SECTION("decoding: the last rows against the cached keys, at their positions") {
+    const std::size_t rows = 3, capacity = L + 5;
+    std::vector<float> cache(window_layer::cache_floats(B, capacity));
+    window_layer::append_to_cache(params, x.data(), x.data(), B, L, cache.data(), capacity, 0, ws);
+    std::vector<float> last(B * rows * E), out(B * rows * E);
+    for (std::size_t b = 0; b < B; ++b)
+      std::copy_n(x.data() + (b * L + L - rows) * E, rows * E, last.data() + b * rows * E);
+    window_layer::attend_to_cache(params, last.data(), B, rows, cache.data(), capacity, L,
+                                  out.data(), ws, tfm::expr::call_operands(window));
+    const auto reference = file.read_floats("golden.output");
+    for (std::size_t b = 0; b < B; ++b)
+      for (std::size_t e = 0; e < rows * E; ++e) {
+        const float want = reference[(b * L + L - rows) * E + e];
+        REQUIRE(std::fabs(out[b * rows * E + e] - want) <= 2e-5 + 2e-4 * std::fabs(want));
+      }
+  }
+
+  SECTION("a mask function given at the call joins the layer's: both must hold") {
+    using namespace tfm::expr;
+    constexpr operand<"first", std::int32_t> first;
+    xt::xtensor<float, 3> y = xt::zeros<float>(x.shape());
+    window_layer::forward(params, x, x, x, y, ws,
+                          mask_function<(kv_idx >= first)>(bind<"first">(std::int32_t{0}), window));
+    golden_data::require_close(file, y.data());
+    window_layer::forward(params, x, x, x, y, ws,
+                          mask_function<(kv_idx >= first)>(bind<"first">(std::int32_t{1}), window));
+    const auto reference = file.read_floats("golden.output");
+    CHECK(std::fabs(y.data()[E] - reference[E]) > 1e-3);  // row 1 no longer sees key 0
+  }
+}
