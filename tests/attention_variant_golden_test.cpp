@@ -1,6 +1,7 @@
-// multi_head_attention with its variant declared as score and mask functions, against PyTorch
-// modules (tools/make_variant_layer_goldens.py): ALiBi, T5's bucketed bias loaded by name, and
-// a sliding window whose size is bound at each call (also when decoding from the cache).
+// multi_head_attention with its variant declared as options, against PyTorch modules
+// (tools/make_variant_layer_goldens.py): ALiBi, T5's bucketed bias loaded by name, a sliding
+// window whose size is bound at each call, grouped key/value heads with rotary embedding (LLaMA)
+// and partial interleaved rotary embedding (GPT-J), also when decoding from the cache.
 
 #include <catch2/catch.hpp>
 
@@ -181,4 +182,71 @@ TEST_CASE("a sliding-window layer takes its window at the call, also from the ke
     const auto reference = file.read_floats("golden.output");
     CHECK(std::fabs(y.data()[E] - reference[E]) > 1e-3);  // row 1 no longer sees key 0
   }
+}
+
+namespace {
+using llama_layer =
+    tfm::multi_head_attention<"self_attn", heads<8>, kv_heads<2>, d_model<64>, tfm::use_bias<false>,
+                              tfm::dense_projection_names<"q_proj", "k_proj", "v_proj", "o_proj">,
+                              tfm::rotary_position_embedding<tfm::rotary_pairs::half_split>,
+                              tfm::with_mask_function<variants::causal>>;
+
+using gptj_layer = tfm::multi_head_attention<
+    "self_attn", heads<8>, d_model<64>, tfm::use_bias<false>,
+    tfm::dense_projection_names<"q_proj", "k_proj", "v_proj", "out_proj">,
+    tfm::rotary_position_embedding<tfm::rotary_pairs::interleaved, 10000, 4>>;
+
+// The whole sequence, then decoding: keys appended in two parts (the second rotated from
+// position L − 3), and the last 3 queries against the cache.
+template <class Layer, class Mask = tfm::masks::none>
+void check_rotary_layer(const std::string& name, const Mask& mask = {}) {
+  const auto file = tfm::io::safetensors_file::open(data_dir + "variant_" + name + ".safetensors");
+  const auto params = tfm::load_weights<Layer>(
+      file, tfm::naming::pytorch, {.prefix = "self_attn.", .ignore_prefixes = {"golden."}});
+  for (std::size_t threads : {1u, 2u}) check_self_attention<Layer>(file, params, threads, mask);
+  check_self_attention<Layer, tfm::simd::scalar>(file, params, 1, mask);
+
+  const auto x = golden_data::floats3(file, "golden.query");
+  const std::size_t B = x.shape(0), L = x.shape(1), E = x.shape(2), rows = 3, capacity = L + 4;
+  tfm::workspace ws(2);
+  std::vector<float> cache(Layer::cache_floats(B, capacity));
+  std::vector<float> head(B * (L - rows) * E), tail(B * rows * E), out(B * rows * E);
+  for (std::size_t b = 0; b < B; ++b) {
+    std::copy_n(x.data() + b * L * E, (L - rows) * E, head.data() + b * (L - rows) * E);
+    std::copy_n(x.data() + (b * L + L - rows) * E, rows * E, tail.data() + b * rows * E);
+  }
+  Layer::append_to_cache(params, head.data(), head.data(), B, L - rows, cache.data(), capacity, 0,
+                         ws);
+  Layer::append_to_cache(params, tail.data(), tail.data(), B, rows, cache.data(), capacity,
+                         L - rows, ws);
+  Layer::attend_to_cache(params, tail.data(), B, rows, cache.data(), capacity, L, out.data(), ws,
+                         mask);
+  const auto reference = file.read_floats("golden.output");
+  for (std::size_t b = 0; b < B; ++b)
+    for (std::size_t e = 0; e < rows * E; ++e) {
+      INFO("decoding, batch " << b << " element " << e);
+      const float want = reference[(b * L + L - rows) * E + e];
+      REQUIRE(std::fabs(out[b * rows * E + e] - want) <= 2e-5 + 2e-4 * std::fabs(want));
+    }
+}
+}  // namespace
+
+TEST_CASE(
+    "a LLaMA attention layer (grouped key/value heads, rotary embedding, causal) matches "
+    "LlamaAttention, also decoding from the key/value cache") {
+  STATIC_REQUIRE(llama_layer::parameter_count == 2 * 64 * 64 + 2 * 64 * 16);
+  const auto names = llama_layer::expected_weights(tfm::naming::pytorch, "self_attn.");
+  REQUIRE(names[1].name == "self_attn.k_proj.weight");
+  REQUIRE(names[1].shape == std::vector<std::int64_t>{16, 64});
+  // Two key/value heads: the cache holds a quarter of what eight would.
+  STATIC_REQUIRE(llama_layer::cache_floats(1, 64) * 4 ==
+                 tfm::multi_head_attention<"a", heads<8>, d_model<64>>::cache_floats(1, 64));
+  check_rotary_layer<llama_layer>("llama");
+}
+
+TEST_CASE(
+    "a GPT-J attention layer (interleaved rotary embedding over part of each head) matches "
+    "GPTJAttention") {
+  // A typed mask this time; bottom-right, so that it holds when decoding too.
+  check_rotary_layer<gptj_layer>("gptj", tfm::masks::causal_bottom_right{});
 }

@@ -21,9 +21,14 @@ Cases:
   outside a causal window of 40 (key j seen from query i when i − 40 < j ≤ i), over 130
   positions; per-head attention weights are stored too.
 
+- llama: Hugging Face's LlamaAttention written from its definition: 8 query heads over 2
+  key/value heads (repeat_kv), rotate_half rotary embedding, causal, no biases.
+- gptj: Hugging Face's GPTJAttention written from its definition: interleaved rotary embedding
+  (rotate_every_two) over the first 4 of 8 features of each head, causal, no biases.
+
 The T5 weights are named as a checkpoint names them under its block, `SelfAttention.q.weight`,
 …, `SelfAttention.relative_attention_bias.weight`; the others as nn.MultiheadAttention's
-state_dict.
+state_dict; the rotary cases' under `self_attn.` as in a decoder layer.
 
 Weights and inputs are seeded float32 draws (biases nonzero), the modules run in float64 and
 outputs are rounded to float32. Each case is also recomputed with an independent numpy formula
@@ -266,6 +271,82 @@ def sliding_window(out_dir):
                        "per-head attention weights"})
 
 
+def rotate_half(x):
+    half = x.shape[-1] // 2
+    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+
+def rotate_every_two(x):
+    x1, x2 = x[..., ::2], x[..., 1::2]
+    return torch.stack((-x2, x1), dim=-1).flatten(-2)
+
+
+class RotaryAttention(nn.Module):
+    """Hugging Face's LlamaAttention (pairs "half_split": rotate_half, cos/sin of cat(freqs,
+    freqs)) or GPTJAttention (pairs "interleaved": rotate_every_two, duplicate_interleave, over the
+    first rotary_dim features), written from their definitions: q, k, v projections, rotary
+    embedding at positions 0…L−1 with inv_freq = 1 / base^(2m / rotary_dim), keys and values
+    repeated to every query head (repeat_kv), causal softmax of q·kᵀ/√d, output projection."""
+
+    def __init__(self, d_model, heads, kv_heads, head_dim, pairs, rotary_dim, base, names, bias):
+        super().__init__()
+        self.heads, self.kv_heads, self.head_dim = heads, kv_heads, head_dim
+        self.pairs, self.rotary_dim, self.base, self.names = pairs, rotary_dim, base, names
+        for name, (i, o) in zip(names, [(d_model, heads * head_dim), (d_model, kv_heads * head_dim),
+                                        (d_model, kv_heads * head_dim), (heads * head_dim, d_model)]):
+            setattr(self, name, nn.Linear(i, o, bias=bias))
+
+    def rotate(self, x):  # (B, heads, L, d)
+        L, r = x.shape[2], self.rotary_dim
+        inv_freq = 1.0 / (self.base ** (torch.arange(0, r, 2, dtype=torch.float64) / r))
+        freqs = torch.arange(L, dtype=torch.float64)[:, None] * inv_freq[None, :]
+        rot, rest = x[..., :r], x[..., r:]
+        if self.pairs == "half_split":
+            emb = torch.cat((freqs, freqs), dim=-1)
+            rot = rot * emb.cos() + rotate_half(rot) * emb.sin()
+        else:
+            cos = torch.repeat_interleave(freqs.cos(), 2, dim=-1)
+            sin = torch.repeat_interleave(freqs.sin(), 2, dim=-1)
+            rot = rot * cos + rotate_every_two(rot) * sin
+        return torch.cat((rot, rest), dim=-1)
+
+    def forward(self, x):
+        B, L, _ = x.shape
+        q_proj, k_proj, v_proj, o_proj = (getattr(self, n) for n in self.names)
+        q = q_proj(x).view(B, L, self.heads, self.head_dim).transpose(1, 2)
+        k = k_proj(x).view(B, L, self.kv_heads, self.head_dim).transpose(1, 2)
+        v = v_proj(x).view(B, L, self.kv_heads, self.head_dim).transpose(1, 2)
+        q, k = self.rotate(q), self.rotate(k)
+        group = self.heads // self.kv_heads
+        k = torch.repeat_interleave(k, group, dim=1)
+        v = torch.repeat_interleave(v, group, dim=1)
+        scores = torch.matmul(q, k.transpose(2, 3)) / math.sqrt(self.head_dim)
+        causal = torch.triu(torch.ones(L, L, dtype=torch.bool), diagonal=1)
+        scores = scores.masked_fill(causal, float("-inf"))
+        out = torch.matmul(torch.softmax(scores, dim=-1), v)
+        return o_proj(out.transpose(1, 2).reshape(B, L, self.heads * self.head_dim))
+
+
+def rotary_case(out_dir, name, *, seed, heads, kv_heads, pairs, rotary_dim, names, bias, description):
+    B, L, E, d = 2, 150, 64, 8
+    module = RotaryAttention(E, heads, kv_heads, d, pairs, rotary_dim, 10000.0, names, bias)
+    randomise(module, seed)
+    module.eval()
+    x = torch.randn(B, L, E)
+    out = module.double()(x.double()).detach().numpy()
+    # Guard: the half-split rotation against the interleaved one on a permuted head, and the
+    # rotation's norm-preservation, catch a wrong pairing in this script.
+    probe = torch.randn(1, 1, 5, d, dtype=torch.float64)
+    assert torch.allclose(module.rotate(probe)[..., rotary_dim:], probe[..., rotary_dim:])
+    assert torch.allclose(module.rotate(probe)[..., :rotary_dim].norm(dim=-1), probe[..., :rotary_dim].norm(dim=-1))
+    tensors = {"self_attn." + k: v for k, v in state_of(module).items()}
+    tensors["golden.query"] = x.numpy()
+    tensors["golden.output"] = out.astype(np.float32)
+    write(out_dir, name, tensors, {
+        "heads": heads, "kv_heads": kv_heads, "d_model": E, "head_dim": d, "rotary_dim": rotary_dim,
+        "pairs": pairs, "atol": ATOL, "rtol": RTOL, "description": description})
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     here = os.path.dirname(os.path.abspath(__file__))
@@ -277,6 +358,16 @@ def main():
     alibi_causal(out_dir)
     t5_bidirectional(out_dir)
     sliding_window(out_dir)
+    rotary_case(out_dir, "llama", seed=304, heads=8, kv_heads=2, pairs="half_split", rotary_dim=8,
+                names=("q_proj", "k_proj", "v_proj", "o_proj"), bias=False,
+                description="Hugging Face's LlamaAttention written from its definition, float64: 8 query "
+                            "heads over 2 key/value heads of width 8, d_model 64, rotate_half rotary embedding "
+                            "(base 10000) at positions 0..149, causal, no biases, over (2, 150, 64)")
+    rotary_case(out_dir, "gptj", seed=305, heads=8, kv_heads=8, pairs="interleaved", rotary_dim=4,
+                names=("q_proj", "k_proj", "v_proj", "out_proj"), bias=False,
+                description="Hugging Face's GPTJAttention written from its definition, float64: 8 heads of "
+                            "width 8, d_model 64, rotate_every_two rotary embedding over the first 4 features "
+                            "(base 10000) at positions 0..149, causal, no biases, over (2, 150, 64)")
 
 
 if __name__ == "__main__":

@@ -56,6 +56,12 @@ template <extent_t N>
 struct heads : dimension<N> {
   static constexpr std::string_view name = "heads";
 };
+/// Key/value heads of grouped-query attention (Hugging Face's `num_key_value_heads`): query
+/// head h reads key/value head h·kv_heads/heads. Default: one per query head.
+template <extent_t N>
+struct kv_heads : dimension<N> {
+  static constexpr std::string_view name = "kv_heads";
+};
 /// Width of one head's queries and keys (Keras `key_dim`; PyTorch `embed_dim / num_heads`).
 template <extent_t N>
 struct key_dim_per_head : dimension<N> {

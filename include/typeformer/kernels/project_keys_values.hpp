@@ -11,6 +11,7 @@
 #include <typeformer/kernels/attention_layout.hpp>
 #include <typeformer/kernels/gemm.hpp>
 #include <typeformer/kernels/packed_matrix.hpp>
+#include <typeformer/kernels/rotary_embedding.hpp>
 #include <typeformer/kernels/simd.hpp>
 #include <typeformer/kernels/thread_pool.hpp>
 
@@ -34,6 +35,13 @@ struct basic_key_value_projection {
   const Weights* value_weights = nullptr;
   const float* value_bias = nullptr;
   activation act = activation::identity;
+  /// Rotary position embedding of the projected keys (none while the tables are null): key j
+  /// of a sequence turns by the angles of row j of the tables (rotary_angles, rotary_dims / 2
+  /// floats a row).
+  const float* key_cos = nullptr;
+  const float* key_sin = nullptr;
+  std::size_t rotary_dims = 0;
+  rotary_pairs rotary = rotary_pairs::half_split;
 };
 using key_value_projection = basic_key_value_projection<packed_matrix>;
 
@@ -44,14 +52,15 @@ constexpr std::size_t key_value_staging_floats(std::size_t threads, std::size_t 
 }
 
 /// Projects the keys and values into `kt` (transposed key blocks) and `v`
-/// (value rows of o.v_stride, blocks of key_len rows) for the heads, key_dim, value_dim,
-/// key_len and key_capacity of `o`, on every thread of `pool`. `staging` holds
-/// key_value_staging_floats(pool.size(), heads·key_dim, heads·value_dim) floats.
+/// (value rows of o.v_stride, blocks of key_len rows) for the key/value heads, key_dim,
+/// value_dim, key_len and key_capacity of `o`, on every thread of `pool`. `staging` holds
+/// key_value_staging_floats(pool.size(), kv_heads·key_dim, kv_heads·value_dim) floats.
 template <class Arch, class Weights = packed_matrix>
 void project_keys_and_values(thread_pool& pool, const basic_key_value_projection<Weights>& a,
                              std::size_t batch, const attention_operands& o, float* kt, float* v,
                              float* staging) noexcept {
-  const std::size_t H = o.heads, kd = o.key_dim, vd = o.value_dim, key_len = o.key_len;
+  const std::size_t H = o.kv_heads ? o.kv_heads : o.heads, kd = o.key_dim, vd = o.value_dim,
+                    key_len = o.key_len;
   const std::size_t KW = H * kd, VW = H * vd, rows = batch * key_len;
   if (rows == 0) return;
   // Tiles a whole number of micro-kernels high, at least two per thread when rows are few, so
@@ -77,13 +86,17 @@ void project_keys_and_values(thread_pool& pool, const basic_key_value_projection
       const std::size_t r0 = t * tile, n = std::min(tile, rows - r0);
       gemm<Arch, Weights>({a.key + r0 * a.key_features, a.key_features, n, a.key_weights,
                            a.key_bias, 1.0f, stage, KW, a.act});
-      by_sequence(r0, n, KW, [&](std::size_t b, std::size_t j, std::size_t count, const float* k) {
+      by_sequence(r0, n, KW, [&](std::size_t b, std::size_t j, std::size_t count, float* k) {
+        if (a.key_cos)
+          rotate_rows_in_place<Arch>(k, count, KW, H, kd, a.rotary_dims, a.rotary,
+                                     a.key_cos + j * (a.rotary_dims / 2),
+                                     a.key_sin + j * (a.rotary_dims / 2));
         append_keys_transposed<Arch>(k, {0, kd, KW}, 1, H, j, count, kd,
                                      kt + b * H * kd * o.key_capacity, o.key_capacity);
       });
       gemm<Arch, Weights>({a.value + r0 * a.value_features, a.value_features, n, a.value_weights,
                            a.value_bias, 1.0f, stage, VW, a.act});
-      by_sequence(r0, n, VW, [&](std::size_t b, std::size_t j, std::size_t count, const float* x) {
+      by_sequence(r0, n, VW, [&](std::size_t b, std::size_t j, std::size_t count, float* x) {
         append_values<Arch>(x, {0, vd, VW}, 1, H, j, count, vd, v + b * H * key_len * o.v_stride,
                             o.v_stride, key_len * o.v_stride);
       });

@@ -84,4 +84,34 @@ void rotate_heads(const float* x, head_strides s, std::size_t heads, std::size_t
   }
 }
 
+/// Rotates, in place, `rows` rows of `heads` heads of `width` features each (head h of row r at
+/// x + r·row_stride + h·width), row r at the position of table row r (tables from
+/// rotary_angles). Features past `dims` of each head are left as they are.
+template <class Arch>
+void rotate_rows_in_place(float* x, std::size_t rows, std::size_t row_stride, std::size_t heads,
+                          std::size_t width, std::size_t dims, rotary_pairs pairing,
+                          const float* cos_table, const float* sin_table) noexcept {
+  const std::size_t half = dims / 2;
+  for (std::size_t r = 0; r < rows; ++r) {
+    const float* c = cos_table + r * half;
+    const float* sn = sin_table + r * half;
+    for (std::size_t h = 0; h < heads; ++h) {
+      float* v = x + r * row_stride + h * width;
+      if (pairing == rotary_pairs::half_split) {
+        for (std::size_t m = 0; m < half; ++m) {
+          const float x1 = v[m], x2 = v[m + half];
+          v[m] = x1 * c[m] - x2 * sn[m];
+          v[m + half] = x2 * c[m] + x1 * sn[m];
+        }
+      } else {
+        for (std::size_t m = 0; m < half; ++m) {
+          const float x1 = v[2 * m], x2 = v[2 * m + 1];
+          v[2 * m] = x1 * c[m] - x2 * sn[m];
+          v[2 * m + 1] = x2 * c[m] + x1 * sn[m];
+        }
+      }
+    }
+  }
+}
+
 }  // namespace typeformer::kernels

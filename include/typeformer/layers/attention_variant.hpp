@@ -31,6 +31,7 @@
 #include <typeformer/functions/operands.hpp>
 #include <typeformer/functions/static_checks.hpp>
 #include <typeformer/kernels/attention_functions.hpp>
+#include <typeformer/kernels/rotary_embedding.hpp>
 #include <typeformer/layers/options.hpp>
 
 namespace typeformer {
@@ -39,7 +40,25 @@ namespace option_kinds {
 struct score_function {};
 struct mask_function {};
 struct function_operand {};
+struct rotary_embedding {};
 }  // namespace option_kinds
+
+using kernels::rotary_pairs;
+
+/// Option: rotary position embedding of the projected queries and keys (Su et al. 2021):
+/// feature pair m of the head at position p turns by p·Base^(−2m/dims), pairs as `Pairs` says
+/// (rotary_pairs::half_split: Hugging Face's rotate_half, LLaMA, GPT-NeoX; interleaved:
+/// RoFormer, GPT-J), over the first `Dims` features of each head (0: all; GPT-NeoX's
+/// rotary_pct takes fewer). Base is an integer (clang 14 has no floating-point template
+/// arguments); every model so far uses one (10000, 500000, 1000000).
+template <rotary_pairs Pairs, std::uint64_t Base = 10000, extent_t Dims = 0>
+struct rotary_position_embedding {
+  using kind = option_kinds::rotary_embedding;
+  static_assert(Base > 1, "rotary_position_embedding: the base must be above 1");
+  static constexpr rotary_pairs pairs = Pairs;
+  static constexpr double base = static_cast<double>(Base);
+  static constexpr extent_t dims = Dims;
+};
 
 /// Option: the layer's scaled scores s become E at s (FlexAttention's score_mod), as
 /// expr::score_function<E> does in the expression form.

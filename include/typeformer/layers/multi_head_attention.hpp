@@ -9,6 +9,7 @@
 // d_model / heads, key_features = value_features = output_features = d_model. Keras layers
 // declare key_dim_per_head (Keras `key_dim`) freely, and value_dim_per_head / output_features.
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <string>
@@ -177,6 +178,37 @@ struct multi_head_attention {
 
   static constexpr extent_t query_width = heads * key_dim_per_head;
   static constexpr extent_t value_width = heads * value_dim_per_head;
+
+  /// Key/value heads (grouped-query attention, kv_heads<n>): query head h reads key/value head
+  /// h·kv_heads/heads. The key and value projections are kv_heads heads wide.
+  static constexpr extent_t kv_heads = extent_of_v<dims::kv_heads, heads, Options...>;
+  static_assert(
+      sizeof(diagnostics::require<
+             (kv_heads > 0 && heads % kv_heads == 0),
+             diagnostics::key_heads_do_not_divide_query_heads<name_type, kv_heads, heads>>));
+  static constexpr bool grouped_heads = kv_heads != heads;
+  static_assert(
+      !grouped_heads || layout == attention_weight_layout::dense_layers,
+      "multi_head_attention: grouped key/value heads (kv_heads<n>) need their projections "
+      "named with dense_projection_names<\"q_proj\", \"k_proj\", \"v_proj\", \"o_proj\"> "
+      "(nn.MultiheadAttention, Keras's MultiHeadAttention and keras-multi-head have no such "
+      "heads)");
+  static constexpr extent_t key_width = kv_heads * key_dim_per_head;
+  static constexpr extent_t kv_value_width = kv_heads * value_dim_per_head;
+
+  /// Rotary position embedding of the projected queries and keys (rotary_position_embedding).
+  using rotary_option =
+      typename option_type<option_kinds::rotary_embedding, void, Options...>::type;
+  static constexpr bool rotary = !std::is_void_v<rotary_option>;
+  static constexpr std::size_t rotary_dims = [] {
+    if constexpr (rotary)
+      return static_cast<std::size_t>(rotary_option::dims ? rotary_option::dims : key_dim_per_head);
+    else
+      return std::size_t{0};
+  }();
+  static_assert(rotary_dims % 2 == 0 && rotary_dims <= std::size_t(key_dim_per_head),
+                "multi_head_attention: rotary position embedding turns pairs of features: its "
+                "dims must be even and at most key_dim_per_head");
   /// Row strides of the projected queries and of the attention output in the workspace: one
   /// cache line more than the width where rows would lie a multiple of 4 KiB apart
   /// (kernels::gemm_input_stride), as at d_model 1024, for the GEMMs that write and read them.
@@ -185,9 +217,9 @@ struct multi_head_attention {
   static constexpr std::size_t context_row_stride =
       kernels::gemm_input_stride(static_cast<std::size_t>(value_width));
   static constexpr extent_t parameter_count =
-      (d_model + key_features) * query_width + value_features * value_width +
+      d_model * query_width + key_features * key_width + value_features * kv_value_width +
       value_width * output_features +
-      (has_bias ? 2 * query_width + value_width + output_features : 0) +
+      (has_bias ? query_width + key_width + kv_value_width + output_features : 0) +
       variant::operands::loaded_size();
 
   /// The layer's weights, packed at load time into the layout the GEMM kernel streams.
@@ -328,16 +360,23 @@ struct multi_head_attention {
                                                 std::size_t key_len,
                                                 std::size_t threads = 1) noexcept {
     using O = kernels::attention_operands;
-    const auto H = static_cast<std::size_t>(heads);
-    const auto Q = static_cast<std::size_t>(query_width), V = static_cast<std::size_t>(value_width);
+    const auto KV = static_cast<std::size_t>(kv_heads);
+    const auto K = static_cast<std::size_t>(key_width),
+               V = static_cast<std::size_t>(kv_value_width);
     const std::size_t projected_q = batch * query_len * query_row_stride;
-    const std::size_t staging = kernels::key_value_staging_floats(threads, Q, V);
+    const std::size_t staging = kernels::key_value_staging_floats(threads, K, V);
     const std::size_t kt =
-        batch * H * static_cast<std::size_t>(key_dim_per_head) * O::key_capacity_for(key_len);
+        batch * KV * static_cast<std::size_t>(key_dim_per_head) * O::key_capacity_for(key_len);
     const std::size_t v =
-        batch * H * key_len * O::v_stride_for(static_cast<std::size_t>(value_dim_per_head));
+        batch * KV * key_len * O::v_stride_for(static_cast<std::size_t>(value_dim_per_head));
     const std::size_t context = context_in_queries ? 0 : batch * query_len * context_row_stride;
-    return projected_q + staging + kt + v + context + attention_floats(batch, query_len, threads);
+    return projected_q + staging + kt + v + context + attention_floats(batch, query_len, threads) +
+           rotary_floats(std::max(query_len, key_len));
+  }
+
+  /// The cosine and sine tables of rotary embedding for `positions` positions.
+  static constexpr std::size_t rotary_floats(std::size_t positions) noexcept {
+    return positions * rotary_dims;
   }
 
   /// The attention core's part: each thread's scratch, then the partial results of a call
@@ -438,13 +477,13 @@ struct multi_head_attention {
     using isa = simd::resolve_arch<Arch>;
     const auto b = static_cast<size_t>(B), lq = static_cast<size_t>(Lq),
                lk = static_cast<size_t>(Lk);
-    const auto H = static_cast<size_t>(heads);
+    const auto H = static_cast<size_t>(heads), KV = static_cast<size_t>(kv_heads);
     const auto kd = static_cast<size_t>(key_dim_per_head),
                vd = static_cast<size_t>(value_dim_per_head);
-    const size_t QW = H * kd, VW = H * vd;
+    const size_t KW = KV * kd, KVW = KV * vd;
 
     kernels::attention_operands ops;
-    ops.batch = b, ops.heads = H, ops.query_len = lq, ops.key_len = lk;
+    ops.batch = b, ops.heads = H, ops.kv_heads = KV, ops.query_len = lq, ops.key_len = lk;
     ops.key_dim = kd, ops.value_dim = vd;
     ops.key_capacity = kernels::attention_operands::key_capacity_for(lk);
     ops.v_stride = kernels::attention_operands::v_stride_for(vd);
@@ -459,22 +498,36 @@ struct multi_head_attention {
     float* projected_q = ws.reserve(floats + call::block_map_floats(function_operands));
     const auto functions = call::make(function_operands, projected_q + floats, 0);
     float* staging = projected_q + b * lq * query_row_stride;
-    float* kt = staging + kernels::key_value_staging_floats(ws.threads(), QW, VW);
-    float* vt = kt + b * H * kd * ops.key_capacity;
-    float* const vt_end = vt + b * H * lk * ops.v_stride;
+    float* kt = staging + kernels::key_value_staging_floats(ws.threads(), KW, KVW);
+    float* vt = kt + b * KV * kd * ops.key_capacity;
+    float* const vt_end = vt + b * KV * lk * ops.v_stride;
     float* context = in_place ? projected_q : vt_end;
     float* scratch = vt_end + context_floats;
+    // Rotary tables for positions [0, max(Lq, Lk)): queries and keys share them. Used before the
+    // attention, so the weights' buffer may cover them afterwards.
+    float* rotary_cos = scratch + attention_floats(b, lq, ws.threads());
+    float* rotary_sin = rotary_cos + std::max(lq, lk) * (rotary_dims / 2);
+    if constexpr (rotary)
+      kernels::rotary_angles<isa>(rotary_cos, rotary_sin, 0, std::max(lq, lk), rotary_dims,
+                                  rotary_option::base);
 
     const float scale = score_scale_factor();
     kernels::gemm<isa, weight_matrix>(
         ws.pool(),
         {query.data(), static_cast<size_t>(d_model), b * lq, &p.query, bias_of(p.query_bias),
          scale_in_projection(scale), projected_q, query_row_stride, projection_act});
-    kernels::project_keys_and_values<isa, weight_matrix>(
-        ws.pool(),
-        {key.data(), static_cast<size_t>(key_features), &p.key, bias_of(p.key_bias), value.data(),
-         static_cast<size_t>(value_features), &p.value, bias_of(p.value_bias), projection_act},
-        b, ops, kt, vt, staging);
+    if constexpr (rotary)
+      rotate_queries<isa>(ws.pool(), projected_q, b, lq, rotary_cos, rotary_sin);
+    kernels::basic_key_value_projection<weight_matrix> projection{
+        key.data(),    static_cast<size_t>(key_features),   &p.key,   bias_of(p.key_bias),
+        value.data(),  static_cast<size_t>(value_features), &p.value, bias_of(p.value_bias),
+        projection_act};
+    if constexpr (rotary) {
+      projection.key_cos = rotary_cos, projection.key_sin = rotary_sin;
+      projection.rotary_dims = rotary_dims, projection.rotary = rotary_option::pairs;
+    }
+    kernels::project_keys_and_values<isa, weight_matrix>(ws.pool(), projection, b, ops, kt, vt,
+                                                         staging);
 
     ops.q = projected_q, ops.q_batch = lq * query_row_stride, ops.q_head = kd,
     ops.q_row = query_row_stride;
@@ -504,7 +557,7 @@ struct multi_head_attention {
   /// Floats of one layer's cache for `batch` sequences of up to `capacity` keys.
   static constexpr std::size_t cache_floats(std::size_t batch, std::size_t capacity) noexcept {
     using O = kernels::attention_operands;
-    const auto H = static_cast<std::size_t>(heads);
+    const auto H = static_cast<std::size_t>(kv_heads);
     return batch * H * static_cast<std::size_t>(key_dim_per_head) * O::key_capacity_for(capacity) +
            batch * H * capacity * O::v_stride_for(static_cast<std::size_t>(value_dim_per_head));
   }
@@ -516,7 +569,8 @@ struct multi_head_attention {
     // At least attend_to_cache's padded queries and context (a padded stride adds 16 floats
     // to a width of at least 1024).
     static_assert(query_row_stride + context_row_stride <= 2 * (query_width + value_width));
-    return batch * rows * (2 * Q + 2 * V) + attention_floats(batch, rows, threads);
+    return batch * rows * (2 * Q + 2 * V) + attention_floats(batch, rows, threads) +
+           rotary_floats(rows);
   }
 
   /// Projects `count` new key and value rows ((batch, count, key_features) and (batch, count,
@@ -527,7 +581,7 @@ struct multi_head_attention {
                               std::size_t capacity, std::size_t first, workspace& ws) {
     using isa = simd::resolve_arch<Arch>;
     using O = kernels::attention_operands;
-    const auto H = static_cast<std::size_t>(heads);
+    const auto H = static_cast<std::size_t>(kv_heads);
     const auto kd = static_cast<std::size_t>(key_dim_per_head),
                vd = static_cast<std::size_t>(value_dim_per_head);
     const std::size_t QW = H * kd, VW = H * vd, key_capacity = O::key_capacity_for(capacity);
@@ -541,6 +595,16 @@ struct multi_head_attention {
     kernels::gemm<isa, weight_matrix>(
         ws.pool(), {key, static_cast<std::size_t>(key_features), batch * count, &p.key,
                     bias_of(p.key_bias), 1.0f, staging, QW, projection_act});
+    if constexpr (rotary) {
+      // The new keys turn by the angles of their positions [first, first + count).
+      float* rotary_cos = staging + batch * count * std::max(QW, VW);
+      float* rotary_sin = rotary_cos + count * (rotary_dims / 2);
+      kernels::rotary_angles<isa>(rotary_cos, rotary_sin, first, count, rotary_dims,
+                                  rotary_option::base);
+      for (std::size_t b = 0; b < batch; ++b)
+        kernels::rotate_rows_in_place<isa>(staging + b * count * QW, count, QW, H, kd, rotary_dims,
+                                           rotary_option::pairs, rotary_cos, rotary_sin);
+    }
     kernels::append_keys_transposed<isa>(staging, {count * QW, kd, QW}, batch, H, first, count, kd,
                                          kt, key_capacity);
     kernels::gemm<isa, weight_matrix>(
@@ -577,7 +641,9 @@ struct multi_head_attention {
                masks::call_extents{static_cast<extent_t>(batch), heads, static_cast<extent_t>(rows),
                                    static_cast<extent_t>(key_len), kind, name});
     kernels::attention_operands ops;
-    ops.batch = batch, ops.heads = H, ops.query_len = rows, ops.key_len = key_len;
+    const auto KV = static_cast<std::size_t>(kv_heads);
+    ops.batch = batch, ops.heads = H, ops.kv_heads = KV, ops.query_len = rows,
+    ops.key_len = key_len;
     ops.key_dim = kd, ops.value_dim = vd;
     ops.key_capacity = O::key_capacity_for(capacity);
     ops.v_stride = O::v_stride_for(vd);
@@ -598,11 +664,19 @@ struct multi_head_attention {
         ws.pool(),
         {query, static_cast<std::size_t>(d_model), batch * rows, &p.query, bias_of(p.query_bias),
          scale_in_projection(scale), projected_q, query_row_stride, projection_act});
+    if constexpr (rotary) {
+      // The new rows are the last of the key_len positions.
+      float* rotary_cos = scratch + attention_floats(batch, rows, ws.threads());
+      float* rotary_sin = rotary_cos + rows * (rotary_dims / 2);
+      kernels::rotary_angles<isa>(rotary_cos, rotary_sin, key_len >= rows ? key_len - rows : 0,
+                                  rows, rotary_dims, rotary_option::base);
+      rotate_queries<isa>(ws.pool(), projected_q, batch, rows, rotary_cos, rotary_sin);
+    }
     ops.q = projected_q, ops.q_batch = rows * query_row_stride, ops.q_head = kd,
     ops.q_row = query_row_stride;
     ops.q_scale = scale_in_kernel(scale);
     ops.softmax_maths = softmax_maths;
-    ops.kt = cache, ops.v = cache + batch * H * kd * ops.key_capacity;
+    ops.kt = cache, ops.v = cache + batch * KV * kd * ops.key_capacity;
     ops.out = context, ops.out_batch = rows * context_row_stride, ops.out_head = vd,
     ops.out_row = context_row_stride;
     kernels::flash_attention<isa>(ws.pool(), ops, spec, scratch, functions);
@@ -615,7 +689,7 @@ struct multi_head_attention {
   // ---- Separate projection matrices: query, key, value, output ------------------------------
   static constexpr extent_t separate_inputs[4] = {d_model, key_features, value_features,
                                                   value_width};
-  static constexpr extent_t separate_outputs[4] = {query_width, query_width, value_width,
+  static constexpr extent_t separate_outputs[4] = {query_width, key_width, kv_value_width,
                                                    output_features};
   struct separate_projection_names {
     std::string weight[4], bias[4];
@@ -642,6 +716,26 @@ struct multi_head_attention {
       }
     }
     return n;
+  }
+
+  /// Rotates the projected queries (`batch` × `len` rows of query_row_stride; row i at the
+  /// position of table row i) on every thread of `pool`.
+  template <class Arch>
+  static void rotate_queries(thread_pool& pool, float* q, std::size_t batch, std::size_t len,
+                             const float* cos_table, const float* sin_table) noexcept {
+    const std::size_t rows = batch * len, half = rotary_dims / 2;
+    pool.parallel_for(rows, std::max<std::size_t>(16, rows / (4 * pool.size())),
+                      [&](std::size_t first, std::size_t last, std::size_t) {
+                        for (std::size_t r = first; r < last;) {
+                          const std::size_t i = r % len, n = std::min(last - r, len - i);
+                          kernels::rotate_rows_in_place<Arch>(
+                              q + r * query_row_stride, n, query_row_stride,
+                              static_cast<std::size_t>(heads),
+                              static_cast<std::size_t>(key_dim_per_head), rotary_dims,
+                              rotary_option::pairs, cos_table + i * half, sin_table + i * half);
+                          r += n;
+                        }
+                      });
   }
 
   /// The declared score_scale policy's factor.
@@ -701,13 +795,13 @@ struct multi_head_attention {
     const auto n = [](extent_t e) { return static_cast<std::size_t>(e); };
     const bool matrices =
         p.query.inputs() == n(d_model) && p.query.outputs() == n(query_width) &&
-        p.key.inputs() == n(key_features) && p.key.outputs() == n(query_width) &&
-        p.value.inputs() == n(value_features) && p.value.outputs() == n(value_width) &&
+        p.key.inputs() == n(key_features) && p.key.outputs() == n(key_width) &&
+        p.value.inputs() == n(value_features) && p.value.outputs() == n(kv_value_width) &&
         p.output.inputs() == n(value_width) && p.output.outputs() == n(output_features);
     const std::size_t on = has_bias ? 1 : 0;
     return matrices && variant::operands::fit(p.function_operands, heads) &&
-           p.query_bias.size() == on * n(query_width) && p.key_bias.size() == on * n(query_width) &&
-           p.value_bias.size() == on * n(value_width) &&
+           p.query_bias.size() == on * n(query_width) && p.key_bias.size() == on * n(key_width) &&
+           p.value_bias.size() == on * n(kv_value_width) &&
            p.output_bias.size() == on * n(output_features);
   }
 };
