@@ -19,6 +19,8 @@
 #   ./run-example.sh keras_attention_layers
 #                                          Attention, AdditiveAttention, Bahdanau, keras-multi-head
 #                                          and the tutorials' MultiHeadAttention, one file
+#   ./run-example.sh llama_attention       a LLaMA attention layer (grouped key/value heads,
+#                                          rotary embedding), decoded step by step from the cache
 set -euo pipefail
 cd "$(dirname "$0")"
 example=attention_is_all_you_need

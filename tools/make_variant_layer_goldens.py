@@ -5,6 +5,7 @@ PyTorch modules.
 
 Run with Debian's interpreter (torch 1.13 and numpy):
     /usr/bin/python3 tools/make_variant_layer_goldens.py [--out tests/data/mha]
+    /usr/bin/python3 tools/make_variant_layer_goldens.py --example examples/data/llama_attention.safetensors
 
 Cases:
 - alibi_causal: nn.MultiheadAttention(48, 12 heads, batch_first=True) with ALiBi (Press et al.
@@ -347,11 +348,44 @@ def rotary_case(out_dir, name, *, seed, heads, kv_heads, pairs, rotary_dim, name
         "pairs": pairs, "atol": ATOL, "rtol": RTOL, "description": description})
 
 
+def example(path):
+    """examples/llama_attention.cpp's weights and sample: a LLaMA attention of d_model 128,
+    8 query heads over 2 key/value heads of 16, under `self_attn.`, with a self-test (the
+    module's output on a (1, 64, 128) sample) that load_weights(..., verify::on) checks."""
+    B, L, E = 1, 64, 128
+    module = RotaryAttention(E, 8, 2, 16, "half_split", 16, 10000.0,
+                             ("q_proj", "k_proj", "v_proj", "o_proj"), False)
+    randomise(module, 310)
+    module.eval()
+    x = torch.randn(B, L, E)
+    out = module.double()(x.double()).detach().numpy()
+    tensors = {"self_attn." + k: v for k, v in state_of(module).items()}
+    tensors["selftest.input"] = x.numpy()
+    tensors["selftest.output"] = out.astype(np.float32)
+    metadata = {
+        "selftest.atol": repr(ATOL), "selftest.rtol": repr(RTOL),
+        "config": json.dumps({"atol": ATOL, "rtol": RTOL, "description":
+                              "Hugging Face's LlamaAttention written from its definition (d_model 128, 8 "
+                              "query heads over 2 key/value heads of 16, rotate_half, causal), float64 "
+                              "output on a (1, 64, 128) sample"}),
+        "generator": "tools/make_variant_layer_goldens.py --example",
+        "torch_version": torch.__version__,
+    }
+    safetensors_io.write(path, tensors, metadata)
+    print(f"{path}: {os.path.getsize(path)} bytes")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     here = os.path.dirname(os.path.abspath(__file__))
     ap.add_argument("--out", default=os.path.join(here, "..", "tests", "data", "mha"))
+    ap.add_argument("--example", metavar="FILE",
+                    help="write examples/llama_attention.cpp's weights and sample to FILE instead")
     args = ap.parse_args()
+    torch.set_num_threads(1)
+    if args.example:
+        example(args.example)
+        return
     out_dir = os.path.normpath(args.out)
     os.makedirs(out_dir, exist_ok=True)
     torch.set_num_threads(1)
