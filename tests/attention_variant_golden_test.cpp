@@ -250,3 +250,76 @@ TEST_CASE(
   // A typed mask this time; bottom-right, so that it holds when decoding too.
   check_rotary_layer<gptj_layer>("gptj", tfm::masks::causal_bottom_right{});
 }
+
+namespace {
+namespace variants8 {
+using namespace tfm::expr;
+constexpr operand<"slopes", float, 8> slopes;
+constexpr auto symmetric_alibi = score - slopes[head_idx] * to_real(abs(kv_idx - q_idx));
+constexpr auto causal_alibi = score + slopes[head_idx] * to_real(kv_idx - q_idx);
+}  // namespace variants8
+
+template <class Model>
+std::vector<float> run_layer_golden(const tfm::io::safetensors_file& file, std::size_t threads) {
+  const auto weights =
+      tfm::load_weights<Model>(file, tfm::naming::pytorch, {.ignore_prefixes = {"golden."}});
+  const auto x = golden_data::floats3(file, "golden.input");
+  tfm::runner<Model> run(weights, {.threads = threads});
+  xt::xtensor<float, 3> y = xt::zeros<float>(x.shape());
+  if constexpr (Model::has_memory) {
+    run(x, golden_data::floats3(file, "golden.memory"), y);
+  } else {
+    std::vector<tfm::extent_t> lengths;
+    for (auto n : file.read_integers("golden.key_lengths")) lengths.push_back(n);
+    run(x, y, tfm::masks::key_lengths{lengths});
+  }
+  return {y.begin(), y.end()};
+}
+}  // namespace
+
+TEST_CASE(
+    "transformer layers pass their variant to self-attention: ALiBi in "
+    "nn.TransformerEncoderLayer and nn.TransformerDecoderLayer") {
+  using encoder = tfm::model<
+      tfm::input<batch<tfm::dynamic>, seq<tfm::dynamic>, d_model<32>, max_batch<2>, max_seq<40>>,
+      tfm::transformer_encoder_layer<heads<8>, dim_feedforward<48>,
+                                     tfm::with_score_function<variants8::symmetric_alibi>,
+                                     tfm::alibi_slopes<variants8::slopes>>>;
+  using decoder = tfm::model<
+      tfm::input<batch<tfm::dynamic>, seq<tfm::dynamic>, d_model<32>, max_batch<2>, max_seq<40>>,
+      tfm::memory<seq<tfm::dynamic>, d_model<32>, max_seq<12>>,
+      tfm::transformer_decoder_layer<
+          heads<8>, dim_feedforward<48>, tfm::with_score_function<variants8::causal_alibi>,
+          tfm::with_mask_function<variants::causal>, tfm::alibi_slopes<variants8::slopes>>>;
+  const auto encoder_file =
+      tfm::io::safetensors_file::open(data_dir + "variant_encoder_layer_alibi.safetensors");
+  const auto decoder_file =
+      tfm::io::safetensors_file::open(data_dir + "variant_decoder_layer_alibi.safetensors");
+  for (std::size_t threads : {1u, 2u}) {
+    INFO("threads " << threads);
+    golden_data::require_close(encoder_file,
+                               run_layer_golden<encoder>(encoder_file, threads).data());
+    golden_data::require_close(decoder_file,
+                               run_layer_golden<decoder>(decoder_file, threads).data());
+  }
+
+  // Decoding position by position: the causal ALiBi bias of each new row is measured from its
+  // own position.
+  const auto weights = tfm::load_weights<decoder>(decoder_file, tfm::naming::pytorch,
+                                                  {.ignore_prefixes = {"golden."}});
+  const auto x = golden_data::floats3(decoder_file, "golden.input");
+  const auto memory = golden_data::floats3(decoder_file, "golden.memory");
+  tfm::runner<decoder> run(weights, {.threads = 2});
+  run.start_decoding(memory);
+  const std::size_t B = x.shape(0), L = x.shape(1), E = x.shape(2);
+  xt::xtensor<float, 3> y = xt::zeros<float>(x.shape());
+  xt::xtensor<float, 3> step = xt::zeros<float>({B, std::size_t(1), E}), out = step;
+  for (std::size_t i = 0; i < L; ++i) {
+    for (std::size_t b = 0; b < B; ++b)
+      std::copy_n(x.data() + (b * L + i) * E, E, step.data() + b * E);
+    run.decode(step, out);
+    for (std::size_t b = 0; b < B; ++b)
+      std::copy_n(out.data() + b * E, E, y.data() + (b * L + i) * E);
+  }
+  golden_data::require_close(decoder_file, y.data());
+}

@@ -22,6 +22,10 @@ Cases:
   outside a causal window of 40 (key j seen from query i when i − 40 < j ≤ i), over 130
   positions; per-head attention weights are stored too.
 
+- encoder_layer_alibi, decoder_layer_alibi: nn.TransformerEncoderLayer and
+  nn.TransformerDecoderLayer (d_model 32, 8 heads) with ALiBi in self-attention as their float
+  masks: symmetric −m_h·|j − i| with key padding (encoder), causal m_h·(j − i) with a memory
+  (decoder).
 - llama: Hugging Face's LlamaAttention written from its definition: 8 query heads over 2
   key/value heads (repeat_kv), rotate_half rotary embedding, causal, no biases.
 - gptj: Hugging Face's GPTJAttention written from its definition: interleaved rotary embedding
@@ -348,6 +352,45 @@ def rotary_case(out_dir, name, *, seed, heads, kv_heads, pairs, rotary_dim, name
         "pairs": pairs, "atol": ATOL, "rtol": RTOL, "description": description})
 
 
+def transformer_layer_case(out_dir, name, *, seed, decoder, description):
+    """nn.TransformerEncoderLayer / nn.TransformerDecoderLayer (d_model 32, 8 heads, feed-forward
+    48, batch_first, post-norm, relu) with ALiBi in self-attention through its float mask of
+    shape (batch·heads, L, L): symmetric −m_h·|j − i| with key padding for the encoder, causal
+    m_h·(j − i) for the decoder (memory of 12 positions, no padding)."""
+    B, L, E, H, F, M = 2, 40, 32, 8, 48, 12
+    torch.manual_seed(seed)
+    cls = nn.TransformerDecoderLayer if decoder else nn.TransformerEncoderLayer
+    layer = cls(E, H, F, dropout=0.0, batch_first=True)
+    randomise(layer, seed)
+    layer.eval()
+    x = torch.randn(B, L, E)
+    slopes = torch.tensor(alibi_slopes(H), dtype=torch.float64)
+    i = torch.arange(L)[:, None]
+    j = torch.arange(L)[None, :]
+    if decoder:
+        bias = (slopes[:, None, None] * (j - i).double()).masked_fill((j > i)[None], float("-inf"))
+    else:
+        bias = -slopes[:, None, None] * (j - i).abs().double()
+    mask = bias.unsqueeze(0).expand(B, H, L, L).reshape(B * H, L, L)
+    l64 = layer.double()
+    tensors = {}
+    # Gradients stay enabled: PyTorch then takes its standard path, not the fused fast path.
+    if decoder:
+        memory = torch.randn(B, M, E)
+        out = l64(x.double(), memory.double(), tgt_mask=mask)
+        tensors["golden.memory"] = memory.numpy()
+    else:
+        lengths = [40, 23]
+        padding = torch.arange(L)[None, :] >= torch.tensor(lengths)[:, None]
+        out = l64(x.double(), src_mask=mask, src_key_padding_mask=padding)
+        tensors["golden.key_lengths"] = np.asarray(lengths, dtype=np.int32)
+    tensors.update(state_of(layer))
+    tensors["golden.input"] = x.numpy()
+    tensors["golden.output"] = out.detach().numpy().astype(np.float32)
+    write(out_dir, name, tensors, {"heads": H, "d_model": E, "dim_feedforward": F, "atol": ATOL,
+                                   "rtol": RTOL, "description": description})
+
+
 def example(path):
     """examples/llama_attention.cpp's weights and sample: a LLaMA attention of d_model 128,
     8 query heads over 2 key/value heads of 16, under `self_attn.`, with a self-test (the
@@ -392,6 +435,14 @@ def main():
     alibi_causal(out_dir)
     t5_bidirectional(out_dir)
     sliding_window(out_dir)
+    transformer_layer_case(out_dir, "encoder_layer_alibi", seed=306, decoder=False,
+                           description="nn.TransformerEncoderLayer(32, 8, 48, batch_first=True), float64, "
+                                       "src_mask (batch*heads, L, L) = -slope_h*|j - i| (symmetric ALiBi), "
+                                       "key padding with lengths 40 and 23, over (2, 40, 32)")
+    transformer_layer_case(out_dir, "decoder_layer_alibi", seed=307, decoder=True,
+                           description="nn.TransformerDecoderLayer(32, 8, 48, batch_first=True), float64, "
+                                       "tgt_mask (batch*heads, L, L) = slope_h*(j - i), -inf where j > i "
+                                       "(causal ALiBi), memory (2, 12, 32), over (2, 40, 32)")
     rotary_case(out_dir, "llama", seed=304, heads=8, kv_heads=2, pairs="half_split", rotary_dim=8,
                 names=("q_proj", "k_proj", "v_proj", "o_proj"), bias=False,
                 description="Hugging Face's LlamaAttention written from its definition, float64: 8 query "

@@ -14,10 +14,12 @@
 //
 // Options: heads<h> and dim_feedforward<f> (required), activation_is<gelu> (default relu),
 // norm_first, epsilon<m, e> for every norm (default: the naming's, 1e-5 for PyTorch),
-// weights_stored_as<f> for every weight matrix (default float32), and d_model<d> (default: the
-// width it receives in a model). Parameter names are PyTorch's own:
-// self_attn.*, multihead_attn.*, linear1.*, linear2.*, norm1.*, norm2.*, norm3.*. Each is the
-// same as writing the residual blocks out with sequential; it prints shorter.
+// weights_stored_as<f> for every weight matrix (default float32), d_model<d> (default: the
+// width it receives in a model), and self-attention's variant: with_score_function<E>,
+// with_mask_function<E>, their operands (alibi_slopes, weight_operand, under self_attn.) and
+// rotary_position_embedding (layers/attention_variant.hpp); cross-attention takes none. Parameter
+// names are PyTorch's own: self_attn.*, multihead_attn.*, linear1.*, linear2.*, norm1.*, norm2.*,
+// norm3.*. Each is the same as writing the residual blocks out with sequential; it prints shorter.
 
 #include <string>
 #include <string_view>
@@ -78,13 +80,29 @@ struct transformer_sublayers<D, part_list<Eps...>, part_list<Storage...>> {
                          Layer<Name, Options...>>;
   template <fixed_string Name>
   using norm = with_width<layer_norm, Name, Eps...>;
-  template <fixed_string Name, extent_t H>
-  using attention = with_width<multi_head_attention, Name, dims::heads<H>, Storage...>;
+  template <fixed_string Name, extent_t H, class... Variant>
+  using attention = with_width<multi_head_attention, Name, dims::heads<H>, Storage..., Variant...>;
   template <extent_t F, activation Act>
   using ff =
       std::conditional_t<(D > 0),
                          feed_forward<"ff", F, Act, Storage..., dims::d_model<(D > 0 ? D : 1)>>,
                          feed_forward<"ff", F, Act, Storage...>>;
+};
+
+/// The options that give self-attention its variant (score and mask functions, their
+/// operands, rotary embedding), passed on from the transformer layer's own.
+template <class... Options>
+using self_attention_variant =
+    decltype(typename option_types<option_kinds::score_function, Options...>::type{} +
+             typename option_types<option_kinds::mask_function, Options...>::type{} +
+             typename option_types<option_kinds::function_operand, Options...>::type{} +
+             typename option_types<option_kinds::rotary_embedding, Options...>::type{});
+
+template <class Sublayers, extent_t H, class Variant>
+struct variant_self_attention;
+template <class Sublayers, extent_t H, class... Variant>
+struct variant_self_attention<Sublayers, H, part_list<Variant...>> {
+  using type = typename Sublayers::template attention<"self_attn", H, Variant...>;
 };
 }  // namespace detail
 
@@ -104,7 +122,8 @@ struct transformer_layer {
   using sublayers = detail::transformer_sublayers<
       d_model, typename detail::option_types<option_kinds::epsilon, Options...>::type,
       typename detail::option_types<option_kinds::weight_storage, Options...>::type>;
-  using self_attention = typename sublayers::template attention<"self_attn", heads>;
+  using self_attention =
+      typename variant_self_attention<sublayers, heads, self_attention_variant<Options...>>::type;
   using memory_attention =
       cross_attention<typename sublayers::template attention<"multihead_attn", heads>>;
   using ff = typename sublayers::template ff<dim_feedforward, feed_forward_activation>;
