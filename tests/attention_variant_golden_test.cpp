@@ -134,6 +134,20 @@ TEST_CASE("a sliding-window layer takes its window at the call, also from the ke
   const std::size_t B = x.shape(0), L = x.shape(1), E = x.shape(2), H = 4;
   tfm::workspace ws(2);
 
+  SECTION("in a model, the runner passes the call's operands to the layer") {
+    using model = tfm::model<
+        tfm::input<batch<tfm::dynamic>, seq<tfm::dynamic>, d_model<32>, max_batch<2>, max_seq<130>>,
+        window_layer>;
+    // The file names the layer's weights without the model's "attn." scope.
+    const auto weights = model::from_weights(tfm::naming::pytorch, [&](const std::string& name) {
+      return file.read_floats(name.substr(5));
+    });
+    tfm::runner<model> run(weights, {.threads = 2});
+    xt::xtensor<float, 3> y = xt::zeros<float>(x.shape());
+    run(x, y, tfm::expr::call_operands(window));
+    golden_data::require_close(file, y.data());
+  }
+
   SECTION("attention weights, per head and averaged, see the window") {
     xt::xtensor<float, 3> y = xt::zeros<float>(x.shape());
     xt::xtensor<float, 4> per_head = xt::zeros<float>({B, H, L, L});

@@ -41,10 +41,13 @@
 #include <type_traits>
 #include <vector>
 
+#include <typeformer/core/errors.hpp>
 #include <typeformer/core/extent.hpp>
 #include <typeformer/core/naming.hpp>
+#include <typeformer/core/text.hpp>
 #include <typeformer/expr/masks.hpp>
 #include <typeformer/kernels/workspace.hpp>
+#include <typeformer/layers/attention_variant.hpp>
 #include <typeformer/model/finite_check.hpp>
 #include <typeformer/tensor/view.hpp>
 
@@ -280,18 +283,36 @@ struct leaf_block {
   }
 
  private:
+  // Whether the layer's score and mask functions (if any) find every operand without the call.
+  template <class Layer>
+  static constexpr bool decodable_without_call_operands() {
+    if constexpr (requires { typename Layer::variant; })
+      return attention_call<typename Layer::variant, masks::causal_bottom_right>::all_bound;
+    else
+      return true;
+  }
+
   template <class Arch, class Context>
   static void forward_rows(const parameters& p, const float* x, float* y, std::size_t batch,
                            std::size_t length, Context& ctx, float* cache) {
     if constexpr (cached_attention_layer<L>) {
       if (ctx.decoding) {
+        if constexpr (!decodable_without_call_operands<L>()) {
+          // Decoding binds no operands at the call (run() does): a layer whose functions need
+          // some is not instantiated for it.
+          throw shape_error(concat(L::kind, " \"", L::name,
+                                   "\": its score or mask function needs operands bound at the "
+                                   "call, which decoding does not bind"));
+        }
         // New positions [past, past + length): append their keys and values, then attend
         // over everything so far, causally (the last new position sees every key).
         const std::size_t capacity = ctx.decoding->cache_capacity;
-        L::template append_to_cache<Arch>(p, x, x, batch, length, cache, capacity, ctx.past,
-                                          ctx.ws);
-        L::template attend_to_cache<Arch>(p, x, batch, length, cache, capacity, ctx.past + length,
-                                          y, ctx.ws, masks::causal_bottom_right{});
+        if constexpr (decodable_without_call_operands<L>()) {
+          L::template append_to_cache<Arch>(p, x, x, batch, length, cache, capacity, ctx.past,
+                                            ctx.ws);
+          L::template attend_to_cache<Arch>(p, x, batch, length, cache, capacity, ctx.past + length,
+                                            y, ctx.ws, masks::causal_bottom_right{});
+        }
         return;
       }
     }
