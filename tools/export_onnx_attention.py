@@ -15,7 +15,13 @@ For each multi-head attention shape (batch, seq, d_model, heads), non-causal and
   fused-mha  hand-built: three MatMul + Add projections -> com.microsoft MultiHeadAttention
              (separate Q, K, V; unidirectional=1 when causal) -> MatMul + Add output projection.
 All three variants of a shape hold the same weights and are checked against the same PyTorch
-output. Plus a TransformerEncoderLayer (plain only), a decode step (plain, fused, fused-mha; see
+output.
+
+With --variants-only, instead: the attention cores of bench/variants_bench.cpp's variants at
+(1, 4096, 8 heads) and (8, 1024, 12 heads) of width 64, each in ORT's best form for it
+(export_variants): GroupQueryAttention for causal, a sliding window, soft-capping and grouped
+heads with rotary embedding; MultiHeadAttention with a dense attention_bias for packed documents
+and ALiBi. References are float64 formulas in torch. Plus a TransformerEncoderLayer (plain only), a decode step (plain, fused, fused-mha; see
 decode_models) and a (1, 1) Identity whose session.run time is the per-call binding overhead.
 
 Weights are PyTorch's default init under torch.manual_seed, with small random biases (the default
@@ -354,9 +360,131 @@ def decode_models(w: Writer):
                "writes present_key/present_value (1,h,L+1,dh), a copy of the cache, every call")
 
 
+VARIANT_SHAPES = [(1, 4096, 8, 64), (8, 1024, 12, 64)]  # (batch, seq, heads, head width)
+WINDOW, DOCUMENTS, SOFT_CAP = 256, 16, 30.0
+
+
+def variant_reference(q, k, v, bias_of_head, scale, cap=None):
+    """softmax(cap·tanh(s/cap) or s, plus bias) · v per (batch, head), s = scale·q·kᵀ, in float64;
+    q (B, H, S, d), k and v (B, H, S, d) (repeated to every query head)."""
+    B, H, S, d = q.shape
+    out = torch.empty(B, H, S, d, dtype=torch.float64)
+    for b in range(B):
+        for h in range(H):
+            s = scale * (q[b, h].double() @ k[b, h].double().T)
+            if cap is not None:
+                s = cap * torch.tanh(s / cap)
+            s = s + bias_of_head(h)
+            out[b, h] = torch.softmax(s, dim=-1) @ v[b, h].double()
+    return out.float()
+
+
+def gqa_graph(b, s, h, kv, d, *, window=-1, softcap=0.0, rotary=None) -> onnx.GraphProto:
+    """com.microsoft GroupQueryAttention over a prompt of s positions (no past): query (b, s,
+    h·d), key and value (b, s, kv·d), causal; seqlens_k = s − 1 and total_sequence_length = s
+    are constants of the graph, as are the rotary cos/sin caches."""
+    attrs = dict(num_heads=h, kv_num_heads=kv, scale=1.0 / math.sqrt(d))
+    inits = [numpy_helper.from_array(np.full((b,), s - 1, dtype=np.int32), "seqlens_k"),
+             numpy_helper.from_array(np.array(s, dtype=np.int32), "total_sequence_length")]
+    inputs = ["q", "k", "v", "", "", "seqlens_k", "total_sequence_length"]
+    if window > 0:
+        attrs["local_window_size"] = window
+    if softcap > 0:
+        attrs["softcap"] = softcap
+    if rotary is not None:
+        cos, sin = rotary
+        attrs.update(do_rotary=1, rotary_interleaved=0)
+        inits += [init("cos_cache", cos), init("sin_cache", sin)]
+        inputs += ["cos_cache", "sin_cache"]
+    node = helper.make_node("GroupQueryAttention", inputs, ["y", "present_key", "present_value"],
+                            domain="com.microsoft", **attrs)
+    return helper.make_graph([node], "gqa", [fp32_info("q", (b, s, h * d)),
+                                            fp32_info("k", (b, s, kv * d)),
+                                            fp32_info("v", (b, s, kv * d))],
+                             [fp32_info("y", (b, s, h * d))], inits)
+
+
+def biased_mha_graph(b, s, h, d, bias: np.ndarray) -> onnx.GraphProto:
+    """com.microsoft MultiHeadAttention with the variant as a dense attention_bias (1, h or 1,
+    s, s) constant: the mask input a user of ORT writes for a variant GQA has no attribute for."""
+    node = helper.make_node("MultiHeadAttention", ["q", "k", "v", "", "", "attention_bias"], ["y"],
+                            domain="com.microsoft", num_heads=h, scale=1.0 / math.sqrt(d))
+    return helper.make_graph([node], "mha_bias", [fp32_info(n, (b, s, h * d)) for n in "qkv"],
+                             [fp32_info("y", (b, s, h * d))], [init("attention_bias", bias)])
+
+
+def export_variants(w: Writer):
+    """The attention cores of bench/variants_bench.cpp's variants, each in ORT's best form:
+    GroupQueryAttention where the variant is on its menu (causal, a sliding window, soft-capping,
+    grouped heads with rotary embedding), MultiHeadAttention with a dense bias otherwise
+    (packed documents; ALiBi at (8, 12, 1024) only: its per-head bias is 512 MiB at 4096)."""
+    for b, s, h, d in VARIANT_SHAPES:
+        torch.manual_seed(11)
+        stem = f"variant_b{b}_s{s}_h{h}"
+        q = torch.randn(b, h, s, d)
+        k = torch.randn(b, h, s, d)
+        v = torch.randn(b, h, s, d)
+        flat = lambda t: t.transpose(1, 2).reshape(b, s, -1).contiguous()  # noqa: E731
+        files = {n: w.npy(f"{stem}.{n}.npy", flat(t)) for n, t in (("q", q), ("k", k), ("v", v))}
+        i = torch.arange(s)[:, None]
+        j = torch.arange(s)[None, :]
+        neg = torch.tensor(float("-inf"), dtype=torch.float64)
+        zero = torch.tensor(0.0, dtype=torch.float64)
+        causal = torch.where(j <= i, zero, neg)
+        shape = dict(batch=b, seq=s, d_model=h * d, heads=h, causal=True)
+
+        def add(name, graph, reference, inputs=files, **fields):
+            save_model(graph, w.path(f"{stem}_{name}.onnx"), contrib=True)
+            ref_file = w.npy(f"{stem}_{name}.expected.npy", flat(reference))
+            w.add(f"{stem}_{name}.onnx", f"variant:{name}", fields.pop("variant"), inputs,
+                  {"y": ref_file}, **shape, **fields)
+
+        scale = 1.0 / math.sqrt(d)
+        add("causal", gqa_graph(b, s, h, h, d), variant_reference(q, k, v, lambda _: causal, scale),
+            variant="gqa")
+        window = torch.where((j <= i) & (i - j < WINDOW), zero, neg)
+        # local_window_size W: a row sees itself and the W − 1 keys before it, as ours (checked
+        # against the reference: W − 1 and W + 1 differ from it).
+        add("sliding_window", gqa_graph(b, s, h, h, d, window=WINDOW),
+            variant_reference(q, k, v, lambda _: window, scale), variant="gqa")
+        add("soft_cap", gqa_graph(b, s, h, h, d, softcap=SOFT_CAP),
+            variant_reference(q, k, v, lambda _: causal, scale, cap=SOFT_CAP), variant="gqa")
+        same = (i * DOCUMENTS // s) == (j * DOCUMENTS // s)
+        documents = torch.where((j <= i) & same, zero, neg)
+        add("documents", biased_mha_graph(b, s, h, d, documents.float().numpy()[None, None]),
+            variant_reference(q, k, v, lambda _: documents, scale), variant="mha-bias")
+        if s <= 1024:
+            slopes = [2.0 ** (-8.0 * (x + 1) / h) for x in range(h)]
+            alibi = torch.stack([torch.where(j <= i, m * (j - i).double(), neg) for m in slopes])
+            add("alibi", biased_mha_graph(b, s, h, d, alibi.float().numpy()[None]),
+                variant_reference(q, k, v, lambda x: alibi[x], scale), variant="mha-bias")
+        # Grouped heads (8 over 2, 12 over 4) with half-split rotary embedding, causal.
+        kv = 2 if h == 8 else 4
+        kg, vg = k[:, :kv], v[:, :kv]
+        gfiles = dict(q=files["q"], k=w.npy(f"{stem}.k{kv}.npy", flat(kg)),
+                      v=w.npy(f"{stem}.v{kv}.npy", flat(vg)))
+        angle = torch.arange(s, dtype=torch.float64)[:, None] * (
+            10000.0 ** (-torch.arange(0, d, 2, dtype=torch.float64) / d))[None, :]
+        cos, sin = angle.cos(), angle.sin()
+
+        def rotate(t):
+            t1, t2 = t[..., : d // 2].double(), t[..., d // 2:].double()
+            return torch.cat((t1 * cos - t2 * sin, t2 * cos + t1 * sin), dim=-1).float()
+
+        group = h // kv
+        add(f"gqa{h}_{kv}_rotary", gqa_graph(b, s, h, kv, d, rotary=(cos.float().numpy(),
+                                                                      sin.float().numpy())),
+            variant_reference(rotate(q), rotate(kg).repeat_interleave(group, 1),
+                              vg.repeat_interleave(group, 1), lambda _: causal, scale),
+            inputs=gfiles, variant="gqa", kv_heads=kv)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out_dir", help="directory to write the models into (created if missing)")
+    ap.add_argument("--variants-only", action="store_true",
+                    help="write only the attention variants of bench/variants_bench.cpp (and "
+                         "their own manifest, manifest.json in out_dir)")
     args = ap.parse_args()
     os.makedirs(args.out_dir, exist_ok=True)
     # One thread: the reference numbers must not depend on the machine's core count.
@@ -365,9 +493,12 @@ def main():
 
     print(f"writing into {args.out_dir} (torch {torch.__version__}, onnx {onnx.__version__}, "
           f"opset {OPSET})")
-    export_mha_shapes(w)
-    export_encoder(w)
-    decode_models(w)
+    if args.variants_only:
+        export_variants(w)
+    else:
+        export_mha_shapes(w)
+        export_encoder(w)
+        decode_models(w)
     save_model(identity_graph(), w.path("identity.onnx"), contrib=False)
     w.add("identity.onnx", "identity", "plain", {"x": w.npy("identity.x.npy", np.ones((1, 1)))},
           {"y": "identity.x.npy"}, batch=1, seq=1, d_model=1, heads=0, causal=False)
