@@ -46,7 +46,10 @@ echo "== The multi-head LSTM"
 build/bench/bench/multi_head_bench "${quick[@]}"
 echo
 echo "== Attention variants as score and mask functions (docs/expressions.md)"
-build/bench/bench/variants_bench "${quick[@]}" --json build/bench-variants.json
+bench/onnxruntime/run.sh --variants "${quick[@]}" > /dev/null
+build/bench/bench/variants_bench "${quick[@]}" --ort build/onnx-variants.json \
+  --ort-harness bench/onnxruntime/ort_bench.mjs --ort-models build/onnx-variants \
+  --json build/bench-variants.json
 echo
 echo "== The GEMM and the attention core alone, built at -O3 (Release)"
 build/bench/bench/kernel_bench "${quick[@]}" --json build/bench-kernels.json

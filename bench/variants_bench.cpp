@@ -29,11 +29,17 @@
 
 #include "allocation_counter.hpp"
 #include "bench_common.hpp"
+#include "onnxruntime_peer.hpp"
 
 namespace tfm = typeformer;
 using namespace typeformer::expr;
 
 namespace {
+
+// ONNX Runtime's best form of each variant (tools/export_onnx_attention.py --variants-only),
+// timed in the same alternating blocks when its harness runs (--ort, --ort-harness,
+// --ort-models).
+bench::onnxruntime* ort = nullptr;
 
 constexpr operand<"window", std::int32_t> window;
 constexpr operand<"doc", std::int32_t, tfm::dynamic, tfm::dynamic> doc;
@@ -99,6 +105,7 @@ struct row {
   bench::timing ours, plain, torch;
   double visible, computed, plain_pairs, max_diff;
   bool torch_timed;
+  bench::ort_measure onnxruntime = {};
 };
 
 void print(const row& r) {
@@ -110,10 +117,16 @@ void print(const row& r) {
               100 * r.visible / (double(r.B * r.H) * double(r.S) * double(r.S)),
               ours_rate / plain_rate);
   if (r.torch_timed)
-    std::printf("%9.2f %6.2fx | %.1e\n", r.torch.median, r.torch.median / r.ours.median,
+    std::printf("%9.2f %6.2fx | %.1e | ", r.torch.median, r.torch.median / r.ours.median,
                 r.max_diff);
   else
-    std::printf("%9s %7s | %s\n", "-", "-", "-");
+    std::printf("%9s %7s | %7s | ", "-", "-", "-");
+  if (r.onnxruntime.found())
+    std::printf("%9.2f%c %6.2fx %s\n", r.onnxruntime.median_ms(),
+                r.onnxruntime.interleaved ? ' ' : '*', r.onnxruntime.median_ms() / r.ours.median,
+                r.onnxruntime.variant.c_str());
+  else
+    std::printf("%9s\n", "-");
   std::fflush(stdout);
 }
 
@@ -131,14 +144,33 @@ nlohmann::json as_json(const row& r) {
           {"computed_pairs", r.computed},
           {"rate_vs_plain_causal", (r.computed / r.ours.median) / (r.plain_pairs / r.plain.median)},
           {"pytorch_scores_bytes", 4.0 * double(r.B * r.H) * double(r.S) * double(r.S)},
-          {"max_abs_diff_vs_pytorch", r.max_diff}};
+          {"max_abs_diff_vs_pytorch", r.max_diff},
+          {"onnxruntime", r.onnxruntime.as_json()}};
 }
 
-/// One variant at one shape: ours (through `evaluate`), the plain causal kernel, and PyTorch
-/// with `bias` (B or 1, H or 1, S, S) added to the scores (−∞ where the mask hides a key).
+/// Times ours, the plain causal kernel and (when `torch_call` is given) PyTorch, with ONNX
+/// Runtime's model `ort_model` of the shape as a further member where its harness runs.
+template <class Ours, class Plain, class Torch>
+void time_row(row& r, const std::string& ort_model, Ours& ours, Plain& plain, Torch* torch_call) {
+  const long d_model = r.H * r.dh;
+  if (torch_call) {
+    const auto [t, m] = ort->time_with(ort_model, r.B, r.S, d_model, r.H, true, r.threads, ours,
+                                       plain, *torch_call);
+    r.ours = t[0], r.plain = t[1], r.torch = t[2], r.onnxruntime = m;
+  } else {
+    const auto [t, m] =
+        ort->time_with(ort_model, r.B, r.S, d_model, r.H, true, r.threads, ours, plain);
+    r.ours = t[0], r.plain = t[1], r.onnxruntime = m;
+  }
+}
+
+/// One variant at one shape: ours (through `evaluate`), the plain causal kernel, PyTorch with
+/// `bias` (B or 1, H or 1, S, S) added to the scores (−∞ where the mask hides a key), and ONNX
+/// Runtime's `ort_model` (variant:NAME).
 template <class Ours, class Functions>
-void run_variant(nlohmann::json& records, const std::string& name, problem& p, Ours&& ours,
-                 const Functions& functions, const std::function<bool(long, long, long)>& visible,
+void run_variant(nlohmann::json& records, const std::string& name, const std::string& ort_model,
+                 problem& p, Ours&& ours, const Functions& functions,
+                 const std::function<bool(long, long, long)>& visible,
                  const std::function<torch::Tensor()>& make_bias, bool time_torch) {
   tfm::workspace* ws_used = nullptr;
   tfm::workspace ws1(1), ws2(2);
@@ -169,13 +201,7 @@ void run_variant(nlohmann::json& records, const std::string& name, problem& p, O
     bench::settle();
     row r{name,           p.B,          p.H,  p.S,       p.dh, threads, {}, {}, {}, visible_pairs,
           computed_pairs, causal_pairs, diff, time_torch};
-    if (time_torch) {
-      const auto [a, b, c] = bench::time_interleaved_ms(ours_call, plain_call, torch_call);
-      r.ours = a, r.plain = b, r.torch = c;
-    } else {
-      const auto [a, b] = bench::time_interleaved_ms(ours_call, plain_call);
-      r.ours = a, r.plain = b;
-    }
+    time_row(r, ort_model, ours_call, plain_call, time_torch ? &torch_call : nullptr);
     print(r);
     records.push_back(as_json(r));
   }
@@ -197,7 +223,7 @@ void bench_sliding_window(nlohmann::json& records, problem& p, bool torch_too) {
   const tfm::kernels::attention_functions<no_function{}, sliding_window, decltype(operands)> f(
       operands);
   run_variant(
-      records, "sliding window 256", p,
+      records, "sliding window 256", "variant:sliding_window", p,
       [&](tfm::workspace& ws) {
         evaluate(
             p.O,
@@ -276,8 +302,8 @@ void bench_grouped_rotary(nlohmann::json& records, long B, long S, long H, long 
           causal_pairs,
           diff,
           true};
-    const auto [a, b, c] = bench::time_interleaved_ms(ours_call, plain_call, torch_call);
-    r.ours = a, r.plain = b, r.torch = c;
+    time_row(r, "variant:gqa" + std::to_string(H) + "_" + std::to_string(KV) + "_rotary", ours_call,
+             plain_call, &torch_call);
     print(r);
     records.push_back(as_json(r));
   }
@@ -291,7 +317,7 @@ void bench_shape(nlohmann::json& records, long B, long S, long d_model, long H, 
     const auto operands = bind_all();
     const tfm::kernels::attention_functions<no_function{}, causal, decltype(operands)> f(operands);
     run_variant(
-        records, "causal (function)", p,
+        records, "causal (function)", "variant:causal", p,
         [&](tfm::workspace& ws) {
           evaluate(p.O, softmax(p.Q * transpose(p.K) + mask_function<causal>()) * p.V, ws);
         },
@@ -308,7 +334,7 @@ void bench_shape(nlohmann::json& records, long B, long S, long d_model, long H, 
     const tfm::kernels::attention_functions<no_function{}, same_document_causal, decltype(operands)>
         f(operands);
     run_variant(
-        records, "documents (16) causal", p,
+        records, "documents (16) causal", "variant:documents", p,
         [&](tfm::workspace& ws) {
           evaluate(p.O,
                    softmax(p.Q * transpose(p.K) +
@@ -329,7 +355,7 @@ void bench_shape(nlohmann::json& records, long B, long S, long d_model, long H, 
     const auto operands = bind_all(bind<"slopes">(m));
     const tfm::kernels::attention_functions<alibi, causal, decltype(operands)> f(operands);
     run_variant(
-        records, "alibi causal", p,
+        records, "alibi causal", "variant:alibi", p,
         [&](tfm::workspace& ws) {
           evaluate(p.O,
                    softmax(score_function<alibi>(p.Q * transpose(p.K), bind<"slopes">(m)) +
@@ -354,7 +380,7 @@ void bench_shape(nlohmann::json& records, long B, long S, long d_model, long H, 
     const auto operands = bind_all();
     const tfm::kernels::attention_functions<soft_cap, causal, decltype(operands)> f(operands);
     run_variant(
-        records, "soft-cap causal", p,
+        records, "soft-cap causal", "variant:soft_cap", p,
         [&](tfm::workspace& ws) {
           evaluate(
               p.O,
@@ -371,10 +397,14 @@ void bench_shape(nlohmann::json& records, long B, long S, long d_model, long H, 
 int main(int argc, char** argv) {
   const std::string json_path = bench::parse_common_flags(argc, argv);
   bench::configure_peers();
+  bench::onnxruntime onnxruntime_peer(argc, argv);
+  ort = &onnxruntime_peer;
+  std::printf("ONNX Runtime: %s\n", onnxruntime_peer.describe().c_str());
   torch::manual_seed(0);
   std::printf(
       "variant                 B   H      S th |  ours ms (min-max)          | causal ms | "
-      "computed visible | rate/causal | torch ms  torch/ours | max|diff|\n");
+      "computed visible | rate/causal | torch ms  torch/ours | max|diff| | ORT ms  ORT/ours "
+      "form\n");
   nlohmann::json records = nlohmann::json::array();
   bench_shape(records, 1, 4096, 512, 8, true);
   bench_shape(records, 8, 1024, 768, 12, true);
