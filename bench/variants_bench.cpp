@@ -1,16 +1,18 @@
 // Attention variants as score and mask functions (docs/expressions.md): each variant's attention
 // core against our plain causal kernel (masks::causal, the rate to hold), and against what a
 // PyTorch 1.13 user does today, a materialised float mask (and bias) added to q·kᵀ before the
-// softmax (libtorch, same process, interleaved); and grouped-query heads with rotary embedding,
-// against PyTorch rotating, repeating keys and values, and masking. At 1 and 2 threads; prints a
-// table and writes JSON (--json FILE); --quick for a smoke run.
+// softmax (libtorch, same process, interleaved), and ONNX Runtime's best form of the variant
+// (--ort, --ort-harness, --ort-models: tools/export_onnx_attention.py --variants-only); and
+// grouped-query heads with rotary embedding, against PyTorch rotating, repeating keys and values,
+// and masking. At 1 and 2 threads; prints a table and writes JSON (--json FILE); --quick for a
+// smoke run.
 //
 // Pairs: "visible" are the (query, key) pairs the mask lets through; "computed" are the pairs of
 // the (4-row micro-tile, 64-key tile) tiles the classification does not skip, which the kernel
 // computes. A variant's rate is computed pairs per second; the plain causal kernel's rate is its
 // visible pairs per second (its diagonal tiles are trimmed by the same classification).
-// PyTorch's peak memory is not measured here; its S×S scores alone take B·H·S²·4 bytes, which the
-// table prints; ours adds no S² term (the workspace size is printed).
+// Peak memory: how far one call raises the resident set, inputs and output aside (ours with a
+// fresh workspace, PyTorch with its mask built in the call); ours has no S² term.
 
 #include <algorithm>
 #include <cmath>
@@ -22,6 +24,8 @@
 #include <string>
 #include <vector>
 
+#include <malloc.h>
+
 #include <torch/torch.h>
 #include <nlohmann/json.hpp>
 
@@ -30,6 +34,7 @@
 #include "allocation_counter.hpp"
 #include "bench_common.hpp"
 #include "onnxruntime_peer.hpp"
+#include "peak_memory.hpp"
 
 namespace tfm = typeformer;
 using namespace typeformer::expr;
@@ -106,7 +111,28 @@ struct row {
   double visible, computed, plain_pairs, max_diff;
   bool torch_timed;
   bench::ort_measure onnxruntime = {};
+  // How far one call raises the resident set, inputs and outputs aside: ours with a fresh
+  // workspace; PyTorch with its mask (built in the call) and scores. ORT's is not measured: its
+  // process keeps memory between sessions, so a session's rise says little.
+  double ours_peak = std::numeric_limits<double>::quiet_NaN();
+  double torch_peak = std::numeric_limits<double>::quiet_NaN();
 };
+
+/// How far `call` raises the resident set (peak_memory.hpp). The timed runs keep every freed
+/// block in the heap (bench::configure_peers: no mmap, no trimming), where a call would reuse
+/// pages an earlier one left resident: the heap's free pages go back to the system first.
+template <class F>
+double peak_bytes_of(F&& call) {
+  malloc_trim(0);
+  return bench::peak_rise_bytes(call);
+}
+
+std::string megabytes(double bytes) {
+  if (std::isnan(bytes)) return "-";
+  char text[32];
+  std::snprintf(text, sizeof text, "%.0f", bytes / (1 << 20));
+  return text;
+}
 
 void print(const row& r) {
   const double ours_rate = r.computed / r.ours.median * 1e-6;  // Mpairs per ms → G/s
@@ -122,30 +148,35 @@ void print(const row& r) {
   else
     std::printf("%9s %7s | %7s | ", "-", "-", "-");
   if (r.onnxruntime.found())
-    std::printf("%9.2f%c %6.2fx %s\n", r.onnxruntime.median_ms(),
+    std::printf("%9.2f%c %6.2fx %-8s | ", r.onnxruntime.median_ms(),
                 r.onnxruntime.interleaved ? ' ' : '*', r.onnxruntime.median_ms() / r.ours.median,
                 r.onnxruntime.variant.c_str());
   else
-    std::printf("%9s\n", "-");
+    std::printf("%9s %7s %-8s | ", "-", "-", "");
+  std::printf("%5s %6s\n", megabytes(r.ours_peak).c_str(), megabytes(r.torch_peak).c_str());
   std::fflush(stdout);
 }
 
 nlohmann::json as_json(const row& r) {
-  return {{"variant", r.variant},
-          {"batch", r.B},
-          {"heads", r.H},
-          {"seq", r.S},
-          {"head_dim", r.dh},
-          {"threads", r.threads},
-          {"ours_ms", bench::as_json(r.ours)},
-          {"plain_causal_ms", bench::as_json(r.plain)},
-          {"pytorch_ms", r.torch_timed ? bench::as_json(r.torch) : nlohmann::json()},
-          {"visible_pairs", r.visible},
-          {"computed_pairs", r.computed},
-          {"rate_vs_plain_causal", (r.computed / r.ours.median) / (r.plain_pairs / r.plain.median)},
-          {"pytorch_scores_bytes", 4.0 * double(r.B * r.H) * double(r.S) * double(r.S)},
-          {"max_abs_diff_vs_pytorch", r.max_diff},
-          {"onnxruntime", r.onnxruntime.as_json()}};
+  return {
+      {"variant", r.variant},
+      {"batch", r.B},
+      {"heads", r.H},
+      {"seq", r.S},
+      {"head_dim", r.dh},
+      {"threads", r.threads},
+      {"ours_ms", bench::as_json(r.ours)},
+      {"plain_causal_ms", bench::as_json(r.plain)},
+      {"pytorch_ms", r.torch_timed ? bench::as_json(r.torch) : nlohmann::json()},
+      {"visible_pairs", r.visible},
+      {"computed_pairs", r.computed},
+      {"rate_vs_plain_causal", (r.computed / r.ours.median) / (r.plain_pairs / r.plain.median)},
+      {"pytorch_scores_bytes", 4.0 * double(r.B * r.H) * double(r.S) * double(r.S)},
+      {"max_abs_diff_vs_pytorch", r.max_diff},
+      {"onnxruntime", r.onnxruntime.as_json()},
+      {"ours_peak_bytes", std::isnan(r.ours_peak) ? nlohmann::json() : nlohmann::json(r.ours_peak)},
+      {"pytorch_peak_bytes",
+       std::isnan(r.torch_peak) ? nlohmann::json() : nlohmann::json(r.torch_peak)}};
 }
 
 /// Times ours, the plain causal kernel and (when `torch_call` is given) PyTorch, with ONNX
@@ -195,6 +226,19 @@ void run_variant(nlohmann::json& records, const std::string& name, const std::st
     torch_call();
     diff = bench::max_abs_diff(reference.data_ptr<float>(), p.out.data(), p.out.size());
   }
+  const double ours_peak = peak_bytes_of([&] {
+    tfm::workspace fresh(1);
+    ours(fresh);
+  });
+  double torch_peak = std::numeric_limits<double>::quiet_NaN();
+  if (time_torch) {
+    bias = torch::Tensor(), reference = torch::Tensor();
+    torch_peak = peak_bytes_of([&] {
+                   bias = make_bias();
+                   torch_call();
+                 }) -
+                 double(p.out.size() * sizeof(float));
+  }
   for (int threads : {1, 2}) {
     ws_used = threads == 1 ? &ws1 : &ws2;
     torch::set_num_threads(threads);
@@ -202,6 +246,7 @@ void run_variant(nlohmann::json& records, const std::string& name, const std::st
     row r{name,           p.B,          p.H,  p.S,       p.dh, threads, {}, {}, {}, visible_pairs,
           computed_pairs, causal_pairs, diff, time_torch};
     time_row(r, ort_model, ours_call, plain_call, time_torch ? &torch_call : nullptr);
+    r.ours_peak = ours_peak, r.torch_peak = torch_peak;
     print(r);
     records.push_back(as_json(r));
   }
@@ -283,6 +328,17 @@ void bench_grouped_rotary(nlohmann::json& records, long B, long S, long H, long 
   ours_call();
   torch_call();
   const double diff = bench::max_abs_diff(reference.data_ptr<float>(), p.out.data(), p.out.size());
+  const double ours_peak = peak_bytes_of([&] {
+    tfm::workspace* kept = ws_used;
+    tfm::workspace fresh(1);
+    ws_used = &fresh;
+    ours_call();
+    ws_used = kept;
+  });
+  reference = torch::Tensor();
+  // The causal mask (built once, before) counts as PyTorch's.
+  const double torch_peak = peak_bytes_of(torch_call) - double(p.out.size() * sizeof(float)) +
+                            double(causal_bias.nbytes());
   const double causal_pairs = double(B * H) * double(S) * double(S + 1) / 2;
   for (int threads : {1, 2}) {
     ws_used = threads == 1 ? &ws1 : &ws2;
@@ -304,6 +360,7 @@ void bench_grouped_rotary(nlohmann::json& records, long B, long S, long H, long 
           true};
     time_row(r, "variant:gqa" + std::to_string(H) + "_" + std::to_string(KV) + "_rotary", ours_call,
              plain_call, &torch_call);
+    r.ours_peak = ours_peak, r.torch_peak = torch_peak;
     print(r);
     records.push_back(as_json(r));
   }
@@ -404,7 +461,7 @@ int main(int argc, char** argv) {
   std::printf(
       "variant                 B   H      S th |  ours ms (min-max)          | causal ms | "
       "computed visible | rate/causal | torch ms  torch/ours | max|diff| | ORT ms  ORT/ours "
-      "form\n");
+      "form     | peak MB: ours torch\n");
   nlohmann::json records = nlohmann::json::array();
   bench_shape(records, 1, 4096, 512, 8, true);
   bench_shape(records, 8, 1024, 768, 12, true);
