@@ -184,6 +184,24 @@ TEST_CASE("a sliding-window layer takes its window at the call, also from the ke
       }
   }
 
+  SECTION("an operand too short for the call is refused before any work, naming it") {
+    using namespace tfm::expr;
+    constexpr operand<"doc", std::int32_t, tfm::dynamic, tfm::dynamic> doc;
+    const std::vector<std::int32_t> ids(2 * 100, 0);  // 100 positions, the call has 130
+    xt::xtensor<float, 3> y = xt::zeros<float>(x.shape());
+    CHECK_THROWS_AS(
+        window_layer::forward(params, x, x, x, y, ws,
+                              mask_function<(doc(batch_idx, q_idx) == doc(batch_idx, kv_idx))>(
+                                  bind<"doc">(ids.data(), {2, 100}), window)),
+        tfm::shape_error);
+    CHECK_THROWS_WITH(
+        window_layer::forward(params, x, x, x, y, ws,
+                              mask_function<(doc(batch_idx, q_idx) == doc(batch_idx, kv_idx))>(
+                                  bind<"doc">(ids.data(), {2, 100}), window)),
+        Catch::Contains("\"doc\"") && Catch::Contains("100") && Catch::Contains("129"));
+    CHECK(std::all_of(y.begin(), y.end(), [](float v) { return v == 0.0f; }));
+  }
+
   SECTION("a mask function given at the call joins the layer's: both must hold") {
     using namespace tfm::expr;
     constexpr operand<"first", std::int32_t> first;
