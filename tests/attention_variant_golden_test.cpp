@@ -182,6 +182,19 @@ TEST_CASE("a sliding-window layer takes its window at the call, also from the ke
         const float want = reference[(b * L + L - rows) * E + e];
         REQUIRE(std::fabs(out[b * rows * E + e] - want) <= 2e-5 + 2e-4 * std::fabs(want));
       }
+    // The same rows placed explicitly at their positions; then calls the cache cannot serve.
+    window_layer::attend_to_cache(params, last.data(), B, rows, cache.data(), capacity, L,
+                                  out.data(), ws, tfm::expr::call_operands(window), L - rows);
+    CHECK(std::fabs(out[0] - reference[(L - rows) * E]) <=
+          2e-5 + 2e-4 * std::fabs(reference[(L - rows) * E]));
+    CHECK_THROWS_AS(window_layer::attend_to_cache(params, last.data(), B, rows, cache.data(),
+                                                  capacity, capacity + 1, out.data(), ws,
+                                                  tfm::expr::call_operands(window)),
+                    tfm::shape_error);
+    CHECK_THROWS_AS(
+        window_layer::attend_to_cache(params, last.data(), B, rows, cache.data(), capacity,
+                                      rows - 1, out.data(), ws, tfm::expr::call_operands(window)),
+        tfm::shape_error);
   }
 
   SECTION("an operand too short for the call is refused before any work, naming it") {

@@ -614,15 +614,20 @@ struct multi_head_attention {
                                 O::v_stride_for(vd), capacity * O::v_stride_for(vd));
   }
 
+  /// A query position that says: the new rows are the last `rows` of the `key_len` cached
+  /// positions (self-attention, after append_to_cache).
+  static constexpr std::size_t appended_rows = static_cast<std::size_t>(-1);
+
   /// out = attention of `rows` new queries ((batch, rows, d_model), contiguous) over the first
   /// `key_len` cached positions, with `mask` (lowered for Lq = rows, Lk = key_len). The
-  /// layer's score and mask functions see the new rows at positions key_len − rows onwards, as
-  /// they were appended.
+  /// layer's score and mask functions and its rotary embedding see the new rows at positions
+  /// `first_query_position` onwards: by default key_len − rows, as self-attention appended them;
+  /// cross-attention passes the decoded positions before them.
   template <class Arch = simd::best_available, class Mask = masks::none>
   static void attend_to_cache(const parameters& p, const float* query, std::size_t batch,
                               std::size_t rows, const float* cache, std::size_t capacity,
-                              std::size_t key_len, float* out, workspace& ws,
-                              const Mask& mask = {}) {
+                              std::size_t key_len, float* out, workspace& ws, const Mask& mask = {},
+                              std::size_t first_query_position = appended_rows) {
     using call = detail::attention_call<variant, Mask>;
     static_assert(
         call::all_bound,
@@ -648,15 +653,24 @@ struct multi_head_attention {
     ops.key_capacity = O::key_capacity_for(capacity);
     ops.v_stride = O::v_stride_for(vd);
     ops.v_block = capacity * ops.v_stride;
+    if (key_len > capacity)
+      throw shape_error(detail::concat(kind, " \"", name, "\": the key/value cache holds ",
+                                       std::to_string(capacity), " positions, ",
+                                       std::to_string(key_len), " were asked for"));
+    if (first_query_position == appended_rows && rows > key_len)
+      throw shape_error(detail::concat(kind, " \"", name, "\": ", std::to_string(rows),
+                                       " new rows cannot be the last of ", std::to_string(key_len),
+                                       " cached positions"));
+    const std::size_t first_row =
+        first_query_position == appended_rows ? key_len - rows : first_query_position;
     const auto function_operands = call::bind(p.function_operands, heads, mask);
-    // Positions run to key_len: the rows are its last ones.
+    // The rows' positions run to first_row + rows.
     call::check(function_operands,
-                {static_cast<extent_t>(batch), heads, static_cast<extent_t>(key_len),
+                {static_cast<extent_t>(batch), heads, static_cast<extent_t>(first_row + rows),
                  static_cast<extent_t>(key_len), name});
     const std::size_t floats = cached_workspace_floats(batch, rows, ws.threads());
     float* projected_q = ws.reserve(floats + call::block_map_floats(function_operands));
-    const auto functions =
-        call::make(function_operands, projected_q + floats, key_len >= rows ? key_len - rows : 0);
+    const auto functions = call::make(function_operands, projected_q + floats, first_row);
     float* context = projected_q + batch * rows * query_row_stride;
     float* scratch = context + batch * rows * context_row_stride;
     const float scale = score_scale_factor();
@@ -665,11 +679,10 @@ struct multi_head_attention {
         {query, static_cast<std::size_t>(d_model), batch * rows, &p.query, bias_of(p.query_bias),
          scale_in_projection(scale), projected_q, query_row_stride, projection_act});
     if constexpr (rotary) {
-      // The new rows are the last of the key_len positions.
       float* rotary_cos = scratch + attention_floats(batch, rows, ws.threads());
       float* rotary_sin = rotary_cos + rows * (rotary_dims / 2);
-      kernels::rotary_angles<isa>(rotary_cos, rotary_sin, key_len >= rows ? key_len - rows : 0,
-                                  rows, rotary_dims, rotary_option::base);
+      kernels::rotary_angles<isa>(rotary_cos, rotary_sin, first_row, rows, rotary_dims,
+                                  rotary_option::base);
       rotate_queries<isa>(ws.pool(), projected_q, batch, rows, rotary_cos, rotary_sin);
     }
     ops.q = projected_q, ops.q_batch = rows * query_row_stride, ops.q_head = kd,

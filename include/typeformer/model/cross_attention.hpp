@@ -78,8 +78,9 @@ struct cross_attention {
       if (ctx.fill_memory_cache)
         Layer::template append_to_cache<Arch>(p, ctx.memory, ctx.memory, batch, ctx.memory_length,
                                               cache, capacity, 0, ctx.ws);
+      // The new rows are at the decoded positions, not at the memory's end.
       Layer::template attend_to_cache<Arch>(p, x, batch, length, cache, capacity, ctx.memory_length,
-                                            y, ctx.ws, *ctx.memory_mask);
+                                            y, ctx.ws, *ctx.memory_mask, ctx.past);
       if (ctx.check_finite)
         detail::require_finite(y, batch, length, static_cast<std::size_t>(output_width),
                                Layer::kind, Layer::name, "its output");
