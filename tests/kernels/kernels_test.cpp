@@ -468,6 +468,18 @@ std::vector<double> reference(const attention_case& c, const std::vector<float>&
   return out;
 }
 
+// Shaw's relative terms as the kernel runs them: a score function with a query_dot and a value
+// function, K bound at the call (the layers write the same with K a constant).
+namespace shaw {
+namespace fx = typeformer::expr;
+constexpr fx::operand<"K", std::int32_t> K;
+constexpr fx::operand<"rel_k", float, typeformer::dynamic, typeformer::dynamic> rel_k;
+constexpr fx::operand<"rel_v", float, typeformer::dynamic, typeformer::dynamic> rel_v;
+constexpr auto bucket = fx::clamp(fx::kv_idx - fx::q_idx, -K, K) + K;
+constexpr auto scores = fx::score + fx::query_dot(rel_k[bucket]);
+constexpr auto values = rel_v[bucket];
+}  // namespace shaw
+
 // One run of the kernel: its operands (pointing into kt and vp, whose buffers a move keeps)
 // and its output.
 struct flash_run {
@@ -510,20 +522,36 @@ flash_run run_flash(const attention_case& c, const std::vector<float>& q,
   if (!c.attending.empty())
     m.attending_queries = c.attending.data(), m.attending_queries_batch = std::ptrdiff_t(c.lq);
 
+  const auto run_kernel = [&](const auto& f) {
+    std::vector<float> scratch(tk::attention_scratch_floats(c.dk, c.dv, f.row_term_floats()));
+    if constexpr (!std::remove_cvref_t<decltype(f)>::has_value_rows) {
+      if (c.key_splits > 1) {
+        std::vector<float> partials(tk::attention_split_floats(o, c.key_splits), 99.0f);
+        tk::flash_attention_split_keys<Arch>(o, m, scratch.data(), partials.data(), c.key_splits, 0,
+                                             c.batch * c.heads * c.key_splits, f);
+        tk::merge_attention_splits<Arch>(o, m, partials.data(), c.key_splits, scratch.data(), 0,
+                                         c.batch * c.heads * c.lq);
+        return;
+      }
+    }
+    tk::flash_attention<Arch>(o, m, scratch.data(), f);
+  };
   if (c.max_distance > 0) {
-    o.rel_k = c.rel_k.data();
-    o.rel_v = c.relative_values ? c.rel_v.data() : nullptr;
-    o.max_distance = c.max_distance;
-  }
-  std::vector<float> scratch(tk::attention_scratch_floats(c.dk, c.dv, o.relative_buckets()));
-  if (c.key_splits > 1) {
-    std::vector<float> partials(tk::attention_split_floats(o, c.key_splits), 99.0f);
-    tk::flash_attention_split_keys<Arch>(o, m, scratch.data(), partials.data(), c.key_splits, 0,
-                                         c.batch * c.heads * c.key_splits, functions);
-    tk::merge_attention_splits<Arch>(o, m, partials.data(), c.key_splits, scratch.data(), 0,
-                                     c.batch * c.heads * c.lq);
+    const auto rows = static_cast<extent_t>(2 * c.max_distance + 1);
+    const auto operands = typeformer::expr::bind_all(
+        typeformer::expr::bind<"K">(static_cast<std::int32_t>(c.max_distance)),
+        typeformer::expr::bind<"rel_k">(c.rel_k.data(), {rows, extent_t(c.dk)}),
+        typeformer::expr::bind<"rel_v">(c.rel_v.data(), {rows, extent_t(c.dv)}));
+    using B = decltype(operands);
+    if (c.relative_values)
+      run_kernel(
+          tk::attention_functions<shaw::scores, typeformer::expr::no_function{}, B, shaw::values>(
+              operands));
+    else
+      run_kernel(
+          tk::attention_functions<shaw::scores, typeformer::expr::no_function{}, B>(operands));
   } else {
-    tk::flash_attention<Arch>(o, m, scratch.data(), functions);
+    run_kernel(functions);
   }
   return run;
 }
@@ -1011,13 +1039,10 @@ void kernel_suite() {
     }
     c.causal = causal_alignment::none, c.policy = fully_masked_rows::zeros, c.lengths.clear();
     c.key_splits = 1, c.lq = 2, c.lk = 1300, c.batch = 1, c.heads = 1, c.max_distance = 3;
-    REQUIRE(tk::attention_key_splits([&] {
-              tk::attention_operands o;
-              o.batch = 1, o.heads = 1, o.query_len = 2, o.key_len = 1300;
-              static const float table[7] = {};
-              o.rel_k = table, o.max_distance = 3;  // relative calls are not split
-              return o;
-            }()) == 1);
+    tk::attention_operands split;
+    split.batch = 1, split.heads = 1, split.query_len = 2, split.key_len = 1300;
+    REQUIRE(tk::attention_key_splits(split) == 2);
+    REQUIRE(tk::attention_key_splits(split, true) == 1);  // a value function is not split
     check_attention<Arch>(c);
   }
   SECTION("attention: attending queries (Keras's query mask), with key lengths and causal") {

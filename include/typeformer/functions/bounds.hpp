@@ -278,6 +278,19 @@ constexpr interval indexed_bounds(const Box& box, const List& list, const Done&.
 }
 }  // namespace detail
 
+/// A table row is a vector, not a value: unbounded, with its index's problems.
+template <class Box, class Operand, class I>
+constexpr interval function_bounds(const table_row<Operand, I>& n, const Box& box) noexcept {
+  const interval index = function_bounds(n.indices.first, box);
+  return detail::with_problems(interval{}, index, index);
+}
+/// A query_dot is unbounded (it depends on the query); its index's problems carry over.
+template <class Box, class R>
+constexpr interval function_bounds(const query_dot_node<R>& n, const Box& box) noexcept {
+  const interval index = function_bounds(n.a.indices.first, box);
+  return detail::with_problems(interval{}, index, index);
+}
+
 template <class Box, class Operand, class... I>
 constexpr interval function_bounds(const indexed<Operand, I...>& n, const Box& box) noexcept {
   return detail::indexed_bounds<Operand>(box, n.indices);

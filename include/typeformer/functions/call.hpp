@@ -288,6 +288,11 @@ struct operand_checker {
     const auto& bound = check_bound<Operand>();
     check_indices<Operand>(bound, n.indices, 0);
   }
+  template <class Operand, class I>
+  void check_indexed(const table_row<Operand, I>& n) const {
+    const auto& bound = check_bound<Operand>();
+    check_indices<Operand>(bound, n.indices, 0);
+  }
   template <class Operand, class Bound, class List>
   void check_indices(const Bound& bound, const List& list, std::size_t axis) const {
     if constexpr (requires { list.first; }) {

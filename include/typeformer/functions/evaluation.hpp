@@ -199,6 +199,12 @@ auto evaluate_function(const log_bucket_node<N>& n, const Context& ctx) {
                                       n.buckets);
 }
 
+/// q · table[index]: the context holds the row's products with every row of the table.
+template <class Context, class R>
+constexpr auto evaluate_function(const query_dot_node<R>& n, const Context& ctx) {
+  return ctx.query_dot(evaluate_function(n.a.indices.first, ctx));
+}
+
 /// Whether a value may differ between the keys of one query row (it reads kv_idx or score):
 /// an operand indexed by values that do not is read once per row, not once per key.
 template <class T>
@@ -245,12 +251,16 @@ struct function_point {
   float score_value = 0;
   std::int32_t q = 0, kv = 0, head = 0, batch = 0;
   const Bindings* operands = nullptr;
+  /// The query row's query_dot products, by table row (natural units), where the function
+  /// has a query_dot.
+  const float* query_terms = nullptr;
 
   constexpr float score() const noexcept { return score_value; }
   constexpr std::int32_t q_idx() const noexcept { return q; }
   constexpr std::int32_t kv_idx() const noexcept { return kv; }
   constexpr std::int32_t head_idx() const noexcept { return head; }
   constexpr std::int32_t batch_idx() const noexcept { return batch; }
+  constexpr float query_dot(std::int32_t row) const noexcept { return query_terms[row]; }
   template <class Operand, read_pattern = read_pattern::per_key, class... I>
   constexpr typename Operand::element read(I... i) const noexcept {
     constexpr std::size_t at = Bindings::template find<Operand::name>();

@@ -45,6 +45,8 @@ struct index_list<First, Rest...> {
 
 template <class Operand, class... I>
 struct indexed;
+template <class Operand, class I>
+struct table_row;
 
 namespace detail {
 template <class I0, class... I>
@@ -76,13 +78,20 @@ struct operand : function_node, detail::operand_value_kind<sizeof...(Extents), T
   template <class... I>
   requires(sizeof...(I) > 0 && (function_operand<I> && ...)) constexpr auto operator()(
       const I&... i) const {
-    static_assert(sizeof...(I) == rank,
+    // One index of a 2-D float table is one of its rows: a vector for query_dot or a value
+    // function (Shaw's rel_k[r] and rel_v[r]).
+    constexpr bool row = rank == 2 && sizeof...(I) == 1 && std::is_same_v<T, float>;
+    static_assert(sizeof...(I) == rank || row,
                   "an operand table takes one index per dimension: name[i] for one, "
-                  "name(i, j) for two");
+                  "name(i, j) for two (one index of a 2-D float table is a row, for query_dot "
+                  "and value functions)");
     static_assert(((lifted<I>::kind == value_kind::integer) && ...),
                   "an operand table is indexed by integer expressions (q_idx, kv_idx, head_idx, "
                   "batch_idx, integer constants and operands)");
-    return indexed<operand, lifted<I>...>{{}, detail::make_index_list(lift(i)...)};
+    if constexpr (row)
+      return table_row<operand, lifted<I>...>{{}, detail::make_index_list(lift(i)...)};
+    else
+      return indexed<operand, lifted<I>...>{{}, detail::make_index_list(lift(i)...)};
   }
   template <function_operand I>
   constexpr auto operator[](const I& i) const {
@@ -96,6 +105,40 @@ struct indexed : function_node {
   using operand_type = Operand;
   index_list<I...> indices;
 };
+
+/// Row `index` of a 2-D float table (rows, width): not a value but a vector of `width`,
+/// read by query_dot (a score term) or added to the values as a value function.
+template <class Operand, class I>
+struct table_row : function_node {
+  using operand_type = Operand;
+  index_list<I> indices;
+};
+
+template <class T>
+inline constexpr bool is_table_row = false;
+template <class Operand, class I>
+inline constexpr bool is_table_row<table_row<Operand, I>> = true;
+
+/// q · row: the query row, scaled as for its scores, times a row of a 2-D table; Shaw's
+/// q·rel_k[clip(j − i, −K, K) + K]. The kernel computes q·table[t] once per query block for
+/// every row t the index can reach, so the term costs a lookup per score.
+template <class Row>
+struct query_dot_node : function_node {
+  static constexpr value_kind kind = value_kind::real;
+  Row a;  // the row (a table_row); `a` so that the walks over children see it
+};
+
+template <class R>
+constexpr auto query_dot(const R& row) {
+  constexpr bool a_table_row = is_table_row<R>;
+  static_assert(a_table_row,
+                "query_dot takes one row of a 2-D float operand table: query_dot(rel_k[index]) "
+                "with operand<\"rel_k\", float, rows, width>");
+  if constexpr (a_table_row)
+    return query_dot_node<R>{{}, row};
+  else
+    return real_constant{{}, 0};
+}
 
 /// Whether an expression reads any of the placeholders `P...` (through any operation or index).
 template <class T, placeholder_id... P>
@@ -116,6 +159,54 @@ struct reads_placeholder<log_bucket_node<N>, P...> : reads_placeholder<N, P...> 
 template <class Operand, class... I, placeholder_id... P>
 struct reads_placeholder<indexed<Operand, I...>, P...>
     : std::bool_constant<(reads_placeholder<I, P...>::value || ...)> {};
+template <class Operand, class I, placeholder_id... P>
+struct reads_placeholder<table_row<Operand, I>, P...> : reads_placeholder<I, P...> {};
+template <class R, placeholder_id... P>
+struct reads_placeholder<query_dot_node<R>, P...> : reads_placeholder<R, P...> {};
+
+/// How many query_dot terms an expression holds.
+template <class T>
+constexpr std::size_t query_dot_count() noexcept {
+  if constexpr (requires { typename T::operand_type; }) {
+    return 0;  // an operand's indices are integers: no query_dot inside
+  } else {
+    std::size_t n = 0;
+    if constexpr (requires { T::a; }) {
+      if constexpr (is_table_row<std::remove_cvref_t<decltype(T::a)>>)
+        n += 1;
+      else
+        n += query_dot_count<std::remove_cvref_t<decltype(T::a)>>();
+    }
+    if constexpr (requires { T::b; }) n += query_dot_count<std::remove_cvref_t<decltype(T::b)>>();
+    if constexpr (requires { T::condition; })
+      n += query_dot_count<std::remove_cvref_t<decltype(T::condition)>>() +
+           query_dot_count<std::remove_cvref_t<decltype(T::if_true)>>() +
+           query_dot_count<std::remove_cvref_t<decltype(T::if_false)>>();
+    return n;
+  }
+}
+
+/// The query_dot term of an expression that holds one.
+template <class T>
+constexpr auto query_dot_of(const T& e) noexcept {
+  if constexpr (requires { e.a; } && is_table_row<std::remove_cvref_t<decltype(T::a)>>) {
+    return e;
+  } else if constexpr (requires { e.a; } &&
+                       query_dot_count<std::remove_cvref_t<decltype(T::a)>>() > 0) {
+    return query_dot_of(e.a);
+  } else if constexpr (requires { e.b; } &&
+                       query_dot_count<std::remove_cvref_t<decltype(T::b)>>() > 0) {
+    return query_dot_of(e.b);
+  } else if constexpr (requires { e.condition; } &&
+                       query_dot_count<std::remove_cvref_t<decltype(T::condition)>>() > 0) {
+    return query_dot_of(e.condition);
+  } else if constexpr (requires { e.condition; } &&
+                       query_dot_count<std::remove_cvref_t<decltype(T::if_true)>>() > 0) {
+    return query_dot_of(e.if_true);
+  } else {
+    return query_dot_of(e.if_false);
+  }
+}
 
 // ---- Binding operands to data at the call -------------------------------------------------
 

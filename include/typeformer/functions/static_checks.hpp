@@ -24,9 +24,10 @@ struct operand_index_outside_its_static_extent;
 
 namespace typeformer::expr {
 
-/// Whether an expression reads `score` anywhere.
+/// Whether an expression reads `score` or a query_dot anywhere (both are scores).
 template <class T>
-using reads_score = reads_placeholder<T, placeholder_id::score>;
+using reads_score = std::bool_constant<reads_placeholder<T, placeholder_id::score>::value ||
+                                       (query_dot_count<T>() > 0)>;
 
 /// The first index of an operand with a static extent that some call could take outside it.
 struct static_index_problem {
@@ -118,6 +119,12 @@ struct operands_bound<select_node<C, A, B>, Bindings>
                          operands_bound<B, Bindings>::value> {};
 template <class N, class Bindings>
 struct operands_bound<log_bucket_node<N>, Bindings> : operands_bound<N, Bindings> {};
+template <class Operand, class I, class Bindings>
+struct operands_bound<table_row<Operand, I>, Bindings>
+    : std::bool_constant<operands_bound<Operand, Bindings>::value &&
+                         operands_bound<I, Bindings>::value> {};
+template <class R, class Bindings>
+struct operands_bound<query_dot_node<R>, Bindings> : operands_bound<R, Bindings> {};
 
 /// The rule of static_index_problem_of<E>(): `rule` is `passed`, or the (incomplete)
 /// diagnostic naming the operand, the axis, the extent and the index range, so that `sizeof` of

@@ -13,8 +13,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <string>
+#include <string_view>
 #include <type_traits>
 
+#include <typeformer/core/errors.hpp>
+#include <typeformer/core/text.hpp>
 #include <typeformer/functions/bounds.hpp>
 #include <typeformer/functions/call.hpp>
 #include <typeformer/functions/evaluation.hpp>
@@ -27,6 +31,9 @@ namespace typeformer::kernels {
 struct no_attention_functions {
   static constexpr bool has_score = false;
   static constexpr bool has_mask = false;
+  static constexpr bool has_query_dot = false;
+  static constexpr bool has_value_rows = false;
+  static constexpr std::size_t row_term_floats() noexcept { return 0; }
 };
 
 template <class T>
@@ -37,15 +44,40 @@ constexpr bool yields(expr::value_kind kind) noexcept {
     return false;
 }
 
-/// The score function `Score` and mask function `Mask` (each an expression or
-/// expr::no_function) of a call, with the operands bound to it. Check the call with
-/// expr::check_function_call before the kernel runs.
-template <auto Score, auto Mask, class Bindings>
+/// The table row a score function's query_dot reads (void without one).
+template <auto Score, bool HasQueryDot>
+struct query_row_of {
+  using type = void;
+};
+template <auto Score>
+struct query_row_of<Score, true> {
+  using type = decltype(expr::query_dot_of(Score).a);
+};
+
+/// The score function `Score`, mask function `Mask` and value function `Value` (each an
+/// expression or expr::no_function) of a call, with the operands bound to it. Check the call
+/// with expr::check_function_call and check_row_widths before the kernel runs.
+///
+/// A value function is one row of a 2-D table, table[index(i, j)], added to value j as row i
+/// sees it: output i gains Σ_j p_ij·table[index(i, j)] (Shaw's rel_v). The kernel keeps each
+/// row's probability mass per table row beside its accumulator and adds Σ_t mass_t·table[t]
+/// at the end; a score function's query_dot(table[index]) is computed for every table row the
+/// block's indices reach once per query block.
+template <auto Score, auto Mask, class Bindings, auto Value = expr::no_function{}>
 struct attention_functions {
   static constexpr bool has_score =
       !std::is_same_v<std::remove_cvref_t<decltype(Score)>, expr::no_function>;
   static constexpr bool has_mask =
       !std::is_same_v<std::remove_cvref_t<decltype(Mask)>, expr::no_function>;
+  static constexpr bool has_value_rows =
+      !std::is_same_v<std::remove_cvref_t<decltype(Value)>, expr::no_function>;
+  static constexpr bool has_query_dot =
+      has_score && expr::query_dot_count<std::remove_cvref_t<decltype(Score)>>() > 0;
+  static_assert(!has_score || expr::query_dot_count<std::remove_cvref_t<decltype(Score)>>() <= 1,
+                "a score function holds at most one query_dot term");
+  static_assert(!has_value_rows || expr::is_table_row<std::remove_cvref_t<decltype(Value)>>,
+                "a value function is one row of a 2-D float operand table: "
+                "value_function<rel_v[index]>");
   static_assert(!has_score || yields<decltype(Score)>(expr::value_kind::real) ||
                     yields<decltype(Score)>(expr::value_kind::integer),
                 "a score function yields a number (the new score), not a condition: a condition "
@@ -72,22 +104,100 @@ struct attention_functions {
   /// when decoding (row i is then at position query_offset + i, as the cached keys are).
   std::size_t query_offset = 0;
 
+  /// The box of rows [i_first, i_last] and keys [j_first, j_last] of (b, h).
+  expr::function_box<const expr::bound_operand_bounds<Bindings>&> box(
+      std::size_t b, std::size_t h, std::size_t i_first, std::size_t i_last, std::size_t j_first,
+      std::size_t j_last) const noexcept {
+    return {{},
+            expr::interval::between(double(query_offset + i_first), double(query_offset + i_last)),
+            expr::interval::between(double(j_first), double(j_last)),
+            expr::interval::exactly(double(h)),
+            expr::interval::exactly(double(b)),
+            element_bounds};
+  }
+
   /// How the mask function stands over rows [i_first, i_last] and keys [j_first, j_last] of
   /// (b, h).
   expr::tile_class classify(std::size_t b, std::size_t h, std::size_t i_first, std::size_t i_last,
                             std::size_t j_first, std::size_t j_last) const noexcept {
-    if constexpr (!has_mask) {
+    if constexpr (!has_mask)
       return expr::tile_class::full;
-    } else {
-      const expr::function_box<const expr::bound_operand_bounds<Bindings>&> box{
-          {},
-          expr::interval::between(double(query_offset + i_first), double(query_offset + i_last)),
-          expr::interval::between(double(j_first), double(j_last)),
-          expr::interval::exactly(double(h)),
-          expr::interval::exactly(double(b)),
-          element_bounds};
-      return expr::classify(expr::function_bounds(Mask, box));
-    }
+    else
+      return expr::classify(
+          expr::function_bounds(Mask, box(b, h, i_first, i_last, j_first, j_last)));
+  }
+
+  // ---- query_dot and value rows ----------------------------------------------------------
+
+  /// The index of the score function's query_dot, and the value function's.
+  static constexpr auto query_index() noexcept { return expr::query_dot_of(Score).a.indices.first; }
+  static constexpr auto value_index() noexcept { return Value.indices.first; }
+  template <class Row>
+  static const auto& table_of(const Bindings& b) noexcept {
+    using operand = typename std::remove_cvref_t<Row>::operand_type;
+    return b.template get<Bindings::template find<operand::name>()>();
+  }
+  using query_row_type = typename query_row_of<Score, has_query_dot>::type;
+  /// Rows of the query_dot table and of the value table (0 without).
+  static std::size_t query_rows(const Bindings& b) noexcept {
+    if constexpr (has_query_dot)
+      return static_cast<std::size_t>(table_of<query_row_type>(b).extents[0]);
+    else
+      return 0;
+  }
+  static std::size_t value_rows(const Bindings& b) noexcept {
+    if constexpr (has_value_rows)
+      return static_cast<std::size_t>(table_of<decltype(Value)>(b).extents[0]);
+    else
+      return 0;
+  }
+  std::size_t query_rows() const noexcept { return query_rows(*operands); }
+  std::size_t value_rows() const noexcept { return value_rows(*operands); }
+  const float* query_row(std::size_t t) const noexcept {
+    return table_of<query_row_type>(*operands).address(t, 0);
+  }
+  const float* value_row(std::size_t t) const noexcept {
+    return table_of<decltype(Value)>(*operands).address(t, 0);
+  }
+  /// Floats per query row of the kernel's scratch: its query_dot products and its mass per
+  /// value row.
+  static std::size_t row_term_floats(const Bindings& b) noexcept {
+    return query_rows(b) + value_rows(b);
+  }
+  std::size_t row_term_floats() const noexcept { return row_term_floats(*operands); }
+
+  /// The range of the query_dot's (or the value function's) index over a box.
+  expr::interval query_index_bounds(std::size_t b, std::size_t h, std::size_t i_first,
+                                    std::size_t i_last, std::size_t j_first,
+                                    std::size_t j_last) const noexcept {
+    return expr::function_bounds(query_index(), box(b, h, i_first, i_last, j_first, j_last));
+  }
+  expr::interval value_index_bounds(std::size_t b, std::size_t h, std::size_t i_first,
+                                    std::size_t i_last, std::size_t j_first,
+                                    std::size_t j_last) const noexcept {
+    return expr::function_bounds(value_index(), box(b, h, i_first, i_last, j_first, j_last));
+  }
+
+  /// Refuses tables whose rows are not key_dim (query_dot) or value_dim (value rows) wide.
+  static void check_row_widths([[maybe_unused]] const Bindings& b,
+                               [[maybe_unused]] std::size_t key_dim,
+                               [[maybe_unused]] std::size_t value_dim,
+                               [[maybe_unused]] std::string_view who) {
+    [[maybe_unused]] const auto check = [&](const auto& table, std::size_t width,
+                                            const char* what) {
+      using T = std::remove_cvref_t<decltype(table)>;
+      if (static_cast<std::size_t>(table.extents[1]) != width)
+        throw shape_error(
+            typeformer::detail::concat(who, ": the rows of operand \"", T::name.view(), "\" are ",
+                                       std::to_string(table.extents[1]), " wide; as ", what,
+                                       " they must be ", std::to_string(width)));
+    };
+    if constexpr (has_query_dot)
+      check(table_of<query_row_type>(b), key_dim,
+            "a query_dot table (one row per index, times the query)");
+    if constexpr (has_value_rows)
+      check(table_of<decltype(Value)>(b), value_dim,
+            "a value function's table (a row added to the values)");
   }
 };
 
@@ -108,22 +218,76 @@ function_lanes<Arch, Bindings> lanes_at(typename simd::ops<Arch>::batch scores,
           &operands};
 }
 
-/// p[r][j] = score(p[r][j]) for the micro-tile's rows over the registers holding keys
-/// [j0, j0 + count); scores are in units of `unit` natural ones.
-template <class Arch, auto Score, class Bindings, std::size_t R, std::size_t T>
-void apply_score_function(const Bindings& operands, std::size_t b, std::size_t h, std::size_t i0,
-                          std::size_t j0, std::size_t count, std::size_t last_key, float unit,
-                          float (&p)[R][T]) noexcept {
+/// A score function `score + X` (or `X + score`) with X not reading the score: the kernel adds
+/// X in its own units and skips the conversions to natural units and back (ALiBi, T5, Shaw).
+template <class T>
+struct added_to_score : std::false_type {};
+template <class X>
+requires(!expr::reads_placeholder<X, expr::placeholder_id::score>::value) struct added_to_score<
+    expr::binary<expr::binary_op::add, expr::placeholder<expr::placeholder_id::score>, X>>
+    : std::true_type {
+  static constexpr const auto& term(const auto& e) noexcept { return e.b; }
+};
+template <class X>
+requires(!expr::reads_placeholder<X, expr::placeholder_id::score>::value) struct added_to_score<
+    expr::binary<expr::binary_op::add, X, expr::placeholder<expr::placeholder_id::score>>>
+    : std::true_type {
+  static constexpr const auto& term(const auto& e) noexcept { return e.a; }
+};
+
+/// No row index, or the row every (row, key) of a box shares: an index known over the box
+/// need not be evaluated key by key.
+inline constexpr std::size_t no_shared_row = static_cast<std::size_t>(-1);
+inline std::size_t shared_row(const expr::interval& index) noexcept {
+  return index.is_exact() ? static_cast<std::size_t>(index.lo) : no_shared_row;
+}
+
+/// p[r][j] = score(p[r][j]) for the micro-tile's rows from block row i0 over the registers
+/// holding keys [j0, j0 + count); scores are in units of `unit` natural ones. With a query_dot,
+/// row r's products are at query_terms + r·term_stride, and `tile_row` is the table row the
+/// whole micro-tile's index is (no_shared_row: find it per row).
+template <class Arch, class F, std::size_t R, std::size_t T>
+void apply_score_function(const F& f, std::size_t b, std::size_t h, std::size_t i0, std::size_t j0,
+                          std::size_t count, std::size_t last_key, float unit,
+                          [[maybe_unused]] const float* query_terms,
+                          [[maybe_unused]] std::size_t term_stride,
+                          [[maybe_unused]] std::size_t tile_row, float (&p)[R][T]) noexcept {
   using O = simd::ops<Arch>;
+  using score_type = std::remove_cvref_t<decltype(F::score)>;
   constexpr std::size_t W = O::width;
   const auto to_natural = O::splat(1.0f / unit);
   const auto back = O::splat(unit);
-  for (std::size_t r = 0; r < R; ++r)
-    for (std::size_t c = 0; c < count; c += W) {
-      const auto at =
-          lanes_at<Arch>(O::load(p[r] + c) * to_natural, operands, b, h, i0 + r, j0 + c, last_key);
-      O::store(p[r] + c, expr::evaluate_function(Score, at) * back);
+  for (std::size_t r = 0; r < R; ++r) {
+    [[maybe_unused]] const float* terms = nullptr;
+    [[maybe_unused]] bool constant = false;
+    [[maybe_unused]] float constant_term = 0;
+    if constexpr (F::has_query_dot) {
+      terms = query_terms + r * term_stride;
+      const std::size_t row =
+          tile_row != no_shared_row
+              ? tile_row
+              : shared_row(f.query_index_bounds(b, h, i0 + r, i0 + r, j0, j0 + count - 1));
+      constant = row != no_shared_row;
+      if (constant) constant_term = terms[row];
     }
+    for (std::size_t c = 0; c < count; c += W) {
+      const auto s = O::load(p[r] + c);
+      auto at = lanes_at<Arch>(s, *f.operands, b, h, f.query_offset + i0 + r, j0 + c, last_key);
+      if constexpr (F::has_query_dot) {
+        at.query_terms = terms;
+        at.has_constant_term = constant;
+        at.constant_term = constant_term;
+      }
+      if constexpr (added_to_score<score_type>::value)
+        O::store(p[r] + c,
+                 O::fma(expr::evaluate_function(added_to_score<score_type>::term(F::score), at),
+                        back, s));
+      else {
+        at.score_lanes = s * to_natural;
+        O::store(p[r] + c, expr::evaluate_function(F::score, at) * back);
+      }
+    }
+  }
 }
 
 /// Hides the keys of [j0, j0 + count) where the mask function is false: −∞, or under Keras's

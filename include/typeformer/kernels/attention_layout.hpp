@@ -55,23 +55,10 @@ struct attention_operands {
   // out(b,h,i,c) = out[b*out_batch + h*out_head + i*out_row + c].
   float* out = nullptr;
   std::size_t out_batch = 0, out_head = 0, out_row = 0;
-  // Relative-position terms (Shaw, Uszkoreit and Vaswani 2018), or null: each score gains
-  // q·rel_k[r(i, j)] (q as scaled for the scores) and each output Σ_j p_ij·rel_v[r(i, j)], with
-  // r(i, j) = clip(j − i, −K, K) + K. The tables, 2K+1 rows of key_dim and of value_dim floats,
-  // are shared by the heads; rel_v may be null on its own.
-  const float* rel_k = nullptr;
-  const float* rel_v = nullptr;
-  std::size_t max_distance = 0;  // K
-
   /// The (batch, head) block of keys and values that query head h of batch b reads.
   constexpr std::size_t kv_block(std::size_t b, std::size_t h) const noexcept {
     const std::size_t kv = kv_heads ? kv_heads : heads;
     return b * kv + h * kv / heads;
-  }
-
-  /// Rows of the relative tables: 2K+1, or 0 without relative terms.
-  constexpr std::size_t relative_buckets() const noexcept {
-    return rel_k ? 2 * max_distance + 1 : 0;
   }
 
   /// Keys per (batch, head) stored for `key_len` keys: one block of a multiple of 16 up to 64
@@ -85,13 +72,6 @@ struct attention_operands {
     return simd::round_up(std::max<std::size_t>(value_dim, 1), attention_value_stride_multiple);
   }
 };
-
-/// The relative-position bucket of key j for query row i: clip(j − i, −K, K) + K.
-constexpr std::size_t relative_bucket(std::size_t i, std::size_t j, std::size_t k) noexcept {
-  const auto d = static_cast<std::ptrdiff_t>(j) - static_cast<std::ptrdiff_t>(i);
-  const auto kk = static_cast<std::ptrdiff_t>(k);
-  return static_cast<std::size_t>(std::clamp(d, -kk, kk) + kk);
-}
 
 /// Where key j's feature d lives in a (batch, head) run of transposed keys stored in blocks
 /// of `key_block` keys (stored_key_block).

@@ -13,16 +13,18 @@
 
 namespace typeformer::kernels {
 
-/// weights(b,h,i,j) = weights[((b*heads + h)*Lq + i)*Lk + j]. Without relative-position terms
-/// (o.rel_k must be null): the relative layer offers no weights. Score and mask functions `f`
+/// weights(b,h,i,j) = weights[((b*heads + h)*Lq + i)*Lk + j]. Score and mask functions `f`
 /// apply as in the fused kernel: the score function to the scaled score, then the mask, then
-/// the mask function.
+/// the mask function; a value function does not change the weights. A score function with a
+/// query_dot (Shaw's relative keys) is not offered here.
 /// Batch entries [batch_begin, batch_end) only, written from `weights` on (entry batch_begin
 /// first).
 template <class Arch, class F>
 void attention_probabilities(const attention_operands& o, const mask_spec& m, float* weights,
                              [[maybe_unused]] const F& f, std::size_t batch_begin,
                              std::size_t batch_end) noexcept {
+  static_assert(!F::has_query_dot,
+                "attention weights are not offered for a score function with a query_dot");
   using O = simd::ops<Arch>;
   constexpr std::size_t W = O::width;
   constexpr float neg_inf = -std::numeric_limits<float>::infinity();

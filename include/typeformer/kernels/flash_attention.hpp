@@ -9,11 +9,13 @@
 // micro-tiles of 4 rows pass over it. Key tiles past the last key any row of a micro-tile may see
 // (causal, key lengths, fully masked query rows) are never computed.
 //
-// Relative-position terms (attention_operands::rel_k, rel_v) enter the same loop: a row's 2K+1
-// products q·rel_k are computed once per block and added to its scores by bucket, and the
-// probability mass of each bucket is kept beside the accumulator (rescaled with it) and turned
-// into Σ mass·rel_v at the end. A key tile wholly beyond ±K of a row adds one constant and one
-// sum, so the long-range tiles run as fast as plain attention.
+// Score, mask and value functions (kernels/attention_functions.hpp) enter the same loop. A
+// score function's query_dot(table[index]) (Shaw's q·rel_k) is computed once per block for each
+// table row the block's indices reach and looked up per score; a value function's table rows
+// (Shaw's rel_v) get each row's probability mass per table row beside the accumulator
+// (rescaled with it), turned into Σ mass·table at the end. A key tile over which an index is
+// one row (beyond Shaw's ±K) adds one constant and one sum, so long-range tiles run as fast as
+// plain attention.
 
 #include <algorithm>
 #include <cmath>
@@ -64,11 +66,12 @@ inline constexpr std::size_t attention_pass_registers = simd::ops<Arch>::width >
                                                                                      : 3;
 
 /// Floats of scratch one thread needs: the block's scaled queries and value accumulators, and
-/// with relative terms (relative_buckets = 2K+1) each row's q·rel_k products and bucket masses.
+/// the functions' per-row terms (attention_functions::row_term_floats: query_dot products and
+/// value-row masses).
 constexpr std::size_t attention_scratch_floats(std::size_t key_dim, std::size_t value_dim,
-                                               std::size_t relative_buckets = 0) noexcept {
+                                               std::size_t row_term_floats = 0) noexcept {
   return attention_query_block *
-         (key_dim + attention_operands::v_stride_for(value_dim) + 2 * relative_buckets);
+         (key_dim + attention_operands::v_stride_for(value_dim) + row_term_floats);
 }
 
 /// Tasks of one call: (batch, head, query block) triples; threads take disjoint ranges. They run
@@ -152,13 +155,14 @@ template <class Arch, maths M>
 /// One task's query block: where its rows come from and the running softmax of each row.
 struct attention_block {
   std::size_t b, h, i0, rows;
-  const float* kt;      // this (batch, head)'s transposed keys
-  const float* v;       // and value rows
-  const float* q;       // rows × key_dim scaled queries (scratch)
-  float* acc;           // rows × v_stride value accumulators (scratch)
-  std::size_t buckets;  // 2K+1 with relative terms, else 0
-  float* key_terms;     // rows × buckets: q_r · rel_k[t] (scratch)
-  float* mass;          // rows × buckets: the probability mass of each bucket, as acc is scaled
+  const float* kt;         // this (batch, head)'s transposed keys
+  const float* v;          // and value rows
+  const float* q;          // rows × key_dim scaled queries (scratch)
+  float* acc;              // rows × v_stride value accumulators (scratch)
+  std::size_t query_rows;  // rows of the query_dot table, else 0
+  std::size_t value_rows;  // rows of the value function's table, else 0
+  float* query_terms;      // rows × query_rows: q_r · table[t] in natural units (scratch)
+  float* mass;             // rows × value_rows: each table row's probability mass, as acc
   std::ptrdiff_t limit[attention_query_block];
   float row_max[attention_query_block];
   // Each row's running Σ e^(s − m) as the lanes of a register while the key tiles run (a
@@ -290,78 +294,73 @@ void tile_scores(const float* q, std::size_t key_dim, const float* kt, std::size
   for (std::size_t r = 0; r < R; ++r) std::fill(p[r] + end, p[r] + T, 0.0f);
 }
 
-/// Whether keys [j0, j0 + T) are all at distance ≤ −K from query row i (bucket 0), all at
-/// distance ≥ K (bucket 2K), or neither (`mixed`): the first two add one value to the whole tile.
-inline constexpr std::size_t mixed_buckets = static_cast<std::size_t>(-1);
-constexpr std::size_t tile_bucket(std::size_t i, std::size_t j0, std::size_t T,
-                                  std::size_t k) noexcept {
-  const auto first = static_cast<std::ptrdiff_t>(j0) - static_cast<std::ptrdiff_t>(i);
-  const auto kk = static_cast<std::ptrdiff_t>(k);
-  if (first + static_cast<std::ptrdiff_t>(T) - 1 <= -kk) return 0;
-  if (first >= kk) return 2 * k;
-  return mixed_buckets;
+/// Each row's query_dot products with the table rows its indices reach over the whole call's
+/// keys, in natural units (the queries are scaled by score_unit), and zero value-row masses.
+template <class Arch, class F>
+void start_row_terms(const attention_operands& o, [[maybe_unused]] const F& f,
+                     attention_block& blk) noexcept {
+  if constexpr (F::has_query_dot) {
+    const float to_natural = 1.0f / score_unit(o.softmax_maths);
+    for (std::size_t r = 0; r < blk.rows; ++r) {
+      const std::size_t i = blk.i0 + r;
+      const expr::interval reach = f.query_index_bounds(blk.b, blk.h, i, i, 0, o.key_len - 1);
+      for (auto t = static_cast<std::size_t>(reach.lo); t <= static_cast<std::size_t>(reach.hi);
+           ++t)
+        blk.query_terms[r * blk.query_rows + t] =
+            dot<Arch>(blk.q + r * o.key_dim, f.query_row(t), o.key_dim) * to_natural;
+    }
+  }
+  if constexpr (F::has_value_rows) std::fill_n(blk.mass, blk.rows * blk.value_rows, 0.0f);
 }
 
-/// Each row's products q·rel_k[t] and zero bucket masses, once per query block.
-template <class Arch>
-void start_relative_rows(const attention_operands& o, attention_block& blk) noexcept {
-  for (std::size_t r = 0; r < blk.rows; ++r)
-    for (std::size_t t = 0; t < blk.buckets; ++t)
-      blk.key_terms[r * blk.buckets + t] =
-          dot<Arch>(blk.q + r * o.key_dim, o.rel_k + t * o.key_dim, o.key_dim);
-  std::fill_n(blk.mass, blk.rows * blk.buckets, 0.0f);
-}
-
-/// p[r][j] += q_r·rel_k[r(i, j)] for the micro-tile's rows and the key tile from j0.
-template <class Arch, std::size_t R, std::size_t T>
-void add_relative_key_terms(const attention_operands& o, const attention_block& blk, std::size_t r0,
-                            std::size_t j0, float (&p)[R][T]) noexcept {
+/// Adds a row's tile probabilities (unnormalised, as acc holds them) to its masses per value
+/// row, after rescaling them by the row's correction.
+/// `tile_row` is the value row of the whole micro-tile, or no_shared_row (found per row).
+template <class Arch, class F, std::size_t T>
+void accumulate_value_mass(const F& f, attention_block& blk, std::size_t row, std::size_t j0,
+                           std::size_t count, std::size_t last_key, std::size_t tile_row,
+                           const float (&p)[T], float correction, float tile_sum) noexcept {
   using O = simd::ops<Arch>;
   constexpr std::size_t W = O::width;
-  for (std::size_t r = 0; r < R; ++r) {
-    const std::size_t i = blk.i0 + r0 + r;
-    const float* terms = blk.key_terms + (r0 + r) * blk.buckets;
-    const std::size_t t = tile_bucket(i, j0, T, o.max_distance);
-    if (t != mixed_buckets) {
-      const auto term = O::splat(terms[t]);
-      for (std::size_t n = 0; n < T; n += W) O::store(p[r] + n, O::load(p[r] + n) + term);
+  float* mass = blk.mass + row * blk.value_rows;
+  if (correction != 1.0f)
+    for (std::size_t t = 0; t < blk.value_rows; ++t) mass[t] *= correction;
+  const std::size_t i = blk.i0 + row;
+  const std::size_t shared =
+      tile_row != no_shared_row
+          ? tile_row
+          : shared_row(f.value_index_bounds(blk.b, blk.h, i, i, j0, j0 + count - 1));
+  if (shared != no_shared_row) {
+    mass[shared] += tile_sum;
+    return;
+  }
+  // Keys past `count` have probability 0; their lanes read the last key's index.
+  for (std::size_t c = 0; c < count; c += W) {
+    const auto at = lanes_at<Arch>(O::splat(0.0f), *f.operands, blk.b, blk.h, f.query_offset + i,
+                                   j0 + c, last_key);
+    const auto rows = expr::evaluate_function(F::value_index(), at);
+    if constexpr (W == 1) {
+      mass[static_cast<std::size_t>(rows)] += p[c];
     } else {
-      for (std::size_t j = 0; j < T; ++j)
-        p[r][j] += terms[relative_bucket(i, j0 + j, o.max_distance)];
+      alignas(64) float lanes[W];
+      rows.store_aligned(lanes);
+      for (std::size_t w = 0; w < W; ++w) mass[static_cast<std::size_t>(lanes[w])] += p[c + w];
     }
   }
 }
 
-/// Adds a row's tile probabilities (unnormalised, as acc holds them) to its bucket masses,
-/// after rescaling them by the row's correction.
-template <class Arch, std::size_t T>
-void accumulate_relative_mass(const attention_operands& o, attention_block& blk, std::size_t row,
-                              std::size_t j0, const float (&p)[T], float correction,
-                              float tile_sum) noexcept {
-  float* mass = blk.mass + row * blk.buckets;
-  if (correction != 1.0f)
-    for (std::size_t t = 0; t < blk.buckets; ++t) mass[t] *= correction;
-  const std::size_t i = blk.i0 + row;
-  const std::size_t t = tile_bucket(i, j0, T, o.max_distance);
-  if (t != mixed_buckets) {
-    mass[t] += tile_sum;
-  } else {
-    for (std::size_t j = 0; j < T; ++j) mass[relative_bucket(i, j0 + j, o.max_distance)] += p[j];
-  }
-}
-
-/// acc += Σ_t mass_t·rel_v[t] for one row of the block, before the division by the row's sum.
-template <class Arch>
-void add_relative_values(const attention_operands& o, attention_block& blk,
-                         std::size_t row) noexcept {
+/// acc += Σ_t mass_t·table[t] for one row of the block, before the division by the row's sum.
+template <class Arch, class F>
+void add_value_rows(const attention_operands& o, const F& f, attention_block& blk,
+                    std::size_t row) noexcept {
   using O = simd::ops<Arch>;
   constexpr std::size_t W = O::width;
   float* acc = blk.acc + row * o.v_stride;
-  const float* mass = blk.mass + row * blk.buckets;
+  const float* mass = blk.mass + row * blk.value_rows;
   const std::size_t vector_end = o.value_dim / W * W;
-  for (std::size_t t = 0; t < blk.buckets; ++t) {
+  for (std::size_t t = 0; t < blk.value_rows; ++t) {
     if (mass[t] == 0.0f) continue;
-    const float* rv = o.rel_v + t * o.value_dim;
+    const float* rv = f.value_row(t);
     const auto m = O::splat(mass[t]);
     std::size_t c = 0;
     for (; c < vector_end; c += W) O::store(acc + c, O::fma(m, O::load(rv + c), O::load(acc + c)));
@@ -378,9 +377,12 @@ void add_relative_values(const attention_operands& o, attention_block& blk,
 /// through one vector exponential rather than a libm call per row (after which GCC reloaded
 /// every constant of the exp): with the running sums kept in lanes, 8% off the (1, 2048, 8)
 /// core on AVX-512.
-template <class Arch, maths M, std::size_t R, std::size_t T>
-void exponentiate_scores(const attention_operands& o, attention_block& blk, std::size_t r0,
-                         std::size_t j0, float (&p)[R][T], float (&correction)[R]) noexcept {
+template <class Arch, maths M, std::size_t R, std::size_t T, class F>
+void exponentiate_scores(const attention_operands& o, [[maybe_unused]] const F& f,
+                         attention_block& blk, std::size_t r0, [[maybe_unused]] std::size_t j0,
+                         [[maybe_unused]] std::size_t count,
+                         [[maybe_unused]] std::size_t value_tile_row, float (&p)[R][T],
+                         float (&correction)[R]) noexcept {
   using O = simd::ops<Arch>;
   using batch = typename O::batch;
   constexpr std::size_t W = O::width;
@@ -440,8 +442,9 @@ void exponentiate_scores(const attention_operands& o, attention_block& blk, std:
     }
     float* lanes = blk.row_sum_lanes[r0 + r];
     O::store(lanes, O::fma(O::load(lanes), O::splat(correction[r]), sum));
-    if (o.rel_v)
-      accumulate_relative_mass<Arch>(o, blk, r0 + r, j0, p[r], correction[r], O::sum(sum));
+    if constexpr (F::has_value_rows)
+      accumulate_value_mass<Arch>(f, blk, r0 + r, j0, count, o.key_len - 1, value_tile_row, p[r],
+                                  correction[r], O::sum(sum));
   }
 }
 
@@ -463,11 +466,21 @@ void attend_key_tile(const attention_operands& o, const mask_spec& m, [[maybe_un
   tile_scores<Arch>(blk.q + r0 * o.key_dim, o.key_dim,
                     blk.kt + transposed_key_offset(0, j0, o.key_dim, key_block), key_block, count,
                     p);
-  if (blk.buckets) add_relative_key_terms<Arch>(o, blk, r0, j0, p);
   const float unit = score_unit(o.softmax_maths);
+  // The table rows the whole micro-tile's indices are, where they are one (Shaw's key tiles
+  // beyond ±K): one interval bound per micro-tile rather than one per row.
+  const std::size_t i_first = blk.i0 + r0, i_last = blk.i0 + r0 + R - 1;
+  [[maybe_unused]] std::size_t query_tile_row = no_shared_row, value_tile_row = no_shared_row;
+  if constexpr (F::has_query_dot)
+    query_tile_row =
+        shared_row(f.query_index_bounds(blk.b, blk.h, i_first, i_last, j0, j0 + count - 1));
+  if constexpr (F::has_value_rows)
+    value_tile_row =
+        shared_row(f.value_index_bounds(blk.b, blk.h, i_first, i_last, j0, j0 + count - 1));
   if constexpr (F::has_score)
-    apply_score_function<Arch, F::score>(*f.operands, blk.b, blk.h, f.query_offset + blk.i0 + r0,
-                                         j0, count, o.key_len - 1, unit, p);
+    apply_score_function<Arch>(f, blk.b, blk.h, blk.i0 + r0, j0, count, o.key_len - 1, unit,
+                               blk.query_terms + r0 * blk.query_rows, blk.query_rows,
+                               query_tile_row, p);
   [[maybe_unused]] bool seen_before[R];
   if constexpr (F::has_mask) std::copy_n(blk.seen + r0, R, seen_before);
 
@@ -519,9 +532,10 @@ void attend_key_tile(const attention_operands& o, const mask_spec& m, [[maybe_un
 
   float correction[R];
   if (o.softmax_maths == maths::fast)
-    exponentiate_scores<Arch, maths::fast>(o, blk, r0, j0, p, correction);
+    exponentiate_scores<Arch, maths::fast>(o, f, blk, r0, j0, count, value_tile_row, p, correction);
   else
-    exponentiate_scores<Arch, maths::exact>(o, blk, r0, j0, p, correction);
+    exponentiate_scores<Arch, maths::exact>(o, f, blk, r0, j0, count, value_tile_row, p,
+                                            correction);
 
   // Value columns in passes of attention_pass_registers (two on the scalar path), then four,
   // two and one for the rest.
@@ -583,10 +597,15 @@ void attend_query_block(const attention_operands& o, const mask_spec& m,
     blk.seen[r] = false;
   }
   std::fill_n(blk.acc, blk.rows * vs, 0.0f);
-  blk.buckets = o.relative_buckets();
-  blk.key_terms = blk.acc + QB * vs;
-  blk.mass = blk.key_terms + QB * blk.buckets;
-  if (blk.buckets) start_relative_rows<Arch>(o, blk);
+  if constexpr (F::has_query_dot || F::has_value_rows) {
+    blk.query_rows = f.query_rows();
+    blk.value_rows = f.value_rows();
+  } else {
+    blk.query_rows = blk.value_rows = 0;
+  }
+  blk.query_terms = blk.acc + QB * vs;
+  blk.mass = blk.query_terms + QB * blk.query_rows;
+  start_row_terms<Arch>(o, f, blk);
   const std::size_t key_end =
       std::min(key_stop, may_skip ? static_cast<std::size_t>(max_limit) : o.key_len);
 
@@ -690,7 +709,8 @@ void flash_attention(const attention_operands& o, const mask_spec& m, float* scr
     const std::size_t block = blocks - 1 - task % blocks;
     detail::attend_query_block<Arch>(o, m, f, scratch, blk, b, h, block * QB, 0, o.key_len);
     for (std::size_t r = 0; r < blk.rows; ++r) {
-      if (o.rel_v && blk.seen[r]) detail::add_relative_values<Arch>(o, blk, r);
+      if constexpr (F::has_value_rows)
+        if (blk.seen[r]) detail::add_value_rows<Arch>(o, f, blk, r);
       detail::write_attention_row<Arch>(o, m, b, h, blk.i0 + r, blk.seen[r], blk.row_sum[r],
                                         blk.acc + r * o.v_stride);
     }
@@ -712,12 +732,14 @@ inline constexpr std::size_t attention_split_query_rows = 32;
 inline constexpr std::size_t attention_split_target_tasks = 8;
 
 /// Key ranges per (batch, head): 1 unless the query has at most attention_split_query_rows rows
-/// and the (batch, head) pairs are fewer than the target; ranges of at least 512 keys.
-/// Relative terms are not split (their bucket masses are not part of the partial results).
-inline std::size_t attention_key_splits(const attention_operands& o) noexcept {
+/// and the (batch, head) pairs are fewer than the target; ranges of at least 512 keys. A call
+/// with a value function is not split (its value-row masses are not part of the partial
+/// results).
+inline std::size_t attention_key_splits(const attention_operands& o,
+                                        bool value_rows = false) noexcept {
   const std::size_t pairs = o.batch * o.heads;
   if (o.query_len > attention_split_query_rows || pairs == 0 ||
-      pairs >= attention_split_target_tasks || o.rel_k)
+      pairs >= attention_split_target_tasks || value_rows)
     return 1;
   const std::size_t wanted = (attention_split_target_tasks + pairs - 1) / pairs;
   return std::max<std::size_t>(1, std::min(wanted, o.key_len / 512));
@@ -807,16 +829,16 @@ void flash_attention(const attention_operands& o, const mask_spec& m, float* scr
 }
 
 /// The whole call on every participant of `pool`. `scratch` holds each participant's
-/// attention_scratch_floats(key_dim, value_dim, relative_buckets()) floats, then, when the keys
-/// are split (attention_key_splits(o) > 1: decoding a few (batch, head) pairs against a long
-/// cache), attention_split_floats(o, splits) for the partial results.
+/// attention_scratch_floats(key_dim, value_dim, f.row_term_floats()) floats, then, when the
+/// keys are split (attention_key_splits(o, F::has_value_rows) > 1: decoding a few (batch, head)
+/// pairs against a long cache), attention_split_floats(o, splits) for the partial results.
 template <class Arch, class F = no_attention_functions>
 void flash_attention(thread_pool& pool, const attention_operands& o, const mask_spec& m,
                      float* scratch, const F& f = {}) noexcept {
   const std::size_t per_thread =
-      attention_scratch_floats(o.key_dim, o.value_dim, o.relative_buckets());
+      attention_scratch_floats(o.key_dim, o.value_dim, f.row_term_floats());
   const std::size_t threads = pool.size();
-  const std::size_t splits = attention_key_splits(o);
+  const std::size_t splits = attention_key_splits(o, F::has_value_rows);
   if (splits > 1) {
     float* partials = scratch + threads * per_thread;
     pool.parallel_for(o.batch * o.heads * splits, 1,

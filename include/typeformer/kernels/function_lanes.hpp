@@ -103,6 +103,12 @@ struct function_lanes {
   real score_lanes;
   std::int32_t q, kv0, kv_last, head, batch;
   const Bindings* operands;
+  /// The row's query_dot products by table row (natural units), and whether the register's
+  /// index is known to be one row (`constant_term` its product): a key tile beyond Shaw's
+  /// ±K adds one value, with no lookup per key.
+  const float* query_terms = nullptr;
+  bool has_constant_term = false;
+  float constant_term = 0;
 
   real score() const noexcept { return score_lanes; }
   integer q_idx() const noexcept { return uniform(q); }
@@ -114,6 +120,18 @@ struct function_lanes {
                                                              8, 9, 10, 11, 12, 13, 14, 15};
       static_assert(real::size <= 16);
       return xsimd::min(real::load_aligned(lane_numbers) + real(float(kv0)), real(float(kv_last)));
+    }
+  }
+  real query_dot(const integer& row) const noexcept {
+    if constexpr (std::is_same_v<Arch, simd::scalar>) {
+      return has_constant_term ? constant_term : query_terms[row];
+    } else {
+      if (has_constant_term) return real(constant_term);
+      constexpr std::size_t W = simd::ops<Arch>::width;
+      alignas(64) float lanes[W];
+      row.store_aligned(lanes);
+      for (float& x : lanes) x = query_terms[static_cast<std::size_t>(x)];
+      return real::load_aligned(lanes);
     }
   }
   integer head_idx() const noexcept { return uniform(head); }

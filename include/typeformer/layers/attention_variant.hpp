@@ -71,8 +71,12 @@ struct with_score_function {
   static_assert(yields_a_number,
                 "with_score_function<E> takes an expression that yields a number (the new score); "
                 "a condition hides keys: declare it with with_mask_function<E>");
+  static constexpr bool without_query_dot = expr::query_dot_count<T>() == 0;
+  static_assert(!yields_a_number || without_query_dot,
+                "a layer's score function takes no query_dot: Shaw's relative attention is "
+                "relative_position_attention, or the expression form's score_function");
   static constexpr auto function = [] {
-    if constexpr (yields_a_number) {
+    if constexpr (yields_a_number && without_query_dot) {
       static_assert(sizeof(typename expr::static_index_check<E>::rule));
       return E;
     } else {
@@ -93,9 +97,10 @@ struct with_mask_function {
                 "with_mask_function<E> takes a condition (true: the key is seen), such as "
                 "kv_idx <= q_idx; an expression that yields a number is a with_score_function");
   static constexpr bool reads_no_score = !expr::reads_score<T>::value;
-  static_assert(!yields_a_condition || reads_no_score,
-                "a mask function cannot read `score`: it says which keys are seen, before any "
-                "score exists; change scores with a score function");
+  static_assert(
+      !yields_a_condition || reads_no_score,
+      "a mask function cannot read `score` or query_dot: it says which keys are seen, before any "
+      "score exists; change scores with a score function");
   static constexpr auto function = [] {
     if constexpr (yields_a_condition && reads_no_score) {
       static_assert(sizeof(typename expr::static_index_check<E>::rule));

@@ -7,10 +7,14 @@
 //
 // rel_k (2K+1, depth) and rel_v (2K+1, value depth) are learned per layer and shared by its
 // heads; K = max_relative_position<K> (the Keras examples use 10); rel_v is dropped with
-// relative_values<false>. The multi-head layer runs the tiled flash-attention kernel with the
-// relative terms in its tile loop (kernels/flash_attention.hpp); the single-head core, whose
-// inputs are read as given, the row kernel of kernels/relative_attention.hpp. Neither forms a
-// (query, key, depth) tensor.
+// relative_values<false>. Both forms are a score function and a value function of the tiled
+// kernel (kernels/flash_attention.hpp), as a user would write them (docs/expressions.md):
+//
+//   bucket = clamp(kv_idx − q_idx, −K, K) + K
+//   score function  score + query_dot(rel_k[bucket])      value function  rel_v[bucket]
+//
+// so the 2K+1 products q·rel_k are computed once per query block and no (query, key, depth)
+// tensor is formed.
 //
 //   relative_dot_attention<"name", max_relative_position<K>, d_model<dk>, value_features<dv>?>
 //       the single-head core on given q (batch, Tq, dk), v (batch, Tv, dv), k (batch, Tv, dk)
@@ -27,6 +31,7 @@
 
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -37,11 +42,13 @@
 #include <typeformer/core/fixed_string.hpp>
 #include <typeformer/core/naming.hpp>
 #include <typeformer/core/weight_source.hpp>
+#include <typeformer/expr/function_attention.hpp>
 #include <typeformer/expr/masks.hpp>
+#include <typeformer/kernels/attention_functions.hpp>
+#include <typeformer/kernels/attention_layout.hpp>
 #include <typeformer/kernels/flash_attention.hpp>
 #include <typeformer/kernels/gemm.hpp>
 #include <typeformer/kernels/project_keys_values.hpp>
-#include <typeformer/kernels/relative_attention.hpp>
 #include <typeformer/kernels/workspace.hpp>
 #include <typeformer/layers/input_width.hpp>
 #include <typeformer/layers/options.hpp>
@@ -94,6 +101,32 @@ struct relative_tables {
         (WithValues && t.rel_v.size() != want * static_cast<std::size_t>(ValueDepth)))
       detail::throw_parameters_do_not_fit(kind, name);
   }
+
+  // The tables as the tiled kernel's score and value functions.
+  static constexpr expr::operand<"rel_k", float, buckets, KeyDepth> rel_k{};
+  static constexpr expr::operand<"rel_v", float, buckets, ValueDepth> rel_v{};
+  static constexpr auto bucket =
+      expr::clamp(expr::kv_idx - expr::q_idx, -std::int32_t{K}, std::int32_t{K}) + std::int32_t{K};
+  static constexpr auto score = expr::score + expr::query_dot(rel_k[bucket]);
+  static constexpr auto value_rows = [] {
+    if constexpr (WithValues)
+      return rel_v[bucket];
+    else
+      return expr::no_function{};
+  }();
+  static auto bind(const values& t) noexcept {
+    const auto keys = expr::bind<"rel_k">(t.rel_k.data(), {buckets, KeyDepth});
+    if constexpr (WithValues)
+      return expr::bind_all(keys, expr::bind<"rel_v">(t.rel_v.data(), {buckets, ValueDepth}));
+    else
+      return expr::bind_all(keys);
+  }
+  using functions =
+      kernels::attention_functions<score, expr::no_function{},
+                                   decltype(bind(std::declval<const values&>())), value_rows>;
+  /// Floats per query row the kernel keeps for them: 2K+1 products, and 2K+1 masses.
+  static constexpr std::size_t row_term_floats =
+      static_cast<std::size_t>(buckets) * (WithValues ? 2 : 1);
 };
 }  // namespace detail
 
@@ -148,24 +181,40 @@ struct relative_dot_attention
         [](const detail::unprojected_call&, float*) {
           return [](std::size_t, std::size_t, float*) {};
         },
-        [&p](const detail::unprojected_call& c) {
-          kernels::relative_attention_args a;
-          a.batch = c.batch;
-          a.query_len = c.query_len;
-          a.key_len = c.key_len;
-          a.key_depth = c.query_width;
-          a.value_depth = c.value_width;
-          a.q = c.q;
-          a.q_batch = c.query_len * c.query_width;
-          a.q_row = c.query_width;
-          a.k = c.k;
-          a.k_batch = c.key_len * c.key_width;
-          a.k_row = c.key_width;
-          a.rel_k = p.rel_k.data();
-          a.rel_v = with_values ? p.rel_v.data() : nullptr;
-          a.max_distance = static_cast<std::size_t>(max_distance);
-          a.scale = 1.0f / std::sqrt(static_cast<float>(depth));
-          return a;
+        [&p](const detail::unprojected_call& c, const float* v, float* y, kernels::mask_spec& m,
+             const std::uint8_t* query_keep, workspace& call_ws) {
+          using isa = simd::resolve_arch<Arch>;
+          using O = kernels::attention_operands;
+          const auto operands = tables::bind(p);
+          const typename tables::functions f(operands);
+          const std::size_t B = c.batch, Tq = c.query_len, Tk = c.key_len, dk = c.query_width,
+                            dv = c.value_width;
+          O ops;
+          ops.batch = B, ops.heads = 1, ops.query_len = Tq, ops.key_len = Tk;
+          ops.key_dim = dk, ops.value_dim = dv;
+          ops.key_capacity = O::key_capacity_for(Tk);
+          ops.v_stride = O::v_stride_for(dv);
+          ops.q = c.q, ops.q_batch = Tq * dk, ops.q_head = 0, ops.q_row = dk;
+          ops.q_scale = 1.0f / std::sqrt(static_cast<float>(depth));
+          ops.out = y, ops.out_batch = Tq * dv, ops.out_head = 0, ops.out_row = dv;
+          // The keys transposed and the values padded as the kernel reads them: O(L·d) copies
+          // against the O(L²·d) of the call.
+          const std::size_t kt_floats = B * dk * ops.key_capacity, v_floats = B * Tk * ops.v_stride,
+                            per_thread =
+                                kernels::attention_scratch_floats(dk, dv, f.row_term_floats()),
+                            both_floats = query_keep && m.attending_queries ? (B * Tq + 3) / 4 : 0;
+          float* kt =
+              call_ws.reserve(kt_floats + v_floats + call_ws.threads() * per_thread + both_floats);
+          float* vt = kt + kt_floats;
+          float* scratch = vt + v_floats;
+          detail::join_query_mask(
+              m, query_keep, B, Tq,
+              reinterpret_cast<std::uint8_t*>(scratch + call_ws.threads() * per_thread));
+          kernels::scatter_keys_transposed<isa>(c.k, {Tk * dk, 0, dk}, B, 1, Tk, dk, kt,
+                                                ops.key_capacity);
+          kernels::scatter_values<isa>(v, {Tk * dv, 0, dv}, B, 1, Tk, dv, vt, ops.v_stride);
+          ops.kt = kt, ops.v = vt;
+          kernels::flash_attention<isa>(call_ws.pool(), ops, m, scratch, f);
         });
   }
 };
@@ -260,8 +309,7 @@ struct relative_position_attention {
            batch * H * key_len * O::v_stride_for(dh) + threads * attention_scratch_per_thread;
   }
   static constexpr std::size_t attention_scratch_per_thread = kernels::attention_scratch_floats(
-      static_cast<std::size_t>(depth), static_cast<std::size_t>(depth),
-      2 * static_cast<std::size_t>(max_distance) + 1);
+      static_cast<std::size_t>(depth), static_cast<std::size_t>(depth), tables::row_term_floats);
 
   /// y (batch, Tq, d) = the layer on query (batch, Tq, d), key and value (batch, Tv, d).
   template <class Arch = simd::best_available, class Q, class K, class V, class Y,
@@ -328,10 +376,9 @@ struct relative_position_attention {
     ops.q = qp, ops.q_batch = Tq * d, ops.q_head = dh, ops.q_row = d;
     ops.kt = kt, ops.v = vt;
     ops.out = qp, ops.out_batch = Tq * d, ops.out_head = dh, ops.out_row = d;
-    ops.rel_k = p.relative.rel_k.data();
-    ops.rel_v = with_values ? p.relative.rel_v.data() : nullptr;
-    ops.max_distance = static_cast<std::size_t>(max_distance);
-    kernels::flash_attention<isa>(ws.pool(), ops, m, scratch);
+    const auto operands = tables::bind(p.relative);
+    const typename tables::functions f(operands);
+    kernels::flash_attention<isa>(ws.pool(), ops, m, scratch, f);
     kernels::gemm<isa>(ws.pool(), {qp, d, B * Tq, &p.dense, bias(p.bo), 1.0f, y.data(), d});
   }
 };

@@ -5,13 +5,13 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <string_view>
 #include <type_traits>
 #include <utility>
 
 #include <typeformer/core/diagnostics.hpp>
 #include <typeformer/expr/masks.hpp>
-#include <typeformer/kernels/relative_attention.hpp>
 #include <typeformer/kernels/row_attention.hpp>
 #include <typeformer/kernels/simd.hpp>
 #include <typeformer/kernels/workspace.hpp>
@@ -53,23 +53,20 @@ constexpr std::size_t score_row_floats(std::size_t key_len) noexcept {
   return simd::round_up(std::max<std::size_t>(key_len, 1), 16);
 }
 
-/// The row kernel of kernels/row_attention.hpp (a layer that passes no relative_rows).
+/// The row kernel of kernels/row_attention.hpp (a layer that passes no fused kernel).
 struct plain_rows {};
 
 /// Checks the shapes (static extents at compile time, against the widths W the layer declares),
 /// lowers the masks and runs the row kernel. `prepare(call, extra)` gets `extra_floats(call)`
 /// floats of scratch (for projections computed once per call) and returns
 /// score_row(b, i, scores).
-/// `relative_rows(call)`, if given, returns the kernels::relative_attention_args of the call
-/// (its scores and tables; the values, outputs and query mask are filled in here), and the
-/// relative-position kernel runs instead.
+/// `fused(call, v, y, mask_spec, query_keep, ws)`, if given, runs the call instead (the tiled
+/// kernel: the relative layer); query_keep (batch, Tq) is the query mask or null.
 template <class Layer, class Arch, declared_widths W, class Q, class V, class K, class Y,
-          class Mask, class QueryMask, class ExtraFloats, class Prepare,
-          class RelativeRows = plain_rows>
+          class Mask, class QueryMask, class ExtraFloats, class Prepare, class Fused = plain_rows>
 void run_unprojected_attention(const Q& query_in, const V& value_in, const K& key_in, Y&& y_in,
                                workspace& ws, const Mask& mask, const QueryMask& query_mask,
-                               ExtraFloats&& extra_floats, Prepare&& prepare,
-                               RelativeRows&& relative_rows = {}) {
+                               ExtraFloats&& extra_floats, Prepare&& prepare, Fused&& fused = {}) {
   using namespace diagnostics;
   constexpr std::string_view kind = Layer::kind, name = Layer::name;
   const auto q = as_view<3>(query_in);
@@ -122,18 +119,11 @@ void run_unprojected_attention(const Q& query_in, const V& value_in, const K& ke
     a.query_keep = query_mask.mask.data();
   }
   if (B * Tq == 0) return;
-  if constexpr (!std::is_same_v<std::remove_cvref_t<RelativeRows>, plain_rows>) {
-    kernels::relative_attention_args r = relative_rows(call);
-    r.v = a.v;
-    r.v_batch = a.v_batch;
-    r.v_row = a.v_row;
-    r.y = a.y;
-    r.y_batch = a.y_batch;
-    r.y_row = a.y_row;
-    r.query_keep = a.query_keep;
-    float* scratch =
-        ws.reserve(ws.threads() * kernels::relative_attention_thread_floats(Tv, r.max_distance));
-    kernels::relative_attention<simd::resolve_arch<Arch>>(ws.pool(), r, m, scratch);
+  if constexpr (!std::is_same_v<std::remove_cvref_t<Fused>, plain_rows>) {
+    // A query row the query mask drops sees no key: the kernel writes it as a fully masked row,
+    // zeros under this layer's policy (as the row kernel writes it).
+    static_assert(Layer::masked_rows_policy == fully_masked_rows::zeros);
+    fused(call, v.data(), y.data(), m, a.query_keep, ws);
     return;
   }
   const std::size_t row_floats = score_row_floats(Tv), extra = extra_floats(call);
@@ -144,6 +134,25 @@ void run_unprojected_attention(const Q& query_in, const V& value_in, const K& ke
                            kernels::row_attention<simd::resolve_arch<Arch>>(
                                a, m, score_row, scratch + extra + thread * row_floats, first, last);
                          });
+}
+
+/// Joins a query mask (batch, Tq; 0 drops the row) into a lowered mask's attending queries,
+/// so that the tiled kernel sees it. `both` holds batch·Tq bytes for when the mask has its own.
+inline void join_query_mask(kernels::mask_spec& m, const std::uint8_t* query_keep,
+                            std::size_t batch, std::size_t query_len, std::uint8_t* both) noexcept {
+  if (!query_keep) return;
+  if (m.attending_queries) {
+    for (std::size_t b = 0; b < batch; ++b)
+      for (std::size_t i = 0; i < query_len; ++i)
+        both[b * query_len + i] =
+            query_keep[b * query_len + i] != 0 &&
+            m.attending_queries[static_cast<std::ptrdiff_t>(b) * m.attending_queries_batch +
+                                static_cast<std::ptrdiff_t>(i)] != 0;
+    m.attending_queries = both;
+  } else {
+    m.attending_queries = query_keep;
+  }
+  m.attending_queries_batch = static_cast<std::ptrdiff_t>(query_len);
 }
 
 /// The single-query form: query (batch, dim) and context (batch, dv) as one-row sequences.
