@@ -97,6 +97,16 @@ constexpr auto sparse_strided =
 constexpr auto sparse_fixed =
     kv_idx <= q_idx && (kv_idx / 16 == q_idx / 16 || kv_idx % 16 >= 16 - 4);
 constexpr auto document_causal_window = same_document && sliding_window;
+// Shaw's relative positions: a query_dot score term and a value function.
+constexpr operand<"rel_k", float, 21, dynamic> rel_k;
+constexpr operand<"rel_v", float, 21, dynamic> rel_v;
+constexpr auto shaw_bucket = clamp(kv_idx - q_idx, -10, 10) + 10;
+constexpr auto shaw_scores = score + query_dot(rel_k[shaw_bucket]);
+constexpr auto shaw_values = rel_v[shaw_bucket];
+// A table per head, 9 rows each.
+constexpr operand<"rel_k", float, dynamic, dynamic> head_rel_k;
+constexpr operand<"rel_v", float, dynamic, dynamic> head_rel_v;
+constexpr auto head_bucket = head_idx * 9 + clamp(kv_idx - q_idx, -4, 4) + 4;
 using fx_point_t = function_point<bindings<>>;
 
 template <class Expression>
@@ -187,6 +197,64 @@ TEST_CASE("expression catalogue: score functions") {
                    mask_function<document_causal_window>(bind<"doc">(d.data(), {g.B, g.L}),
                                                          bind<"window">(std::int32_t{48}))) *
                g.V());
+  }
+}
+
+TEST_CASE("expression catalogue: Shaw's relative positions, a query_dot and a value function") {
+  for (int threads : {1, 2}) {
+    tfm::workspace ws(threads);
+    golden g("shaw");
+    const auto k_table = g.file.read_floats("rel_k");
+    const auto v_table = g.file.read_floats("rel_v");
+    evaluate(g.O(),
+             softmax(score_function<shaw_scores>(g.scale * g.Q() * transpose(g.K()),
+                                                 bind<"rel_k">(k_table.data(), {21, g.D}))) *
+                 (g.V() + value_function<shaw_values>(bind<"rel_v">(v_table.data(), {21, g.D}))),
+             ws);
+    g.require_close();
+    evaluate<tfm::simd::scalar>(
+        g.O(),
+        softmax(score_function<shaw_scores>(g.scale * g.Q() * transpose(g.K()),
+                                            bind<"rel_k">(k_table.data(), {21, g.D}))) *
+            (g.V() + value_function<shaw_values>(bind<"rel_v">(v_table.data(), {21, g.D}))),
+        ws);
+    g.require_close();
+
+    golden h("shaw_per_head_causal");
+    const auto hk = h.file.read_floats("rel_k");
+    const auto hv = h.file.read_floats("rel_v");
+    const tfm::extent_t rows = 9 * h.H;
+    evaluate(
+        h.O(),
+        softmax(score_function<score + query_dot(head_rel_k[head_bucket])>(
+                    h.scale * h.Q() * transpose(h.K()), bind<"rel_k">(hk.data(), {rows, h.D})) +
+                mask_function<causal>()) *
+            (h.V() +
+             value_function<head_rel_v[head_bucket]>(bind<"rel_v">(hv.data(), {rows, h.D}))),
+        ws);
+    h.require_close();
+  }
+  SECTION("a table of the wrong width or too few rows is refused at the call") {
+    golden g("shaw");
+    const std::vector<float> narrow(21 * 4, 0.0f);
+    const auto v_table = g.file.read_floats("rel_v");
+    tfm::workspace ws;
+    REQUIRE_THROWS_WITH(
+        evaluate(
+            g.O(),
+            softmax(score_function<shaw_scores>(g.scale * g.Q() * transpose(g.K()),
+                                                bind<"rel_k">(narrow.data(), {21, 4}))) *
+                (g.V() + value_function<shaw_values>(bind<"rel_v">(v_table.data(), {21, g.D}))),
+            ws),
+        Catch::Contains("operand \"rel_k\" are 4 wide") && Catch::Contains("must be 8"));
+    const std::vector<float> short_table(5 * 8, 0.0f);
+    REQUIRE_THROWS_WITH(evaluate(g.O(),
+                                 softmax(score_function<score + query_dot(head_rel_k[head_bucket])>(
+                                     g.scale * g.Q() * transpose(g.K()),
+                                     bind<"rel_k">(short_table.data(), {5, 8}))) *
+                                     g.V(),
+                                 ws),
+                        Catch::Contains("\"rel_k\" has extent 5 on axis 0"));
   }
 }
 

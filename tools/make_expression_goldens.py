@@ -293,6 +293,44 @@ def main():
                          {"q": q, "k": k, "v": v, "golden.output": out.astype(np.float32)}, meta)
     cases.append("llama_grouped_rotary")
 
+    # Shaw, Uszkoreit and Vaswani (2018), eq. 3-4: e_ij = q_i·(k_j + a^K_ij)·scale and
+    # z_i = sum_j alpha_ij (v_j + a^V_ij), a_ij = w[clip(j - i, -K, K)], written out in float64.
+    # Second form: one table per head (rows h*(2K+1) + bucket), causal.
+    def shaw(q, k, v, scale, rel_k, rel_v, K, per_head, visible):
+        q64, k64, v64 = (np.asarray(x, np.float64) for x in (q, k, v))
+        rk, rv = np.asarray(rel_k, np.float64), np.asarray(rel_v, np.float64)
+        B_, H_, Lq, _ = q.shape
+        Lk = k.shape[2]
+        r = np.clip(np.arange(Lk)[None, :] - np.arange(Lq)[:, None], -K, K) + K  # (Lq, Lk)
+        out = np.zeros((B_, H_, Lq, v.shape[3]))
+        for h in range(H_):
+            rows = r + (h * (2 * K + 1) if per_head else 0)
+            for b in range(B_):
+                e = (q64[b, h] @ k64[b, h].T + np.einsum("id,ijd->ij", q64[b, h], rk[rows])) * scale
+                seen = visible(b, h, np.arange(Lq)[:, None], np.arange(Lk)[None, :])
+                e = np.where(seen, e, -np.inf)
+                p = np.exp(e - e.max(axis=-1, keepdims=True))
+                p /= p.sum(axis=-1, keepdims=True)
+                out[b, h] = p @ v64[b, h] + np.einsum("ij,ijd->id", p, rv[rows])
+        return out
+
+    for name, K, per_head, visible, formula in (
+        ("shaw", 10, False, everything,
+         "Shaw: score + query_dot(rel_k[clip(kv - q, -10, 10) + 10]), values + rel_v[same]"),
+        ("shaw_per_head_causal", 4, True, causal,
+         "Shaw, a table per head: rows h * 9 + clip(kv - q, -4, 4) + 4, causal"),
+    ):
+        q, k, v = inputs(B, H, L, d)
+        rows = (2 * K + 1) * (H if per_head else 1)
+        rel_k = rng.standard_normal((rows, d)).astype(np.float32)
+        rel_v = rng.standard_normal((rows, d)).astype(np.float32)
+        out = shaw(q, k, v, s, rel_k, rel_v, K, per_head, visible)
+        meta = {"formula": formula, "scale": repr(s), "atol": repr(ATOL), "rtol": repr(RTOL)}
+        safetensors_io.write(os.path.join(args.out, name + ".safetensors"),
+                             {"q": q, "k": k, "v": v, "rel_k": rel_k, "rel_v": rel_v,
+                              "golden.output": out.astype(np.float32)}, meta)
+        cases.append(name)
+
     print(json.dumps(cases))
 
 

@@ -127,10 +127,27 @@ inline std::size_t rotated_dims(const rotary_embedding& r, extent_t width, std::
   return dims;
 }
 
+// The values: a leaf, or a leaf with a value function's rows added.
+template <class N>
+struct values_of : std::false_type {};
+template <class V>
+struct values_of<leaf<V>> : std::true_type {
+  static constexpr auto function = no_function{};
+  static const V& view(const leaf<V>& n) { return n.view; }
+  static bindings<> operands(const leaf<V>&) { return {}; }
+};
+template <class V, auto E, class B>
+struct values_of<with_value_rows<leaf<V>, E, B>> : std::true_type {
+  static constexpr auto function = E;
+  static const V& view(const with_value_rows<leaf<V>, E, B>& n) { return n.inner.view; }
+  static const B& operands(const with_value_rows<leaf<V>, E, B>& n) { return n.operands; }
+};
+
 template <class E>
 struct attention_pattern : std::false_type {};
-template <class S, class V>
-requires scores<S>::value struct attention_pattern<product<softmax_of<S>, leaf<V>>>
+template <class S, class VN>
+requires(
+    scores<S>::value&& values_of<VN>::value) struct attention_pattern<product<softmax_of<S>, VN>>
     : std::true_type {
 };
 
@@ -144,7 +161,8 @@ struct attention_shapes {
   using KN = std::remove_cvref_t<decltype(scores<S>::k(std::declval<const S&>()))>;
   using Q = std::remove_cvref_t<decltype(input_of<QN>::view(std::declval<const QN&>()))>;
   using K = std::remove_cvref_t<decltype(input_of<KN>::view(std::declval<const KN&>()))>;
-  using V = std::remove_cvref_t<decltype(std::declval<const E&>().right.view)>;
+  using VN = std::remove_cvref_t<decltype(std::declval<const E&>().right)>;
+  using V = std::remove_cvref_t<decltype(values_of<VN>::view(std::declval<const VN&>()))>;
   using O = std::remove_cvref_t<decltype(as_view<4>(std::declval<Out>()))>;
   using M = std::remove_cvref_t<decltype(scores<S>::get_mask(std::declval<const S&>()))>;
   static constexpr auto qx = Q::static_extents, kx = K::static_extents, vx = V::static_extents,
@@ -219,7 +237,8 @@ void detail::evaluate_attention(Out&& out_in, const E& e, workspace& ws, fully_m
   using KI = input_of<std::remove_cvref_t<decltype(k_node)>>;
   const auto& q = QI::view(q_node);
   const auto& k = KI::view(k_node);
-  const auto& v = e.right.view;
+  using VI = values_of<std::remove_cvref_t<decltype(e.right)>>;
+  const auto& v = VI::view(e.right);
   const auto out = as_view<4>(std::forward<Out>(out_in));
   const auto& mask = scores_of::get_mask(e.left.inner);
   using M = std::remove_cvref_t<decltype(mask)>;
@@ -239,17 +258,22 @@ void detail::evaluate_attention(Out&& out_in, const E& e, workspace& ws, fully_m
   const std::size_t q_rotated_dims = q_rotation ? rotated_dims(*q_rotation, D, "queries") : 0;
   const std::size_t k_rotated_dims = k_rotation ? rotated_dims(*k_rotation, D, "keys") : 0;
 
-  // Score and mask functions, with the operands bound to them, checked before any work.
+  // Score, mask and value functions, with the operands bound to them, checked before any work.
   constexpr auto score_function = scores_of::score_function;
+  constexpr auto value_function = VI::function;
   constexpr bool has_mask_function = is_function_mask<M>::value;
+  constexpr bool has_value_function =
+      !std::is_same_v<std::remove_cvref_t<decltype(value_function)>, no_function>;
   constexpr bool has_functions =
-      has_mask_function ||
+      has_mask_function || has_value_function ||
       !std::is_same_v<std::remove_cvref_t<decltype(score_function)>, no_function>;
   const auto operands = [&] {
+    const auto scored_and_values =
+        joined(scores_of::score_operands(e.left.inner), VI::operands(e.right));
     if constexpr (has_mask_function)
-      return joined(scores_of::score_operands(e.left.inner), mask.operands);
+      return joined(scored_and_values, mask.operands);
     else
-      return scores_of::score_operands(e.left.inner);
+      return scored_and_values;
   }();
   constexpr auto mask_function = [] {
     if constexpr (has_mask_function)
@@ -257,12 +281,15 @@ void detail::evaluate_attention(Out&& out_in, const E& e, workspace& ws, fully_m
     else
       return no_function{};
   }();
-  using functions_type = kernels::attention_functions<score_function, mask_function,
-                                                      std::remove_cvref_t<decltype(operands)>>;
+  using functions_type =
+      kernels::attention_functions<score_function, mask_function,
+                                   std::remove_cvref_t<decltype(operands)>, value_function>;
   if constexpr (has_functions) {
     const function_call_extents call{B, H, Lq, Lk, kind};
     check_function_call(score_function, operands, call);
     check_function_call(mask_function, operands, call);
+    check_function_call(value_function, operands, call);
+    functions_type::check_row_widths(operands, std::size_t(D), std::size_t(DV), kind);
   }
 
   kernels::mask_spec spec;
@@ -286,7 +313,9 @@ void detail::evaluate_attention(Out&& out_in, const E& e, workspace& ws, fully_m
   // The workspace: transposed keys, padded values, per-thread scratch, then rotated copies of
   // queries and keys with their angle tables when the expression rotates them.
   const size_t kt_floats = b * kv * d * ops.key_capacity, v_floats = b * kv * lk * ops.v_stride;
-  const size_t scratch_per_thread = kernels::attention_scratch_floats(d, dv);
+  size_t row_term_floats = 0;
+  if constexpr (has_functions) row_term_floats = functions_type::row_term_floats(operands);
+  const size_t scratch_per_thread = kernels::attention_scratch_floats(d, dv, row_term_floats);
   const size_t scratch_floats = ws.threads() * scratch_per_thread;
   const size_t q_rotated_floats = q_rotation ? b * h * lq * d + lq * q_rotated_dims : 0;
   const size_t k_rotated_floats = k_rotation ? b * kv * lk * d + lk * k_rotated_dims : 0;

@@ -10,9 +10,11 @@
 //                         mask_function<sliding>(bind<"window">(256))) * v, ws);
 //
 // score_function<E>(scores, operands...) replaces each scaled score s by E at it (FlexAttention's
-// score_mod); mask_function<E>(operands...) hides the keys where E is false (its mask_mod). The
-// operands a function names are bound beside it. Both run inside the fused kernel: no score
-// matrix, and tiles the mask function rules out are skipped (kernels/attention_functions.hpp).
+// score_mod); mask_function<E>(operands...) hides the keys where E is false (its mask_mod);
+// v + value_function<E>(operands...) adds the table row E to value j as row i sees it (Shaw's
+// rel_v, beyond FlexAttention). The operands a function names are bound beside it. Both run inside
+// the fused kernel: no score matrix, and tiles the mask function rules out are skipped
+// (kernels/attention_functions.hpp).
 
 #include <type_traits>
 #include <utility>
@@ -65,6 +67,36 @@ requires(is_bound_operand<Bound>::value&&...) auto call_operands(const Bound&...
   return operands_at_call<bindings<Bound...>>{bind_all(operands...)};
 }
 
+/// A value function: one row of a 2-D table added to each value as each query row sees it,
+/// `v + value_function<rel_v[bucket]>(bind<"rel_v">(...))` (Shaw's z_i = Σ_j α_ij·(v_j +
+/// rel_v[r(i, j)])). The kernel keeps the probability mass per table row, not the rows per key.
+template <auto E, class Bindings>
+struct value_rows_term {
+  static constexpr auto function = E;
+  Bindings operands;
+};
+
+/// Values with a value function's rows added: `v + value_function<E>(...)`.
+template <class V, auto E, class Bindings>
+struct with_value_rows {
+  V inner;  // a leaf
+  Bindings operands;
+  static constexpr auto function = E;
+};
+template <class V, auto E, class B>
+struct is_node<with_value_rows<V, E, B>> : std::true_type {};
+
+template <class T>
+struct is_value_rows_term : std::false_type {};
+template <auto E, class B>
+struct is_value_rows_term<value_rows_term<E, B>> : std::true_type {};
+
+template <tensor_operand V, class T>
+requires is_value_rows_term<T>::value auto operator+(V&& v, const T& rows) {
+  return with_value_rows<node_t<V>, T::function, std::remove_cvref_t<decltype(rows.operands)>>{
+      node(std::forward<V>(v)), rows.operands};
+}
+
 template <class T>
 struct is_function_mask : std::false_type {};
 template <auto E, class B>
@@ -102,9 +134,10 @@ auto mask_function(const Bound&... operands) {
                 "mask_function<E> takes a condition (true: the key is seen), such as "
                 "kv_idx <= q_idx; an expression that yields a number is a score_function");
   constexpr bool reads_no_score = !reads_score<T>::value;
-  static_assert(!yields_a_condition || reads_no_score,
-                "a mask function cannot read `score`: it says which keys are seen, before any "
-                "score exists; change scores with a score_function");
+  static_assert(
+      !yields_a_condition || reads_no_score,
+      "a mask function cannot read `score` or query_dot: it says which keys are seen, before any "
+      "score exists; change scores with a score_function");
   constexpr bool all_bound = operands_bound<T, bindings<Bound...>>::value;
   static_assert(!yields_a_condition || !reads_no_score || all_bound,
                 "an operand the function names is not bound beside it (bind<\"name\">(data)), "
@@ -114,6 +147,24 @@ auto mask_function(const Bound&... operands) {
     return function_mask<E, bindings<Bound...>>{bind_all(operands...)};
   } else {
     return masks::none{};
+  }
+}
+
+template <auto E, class... Bound>
+auto value_function(const Bound&... operands) {
+  using T = std::remove_cvref_t<decltype(E)>;
+  static_assert(is_table_row<T>,
+                "value_function<E> takes one row of a 2-D float operand table, rel_v[index]: the "
+                "row added to value j as query row i sees it");
+  constexpr bool all_bound = operands_bound<T, bindings<Bound...>>::value;
+  static_assert(!is_table_row<T> || all_bound,
+                "an operand the function names is not bound beside it (bind<\"name\">(data)), "
+                "or is bound to data of another element type (int32_t, float, bool) or rank");
+  if constexpr (is_table_row<T> && all_bound) {
+    static_assert(sizeof(typename static_index_check<E>::rule));
+    return value_rows_term<E, bindings<Bound...>>{bind_all(operands...)};
+  } else {
+    return value_rows_term<no_function{}, bindings<>>{};
   }
 }
 
