@@ -311,6 +311,39 @@ TEST_CASE("expression catalogue: LLaMA's attention from (batch, length, heads·w
   require_close_to_golden(file, out);
 }
 
+TEST_CASE("expression catalogue: keras-multi-head's relu on each projection, as activated()") {
+  // The projections (batch, length, 3 heads of 8) before the relu, as the layer's GEMMs leave
+  // them; activated() applies it as the kernel's copies are made.
+  const auto file = tfm::io::safetensors_file::open(data_dir + "keras_multi_head_relu.safetensors");
+  const auto q = file.read_floats("q"), k = file.read_floats("k"), v = file.read_floats("v");
+  const auto& s = file.find("q")->shape;
+  using in_view = tfm::tensor_view<const float, dynamic, dynamic, 24>;
+  const in_view Q(q.data(), {s[0], s[1], s[2]}), K(k.data(), {s[0], s[1], s[2]}),
+      V(v.data(), {s[0], s[1], s[2]});
+  std::vector<float> out(q.size(), -7.0f);
+  const tfm::tensor_view<float, dynamic, dynamic, 24> O(out.data(), {s[0], s[1], s[2]});
+  const float scale = std::stof(file.metadata().at("scale"));
+  for (int threads : {1, 2}) {
+    tfm::workspace ws(threads);
+    evaluate(split_heads<3>(O),
+             softmax(scale * activated(split_heads<3>(Q), tfm::activations::relu) *
+                     transpose(activated(split_heads<3>(K), tfm::activations::relu))) *
+                 activated(split_heads<3>(V), tfm::activations::relu),
+             ws);
+    require_close_to_golden(file, out);
+    std::fill(out.begin(), out.end(), -7.0f);
+    evaluate<tfm::simd::scalar>(
+        split_heads<3>(O),
+        softmax(scale * activated(split_heads<3>(Q), tfm::activations::relu) *
+                transpose(activated(split_heads<3>(K), tfm::activations::relu))) *
+            activated(split_heads<3>(V), tfm::activations::relu),
+        ws);
+    require_close_to_golden(file, out);
+  }
+  REQUIRE_THROWS_WITH(activated(split_heads<3>(Q), tfm::activations::softmax),
+                      Catch::Contains("element-wise"));
+}
+
 TEST_CASE("expression inputs: xtensor containers through node(), and the per-call checks") {
   SECTION("xt::xarray and xt::xtensor operands and output, against the causal golden") {
     golden g("causal");

@@ -331,6 +331,24 @@ def main():
                               "golden.output": out.astype(np.float32)}, meta)
         cases.append(name)
 
+    # keras-multi-head's MultiHeadAttention core (CyberZHG/keras-multi-head, its `call`): relu on
+    # each projection, heads split as its _reshape_to_batches does ((B, L, H*d) -> (B*H, L, d)),
+    # ScaledDotProductAttention (scores / sqrt(d)); the projections as float32 inputs, before the
+    # relu, and the output before the output projection.
+    Bk, Lk_, Hk, dk = 2, 70, 3, 8
+    pre = [rng.standard_normal((Bk, Lk_, Hk * dk)).astype(np.float32) for _ in range(3)]
+    relu = lambda x: np.maximum(np.asarray(x, np.float64), 0.0)  # noqa: E731
+    to_batches = lambda x: x.reshape(Bk, Lk_, Hk, dk).transpose(0, 2, 1, 3)  # noqa: E731
+    out = attention(to_batches(relu(pre[0])), to_batches(relu(pre[1])), to_batches(relu(pre[2])),
+                    1 / math.sqrt(dk), plain, everything)
+    out = out.transpose(0, 2, 1, 3).reshape(Bk, Lk_, Hk * dk)
+    meta = {"formula": "keras-multi-head: relu on the q, k, v projections, 3 heads of 8",
+            "scale": repr(1 / math.sqrt(dk)), "atol": repr(ATOL), "rtol": repr(RTOL)}
+    safetensors_io.write(os.path.join(args.out, "keras_multi_head_relu.safetensors"),
+                         {"q": pre[0], "k": pre[1], "v": pre[2],
+                          "golden.output": out.astype(np.float32)}, meta)
+    cases.append("keras_multi_head_relu")
+
     print(json.dumps(cases))
 
 

@@ -7,7 +7,8 @@
 // q (batch, heads, Lq, d), k (batch, kv_heads, Lk, d), v (batch, kv_heads, Lk, dv) and out
 // (batch, heads, Lq, dv), as rank-4 views or split_heads<H> views of (batch, length, H·width)
 // tensors. kv_heads divides heads: query head h reads key and value head h·kv_heads/heads
-// (grouped-query attention; multi-query at kv_heads 1). q and k may be rotary(…) (expr/rotary.hpp).
+// (grouped-query attention; multi-query at kv_heads 1). q and k may be rotary(…) (expr/rotary.hpp)
+// or activated(…) (expr/activated.hpp); v may be activated(…), or v + value_function<E>(…).
 // The score matrix is never formed; the workspace holds a transposed copy of k and a padded
 // copy of v (O(batch·kv_heads·Lk·d)), and rotated copies of q and k when they are rotated. A
 // tree no kernel matches is a compile error naming
@@ -19,11 +20,13 @@
 
 #include <typeformer/core/diagnostics.hpp>
 #include <typeformer/core/fixed_string.hpp>
+#include <typeformer/expr/activated.hpp>
 #include <typeformer/expr/function_attention.hpp>
 #include <typeformer/expr/masks.hpp>
 #include <typeformer/expr/nodes.hpp>
 #include <typeformer/expr/rotary.hpp>
 #include <typeformer/expr/split_heads.hpp>
+#include <typeformer/kernels/activation.hpp>
 #include <typeformer/kernels/flash_attention.hpp>
 #include <typeformer/kernels/rotary_embedding.hpp>
 #include <typeformer/kernels/workspace.hpp>
@@ -43,11 +46,19 @@ template <class V>
 struct input_of<leaf<V>> : std::true_type {
   static const V& view(const leaf<V>& n) { return n.view; }
   static const rotary_embedding* rotation(const leaf<V>&) { return nullptr; }
+  static const activation* function(const leaf<V>&) { return nullptr; }
 };
 template <class V>
 struct input_of<rotated<leaf<V>>> : std::true_type {
   static const V& view(const rotated<leaf<V>>& n) { return n.inner.view; }
   static const rotary_embedding* rotation(const rotated<leaf<V>>& n) { return &n.embedding; }
+  static const activation* function(const rotated<leaf<V>>&) { return nullptr; }
+};
+template <class V>
+struct input_of<activated_node<leaf<V>>> : std::true_type {
+  static const V& view(const activated_node<leaf<V>>& n) { return n.inner.view; }
+  static const rotary_embedding* rotation(const activated_node<leaf<V>>&) { return nullptr; }
+  static const activation* function(const activated_node<leaf<V>>& n) { return &n.function; }
 };
 
 // The score subtree: q·kᵀ, optionally scaled, optionally masked. q(s) and k(s) give the
@@ -135,12 +146,21 @@ struct values_of<leaf<V>> : std::true_type {
   static constexpr auto function = no_function{};
   static const V& view(const leaf<V>& n) { return n.view; }
   static bindings<> operands(const leaf<V>&) { return {}; }
+  static const activation* activation_of(const leaf<V>&) { return nullptr; }
+};
+template <class V>
+struct values_of<activated_node<leaf<V>>> : std::true_type {
+  static constexpr auto function = no_function{};
+  static const V& view(const activated_node<leaf<V>>& n) { return n.inner.view; }
+  static bindings<> operands(const activated_node<leaf<V>>&) { return {}; }
+  static const activation* activation_of(const activated_node<leaf<V>>& n) { return &n.function; }
 };
 template <class V, auto E, class B>
 struct values_of<with_value_rows<leaf<V>, E, B>> : std::true_type {
   static constexpr auto function = E;
   static const V& view(const with_value_rows<leaf<V>, E, B>& n) { return n.inner.view; }
   static const B& operands(const with_value_rows<leaf<V>, E, B>& n) { return n.operands; }
+  static const activation* activation_of(const with_value_rows<leaf<V>, E, B>&) { return nullptr; }
 };
 
 template <class E>
@@ -317,8 +337,16 @@ void detail::evaluate_attention(Out&& out_in, const E& e, workspace& ws, fully_m
   if constexpr (has_functions) row_term_floats = functions_type::row_term_floats(operands);
   const size_t scratch_per_thread = kernels::attention_scratch_floats(d, dv, row_term_floats);
   const size_t scratch_floats = ws.threads() * scratch_per_thread;
-  const size_t q_rotated_floats = q_rotation ? b * h * lq * d + lq * q_rotated_dims : 0;
-  const size_t k_rotated_floats = k_rotation ? b * kv * lk * d + lk * k_rotated_dims : 0;
+  // An activated input is copied like a rotated one (an input is one or the other).
+  const activation* q_activation = QI::function(q_node);
+  const activation* k_activation = KI::function(k_node);
+  const activation* v_activation = VI::activation_of(e.right);
+  const size_t q_rotated_floats = q_rotation     ? b * h * lq * d + lq * q_rotated_dims
+                                  : q_activation ? b * h * lq * d
+                                                 : 0;
+  const size_t k_rotated_floats = k_rotation     ? b * kv * lk * d + lk * k_rotated_dims
+                                  : k_activation ? b * kv * lk * d
+                                                 : 0;
   size_t block_map_floats = 0;
   if constexpr (has_functions) block_map_floats = functions_type::block_map_floats(operands);
   float* kt = ws.reserve(kt_floats + v_floats + scratch_floats + q_rotated_floats +
@@ -350,6 +378,24 @@ void detail::evaluate_attention(Out&& out_in, const E& e, workspace& ws, fully_m
                     scratch + scratch_floats + q_rotated_floats);
     k_layout = {kv * lk * d, lk * d, d};
   }
+  // Activated inputs: a contiguous copy with the activation applied.
+  const auto activate = [&](const float* x, kernels::head_strides from, size_t heads, size_t len,
+                            size_t width, activation a, float* to) {
+    ws.pool().parallel_for(b * heads, 1, [&](size_t first, size_t last, size_t) {
+      kernels::activate_heads<A>(x, from.batch, from.head, from.row, heads, len, width, a, to,
+                                 first, last);
+    });
+    return to;
+  };
+  if (q_activation) {
+    ops.q = activate(q.data(), q_strides, h, lq, d, *q_activation, scratch + scratch_floats);
+    ops.q_batch = h * lq * d, ops.q_head = lq * d, ops.q_row = d;
+  }
+  if (k_activation) {
+    k_data = activate(k.data(), k_strides, kv, lk, d, *k_activation,
+                      scratch + scratch_floats + q_rotated_floats);
+    k_layout = {kv * lk * d, lk * d, d};
+  }
   // The copies for the kernel, a (batch, head) pair per task: at (8, 12, 1024) they take 8 ms,
   // a fifth of a sparse variant's call.
   const kernels::head_strides v_strides = strides_of(v);
@@ -363,6 +409,12 @@ void detail::evaluate_attention(Out&& out_in, const E& e, workspace& ws, fully_m
                                  1, 1, lk, dv, vt + pair * lk * ops.v_stride, ops.v_stride);
     }
   });
+  if (v_activation)  // on the padded copy's value columns, in place
+    ws.pool().parallel_for(b * kv, 1, [&](size_t first, size_t last, size_t) {
+      for (size_t pair = first; pair < last; ++pair)
+        kernels::activate_rows_in_place<A>(vt + pair * lk * ops.v_stride, lk, ops.v_stride, dv,
+                                           *v_activation);
+    });
   ops.kt = kt, ops.v = vt;
   ops.out = out.data(), ops.out_batch = out_strides.batch, ops.out_head = out_strides.head,
   ops.out_row = out_strides.row;

@@ -1,6 +1,8 @@
 #pragma once
 // Element-wise activations, applied in GEMM epilogues so the output is written once.
 
+#include <cstddef>
+
 #include <typeformer/kernels/simd.hpp>
 
 namespace typeformer {
@@ -44,6 +46,43 @@ typename simd::ops<Arch>::batch activate(activation a,
       return x;
   }
   return x;
+}
+
+/// Copies (batch, head) pairs [pair_begin, pair_end) of x, `len` rows of `width` features each
+/// (element (b, h, j, c) at x[b·batch_stride + h·head_stride + j·row_stride + c]), into
+/// contiguous rows of `out` with `a` applied: queries, keys or values transformed for the
+/// attention kernel. `a` is element-wise.
+template <class Arch>
+void activate_heads(const float* x, std::size_t batch_stride, std::size_t head_stride,
+                    std::size_t row_stride, std::size_t heads, std::size_t len, std::size_t width,
+                    activation a, float* out, std::size_t pair_begin,
+                    std::size_t pair_end) noexcept {
+  using O = simd::ops<Arch>;
+  constexpr std::size_t W = O::width;
+  for (std::size_t pair = pair_begin; pair < pair_end; ++pair) {
+    const std::size_t b = pair / heads, h = pair % heads;
+    for (std::size_t j = 0; j < len; ++j) {
+      const float* in = x + b * batch_stride + h * head_stride + j * row_stride;
+      float* o = out + (pair * len + j) * width;
+      std::size_t c = 0;
+      for (; c + W <= width; c += W) O::store(o + c, activate<Arch>(a, O::load(in + c)));
+      for (; c < width; ++c) o[c] = activate<simd::scalar>(a, in[c]);
+    }
+  }
+}
+
+/// Applies `a` in place to the first `width` floats of `rows` rows `stride` floats apart.
+template <class Arch>
+void activate_rows_in_place(float* x, std::size_t rows, std::size_t stride, std::size_t width,
+                            activation a) noexcept {
+  using O = simd::ops<Arch>;
+  constexpr std::size_t W = O::width;
+  for (std::size_t j = 0; j < rows; ++j) {
+    float* row = x + j * stride;
+    std::size_t c = 0;
+    for (; c + W <= width; c += W) O::store(row + c, activate<Arch>(a, O::load(row + c)));
+    for (; c < width; ++c) row[c] = activate<simd::scalar>(a, row[c]);
+  }
 }
 
 }  // namespace kernels
