@@ -134,6 +134,13 @@ TEST_CASE("a sliding-window layer takes its window at the call, also from the ke
   const std::size_t B = x.shape(0), L = x.shape(1), E = x.shape(2), H = 4;
   tfm::workspace ws(2);
 
+  SECTION("the window as a part of masks::all, beside a typed mask that hides nothing") {
+    const std::vector<tfm::extent_t> lengths(B, tfm::extent_t(L));
+    check_self_attention<window_layer>(
+        file, params, 2,
+        tfm::masks::all(tfm::masks::key_lengths{lengths}, tfm::expr::call_operands(window)));
+  }
+
   SECTION("in a model, the runner passes the call's operands to the layer") {
     using model = tfm::model<
         tfm::input<batch<tfm::dynamic>, seq<tfm::dynamic>, d_model<32>, max_batch<2>, max_seq<130>>,

@@ -145,6 +145,12 @@ TEST_CASE("expression catalogue: masks") {
     run(g, softmax(g.scale * g.Q() * transpose(g.K()) +
                    mask_function<same_document>(bind<"doc">(d.data(), {g.B, g.L}))) *
                g.V());
+    // A mask function as a part of masks::all, beside a typed mask.
+    golden a("document_causal");
+    run(a, softmax(a.scale * a.Q() * transpose(a.K()) +
+                   tfm::masks::all(mask_function<same_document>(bind<"doc">(d.data(), {a.B, a.L})),
+                                   tfm::masks::causal{})) *
+               a.V());
     golden c("document_causal");
     run(c, softmax(c.scale * c.Q() * transpose(c.K()) + mask_function < same_document &&
                    causal > (bind<"doc">(d.data(), {c.B, c.L}))) *

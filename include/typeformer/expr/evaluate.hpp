@@ -281,7 +281,9 @@ void detail::evaluate_attention(Out&& out_in, const E& e, workspace& ws, fully_m
   // Score, mask and value functions, with the operands bound to them, checked before any work.
   constexpr auto score_function = scores_of::score_function;
   constexpr auto value_function = VI::function;
-  constexpr bool has_mask_function = is_function_mask<M>::value;
+  constexpr auto carried_mask = carried<M>::function;
+  constexpr bool has_mask_function =
+      !std::is_same_v<std::remove_cvref_t<decltype(carried_mask)>, no_function>;
   constexpr bool has_value_function =
       !std::is_same_v<std::remove_cvref_t<decltype(value_function)>, no_function>;
   constexpr bool has_functions =
@@ -290,17 +292,9 @@ void detail::evaluate_attention(Out&& out_in, const E& e, workspace& ws, fully_m
   const auto operands = [&] {
     const auto scored_and_values =
         joined(scores_of::score_operands(e.left.inner), VI::operands(e.right));
-    if constexpr (has_mask_function)
-      return joined(scored_and_values, mask.operands);
-    else
-      return scored_and_values;
+    return joined(scored_and_values, carried<M>::operands(mask));
   }();
-  constexpr auto mask_function = [] {
-    if constexpr (has_mask_function)
-      return M::function;
-    else
-      return no_function{};
-  }();
+  constexpr auto mask_function = carried_mask;
   using functions_type =
       kernels::attention_functions<score_function, mask_function,
                                    std::remove_cvref_t<decltype(operands)>, value_function>;

@@ -16,6 +16,7 @@
 // the fused kernel: no score matrix, and tiles the mask function rules out are skipped
 // (kernels/attention_functions.hpp).
 
+#include <tuple>
 #include <type_traits>
 #include <utility>
 
@@ -64,6 +65,10 @@ struct operands_at_call {
 
 template <class... Bound>
 requires(is_bound_operand<Bound>::value&&...) auto call_operands(const Bound&... operands) {
+  constexpr bool each_name_once = bindings<Bound...>::distinct;
+  static_assert(each_name_once,
+                "an operand is bound twice at one call (two bind<\"name\">(...) of one name): "
+                "bind each name once");
   return operands_at_call<bindings<Bound...>>{bind_all(operands...)};
 }
 
@@ -97,10 +102,73 @@ requires is_value_rows_term<T>::value auto operator+(V&& v, const T& rows) {
       node(std::forward<V>(v)), rows.operands};
 }
 
+/// The operands of two functions as one set.
+template <class... A, class... B>
+bindings<A..., B...> joined(const bindings<A...>& a, const bindings<B...>& b);
+
 template <class T>
 struct is_function_mask : std::false_type {};
 template <auto E, class B>
 struct is_function_mask<function_mask<E, B>> : std::true_type {};
+
+/// What a call's mask argument carries for the kernel's functions: a mask function and its
+/// operands, or call_operands' operands, also as parts of masks::all (the mask functions of the
+/// parts all hold, and their operands join).
+template <class Mask>
+struct carried {
+  static constexpr auto function = no_function{};
+  static bindings<> operands(const Mask&) { return {}; }
+};
+template <auto E, class B>
+struct carried<function_mask<E, B>> {
+  static constexpr auto function = E;
+  static const B& operands(const function_mask<E, B>& m) { return m.operands; }
+};
+template <class B>
+struct carried<operands_at_call<B>> {
+  static constexpr auto function = no_function{};
+  static const B& operands(const operands_at_call<B>& m) { return m.operands; }
+};
+namespace detail {
+template <auto A, auto B>
+constexpr auto both_hold() {
+  if constexpr (std::is_same_v<std::remove_cvref_t<decltype(A)>, no_function>)
+    return B;
+  else if constexpr (std::is_same_v<std::remove_cvref_t<decltype(B)>, no_function>)
+    return A;
+  else
+    return A && B;
+}
+template <auto... F>
+struct all_hold {
+  static constexpr auto value = no_function{};
+};
+template <auto First, auto... Rest>
+struct all_hold<First, Rest...> {
+  static constexpr auto value = both_hold<First, all_hold<Rest...>::value>();
+};
+template <class... B>
+auto join_all(const B&... b) {
+  if constexpr (sizeof...(B) == 0) {
+    return bindings<>{};
+  } else {
+    return [](const auto& first, const auto&... rest) {
+      if constexpr (sizeof...(rest) == 0)
+        return first;
+      else
+        return joined(first, join_all(rest...));
+    }(b...);
+  }
+}
+}  // namespace detail
+template <class... Parts>
+struct carried<masks::all<Parts...>> {
+  static constexpr auto function = detail::all_hold<carried<Parts>::function...>::value;
+  static auto operands(const masks::all<Parts...>& m) {
+    return std::apply(
+        [](const auto&... p) { return detail::join_all(carried<Parts>::operands(p)...); }, m.parts);
+  }
+};
 
 // The checks below sit in the function the user calls, so that a broken rule is one error
 // one instantiation deep; after one, nothing that depends on it is instantiated.
@@ -113,6 +181,11 @@ requires is_node<std::remove_cvref_t<Scores>>::value auto score_function(Scores&
   static_assert(yields_a_number,
                 "score_function<E> takes an expression that yields a number (the new score); a "
                 "condition hides keys: pass it to mask_function<E>");
+  constexpr bool each_name_once = bindings<Bound...>::distinct;
+  static_assert(
+      each_name_once,
+      "an operand is bound twice beside one function (two bind<\"name\">(...) of one name): "
+      "bind each name once");
   constexpr bool all_bound = operands_bound<T, bindings<Bound...>>::value;
   static_assert(!yields_a_number || all_bound,
                 "an operand the function names is not bound beside it (bind<\"name\">(data)), "
@@ -138,6 +211,11 @@ auto mask_function(const Bound&... operands) {
       !yields_a_condition || reads_no_score,
       "a mask function cannot read `score` or query_dot: it says which keys are seen, before any "
       "score exists; change scores with a score_function");
+  constexpr bool each_name_once = bindings<Bound...>::distinct;
+  static_assert(
+      each_name_once,
+      "an operand is bound twice beside one function (two bind<\"name\">(...) of one name): "
+      "bind each name once");
   constexpr bool all_bound = operands_bound<T, bindings<Bound...>>::value;
   static_assert(!yields_a_condition || !reads_no_score || all_bound,
                 "an operand the function names is not bound beside it (bind<\"name\">(data)), "
@@ -156,6 +234,11 @@ auto value_function(const Bound&... operands) {
   static_assert(is_table_row<T>,
                 "value_function<E> takes one row of a 2-D float operand table, rel_v[index]: the "
                 "row added to value j as query row i sees it");
+  constexpr bool each_name_once = bindings<Bound...>::distinct;
+  static_assert(
+      each_name_once,
+      "an operand is bound twice beside one function (two bind<\"name\">(...) of one name): "
+      "bind each name once");
   constexpr bool all_bound = operands_bound<T, bindings<Bound...>>::value;
   static_assert(!is_table_row<T> || all_bound,
                 "an operand the function names is not bound beside it (bind<\"name\">(data)), "
@@ -168,7 +251,6 @@ auto value_function(const Bound&... operands) {
   }
 }
 
-/// The operands of two functions as one set.
 template <class... A, class... B>
 bindings<A..., B...> joined(const bindings<A...>& a, const bindings<B...>& b) {
   return [&]<std::size_t... I, std::size_t... J>(std::index_sequence<I...>,

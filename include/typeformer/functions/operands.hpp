@@ -293,6 +293,18 @@ requires(is_bound_operand<Bound>::value&&...) struct bindings {
   constexpr const auto& get() const noexcept {
     return get_from<I>(bound);
   }
+  /// Bindings named Name.
+  template <fixed_string Name>
+  static constexpr std::size_t named() noexcept {
+    return (std::size_t{0} + ... + std::size_t(Bound::name == Name));
+  }
+  /// Whether no two bindings share a name (find would take the first of two silently).
+  static constexpr bool distinct = ((named<Bound::name>() == 1) && ...);
+  /// Whether a binding of `Other` has the name of one of these.
+  template <class Other>
+  static constexpr bool shares_a_name_with() noexcept {
+    return (false || ... || (Other::template named<Bound::name>() > 0));
+  }
 
  private:
   template <std::size_t I, class L>

@@ -295,6 +295,14 @@ struct layer_function_operands<function_operand_list<O...>> {
 /// The variant the options declare: its score and mask functions and their layer operands.
 template <class... Options>
 struct declared_attention_variant {
+  static constexpr int score_options =
+      (0 + ... + int(option_is<Options, option_kinds::score_function>::value));
+  static constexpr int mask_options =
+      (0 + ... + int(option_is<Options, option_kinds::mask_function>::value));
+  static_assert(score_options <= 1,
+                "a layer takes one with_score_function: compose the changes in one expression");
+  static_assert(mask_options <= 1,
+                "a layer takes one with_mask_function: join the conditions with && in one");
   static constexpr auto score = declared_function<option_kinds::score_function, Options...>();
   static constexpr auto mask = declared_function<option_kinds::mask_function, Options...>();
   using operands = layer_function_operands<
@@ -309,25 +317,23 @@ template <auto F>
 inline constexpr bool is_function =
     !std::is_same_v<std::remove_cvref_t<decltype(F)>, expr::no_function>;
 
-/// The operands a call's mask argument binds: a mask function's, or call_operands'.
+/// The operands a call's mask argument binds: a mask function's, or call_operands', also as
+/// parts of masks::all.
 template <class Mask>
 auto operands_of_call(const Mask& m) {
-  if constexpr (expr::is_function_mask<Mask>::value ||
-                requires { typename Mask::template is_operands_at_call<void>; })
-    return m.operands;
-  else
-    return expr::bindings<>{};
+  return expr::carried<Mask>::operands(m);
 }
 
-/// The mask function of a call: the layer's, the call's (a mask_function given as its mask), or
-/// both holding.
+/// The mask function of a call: the layer's, the call's (mask functions given as its mask or as
+/// parts of masks::all), or both holding.
 template <auto Declared, class Mask>
 constexpr auto call_mask_function() {
-  if constexpr (expr::is_function_mask<Mask>::value) {
+  constexpr auto given = expr::carried<Mask>::function;
+  if constexpr (is_function<given>) {
     if constexpr (is_function<Declared>)
-      return Declared && Mask::function;
+      return Declared && given;
     else
-      return Mask::function;
+      return given;
   } else {
     return Declared;
   }
@@ -343,12 +349,21 @@ struct attention_call {
   using bindings =
       decltype(expr::joined(std::declval<const typename Variant::operands::bindings_type&>(),
                             operands_of_call(std::declval<const Mask&>())));
+  using layer_bindings = typename Variant::operands::bindings_type;
+  using call_bindings = decltype(operands_of_call(std::declval<const Mask&>()));
+  static_assert(layer_bindings::distinct,
+                "two operands of the layer's variant share a name: give each its own");
+  /// No operand bound at the call has the name of one the layer binds (the layer's would be
+  /// found first): checked in the layer's call, beside all_bound.
+  static constexpr bool call_names_are_new =
+      !call_bindings::template shares_a_name_with<layer_bindings>();
   static constexpr bool all_bound =
       expr::operands_bound<std::remove_cvref_t<decltype(score)>, bindings>::value &&
       expr::operands_bound<std::remove_cvref_t<decltype(mask)>, bindings>::value;
   // Nothing of the kernel's functions is instantiated after the layer's static_assert on
   // all_bound has failed: one error.
-  static constexpr bool has_functions = (is_function<score> || is_function<mask>)&&all_bound;
+  static constexpr bool has_functions =
+      (is_function<score> || is_function<mask>)&&all_bound && call_names_are_new;
   using functions =
       std::conditional_t<has_functions, kernels::attention_functions<score, mask, bindings>,
                          kernels::no_attention_functions>;

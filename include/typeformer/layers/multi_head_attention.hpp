@@ -434,6 +434,9 @@ struct multi_head_attention {
         "(alibi_slopes<operand>, weight_operand<operand, \"weight\">) nor at the call "
         "(expr::call_operands(bind<\"name\">(value)) in the mask's place), or is bound "
         "to data of another element type or rank");
+    static_assert(!call::all_bound || call::call_names_are_new,
+                  "an operand bound at the call has the name of one the layer computes or loads "
+                  "(alibi_slopes, weight_operand): the layer's would be used; rename one");
 
     if (!fits(p)) detail::throw_parameters_do_not_fit(kind, name);
     const extent_t B = query.extent(0), Lq = query.extent(1), Lk = key.extent(1);
@@ -635,6 +638,9 @@ struct multi_head_attention {
         "(alibi_slopes<operand>, weight_operand<operand, \"weight\">) nor at the call "
         "(expr::call_operands(bind<\"name\">(value)) in the mask's place), or is bound "
         "to data of another element type or rank");
+    static_assert(!call::all_bound || call::call_names_are_new,
+                  "an operand bound at the call has the name of one the layer computes or loads "
+                  "(alibi_slopes, weight_operand): the layer's would be used; rename one");
     using isa = simd::resolve_arch<Arch>;
     using O = kernels::attention_operands;
     const auto H = static_cast<std::size_t>(heads);
