@@ -107,6 +107,16 @@ concept cached_attention_layer = attention_layer<L> && requires {
   L::cache_floats(std::size_t{1}, std::size_t{1});
 };
 
+/// Whether a layer's score and mask functions (if any) find every operand without the call:
+/// decoding binds none, so a layer that needs some cannot decode.
+template <class Layer>
+constexpr bool decodable_without_call_operands() {
+  if constexpr (requires { typename Layer::variant; })
+    return attention_call<typename Layer::variant, masks::causal_bottom_right>::all_bound;
+  else
+    return true;
+}
+
 /// Whether a layer's output depends on where its rows are in the sequence (positional
 /// encodings): while decoding, it is told the position of the first new row.
 template <class L>
@@ -211,7 +221,8 @@ struct leaf_block {
   static constexpr bool keeps_sequence_shape = detail::keeps_sequence_shape<L>();
   static constexpr bool propagates_mask = detail::propagates_mask<L>();
   static constexpr bool decodable =
-      !sequence_layer<L> && (!attention_layer<L> || cached_attention_layer<L>);
+      !sequence_layer<L> &&
+      (!attention_layer<L> || (cached_attention_layer<L> && decodable_without_call_operands<L>()));
   static constexpr bool reads_feature_axes = detail::reads_feature_axes<L>();
 
   template <class Naming>
@@ -283,15 +294,6 @@ struct leaf_block {
   }
 
  private:
-  // Whether the layer's score and mask functions (if any) find every operand without the call.
-  template <class Layer>
-  static constexpr bool decodable_without_call_operands() {
-    if constexpr (requires { typename Layer::variant; })
-      return attention_call<typename Layer::variant, masks::causal_bottom_right>::all_bound;
-    else
-      return true;
-  }
-
   template <class Arch, class Context>
   static void forward_rows(const parameters& p, const float* x, float* y, std::size_t batch,
                            std::size_t length, Context& ctx, float* cache) {

@@ -240,7 +240,8 @@ class runner {
                   "embedding without mask_zero to decode");
     static_assert(Model::decodable,
                   "decode runs a model one position at a time, caching only attention's keys "
-                  "and values: a model with an LSTM, a convolution or flatten cannot decode");
+                  "and values: a model with an LSTM, a convolution or flatten cannot decode, "
+                  "nor one whose attention needs operands bound at each call");
     if (!decoding_) throw shape_error("model: decode() before start_decoding()");
     const auto x = model_input(x_in);
     const auto y = as_view<3>(y_in);
