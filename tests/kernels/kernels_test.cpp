@@ -494,7 +494,11 @@ flash_run run_flash(const attention_case& c, const std::vector<float>& q,
                     const std::vector<float>& k, const std::vector<float>& v,
                     const Functions& functions = {}) {
   flash_run run;
-  auto& [o, m, kt, vp, out] = run;
+  auto& o = run.o;
+  auto& m = run.m;
+  auto& kt = run.kt;
+  auto& vp = run.vp;
+  auto& out = run.out;
   o.batch = c.batch, o.heads = c.heads, o.kv_heads = c.kv_heads, o.query_len = c.lq;
   o.key_len = c.lk, o.key_dim = c.dk, o.value_dim = c.dv;
   o.q_scale = c.scale;
