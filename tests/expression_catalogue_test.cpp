@@ -240,6 +240,20 @@ TEST_CASE("expression catalogue: Shaw's relative positions, a query_dot and a va
         ws);
     h.require_close();
   }
+  SECTION("no keys: the rows are fully masked, and no table row is read") {
+    constexpr operand<"rows", float, dynamic, dynamic> by_key;
+    std::vector<float> q(3 * 8, 1.0f), out(q.size(), -7.0f), table(8, 1.0f);
+    using in_view = tfm::tensor_view<const float, dynamic, dynamic, dynamic, dynamic>;
+    const in_view Q(q.data(), {1, 1, 3, 8}), K(q.data(), {1, 1, 0, 8}), V(q.data(), {1, 1, 0, 8});
+    const tfm::tensor_view<float, dynamic, dynamic, dynamic, dynamic> O(out.data(), {1, 1, 3, 8});
+    tfm::workspace ws;
+    evaluate(O,
+             softmax(score_function<score + query_dot(by_key[kv_idx])>(
+                 Q * transpose(K), bind<"rows">(table.data(), {1, 8}))) *
+                 V,
+             ws);
+    for (float x : out) REQUIRE(x == 0.0f);
+  }
   SECTION("a table of the wrong width or too few rows is refused at the call") {
     golden g("shaw");
     const std::vector<float> narrow(21 * 4, 0.0f);

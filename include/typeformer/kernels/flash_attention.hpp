@@ -300,8 +300,10 @@ template <class Arch, class F>
 void start_row_terms(const attention_operands& o, [[maybe_unused]] const F& f,
                      attention_block& blk) noexcept {
   if constexpr (F::has_query_dot) {
+    // No keys, no scores: and no key box to bound the index over.
+    const std::size_t rows = o.key_len == 0 ? 0 : blk.rows;
     const float to_natural = 1.0f / score_unit(o.softmax_maths);
-    for (std::size_t r = 0; r < blk.rows; ++r) {
+    for (std::size_t r = 0; r < rows; ++r) {
       const std::size_t i = blk.i0 + r;
       const expr::interval reach = f.query_index_bounds(blk.b, blk.h, i, i, 0, o.key_len - 1);
       for (auto t = static_cast<std::size_t>(reach.lo); t <= static_cast<std::size_t>(reach.hi);
