@@ -792,6 +792,19 @@ constexpr fx::operand<"offset", std::int32_t> query_offset;
 constexpr auto decoding_window =
     fx::kv_idx <= fx::q_idx + query_offset && fx::q_idx + query_offset - fx::kv_idx < window_size;
 
+// Typed masks written as mask functions: row conditions and key limits only, so the kernel takes
+// them on the typed masks' prefix path (functions/key_limits.hpp).
+constexpr fx::operand<"lengths", std::int32_t, typeformer::dynamic> key_length_list;
+constexpr fx::operand<"attends", std::int32_t, typeformer::dynamic, typeformer::dynamic> attends;
+constexpr auto written_lengths = fx::kv_idx < key_length_list[fx::batch_idx];
+constexpr auto written_lengths_causal = fx::q_idx >= fx::kv_idx && written_lengths;
+constexpr auto written_attending_lengths =
+    attends(fx::batch_idx, fx::q_idx) != 0 && written_lengths && fx::kv_idx <= fx::q_idx;
+constexpr auto written_bottom_right = fx::kv_idx <= fx::q_idx + query_offset;
+static_assert(fx::element_conjuncts(written_attending_lengths) == 0 &&
+              fx::prefix_conjuncts(written_attending_lengths) == 3 &&
+              fx::element_conjuncts(decoding_window) == 1);
+
 template <auto Score, auto Mask, class Bindings>
 auto functions_of(const Bindings& b, const attention_case& c) {
   fx::check_function_call(
@@ -1095,6 +1108,62 @@ void kernel_suite() {
                          << ", splits " << splits << ", hidden by " << hide);
             CHECK(worst <= 1.2e-7);  // the first tile's 2^0 once in the sum and the output
           }
+  }
+  SECTION("attention: written causal, padding and row masks give the typed masks' bits") {
+    // A mask function of row conditions and key limits ends each row where the typed mask
+    // does and is never evaluated key by key: the same bits, under every policy and path.
+    const auto same_bits = [](const attention_case& typed, const attention_case& written,
+                              const auto& functions) {
+      const auto q = random_vector(typed.batch * typed.lq * typed.heads * typed.dk, 10, 1.5f);
+      const auto k = random_vector(typed.batch * typed.lk * typed.heads * typed.dk, 11, 1.5f);
+      const auto v = random_vector(typed.batch * typed.lk * typed.heads * typed.dv, 12);
+      const flash_run a = run_flash<Arch>(typed, q, k, v);
+      const flash_run b = run_flash<Arch>(written, q, k, v, functions);
+      for (std::size_t e = 0; e < a.out.size(); ++e) {
+        INFO("element " << e);
+        if (std::isnan(a.out[e]))
+          REQUIRE(std::isnan(b.out[e]));
+        else
+          REQUIRE(a.out[e] == b.out[e]);
+      }
+    };
+    attention_case typed;
+    typed.batch = 2, typed.heads = 2, typed.lq = 150, typed.lk = 300, typed.dk = 16, typed.dv = 12;
+    typed.scale = 0.5f;
+    const std::vector<std::int32_t> lengths{300, 77};
+    std::vector<std::int32_t> attending_rows(typed.batch * typed.lq, 1);
+    for (std::size_t i = 0; i < attending_rows.size(); i += 7) attending_rows[i] = 0;
+    for (auto policy :
+         {fully_masked_rows::zeros, fully_masked_rows::nan, fully_masked_rows::minus_1e9_added})
+      for (const std::size_t splits : {std::size_t{1}, std::size_t{2}}) {
+        INFO("policy " << int(policy) << ", key ranges " << splits);
+        typed.policy = policy, typed.key_splits = splits;
+        typed.causal = causal_alignment::none;
+        typed.lengths = {300, 77};
+        typed.attending.clear();
+        attention_case written = typed;
+        written.lengths.clear();
+        const auto with_lengths = fx::bind_all(fx::bind<"lengths">(lengths));
+        same_bits(typed, written,
+                  functions_of<fx::no_function{}, written_lengths>(with_lengths, typed));
+        typed.causal = causal_alignment::top_left;
+        same_bits(typed, written,
+                  functions_of<fx::no_function{}, written_lengths_causal>(with_lengths, typed));
+        typed.attending.assign(attending_rows.begin(), attending_rows.end());
+        const auto all_three =
+            fx::bind_all(fx::bind<"lengths">(lengths),
+                         fx::bind<"attends">(attending_rows.data(),
+                                             {extent_t(typed.batch), extent_t(typed.lq)}));
+        same_bits(typed, written,
+                  functions_of<fx::no_function{}, written_attending_lengths>(all_three, typed));
+        typed.attending.clear();
+        typed.lengths.clear();
+        typed.causal = causal_alignment::bottom_right;
+        const auto offset =
+            fx::bind_all(fx::bind<"offset">(static_cast<std::int32_t>(typed.lk - typed.lq)));
+        same_bits(typed, written,
+                  functions_of<fx::no_function{}, written_bottom_right>(offset, typed));
+      }
   }
   SECTION("attention: score and mask functions, against the formulas in float64") {
     using std::int64_t;

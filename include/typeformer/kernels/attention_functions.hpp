@@ -22,6 +22,7 @@
 #include <typeformer/functions/bounds.hpp>
 #include <typeformer/functions/call.hpp>
 #include <typeformer/functions/evaluation.hpp>
+#include <typeformer/functions/key_limits.hpp>
 #include <typeformer/kernels/function_lanes.hpp>
 #include <typeformer/kernels/simd.hpp>
 
@@ -31,6 +32,8 @@ namespace typeformer::kernels {
 struct no_attention_functions {
   static constexpr bool has_score = false;
   static constexpr bool has_mask = false;
+  static constexpr bool has_key_limits = false;
+  static constexpr bool has_element_mask = false;
   static constexpr bool has_query_dot = false;
   static constexpr bool has_value_rows = false;
   static constexpr std::size_t row_term_floats() noexcept { return 0; }
@@ -86,6 +89,10 @@ struct attention_functions {
                 "a mask function yields a condition (true: the key is seen), not a number");
   static constexpr auto score = Score;
   static constexpr auto mask = Mask;
+  /// Whether the mask's row conditions and key limits (functions/key_limits.hpp) end each row's
+  /// keys, and whether it has conjuncts beyond them, to evaluate key by key in partial tiles.
+  static constexpr bool has_key_limits = has_mask && expr::prefix_conjuncts(Mask) > 0;
+  static constexpr bool has_element_mask = has_mask && expr::element_conjuncts(Mask) > 0;
 
   explicit attention_functions(const Bindings& b) : operands(&b), element_bounds(b) {}
   /// With the block map of the mask's operands built in `block_map` (block_map_floats(b)
@@ -125,6 +132,16 @@ struct attention_functions {
     else
       return expr::classify(
           expr::function_bounds(Mask, box(b, h, i_first, i_last, j_first, j_last)));
+  }
+
+  /// Where the keys row i of (b, h) may see end by the mask's row conditions and key limits
+  /// (key_len without them).
+  std::size_t key_limit(std::size_t b, std::size_t h, std::size_t i,
+                        std::size_t key_len) const noexcept {
+    if constexpr (has_key_limits)
+      return std::min(key_len, expr::key_limit<Mask>(*operands, b, h, query_offset + i, key_len));
+    else
+      return key_len;
   }
 
   // ---- query_dot and value rows ----------------------------------------------------------

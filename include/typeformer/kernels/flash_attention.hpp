@@ -484,7 +484,7 @@ void attend_key_tile(const attention_operands& o, const mask_spec& m, [[maybe_un
                                blk.query_terms + r0 * blk.query_rows, blk.query_rows,
                                query_tile_row, p);
   [[maybe_unused]] bool seen_before[R];
-  if constexpr (F::has_mask) std::copy_n(blk.seen + r0, R, seen_before);
+  if constexpr (F::has_element_mask) std::copy_n(blk.seen + r0, R, seen_before);
 
   // Masks, element by element only where the tile needs it.
   std::ptrdiff_t min_limit = blk.limit[r0];
@@ -518,7 +518,7 @@ void attend_key_tile(const attention_operands& o, const mask_spec& m, [[maybe_un
       blk.seen[r0 + r] = seen;
     }
   }
-  if constexpr (F::has_mask) {
+  if constexpr (F::has_element_mask) {
     if (tile != expr::tile_class::full) {
       apply_mask_function<Arch, F::mask>(*f.operands, blk.b, blk.h, f.query_offset + blk.i0 + r0,
                                          j0, count, o.key_len - 1, unit,
@@ -593,6 +593,12 @@ void attend_query_block(const attention_operands& o, const mask_spec& m,
       simd::ops<Arch>::store(scaled + d, simd::ops<Arch>::load(q + d) * scale);
     for (; d < o.key_dim; ++d) scaled[d] = q[d] * q_scale;
     blk.limit[r] = visible_key_limit<Arch>(o, m, b, i);
+    // The mask function's row conditions and key limits end the row like a typed mask's. Under
+    // Keras's policy a mask evaluated key by key as well would add −1e9 twice past the limit.
+    if constexpr (F::has_key_limits)
+      if (may_skip || !F::has_element_mask)
+        blk.limit[r] =
+            std::min(blk.limit[r], static_cast<std::ptrdiff_t>(f.key_limit(b, h, i, o.key_len)));
     max_limit = std::max(max_limit, blk.limit[r]);
     blk.row_max[r] = neg_inf;
     std::fill_n(blk.row_sum_lanes[r], W, 0.0f);
@@ -617,7 +623,7 @@ void attend_query_block(const attention_operands& o, const mask_spec& m,
     // long row are empty or full for all 128 rows (classifying each micro-tile against every
     // key tile cost a quarter of a sliding window's time at 32768 keys).
     [[maybe_unused]] expr::tile_class block_tile = expr::tile_class::full;
-    if constexpr (F::has_mask) {
+    if constexpr (F::has_element_mask) {
       block_tile = f.classify(b, h, i0, i0 + blk.rows - 1, j0, j0 + count - 1);
       if (may_skip && block_tile == expr::tile_class::empty) continue;
     }
@@ -635,7 +641,7 @@ void attend_query_block(const attention_operands& o, const mask_spec& m,
       // The mask function's class of the tile: empty tiles are skipped, and the registers of
       // keys past the last that may be seen are not computed.
       expr::tile_class tile = expr::tile_class::full;
-      if constexpr (F::has_mask) {
+      if constexpr (F::has_element_mask) {
         const std::size_t i_first = i0 + r0, i_last = i0 + r0 + n - 1;
         tile = block_tile == expr::tile_class::partial
                    ? f.classify(b, h, i_first, i_last, j0, j0 + keys - 1)
