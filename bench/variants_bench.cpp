@@ -5,7 +5,8 @@
 // (--ort, --ort-harness, --ort-models: tools/export_onnx_attention.py --variants-only); and
 // grouped-query heads with rotary embedding, against PyTorch rotating, repeating keys and values,
 // and masking. At 1 and 2 threads; prints a table and writes JSON (--json FILE); --quick for a
-// smoke run.
+// smoke run; --only shapes|grouped|lengths runs one section (lengths: the sliding window from
+// S = 1024 to 32768, and 16 documents in 8192).
 //
 // Pairs: "visible" are the (query, key) pairs the mask lets through; "computed" are the pairs of
 // the (4-row micro-tile, 64-key tile) tiles the classification does not skip, which the kernel
@@ -280,6 +281,31 @@ void bench_sliding_window(nlohmann::json& records, problem& p, bool torch_too) {
       torch_too);
 }
 
+/// 16 packed documents of equal length per batch entry, causal within each.
+void bench_documents(nlohmann::json& records, problem& p, bool torch_too) {
+  const long B = p.B, S = p.S;
+  std::vector<std::int32_t> ids(std::size_t(B * S));
+  for (long b = 0; b < B; ++b)
+    for (long i = 0; i < S; ++i) ids[std::size_t(b * S + i)] = std::int32_t(i * 16 / S);
+  const auto operands = bind_all(bind<"doc">(ids.data(), {B, S}));
+  const tfm::kernels::attention_functions<no_function{}, same_document_causal, decltype(operands)>
+      f(operands);
+  run_variant(
+      records, "documents (16) causal", "variant:documents", p,
+      [&](tfm::workspace& ws) {
+        evaluate(p.O,
+                 softmax(p.Q * transpose(p.K) +
+                         mask_function<same_document_causal>(bind<"doc">(ids.data(), {B, S}))) *
+                     p.V,
+                 ws);
+      },
+      f, [&](long, long i, long j) { return j <= i && i * 16 / S == j * 16 / S; },
+      [&] {
+        return mask_bias(S, [&](long i, long j) { return j <= i && i * 16 / S == j * 16 / S; });
+      },
+      torch_too);
+}
+
 /// LLaMA-style attention: H query heads over KV key/value heads, half-split rotary embedding of
 /// queries and keys, causal. Ours reads the shared heads in place and rotates in the copy for the
 /// kernel; PyTorch rotates (cos and sin tables precomputed, as Hugging Face caches them), repeats
@@ -382,29 +408,7 @@ void bench_shape(nlohmann::json& records, long B, long S, long d_model, long H, 
         torch_too);
   }
   bench_sliding_window(records, p, torch_too);
-  {
-    // 16 documents of equal length per batch entry.
-    std::vector<std::int32_t> ids(std::size_t(B * S));
-    for (long b = 0; b < B; ++b)
-      for (long i = 0; i < S; ++i) ids[std::size_t(b * S + i)] = std::int32_t(i * 16 / S);
-    const auto operands = bind_all(bind<"doc">(ids.data(), {B, S}));
-    const tfm::kernels::attention_functions<no_function{}, same_document_causal, decltype(operands)>
-        f(operands);
-    run_variant(
-        records, "documents (16) causal", "variant:documents", p,
-        [&](tfm::workspace& ws) {
-          evaluate(p.O,
-                   softmax(p.Q * transpose(p.K) +
-                           mask_function<same_document_causal>(bind<"doc">(ids.data(), {B, S}))) *
-                       p.V,
-                   ws);
-        },
-        f, [&](long, long i, long j) { return j <= i && i * 16 / S == j * 16 / S; },
-        [&] {
-          return mask_bias(S, [&](long i, long j) { return j <= i && i * 16 / S == j * 16 / S; });
-        },
-        torch_too);
-  }
+  bench_documents(records, p, torch_too);
   {
     std::vector<float> m(static_cast<std::size_t>(H));
     for (long h = 0; h < H; ++h)
@@ -463,13 +467,24 @@ int main(int argc, char** argv) {
       "computed visible | rate/causal | torch ms  torch/ours | max|diff| | ORT ms  ORT/ours "
       "form     | peak MB: ours torch\n");
   nlohmann::json records = nlohmann::json::array();
-  bench_shape(records, 1, 4096, 512, 8, true);
-  bench_shape(records, 8, 1024, 768, 12, true);
-  bench_grouped_rotary(records, 1, 4096, 8, 2, 64);
-  bench_grouped_rotary(records, 8, 1024, 12, 4, 64);
+  std::string only;
+  for (int i = 1; i + 1 < argc; ++i)
+    if (std::string(argv[i]) == "--only") only = argv[i + 1];
+  const auto section = [&](const char* name) { return only.empty() || only == name; };
+  if (section("shapes")) {
+    bench_shape(records, 1, 4096, 512, 8, true);
+    bench_shape(records, 8, 1024, 768, 12, true);
+  }
+  if (section("grouped")) {
+    bench_grouped_rotary(records, 1, 4096, 8, 2, 64);
+    bench_grouped_rotary(records, 8, 1024, 12, 4, 64);
+  }
   for (long S : {1024L, 2048L, 4096L, 8192L, 16384L, 32768L}) {
+    if (!section("lengths")) break;
     problem p(1, 8, S, 64);
     bench_sliding_window(records, p, S <= 4096 && !bench::quick);
+    // The document row: 16 documents in 8192 (the shapes above have 16 in 4096, 1024).
+    if (S == 8192) bench_documents(records, p, false);
   }
   if (!json_path.empty()) std::ofstream(json_path) << records.dump(2) << "\n";
 }
