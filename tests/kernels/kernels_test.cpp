@@ -1235,6 +1235,10 @@ void kernel_suite() {
         const auto b = fx::bind_all();
         check_attention_functions<Arch>(c, functions_of<fx::no_function{}, hides_odd_rows>(b, c),
                                         none, [](std::size_t i, auto...) { return i % 2 == 0; });
+        // A key limit and an element conjunct: Keras's −1e9 is added once where either hides.
+        const auto w = fx::bind_all(fx::bind<"window">(std::int32_t{37}));
+        check_attention_functions<Arch>(c, functions_of<fx::no_function{}, sliding_window>(w, c),
+                                        none, window_of(37));
       }
       c.policy = fully_masked_rows::zeros;
     }

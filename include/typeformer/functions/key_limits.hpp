@@ -78,21 +78,46 @@ constexpr void for_each_conjunct(const E& e, Visit&& visit) {
   }
 }
 
-/// How many conjuncts of a mask function bound a row's keys (row conditions and key limits),
+/// How many conjuncts of mask function E bound a row's keys (row conditions and key limits),
 /// and how many must be evaluated key by key.
 template <class E>
-constexpr std::size_t prefix_conjuncts(const E& e) noexcept {
-  std::size_t n = 0;
-  for_each_conjunct(
-      e, [&]<class C>(const C&) { n += is_row_condition<C> || key_limit_form<C>::value ? 1 : 0; });
-  return n;
+constexpr std::size_t prefix_conjunct_count() noexcept {
+  if constexpr (is_conjunction<E>::value)
+    return prefix_conjunct_count<decltype(E::a)>() + prefix_conjunct_count<decltype(E::b)>();
+  else
+    return is_row_condition<E> || key_limit_form<E>::value ? 1 : 0;
 }
 template <class E>
-constexpr std::size_t element_conjuncts(const E& e) noexcept {
-  std::size_t n = 0;
-  for_each_conjunct(
-      e, [&]<class C>(const C&) { n += is_row_condition<C> || key_limit_form<C>::value ? 0 : 1; });
-  return n;
+constexpr std::size_t element_conjunct_count() noexcept {
+  if constexpr (is_conjunction<E>::value)
+    return element_conjunct_count<decltype(E::a)>() + element_conjunct_count<decltype(E::b)>();
+  else
+    return is_row_condition<E> || key_limit_form<E>::value ? 0 : 1;
+}
+template <class E>
+constexpr std::size_t prefix_conjuncts(const E&) noexcept {
+  return prefix_conjunct_count<E>();
+}
+template <class E>
+constexpr std::size_t element_conjuncts(const E&) noexcept {
+  return element_conjunct_count<E>();
+}
+
+/// The conjunction of a mask's conjuncts that are evaluated key by key (it has at least one):
+/// where the row's key limit has already hidden the keys past it, this decides the rest.
+/// Sliding windows' and packed documents' diagonal tiles are then full for it.
+template <class E>
+constexpr auto element_part(const E& e) {
+  if constexpr (is_conjunction<E>::value) {
+    if constexpr (element_conjunct_count<decltype(E::a)>() == 0)
+      return element_part(e.b);
+    else if constexpr (element_conjunct_count<decltype(E::b)>() == 0)
+      return element_part(e.a);
+    else
+      return element_part(e.a) && element_part(e.b);
+  } else {
+    return e;
+  }
 }
 
 /// Where the keys a mask lets row q_idx of (batch, head) see end, by its row conditions and key

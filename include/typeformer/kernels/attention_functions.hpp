@@ -37,6 +37,15 @@ struct no_attention_functions {
   static constexpr bool has_query_dot = false;
   static constexpr bool has_value_rows = false;
   static constexpr std::size_t row_term_floats() noexcept { return 0; }
+  static constexpr expr::tile_class classify(std::size_t, std::size_t, std::size_t, std::size_t,
+                                             std::size_t, std::size_t) noexcept {
+    return expr::tile_class::full;
+  }
+  static constexpr expr::tile_class classify_elements(std::size_t, std::size_t, std::size_t,
+                                                      std::size_t, std::size_t,
+                                                      std::size_t) noexcept {
+    return expr::tile_class::full;
+  }
 };
 
 template <class T>
@@ -93,6 +102,14 @@ struct attention_functions {
   /// keys, and whether it has conjuncts beyond them, to evaluate key by key in partial tiles.
   static constexpr bool has_key_limits = has_mask && expr::prefix_conjuncts(Mask) > 0;
   static constexpr bool has_element_mask = has_mask && expr::element_conjuncts(Mask) > 0;
+  /// The mask's conjuncts evaluated key by key, where the row's key limit has hidden the keys
+  /// past it (a policy that skips masked keys): they alone classify tiles and hide keys then.
+  static constexpr auto element_mask = [] {
+    if constexpr (has_element_mask)
+      return expr::element_part(Mask);
+    else
+      return expr::no_function{};
+  }();
 
   explicit attention_functions(const Bindings& b) : operands(&b), element_bounds(b) {}
   /// With the block map of the mask's operands built in `block_map` (block_map_floats(b)
@@ -142,6 +159,17 @@ struct attention_functions {
       return std::min(key_len, expr::key_limit<Mask>(*operands, b, h, query_offset + i, key_len));
     else
       return key_len;
+  }
+
+  /// How the mask's element conjuncts (element_mask) stand over a box.
+  expr::tile_class classify_elements(std::size_t b, std::size_t h, std::size_t i_first,
+                                     std::size_t i_last, std::size_t j_first,
+                                     std::size_t j_last) const noexcept {
+    if constexpr (!has_element_mask)
+      return expr::tile_class::full;
+    else
+      return expr::classify(
+          expr::function_bounds(element_mask, box(b, h, i_first, i_last, j_first, j_last)));
   }
 
   // ---- query_dot and value rows ----------------------------------------------------------

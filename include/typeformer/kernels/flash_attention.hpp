@@ -520,9 +520,15 @@ void attend_key_tile(const attention_operands& o, const mask_spec& m, [[maybe_un
   }
   if constexpr (F::has_element_mask) {
     if (tile != expr::tile_class::full) {
-      apply_mask_function<Arch, F::mask>(*f.operands, blk.b, blk.h, f.query_offset + blk.i0 + r0,
-                                         j0, count, o.key_len - 1, unit,
-                                         m.policy == fully_masked_rows::minus_1e9_added, p);
+      // Keras's policy adds −1e9 where the whole mask hides a key (its key limits are not in
+      // the rows' limits then); otherwise the limits have hidden the keys past them.
+      const std::size_t q0 = f.query_offset + blk.i0 + r0;
+      if (m.policy == fully_masked_rows::minus_1e9_added)
+        apply_mask_function<Arch, F::mask>(*f.operands, blk.b, blk.h, q0, j0, count, o.key_len - 1,
+                                           unit, true, p);
+      else
+        apply_mask_function<Arch, F::element_mask>(*f.operands, blk.b, blk.h, q0, j0, count,
+                                                   o.key_len - 1, unit, false, p);
       for (std::size_t r = 0; r < R; ++r) {
         bool seen = seen_before[r];
         for (std::size_t j = 0; j < count && !seen; ++j)
@@ -617,6 +623,13 @@ void attend_query_block(const attention_operands& o, const mask_spec& m,
   const std::size_t key_end =
       std::min(key_stop, may_skip ? static_cast<std::size_t>(max_limit) : o.key_len);
 
+  // Where the rows' key limits hide the keys past them, a tile is classified by the mask's
+  // element conjuncts alone (a causal diagonal is then full for a sliding window's).
+  [[maybe_unused]] const auto classify = [&](std::size_t i_first, std::size_t i_last,
+                                             std::size_t j_first, std::size_t j_last) {
+    return may_skip ? f.classify_elements(b, h, i_first, i_last, j_first, j_last)
+                    : f.classify(b, h, i_first, i_last, j_first, j_last);
+  };
   for (std::size_t j0 = key_begin; j0 < key_end; j0 += T) {
     const std::size_t count = std::min(T, o.key_len - j0);
     // The mask function's class of the key tile for the whole block first: most tiles of a
@@ -624,7 +637,7 @@ void attend_query_block(const attention_operands& o, const mask_spec& m,
     // key tile cost a quarter of a sliding window's time at 32768 keys).
     [[maybe_unused]] expr::tile_class block_tile = expr::tile_class::full;
     if constexpr (F::has_element_mask) {
-      block_tile = f.classify(b, h, i0, i0 + blk.rows - 1, j0, j0 + count - 1);
+      block_tile = classify(i0, i0 + blk.rows - 1, j0, j0 + count - 1);
       if (may_skip && block_tile == expr::tile_class::empty) continue;
     }
     for (std::size_t r0 = 0; r0 < blk.rows; r0 += R) {
@@ -644,13 +657,13 @@ void attend_query_block(const attention_operands& o, const mask_spec& m,
       if constexpr (F::has_element_mask) {
         const std::size_t i_first = i0 + r0, i_last = i0 + r0 + n - 1;
         tile = block_tile == expr::tile_class::partial
-                   ? f.classify(b, h, i_first, i_last, j0, j0 + keys - 1)
+                   ? classify(i_first, i_last, j0, j0 + keys - 1)
                    : block_tile;
         if (may_skip && tile == expr::tile_class::empty) continue;
         if (may_skip && tile == expr::tile_class::partial)
           while (keys > W) {
             const std::size_t last_register = (keys - 1) / W * W;
-            if (f.classify(b, h, i_first, i_last, j0 + last_register, j0 + keys - 1) !=
+            if (classify(i_first, i_last, j0 + last_register, j0 + keys - 1) !=
                 expr::tile_class::empty)
               break;
             keys = last_register;
