@@ -191,7 +191,8 @@ requires is_node<std::remove_cvref_t<Scores>>::value auto score_function(Scores&
                 "an operand the function names is not bound beside it (bind<\"name\">(data)), "
                 "or is bound to data of another element type (int32_t, float, bool) or rank");
   if constexpr (yields_a_number && all_bound) {
-    static_assert(sizeof(typename static_index_check<E>::rule));
+    using index_rule = typename static_index_check<E>::rule;
+    static_assert(sizeof(index_rule));
     using S = std::remove_cvref_t<Scores>;
     return scored<E, S, bindings<Bound...>>{std::forward<Scores>(scores), bind_all(operands...)};
   } else {
@@ -221,7 +222,8 @@ auto mask_function(const Bound&... operands) {
                 "an operand the function names is not bound beside it (bind<\"name\">(data)), "
                 "or is bound to data of another element type (int32_t, float, bool) or rank");
   if constexpr (yields_a_condition && reads_no_score && all_bound) {
-    static_assert(sizeof(typename static_index_check<E>::rule));
+    using index_rule = typename static_index_check<E>::rule;
+    static_assert(sizeof(index_rule));
     return function_mask<E, bindings<Bound...>>{bind_all(operands...)};
   } else {
     return masks::none{};
@@ -231,7 +233,8 @@ auto mask_function(const Bound&... operands) {
 template <auto E, class... Bound>
 auto value_function(const Bound&... operands) {
   using T = std::remove_cvref_t<decltype(E)>;
-  static_assert(is_table_row<T>,
+  constexpr bool a_table_row = is_table_row<T>;  // named: clang prints a condition's text
+  static_assert(a_table_row,
                 "value_function<E> takes one row of a 2-D float operand table, rel_v[index]: the "
                 "row added to value j as query row i sees it");
   constexpr bool each_name_once = bindings<Bound...>::distinct;
@@ -244,7 +247,8 @@ auto value_function(const Bound&... operands) {
                 "an operand the function names is not bound beside it (bind<\"name\">(data)), "
                 "or is bound to data of another element type (int32_t, float, bool) or rank");
   if constexpr (is_table_row<T> && all_bound) {
-    static_assert(sizeof(typename static_index_check<E>::rule));
+    using index_rule = typename static_index_check<E>::rule;
+    static_assert(sizeof(index_rule));
     return value_rows_term<E, bindings<Bound...>>{bind_all(operands...)};
   } else {
     return value_rows_term<no_function{}, bindings<>>{};

@@ -77,7 +77,8 @@ struct with_score_function {
                 "relative_position_attention, or the expression form's score_function");
   static constexpr auto function = [] {
     if constexpr (yields_a_number && without_query_dot) {
-      static_assert(sizeof(typename expr::static_index_check<E>::rule));
+      using index_rule = typename expr::static_index_check<E>::rule;
+      static_assert(sizeof(index_rule));
       return E;
     } else {
       return expr::no_function{};
@@ -103,7 +104,8 @@ struct with_mask_function {
       "score exists; change scores with a score function");
   static constexpr auto function = [] {
     if constexpr (yields_a_condition && reads_no_score) {
-      static_assert(sizeof(typename expr::static_index_check<E>::rule));
+      using index_rule = typename expr::static_index_check<E>::rule;
+      static_assert(sizeof(index_rule));
       return E;
     } else {
       return expr::no_function{};

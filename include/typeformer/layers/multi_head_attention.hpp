@@ -428,13 +428,16 @@ struct multi_head_attention {
     static_assert(sizeof(require<extents_may_agree(Mask::extents.heads, heads),
                                  mask_heads_do_not_match<name_type, Mask::extents.heads, heads>>));
     using call = detail::attention_call<variant, Mask>;
+    // Named: clang prints the text of a static_assert's condition, here the whole variant.
+    constexpr bool all_bound = call::all_bound;
+    constexpr bool call_names_are_new = call::call_names_are_new;
     static_assert(
-        call::all_bound,
+        all_bound,
         "an operand the layer's score or mask function names is bound neither by the layer "
         "(alibi_slopes<operand>, weight_operand<operand, \"weight\">) nor at the call "
         "(expr::call_operands(bind<\"name\">(value)) in the mask's place), or is bound "
         "to data of another element type or rank");
-    static_assert(!call::all_bound || call::call_names_are_new,
+    static_assert(!all_bound || call_names_are_new,
                   "an operand bound at the call has the name of one the layer computes or loads "
                   "(alibi_slopes, weight_operand): the layer's would be used; rename one");
 
@@ -632,13 +635,16 @@ struct multi_head_attention {
                               std::size_t key_len, float* out, workspace& ws, const Mask& mask = {},
                               std::size_t first_query_position = appended_rows) {
     using call = detail::attention_call<variant, Mask>;
+    // Named: clang prints the text of a static_assert's condition, here the whole variant.
+    constexpr bool all_bound = call::all_bound;
+    constexpr bool call_names_are_new = call::call_names_are_new;
     static_assert(
-        call::all_bound,
+        all_bound,
         "an operand the layer's score or mask function names is bound neither by the layer "
         "(alibi_slopes<operand>, weight_operand<operand, \"weight\">) nor at the call "
         "(expr::call_operands(bind<\"name\">(value)) in the mask's place), or is bound "
         "to data of another element type or rank");
-    static_assert(!call::all_bound || call::call_names_are_new,
+    static_assert(!all_bound || call_names_are_new,
                   "an operand bound at the call has the name of one the layer computes or loads "
                   "(alibi_slopes, weight_operand): the layer's would be used; rename one");
     using isa = simd::resolve_arch<Arch>;

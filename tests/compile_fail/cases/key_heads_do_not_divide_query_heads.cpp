@@ -7,6 +7,7 @@
 // forbid: xsimd
 // forbid: hana
 // max-lines: 12
+// max-error-width: 450
 #include <vector>
 
 #include <typeformer/expr/evaluate.hpp>

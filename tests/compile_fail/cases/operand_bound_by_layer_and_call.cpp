@@ -5,6 +5,7 @@
 // forbid: xsimd
 // forbid: hana
 // max-lines: 12
+// max-error-width: 450
 #include <cstdint>
 #include <vector>
 

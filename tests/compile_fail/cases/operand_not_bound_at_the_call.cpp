@@ -1,24 +1,32 @@
 // Every operand a function names is bound beside it: here the window size is missing.
+// A whole program: the umbrella header, data, the call, the output.
 // expect-first-error: an operand the function names is not bound beside it
 // forbid: xtensor
 // forbid: xsimd
 // forbid: hana
 // max-lines: 12
+// max-error-width: 450
 #include <cstdint>
+#include <cstdio>
+#include <vector>
 
-#include <typeformer/expr/evaluate.hpp>
+#include <typeformer/typeformer.hpp>
 
 namespace tfm = typeformer;
 using namespace typeformer::expr;
+
 constexpr operand<"window", std::int32_t> window;
 constexpr auto sliding = kv_idx <= q_idx && q_idx - kv_idx < window;
 
-void run(const float* q, const float* k, const float* v, float* o, tfm::workspace& ws) {
-  tfm::tensor_view<const float, 1, 2, 3, 4> Q(q), K(k), V(v);
-  tfm::tensor_view<float, 1, 2, 3, 4> O(o);
+int main() {
+  std::vector<float> q(2 * 6 * 8, 0.5f), k(q), v(q), o(q.size());
+  tfm::tensor_view<const float, 1, 2, 6, 8> Q(q.data()), K(k.data()), V(v.data());
+  tfm::tensor_view<float, 1, 2, 6, 8> O(o.data());
+  tfm::workspace ws;
 #ifdef TYPEFORMER_OK_TWIN
-  evaluate(O, softmax(Q * transpose(K) + mask_function<sliding>(bind<"window">(16))) * V, ws);
+  evaluate(O, softmax(Q * transpose(K) + mask_function<sliding>(bind<"window">(4))) * V, ws);
 #else
   evaluate(O, softmax(Q * transpose(K) + mask_function<sliding>()) * V, ws);
 #endif
+  std::printf("%f\n", double(o[0]));
 }

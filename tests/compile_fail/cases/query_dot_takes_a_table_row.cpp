@@ -4,6 +4,7 @@
 // forbid: xsimd
 // forbid: hana
 // max-lines: 12
+// max-error-width: 450
 #include <typeformer/typeformer.hpp>
 
 using namespace typeformer::expr;
