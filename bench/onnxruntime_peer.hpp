@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -178,7 +179,8 @@ class ort_blocks {
 /// that variant's blocks interleaved with ours when the child process runs.
 struct ort_measure {
   std::string variant;
-  double alone_ms = std::numeric_limits<double>::quiet_NaN();  // bench/onnxruntime/run.sh's
+  double alone_ms = std::numeric_limits<double>::quiet_NaN();      // bench/onnxruntime/run.sh's
+  double peak_rise_mb = std::numeric_limits<double>::quiet_NaN();  // its --peak-memory figure
   bool interleaved = false;
   timing interleaved_ms;  // valid when `interleaved`
   bool found() const noexcept { return !variant.empty(); }
@@ -188,6 +190,8 @@ struct ort_measure {
     if (!found()) return nullptr;
     return {{"variant", variant},
             {"alone_median_ms", alone_ms},
+            {"peak_rise_mb",
+             std::isnan(peak_rise_mb) ? nlohmann::json() : nlohmann::json(peak_rise_mb)},
             {"interleaved", interleaved ? bench::as_json(interleaved_ms) : nlohmann::json()}};
   }
 };
@@ -237,6 +241,7 @@ class onnxruntime {
     if (best.found()) {
       m.variant = best.variant;
       m.alone_ms = best.median_ms;
+      m.peak_rise_mb = best.peak_rise_mb;
     }
     if (best.found() && peer_.running()) {
       try {

@@ -16,6 +16,9 @@ struct ort_time {
   double median_ms = std::numeric_limits<double>::quiet_NaN();
   std::string variant;
   std::string name;  // the model's file name without .onnx
+  /// How far its first run in a fresh process raises the resident set, outputs aside (MB; NaN
+  /// unless the harness ran with --peak-memory).
+  double peak_rise_mb = std::numeric_limits<double>::quiet_NaN();
   bool found() const noexcept { return !variant.empty(); }
 };
 
@@ -54,7 +57,10 @@ class ort_results {
         continue;
       const double t = r["median_ms"].get<double>();
       if (!out.found() || t < out.median_ms)
-        out = {t, r.value("variant", "?"), r.value("name", "")};
+        out = {t, r.value("variant", "?"), r.value("name", ""),
+               r.contains("peak_rise_mb") && r["peak_rise_mb"].is_number()
+                   ? r["peak_rise_mb"].get<double>()
+                   : std::numeric_limits<double>::quiet_NaN()};
     }
     return out;
   }

@@ -3,11 +3,19 @@
 //   node ort_bench.mjs [--models DIR] [--threads 1,2] [--quick] [--only SUBSTRING] [--json FILE]
 //                      [--atol 1e-3]
 //   node ort_bench.mjs --serve [--models DIR] [--atol 1e-3]
+//   node ort_bench.mjs --peak-memory-of NAME --threads N [--models DIR]
 //
 // For every model in DIR/manifest.json (written by tools/export_onnx_attention.py) and every
 // thread count: create a session, check its outputs against the saved PyTorch outputs, then time
 // session.run. A model whose answer is off by more than --atol is not timed: a fast wrong answer
 // is not a result. Exits 1 if any model failed to load, run or match, after writing everything.
+//
+// Peak memory: with --peak-memory, each model and thread count is also measured in a fresh
+// process (--peak-memory-of NAME): a new session and its inputs, then how far its first run
+// raises the resident set (Linux's VmHWM, reset through /proc/self/clear_refs), the outputs
+// aside, as record.peak_rise_mb. A fresh process because ORT's arenas and the allocator keep
+// memory from one session to the next, so a later session's rise says little; its first run
+// because that is where a session's arena grows (ours is measured with a fresh workspace).
 //
 // --serve: times blocks of runs on request, so that the C++ benchmarks can interleave ORT's
 // blocks with their own (bench/onnxruntime_peer.hpp). One JSON request per line on stdin, one
@@ -23,6 +31,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
+import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 
@@ -40,6 +49,8 @@ function parseArgs(argv) {
     only: null,
     json: null,
     atol: 1e-3,
+    peakMemory: false,
+    peakMemoryOf: null,
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -54,6 +65,8 @@ function parseArgs(argv) {
     else if (arg === '--only') opts.only = value();
     else if (arg === '--json') opts.json = path.resolve(value());
     else if (arg === '--atol') opts.atol = parseFloat(value());
+    else if (arg === '--peak-memory') opts.peakMemory = true;
+    else if (arg === '--peak-memory-of') opts.peakMemoryOf = value();
     else if (arg === '--help' || arg === '-h') {
       console.log(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n\n')[0]);
       process.exit(0);
@@ -209,6 +222,51 @@ async function benchModel(entry, threads, dir, opts) {
   return record;
 }
 
+// kB fields of /proc/self/status.
+function statusKb(field) {
+  const m = fs.readFileSync('/proc/self/status', 'utf8').match(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'));
+  if (!m) throw new Error(`no ${field} in /proc/self/status`);
+  return Number(m[1]);
+}
+
+// --peak-memory-of: this process's only job (see the header). Prints {"peak_rise_mb": x}.
+async function peakMemoryOf(opts, manifest) {
+  const entry = manifest.models.find((e) => e.file.replace(/\.onnx$/, '') === opts.peakMemoryOf);
+  if (!entry) throw new UsageError(`no model named ${opts.peakMemoryOf} in the manifest`);
+  const session = await ort.InferenceSession.create(
+    path.join(opts.models, entry.file),
+    sessionOptions(opts.threads[0]),
+  );
+  const feeds = {};
+  for (const [name, file] of Object.entries(entry.inputs)) {
+    const { shape, data } = readNpy(path.join(opts.models, file));
+    feeds[name] = new ort.Tensor('float32', data, shape);
+  }
+  fs.writeFileSync('/proc/self/clear_refs', '5'); // VmHWM := VmRSS
+  const before = statusKb('VmRSS');
+  const outputs = await session.run(feeds);
+  const peak = statusKb('VmHWM');
+  let outputBytes = 0;
+  for (const t of Object.values(outputs)) outputBytes += t.data.byteLength;
+  await session.release();
+  console.log(JSON.stringify({ peak_rise_mb: (peak - before) / 1024 - outputBytes / 2 ** 20 }));
+}
+
+// The peak memory of one model's first run, from a fresh process (null if it cannot be had).
+function measurePeakMemory(name, threads, opts) {
+  try {
+    const out = execFileSync(
+      process.execPath,
+      [fileURLToPath(import.meta.url), '--peak-memory-of', name, '--threads', String(threads),
+        '--models', opts.models],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    return JSON.parse(out.trim().split('\n').pop()).peak_rise_mb;
+  } catch (e) {
+    return null;
+  }
+}
+
 function fmt(v, digits = 3) {
   if (v === null || v === undefined) return '-';
   if (Math.abs(v) >= 1000) return v.toFixed(0);
@@ -234,6 +292,7 @@ function printRow(r) {
     String(r.runs).padStart(6),
     (r.max_abs_diff === null ? '-' : r.max_abs_diff.toExponential(1)).padStart(8),
   ];
+  if (r.peak_rise_mb !== undefined) cols.push(fmt(r.peak_rise_mb).padStart(8));
   console.log(cols.join(' | ') + (r.error ? `  ERROR: ${r.error}` : ''));
 }
 
@@ -295,6 +354,7 @@ async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const manifest = JSON.parse(fs.readFileSync(path.join(opts.models, 'manifest.json'), 'utf8'));
   if (opts.serve) return serve(opts, manifest);
+  if (opts.peakMemoryOf) return peakMemoryOf(opts, manifest);
   let entries = manifest.models;
   if (opts.only) entries = entries.filter((e) => e.file.includes(opts.only));
   // The Identity first: its number (the cost of one session.run through the binding) frames all
@@ -323,6 +383,8 @@ async function main() {
   for (const entry of entries) {
     for (const threads of opts.threads) {
       const r = await benchModel(entry, threads, opts.models, opts);
+      if (opts.peakMemory && !r.error && entry.model !== 'identity')
+        r.peak_rise_mb = measurePeakMemory(r.name, threads, opts);
       records.push(r);
       printRow(r);
     }

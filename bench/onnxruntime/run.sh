@@ -4,7 +4,8 @@
 #
 #   bench/onnxruntime/run.sh [--quick] [more ort_bench.mjs options, e.g. --threads 1 --only b1_s128]
 #   bench/onnxruntime/run.sh --variants [--quick]   the attention variants of variants_bench
-#                                                   (build/onnx-variants, build/onnx-variants.json)
+#                                                   (build/onnx-variants, build/onnx-variants.json),
+#                                                   with each model's peak memory (--peak-memory)
 #
 # Works from any directory. Only the harness writes to stdout (set-up chatter goes to stderr), and
 # the exit status is the harness's: non-zero if a model failed to load, run or match PyTorch.
@@ -18,6 +19,7 @@ if [ "${1:-}" = "--variants" ]; then
   shift
   export_args=(--variants-only)
   default_models=build/onnx-variants default_json=build/onnx-variants.json
+  set -- --peak-memory "$@"  # variants_bench's peak-memory column
 fi
 models="${ORT_BENCH_MODELS:-$root/$default_models}"
 json="${ORT_BENCH_JSON:-$root/$default_json}"
