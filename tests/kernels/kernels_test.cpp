@@ -1239,6 +1239,14 @@ void kernel_suite() {
         const auto w = fx::bind_all(fx::bind<"window">(std::int32_t{37}));
         check_attention_functions<Arch>(c, functions_of<fx::no_function{}, sliding_window>(w, c),
                                         none, window_of(37));
+        // With typed key lengths as well: a key both hide still gets −1e9 once.
+        c.lengths = {300, 123};
+        check_attention_functions<Arch>(
+            c, functions_of<fx::no_function{}, sliding_window>(w, c), none,
+            [&](std::size_t i, std::size_t j, std::size_t, std::size_t bb) {
+              return window_of(37)(i, j) && j < std::size_t(c.lengths[bb]);
+            });
+        c.lengths.clear();
       }
       c.policy = fully_masked_rows::zeros;
     }

@@ -57,10 +57,11 @@ void attention_probabilities(const attention_operands& o, const mask_spec& m, fl
           if constexpr (F::has_score)
             row[j] = detail::scalar_score_function<F::score>(*f.operands, b, h, f.query_offset + i,
                                                              j, row[j]);
-          row[j] = detail::masked_score<Arch>(m, row[j], b, h, i, j, limit);
+          bool function_hides = false;  // hidden by both: Keras's −1e9 once
           if constexpr (F::has_mask)
-            if (!detail::scalar_mask_function<F::mask>(*f.operands, b, h, f.query_offset + i, j))
-              row[j] = m.policy == fully_masked_rows::minus_1e9_added ? row[j] + -1e9f : neg_inf;
+            function_hides =
+                !detail::scalar_mask_function<F::mask>(*f.operands, b, h, f.query_offset + i, j);
+          row[j] = detail::masked_score<Arch>(m, row[j], b, h, i, j, limit, 1.0f, function_hides);
           max = std::max(max, row[j]);
           seen = seen || row[j] != neg_inf;
         }

@@ -123,13 +123,15 @@ std::ptrdiff_t visible_key_limit(const attention_operands& o, const mask_spec& m
 }
 
 /// The score of key `key` for row i after the bias and the visibility parts of the mask, in
-/// units of `unit` natural ones (score_unit).
+/// units of `unit` natural ones (score_unit); `also_hidden`: a mask function hides the key too
+/// (Keras's −1e9 is then added once for both).
 template <class Arch>
 float masked_score(const mask_spec& m, float score, std::size_t b, std::size_t h, std::size_t i,
-                   std::size_t key, std::ptrdiff_t limit, float unit = 1.0f) noexcept {
+                   std::size_t key, std::ptrdiff_t limit, float unit = 1.0f,
+                   bool also_hidden = false) noexcept {
   if (m.bias) score += m.bias[b * m.bias_batch + h * m.bias_head + i * m.bias_query + key] * unit;
   const bool hidden =
-      static_cast<std::ptrdiff_t>(key) >= limit ||
+      also_hidden || static_cast<std::ptrdiff_t>(key) >= limit ||
       (m.keep && (m.keep[b * m.keep_batch + i * m.keep_query + key] != 0) == m.keep_means_masked);
   if (!hidden) return score;
   // Keras adds -1e9 in float32 rather than removing the key; reproduce it, bit for bit in
@@ -504,6 +506,11 @@ void attend_key_tile(const attention_operands& o, const mask_spec& m, [[maybe_un
       blk.seen[r0 + r] = blk.seen[r0 + r] || visible > 0;
     }
   } else {
+    // Under Keras's policy a key that the typed mask and a mask function both hide gets −1e9
+    // once: the function is evaluated here, key by key (a rare case: Keras has no functions).
+    [[maybe_unused]] const bool function_here = F::has_element_mask &&
+                                                m.policy == fully_masked_rows::minus_1e9_added &&
+                                                tile != expr::tile_class::full;
     for (std::size_t r = 0; r < R; ++r) {
       const std::size_t i = blk.i0 + r0 + r;
       bool seen = blk.seen[r0 + r];
@@ -512,14 +519,21 @@ void attend_key_tile(const attention_operands& o, const mask_spec& m, [[maybe_un
           p[r][j] = neg_inf;
           continue;
         }
-        p[r][j] = masked_score<Arch>(m, p[r][j], blk.b, blk.h, i, j0 + j, blk.limit[r0 + r], unit);
+        bool function_hides = false;
+        if constexpr (F::has_element_mask)
+          function_hides =
+              function_here &&
+              !scalar_mask_function<F::mask>(*f.operands, blk.b, blk.h, f.query_offset + i, j0 + j);
+        p[r][j] = masked_score<Arch>(m, p[r][j], blk.b, blk.h, i, j0 + j, blk.limit[r0 + r], unit,
+                                     function_hides);
         seen = seen || p[r][j] != neg_inf;
       }
       blk.seen[r0 + r] = seen;
     }
   }
   if constexpr (F::has_element_mask) {
-    if (tile != expr::tile_class::full) {
+    const bool done_above = m.policy == fully_masked_rows::minus_1e9_added && !whole_tile_visible;
+    if (tile != expr::tile_class::full && !done_above) {
       // Keras's policy adds −1e9 where the whole mask hides a key (its key limits are not in
       // the rows' limits then); otherwise the limits have hidden the keys past them.
       const std::size_t q0 = f.query_offset + blk.i0 + r0;
