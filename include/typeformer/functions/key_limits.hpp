@@ -78,29 +78,27 @@ constexpr void for_each_conjunct(const E& e, Visit&& visit) {
   }
 }
 
-/// How many conjuncts of mask function E bound a row's keys (row conditions and key limits),
-/// and how many must be evaluated key by key.
-template <class E>
-constexpr std::size_t prefix_conjunct_count() noexcept {
+/// Whether conjunct C bounds a row's keys (a row condition or a key limit) rather than being
+/// evaluated key by key.
+template <class C>
+inline constexpr bool is_prefix_conjunct = is_row_condition<C> || key_limit_form<C>::value;
+
+/// How many conjuncts of mask function E bound a row's keys (Prefix) or must be evaluated key
+/// by key (!Prefix).
+template <class E, bool Prefix>
+constexpr std::size_t conjunct_count() noexcept {
   if constexpr (is_conjunction<E>::value)
-    return prefix_conjunct_count<decltype(E::a)>() + prefix_conjunct_count<decltype(E::b)>();
+    return conjunct_count<decltype(E::a), Prefix>() + conjunct_count<decltype(E::b), Prefix>();
   else
-    return is_row_condition<E> || key_limit_form<E>::value ? 1 : 0;
-}
-template <class E>
-constexpr std::size_t element_conjunct_count() noexcept {
-  if constexpr (is_conjunction<E>::value)
-    return element_conjunct_count<decltype(E::a)>() + element_conjunct_count<decltype(E::b)>();
-  else
-    return is_row_condition<E> || key_limit_form<E>::value ? 0 : 1;
+    return is_prefix_conjunct<E> == Prefix ? 1 : 0;
 }
 template <class E>
 constexpr std::size_t prefix_conjuncts(const E&) noexcept {
-  return prefix_conjunct_count<E>();
+  return conjunct_count<E, true>();
 }
 template <class E>
 constexpr std::size_t element_conjuncts(const E&) noexcept {
-  return element_conjunct_count<E>();
+  return conjunct_count<E, false>();
 }
 
 /// The conjunction of a mask's conjuncts that are evaluated key by key (it has at least one):
@@ -109,9 +107,9 @@ constexpr std::size_t element_conjuncts(const E&) noexcept {
 template <class E>
 constexpr auto element_part(const E& e) {
   if constexpr (is_conjunction<E>::value) {
-    if constexpr (element_conjunct_count<decltype(E::a)>() == 0)
+    if constexpr (conjunct_count<decltype(E::a), false>() == 0)
       return element_part(e.b);
-    else if constexpr (element_conjunct_count<decltype(E::b)>() == 0)
+    else if constexpr (conjunct_count<decltype(E::b), false>() == 0)
       return element_part(e.a);
     else
       return element_part(e.a) && element_part(e.b);

@@ -156,7 +156,7 @@ struct attention_functions {
   std::size_t key_limit(std::size_t b, std::size_t h, std::size_t i,
                         std::size_t key_len) const noexcept {
     if constexpr (has_key_limits)
-      return std::min(key_len, expr::key_limit<Mask>(*operands, b, h, query_offset + i, key_len));
+      return expr::key_limit<Mask>(*operands, b, h, query_offset + i, key_len);
     else
       return key_len;
   }

@@ -534,8 +534,9 @@ void attend_key_tile(const attention_operands& o, const mask_spec& m, [[maybe_un
   if constexpr (F::has_element_mask) {
     const bool done_above = m.policy == fully_masked_rows::minus_1e9_added && !whole_tile_visible;
     if (tile != expr::tile_class::full && !done_above) {
-      // Keras's policy adds −1e9 where the whole mask hides a key (its key limits are not in
-      // the rows' limits then); otherwise the limits have hidden the keys past them.
+      // Keras's policy adds −1e9 where the whole mask hides a key (in a tile its key limits
+      // leave whole, nothing else hides one); otherwise the limits have hidden the keys past
+      // them.
       const std::size_t q0 = f.query_offset + blk.i0 + r0;
       if (m.policy == fully_masked_rows::minus_1e9_added)
         apply_mask_function<Arch, F::mask>(*f.operands, blk.b, blk.h, q0, j0, count, o.key_len - 1,
@@ -613,12 +614,10 @@ void attend_query_block(const attention_operands& o, const mask_spec& m,
       simd::ops<Arch>::store(scaled + d, simd::ops<Arch>::load(q + d) * scale);
     for (; d < o.key_dim; ++d) scaled[d] = q[d] * q_scale;
     blk.limit[r] = visible_key_limit<Arch>(o, m, b, i);
-    // The mask function's row conditions and key limits end the row like a typed mask's. Under
-    // Keras's policy a mask evaluated key by key as well would add −1e9 twice past the limit.
+    // The mask function's row conditions and key limits end the row like a typed mask's.
     if constexpr (F::has_key_limits)
-      if (may_skip || !F::has_element_mask)
-        blk.limit[r] =
-            std::min(blk.limit[r], static_cast<std::ptrdiff_t>(f.key_limit(b, h, i, o.key_len)));
+      blk.limit[r] =
+          std::min(blk.limit[r], static_cast<std::ptrdiff_t>(f.key_limit(b, h, i, o.key_len)));
     max_limit = std::max(max_limit, blk.limit[r]);
     blk.row_max[r] = neg_inf;
     std::fill_n(blk.row_sum_lanes[r], W, 0.0f);
