@@ -71,3 +71,24 @@ class CausalTokenModel(nn.Module):
 def causal_token_model() -> nn.Module:
     """The PyTorch round trip of a custom module (tests/export): ids in, logits out."""
     return _randomise(CausalTokenModel(), 31)
+
+
+class EncoderWithHead(nn.Module):
+    """A custom module as users write them: an encoder, then a Linear head, the padding mask passed
+    by keyword. With padding, the encoder's fast path zeroes the padded positions, which the head
+    then maps to its bias."""
+
+    def __init__(self, d_model: int = 32, heads: int = 4, classes: int = 8):
+        super().__init__()
+        layer = nn.TransformerEncoderLayer(d_model, heads, 2 * d_model, dropout=0.0, batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, 2)
+        self.head = nn.Linear(d_model, classes)
+
+    def forward(self, x: torch.Tensor, src_key_padding_mask=None, mask=None) -> torch.Tensor:
+        return self.head(self.encoder(x, mask=mask, src_key_padding_mask=src_key_padding_mask))
+
+
+def encoder_with_head() -> nn.Module:
+    """The custom-module round trip in CI (tests/export): its default call `module(x)` would drop
+    the padding mask, so the exporter needs --call "module(x, src_key_padding_mask=padding)"."""
+    return _randomise(EncoderWithHead(), 44)

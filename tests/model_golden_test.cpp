@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <map>
 #include <string>
@@ -16,6 +17,7 @@
 
 #include "export/exported_models.hpp"
 #include "golden_files.hpp"
+#include "synthetic_parameters.hpp"
 
 namespace tfm = typeformer;
 using namespace tfm::dims;
@@ -113,6 +115,53 @@ TEST_CASE("zero_padded_positions before the final norm matches nn.TransformerEnc
   check_model_golden<model, tfm::simd::best_available>("pytorch_encoder_stack_fast_path", 2,
                                                        padding);
   check_model_golden<model, tfm::simd::scalar>("pytorch_encoder_stack_fast_path", 1, padding);
+  // The same padding as PyTorch's own key padding mask (1 = padded) and in Keras's polarity.
+  std::vector<std::uint8_t> padded, kept;
+  const auto as_masks = [&](const std::vector<tfm::extent_t>& lengths) {
+    const std::size_t seq = 7;
+    padded.assign(lengths.size() * seq, 0);
+    for (std::size_t b = 0; b < lengths.size(); ++b)
+      for (std::size_t r = static_cast<std::size_t>(lengths[b]); r < seq; ++r)
+        padded[b * seq + r] = 1;
+    kept.resize(padded.size());
+    std::transform(padded.begin(), padded.end(), kept.begin(),
+                   [](std::uint8_t p) { return static_cast<std::uint8_t>(p ^ 1); });
+  };
+  check_model_golden<model, tfm::simd::best_available>(
+      "pytorch_encoder_stack_fast_path", 1, [&](const std::vector<tfm::extent_t>& lengths) {
+        as_masks(lengths);
+        return tfm::masks::pytorch_key_padding<>{
+            {padded.data(), {static_cast<tfm::extent_t>(lengths.size()), 7}}};
+      });
+  check_model_golden<model, tfm::simd::best_available>(
+      "pytorch_encoder_stack_fast_path", 1, [&](const std::vector<tfm::extent_t>& lengths) {
+        as_masks(lengths);
+        return tfm::masks::keep_keys<>{
+            {kept.data(), {static_cast<tfm::extent_t>(lengths.size()), 7}}};
+      });
+}
+
+TEST_CASE("zero_padded_positions passes its input through when the call has no padding") {
+  using with_part = tfm::model<tfm::input<batch<2>, seq<5>, d_model<36>>,
+                               tfm::repeat<"layers", 1, post_norm_relu_layer>,
+                               tfm::zero_padded_positions, tfm::layer_norm<"norm">>;
+  using without =
+      tfm::model<tfm::input<batch<2>, seq<5>, d_model<36>>,
+                 tfm::repeat<"layers", 1, post_norm_relu_layer>, tfm::layer_norm<"norm">>;
+  // The same deterministic weights for both (zero_padded_positions has none).
+  const auto value = [](std::size_t i, std::size_t t) {
+    return 0.1f * static_cast<float>(std::sin(0.37 * double(i) + 1.3 * double(t)));
+  };
+  const auto a = synthetic_parameters<with_part>(value);
+  const auto b = synthetic_parameters<without>(value);
+  xt::xtensor<float, 3> x = xt::zeros<float>({2, 5, 36});
+  for (std::size_t i = 0; i < x.size(); ++i)
+    x.data()[i] = static_cast<float>(std::cos(0.1 * double(i)));
+  tfm::runner<with_part> run_a(a);
+  tfm::runner<without> run_b(b);
+  const auto ya = run_a(x, tfm::masks::causal{});
+  const auto yb = run_b(x, tfm::masks::causal{});
+  REQUIRE(std::equal(ya.begin(), ya.end(), yb.begin()));
 }
 
 TEST_CASE("transformer_encoder_layer is nn.TransformerEncoderLayer in one named type") {

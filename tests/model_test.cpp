@@ -3,6 +3,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -286,4 +288,64 @@ TEST_CASE(
   layer::forward(params, query, keys, keys, out1, one);
   layer::forward(params, query, keys, keys, out2, two);
   REQUIRE(y1 == y2);
+}
+
+TEST_CASE("random_parameters gives Glorot-bounded kernels, unit norm scales, zero biases") {
+  using conv_model = tfm::model<tfm::input<batch<2>, seq<9>, d_model<6>>,
+                                tfm::conv1d<"conv", 10, 3>, tfm::dense<"out", 4>>;
+  for (const auto naming : {0, 1}) {
+    INFO("naming " << (naming ? "keras" : "pytorch"));
+    const auto check = [&](auto n) {
+      const auto params = tfm::random_parameters<small_model>(7, n);
+      // The values the model was built from, written to a file: each tensor has the right bound
+      // or constant, and the file loads to the same outputs.
+      tfm::io::safetensors_writer w;
+      for (const auto& spec : small_model::expected_weights(n)) {
+        const std::vector<float> values = tfm::detail::random_tensor(spec, 7);
+        if (spec.shape.size() >= 2) {
+          // The two largest axes summed, times the others (Keras names MHA kernels (d, heads, dk)).
+          std::vector<std::int64_t> axes = spec.shape;
+          std::sort(axes.rbegin(), axes.rend());
+          double fans = double(axes[0] + axes[1]);
+          for (std::size_t i = 2; i < axes.size(); ++i) fans *= double(axes[i]);
+          const double bound = std::sqrt(6.0 / fans);
+          float lo = 0, hi = 0;
+          for (float v : values) lo = std::min(lo, v), hi = std::max(hi, v);
+          CHECK(hi <= bound);
+          CHECK(lo >= -bound);
+          CHECK(hi > 0.8 * bound);  // spread over the range, not collapsed
+          CHECK(lo < -0.8 * bound);
+        } else {
+          const bool scale = spec.name.ends_with("weight") || spec.name.ends_with("gamma");
+          for (float v : values) REQUIRE(v == (scale ? 1.0f : 0.0f));
+        }
+        w.add_floats(spec.name, spec.shape, values);
+      }
+      const auto loaded = tfm::load_weights<small_model>(
+          tfm::io::safetensors_file::from_bytes(w.to_bytes(), "random.safetensors"), n);
+      xt::xtensor<float, 3> x = xt::zeros<float>({2, 7, 36});
+      for (std::size_t i = 0; i < x.size(); ++i) x.data()[i] = float(std::sin(0.3 * double(i)));
+      tfm::runner<small_model> a(params), b(loaded);
+      const auto ya = a(x), yb = b(x);
+      REQUIRE(std::equal(ya.begin(), ya.end(), yb.begin()));
+    };
+    if (naming)
+      check(tfm::naming::keras);
+    else
+      check(tfm::naming::pytorch);
+  }
+  // Deterministic per seed, different across seeds; a convolution's kernel bound counts its
+  // receptive field (PyTorch (out, in, k) = (10, 6, 3): sqrt(6 / ((10 + 6) × 3))).
+  const tfm::weight_spec kernel{"conv.weight", {10, 6, 3}};
+  const auto k1 = tfm::detail::random_tensor(kernel, 1),
+             k1again = tfm::detail::random_tensor(kernel, 1);
+  const auto k2 = tfm::detail::random_tensor(kernel, 2);
+  CHECK(k1 == k1again);
+  CHECK(k1 != k2);
+  const double bound = std::sqrt(6.0 / 48.0);
+  CHECK(std::all_of(k1.begin(), k1.end(), [&](float v) { return std::fabs(v) <= bound; }));
+  const auto conv = tfm::random_parameters<conv_model>(3);
+  tfm::runner<conv_model> run(conv);
+  const auto y = run(xt::xtensor<float, 3>(xt::ones<float>({2, 9, 6})));
+  CHECK(std::all_of(y.begin(), y.end(), [](float v) { return std::isfinite(v); }));
 }

@@ -29,6 +29,8 @@ self-test that load_weights<Model>(file, naming::pytorch, verify::on) runs:
                          the user's PyTorch program computes (its inference fast paths included)
   __metadata__           selftest.atol / selftest.rtol (a value passes when
                          |found - expected| <= atol + rtol * |expected|), selftest.causal,
+                         selftest.padding_zeroed_after (with --key-lengths: the encoders, by
+                         module path, whose inference fast path zeroed the padded positions),
                          config (the module tree and the options a weight file cannot show),
                          generator, torch_version
 
@@ -56,9 +58,11 @@ are recorded in config, and the self-test catches a C++ declaration that disagre
 from __future__ import annotations
 
 import argparse
+import ast
 import copy
 import importlib
 import importlib.util
+import inspect
 import json
 import os
 import sys
@@ -158,6 +162,67 @@ def default_call(module) -> str:
         return ("module(x, memory, tgt_mask=causal, tgt_key_padding_mask=padding, "
                 "memory_key_padding_mask=memory_padding)")
     return "module(x)"
+
+
+def changed_where(x, hidden, batch_axis: int):
+    """x with new values where hidden (bool (batch, seq)) is True: N(0, 1) noise added to floats,
+    other ids in [1, max id] for token ids."""
+    where = hidden if batch_axis == 0 else hidden.t()
+    while where.dim() < x.dim():
+        where = where.unsqueeze(-1)
+    if x.is_floating_point():
+        return torch.where(where, x + torch.randn(x.shape, generator=torch.Generator().manual_seed(7)), x)
+    top = max(int(x.max()), 2)
+    return torch.where(where, x % top + 1, x)
+
+
+def check_module_applies_masks(module, call: str, args, x, padding, causal, memory, memory_padding,
+                               out, batch_axis: int, seq_axis: int) -> None:
+    """Refuses a call that does not give the module a mask the self-test records.
+
+    The self-test stores the key lengths, the causal flag and the memory lengths it was asked for,
+    and the C++ side applies them; if the call leaves one out, PyTorch's reference is computed
+    without it and the C++ self-test fails with differing numbers that read like a wrong
+    declaration. Each mask is checked by what it means: the outputs it leaves visible must not
+    change when the inputs it hides do. (A module may apply a mask itself, e.g. a causal language
+    model, so the call need not name it.)
+    """
+    batch, seq = x.shape[batch_axis], x.shape[seq_axis]
+    if out.dim() < 2 or out.shape[batch_axis] != batch or out.shape[seq_axis] != seq:
+        return  # no (batch, seq) rows to compare: a pooled or reshaped output
+    positions = torch.arange(seq)
+    checks = []
+    if padding is not None:
+        checks.append(("--key-lengths", "padding", changed_where(x, padding, batch_axis), memory, ~padding))
+    if causal is not None:
+        last = (positions == seq - 1).unsqueeze(0).expand(batch, seq)
+        checks.append(("--causal", "causal", changed_where(x, last, batch_axis), memory, ~last))
+    if memory_padding is not None:
+        visible = torch.ones(batch, seq, dtype=torch.bool) if padding is None else ~padding
+        checks.append(("--memory-lengths", "memory_padding", x,
+                       changed_where(memory, memory_padding, batch_axis), visible))
+    read = {n.id for n in ast.walk(ast.parse(call, mode="eval")) if isinstance(n, ast.Name)}
+    for option, name, x2, memory2, visible in checks:
+        with torch.no_grad():
+            out2 = run(module, call, x2, padding, causal, memory2, memory_padding)
+        rows = visible if batch_axis == 0 else visible.t()
+        a, b = out[rows].double(), out2[rows].double()
+        both = torch.isfinite(a) & torch.isfinite(b)
+        allowed = 1e-3 * (args.atol + args.rtol * a.abs())
+        if bool(((a - b).abs() > allowed)[both].any()) or not torch.equal(torch.isfinite(a), torch.isfinite(b)):
+            try:
+                forward = f"; the module's forward takes ({', '.join(inspect.signature(module.forward).parameters)})"
+            except (TypeError, ValueError):
+                forward = ""
+            how = " (the default call for this module)" if args.call is None else ""
+            unread = f" The call does not pass `{name}`." if name not in read else ""
+            raise ExportError(
+                f"{option} was given, but the module does not apply that mask: with the call "
+                f"{call!r}{how}, its outputs at visible positions change when the inputs the mask "
+                f"hides change, so PyTorch's reference would be computed without the mask that the "
+                f"self-test records.{unread} Pass --call with `{name}` where the module takes "
+                f"it{forward}; the call variables are x, padding, causal, memory and "
+                f"memory_padding (docs/exporting.md)")
 
 
 def sequence_layout(module) -> tuple[int, int]:
@@ -319,12 +384,30 @@ def export(args) -> int:
         raise ExportError("--memory-lengths needs a memory (--memory-shape or --memory)")
 
     call = args.call or default_call(module)
+    # PyTorch's encoder fast path (nested tensors) pads its output back with zeros at padded
+    # positions, before the final norm and whatever follows; the self-test says where it ran, so a
+    # failing C++ self-test can point at tfm::zero_padded_positions.
+    fast_paths, hooks = [], []
+    if padding is not None:
+        for path, m in module.named_modules():
+            if isinstance(m, nn.TransformerEncoder) and len(m.layers):
+                hooks.append(m.layers[-1].register_forward_hook(
+                    lambda _m, _i, out, path=path: fast_paths.append(path or "(the module)")
+                    if getattr(out, "is_nested", False) else None))
+    try:
+        ast.parse(call, mode="eval")
+    except SyntaxError as e:
+        raise ExportError(f"--call {call!r} is not a Python expression: {e.msg}")
     with torch.no_grad():
         out32 = run(module, call, x, padding, causal, memory, memory_padding)
+        for h in hooks:
+            h.remove()
         module64 = copy.deepcopy(module).double()
         x64 = x.double() if x.is_floating_point() else x
         out64 = run(module64, call, x64, padding, None if causal is None else causal.double(),
                     None if memory is None else memory.double(), memory_padding)
+    check_module_applies_masks(module, call, args, x, padding, causal, memory, memory_padding, out32,
+                               batch_axis, seq_axis)
     if out32.shape != out64.shape:
         raise ExportError(f"float32 and float64 runs give shapes {list(out32.shape)} and {list(out64.shape)}")
     ref, exact = out32.float().numpy(), out64.numpy()
@@ -342,6 +425,8 @@ def export(args) -> int:
 
     tensors["selftest.input"] = x.numpy() if x.is_floating_point() else x.numpy().astype(np.int64)
     tensors["selftest.output"] = ref
+    if padding is not None:
+        metadata["selftest.padding_zeroed_after"] = ",".join(dict.fromkeys(fast_paths))
     config.update(call=call, batch_axis=batch_axis, float32_error_share=round(worst, 4))
     metadata.update({"selftest.atol": repr(args.atol), "selftest.rtol": repr(args.rtol),
                      "config": json.dumps(config, sort_keys=True), "seed": str(args.seed)})

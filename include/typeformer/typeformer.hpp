@@ -20,6 +20,7 @@
 #include <typeformer/expr/masks.hpp>
 #include <typeformer/expr/nodes.hpp>
 #include <typeformer/io/load_weights.hpp>
+#include <typeformer/io/random_parameters.hpp>
 #include <typeformer/io/safetensors.hpp>
 #include <typeformer/io/weight_manifest.hpp>
 #include <typeformer/kernels/workspace.hpp>

@@ -15,7 +15,11 @@ set(_export_cases
   "causal_token_model|causal_token_model|pytorch_causal_token_model|"
   "causal_token_model_declared_post_norm|causal_token_model_post_norm|pytorch_causal_token_model|self-test failed"
   "small_decoder|small_decoder|pytorch_small_decoder|"
-  "small_decoder_declared_pre_norm|small_decoder_pre_norm|pytorch_small_decoder|self-test failed")
+  "small_decoder_declared_pre_norm|small_decoder_pre_norm|pytorch_small_decoder|self-test failed"
+  "encoder_with_head|encoder_with_head|pytorch_encoder_with_head|"
+  "encoder_with_head_unzeroed|encoder_with_head_unzeroed|pytorch_encoder_with_head|the declaration has no tfm::zero_padded_positions: declare it right after that encoder's layers"
+  "encoder_with_head_causal|encoder_with_head_unzeroed|pytorch_encoder_with_head_causal|"
+  "encoder_with_head_causal_zeroed|encoder_with_head|pytorch_encoder_with_head_causal|PyTorch's encoder fast path did not run for this self-test")
 foreach(_case IN LISTS _export_cases)
   string(REPLACE "|" ";" _fields "${_case}")
   list(GET _fields 0 _name)
@@ -49,7 +53,9 @@ endif()
 set(_export_runs
   "small_encoder|small_encoder|--input-shape 3,9,32 --key-lengths 9,5,1|small_encoder|small_encoder_with_relu"
   "causal_token_model|causal_token_model|--tokens 2,11,50 --causal|causal_token_model|causal_token_model_post_norm"
-  "small_decoder|small_decoder|--input-shape 2,7,32 --key-lengths 7,5 --causal --memory-shape 2,9,32 --memory-lengths 9,4|small_decoder|small_decoder_pre_norm")
+  "small_decoder|small_decoder|--input-shape 2,7,32 --key-lengths 7,5 --causal --memory-shape 2,9,32 --memory-lengths 9,4|small_decoder|small_decoder_pre_norm"
+  "encoder_with_head|encoder_with_head|--input-shape 3,9,32 --key-lengths 9,5,1 --call module(x,src_key_padding_mask=padding)|encoder_with_head|encoder_with_head_unzeroed"
+  "encoder_with_head_causal|encoder_with_head|--input-shape 3,9,32 --key-lengths 9,5,1 --causal --call module(x,src_key_padding_mask=padding,mask=causal)|encoder_with_head_unzeroed|encoder_with_head")
 foreach(_run IN LISTS _export_runs)
   string(REPLACE "|" ";" _fields "${_run}")
   list(GET _fields 0 _name)
@@ -69,6 +75,30 @@ foreach(_run IN LISTS _export_runs)
       -DGOOD=${_good} -DBAD=${_bad}
       -P ${CMAKE_CURRENT_LIST_DIR}/run_export.cmake)
   set_tests_properties(export.pytorch.${_name} PROPERTIES LABELS "export")
+endforeach()
+
+# Calls that would drop a mask the self-test records are refused, not exported: a custom module's
+# default call module(x) with --key-lengths (the padding would never reach the module), and a
+# decoder call that leaves out the memory's padding.
+# name | factory | exporter arguments | the refusal's text
+set(_refused_runs
+  "custom_module_default_call|encoder_with_head|--input-shape 3,9,32 --key-lengths 9,5,1|--key-lengths was given, but the module does not apply that mask"
+  "decoder_without_memory_padding|small_decoder|--input-shape 2,7,32 --key-lengths 7,5 --memory-shape 2,9,32 --memory-lengths 9,4 --call module(x,memory,tgt_key_padding_mask=padding)|--memory-lengths was given, but the module does not apply that mask")
+foreach(_run IN LISTS _refused_runs)
+  string(REPLACE "|" ";" _fields "${_run}")
+  list(GET _fields 0 _name)
+  list(GET _fields 1 _factory)
+  list(GET _fields 2 _arguments)
+  list(GET _fields 3 _refusal)
+  add_test(NAME export.pytorch.refuses_${_name}
+    COMMAND ${CMAKE_COMMAND}
+      -DPYTHON=${TYPEFORMER_TORCH_PYTHON}
+      -DEXPORTER=${PROJECT_SOURCE_DIR}/tools/export_torch.py
+      -DMODULE=${PROJECT_SOURCE_DIR}/examples/pytorch_modules.py:${_factory}
+      "-DARGUMENTS=${_arguments}" "-DREFUSAL=${_refusal}"
+      -DOUT=${CMAKE_CURRENT_BINARY_DIR}/exported/refused_${_name}.safetensors
+      -P ${CMAKE_CURRENT_LIST_DIR}/run_export.cmake)
+  set_tests_properties(export.pytorch.refuses_${_name} PROPERTIES LABELS "export")
 endforeach()
 
 # Keras HDF5 (tools/keras_h5_to_safetensors.py) on the files of tests/data/keras_h5, built in the

@@ -42,6 +42,10 @@ void load_as(std::string_view declaration, const std::string& path) {
   if (declaration == "small_decoder") return load<exported_models::small_decoder<>>(path);
   if (declaration == "small_decoder_pre_norm")
     return load<exported_models::small_decoder<tfm::norm_first>>(path);
+  if (declaration == "encoder_with_head")
+    return load<exported_models::encoder_with_head<tfm::zero_padded_positions>>(path);
+  if (declaration == "encoder_with_head_unzeroed")
+    return load<exported_models::encoder_with_head<>>(path);
   // Keras: files written by tools/keras_h5_to_safetensors.py.
   if (declaration == "keras_dense_norm")
     return load<exported_models::keras_dense_norm>(path, tfm::naming::keras);

@@ -38,6 +38,15 @@ using small_decoder = tfm::model<
                 tfm::transformer_decoder_layer<heads<4>, dim_feedforward<64>, NormFirst...>>,
     tfm::layer_norm<"norm">>;
 
+// examples/pytorch_modules.py: encoder_with_head, a custom module (an encoder without a final
+// norm, then a Linear head). With padding, PyTorch's fast path zeroes the padded positions at the
+// encoder's output, which the head then sees: zero_padded_positions goes before the head.
+template <class... ZeroPadded>
+using encoder_with_head = tfm::model<
+    tfm::input<batch<tfm::dynamic>, seq<tfm::dynamic>, d_model<32>, max_batch<4>, max_seq<16>>,
+    tfm::repeat<"encoder.layers", 2, tfm::transformer_encoder_layer<heads<4>, dim_feedforward<64>>>,
+    ZeroPadded..., tfm::dense<"head", 8>>;
+
 // Keras models: tests/data/tfjs/<name> (TensorFlow.js) and tests/data/keras_h5/<name>* (HDF5).
 // Dense(16, relu) -> LayerNormalization(epsilon 1e-5) -> Dense(4).
 using keras_dense_norm = tfm::model<

@@ -1,18 +1,22 @@
 #pragma once
-// zero_padded_positions: sets the rows beyond each sequence's length to zero, the lengths
-// being those of the call's masks::key_lengths.
+// zero_padded_positions: sets the rows at padded positions to zero, the padding being what the
+// call's mask says: masks::key_lengths, or a key padding mask in either polarity
+// (masks::pytorch_key_padding, masks::keep_keys). A call without one has no padded position,
+// and the part passes its input through.
 //
 // PyTorch 1.13's nn.TransformerEncoder does this on its inference fast path only
 // (batch_first=True, norm_first=False, no src_mask, gradients off, a key padding mask): it
 // packs the sequences into a nested tensor, drops the padded rows, and pads them back with
 // zeros after the last layer, before the final norm (so with a final norm those rows equal
 // norm.bias). Its general path keeps real values there. Declare the part to match the fast
-// path; leave it out to match the general path:
+// path; leave it out to match the general path. Whatever follows the encoder sees the zeros: a
+// final norm gives norm.bias there, a Linear head its bias.
 //   model<input<...>, repeat<"layers", 6, encoder_layer>, zero_padded_positions,
 //         layer_norm<"norm">>
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <span>
 #include <string>
@@ -33,24 +37,23 @@ struct zero_padded_positions {};
 
 namespace detail {
 
-template <class Mask>
-constexpr bool has_key_lengths() {
-  if constexpr (std::is_same_v<Mask, masks::key_lengths>)
-    return true;
-  else if constexpr (requires { std::tuple_size<decltype(Mask::parts)>::value; })
-    return []<class... P>(std::tuple<P...>*) {
-      return (std::is_same_v<P, masks::key_lengths> || ...);
-    }(static_cast<decltype(Mask::parts)*>(nullptr));
-  else
-    return false;
-}
+// +1: a (batch, key) mask whose nonzero entries are padding (PyTorch's key_padding_mask);
+// -1: one whose zero entries are (Keras's polarity); 0: not a padding mask.
+template <class Part>
+inline constexpr int padding_polarity = 0;
+template <extent_t B, extent_t Lk>
+inline constexpr int padding_polarity<masks::pytorch_key_padding<B, Lk>> = 1;
+template <extent_t B, extent_t Lk>
+inline constexpr int padding_polarity<masks::keep_keys<B, Lk>> = -1;
 
-template <class Mask>
-std::span<const extent_t> key_lengths_of(const Mask& mask) {
-  if constexpr (std::is_same_v<Mask, masks::key_lengths>)
-    return mask.lengths;
-  else
-    return std::get<masks::key_lengths>(mask.parts).lengths;
+// Calls f on each part of the call's mask that says which positions are padding: key lengths,
+// or a padding mask in either polarity, also inside masks::all.
+template <class Mask, class F>
+void for_each_padding_part(const Mask& mask, F& f) {
+  if constexpr (requires { std::tuple_size<decltype(Mask::parts)>::value; })
+    std::apply([&](const auto&... p) { (for_each_padding_part(p, f), ...); }, mask.parts);
+  else if constexpr (std::is_same_v<Mask, masks::key_lengths> || padding_polarity<Mask> != 0)
+    f(mask);
 }
 
 template <extent_t Width>
@@ -84,24 +87,44 @@ struct zero_padded_positions_block {
   template <class Arch, class Context>
   static void forward(const parameters&, const float* x, float* y, std::size_t batch,
                       std::size_t length, Context& ctx, float*, float*) {
-    using Mask = std::remove_cvref_t<decltype(ctx.self_attention_mask)>;
-    static_assert(has_key_lengths<Mask>(),
-                  "zero_padded_positions needs the call's mask to hold masks::key_lengths");
-    const std::span<const extent_t> lengths = key_lengths_of(ctx.self_attention_mask);
-    if (lengths.size() != batch)
-      throw shape_error(detail::concat("zero_padded_positions: ", std::to_string(lengths.size()),
-                                       " key lengths for a batch of ", std::to_string(batch)));
     const auto w = static_cast<std::size_t>(Width);
-    for (std::size_t b = 0; b < batch; ++b) {
-      const extent_t n = lengths[b];
-      if (n < 0 || static_cast<std::size_t>(n) > length)
-        throw shape_error(detail::concat("zero_padded_positions: key length (", std::to_string(n),
-                                         ") of batch entry ", std::to_string(b), " is outside [0, ",
-                                         std::to_string(length), "]"));
-      const std::size_t kept = static_cast<std::size_t>(n) * w;
-      std::memcpy(y + b * length * w, x + b * length * w, kept * sizeof(float));
-      std::fill(y + b * length * w + kept, y + (b + 1) * length * w, 0.0f);
-    }
+    if (x != y) std::memcpy(y, x, batch * length * w * sizeof(float));
+    const auto zero_rows = [&](std::size_t b, std::size_t from, std::size_t to) {
+      std::fill(y + (b * length + from) * w, y + (b * length + to) * w, 0.0f);
+    };
+    // A call without a padding part has no padded position: PyTorch's fast path does not run
+    // without a key padding mask either.
+    auto zero_padding = [&](const auto& part) {
+      using Part = std::remove_cvref_t<decltype(part)>;
+      if constexpr (std::is_same_v<Part, masks::key_lengths>) {
+        if (part.lengths.size() != batch)
+          throw shape_error(
+              detail::concat("zero_padded_positions: ", std::to_string(part.lengths.size()),
+                             " key lengths for a batch of ", std::to_string(batch)));
+        for (std::size_t b = 0; b < batch; ++b) {
+          const extent_t n = part.lengths[b];
+          if (n < 0 || static_cast<std::size_t>(n) > length)
+            throw shape_error(detail::concat(
+                "zero_padded_positions: key length (", std::to_string(n), ") of batch entry ",
+                std::to_string(b), " is outside [0, ", std::to_string(length), "]"));
+          zero_rows(b, static_cast<std::size_t>(n), length);
+        }
+      } else {
+        if (static_cast<std::size_t>(part.mask.extent(0)) != batch ||
+            static_cast<std::size_t>(part.mask.extent(1)) != length)
+          throw shape_error(detail::concat("zero_padded_positions: the key padding mask is (",
+                                           std::to_string(part.mask.extent(0)), ", ",
+                                           std::to_string(part.mask.extent(1)),
+                                           "), the input (batch ", std::to_string(batch), ", seq ",
+                                           std::to_string(length), ")"));
+        const std::uint8_t* padded = part.mask.data();
+        for (std::size_t b = 0; b < batch; ++b)
+          for (std::size_t r = 0; r < length; ++r)
+            if ((padded[b * length + r] != 0) == (padding_polarity < Part >> 0))
+              zero_rows(b, r, r + 1);
+      }
+    };
+    for_each_padding_part(ctx.self_attention_mask, zero_padding);
   }
 };
 

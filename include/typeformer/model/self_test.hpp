@@ -13,7 +13,9 @@
 //                          optional (batch,) integers: the memory's padding (masks::key_lengths
 //                          for cross-attention)
 //   __metadata__           selftest.atol and selftest.rtol (decimal numbers; required), and
-//                          optionally selftest.causal = "true" to add masks::causal
+//                          optionally selftest.causal = "true" to add masks::causal, and
+//                          selftest.padding_zeroed_after (the PyTorch encoders whose fast path
+//                          zeroed the padded positions, comma-separated; only for the message)
 //
 // A sequence_first model takes (seq, batch, ...) input and memory, as PyTorch's default layout.
 //
@@ -38,6 +40,7 @@
 #include <typeformer/expr/masks.hpp>
 #include <typeformer/io/load_weights.hpp>
 #include <typeformer/io/safetensors_reader.hpp>
+#include <typeformer/model/introspection.hpp>
 #include <typeformer/model/runner.hpp>
 
 namespace typeformer {
@@ -127,6 +130,31 @@ inline std::string position_text(std::size_t at, const std::vector<std::int64_t>
     at /= extent;
   }
   return shape_text(index);
+}
+
+/// What a failed self-test adds when the file says where PyTorch's encoder fast path zeroed the
+/// padded positions and the declaration disagrees: the commonest cause of a failure at a padded
+/// position, and one the numbers alone do not name.
+template <class Model>
+std::string padding_zeroed_hint(const io::safetensors_file& file) {
+  const auto it = file.metadata().find("selftest.padding_zeroed_after");
+  if (it == file.metadata().end()) return {};
+  const model_description description = describe<Model>();
+  const auto& layers = description.layers();
+  const bool declared = std::any_of(layers.begin(), layers.end(), [](const auto& l) {
+    return l.kind == "zero_padded_positions";
+  });
+  if (!it->second.empty() && !declared)
+    return concat(". PyTorch's encoder fast path zeroed the padded positions at the output of ",
+                  it->second,
+                  " (before its final norm and whatever follows it), and the declaration has no "
+                  "tfm::zero_padded_positions: declare it right after that encoder's layers "
+                  "(docs/model.md, \"PyTorch's encoder fast path\")");
+  if (it->second.empty() && declared)
+    return ". The declaration has tfm::zero_padded_positions, but PyTorch's encoder fast path did "
+           "not run for this self-test (its general path keeps the padded positions' values): "
+           "leave it out (docs/model.md, \"PyTorch's encoder fast path\")";
+  return {};
 }
 
 template <class Model>
@@ -278,12 +306,12 @@ void run_self_test(const io::safetensors_file& file, const typename Model::param
   }
   if (differing == 0) return;
   const double e = expected[first], f = found.data()[first];
-  throw weight_error(concat(where, "self-test failed: selftest.output differs at ",
-                            position_text(first, output->shape), ": expected ", number_text(e),
-                            ", found ", number_text(f), " (tolerance atol ", number_text(atol),
-                            " + rtol ", number_text(rtol), " × |expected|); ",
-                            std::to_string(differing), " of ", std::to_string(expected.size()),
-                            " values differ, the largest by ", number_text(worst)));
+  throw weight_error(concat(
+      where, "self-test failed: selftest.output differs at ", position_text(first, output->shape),
+      ": expected ", number_text(e), ", found ", number_text(f), " (tolerance atol ",
+      number_text(atol), " + rtol ", number_text(rtol), " × |expected|); ",
+      std::to_string(differing), " of ", std::to_string(expected.size()),
+      " values differ, the largest by ", number_text(worst), padding_zeroed_hint<Model>(file)));
 }
 
 }  // namespace detail
