@@ -2,6 +2,9 @@
 #     MODEL <C++ type> HEADER <header declaring it> NAMING pytorch|keras
 #     [PREFIX <prefix>] [OUTPUT <file>] [LINK_LIBRARIES <targets>...])
 #
+# PREFIX is load_options::prefix; without it, the names a layer takes standing alone (a lone
+# Keras layer's weights under its name, `dense/kernel`; none for PyTorch names).
+#
 # Writes the model's weight manifest -- every tensor name and shape load_weights<MODEL> expects
 # under NAMING -- at build time, to OUTPUT (default: <binary dir>/<target>.json). Compare a
 # weight file with it, without the C++ type at hand:
@@ -25,6 +28,11 @@ function(typeformer_add_manifest target)
   if(NOT arg_OUTPUT)
     set(arg_OUTPUT "${CMAKE_CURRENT_BINARY_DIR}/${target}.json")
   endif()
+  # Without PREFIX, the layer's own (a lone Keras layer's weights are under its name).
+  set(options "{}")
+  if(DEFINED arg_PREFIX)
+    set(options "{.prefix = \"${arg_PREFIX}\"}")
+  endif()
   get_filename_component(arg_OUTPUT "${arg_OUTPUT}" ABSOLUTE BASE_DIR "${CMAKE_CURRENT_BINARY_DIR}")
   get_filename_component(header "${arg_HEADER}" ABSOLUTE BASE_DIR "${CMAKE_CURRENT_SOURCE_DIR}")
   set(source "${CMAKE_CURRENT_BINARY_DIR}/${target}_writer.cpp")
@@ -43,7 +51,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    typeformer::manifest<@arg_MODEL@>(typeformer::naming::@arg_NAMING@, {.prefix = "@arg_PREFIX@"})
+    typeformer::manifest<@arg_MODEL@>(typeformer::naming::@arg_NAMING@, @options@)
         .save(argv[1]);
   } catch (const std::exception& e) {
     std::cerr << e.what() << "\n";

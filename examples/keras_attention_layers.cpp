@@ -38,7 +38,7 @@ using bahdanau = tfm::bahdanau_attention<"bahdanau", 16, d_model<32>>;
 // keras-multi-head: f = the value's width, relu on Q, K, V and the output, weights mha/mha_Wq ...
 using keras_multi_head =
     tfm::multi_head_attention<"mha", heads<4>, d_model<32>, tfm::keras_multi_head_weights,
-                              tfm::projection_activation<tfm::relu>>;
+                              tfm::projection_activation<tfm::activations::relu>>;
 // TensorFlow's tutorial: Dense wq, wk, wv, dense; scores / √(32 / 4).
 using tensorflow_tutorial =
     tfm::multi_head_attention<"tutorial_tf", heads<4>, d_model<32>,
@@ -53,12 +53,11 @@ using mlm_tutorial =
 
 namespace {
 
-/// The layer's own tensors, "name/...", out of a file that holds every layer.
+/// The layer's own tensors out of a file that holds every layer: a lone Keras layer's weights are
+/// under its name ("attention/...").
 template <class Layer>
 typename Layer::parameters load(const tfm::io::safetensors_file& file) {
-  return tfm::load_weights<Layer>(
-      file, tfm::naming::keras,
-      {.prefix = std::string(Layer::name) + "/", .file_holds_other_layers = true});
+  return tfm::load_weights<Layer>(file, tfm::naming::keras, {.file_holds_other_layers = true});
 }
 
 template <std::size_t Rank>

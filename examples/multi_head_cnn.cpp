@@ -30,7 +30,8 @@ using namespace tfm::dims;
 
 using same_relu = tfm::padding<tfm::conv_padding::same>;
 template <tfm::fixed_string Name, tfm::extent_t Kernel>
-using conv_head = tfm::conv1d<Name, 32, Kernel, same_relu, tfm::with_activation<tfm::relu>>;
+using conv_head =
+    tfm::conv1d<Name, 32, Kernel, same_relu, tfm::with_activation<tfm::activations::relu>>;
 
 using classifier = tfm::model<
     tfm::tokens<batch<tfm::dynamic>, seq<50>, max_batch<8>>, tfm::embedding<"embed", 100, 20>,

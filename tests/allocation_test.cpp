@@ -75,7 +75,7 @@ TEST_CASE(
   using encoder_layer =
       tfm::sequential<tfm::residual<tfm::multi_head_attention<"self_attn", heads<4>>,
                                     tfm::post_norm<tfm::layer_norm<"norm1">>>,
-                      tfm::residual<tfm::feed_forward<"ff", 52, tfm::gelu>,
+                      tfm::residual<tfm::feed_forward<"ff", 52, tfm::activations::gelu>,
                                     tfm::pre_norm<tfm::layer_norm<"norm2">>>>;
   using model = tfm::model<
       tfm::input<batch<tfm::dynamic>, seq<tfm::dynamic>, d_model<36>, max_batch<3>, max_seq<11>>,

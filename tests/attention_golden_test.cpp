@@ -322,12 +322,15 @@ TEST_CASE("load_weights is strict and says which tensor is wrong") {
               "tensor \"bias_k\" comes from nn.MultiheadAttention(add_bias_kv=True), which "
               "typeformer does not support (a learned key and value appended to every "
               "sequence); export the model with add_bias_kv=False");
-  // Keras names are not PyTorch names: every expected tensor is missing.
+  // Keras names are not PyTorch names: every expected tensor is missing (a lone Keras layer's
+  // weights are under its name).
   using keras_layer = tfm::multi_head_attention<"mha", heads<3>, d_model<30>>;
   const auto pytorch_file = rebuild("", "", false, false);
   REQUIRE_THROWS_WITH(
       tfm::load_weights<keras_layer>(pytorch_file, tfm::naming::keras),
-      Catch::Contains("missing tensor \"query/kernel\", expected shape [30, 3, 10]"));
+      Catch::Contains("missing tensor \"mha/query/kernel\", expected shape [30, 3, 10]") &&
+          Catch::Contains("tensors are named as PyTorch names them") &&
+          Catch::Contains(": load it with naming::pytorch)"));
 }
 
 TEST_CASE("attention weights averaged over heads are the mean of PyTorch's per-head weights") {

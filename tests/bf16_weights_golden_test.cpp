@@ -120,13 +120,14 @@ TEMPLATE_TEST_CASE(
 
 TEMPLATE_TEST_CASE("dense with bfloat16 weights matches nn.Linear -> gelu with its weight rounded",
                    "", bf16_storage, products_storage) {
-  using layer = tfm::dense<"proj", 40, tfm::gelu, d_model<64>, TestType>;
+  using layer = tfm::dense<"proj", 40, tfm::activations::gelu, d_model<64>, TestType>;
   STATIC_REQUIRE(std::is_same_v<typename layer::weight_matrix,
                                 std::conditional_t<std::is_same_v<TestType, bf16_storage>,
                                                    tfm::kernels::packed_bf16_matrix,
                                                    tfm::kernels::packed_bf16_dot_matrix>>);
-  STATIC_REQUIRE(std::is_same_v<tfm::dense<"proj", 40, tfm::gelu, d_model<64>>::weight_matrix,
-                                tfm::kernels::packed_matrix>);
+  STATIC_REQUIRE(
+      std::is_same_v<tfm::dense<"proj", 40, tfm::activations::gelu, d_model<64>>::weight_matrix,
+                     tfm::kernels::packed_matrix>);
   const golden g("pytorch_dense_gelu_bf16_weights");
   const auto params = tfm::load_weights<layer>(g.file, tfm::naming::pytorch,
                                                {.prefix = "", .ignore_prefixes = {"golden."}});
@@ -146,8 +147,9 @@ TEMPLATE_TEST_CASE(
     "a decoder layer with bfloat16 weights matches PyTorch with its weights rounded, and "
     "decodes step by step to the same rows",
     "", bf16_storage, products_storage) {
-  using layer = tfm::transformer_decoder_layer<heads<4>, dim_feedforward<96>, tfm::norm_first,
-                                               tfm::activation_is<tfm::gelu>, TestType>;
+  using layer =
+      tfm::transformer_decoder_layer<heads<4>, dim_feedforward<96>, tfm::norm_first,
+                                     tfm::with_activation<tfm::activations::gelu>, TestType>;
   using model = decoder_model<layer>;
   const golden g("pytorch_decoder_layer_bf16_weights");
   const auto weights = tfm::load_weights<model>(g.file, tfm::naming::pytorch,

@@ -57,7 +57,7 @@ const std::string tfjs_dir = std::string(TYPEFORMER_TEST_DATA) + "/tfjs/";
 
 using dense_norm = tfm::model<
     tfm::input<batch<tfm::dynamic>, seq<tfm::dynamic>, d_model<10>, max_batch<2>, max_seq<6>>,
-    tfm::dense<"hidden", 16, tfm::activation::relu>, tfm::layer_norm<"norm", tfm::epsilon<1, -5>>,
+    tfm::dense<"hidden", 16, tfm::activations::relu>, tfm::layer_norm<"norm", tfm::epsilon<1, -5>>,
     tfm::dense<"out", 4>>;
 
 struct outcome {

@@ -18,6 +18,9 @@ using namespace tfm::dims;
 
 namespace {
 const std::string data_dir = std::string(TYPEFORMER_TEST_DATA) + "/layers/";
+// The goldens hold each lone layer's weights without the layer's name (`query/kernel`, not
+// `mha/query/kernel` as a Keras file would): an empty prefix says so.
+const tfm::load_options bare_names{.prefix = "", .ignore_prefixes = {"golden."}};
 }  // namespace
 
 namespace {
@@ -26,8 +29,7 @@ template <class Layer, class Arch>
 void check_keras_attention(const std::string& name, std::size_t threads) {
   INFO(name << ", threads " << threads);
   const auto file = tfm::io::safetensors_file::open(data_dir + "keras_" + name + ".safetensors");
-  const auto params =
-      tfm::load_weights<Layer>(file, tfm::naming::keras, {.ignore_prefixes = {"golden."}});
+  const auto params = tfm::load_weights<Layer>(file, tfm::naming::keras, bare_names);
   const auto q = golden_data::floats3(file, "golden.query"),
              v = golden_data::floats3(file, "golden.value");
   const auto k = file.contains("golden.key") ? golden_data::floats3(file, "golden.key") : v;
@@ -161,8 +163,7 @@ TEST_CASE(
   using step = tfm::bahdanau_attention<"attention", 8, d_model<10>, key_features<12>>;
   const auto file =
       tfm::io::safetensors_file::open(data_dir + "keras_bahdanau_single_query.safetensors");
-  const auto params =
-      tfm::load_weights<step>(file, tfm::naming::keras, {.ignore_prefixes = {"golden."}});
+  const auto params = tfm::load_weights<step>(file, tfm::naming::keras, bare_names);
   xt::xtensor<float, 2> q = xt::empty<float>({3, 10});
   xt::xtensor<float, 3> v = xt::empty<float>({3, 9, 12});
   const auto keep = golden_data::mask2(file, "golden.value_mask");
@@ -191,8 +192,7 @@ template <class Layer, class Arch>
 void check_keras_multi_head(const std::string& file_name, std::size_t threads) {
   INFO(file_name << ", threads " << threads);
   const auto file = tfm::io::safetensors_file::open(data_dir + file_name + ".safetensors");
-  const auto params =
-      tfm::load_weights<Layer>(file, tfm::naming::keras, {.ignore_prefixes = {"golden."}});
+  const auto params = tfm::load_weights<Layer>(file, tfm::naming::keras, bare_names);
   const auto q = golden_data::floats3(file, "golden.query");
   const auto k = file.contains("golden.key") ? golden_data::floats3(file, "golden.key") : q;
   const auto v = file.contains("golden.value") ? golden_data::floats3(file, "golden.value") : q;
@@ -227,14 +227,14 @@ TEST_CASE(
     "keras-multi-head's MultiHeadAttention") {
   using self =
       tfm::multi_head_attention<"self", heads<3>, d_model<12>, tfm::keras_multi_head_weights,
-                                tfm::projection_activation<tfm::relu>>;
+                                tfm::projection_activation<tfm::activations::relu>>;
   STATIC_REQUIRE(self::parameter_count == 4 * 12 * 12 + 4 * 12);
   check_keras_multi_head_everywhere<self>("keras_multi_head_self");
   // f = 12 comes from the value; the query is 10 wide and the key 8.
   using cross =
       tfm::multi_head_attention<"cross_history_mask", heads<4>, d_model<10>, key_features<8>,
                                 value_features<12>, tfm::keras_multi_head_weights,
-                                tfm::projection_activation<tfm::relu>>;
+                                tfm::projection_activation<tfm::activations::relu>>;
   STATIC_REQUIRE(cross::key_dim_per_head == 3);
   STATIC_REQUIRE(cross::output_features == 12);
   check_keras_multi_head_everywhere<cross>("keras_multi_head_cross_history_mask");
@@ -268,8 +268,7 @@ TEST_CASE(
   REQUIRE(torch_names.front().name == "mha.wq.weight");
   const auto file =
       tfm::io::safetensors_file::open(data_dir + "keras_tutorial_mha_tensorflow.safetensors");
-  const auto params = tfm::load_weights<tensorflow_tutorial>(file, tfm::naming::keras,
-                                                             {.ignore_prefixes = {"golden."}});
+  const auto params = tfm::load_weights<tensorflow_tutorial>(file, tfm::naming::keras, bare_names);
   xt::xtensor<float, 3> x = xt::empty<float>({3, 6, 12}), y = xt::zeros<float>({3, 6, 12});
   const auto xr = file.read_floats("golden.query");
   std::copy(xr.begin(), xr.end(), x.begin());
@@ -308,8 +307,7 @@ template <class Layer, class Arch>
 void check_relative_self_attention(const std::string& file_name, std::size_t threads) {
   INFO(file_name << ", threads " << threads);
   const auto file = tfm::io::safetensors_file::open(data_dir + file_name + ".safetensors");
-  const auto params =
-      tfm::load_weights<Layer>(file, tfm::naming::keras, {.ignore_prefixes = {"golden."}});
+  const auto params = tfm::load_weights<Layer>(file, tfm::naming::keras, bare_names);
   const auto x = golden_data::floats3(file, "golden.query");
   xt::xtensor<float, 3> y = xt::zeros<float>(x.shape());
   tfm::workspace ws(threads);
@@ -364,7 +362,11 @@ TEST_CASE("wrapper_attention_block with relative positions matches LN(x + attent
     run(x, y);
     golden_data::require_close(file, y.data());
   }
+  // Paths as the weights are scoped: Keras's "/" with Keras names, PyTorch's "." by default.
+  CHECK_THAT(tfm::summary<model>(tfm::naming::keras),
+             Catch::Contains("block/attention (relative_position_attention)") &&
+                 Catch::Contains("block/norm (layer_norm)"));
   CHECK_THAT(tfm::summary<model>(),
-             Catch::Contains("block.attention (relative_position_attention)") &&
-                 Catch::Contains("block.norm (layer_norm)"));
+             Catch::Contains("block.attention (relative_position_attention)"));
+  CHECK_THAT(tfm::to_dot<model>(tfm::naming::keras), Catch::Contains("block/norm"));
 }

@@ -72,9 +72,9 @@ TEST_CASE("layer_norm: Keras names and Keras's default epsilon") {
 
 TEST_CASE(
     "feed_forward matches linear1 -> activation -> linear2 for relu, exact GELU and tanh GELU") {
-  using relu_block = tfm::feed_forward<"ff", 53, tfm::relu, d_model<30>>;
-  using gelu_block = tfm::feed_forward<"ff", 53, tfm::gelu, d_model<30>>;
-  using tanh_block = tfm::feed_forward<"ff", 53, tfm::gelu_tanh, d_model<30>>;
+  using relu_block = tfm::feed_forward<"ff", 53, tfm::activations::relu, d_model<30>>;
+  using gelu_block = tfm::feed_forward<"ff", 53, tfm::activations::gelu, d_model<30>>;
+  using tanh_block = tfm::feed_forward<"ff", 53, tfm::activations::gelu_tanh, d_model<30>>;
   STATIC_REQUIRE(relu_block::parameter_count == 2 * 30 * 53 + 53 + 30);
   check_single_input_golden<relu_block, tfm::simd::best_available>("pytorch_feed_forward_relu", 2);
   check_single_input_golden<relu_block, tfm::simd::scalar>("pytorch_feed_forward_relu", 1);
@@ -111,7 +111,7 @@ TEST_CASE("dense matches nn.Linear followed by each activation") {
 }
 
 TEST_CASE("dense: Keras and PyTorch names and layouts") {
-  using layer = tfm::dense<"out", 3, tfm::linear, d_model<2>>;
+  using layer = tfm::dense<"out", 3, tfm::activations::linear, d_model<2>>;
   const auto keras = layer::expected_weights(tfm::naming::keras, "out/");
   REQUIRE(keras.size() == 2);
   REQUIRE(keras[0].name == "out/kernel");
@@ -122,7 +122,7 @@ TEST_CASE("dense: Keras and PyTorch names and layouts") {
   // The same matrix in both layouts gives the same product: W = [[1, 2, 3], [4, 5, 6]] (in, out).
   const std::vector<float> kernel{1, 2, 3, 4, 5, 6}, weight{1, 4, 2, 5, 3, 6}, bias{0, 0, 0};
   const auto pk = layer::from_weights(
-      tfm::naming::keras, [&](const std::string& n) { return n == "kernel" ? kernel : bias; });
+      tfm::naming::keras, [&](const std::string& n) { return n == "out/kernel" ? kernel : bias; });
   const auto pt = layer::from_weights(
       tfm::naming::pytorch, [&](const std::string& n) { return n == "weight" ? weight : bias; });
   xt::xtensor<float, 3> x = {{{1.0f, 10.0f}}}, yk = xt::zeros<float>({1, 1, 3}),
@@ -136,9 +136,9 @@ TEST_CASE("dense: Keras and PyTorch names and layouts") {
 }
 
 TEST_CASE("dense: a wrong run-time width throws shape_error naming the layer") {
-  using layer = tfm::dense<"out", 3, tfm::linear, d_model<2>>;
+  using layer = tfm::dense<"out", 3, tfm::activations::linear, d_model<2>>;
   const auto p = layer::from_weights(tfm::naming::keras, [](const std::string& n) {
-    return std::vector<float>(n == "kernel" ? 6 : 3, 1.0f);
+    return std::vector<float>(n == "out/kernel" ? 6 : 3, 1.0f);
   });
   xt::xtensor<float, 3> x = xt::zeros<float>({1, 4, 5}), y = xt::zeros<float>({1, 4, 3});
   tfm::workspace ws(1);

@@ -29,12 +29,12 @@ const std::string data_dir = std::string(TYPEFORMER_TEST_DATA) + "/model/";
 using post_norm_relu_layer =
     tfm::sequential<tfm::residual<tfm::multi_head_attention<"self_attn", heads<4>>,
                                   tfm::post_norm<tfm::layer_norm<"norm1">>>,
-                    tfm::residual<tfm::feed_forward<"ff", 52, tfm::relu>,
+                    tfm::residual<tfm::feed_forward<"ff", 52, tfm::activations::relu>,
                                   tfm::post_norm<tfm::layer_norm<"norm2">>>>;
 using pre_norm_gelu_layer =
     tfm::sequential<tfm::residual<tfm::multi_head_attention<"self_attn", heads<4>>,
                                   tfm::pre_norm<tfm::layer_norm<"norm1", tfm::epsilon<1, -6>>>>,
-                    tfm::residual<tfm::feed_forward<"ff", 52, tfm::gelu>,
+                    tfm::residual<tfm::feed_forward<"ff", 52, tfm::activations::gelu>,
                                   tfm::pre_norm<tfm::layer_norm<"norm2", tfm::epsilon<1, -6>>>>>;
 
 constexpr tfm::extent_t post_norm_relu_layer_parameters =
@@ -167,7 +167,8 @@ TEST_CASE("zero_padded_positions passes its input through when the call has no p
 TEST_CASE("transformer_encoder_layer is nn.TransformerEncoderLayer in one named type") {
   using post = tfm::transformer_encoder_layer<heads<4>, dim_feedforward<52>>;
   using pre = tfm::transformer_encoder_layer<heads<4>, dim_feedforward<52>, tfm::norm_first,
-                                             tfm::activation_is<tfm::gelu>, tfm::epsilon<1, -6>>;
+                                             tfm::with_activation<tfm::activations::gelu>,
+                                             tfm::epsilon<1, -6>>;
   using post_model =
       tfm::model<tfm::input<batch<tfm::dynamic>, seq<tfm::dynamic>, d_model<36>>, post>;
   using pre_model = tfm::model<tfm::input<batch<3>, seq<7>, d_model<36>>, pre>;
@@ -222,7 +223,8 @@ TEST_CASE(
     "and memory padding") {
   using post = tfm::transformer_decoder_layer<heads<4>, dim_feedforward<52>>;
   using pre = tfm::transformer_decoder_layer<heads<4>, dim_feedforward<52>, tfm::norm_first,
-                                             tfm::activation_is<tfm::gelu>, tfm::epsilon<1, -6>>;
+                                             tfm::with_activation<tfm::activations::gelu>,
+                                             tfm::epsilon<1, -6>>;
   STATIC_REQUIRE(decoder_model<post>::parameter_count ==
                  post_norm_relu_layer_parameters + (4 * 36 * 36 + 4 * 36) + 2 * 36);
   check_decoder_golden<decoder_model<post>>("pytorch_decoder_layer_post_relu", 2);

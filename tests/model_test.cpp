@@ -17,10 +17,11 @@ using namespace tfm::dims;
 
 namespace {
 
-using encoder_layer = tfm::sequential<
-    tfm::residual<tfm::multi_head_attention<"self_attn", heads<4>>,
-                  tfm::post_norm<tfm::layer_norm<"norm1">>>,
-    tfm::residual<tfm::feed_forward<"ff", 52, tfm::relu>, tfm::pre_norm<tfm::layer_norm<"norm2">>>>;
+using encoder_layer =
+    tfm::sequential<tfm::residual<tfm::multi_head_attention<"self_attn", heads<4>>,
+                                  tfm::post_norm<tfm::layer_norm<"norm1">>>,
+                    tfm::residual<tfm::feed_forward<"ff", 52, tfm::activations::relu>,
+                                  tfm::pre_norm<tfm::layer_norm<"norm2">>>>;
 using small_model = tfm::model<tfm::input<batch<tfm::dynamic>, seq<7>, d_model<36>, max_batch<4>>,
                                tfm::repeat<"layers", 2, encoder_layer>, tfm::layer_norm<"norm">>;
 
@@ -58,10 +59,11 @@ TEST_CASE("a model's shape, parameter count and workspace are compile-time const
   STATIC_REQUIRE(small_model::workspace_bytes_for(1, 7) < small_model::workspace_bytes);
 
   // The example from DESIGN.md: 6 post-norm layers, d_model 512, 8 heads, FFN 2048.
-  using big_layer = tfm::sequential<tfm::residual<tfm::multi_head_attention<"self_attn", heads<8>>,
-                                                  tfm::post_norm<tfm::layer_norm<"norm1">>>,
-                                    tfm::residual<tfm::feed_forward<"ff", 2048, tfm::relu>,
-                                                  tfm::post_norm<tfm::layer_norm<"norm2">>>>;
+  using big_layer =
+      tfm::sequential<tfm::residual<tfm::multi_head_attention<"self_attn", heads<8>>,
+                                    tfm::post_norm<tfm::layer_norm<"norm1">>>,
+                      tfm::residual<tfm::feed_forward<"ff", 2048, tfm::activations::relu>,
+                                    tfm::post_norm<tfm::layer_norm<"norm2">>>>;
   using encoder = tfm::model<tfm::input<batch<tfm::dynamic>, seq<128>, d_model<512>>,
                              tfm::repeat<"layers", 6, big_layer>>;
   STATIC_REQUIRE(encoder::parameter_count == 18'914'304);
@@ -170,7 +172,7 @@ TEST_CASE("a runner checks every run-time extent against the model and its maxim
   REQUIRE_THROWS_WITH(run(view_in(x.data(), {5, 7, 36}), view_out(y.data(), {5, 7, 36})),
                       "model \"input\": batch size (5) exceeds the declared maximum (4)");
   REQUIRE_THROWS_WITH(run(view_in(x.data(), {2, 6, 36}), view_out(y.data(), {2, 6, 36})),
-                      "model \"input\": input extent (6) does not match the declared extent (7)");
+                      "model \"input\": sequence length (6) does not match the declared seq (7)");
   REQUIRE_THROWS_WITH(run(view_in(x.data(), {2, 7, 36}), view_out(y.data(), {1, 7, 36})),
                       "model \"output\": output extent (1) does not match the layer's output (2)");
   REQUIRE_THROWS_WITH(run(view_in(x.data(), {2, 7, 36}), view_out(x.data(), {2, 7, 36})),
@@ -219,7 +221,7 @@ TEST_CASE("summary prints a Keras-style table and to_dot a Graphviz graph") {
   REQUIRE(tfm::summary<model>() == expected);
 
   using one_block = tfm::model<tfm::input<batch<2>, seq<tfm::dynamic>, d_model<36>>,
-                               tfm::residual<tfm::feed_forward<"ff", 52, tfm::gelu>,
+                               tfm::residual<tfm::feed_forward<"ff", 52, tfm::activations::gelu>,
                                              tfm::pre_norm<tfm::layer_norm<"norm">>>>;
   const std::string dot =
       "digraph model {\n"
@@ -348,4 +350,42 @@ TEST_CASE("random_parameters gives Glorot-bounded kernels, unit norm scales, zer
   tfm::runner<conv_model> run(conv);
   const auto y = run(xt::xtensor<float, 3>(xt::ones<float>({2, 9, 6})));
   CHECK(std::all_of(y.begin(), y.end(), [](float v) { return std::isfinite(v); }));
+}
+
+TEST_CASE("a lone layer's weights: under its name with Keras names, under none with PyTorch's") {
+  using dense = tfm::dense<"dense", 4, tfm::activations::linear, d_model<3>>;
+  using mha = tfm::multi_head_attention<"mha", heads<2>, d_model<4>>;
+  using keras_multi_head =
+      tfm::multi_head_attention<"self", heads<2>, d_model<4>, tfm::keras_multi_head_weights>;
+  using norm = tfm::layer_norm<"norm", d_model<4>>;
+  CHECK(dense::expected_weights(tfm::naming::keras).front().name == "dense/kernel");
+  CHECK(dense::expected_weights(tfm::naming::pytorch).front().name == "weight");
+  CHECK(mha::expected_weights(tfm::naming::keras).front().name == "mha/query/kernel");
+  CHECK(mha::expected_weights(tfm::naming::pytorch).front().name == "in_proj_weight");
+  CHECK(keras_multi_head::expected_weights(tfm::naming::keras).front().name == "self/self_Wq");
+  CHECK(norm::expected_weights(tfm::naming::keras).front().name == "norm/gamma");
+  // In a model, under the path, both ways.
+  using m = tfm::model<tfm::input<batch<1>, seq<2>, d_model<3>>, dense>;
+  CHECK(m::expected_weights(tfm::naming::keras).front().name == "dense/kernel");
+  CHECK(m::expected_weights(tfm::naming::pytorch).front().name == "dense.weight");
+  // load_weights, the manifest and random_parameters follow the same rule; an explicit prefix
+  // (here none) reads a file that stores the lone layer's weights otherwise.
+  tfm::io::safetensors_writer w;
+  w.add_floats("dense/kernel", {3, 4}, std::vector<float>(12, 0.5f));
+  w.add_floats("dense/bias", {4}, std::vector<float>(4, 0.0f));
+  const auto named = tfm::io::safetensors_file::from_bytes(w.to_bytes(), "named.safetensors");
+  CHECK_NOTHROW(tfm::load_weights<dense>(named, tfm::naming::keras));
+  CHECK(tfm::manifest<dense>(tfm::naming::keras).tensors.front().name == "dense/kernel");
+  tfm::io::safetensors_writer bare;
+  bare.add_floats("kernel", {3, 4}, std::vector<float>(12, 0.5f));
+  bare.add_floats("bias", {4}, std::vector<float>(4, 0.0f));
+  const auto bare_file = tfm::io::safetensors_file::from_bytes(bare.to_bytes(), "bare.safetensors");
+  CHECK_THROWS_WITH(tfm::load_weights<dense>(bare_file, tfm::naming::keras),
+                    Catch::Contains("missing tensor \"dense/kernel\""));
+  CHECK_NOTHROW(tfm::load_weights<dense>(bare_file, tfm::naming::keras, {.prefix = ""}));
+  // A Keras-named file read with PyTorch names says which names it holds.
+  CHECK_THROWS_WITH(tfm::load_weights<dense>(named, tfm::naming::pytorch),
+                    Catch::Contains("missing tensor \"weight\"") &&
+                        Catch::Contains("the file's 2 tensors are named as Keras names them, e.g. "
+                                        "\"dense/kernel\": load it with naming::keras)"));
 }

@@ -30,9 +30,10 @@ using lstm_heads_model =
 using conv_options = tfm::padding<tfm::conv_padding::same>;
 using cnn_heads_model = tfm::model<
     tfm::tokens<batch<tfm::dynamic>, seq<11>, max_batch<4>>, tfm::embedding<"embed", 30, 8>,
-    tfm::multi_head_list<tfm::conv1d<"conv3", 6, 3, conv_options, tfm::with_activation<tfm::relu>>,
-                         tfm::conv1d<"conv5", 6, 5, conv_options, tfm::with_activation<tfm::relu>>,
-                         tfm::conv1d<"conv7", 6, 7, conv_options, tfm::with_activation<tfm::relu>>>,
+    tfm::multi_head_list<
+        tfm::conv1d<"conv3", 6, 3, conv_options, tfm::with_activation<tfm::activations::relu>>,
+        tfm::conv1d<"conv5", 6, 5, conv_options, tfm::with_activation<tfm::activations::relu>>,
+        tfm::conv1d<"conv7", 6, 7, conv_options, tfm::with_activation<tfm::activations::relu>>>,
     tfm::flatten<>, tfm::dense<"dense", 4, tfm::activations::softmax>>;
 
 // Two LSTM(5, return_sequences) copies concatenated on the features, then a Dense per position.

@@ -3,6 +3,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include <string>
 #include <type_traits>
 
@@ -57,6 +59,15 @@ void check_pytorch_lstm_last(std::size_t threads) {
   tfm::workspace ws(threads);
   layer::forward<Arch>(params, x, y, ws);
   golden_data::require_close(file, y.data());
+  // The final states from a zero start without zero tensors: h_n is the last output PyTorch
+  // gave, and both states equal those of explicit zero initial states.
+  xt::xtensor<float, 2> hn = xt::zeros<float>({4, 16}), cn = hn, y2 = hn;
+  layer::forward<Arch>(params, x, y2, ws, tfm::zero_state, tfm::zero_state, hn, cn);
+  golden_data::require_close(file, hn.data());
+  xt::xtensor<float, 2> zeros = xt::zeros<float>({4, 16}), hn0 = zeros, cn0 = zeros;
+  layer::forward<Arch>(params, x, y2, ws, zeros, zeros, hn0, cn0);
+  REQUIRE(std::equal(hn.begin(), hn.end(), hn0.begin()));
+  REQUIRE(std::equal(cn.begin(), cn.end(), cn0.begin()));
 }
 
 // Conv1D goldens: (batch, length, channels) in and out, weights under `conv`.
@@ -165,8 +176,8 @@ TEST_CASE("conv1d matches Keras Conv1D (TensorFlow.js): same with stride 2, caus
   using tfm::conv_padding;
   check_conv1d_everywhere<
       tfm::conv1d<"conv", 6, 3, d_model<4>, tfm::strides<2>, tfm::padding<conv_padding::same>,
-                  tfm::with_activation<tfm::relu>>>("keras_conv1d_same_strided",
-                                                    tfm::naming::keras);
+                  tfm::with_activation<tfm::activations::relu>>>("keras_conv1d_same_strided",
+                                                                 tfm::naming::keras);
   check_conv1d_everywhere<tfm::conv1d<"conv", 6, 3, d_model<4>, tfm::dilation_rate<2>,
                                       tfm::padding<conv_padding::causal>>>(
       "keras_conv1d_causal_dilated", tfm::naming::keras);

@@ -42,7 +42,7 @@ using vectors_model = tfm::model<
     tfm::input<batch<tfm::dynamic>, seq<tfm::dynamic>, d_model<10>, max_batch<2>, max_seq<6>>,
     Layers...>;
 
-using hidden = tfm::dense<"hidden", 16, tfm::activation::relu>;
+using hidden = tfm::dense<"hidden", 16, tfm::activations::relu>;
 using norm = tfm::layer_norm<"norm", tfm::epsilon<1, -5>>;
 using out = tfm::dense<"out", 4>;
 using dense_norm = exported_models::keras_dense_norm;
@@ -92,13 +92,14 @@ TEST_CASE("tfjs: Embedding → LSTM → Dense(softmax) and Conv1D → Dense save
   using conv_model = tfm::model<
       tfm::input<batch<tfm::dynamic>, seq<tfm::dynamic>, d_model<5>, max_batch<2>, max_seq<9>>,
       tfm::conv1d<"conv", 6, 3, tfm::padding<tfm::conv_padding::same>,
-                  tfm::with_activation<tfm::activation::relu>>,
+                  tfm::with_activation<tfm::activations::relu>>,
       tfm::dense<"out", 2>>;
   loads_and_verifies<conv_model>("conv1d");
 
   using valid_conv = tfm::model<
       tfm::input<batch<tfm::dynamic>, seq<tfm::dynamic>, d_model<5>, max_batch<2>, max_seq<9>>,
-      tfm::conv1d<"conv", 6, 3, tfm::with_activation<tfm::activation::relu>>, tfm::dense<"out", 2>>;
+      tfm::conv1d<"conv", 6, 3, tfm::with_activation<tfm::activations::relu>>,
+      tfm::dense<"out", 2>>;
   CHECK(refusal<valid_conv>("conv1d") ==
         "model (keras names) in " + tfjs_dir +
             "conv1d/model.json: layer \"conv\": Conv1D padding is \"same\" in model.json, the "
@@ -133,10 +134,10 @@ TEST_CASE(
 
 TEST_CASE("tfjs: the topology check names the layer and both values") {
   const std::string where = "model (keras names) in " + tfjs_dir + "dense_norm/model.json: ";
-  CHECK(refusal<vectors_model<tfm::dense<"hidden", 32, tfm::activation::relu>, norm, out>>(
+  CHECK(refusal<vectors_model<tfm::dense<"hidden", 32, tfm::activations::relu>, norm, out>>(
             "dense_norm") ==
         where + "layer \"hidden\": Dense units is 16 in model.json, the declaration has 32");
-  CHECK(refusal<vectors_model<tfm::dense<"hidden", 16, tfm::activation::tanh>, norm, out>>(
+  CHECK(refusal<vectors_model<tfm::dense<"hidden", 16, tfm::activations::tanh>, norm, out>>(
             "dense_norm") == where +
                                  "layer \"hidden\": Dense activation is \"relu\" in model.json, "
                                  "the declaration has \"tanh\"");
@@ -146,7 +147,7 @@ TEST_CASE("tfjs: the topology check names the layer and both values") {
             "declaration has 0.001");
   CHECK(
       refusal<vectors_model<hidden, norm,
-                            tfm::dense<"out", 4, tfm::activation::identity, tfm::use_bias<false>>>>(
+                            tfm::dense<"out", 4, tfm::activations::linear, tfm::use_bias<false>>>>(
           "dense_norm") ==
       where + "layer \"out\": Dense use_bias is true in model.json, the declaration has false");
   CHECK(refusal<vectors_model<hidden, norm>>("dense_norm") ==
@@ -183,7 +184,7 @@ TEST_CASE("tfjs: an option typeformer does not implement is refused, not dropped
       tfm::model<tfm::tokens<batch<tfm::dynamic>, seq<tfm::dynamic>, max_batch<3>, max_seq<7>>,
                  tfm::embedding<"embedding", 30, 8>,
                  tfm::lstm<"lstm", 12, tfm::return_sequences<true>>,
-                 tfm::dense<"classifier", 3, tfm::activation::softmax>>;
+                 tfm::dense<"classifier", 3, tfm::activations::softmax>>;
   const auto edited = [&](const std::string& from, const std::string& to) {
     std::string t = text;
     const auto at = t.find(from);

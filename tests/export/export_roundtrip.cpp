@@ -34,9 +34,9 @@ void load(const std::string& path, Naming naming = {}) {
 }
 
 void load_as(std::string_view declaration, const std::string& path) {
-  if (declaration == "small_encoder") return load<small_encoder<tfm::activation::gelu>>(path);
+  if (declaration == "small_encoder") return load<small_encoder<tfm::activations::gelu>>(path);
   if (declaration == "small_encoder_with_relu")
-    return load<small_encoder<tfm::activation::relu>>(path);
+    return load<small_encoder<tfm::activations::relu>>(path);
   if (declaration == "causal_token_model") return load<causal_token_model<tfm::norm_first>>(path);
   if (declaration == "causal_token_model_post_norm") return load<causal_token_model<>>(path);
   if (declaration == "small_decoder") return load<exported_models::small_decoder<>>(path);
@@ -52,7 +52,7 @@ void load_as(std::string_view declaration, const std::string& path) {
   if (declaration == "keras_dense_norm_with_tanh")  // the file cannot tell; the self-test can
     return load<tfm::model<
         tfm::input<batch<tfm::dynamic>, seq<tfm::dynamic>, d_model<10>, max_batch<2>, max_seq<6>>,
-        tfm::dense<"hidden", 16, tfm::activation::tanh>,
+        tfm::dense<"hidden", 16, tfm::activations::tanh>,
         tfm::layer_norm<"norm", tfm::epsilon<1, -5>>, tfm::dense<"out", 4>>>(path,
                                                                              tfm::naming::keras);
   if (declaration == "keras_embedding_lstm")

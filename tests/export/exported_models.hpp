@@ -11,12 +11,12 @@ using namespace typeformer::dims;
 
 // examples/pytorch_modules.py: small_encoder. PyTorch's inference fast path zeroes padded
 // positions before the final norm, hence zero_padded_positions.
-template <tfm::activation Activation>
+template <tfm::activation_function Activation>
 using small_encoder = tfm::model<
     tfm::input<batch<tfm::dynamic>, seq<tfm::dynamic>, d_model<32>, max_batch<4>, max_seq<16>>,
     tfm::repeat<"layers", 2,
                 tfm::transformer_encoder_layer<heads<4>, dim_feedforward<64>,
-                                               tfm::activation_is<Activation>>>,
+                                               tfm::with_activation<Activation>>>,
     tfm::zero_padded_positions, tfm::layer_norm<"norm">>;
 
 // examples/pytorch_modules.py: causal_token_model (the causal mask comes from the self-test's
@@ -51,7 +51,7 @@ using encoder_with_head = tfm::model<
 // Dense(16, relu) -> LayerNormalization(epsilon 1e-5) -> Dense(4).
 using keras_dense_norm = tfm::model<
     tfm::input<batch<tfm::dynamic>, seq<tfm::dynamic>, d_model<10>, max_batch<2>, max_seq<6>>,
-    tfm::dense<"hidden", 16, tfm::activation::relu>, tfm::layer_norm<"norm", tfm::epsilon<1, -5>>,
+    tfm::dense<"hidden", 16, tfm::activations::relu>, tfm::layer_norm<"norm", tfm::epsilon<1, -5>>,
     tfm::dense<"out", 4>>;
 
 // Embedding(30, 8) -> LSTM(12, return_sequences) -> Dense(3, softmax).
@@ -59,7 +59,7 @@ using keras_embedding_lstm =
     tfm::model<tfm::tokens<batch<tfm::dynamic>, seq<tfm::dynamic>, max_batch<3>, max_seq<7>>,
                tfm::embedding<"embedding", 30, 8>,
                tfm::lstm<"lstm", 12, tfm::return_sequences<true>>,
-               tfm::dense<"classifier", 3, tfm::activation::softmax>>;
+               tfm::dense<"classifier", 3, tfm::activations::softmax>>;
 
 // LayerNormalization(epsilon 1e-6)(x + MultiHeadAttention(num_heads 3, key_dim 4)(x, x)).
 using keras_mha_block = tfm::model<
@@ -70,6 +70,6 @@ using keras_mha_block = tfm::model<
 // keras-multi-head's MultiHeadAttention(head_num=3) named "self", d = 12, relu projections.
 using keras_multi_head_self =
     tfm::multi_head_attention<"self", heads<3>, d_model<12>, tfm::keras_multi_head_weights,
-                              tfm::projection_activation<tfm::relu>>;
+                              tfm::projection_activation<tfm::activations::relu>>;
 
 }  // namespace exported_models

@@ -76,7 +76,7 @@ using bahdanau = tfm::bahdanau_attention<"bahdanau", 3, d_model<4>>;
 // tests/data/tfjs/dense_norm: the tfjs target's seeds load into it, with their self-test.
 using tfjs_dense_norm = tfm::model<
     tfm::input<batch<tfm::dynamic>, seq<tfm::dynamic>, d_model<10>, max_batch<2>, max_seq<6>>,
-    tfm::dense<"hidden", 16, tfm::activation::relu>, tfm::layer_norm<"norm", tfm::epsilon<1, -5>>,
+    tfm::dense<"hidden", 16, tfm::activations::relu>, tfm::layer_norm<"norm", tfm::epsilon<1, -5>>,
     tfm::dense<"out", 4>>;
 
 /// One call on a fixed, valid input (token ids or floats): the weights are what is fuzzed.

@@ -9,7 +9,7 @@ namespace tfm = typeformer;
 using namespace typeformer::dims;
 
 // examples/pytorch_modules.py's small_encoder, as exported to tests/data/export.
-using small_encoder = exported_models::small_encoder<tfm::activation::gelu>;
+using small_encoder = exported_models::small_encoder<tfm::activations::gelu>;
 
 // The same with a wider feed-forward: the file's linear1/linear2 tensors are mis-shaped for it.
 using small_encoder_wide_feedforward = tfm::model<

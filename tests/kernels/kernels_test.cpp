@@ -111,7 +111,7 @@ void check_bf16_widening_paths_agree() {
   std::vector<float> all(rows * outputs), one(outputs);
   tk::basic_gemm_args<tk::packed_bf16_matrix> args{x.data(),    inputs, rows,       &packed,
                                                    bias.data(), 0.5f,   all.data(), outputs};
-  args.act = typeformer::activation::gelu;
+  args.act = typeformer::kernels::activation::gelu;
   args.residual = residual.data(), args.ld_residual = outputs;
   tk::gemm<Arch>(args);
   for (std::size_t r = 0; r < rows; ++r) {
@@ -128,7 +128,7 @@ void check_bf16_widening_paths_agree() {
 // same order, so all give the same bits: with a bias, a residual, three K blocks, a whole row
 // block and every row and panel tail (no subnormal values, which the instruction flushes).
 template <class Arch>
-void check_bf16_products_paths_agree(typeformer::activation act) {
+void check_bf16_products_paths_agree(typeformer::kernels::activation act) {
   const std::size_t rows = tk::gemm_row_block + 19, inputs = 2 * tk::gemm_k_block + 5;
   const std::size_t outputs = 16 * 9 + 5, ldx = inputs + 3;  // x's rows apart
   const auto x = random_vector(rows * ldx, 61, 3.0f), w = random_vector(inputs * outputs, 62);
@@ -142,7 +142,7 @@ void check_bf16_products_paths_agree(typeformer::activation act) {
   tk::detail::gemm_portable<Arch>(args, 0, rows, 0, packed.panels());
   // The scalar path's activations are not Arch's (std::erf against xsimd's): compare them
   // before any activation only.
-  if (act == typeformer::activation::identity) {
+  if (act == typeformer::kernels::activation::identity) {
     auto one_lane = args;
     one_lane.y = scalar.data();
     tk::detail::gemm_portable<simd::scalar>(one_lane, 0, rows, 0, packed.panels());
@@ -276,8 +276,8 @@ void check_project_keys_and_values(std::size_t batch, std::size_t key_len, std::
 }
 
 template <class Arch, class Weights = tk::packed_matrix>
-void check_gemm_epilogue(typeformer::activation act, bool with_residual, std::size_t rows = 7,
-                         std::size_t inputs = 9, std::size_t outputs = 21) {
+void check_gemm_epilogue(typeformer::kernels::activation act, bool with_residual,
+                         std::size_t rows = 7, std::size_t inputs = 9, std::size_t outputs = 21) {
   const auto x = random_vector(rows * inputs, 21, 2.0f);
   const auto w = random_vector(inputs * outputs, 22);
   const auto residual = random_vector(rows * outputs, 23);
@@ -296,23 +296,23 @@ void check_gemm_epilogue(typeformer::activation act, bool with_residual, std::si
         z += multiplied<Weights>(x[r * inputs + k]) * stored<Weights>(w[k * outputs + n]);
       double ref = z;
       switch (act) {
-        case typeformer::activation::relu:
+        case typeformer::kernels::activation::relu:
           ref = std::max(z, 0.0);
           break;
-        case typeformer::activation::gelu:
+        case typeformer::kernels::activation::gelu:
           ref = 0.5 * z * (1 + std::erf(z / std::sqrt(2.0)));
           break;
-        case typeformer::activation::gelu_tanh:
+        case typeformer::kernels::activation::gelu_tanh:
           ref = 0.5 * z * (1 + std::tanh(std::sqrt(2 / M_PI) * (z + 0.044715 * z * z * z)));
           break;
-        case typeformer::activation::tanh:
+        case typeformer::kernels::activation::tanh:
           ref = std::tanh(z);
           break;
-        case typeformer::activation::sigmoid:
+        case typeformer::kernels::activation::sigmoid:
           ref = 1 / (1 + std::exp(-z));
           break;
-        case typeformer::activation::identity:
-        case typeformer::activation::softmax:  // a row operation, never an epilogue
+        case typeformer::kernels::activation::identity:
+        case typeformer::kernels::activation::softmax:  // a row operation, never an epilogue
           break;
       }
       if (with_residual) ref += residual[r * outputs + n];
@@ -766,7 +766,7 @@ void check_bf16_gemm() {
   for (std::size_t rows : {1, 2, 5, 14})
     for (std::size_t outputs : {13, 35, 64, 131, 144}) check_gemm<Arch, Matrix>(rows, 33, outputs);
   check_gemm<Arch, Matrix>(1, 513, 2 * 96 + 5, 2);  // one row: split over panels
-  using typeformer::activation;
+  using typeformer::kernels::activation;
   for (activation act : {activation::identity, activation::relu, activation::gelu})
     check_gemm_epilogue<Arch, Matrix>(act, act == activation::gelu);
   check_gemm_epilogue<Arch, Matrix>(activation::gelu, true, 11, 2 * tk::gemm_k_block + 5, 37);
@@ -835,7 +835,8 @@ void kernel_suite() {
     // Three K blocks with partial sums kept in y between them; a whole row block and tails of
     // 4, 2 and 1 rows (7 past it); 53 outputs: panel pairs and a lone tail panel.
     check_gemm<Arch>(tk::gemm_row_block + 7, 2 * tk::gemm_k_block + 300, 53);
-    check_gemm_epilogue<Arch>(typeformer::activation::gelu, true, 11, 2 * tk::gemm_k_block + 5, 37);
+    check_gemm_epilogue<Arch>(typeformer::kernels::activation::gelu, true, 11,
+                              2 * tk::gemm_k_block + 5, 37);
   }
   SECTION("gemm: few rows, each panel count of their wider micro-kernels") {
     // One and two rows take up to 8 panels per call, then half as many for what is left: 1-9
@@ -844,7 +845,8 @@ void kernel_suite() {
     for (std::size_t rows : {1, 2, 3, 5, 14})
       for (std::size_t outputs : {13, 16, 35, 61, 64, 80, 109, 131, 144})
         check_gemm<Arch>(rows, 33, outputs);
-    check_gemm_epilogue<Arch>(typeformer::activation::gelu, true, 1, 2 * tk::gemm_k_block + 5, 99);
+    check_gemm_epilogue<Arch>(typeformer::kernels::activation::gelu, true, 1,
+                              2 * tk::gemm_k_block + 5, 99);
   }
   SECTION("gemm, bfloat16 weights: pairs of inputs, odd K, K blocks, tails, threads") {
     check_bf16_gemm<Arch, tk::packed_bf16_matrix>();
@@ -853,8 +855,8 @@ void kernel_suite() {
   }
   SECTION("gemm, bfloat16 products (vdpbf16ps's arithmetic): shapes, tails, threads, paths") {
     check_bf16_gemm<Arch, tk::packed_bf16_dot_matrix>();
-    check_bf16_products_paths_agree<Arch>(typeformer::activation::identity);
-    check_bf16_products_paths_agree<Arch>(typeformer::activation::gelu);
+    check_bf16_products_paths_agree<Arch>(typeformer::kernels::activation::identity);
+    check_bf16_products_paths_agree<Arch>(typeformer::kernels::activation::gelu);
     check_bf16_products_path_chosen<Arch>();
     if constexpr (tk::detail::has_bf16_dot_kernels<Arch>) check_round_to_pairs<Arch>();
   }
@@ -882,7 +884,7 @@ void kernel_suite() {
     check_project_keys_and_values<Arch>(1, 200, 2);  // one sequence over several tiles
   }
   SECTION("gemm epilogues: activations and a residual") {
-    using typeformer::activation;
+    using typeformer::kernels::activation;
     for (activation act : {activation::identity, activation::relu, activation::gelu,
                            activation::gelu_tanh, activation::tanh, activation::sigmoid})
       check_gemm_epilogue<Arch>(act, act == activation::gelu);

@@ -117,7 +117,11 @@ struct batch_exceeds_maximum;
 template <class Layer, extent_t Found, extent_t Maximum>
 struct sequence_exceeds_maximum;
 template <class Layer, extent_t Found, extent_t Expected>
-struct input_shape_does_not_match;
+struct input_batch_does_not_match;
+template <class Layer, extent_t Found, extent_t Expected>
+struct input_length_does_not_match;
+template <class Layer, extent_t Found, extent_t Expected>
+struct input_width_does_not_match;
 
 template <class Layer, extent_t Unused1, extent_t Unused2>
 struct tokens_need_an_embedding_first;
@@ -255,8 +259,14 @@ template <>
 inline constexpr std::string_view sentence<sequence_exceeds_maximum> =
     "sequence length ({}) exceeds the declared maximum ({})";
 template <>
-inline constexpr std::string_view sentence<input_shape_does_not_match> =
-    "input extent ({}) does not match the declared extent ({})";
+inline constexpr std::string_view sentence<input_batch_does_not_match> =
+    "batch size ({}) does not match the declared batch ({})";
+template <>
+inline constexpr std::string_view sentence<input_length_does_not_match> =
+    "sequence length ({}) does not match the declared seq ({})";
+template <>
+inline constexpr std::string_view sentence<input_width_does_not_match> =
+    "width ({}) does not match the declared d_model ({})";
 
 /// `kind "name": sentence` with the numbers put in place of the `{}`s.
 inline std::string format_rule(std::string_view kind, std::string_view name, std::string_view text,

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <vector>
 
@@ -32,6 +33,20 @@ inline constexpr bool is_naming_v = std::is_same_v<T, pytorch_t> || std::is_same
 }  // namespace typeformer::naming
 
 namespace typeformer {
+
+/// The prefix of a layer's weight names when the layer stands alone rather than in a model.
+/// One rule for both frameworks, as each writes a lone layer's weights: Keras names every weight
+/// under its layer's name, alone or in a model (`dense/kernel`, `self/self_Wq`); a PyTorch
+/// module's own state_dict carries no name of the module (`weight`, `in_proj_weight`), its name
+/// being the path a parent module gives it. In a model both frameworks prefix the layer's path.
+template <class Naming>
+std::string standalone_prefix(std::string_view layer_name) {
+  if constexpr (std::is_same_v<Naming, naming::keras_t>)
+    return layer_name.empty() ? std::string()
+                              : std::string(layer_name) + naming::keras_t::separator;
+  else
+    return {};
+}
 
 /// One tensor a layer expects in a weight file: its full name and shape.
 struct weight_spec {

@@ -3,11 +3,12 @@
 // applied as `evaluate` copies them for the kernel, as keras-multi-head applies one to each of
 // its projections:
 //
-//   evaluate(out, softmax(s * activated(q, relu) * transpose(activated(k, relu))) *
-//                     activated(v, relu), ws);
+//   evaluate(out, softmax(s * activated(q, activations::relu) * transpose(activated(k,
+//   activations::relu))) *
+//                     activated(v, activations::relu), ws);
 //
 // (A declared layer applies it in its projection GEMM's store instead:
-// projection_activation<relu>.)
+// projection_activation<activations::relu>.)
 
 #include <string>
 #include <utility>
@@ -20,7 +21,7 @@ namespace typeformer::expr {
 
 template <class E>
 struct activated_node {
-  activation function;
+  activation_function function;
   E inner;
 };
 template <class E>
@@ -29,7 +30,7 @@ struct is_node<activated_node<E>> : std::true_type {};
 /// Queries, keys or values (a rank-4 view, a split_heads view or a leaf) with the element-wise
 /// activation `a` applied (shape_error for softmax, which is not element-wise).
 template <tensor_operand E>
-auto activated(E&& e, activation a) {
+auto activated(E&& e, activation_function a) {
   if (!is_element_wise(a))
     throw shape_error(
         "activated(x, a) applies an element-wise activation; softmax over a head's features is "

@@ -46,19 +46,21 @@ template <class V>
 struct input_of<leaf<V>> : std::true_type {
   static const V& view(const leaf<V>& n) { return n.view; }
   static const rotary_embedding* rotation(const leaf<V>&) { return nullptr; }
-  static const activation* function(const leaf<V>&) { return nullptr; }
+  static const activation_function* function(const leaf<V>&) { return nullptr; }
 };
 template <class V>
 struct input_of<rotated<leaf<V>>> : std::true_type {
   static const V& view(const rotated<leaf<V>>& n) { return n.inner.view; }
   static const rotary_embedding* rotation(const rotated<leaf<V>>& n) { return &n.embedding; }
-  static const activation* function(const rotated<leaf<V>>&) { return nullptr; }
+  static const activation_function* function(const rotated<leaf<V>>&) { return nullptr; }
 };
 template <class V>
 struct input_of<activated_node<leaf<V>>> : std::true_type {
   static const V& view(const activated_node<leaf<V>>& n) { return n.inner.view; }
   static const rotary_embedding* rotation(const activated_node<leaf<V>>&) { return nullptr; }
-  static const activation* function(const activated_node<leaf<V>>& n) { return &n.function; }
+  static const activation_function* function(const activated_node<leaf<V>>& n) {
+    return &n.function;
+  }
 };
 
 // The score subtree: q·kᵀ, optionally scaled, optionally masked. q(s) and k(s) give the
@@ -146,21 +148,25 @@ struct values_of<leaf<V>> : std::true_type {
   static constexpr auto function = no_function{};
   static const V& view(const leaf<V>& n) { return n.view; }
   static bindings<> operands(const leaf<V>&) { return {}; }
-  static const activation* activation_of(const leaf<V>&) { return nullptr; }
+  static const activation_function* activation_of(const leaf<V>&) { return nullptr; }
 };
 template <class V>
 struct values_of<activated_node<leaf<V>>> : std::true_type {
   static constexpr auto function = no_function{};
   static const V& view(const activated_node<leaf<V>>& n) { return n.inner.view; }
   static bindings<> operands(const activated_node<leaf<V>>&) { return {}; }
-  static const activation* activation_of(const activated_node<leaf<V>>& n) { return &n.function; }
+  static const activation_function* activation_of(const activated_node<leaf<V>>& n) {
+    return &n.function;
+  }
 };
 template <class V, auto E, class B>
 struct values_of<with_value_rows<leaf<V>, E, B>> : std::true_type {
   static constexpr auto function = E;
   static const V& view(const with_value_rows<leaf<V>, E, B>& n) { return n.inner.view; }
   static const B& operands(const with_value_rows<leaf<V>, E, B>& n) { return n.operands; }
-  static const activation* activation_of(const with_value_rows<leaf<V>, E, B>&) { return nullptr; }
+  static const activation_function* activation_of(const with_value_rows<leaf<V>, E, B>&) {
+    return nullptr;
+  }
 };
 
 template <class E>
@@ -332,9 +338,9 @@ void detail::evaluate_attention(Out&& out_in, const E& e, workspace& ws, fully_m
   const size_t scratch_per_thread = kernels::attention_scratch_floats(d, dv, row_term_floats);
   const size_t scratch_floats = ws.threads() * scratch_per_thread;
   // An activated input is copied like a rotated one (an input is one or the other).
-  const activation* q_activation = QI::function(q_node);
-  const activation* k_activation = KI::function(k_node);
-  const activation* v_activation = VI::activation_of(e.right);
+  const activation_function* q_activation = QI::function(q_node);
+  const activation_function* k_activation = KI::function(k_node);
+  const activation_function* v_activation = VI::activation_of(e.right);
   const size_t q_rotated_floats = q_rotation     ? b * h * lq * d + lq * q_rotated_dims
                                   : q_activation ? b * h * lq * d
                                                  : 0;
@@ -374,9 +380,9 @@ void detail::evaluate_attention(Out&& out_in, const E& e, workspace& ws, fully_m
   }
   // Activated inputs: a contiguous copy with the activation applied.
   const auto activate = [&](const float* x, kernels::head_strides from, size_t heads, size_t len,
-                            size_t width, activation a, float* to) {
+                            size_t width, activation_function a, float* to) {
     ws.pool().parallel_for(b * heads, 1, [&](size_t first, size_t last, size_t) {
-      kernels::activate_heads<A>(x, from.batch, from.head, from.row, heads, len, width, a, to,
+      kernels::activate_heads<A>(x, from.batch, from.head, from.row, heads, len, width, a.kind, to,
                                  first, last);
     });
     return to;
@@ -407,7 +413,7 @@ void detail::evaluate_attention(Out&& out_in, const E& e, workspace& ws, fully_m
     ws.pool().parallel_for(b * kv, 1, [&](size_t first, size_t last, size_t) {
       for (size_t pair = first; pair < last; ++pair)
         kernels::activate_rows_in_place<A>(vt + pair * lk * ops.v_stride, lk, ops.v_stride, dv,
-                                           *v_activation);
+                                           v_activation->kind);
     });
   ops.kt = kt, ops.v = vt;
   ops.out = out.data(), ops.out_batch = out_strides.batch, ops.out_head = out_strides.head,

@@ -22,14 +22,18 @@ template <class Layer, class Naming>
 typename Layer::parameters load_weights(const io::safetensors_file& file, Naming naming,
                                         const load_options& options = {}) {
   static_assert(naming::is_naming_v<Naming>, "pass typeformer::naming::pytorch or ::keras");
-  const std::vector<std::string> findings = detail::weight_mismatches(
-      Layer::expected_weights(naming, options.prefix), file, Naming::name, options);
+  const load_options resolved = detail::resolved_options<Layer, Naming>(options);
+  const std::string& prefix = *resolved.prefix;
+  const std::vector<weight_spec> expected = Layer::expected_weights(naming, prefix);
+  const std::vector<std::string> findings =
+      detail::weight_mismatches(expected, file, Naming::name, resolved);
   if (!findings.empty())
     throw weight_error(detail::concat(
         detail::weight_check_context(detail::layer_title<Layer>(), Naming::name, file.source()),
-        findings.front()));
+        findings.front(),
+        detail::other_naming_hint(expected, file, Naming::name, resolved.ignore_prefixes)));
   return Layer::from_weights(
-      naming, [&](const std::string& name) { return file.read_floats(name); }, options.prefix);
+      naming, [&](const std::string& name) { return file.read_floats(name); }, prefix);
 }
 
 /// A Keras model saved by TensorFlow.js (model.json and its shards): the topology is checked

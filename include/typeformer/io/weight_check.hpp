@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_set>
@@ -20,7 +21,9 @@ namespace typeformer {
 
 struct load_options {
   /// Prepended to every name the layer expects: "layers.0.self_attn." (PyTorch), "mha/" (Keras).
-  std::string prefix = {};
+  /// Unset: the layer's own, standalone_prefix (core/naming.hpp): under Keras names a lone
+  /// layer's weights are under its name (`dense/kernel`), under PyTorch names under none.
+  std::optional<std::string> prefix = {};
   /// Tensors under these prefixes are not weights and are not "unexpected": the exporter's
   /// self-test sample ("selftest.") and reference data kept beside the weights.
   std::vector<std::string> ignore_prefixes = {"selftest."};
@@ -54,6 +57,47 @@ std::string layer_title() {
                              : concat(Layer::kind, " \"", Layer::name, "\"");
 }
 
+/// `options` with the prefix `Layer`'s names take under `Naming` when the options leave it unset.
+template <class Layer, class Naming>
+load_options resolved_options(const load_options& options) {
+  load_options resolved = options;
+  if (!resolved.prefix) resolved.prefix = standalone_prefix<Naming>(Layer::name);
+  return resolved;
+}
+
+/// When a file's names look like the other framework's (a Keras `/` path or `kernel`, `gamma`,
+/// `embeddings`; PyTorch's `.` paths ending in `weight` or `bias`) and none of the expected
+/// names is in it, the sentence that says so; empty otherwise.
+inline std::string other_naming_hint(const std::vector<weight_spec>& expected,
+                                     const io::safetensors_file& file, std::string_view naming_name,
+                                     const std::vector<std::string>& ignored) {
+  for (const weight_spec& w : expected)
+    if (file.find(w.name)) return {};
+  std::size_t keras_like = 0, torch_like = 0, names = 0;
+  std::string example;
+  for (const io::tensor_info& t : file.tensors()) {
+    if (starts_with_any(t.name, ignored)) continue;
+    if (names++ == 0) example = t.name;
+    const std::string_view n = t.name;
+    const std::string_view last = n.substr(n.find_last_of("./") + 1);
+    if (n.find('/') != std::string_view::npos || last == "kernel" || last == "gamma" ||
+        last == "beta" || last == "embeddings" || last == "recurrent_kernel")
+      ++keras_like;
+    else if (last.ends_with("weight") || last.ends_with("bias"))
+      ++torch_like;
+  }
+  if (names == 0) return {};
+  if (naming_name == naming::keras_t::name && torch_like == names)
+    return concat(" (the file's ", std::to_string(names),
+                  " tensors are named as PyTorch names them, e.g. ",
+                  io::detail::quote_name(example), ": load it with naming::pytorch)");
+  if (naming_name == naming::pytorch_t::name && keras_like == names)
+    return concat(" (the file's ", std::to_string(names),
+                  " tensors are named as Keras names them, e.g. ", io::detail::quote_name(example),
+                  ": load it with naming::keras)");
+  return {};
+}
+
 /// Every mismatch between `expected` and `file`, each a sentence without the context prefix.
 /// `naming_name` is "pytorch" or "keras": PyTorch files get a hint for add_bias_kv tensors.
 inline std::vector<std::string> weight_mismatches(const std::vector<weight_spec>& expected,
@@ -61,6 +105,7 @@ inline std::vector<std::string> weight_mismatches(const std::vector<weight_spec>
                                                   std::string_view naming_name,
                                                   const load_options& options) {
   std::vector<std::string> findings;
+  const std::string prefix = options.prefix.value_or(std::string());
   for (const std::string& p : options.ignore_prefixes)
     if (p.empty())
       return {
@@ -83,7 +128,7 @@ inline std::vector<std::string> weight_mismatches(const std::vector<weight_spec>
   }
   for (const io::tensor_info& t : file.tensors()) {
     if (starts_with_any(t.name, options.ignore_prefixes)) continue;
-    if (options.file_holds_other_layers && t.name.rfind(options.prefix, 0) != 0) continue;
+    if (options.file_holds_other_layers && t.name.rfind(prefix, 0) != 0) continue;
     if (expected_names.contains(t.name)) continue;
     const auto ends_with = [&](std::string_view tail) {
       return t.name.size() >= tail.size() &&
@@ -99,9 +144,7 @@ inline std::vector<std::string> weight_mismatches(const std::vector<weight_spec>
       findings.push_back(concat(
           "unexpected tensor ", io::detail::quote_name(t.name), " with shape ", shape_text(t.shape),
           " (the layer expects ", std::to_string(expected.size()), " tensors",
-          options.prefix.empty() ? std::string()
-                                 : concat(" under ", io::detail::quote_name(options.prefix)),
-          ")"));
+          prefix.empty() ? std::string() : concat(" under ", io::detail::quote_name(prefix)), ")"));
   }
   return findings;
 }

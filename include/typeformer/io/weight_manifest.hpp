@@ -72,7 +72,7 @@ struct weight_manifest {
     field("layer", layer);
     field("naming", naming);
     field("parameter_count", parameter_count);
-    field("prefix", options.prefix);
+    field("prefix", options.prefix.value_or(std::string()));
     field("ignore_prefixes", options.ignore_prefixes);
     field("file_holds_other_layers", options.file_holds_other_layers);
     out += "  \"tensors\": [";
@@ -190,9 +190,10 @@ struct weight_manifest {
 template <class Layer, class Naming>
 weight_manifest manifest(Naming naming, const load_options& options = {}) {
   static_assert(naming::is_naming_v<Naming>, "pass typeformer::naming::pytorch or ::keras");
+  const load_options resolved = detail::resolved_options<Layer, Naming>(options);
   return {detail::layer_title<Layer>(), Naming::name,
-          static_cast<std::uint64_t>(Layer::parameter_count), options,
-          Layer::expected_weights(naming, options.prefix)};
+          static_cast<std::uint64_t>(Layer::parameter_count), resolved,
+          Layer::expected_weights(naming, *resolved.prefix)};
 }
 
 }  // namespace typeformer

@@ -1,12 +1,16 @@
 #pragma once
-// Element-wise activations, applied in GEMM epilogues so the output is written once.
+// Element-wise activations, applied in GEMM epilogues so the output is written once; and their
+// public names, typeformer::activations (the one spelling declarations use,
+// layers/activations.hpp).
 
 #include <cstddef>
 
 #include <typeformer/kernels/simd.hpp>
 
-namespace typeformer {
+namespace typeformer::kernels {
 
+/// The kernels' activation code. Declarations name activations by the values in
+/// typeformer::activations (layers/activations.hpp).
 enum class activation {
   identity,
   relu,
@@ -20,8 +24,6 @@ enum class activation {
 /// Whether `a` maps each value on its own (everything but softmax), so that a GEMM epilogue
 /// can apply it.
 constexpr bool is_element_wise(activation a) noexcept { return a != activation::softmax; }
-
-namespace kernels {
 
 template <class Arch>
 typename simd::ops<Arch>::batch activate(activation a,
@@ -85,5 +87,30 @@ void activate_rows_in_place(float* x, std::size_t rows, std::size_t stride, std:
   }
 }
 
-}  // namespace kernels
+}  // namespace typeformer::kernels
+
+namespace typeformer {
+
+/// An activation, as one of the values in `typeformer::activations`. A class rather than an
+/// enum, so that those values are its one spelling; structural, so it is a template argument.
+struct activation_function {
+  kernels::activation kind;
+  friend constexpr bool operator==(activation_function, activation_function) = default;
+};
+
+namespace activations {
+inline constexpr activation_function linear{kernels::activation::identity};
+inline constexpr activation_function relu{kernels::activation::relu};
+inline constexpr activation_function gelu{kernels::activation::gelu};
+inline constexpr activation_function gelu_tanh{kernels::activation::gelu_tanh};
+inline constexpr activation_function tanh{kernels::activation::tanh};
+inline constexpr activation_function sigmoid{kernels::activation::sigmoid};
+inline constexpr activation_function softmax{kernels::activation::softmax};
+}  // namespace activations
+
+/// Whether `a` maps each value on its own (everything but softmax).
+constexpr bool is_element_wise(activation_function a) noexcept {
+  return kernels::is_element_wise(a.kind);
+}
+
 }  // namespace typeformer

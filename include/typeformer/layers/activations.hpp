@@ -1,50 +1,47 @@
 #pragma once
-// The activations a layer declaration names: `dense<"out", 4, tfm::activations::softmax>`,
-// `feed_forward<"ff", 2048, tfm::gelu>`. Keras's activation strings map one to one: "linear",
-// "relu", "gelu" (exact erf form, as Keras's default approximate=False), "tanh", "sigmoid",
-// "softmax"; `gelu_tanh` is PyTorch's approximate="tanh" and Keras's approximate=True.
-//
-// All of them live in `typeformer::activations`; all but `tanh` and `softmax` are also in
-// `typeformer` itself. `typeformer::softmax` is the expression function (expr/nodes.hpp), and a
-// variable `typeformer::tanh` would make `tanh(x)` ambiguous in code that says
-// `using namespace typeformer;`: spell those two `activations::tanh`, `activations::softmax`.
+// The activations a declaration names, one spelling each: `tfm::activations::relu`.
+//   dense<"out", 4, tfm::activations::softmax>          Keras Dense(4, activation="softmax")
+//   feed_forward<"ff", 2048, tfm::activations::gelu>
+//   transformer_encoder_layer<..., tfm::with_activation<tfm::activations::gelu>>
+//   conv1d<"conv", 64, 3, tfm::with_activation<tfm::activations::relu>>
+// Keras's activation strings map one to one: "linear", "relu", "gelu" (the exact erf form, as
+// Keras's default approximate=False), "tanh", "sigmoid", "softmax"; `gelu_tanh` is PyTorch's
+// approximate="tanh" and Keras's approximate=True. Their own namespace keeps them apart from
+// the expression functions (`tfm::tanh(x)`, `tfm::exp`, `tfm::max`).
 
-#include <typeformer/kernels/activation.hpp>
+#include <typeformer/kernels/activation.hpp>  // activation_function, activations::
 
 namespace typeformer {
 
-namespace activations {
-inline constexpr activation linear = activation::identity;
-inline constexpr activation relu = activation::relu;
-inline constexpr activation gelu = activation::gelu;
-inline constexpr activation gelu_tanh = activation::gelu_tanh;
-inline constexpr activation tanh = activation::tanh;
-inline constexpr activation sigmoid = activation::sigmoid;
-inline constexpr activation softmax = activation::softmax;
-}  // namespace activations
+namespace option_kinds {
+struct activation {};
+}  // namespace option_kinds
 
-inline constexpr activation linear = activations::linear;
-inline constexpr activation relu = activations::relu;
-inline constexpr activation gelu = activations::gelu;
-inline constexpr activation gelu_tanh = activations::gelu_tanh;
-inline constexpr activation sigmoid = activations::sigmoid;
+/// The option that gives a layer its activation: a transformer layer's feed-forward activation
+/// (PyTorch `activation`, default relu), a convolution's output activation (Keras `activation`,
+/// default linear).
+template <activation_function A>
+struct with_activation {
+  using kind = option_kinds::activation;
+  static constexpr activation_function value = A;
+};
 
 /// The activation's Keras name, for summaries and messages.
-constexpr const char* activation_name(activation a) noexcept {
-  switch (a) {
-    case activation::identity:
+constexpr const char* activation_name(activation_function a) noexcept {
+  switch (a.kind) {
+    case kernels::activation::identity:
       return "linear";
-    case activation::relu:
+    case kernels::activation::relu:
       return "relu";
-    case activation::gelu:
+    case kernels::activation::gelu:
       return "gelu";
-    case activation::gelu_tanh:
+    case kernels::activation::gelu_tanh:
       return "gelu_tanh";
-    case activation::tanh:
+    case kernels::activation::tanh:
       return "tanh";
-    case activation::sigmoid:
+    case kernels::activation::sigmoid:
       return "sigmoid";
-    case activation::softmax:
+    case kernels::activation::softmax:
       return "softmax";
   }
   return "?";

@@ -77,12 +77,14 @@ struct additive_attention
   };
 
   template <class Naming>
-  static std::vector<weight_spec> expected_weights(Naming, const std::string& prefix = "") {
+  static std::vector<weight_spec> expected_weights(
+      Naming, const std::string& prefix = standalone_prefix<Naming>(name)) {
     if (!scaled) return {};
     return {{prefix + "scale", {dim}}};
   }
   template <class Naming, class Get>
-  static parameters from_weights(Naming, Get&& get, const std::string& prefix = "") {
+  static parameters from_weights(Naming, Get&& get,
+                                 const std::string& prefix = standalone_prefix<Naming>(name)) {
     const auto read = checked_weights<additive_attention>(Naming{}, get, prefix);
     parameters p;
     if constexpr (scaled) p.scale = read(prefix + "scale");
@@ -142,7 +144,8 @@ struct bahdanau_attention
   };
 
   template <class Naming>
-  static std::vector<weight_spec> expected_weights(Naming, const std::string& prefix = "") {
+  static std::vector<weight_spec> expected_weights(
+      Naming, const std::string& prefix = standalone_prefix<Naming>(name)) {
     using S = std::vector<std::int64_t>;
     constexpr bool torch = std::is_same_v<Naming, naming::pytorch_t>;
     const std::string sep = Naming::separator;
@@ -156,7 +159,8 @@ struct bahdanau_attention
   }
 
   template <class Naming, class Get>
-  static parameters from_weights(Naming, Get&& get, const std::string& prefix = "") {
+  static parameters from_weights(Naming, Get&& get,
+                                 const std::string& prefix = standalone_prefix<Naming>(name)) {
     const auto read = checked_weights<bahdanau_attention>(Naming{}, get, prefix);
     constexpr bool torch = std::is_same_v<Naming, naming::pytorch_t>;
     const std::string sep = Naming::separator;

@@ -47,7 +47,6 @@ namespace option_kinds {
 struct strides {};
 struct dilation_rate {};
 struct padding {};
-struct output_activation {};
 }  // namespace option_kinds
 
 /// The step between the positions a convolution reads (Keras strides, PyTorch stride).
@@ -68,12 +67,6 @@ struct padding {
   using kind = option_kinds::padding;
   static constexpr conv_padding value = P;
 };
-/// The activation applied to a layer's output (Keras's `activation` argument). Default linear.
-template <activation Act>
-struct with_activation {
-  using kind = option_kinds::output_activation;
-  static constexpr activation value = Act;
-};
 
 template <fixed_string Name, extent_t Filters, extent_t KernelSize, class... Options>
 struct conv1d {
@@ -88,8 +81,8 @@ struct conv1d {
       option_value<option_kinds::dilation_rate, Options...>(extent_t{1});
   static constexpr conv_padding pad =
       option_value<option_kinds::padding, Options...>(conv_padding::valid);
-  static constexpr activation act =
-      option_value<option_kinds::output_activation, Options...>(activation::identity);
+  static constexpr activation_function act =
+      option_value<option_kinds::activation, Options...>(activations::linear);
   static constexpr bool has_bias = option_value<option_kinds::use_bias, Options...>(true);
   static constexpr bool has_d_model = d_model > 0;
   static constexpr void require_d_model() noexcept {
@@ -144,7 +137,8 @@ struct conv1d {
   };
 
   template <class Naming>
-  static std::vector<weight_spec> expected_weights(Naming, const std::string& prefix = "") {
+  static std::vector<weight_spec> expected_weights(
+      Naming, const std::string& prefix = standalone_prefix<Naming>(name)) {
     require_d_model();
     using S = std::vector<std::int64_t>;
     constexpr bool torch = std::is_same_v<Naming, naming::pytorch_t>;
@@ -156,7 +150,8 @@ struct conv1d {
   }
 
   template <class Naming, class Get>
-  static parameters from_weights(Naming, Get&& get, const std::string& prefix = "") {
+  static parameters from_weights(Naming, Get&& get,
+                                 const std::string& prefix = standalone_prefix<Naming>(name)) {
     const auto read = checked_weights<conv1d>(Naming{}, get, prefix);
     require_d_model();
     constexpr bool torch = std::is_same_v<Naming, naming::pytorch_t>;
@@ -262,7 +257,7 @@ struct conv1d {
       kernels::gemm_args args{
           gemm_input,          ldx, outputs, &p.kernel, has_bias ? p.bias.data() : nullptr, 1.0f,
           y + b * outputs * f, f};
-      args.act = act;
+      args.act = act.kind;
       if (pool)
         kernels::gemm<isa>(*pool, args);
       else

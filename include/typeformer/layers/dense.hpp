@@ -29,7 +29,7 @@
 
 namespace typeformer {
 
-template <fixed_string Name, extent_t Units, activation Act = activation::identity,
+template <fixed_string Name, extent_t Units, activation_function Act = activations::linear,
           class... Options>
 struct dense {
   using name_type = layer_name_of<Name>;
@@ -37,7 +37,7 @@ struct dense {
   static constexpr std::string_view name = Name.view();
   static constexpr extent_t d_model = extent_of_v<dims::d_model, 0, Options...>;
   static constexpr extent_t units = Units;
-  static constexpr activation act = Act;
+  static constexpr activation_function act = Act;
   static constexpr bool has_bias = option_value<option_kinds::use_bias, Options...>(true);
   /// Declared, or bound by a model: checked where the layer is used (see layer_norm).
   static constexpr bool has_d_model = d_model > 0;
@@ -57,7 +57,8 @@ struct dense {
   };
 
   template <class Naming>
-  static std::vector<weight_spec> expected_weights(Naming, const std::string& prefix = "") {
+  static std::vector<weight_spec> expected_weights(
+      Naming, const std::string& prefix = standalone_prefix<Naming>(name)) {
     require_d_model();
     using S = std::vector<std::int64_t>;
     constexpr bool torch = std::is_same_v<Naming, naming::pytorch_t>;
@@ -68,7 +69,8 @@ struct dense {
   }
 
   template <class Naming, class Get>
-  static parameters from_weights(Naming, Get&& get, const std::string& prefix = "") {
+  static parameters from_weights(Naming, Get&& get,
+                                 const std::string& prefix = standalone_prefix<Naming>(name)) {
     const auto read = checked_weights<dense>(Naming{}, get, prefix);
     require_d_model();
     constexpr bool torch = std::is_same_v<Naming, naming::pytorch_t>;
@@ -114,13 +116,14 @@ struct dense {
     const auto in = static_cast<std::size_t>(d_model), out = static_cast<std::size_t>(units);
     kernels::basic_gemm_args<weight_matrix> args{
         x, in, rows, &p.kernel, has_bias ? p.bias.data() : nullptr, 1.0f, y, out};
-    args.act = is_element_wise(act) ? act : activation::identity;
+    args.act = is_element_wise(act) ? act.kind : kernels::activation::identity;
     kernels::gemm<isa>(ws.pool(), args);
-    if constexpr (act == activation::softmax) kernels::softmax_rows<isa>(y, rows, out, out);
+    if constexpr (act == activations::softmax) kernels::softmax_rows<isa>(y, rows, out, out);
   }
 };
 
-template <fixed_string Name, extent_t Units, activation Act, class... Options, extent_t InputWidth>
+template <fixed_string Name, extent_t Units, activation_function Act, class... Options,
+          extent_t InputWidth>
 struct bind_input_width<dense<Name, Units, Act, Options...>, InputWidth> {
   using type =
       detail::bound_layer<has_dim_v<dims::d_model, Options...>, dense<Name, Units, Act, Options...>,

@@ -58,7 +58,8 @@ struct dot_attention : detail::unprojected_attention_calls<dot_attention<Name, O
   };
 
   template <class Naming>
-  static std::vector<weight_spec> expected_weights(Naming, const std::string& prefix = "") {
+  static std::vector<weight_spec> expected_weights(
+      Naming, const std::string& prefix = standalone_prefix<Naming>(name)) {
     std::vector<weight_spec> out;
     if (scaled) out.push_back({prefix + "scale", {}});
     if (concat) out.push_back({prefix + "concat_score_weight", {}});
@@ -66,7 +67,8 @@ struct dot_attention : detail::unprojected_attention_calls<dot_attention<Name, O
   }
 
   template <class Naming, class Get>
-  static parameters from_weights(Naming, Get&& get, const std::string& prefix = "") {
+  static parameters from_weights(Naming, Get&& get,
+                                 const std::string& prefix = standalone_prefix<Naming>(name)) {
     const auto read = checked_weights<dot_attention>(Naming{}, get, prefix);
     parameters p;
     if constexpr (scaled) p.scale = read(prefix + "scale").at(0);

@@ -72,13 +72,15 @@ struct embedding {
   };
 
   template <class Naming>
-  static std::vector<weight_spec> expected_weights(Naming, const std::string& prefix = "") {
+  static std::vector<weight_spec> expected_weights(
+      Naming, const std::string& prefix = standalone_prefix<Naming>(name)) {
     constexpr bool torch = std::is_same_v<Naming, naming::pytorch_t>;
     return {{prefix + (torch ? "weight" : "embeddings"), {vocabulary, dim}}};
   }
 
   template <class Naming, class Get>
-  static parameters from_weights(Naming, Get&& get, const std::string& prefix = "") {
+  static parameters from_weights(Naming, Get&& get,
+                                 const std::string& prefix = standalone_prefix<Naming>(name)) {
     const auto read = checked_weights<embedding>(Naming{}, get, prefix);
     constexpr bool torch = std::is_same_v<Naming, naming::pytorch_t>;
     parameters p{read(prefix + (torch ? "weight" : "embeddings"))};

@@ -29,14 +29,14 @@
 
 namespace typeformer {
 
-template <fixed_string Name, extent_t Width, activation Act, class... Options>
+template <fixed_string Name, extent_t Width, activation_function Act, class... Options>
 struct feed_forward {
   using name_type = layer_name_of<Name>;
   static constexpr std::string_view kind = "feed_forward";
   static constexpr std::string_view name = Name.view();
   static constexpr extent_t d_model = extent_of_v<dims::d_model, 0, Options...>;
   static constexpr extent_t width = Width;
-  static constexpr activation act = Act;
+  static constexpr activation_function act = Act;
   /// Declared, or bound by a model (model/binding.hpp). Checked where the layer is used, not
   /// here: a model's declaration names its layers before it gives them their width.
   static constexpr bool has_d_model = d_model > 0;
@@ -68,7 +68,8 @@ struct feed_forward {
   };
 
   template <class Naming>
-  static std::vector<weight_spec> expected_weights(Naming, const std::string& prefix = "") {
+  static std::vector<weight_spec> expected_weights(
+      Naming, const std::string& prefix = standalone_prefix<Naming>(name)) {
     require_d_model();
     using S = std::vector<std::int64_t>;
     if constexpr (std::is_same_v<Naming, naming::pytorch_t>)
@@ -84,7 +85,8 @@ struct feed_forward {
   }
 
   template <class Naming, class Get>
-  static parameters from_weights(Naming, Get&& get, const std::string& prefix = "") {
+  static parameters from_weights(Naming, Get&& get,
+                                 const std::string& prefix = standalone_prefix<Naming>(name)) {
     const auto read = checked_weights<feed_forward>(Naming{}, get, prefix);
     require_d_model();
     const auto d = static_cast<std::size_t>(d_model), w = static_cast<std::size_t>(width);
@@ -129,14 +131,15 @@ struct feed_forward {
     float* hidden = ws.reserve(workspace_floats(rows));
     kernels::basic_gemm_args<weight_matrix> first{
         x.data(), d, rows, &p.first, p.first_bias.data(), 1.0f, hidden, hidden_stride};
-    first.act = act;
+    first.act = act.kind;
     kernels::gemm<isa>(ws.pool(), first);
     kernels::gemm<isa, weight_matrix>(ws.pool(), {hidden, hidden_stride, rows, &p.second,
                                                   p.second_bias.data(), 1.0f, y.data(), d});
   }
 };
 
-template <fixed_string Name, extent_t Width, activation Act, class... Options, extent_t InputWidth>
+template <fixed_string Name, extent_t Width, activation_function Act, class... Options,
+          extent_t InputWidth>
 struct bind_input_width<feed_forward<Name, Width, Act, Options...>, InputWidth> {
   using type =
       detail::bound_layer<has_dim_v<dims::d_model, Options...>,

@@ -69,7 +69,7 @@ struct flatten {
     const auto y = as_view<2>(out);
     check<input_features_do_not_match_d_model>(x.extent(2) == d_model, kind, name, x.extent(2),
                                                d_model);
-    check<input_shape_does_not_match>(x.extent(1) == length, kind, name, x.extent(1), length);
+    check<input_length_does_not_match>(x.extent(1) == length, kind, name, x.extent(1), length);
     check<output_shape_does_not_match>(y.extent(0) == x.extent(0), kind, name, y.extent(0),
                                        x.extent(0));
     check<output_shape_does_not_match>(y.extent(1) == output_width, kind, name, y.extent(1),

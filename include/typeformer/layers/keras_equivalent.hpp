@@ -51,8 +51,8 @@ inline void add_weight_setup(std::vector<std::string>& keys,
       keys.push_back(std::string(w) + suffix);
 }
 // Keras's spelling; its gelu(approximate=True) has no string of its own.
-inline nlohmann::json activation_value(activation a) {
-  return a == activation::gelu_tanh
+inline nlohmann::json activation_value(activation_function a) {
+  return a == activations::gelu_tanh
              ? nlohmann::json("(no Keras name: gelu with tanh approximation)")
              : nlohmann::json(activation_name(a));
 }
@@ -129,7 +129,7 @@ layer_config keras_equivalent() {
           "Dense layers), not as one Keras MultiHeadAttention";
       return c;
     } else if constexpr (Layer::score_scaling_policy != score_scaling::per_head_key_dim ||
-                         Layer::projection_act != activation::identity) {
+                         Layer::projection_act != activations::linear) {
       c.no_equivalent = "its score scale or projection activation is not Keras's";
       return c;
     } else {

@@ -53,7 +53,8 @@ struct layer_norm {
   }
 
   template <class Naming>
-  static std::vector<weight_spec> expected_weights(Naming, const std::string& prefix = "") {
+  static std::vector<weight_spec> expected_weights(
+      Naming, const std::string& prefix = standalone_prefix<Naming>(name)) {
     require_d_model();
     const std::vector<std::int64_t> shape{d_model};
     if constexpr (std::is_same_v<Naming, naming::pytorch_t>)
@@ -63,7 +64,8 @@ struct layer_norm {
   }
 
   template <class Naming, class Get>
-  static parameters from_weights(Naming naming, Get&& get, const std::string& prefix = "") {
+  static parameters from_weights(Naming naming, Get&& get,
+                                 const std::string& prefix = standalone_prefix<Naming>(name)) {
     const auto read = checked_weights<layer_norm>(naming, get, prefix);
     constexpr bool torch = std::is_same_v<Naming, naming::pytorch_t>;
     parameters p;

@@ -60,9 +60,15 @@ struct num_layers {
   static constexpr extent_t value = N;
 };
 
+/// A zero initial state, without building zero tensors: `lstm::forward(p, x, y, ws,
+/// tfm::zero_state, tfm::zero_state, h_n, c_n)` gives PyTorch's (h_n, c_n) of a call without
+/// (h_0, c_0), Keras's return_state=True without initial_state.
+struct zero_state_t {};
+inline constexpr zero_state_t zero_state{};
+
 namespace detail {
-/// An absent initial or final state.
-struct no_state {};
+/// An absent initial state (zeros) or final state (not written).
+using no_state = zero_state_t;
 
 template <class T>
 struct static_rank : std::integral_constant<std::size_t, 0> {};
@@ -113,7 +119,8 @@ struct lstm {
   };
 
   template <class Naming>
-  static std::vector<weight_spec> expected_weights(Naming, const std::string& prefix = "") {
+  static std::vector<weight_spec> expected_weights(
+      Naming, const std::string& prefix = standalone_prefix<Naming>(name)) {
     require_d_model();
     using S = std::vector<std::int64_t>;
     std::vector<weight_spec> out;
@@ -136,7 +143,8 @@ struct lstm {
   }
 
   template <class Naming, class Get>
-  static parameters from_weights(Naming, Get&& get, const std::string& prefix = "") {
+  static parameters from_weights(Naming, Get&& get,
+                                 const std::string& prefix = standalone_prefix<Naming>(name)) {
     const auto read = checked_weights<lstm>(Naming{}, get, prefix);
     require_d_model();
     constexpr bool torch = std::is_same_v<Naming, naming::pytorch_t>;

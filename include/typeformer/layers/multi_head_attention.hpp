@@ -28,6 +28,7 @@
 #include <typeformer/kernels/gemm.hpp>
 #include <typeformer/kernels/project_keys_values.hpp>
 #include <typeformer/kernels/workspace.hpp>
+#include <typeformer/layers/activations.hpp>
 #include <typeformer/layers/attention_shape_rules.hpp>
 #include <typeformer/layers/attention_variant.hpp>
 #include <typeformer/layers/input_width.hpp>
@@ -60,10 +61,10 @@ struct score_scale {
 
 /// An activation applied to each of the query, key and value projections and to the output
 /// projection: keras-multi-head's MultiHeadAttention(activation=...), whose default is relu.
-template <activation Act>
+template <activation_function Act>
 struct projection_activation {
   using kind = option_kinds::projection_activation;
-  static constexpr activation value = Act;
+  static constexpr activation_function value = Act;
 };
 
 /// How the weights are laid out and named besides the framework's own MultiHeadAttention.
@@ -158,8 +159,8 @@ struct multi_head_attention {
       extent_of_v<dims::output_features, split_width, Options...>;
   static constexpr score_scaling score_scaling_policy =
       option_value<option_kinds::score_scale, Options...>(score_scaling::per_head_key_dim);
-  static constexpr activation projection_act =
-      option_value<option_kinds::projection_activation, Options...>(activation::identity);
+  static constexpr activation_function projection_act =
+      option_value<option_kinds::projection_activation, Options...>(activations::linear);
   static_assert(is_element_wise(projection_act),
                 "multi_head_attention: a projection activation must be element-wise");
   static constexpr bool has_bias = option_value<option_kinds::use_bias, Options...>(true);
@@ -241,7 +242,8 @@ struct multi_head_attention {
       key_features == d_model && value_features == d_model;
 
   template <class Naming>
-  static std::vector<weight_spec> expected_weights(Naming, const std::string& prefix = "") {
+  static std::vector<weight_spec> expected_weights(
+      Naming, const std::string& prefix = standalone_prefix<Naming>(name)) {
     require_d_model();
     using S = std::vector<std::int64_t>;
     const auto E = d_model, H = heads, kd = key_dim_per_head, vd = value_dim_per_head;
@@ -287,7 +289,8 @@ struct multi_head_attention {
   /// Builds the parameters from tensors already checked against `expected_weights`:
   /// `get(name)` returns the tensor's values as floats, row-major.
   template <class Naming, class Get>
-  static parameters from_weights(Naming, Get&& get, const std::string& prefix = "") {
+  static parameters from_weights(Naming, Get&& get,
+                                 const std::string& prefix = standalone_prefix<Naming>(name)) {
     const auto read = checked_weights<multi_head_attention>(Naming{}, get, prefix);
     require_d_model();
     using std::size_t;
@@ -521,13 +524,13 @@ struct multi_head_attention {
     kernels::gemm<isa, weight_matrix>(
         ws.pool(),
         {query.data(), static_cast<size_t>(d_model), b * lq, &p.query, bias_of(p.query_bias),
-         scale_in_projection(scale), projected_q, query_row_stride, projection_act});
+         scale_in_projection(scale), projected_q, query_row_stride, projection_act.kind});
     if constexpr (rotary)
       rotate_queries<isa>(ws.pool(), projected_q, b, lq, rotary_cos, rotary_sin);
     kernels::basic_key_value_projection<weight_matrix> projection{
-        key.data(),    static_cast<size_t>(key_features),   &p.key,   bias_of(p.key_bias),
-        value.data(),  static_cast<size_t>(value_features), &p.value, bias_of(p.value_bias),
-        projection_act};
+        key.data(),         static_cast<size_t>(key_features),   &p.key,   bias_of(p.key_bias),
+        value.data(),       static_cast<size_t>(value_features), &p.value, bias_of(p.value_bias),
+        projection_act.kind};
     if constexpr (rotary) {
       projection.key_cos = rotary_cos, projection.key_sin = rotary_sin;
       projection.rotary_dims = rotary_dims, projection.rotary = rotary_option::pairs;
@@ -546,7 +549,7 @@ struct multi_head_attention {
     kernels::flash_attention<isa>(ws.pool(), ops, spec, scratch, functions);
     kernels::gemm<isa, weight_matrix>(
         ws.pool(), {context, context_row_stride, b * lq, &p.output, bias_of(p.output_bias), 1.0f,
-                    out.data(), static_cast<size_t>(output_features), projection_act});
+                    out.data(), static_cast<size_t>(output_features), projection_act.kind});
 
     if constexpr (want_weights)
       write_weights<isa>(ops, spec, weights_in, scratch + ws.threads() * scratch_per_thread,
@@ -600,7 +603,7 @@ struct multi_head_attention {
     float* v = cache + batch * H * kd * key_capacity;
     kernels::gemm<isa, weight_matrix>(
         ws.pool(), {key, static_cast<std::size_t>(key_features), batch * count, &p.key,
-                    bias_of(p.key_bias), 1.0f, staging, QW, projection_act});
+                    bias_of(p.key_bias), 1.0f, staging, QW, projection_act.kind});
     if constexpr (rotary) {
       // The new keys turn by the angles of their positions [first, first + count).
       float* rotary_cos = staging + batch * count * std::max(QW, VW);
@@ -615,7 +618,7 @@ struct multi_head_attention {
                                          kt, key_capacity);
     kernels::gemm<isa, weight_matrix>(
         ws.pool(), {value, static_cast<std::size_t>(value_features), batch * count, &p.value,
-                    bias_of(p.value_bias), 1.0f, staging, VW, projection_act});
+                    bias_of(p.value_bias), 1.0f, staging, VW, projection_act.kind});
     kernels::append_values<isa>(staging, {count * VW, vd, VW}, batch, H, first, count, vd, v,
                                 O::v_stride_for(vd), capacity * O::v_stride_for(vd));
   }
@@ -689,7 +692,7 @@ struct multi_head_attention {
     kernels::gemm<isa, weight_matrix>(
         ws.pool(),
         {query, static_cast<std::size_t>(d_model), batch * rows, &p.query, bias_of(p.query_bias),
-         scale_in_projection(scale), projected_q, query_row_stride, projection_act});
+         scale_in_projection(scale), projected_q, query_row_stride, projection_act.kind});
     if constexpr (rotary) {
       float* rotary_cos = scratch + attention_floats(batch, rows, ws.threads());
       float* rotary_sin = rotary_cos + rows * (rotary_dims / 2);
@@ -707,7 +710,7 @@ struct multi_head_attention {
     kernels::flash_attention<isa>(ws.pool(), ops, spec, scratch, functions);
     kernels::gemm<isa, weight_matrix>(
         ws.pool(), {context, context_row_stride, batch * rows, &p.output, bias_of(p.output_bias),
-                    1.0f, out, static_cast<std::size_t>(output_features), projection_act});
+                    1.0f, out, static_cast<std::size_t>(output_features), projection_act.kind});
   }
 
  private:
@@ -779,10 +782,10 @@ struct multi_head_attention {
   // PyTorch and Keras scale the projected query; after an activation it must follow it, so the
   // attention kernel applies it to the scores.
   static constexpr float scale_in_projection(float scale) noexcept {
-    return projection_act == activation::identity ? scale : 1.0f;
+    return projection_act == activations::linear ? scale : 1.0f;
   }
   static constexpr float scale_in_kernel(float scale) noexcept {
-    return projection_act == activation::identity ? 1.0f : scale;
+    return projection_act == activations::linear ? 1.0f : scale;
   }
 
   static const float* bias_of(const std::vector<float>& values) noexcept {

@@ -153,13 +153,15 @@ struct relative_dot_attention
   using parameters = typename tables::values;
 
   template <class Naming>
-  static std::vector<weight_spec> expected_weights(Naming, const std::string& prefix = "") {
+  static std::vector<weight_spec> expected_weights(
+      Naming, const std::string& prefix = standalone_prefix<Naming>(name)) {
     std::vector<weight_spec> out;
     tables::expected(prefix, out);
     return out;
   }
   template <class Naming, class Get>
-  static parameters from_weights(Naming, Get&& get, const std::string& prefix = "") {
+  static parameters from_weights(Naming, Get&& get,
+                                 const std::string& prefix = standalone_prefix<Naming>(name)) {
     const auto read = checked_weights<relative_dot_attention>(Naming{}, get, prefix);
     return tables::load(read, prefix);
   }
@@ -258,7 +260,8 @@ struct relative_position_attention {
   };
 
   template <class Naming>
-  static std::vector<weight_spec> expected_weights(Naming, const std::string& prefix = "") {
+  static std::vector<weight_spec> expected_weights(
+      Naming, const std::string& prefix = standalone_prefix<Naming>(name)) {
     require_d_model();
     const std::string sep = Naming::separator;
     const std::string w = std::is_same_v<Naming, naming::pytorch_t> ? "weight" : "kernel";
@@ -272,7 +275,8 @@ struct relative_position_attention {
   }
 
   template <class Naming, class Get>
-  static parameters from_weights(Naming, Get&& get, const std::string& prefix = "") {
+  static parameters from_weights(Naming, Get&& get,
+                                 const std::string& prefix = standalone_prefix<Naming>(name)) {
     const auto read = checked_weights<relative_position_attention>(Naming{}, get, prefix);
     require_d_model();
     constexpr bool torch = std::is_same_v<Naming, naming::pytorch_t>;

@@ -196,6 +196,16 @@ concept sequence_layer = requires {
   requires L::mixes_positions;
 };
 
+/// The naming whose scopes a description's layer paths use: a description may say (summary in
+/// Keras names: `block/attention`); PyTorch's otherwise (`layers.0.self_attn`).
+template <class Description>
+auto naming_of_description() {
+  if constexpr (requires { typename Description::naming_type; })
+    return typename Description::naming_type{};
+  else
+    return naming::pytorch;
+}
+
 template <class L, class Naming>
 std::string path_segment(Naming naming) {
   if constexpr (requires { L::path_segment(naming); })

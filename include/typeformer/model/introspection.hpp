@@ -16,9 +16,12 @@
 
 namespace typeformer {
 
-/// What a model's blocks report about themselves, in the order they run.
-class model_description {
+/// What a model's blocks report about themselves, in the order they run; layer paths are
+/// scoped as `Naming` scopes weight names (`layers.0.self_attn`, `layers_0/self_attn`).
+template <class Naming>
+class basic_model_description {
  public:
+  using naming_type = Naming;
   struct layer {
     std::string path, kind;
     std::vector<extent_t> shape;  // the output's, batch first
@@ -112,6 +115,8 @@ class model_description {
   std::vector<std::pair<std::size_t, std::size_t>> edges_;
 };
 
+using model_description = basic_model_description<naming::pytorch_t>;
+
 namespace detail {
 inline std::string with_thousands(extent_t n) {
   std::string digits = std::to_string(n), out;
@@ -122,9 +127,9 @@ inline std::string with_thousands(extent_t n) {
   return out;
 }
 
-template <class Model>
-model_description describe() {
-  model_description d;
+template <class Model, class Naming = naming::pytorch_t>
+basic_model_description<Naming> describe() {
+  basic_model_description<Naming> d;
   d.batch = Model::input_shape[0];
   d.length = Model::input_shape[1];
   std::size_t from = d.input_node();
@@ -150,10 +155,12 @@ std::string input_shape_text() {
 }
 }  // namespace detail
 
-/// The Keras-style table of a model's layers, shapes and parameter counts.
-template <class Model>
-std::string summary() {
-  const model_description d = detail::describe<Model>();
+/// The Keras-style table of a model's layers, shapes and parameter counts; each layer by its
+/// path as `naming` scopes its weights (PyTorch's by default: `layers.0.self_attn`; Keras's:
+/// `layers_0/self_attn`).
+template <class Model, class Naming = naming::pytorch_t>
+std::string summary(Naming = {}) {
+  const auto d = detail::describe<Model, Naming>();
   struct row {
     std::string layer, shape, params;
   };
@@ -185,9 +192,9 @@ std::string summary() {
 }
 
 /// The model as a Graphviz digraph: input, layers, residual additions.
-template <class Model>
-std::string to_dot() {
-  return detail::describe<Model>().dot(detail::input_shape_text<Model>());
+template <class Model, class Naming = naming::pytorch_t>
+std::string to_dot(Naming = {}) {
+  return detail::describe<Model, Naming>().dot(detail::input_shape_text<Model>());
 }
 
 }  // namespace typeformer

@@ -89,7 +89,8 @@ struct repeat {
   template <class Description>
   static std::size_t describe(Description& d, const std::string& scope, std::size_t from) {
     for (std::size_t i = 0; i < Count; ++i)
-      from = block::describe(d, copy_scope(naming::pytorch, scope, i), from);
+      from = block::describe(d, copy_scope(detail::naming_of_description<Description>(), scope, i),
+                             from);
     return from;
   }
 

@@ -118,12 +118,12 @@ class runner {
     constexpr auto ms = decltype(memory)::static_extents;
     static_assert(
         sizeof(require<extents_may_agree(ms[2], memory_type::width),
-                       input_shape_does_not_match<memory_name, ms[2], memory_type::width>>));
-    check<input_shape_does_not_match>(memory.extent(2) == memory_type::width, "model", "memory",
+                       input_width_does_not_match<memory_name, ms[2], memory_type::width>>));
+    check<input_width_does_not_match>(memory.extent(2) == memory_type::width, "model", "memory",
                                       memory.extent(2), memory_type::width);
     if (memory_type::seq != dynamic)
-      check<input_shape_does_not_match>(memory.extent(1) == memory_type::seq, "model", "memory",
-                                        memory.extent(1), memory_type::seq);
+      check<input_length_does_not_match>(memory.extent(1) == memory_type::seq, "model", "memory",
+                                         memory.extent(1), memory_type::seq);
     check<sequence_exceeds_maximum>(memory.extent(1) <= max_memory_seq_, "model", "memory",
                                     memory.extent(1), max_memory_seq_);
     if constexpr (input_type::is_sequence_first) {
@@ -193,7 +193,7 @@ class runner {
                                                  const MemoryMask& memory_mask = {}) {
     using namespace diagnostics;
     const auto memory = as_view<3>(memory_in);
-    check<input_shape_does_not_match>(memory.extent(2) == memory_type::width, "model", "memory",
+    check<input_width_does_not_match>(memory.extent(2) == memory_type::width, "model", "memory",
                                       memory.extent(2), memory_type::width);
     check<batch_exceeds_maximum>(memory.extent(0) <= max_batch_, "model", "memory",
                                  memory.extent(0), max_batch_);
@@ -247,7 +247,7 @@ class runner {
     const auto y = as_view<3>(y_in);
     const auto batch = static_cast<extent_t>(session_.batch);
     check<batch_sizes_differ>(x.extent(0) == batch, "model", "input", x.extent(0), batch);
-    check<input_shape_does_not_match>(x.extent(2) == Model::body_input_width, "model", "input",
+    check<input_width_does_not_match>(x.extent(2) == Model::body_input_width, "model", "input",
                                       x.extent(2), Model::body_input_width);
     const auto n = static_cast<std::size_t>(x.extent(1));
     check<sequence_exceeds_maximum>(past_ + n <= session_.cache_capacity, "model", "input",
@@ -319,17 +319,19 @@ class runner {
     static_assert(std::is_same_v<typename decltype(y)::value_type, float>,
                   "the output must be writable floats");
     static_assert(sizeof(require<extents_may_agree(xs[0], in[0]),
-                                 input_shape_does_not_match<input_name, xs[0], in[0]>>));
+                                 input_batch_does_not_match<input_name, xs[0], in[0]>>));
     static_assert(sizeof(require<extents_may_agree(xs[1], in[1]),
-                                 input_shape_does_not_match<input_name, xs[1], in[1]>>));
+                                 input_length_does_not_match<input_name, xs[1], in[1]>>));
     static_assert(sizeof(require<extents_may_agree(xs[2], in[2]),
-                                 input_shape_does_not_match<input_name, xs[2], in[2]>>));
+                                 input_width_does_not_match<input_name, xs[2], in[2]>>));
     static_assert(sizeof(
         require<bad_axis == rank, output_shape_does_not_match<input_name, ys[shown], out[shown]>>));
-    for (std::size_t axis = 0; axis < 3; ++axis)
-      if (in[axis] != dynamic)
-        check<input_shape_does_not_match>(x.extent(axis) == in[axis], "model", "input",
-                                          x.extent(axis), in[axis]);
+    if (in[0] != dynamic)
+      check<input_batch_does_not_match>(x.extent(0) == in[0], "model", "input", x.extent(0), in[0]);
+    if (in[1] != dynamic)
+      check<input_length_does_not_match>(x.extent(1) == in[1], "model", "input", x.extent(1),
+                                         in[1]);
+    check<input_width_does_not_match>(x.extent(2) == in[2], "model", "input", x.extent(2), in[2]);
     check<batch_exceeds_maximum>(x.extent(0) <= max_batch_, "model", "input", x.extent(0),
                                  max_batch_);
     check<sequence_exceeds_maximum>(x.extent(1) <= max_seq_, "model", "input", x.extent(1),
@@ -390,16 +392,16 @@ class runner {
                     "a tokens<...> model reads integer token ids");
       static_assert(
           sizeof(require<extents_may_agree(is[0], input_type::batch),
-                         input_shape_does_not_match<input_name, is[0], input_type::batch>>));
+                         input_batch_does_not_match<input_name, is[0], input_type::batch>>));
       static_assert(
           sizeof(require<extents_may_agree(is[1], input_type::seq),
-                         input_shape_does_not_match<input_name, is[1], input_type::seq>>));
+                         input_length_does_not_match<input_name, is[1], input_type::seq>>));
       if (input_type::batch != dynamic)
-        check<input_shape_does_not_match>(ids.extent(0) == input_type::batch, "model", "input",
+        check<input_batch_does_not_match>(ids.extent(0) == input_type::batch, "model", "input",
                                           ids.extent(0), input_type::batch);
       if (input_type::seq != dynamic)
-        check<input_shape_does_not_match>(ids.extent(1) == input_type::seq, "model", "input",
-                                          ids.extent(1), input_type::seq);
+        check<input_length_does_not_match>(ids.extent(1) == input_type::seq, "model", "input",
+                                           ids.extent(1), input_type::seq);
       check<batch_exceeds_maximum>(ids.extent(0) <= max_batch_, "model", "input", ids.extent(0),
                                    max_batch_);
       check<sequence_exceeds_maximum>(ids.extent(1) <= max_seq_, "model", "input", ids.extent(1),
@@ -430,7 +432,7 @@ class runner {
     const extent_t L = x.extent(0), B = x.extent(1), W = x.extent(2);
     check<batch_exceeds_maximum>(B <= max_batch_, "model", "input", B, max_batch_);
     check<sequence_exceeds_maximum>(L <= max_seq_, "model", "input", L, max_seq_);
-    check<input_shape_does_not_match>(W == Model::body_input_width, "model", "input", W,
+    check<input_width_does_not_match>(W == Model::body_input_width, "model", "input", W,
                                       Model::body_input_width);
     check<output_shape_does_not_match>(y.extent(0) == L, "model", "output", y.extent(0), L);
     check<output_shape_does_not_match>(y.extent(1) == B, "model", "output", y.extent(1), B);

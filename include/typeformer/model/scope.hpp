@@ -43,7 +43,7 @@ struct scope : sequential<Parts...> {
 
   template <class Description>
   static std::size_t describe(Description& d, const std::string& outer, std::size_t from) {
-    return base::describe(d, inner(naming::pytorch, outer), from);
+    return base::describe(d, inner(detail::naming_of_description<Description>(), outer), from);
   }
 };
 

@@ -12,8 +12,8 @@
 // where ff(x) = linear2(act(linear1(x))). Self-attention applies the call's mask (PyTorch's
 // src_mask / tgt_mask and key padding), multihead_attn the call's memory mask.
 //
-// Options: heads<h> and dim_feedforward<f> (required), activation_is<gelu> (default relu),
-// norm_first, epsilon<m, e> for every norm (default: the naming's, 1e-5 for PyTorch),
+// Options: heads<h> and dim_feedforward<f> (required), with_activation<activations::gelu> (default
+// relu), norm_first, epsilon<m, e> for every norm (default: the naming's, 1e-5 for PyTorch),
 // weights_stored_as<f> for every weight matrix (default float32), d_model<d> (default: the
 // width it receives in a model), and self-attention's variant: with_score_function<E>,
 // with_mask_function<E>, their operands (alibi_slopes, weight_operand, under self_attn.) and
@@ -27,6 +27,7 @@
 #include <vector>
 
 #include <typeformer/core/dims.hpp>
+#include <typeformer/layers/activations.hpp>
 #include <typeformer/layers/feed_forward.hpp>
 #include <typeformer/layers/layer_norm.hpp>
 #include <typeformer/layers/multi_head_attention.hpp>
@@ -39,16 +40,8 @@
 namespace typeformer {
 
 namespace option_kinds {
-struct activation {};
 struct norm_first {};
 }  // namespace option_kinds
-
-/// The feed-forward activation of a transformer layer (PyTorch `activation`). Default relu.
-template <activation Act>
-struct activation_is {
-  using kind = option_kinds::activation;
-  static constexpr activation value = Act;
-};
 
 /// Normalise before each sub-block instead of after the residual sum (PyTorch `norm_first`).
 struct norm_first {
@@ -82,7 +75,7 @@ struct transformer_sublayers<D, part_list<Eps...>, part_list<Storage...>> {
   using norm = with_width<layer_norm, Name, Eps...>;
   template <fixed_string Name, extent_t H, class... Variant>
   using attention = with_width<multi_head_attention, Name, dims::heads<H>, Storage..., Variant...>;
-  template <extent_t F, activation Act>
+  template <extent_t F, activation_function Act>
   using ff =
       std::conditional_t<(D > 0),
                          feed_forward<"ff", F, Act, Storage..., dims::d_model<(D > 0 ? D : 1)>>,
@@ -113,8 +106,8 @@ struct transformer_layer {
   static constexpr extent_t d_model = extent_of_v<dims::d_model, 0, Options...>;
   static constexpr extent_t heads = extent_of_v<dims::heads, 0, Options...>;
   static constexpr extent_t dim_feedforward = extent_of_v<dims::dim_feedforward, 0, Options...>;
-  static constexpr activation feed_forward_activation =
-      option_value<option_kinds::activation, Options...>(activation::relu);
+  static constexpr activation_function feed_forward_activation =
+      option_value<option_kinds::activation, Options...>(activations::relu);
   static constexpr bool is_norm_first = option_value<option_kinds::norm_first, Options...>(false);
   static_assert(dim_feedforward > 0, "a transformer layer needs dim_feedforward<N>");
 

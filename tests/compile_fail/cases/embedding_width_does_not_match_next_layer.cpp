@@ -20,5 +20,5 @@ constexpr tfm::extent_t declared = 16;
 constexpr tfm::extent_t declared = 32;
 #endif
 using classifier = tfm::model<tfm::tokens<batch<2>, seq<5>>, tfm::embedding<"embed", 100, 16>,
-                              tfm::dense<"out", 4, tfm::linear, d_model<declared>>>;
+                              tfm::dense<"out", 4, tfm::activations::linear, d_model<declared>>>;
 static_assert(classifier::output_shape[2] == 4);

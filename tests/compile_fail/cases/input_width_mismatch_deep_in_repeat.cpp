@@ -16,9 +16,9 @@
 namespace tfm = typeformer;
 using namespace tfm::dims;
 #ifdef TYPEFORMER_OK_TWIN
-using ff = tfm::feed_forward<"ff", 2048, tfm::relu>;
+using ff = tfm::feed_forward<"ff", 2048, tfm::activations::relu>;
 #else
-using ff = tfm::feed_forward<"ff", 2048, tfm::relu, d_model<64>>;
+using ff = tfm::feed_forward<"ff", 2048, tfm::activations::relu, d_model<64>>;
 #endif
 using layer = tfm::sequential<tfm::residual<tfm::multi_head_attention<"self_attn", heads<8>>,
                                             tfm::post_norm<tfm::layer_norm<"norm1">>>,

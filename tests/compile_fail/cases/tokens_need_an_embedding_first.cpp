@@ -14,7 +14,7 @@ using namespace tfm::dims;
 using classifier = tfm::model<tfm::tokens<batch<2>, seq<5>>, tfm::embedding<"embed", 100, 16>,
                               tfm::dense<"out", 4>>;
 #else
-using classifier =
-    tfm::model<tfm::tokens<batch<2>, seq<5>>, tfm::dense<"out", 4, tfm::linear, d_model<16>>>;
+using classifier = tfm::model<tfm::tokens<batch<2>, seq<5>>,
+                              tfm::dense<"out", 4, tfm::activations::linear, d_model<16>>>;
 #endif
 static_assert(classifier::output_shape[2] == 4);

@@ -14,4 +14,4 @@ constexpr tfm::extent_t units = 4;
 #else
 constexpr tfm::extent_t units = 0;
 #endif
-static_assert(tfm::dense<"out", units, tfm::linear, d_model<8>>::output_width >= 0);
+static_assert(tfm::dense<"out", units, tfm::activations::linear, d_model<8>>::output_width >= 0);
