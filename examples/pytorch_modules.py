@@ -92,3 +92,21 @@ def encoder_with_head() -> nn.Module:
     """The custom-module round trip in CI (tests/export): its default call `module(x)` would drop
     the padding mask, so the exporter needs --call "module(x, src_key_padding_mask=padding)"."""
     return _randomise(EncoderWithHead(), 44)
+
+
+class PooledClassifier(nn.Module):
+    """An encoder whose outputs are averaged over positions, then classified: one vector per
+    sequence, so the exporter checks its masks by name (tests/export)."""
+
+    def __init__(self, d_model: int = 16, heads: int = 2, classes: int = 3):
+        super().__init__()
+        layer = nn.TransformerEncoderLayer(d_model, heads, 2 * d_model, dropout=0.0, batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, 1)
+        self.head = nn.Linear(d_model, classes)
+
+    def forward(self, x: torch.Tensor, src_key_padding_mask=None) -> torch.Tensor:
+        return self.head(self.encoder(x, src_key_padding_mask=src_key_padding_mask).mean(1))
+
+
+def pooled_classifier() -> nn.Module:
+    return _randomise(PooledClassifier(), 45)

@@ -188,8 +188,19 @@ def check_module_applies_masks(module, call: str, args, x, padding, causal, memo
     model, so the call need not name it.)
     """
     batch, seq = x.shape[batch_axis], x.shape[seq_axis]
+    read = {n.id for n in ast.walk(ast.parse(call, mode="eval")) if isinstance(n, ast.Name)}
     if out.dim() < 2 or out.shape[batch_axis] != batch or out.shape[seq_axis] != seq:
-        return  # no (batch, seq) rows to compare: a pooled or reshaped output
+        # No (batch, seq) rows to compare (a pooled or reshaped output): the call must at least
+        # name each mask the self-test records.
+        for name, option, given in (("padding", "--key-lengths", padding),
+                                    ("causal", "--causal", causal),
+                                    ("memory_padding", "--memory-lengths", memory_padding)):
+            if given is not None and name not in read:
+                raise ExportError(
+                    f"{option} was given, but the call {call!r} does not pass `{name}` to the "
+                    f"module (its output has no (batch, seq) positions to check the mask by). "
+                    f"Pass --call with `{name}` where the module takes it (docs/exporting.md)")
+        return
     positions = torch.arange(seq)
     checks = []
     if padding is not None:
@@ -201,7 +212,6 @@ def check_module_applies_masks(module, call: str, args, x, padding, causal, memo
         visible = torch.ones(batch, seq, dtype=torch.bool) if padding is None else ~padding
         checks.append(("--memory-lengths", "memory_padding", x,
                        changed_where(memory, memory_padding, batch_axis), visible))
-    read = {n.id for n in ast.walk(ast.parse(call, mode="eval")) if isinstance(n, ast.Name)}
     for option, name, x2, memory2, visible in checks:
         with torch.no_grad():
             out2 = run(module, call, x2, padding, causal, memory2, memory_padding)

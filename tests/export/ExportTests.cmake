@@ -83,6 +83,7 @@ endforeach()
 # name | factory | exporter arguments | the refusal's text
 set(_refused_runs
   "custom_module_default_call|encoder_with_head|--input-shape 3,9,32 --key-lengths 9,5,1|--key-lengths was given, but the module does not apply that mask"
+  "pooled_output_default_call|pooled_classifier|--input-shape 2,5,16 --key-lengths 5,3|--key-lengths was given, but the call 'module(x)' does not pass `padding`"
   "decoder_without_memory_padding|small_decoder|--input-shape 2,7,32 --key-lengths 7,5 --memory-shape 2,9,32 --memory-lengths 9,4 --call module(x,memory,tgt_key_padding_mask=padding)|--memory-lengths was given, but the module does not apply that mask")
 foreach(_run IN LISTS _refused_runs)
   string(REPLACE "|" ";" _fields "${_run}")
