@@ -27,7 +27,7 @@ The naming tables (what each format stores -> the name typeformer reads):
   keras-multi-head (a Keras 2 layer package): its MultiHeadAttention names its weights after
                the layer, as typeformer's keras_multi_head_weights reads them in a model:
                  model_weights/att/att/att_Wq:0               -> att/att_Wq  (also _bq, _Wk,
-                 _bk, _Wv, _bv, _Wo, _bo); a lone layer loads with load_options{.prefix = "att/"}
+                 _bk, _Wv, _bv, _Wo, _bo), which a lone layer named "att" reads by default
   Keras 3      weights are stored by attribute path, numbered in creation order, without names:
                  layers/dense/vars/0                          -> dense/kernel
                  layers/dense/vars/1                          -> dense/bias
