@@ -26,9 +26,11 @@ int main() {
   const auto dec = tfm::random_parameters<decoder>(2);
   tfm::runner<encoder> encode(enc);
   tfm::runner<decoder> decode(dec);
-  xt::xtensor<float, 3> source = xt::ones<float>({std::size_t{2}, std::size_t{9}, std::size_t{256}});
+  xt::xtensor<float, 3> source =
+      xt::ones<float>({std::size_t{2}, std::size_t{9}, std::size_t{256}});
   const auto memory = encode(source);
-  xt::xtensor<float, 3> target = xt::ones<float>({std::size_t{2}, std::size_t{1}, std::size_t{256}});
+  xt::xtensor<float, 3> target =
+      xt::ones<float>({std::size_t{2}, std::size_t{1}, std::size_t{256}});
   xt::xtensor<float, 3> step = xt::zeros<float>({std::size_t{2}, std::size_t{1}, std::size_t{256}});
   decode.start_decoding(memory);
   for (int i = 0; i < 4; ++i) decode.decode(target, step);
