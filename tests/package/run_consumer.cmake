@@ -15,15 +15,12 @@ endfunction()
 if(MODE STREQUAL "find_package")
   # The install guide's commands, exactly as docs/guide/1-install.md gives them: typeformer and
   # my_app are this source tree and the consumer project, $HOME is a private directory.
-  file(READ ${SOURCE_DIR}/docs/guide/1-install.md _guide)
-  string(REGEX MATCH "tests/package runs this block as written[^\n]*\n```sh\n([^`]*)```" _ "${_guide}")
-  if(NOT CMAKE_MATCH_1)
-    message(FATAL_ERROR "docs/guide/1-install.md has no block marked for tests/package")
-  endif()
+  include(${CMAKE_CURRENT_LIST_DIR}/guide_block.cmake)
+  guide_block(${SOURCE_DIR}/docs/guide/1-install.md _commands)
   file(CREATE_LINK ${SOURCE_DIR} ${WORK_DIR}/typeformer SYMBOLIC)
   file(CREATE_LINK ${CONSUMER} ${WORK_DIR}/my_app SYMBOLIC)
   file(MAKE_DIRECTORY ${WORK_DIR}/home)
-  run(${CMAKE_COMMAND} -E env HOME=${WORK_DIR}/home CXX=${CXX} bash -e -c "${CMAKE_MATCH_1}")
+  run(${CMAKE_COMMAND} -E env HOME=${WORK_DIR}/home CXX=${CXX} bash -e -c "${_commands}")
   # Installing built only what is installed (issue: 36 targets were built to install headers).
   foreach(_own tests examples bench)
     if(EXISTS ${WORK_DIR}/build/typeformer/${_own})

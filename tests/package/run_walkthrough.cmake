@@ -5,14 +5,11 @@ cmake_minimum_required(VERSION 3.22)
 file(REMOVE_RECURSE "${WORK_DIR}")
 file(MAKE_DIRECTORY "${WORK_DIR}")
 file(COPY ${SOURCE_DIR}/examples/walkthrough/ DESTINATION ${WORK_DIR}/project)
-file(READ ${SOURCE_DIR}/docs/guide/7-walkthrough.md _guide)
-string(REGEX MATCH "tests/package runs this block as written[^\n]*\n```sh\n([^`]*)```" _ "${_guide}")
-if(NOT CMAKE_MATCH_1)
-  message(FATAL_ERROR "docs/guide/7-walkthrough.md has no block marked for tests/package")
-endif()
+include(${CMAKE_CURRENT_LIST_DIR}/guide_block.cmake)
+guide_block(${SOURCE_DIR}/docs/guide/7-walkthrough.md _commands)
 execute_process(
   COMMAND ${CMAKE_COMMAND} -E env HOME=${HOME_DIR} TYPEFORMER=${SOURCE_DIR} CXX=${CXX}
-          bash -e -c "${CMAKE_MATCH_1}"
+          bash -e -c "${_commands}"
   WORKING_DIRECTORY ${WORK_DIR}/project RESULT_VARIABLE _r OUTPUT_VARIABLE _o ERROR_VARIABLE _e)
 message("${_o}")
 if(NOT _r EQUAL 0 OR NOT _o MATCHES "C\\+\\+ against PyTorch: max \\|difference\\|")

@@ -117,11 +117,11 @@ struct zero_padded_positions_block {
                                            std::to_string(part.mask.extent(1)),
                                            "), the input (batch ", std::to_string(batch), ", seq ",
                                            std::to_string(length), ")"));
+        constexpr bool nonzero_is_padding = padding_polarity<Part> == 1;
         const std::uint8_t* padded = part.mask.data();
         for (std::size_t b = 0; b < batch; ++b)
           for (std::size_t r = 0; r < length; ++r)
-            if ((padded[b * length + r] != 0) == (padding_polarity < Part >> 0))
-              zero_rows(b, r, r + 1);
+            if ((padded[b * length + r] != 0) == nonzero_is_padding) zero_rows(b, r, r + 1);
       }
     };
     for_each_padding_part(ctx.self_attention_mask, zero_padding);
