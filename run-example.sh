@@ -25,7 +25,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 example=attention_is_all_you_need
 if [ $# -gt 0 ] && [ -f "examples/$1.cpp" ]; then example=$1; shift; fi
-tools/install-deps.sh cmake make g++ xtensor-dev libxsimd-dev libboost-dev nlohmann-json3-dev
+tools/install-deps.sh cmake make g++ xtensor-dev libxsimd-dev nlohmann-json3-dev
 if [ "$example" = transformer_encoder ] && [ $# -eq 0 ] &&
   [ ! -f examples/data/generated/encoder_6x512.safetensors ]; then
   tools/install-deps.sh python3-torch python3-numpy

@@ -17,7 +17,7 @@ cd "$root"
 quick=()
 [ "${1:-}" = "--quick" ] && quick=(--quick)
 
-tools/install-deps.sh cmake make g++ xtensor-dev libxsimd-dev libboost-dev nlohmann-json3-dev \
+tools/install-deps.sh cmake make g++ xtensor-dev libxsimd-dev nlohmann-json3-dev \
   libtorch-dev libopenblas-dev >&2
 # Node.js 20 or newer for the ONNX Runtime harness: taken as found (Debian 12's own nodejs is 18,
 # and its npm package conflicts with a Node.js installed from elsewhere).
