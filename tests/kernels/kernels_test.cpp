@@ -521,8 +521,11 @@ flash_run run_flash(const attention_case& c, const std::vector<float>& q,
   m.causal = c.causal;
   m.policy = c.policy;
   if (!c.lengths.empty()) m.key_lengths = c.lengths.data();
-  if (!c.keep.empty()) m.keep = c.keep.data(), m.keep_batch = c.lq * c.lk, m.keep_query = c.lk;
-  if (!c.bias.empty()) m.bias = c.bias.data(), m.bias_query = c.lk;
+  using stride = std::ptrdiff_t;
+  if (!c.keep.empty())
+    m.add(
+        tk::visibility_part{c.keep.data(), {.batch = stride(c.lq * c.lk), .query = stride(c.lk)}});
+  if (!c.bias.empty()) m.add(tk::bias_part{c.bias.data(), {.query = stride(c.lk)}});
   if (!c.attending.empty())
     m.attending_queries = c.attending.data(), m.attending_queries_batch = std::ptrdiff_t(c.lq);
 

@@ -19,6 +19,7 @@
 #include <type_traits>
 
 #include <typeformer/core/diagnostics.hpp>
+#include <typeformer/core/dims.hpp>
 #include <typeformer/core/fixed_string.hpp>
 #include <typeformer/expr/activated.hpp>
 #include <typeformer/expr/function_attention.hpp>
@@ -169,6 +170,16 @@ struct values_of<with_value_rows<leaf<V>, E, B>> : std::true_type {
   }
 };
 
+// The output as (batch, heads, length, width): a rank-3 (batch, length, heads·width) view or
+// container is split into the query heads (`Heads` static, or dynamic; `heads` at run time).
+template <extent_t Heads, class Out>
+auto output_view(Out&& out, extent_t heads) {
+  if constexpr (static_rank_of<std::remove_cvref_t<Out>> == 3)
+    return split_heads_of_view<Heads>(as_view<3>(std::forward<Out>(out)), heads);
+  else
+    return as_view<4>(std::forward<Out>(out));
+}
+
 template <class E>
 struct attention_pattern : std::false_type {};
 template <class S, class VN>
@@ -189,7 +200,15 @@ struct attention_shapes {
   using K = std::remove_cvref_t<decltype(input_of<KN>::view(std::declval<const KN&>()))>;
   using VN = std::remove_cvref_t<decltype(std::declval<const E&>().right)>;
   using V = std::remove_cvref_t<decltype(values_of<VN>::view(std::declval<const VN&>()))>;
-  using O = std::remove_cvref_t<decltype(as_view<4>(std::declval<Out>()))>;
+  using O =
+      std::remove_cvref_t<decltype(output_view<Q::static_extents[1]>(std::declval<Out>(), 1))>;
+  // A rank-3 output's width, which the query heads must divide.
+  static constexpr extent_t merged_width = [] {
+    if constexpr (static_rank_of<std::remove_cvref_t<Out>> == 3)
+      return std::remove_cvref_t<decltype(as_view<3>(std::declval<Out>()))>::static_extents[2];
+    else
+      return dynamic;
+  }();
   using M = std::remove_cvref_t<decltype(scores<S>::get_mask(std::declval<const S&>()))>;
   static constexpr auto qx = Q::static_extents, kx = K::static_extents, vx = V::static_extents,
                         ox = O::static_extents;
@@ -201,6 +220,8 @@ struct attention_shapes {
   template <bool Holds, class Rule>
   using rule = diagnostics::require<Holds, Rule>;
   using problem = typeformer::detail::first_problem<
+      rule<merged_width == dynamic || qx[1] == dynamic || merged_width % qx[1] == 0,
+           diagnostics::heads_do_not_divide_d_model<L, merged_width, qx[1]>>,
       rule<extents_may_agree(qx[3], kx[3]),
            diagnostics::query_and_key_widths_differ<L, qx[3], kx[3]>>,
       rule<extents_may_agree(kx[2], vx[2]),
@@ -265,7 +286,8 @@ void detail::evaluate_attention(Out&& out_in, const E& e, workspace& ws, fully_m
   const auto& k = KI::view(k_node);
   using VI = values_of<std::remove_cvref_t<decltype(e.right)>>;
   const auto& v = VI::view(e.right);
-  const auto out = as_view<4>(std::forward<Out>(out_in));
+  const auto out = output_view<std::remove_cvref_t<decltype(q)>::static_extents[1]>(
+      std::forward<Out>(out_in), q.extent(1));
   const auto& mask = scores_of::get_mask(e.left.inner);
   using M = std::remove_cvref_t<decltype(mask)>;
   const extent_t B = q.extent(0), H = q.extent(1), Lq = q.extent(2), D = q.extent(3);
@@ -433,15 +455,37 @@ void detail::evaluate_attention(Out&& out_in, const E& e, workspace& ws, fully_m
     run(kernels::no_attention_functions{});
 }
 
+/// An input of the function forms below: an expression operand, or a view or container
+/// (xtensor's) of the rank they take. A container must outlive the expression, so not an rvalue.
+template <class T>
+concept attention_input = tensor_operand<T> ||(viewable<T>&& std::is_lvalue_reference_v<T>);
+
 /// softmax(q·kᵀ / √d + mask)·v, the expression PyTorch's scaled_dot_product_attention computes
-/// (for fully masked rows PyTorch gives NaN: pass fully_masked_rows::nan to `evaluate`).
-template <tensor_operand Q, tensor_operand K, tensor_operand V, class Mask = masks::none>
+/// (for fully masked rows PyTorch gives NaN: pass fully_masked_rows::nan to `evaluate`), of
+/// (batch, heads, length, width) views or containers.
+template <attention_input Q, attention_input K, attention_input V, class Mask = masks::none>
 auto scaled_dot_product_attention(Q&& q, K&& k, V&& v, Mask mask = {}) {
   auto qn = node(std::forward<Q>(q));
   const float scale =
       1.0f / std::sqrt(static_cast<float>(detail::input_of<decltype(qn)>::view(qn).extent(3)));
-  return softmax(scale * (std::move(qn) * transpose(std::forward<K>(k))) + mask) *
+  return softmax(scale * (std::move(qn) * transpose(node(std::forward<K>(k)))) + mask) *
          node(std::forward<V>(v));
+}
+
+/// The same of (batch, length, heads·width) inputs, as PyTorch's and Keras's layers hold them and
+/// projections write them: `scaled_dot_product_attention<heads<8>>(q, k, v)`, or with grouped
+/// keys and values `scaled_dot_product_attention<heads<8>, kv_heads<2>>(q, k, v)`. The output
+/// may be (batch, length, heads·width) too: `evaluate(out, e, ws)`.
+template <class Heads, class KVHeads = dims::kv_heads<Heads::extent>, attention_input Q,
+          attention_input K, attention_input V, class Mask = masks::none>
+requires(std::is_same_v<Heads, dims::heads<Heads::extent>>&& std::is_same_v<
+         KVHeads, dims::kv_heads<KVHeads::extent>>) auto scaled_dot_product_attention(Q&& q, K&& k,
+                                                                                      V&& v,
+                                                                                      Mask mask =
+                                                                                          {}) {
+  return scaled_dot_product_attention(split_heads<Heads::extent>(std::forward<Q>(q)),
+                                      split_heads<KVHeads::extent>(std::forward<K>(k)),
+                                      split_heads<KVHeads::extent>(std::forward<V>(v)), mask);
 }
 
 }  // namespace typeformer::expr

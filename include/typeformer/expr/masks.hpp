@@ -1,14 +1,17 @@
 #pragma once
 // Typed attention masks. Polarity is in the name, never a convention: `keep` means 1 = attend
-// (Keras), `pytorch_key_padding` means 1 = masked (PyTorch). Combine parts with
-// `masks::all(...)`; a key is visible only if every part lets it through.
+// (Keras), `pytorch_key_padding` and `pytorch_attn_mask` mean true = masked
+// (nn.MultiheadAttention), `pytorch_sdpa_mask` means true = attend (scaled_dot_product_attention).
+// Combine parts with `masks::all(...)`; a key is visible only if every part lets it through.
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
 #include <tuple>
+#include <type_traits>
 
 #include <typeformer/core/diagnostics.hpp>
 #include <typeformer/core/text.hpp>
@@ -24,6 +27,25 @@ struct mask_parts_of_one_kind_given_twice;
 /// length, 3 key length).
 template <extent_t Axis, extent_t First, extent_t Second>
 struct mask_parts_disagree_on_axis;
+/// `masks::all` was given more than two keep masks or more than two biases (the kernel reads two
+/// of each: PyTorch's attn_mask and key_padding_mask).
+template <class... Parts>
+struct more_than_two_keep_or_bias_mask_parts;
+/// PyTorch's nn.MultiheadAttention takes bool, uint8 or floating masks.
+template <class Element>
+struct key_padding_masks_are_bool_uint8_or_float;
+template <class Element>
+struct attn_masks_are_bool_uint8_or_float;
+/// PyTorch's scaled_dot_product_attention takes bool (true = attend) or floating masks; uint8 is
+/// refused since PyTorch 2.1 (1.13's private form added it to the scores as a number).
+template <class Element>
+struct scaled_dot_product_attention_masks_are_bool_or_float;
+/// An nn.MultiheadAttention attn_mask is (Lq, Lk) or (batch·heads, Lq, Lk).
+template <std::size_t Rank>
+struct attn_masks_are_rank_2_or_3;
+/// A scaled_dot_product_attention mask broadcasts to (batch, heads, Lq, Lk): rank 1 to 4.
+template <std::size_t Rank>
+struct scaled_dot_product_attention_masks_are_rank_1_to_4;
 }  // namespace typeformer::diagnostics
 
 namespace typeformer::masks {
@@ -34,8 +56,8 @@ struct call_extents {
   std::string_view kind, name;
 };
 
-/// What a mask part constrains; `masks::all` takes at most one part of each kind, since the
-/// kernel has one place for each.
+/// What a mask part constrains; `masks::all` takes at most one causal, lengths or queries part
+/// and two keep and two bias parts, the places the kernel has.
 enum class mask_slot { none, causal, lengths, keep, bias, queries };
 
 /// Whether T is one of the mask types here (each names the slot it fills).
@@ -95,6 +117,32 @@ struct key_lengths {
 };
 
 namespace detail {
+// bool and uint8 masks are bytes; floating ones are biases (float only: the kernel adds floats).
+template <class T, bool TakesUint8>
+inline constexpr bool is_pytorch_mask_element = std::is_same_v<T, bool> ||
+                                                std::is_same_v<T, float> ||
+                                                (TakesUint8 && std::is_same_v<T, std::uint8_t>);
+template <class T>
+inline constexpr mask_slot slot_of_elements =
+    std::is_same_v<T, float> ? mask_slot::bias : mask_slot::keep;
+
+// Adds a PyTorch mask's memory to the kernel's parts: floats as a bias, bytes as visibility in
+// the given polarity.
+template <class T>
+void add_part(kernels::mask_spec& m, const T* data, kernels::element_strides at, bool nonzero_hides,
+              const call_extents& e) {
+  bool added;
+  if constexpr (std::is_same_v<T, float>)
+    added = m.add(kernels::bias_part{data, at});
+  else  // a bool's bytes read as unsigned char: 0 or 1
+    added = m.add(
+        kernels::visibility_part{reinterpret_cast<const std::uint8_t*>(data), at, nonzero_hides});
+  if (!added)
+    throw shape_error(typeformer::detail::concat(
+        e.kind, " \"", e.name, "\": more than two ", std::is_same_v<T, float> ? "bias" : "keep",
+        " mask parts (the call's mask and the layer's own padding mask together)"));
+}
+
 inline void check_mask_extent(bool holds_batch, bool holds_query, bool holds_key, extent_t b,
                               extent_t lq, extent_t lk, const call_extents& e) {
   diagnostics::check<diagnostics::mask_batch_does_not_match>(holds_batch, e.kind, e.name, b,
@@ -133,10 +181,8 @@ struct keep {
     detail::check_mask_extent(mask.extent(0) == e.batch, mask.extent(1) == e.query_len,
                               mask.extent(2) == e.key_len, mask.extent(0), mask.extent(1),
                               mask.extent(2), e);
-    m.keep = mask.data();
-    m.keep_means_masked = false;
-    m.keep_batch = e.query_len * e.key_len;
-    m.keep_query = e.key_len;
+    m.add(kernels::visibility_part{mask.data(),
+                                   {.batch = e.query_len * e.key_len, .query = e.key_len}});
   }
 };
 
@@ -149,24 +195,118 @@ struct keep_keys {
   void lower(kernels::mask_spec& m, const call_extents& e) const {
     detail::check_mask_extent(mask.extent(0) == e.batch, true, mask.extent(1) == e.key_len,
                               mask.extent(0), e.query_len, mask.extent(1), e);
-    m.keep = mask.data();
-    m.keep_means_masked = false;
-    m.keep_batch = e.key_len;
-    m.keep_query = 0;
+    m.add(kernels::visibility_part{mask.data(), {.batch = e.key_len}});
   }
 };
 
-/// (batch, Lk) with 1 = masked: PyTorch's `key_padding_mask`. Same memory, opposite polarity.
-template <extent_t B = dynamic, extent_t Lk = dynamic>
+/// PyTorch's `key_padding_mask` (nn.MultiheadAttention, the transformer layers'
+/// `*_key_padding_mask`), (batch, Lk): bool or uint8 with nonzero = padding (the opposite of
+/// `keep_keys`), or float, added to the scores (-inf hides the key). The element type comes from
+/// the view: `masks::pytorch_key_padding{as_view<2>(mask)}`.
+template <extent_t B = dynamic, extent_t Lk = dynamic, class T = std::uint8_t>
 struct pytorch_key_padding {
-  tensor_view<const std::uint8_t, B, Lk> mask;
+  static_assert(
+      sizeof(diagnostics::require<detail::is_pytorch_mask_element<T, true>,
+                                  diagnostics::key_padding_masks_are_bool_uint8_or_float<T>>));
+  tensor_view<const T, B, Lk> mask;
   static constexpr static_extents extents{B, dynamic, dynamic, Lk};
-  static constexpr mask_slot slot = mask_slot::keep;
+  static constexpr mask_slot slot = detail::slot_of_elements<T>;
   void lower(kernels::mask_spec& m, const call_extents& e) const {
-    keep_keys<B, Lk>{mask}.lower(m, e);
-    m.keep_means_masked = true;
+    detail::check_mask_extent(mask.extent(0) == e.batch, true, mask.extent(1) == e.key_len,
+                              mask.extent(0), e.query_len, mask.extent(1), e);
+    detail::add_part(m, mask.data(), {.batch = e.key_len}, true, e);
   }
 };
+template <class T, extent_t B, extent_t Lk>
+pytorch_key_padding(tensor_view<T, B, Lk>) -> pytorch_key_padding<B, Lk, std::remove_const_t<T>>;
+
+/// PyTorch's `attn_mask` as nn.MultiheadAttention takes it (also the transformer layers'
+/// `src_mask`, `tgt_mask` and `memory_mask`): (Lq, Lk), the same for every batch entry and head, or
+/// (batch·heads, Lq, Lk), batch-major as PyTorch lays it out. bool or uint8: nonzero = masked;
+/// float: added to the scaled scores. `masks::pytorch_attn_mask{as_view<2>(mask)}`.
+template <class T, extent_t... E>
+struct pytorch_attn_mask {
+  static constexpr std::size_t rank = sizeof...(E);
+  static constexpr bool rank_taken = rank == 2 || rank == 3;
+  static_assert(
+      sizeof(diagnostics::require<rank_taken, diagnostics::attn_masks_are_rank_2_or_3<rank>>));
+  static_assert(sizeof(diagnostics::require<detail::is_pytorch_mask_element<T, true>,
+                                            diagnostics::attn_masks_are_bool_uint8_or_float<T>>));
+  tensor_view<const T, E...> mask;
+  static constexpr std::array<extent_t, rank> x{E...};
+  static constexpr static_extents extents{dynamic, dynamic, x[rank - 2], x[rank - 1]};
+  static constexpr mask_slot slot = detail::slot_of_elements<T>;
+  void lower(kernels::mask_spec& m, const call_extents& e) const {
+    const extent_t lq = mask.extent(rank - 2), lk = mask.extent(rank - 1);
+    detail::check_mask_extent(true, lq == e.query_len, lk == e.key_len, e.batch, lq, lk, e);
+    kernels::element_strides at{.query = lk};
+    if constexpr (rank == 3) {
+      if (mask.extent(0) != e.batch * e.heads)
+        throw shape_error(typeformer::detail::concat(
+            e.kind, " \"", e.name,
+            "\": a 3-D attn_mask is (batch·heads, Lq, Lk); its first extent (",
+            std::to_string(mask.extent(0)), ") is not ", std::to_string(e.batch), " × ",
+            std::to_string(e.heads)));
+      at.head = lq * lk;
+      at.batch = e.heads * at.head;
+    }
+    detail::add_part(m, mask.data(), at, true, e);
+  }
+};
+template <class T, extent_t... E>
+pytorch_attn_mask(tensor_view<T, E...>) -> pytorch_attn_mask<std::remove_const_t<T>, E...>;
+
+/// PyTorch's `attn_mask` as scaled_dot_product_attention takes it: any shape that broadcasts to
+/// (batch, heads, Lq, Lk) — (Lq, Lk), (batch, 1, Lq, Lk), (batch, 1, 1, Lk), … — aligned from the
+/// last axis, an extent of 1 repeating. bool: true = attend (the opposite of
+/// nn.MultiheadAttention's polarity); float: added to the scaled scores.
+/// `masks::pytorch_sdpa_mask{as_view<4>(mask)}`.
+template <class T, extent_t... E>
+struct pytorch_sdpa_mask {
+  static constexpr std::size_t rank = sizeof...(E);
+  static constexpr bool rank_taken = rank >= 1 && rank <= 4;
+  static_assert(sizeof(
+      diagnostics::require<rank_taken,
+                           diagnostics::scaled_dot_product_attention_masks_are_rank_1_to_4<rank>>));
+  static_assert(sizeof(
+      diagnostics::require<detail::is_pytorch_mask_element<T, false>,
+                           diagnostics::scaled_dot_product_attention_masks_are_bool_or_float<T>>));
+  tensor_view<const T, E...> mask;
+  // The mask's extent on call axis a (0 batch … 3 keys), or 1 where the mask has no such axis.
+  static constexpr extent_t static_on_axis(std::size_t a) {
+    constexpr std::array<extent_t, sizeof...(E)> x{E...};
+    return a + rank < 4 ? 1 : x[a + rank - 4];
+  }
+  // An extent of 1 broadcasts, so it does not constrain the call.
+  static constexpr extent_t imposed(std::size_t a) {
+    return static_on_axis(a) == 1 ? dynamic : static_on_axis(a);
+  }
+  static constexpr static_extents extents{imposed(0), imposed(1), imposed(2), imposed(3)};
+  static constexpr mask_slot slot = detail::slot_of_elements<T>;
+  void lower(kernels::mask_spec& m, const call_extents& e) const {
+    static constexpr std::string_view axis_names[4] = {"batch", "heads", "query", "key"};
+    const std::array<extent_t, 4> call{e.batch, e.heads, e.query_len, e.key_len};
+    std::array<std::ptrdiff_t, 4> strides{};
+    std::ptrdiff_t stride = 1;
+    for (std::size_t k = rank; k-- > 0;) {  // mask axis k is call axis k + 4 - rank
+      const std::size_t a = k + 4 - rank;
+      const extent_t n = mask.extent(k);
+      if (n != call[a] && n != 1)
+        throw shape_error(typeformer::detail::concat(
+            e.kind, " \"", e.name, "\": the mask's extent on the ", axis_names[a], " axis (",
+            std::to_string(n), ") is neither ", std::to_string(call[a]),
+            " nor 1; a mask broadcasts to (batch, heads, Lq, Lk) from its last axis"));
+      strides[a] = n == 1 ? 0 : stride;
+      stride *= n;
+    }
+    detail::add_part(
+        m, mask.data(),
+        {.batch = strides[0], .head = strides[1], .query = strides[2], .key = strides[3]}, false,
+        e);
+  }
+};
+template <class T, extent_t... E>
+pytorch_sdpa_mask(tensor_view<T, E...>) -> pytorch_sdpa_mask<std::remove_const_t<T>, E...>;
 
 /// (Lq, Lk) float added to every head's scaled scores; -inf hides a key. PyTorch's float
 /// `attn_mask`, relative-position or ALiBi-style biases.
@@ -178,10 +318,7 @@ struct additive {
   void lower(kernels::mask_spec& m, const call_extents& e) const {
     detail::check_mask_extent(true, bias.extent(0) == e.query_len, bias.extent(1) == e.key_len,
                               e.batch, bias.extent(0), bias.extent(1), e);
-    m.bias = bias.data();
-    m.bias_batch = 0;
-    m.bias_head = 0;
-    m.bias_query = e.key_len;
+    m.add(kernels::bias_part{bias.data(), {.query = e.key_len}});
   }
 };
 
@@ -197,10 +334,10 @@ struct additive_per_head {
                               bias.extent(3), e);
     diagnostics::check<diagnostics::mask_heads_do_not_match>(bias.extent(1) == e.heads, e.kind,
                                                              e.name, bias.extent(1), e.heads);
-    m.bias = bias.data();
-    m.bias_query = e.key_len;
-    m.bias_head = e.query_len * e.key_len;
-    m.bias_batch = e.heads * m.bias_head;
+    m.add(kernels::bias_part{bias.data(),
+                             {.batch = e.heads * e.query_len * e.key_len,
+                              .head = e.query_len * e.key_len,
+                              .query = e.key_len}});
   }
 };
 
@@ -216,9 +353,9 @@ constexpr int parts_of_kind(mask_slot s) {
 }  // namespace detail
 
 /// Several parts at once: `masks::all(masks::causal{}, masks::key_lengths{lens})`. A key is
-/// visible only if every part lets it through. At most one part of each kind (causal,
-/// lengths, keep, bias, attending queries; a nested `all` counts with its parts), and static
-/// extents must agree: otherwise a compile error names the two parts or the two extents.
+/// visible only if every part lets it through, and biases add. At most one causal, lengths and
+/// attending-queries part, two keep and two bias parts (a nested `all` counts with its parts),
+/// and static extents must agree: otherwise a compile error names the parts or the extents.
 template <class... Parts>
 struct all {
   std::tuple<Parts...> parts;
@@ -227,12 +364,17 @@ struct all {
   static constexpr mask_slot slot = mask_slot::none;
 
   static constexpr int parts_in(mask_slot s) { return (0 + ... + detail::parts_of_kind<Parts>(s)); }
-  static constexpr bool one_per_kind =
-      parts_in(mask_slot::causal) <= 1 && parts_in(mask_slot::lengths) <= 1 &&
-      parts_in(mask_slot::keep) <= 1 && parts_in(mask_slot::bias) <= 1 &&
-      parts_in(mask_slot::queries) <= 1;
+  static constexpr bool one_per_kind = parts_in(mask_slot::causal) <= 1 &&
+                                       parts_in(mask_slot::lengths) <= 1 &&
+                                       parts_in(mask_slot::queries) <= 1;
+  static constexpr bool two_element_parts =
+      parts_in(mask_slot::keep) <= kernels::mask_spec::element_parts &&
+      parts_in(mask_slot::bias) <= kernels::mask_spec::element_parts;
   static_assert(sizeof(diagnostics::require<
                        one_per_kind, diagnostics::mask_parts_of_one_kind_given_twice<Parts...>>));
+  static_assert(
+      sizeof(diagnostics::require<two_element_parts,
+                                  diagnostics::more_than_two_keep_or_bias_mask_parts<Parts...>>));
 
   // The first axis (0 batch, 1 heads, 2 query, 3 key) on which two static extents differ.
   static constexpr std::array<extent_t, 3> first_conflict() {

@@ -64,6 +64,21 @@ kernels::head_strides strides_of(const split_heads_view<T, B, H, L, W>& v) noexc
   return v.strides();
 }
 
+/// v, a (batch, length, heads·width) view, as (batch, heads, length, width), with `Heads` the
+/// heads known at compile time (or dynamic) and `heads` the run-time count. A width the heads do
+/// not divide is `shape_error` (`split_heads` checks static widths at compile time first).
+template <extent_t Heads, class V>
+auto split_heads_of_view(const V& v, extent_t heads) {
+  constexpr auto e = V::static_extents;
+  constexpr extent_t width =
+      e[2] == dynamic || Heads == dynamic || e[2] % Heads != 0 ? dynamic : e[2] / Heads;
+  diagnostics::check<diagnostics::heads_do_not_divide_d_model>(
+      heads > 0 && v.extent(2) % heads == 0, "split_heads", "expression", v.extent(2), heads);
+  using T = std::remove_pointer_t<decltype(v.data())>;
+  return split_heads_view<T, e[0], Heads, e[1], width>(
+      v.data(), {v.extent(0), heads, v.extent(1), v.extent(2) / heads});
+}
+
 /// x, a (batch, length, Heads·width) view or container (anything `as_view<3>` takes), as
 /// (batch, Heads, length, width). A width that Heads does not divide is an error: at compile
 /// time when the width is static, else `shape_error`.
@@ -73,22 +88,18 @@ auto split_heads(X&& x) {
       sizeof(diagnostics::require<(Heads > 0), diagnostics::heads_must_be_positive<
                                                    layer_name_of<"split_heads">, Heads, 0>>));
   const auto v = as_view<3>(std::forward<X>(x));
-  using V = std::remove_cvref_t<decltype(v)>;
-  constexpr auto e = V::static_extents;
+  constexpr auto e = std::remove_cvref_t<decltype(v)>::static_extents;
   static_assert(sizeof(diagnostics::require < e[2] == dynamic || e[2] % Heads == 0,
                        diagnostics::heads_do_not_divide_d_model < layer_name_of<"split_heads">,
                        e[2], Heads >>));
-  diagnostics::check<diagnostics::heads_do_not_divide_d_model>(
-      v.extent(2) % Heads == 0, "split_heads", "expression", v.extent(2), Heads);
-  constexpr extent_t width = e[2] == dynamic ? dynamic : e[2] / Heads;
-  using T = std::remove_pointer_t<decltype(v.data())>;
-  return split_heads_view<T, e[0], Heads, e[1], width>(
-      v.data(), {v.extent(0), Heads, v.extent(1), v.extent(2) / Heads});
+  return split_heads_of_view<Heads>(v, Heads);
 }
 
 }  // namespace typeformer::expr
 
 namespace typeformer {
+template <class T, extent_t B, extent_t H, extent_t L, extent_t W>
+inline constexpr std::size_t static_rank_of<expr::split_heads_view<T, B, H, L, W>> = 4;
 template <class T, extent_t B, extent_t H, extent_t L, extent_t W>
 struct view_traits<expr::split_heads_view<T, B, H, L, W>> {
   template <std::size_t Rank>

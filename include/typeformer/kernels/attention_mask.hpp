@@ -2,6 +2,7 @@
 // What the attention kernels need to know about masking, as raw pointers and strides.
 // The typed masks users write (expr/masks.hpp) lower to this.
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 
@@ -26,24 +27,73 @@ enum class fully_masked_rows {
 
 namespace kernels {
 
+/// Where an element-wise mask part sits in memory: element (b, h, i, j) at
+/// data[b·batch + h·head + i·query + j·key]. A stride of 0 broadcasts the axis (PyTorch's
+/// broadcasting of a (L, S) or (B, 1, 1, S) mask to (B, H, L, S)).
+struct element_strides {
+  std::ptrdiff_t batch = 0, head = 0, query = 0, key = 1;
+  std::ptrdiff_t offset(std::size_t b, std::size_t h, std::size_t i, std::size_t j) const noexcept {
+    return static_cast<std::ptrdiff_t>(b) * batch + static_cast<std::ptrdiff_t>(h) * head +
+           static_cast<std::ptrdiff_t>(i) * query + static_cast<std::ptrdiff_t>(j) * key;
+  }
+};
+
+/// Bytes saying which keys are visible. `means_masked`: PyTorch's polarity for
+/// nn.MultiheadAttention, where a nonzero byte (True) hides the key.
+struct visibility_part {
+  const std::uint8_t* data = nullptr;
+  element_strides at;
+  bool means_masked = false;
+  bool hides(std::size_t b, std::size_t h, std::size_t i, std::size_t j) const noexcept {
+    return data && (data[at.offset(b, h, i, j)] != 0) == means_masked;
+  }
+};
+
+/// Floats added to the scaled scores; -inf hides the key.
+struct bias_part {
+  const float* data = nullptr;
+  element_strides at;
+  float of(std::size_t b, std::size_t h, std::size_t i, std::size_t j) const noexcept {
+    return data ? data[at.offset(b, h, i, j)] : 0.0f;
+  }
+};
+
 /// A lowered mask: every part is optional and they combine (a key is visible only if every
-/// part lets it through). Element strides are in elements; the key index is contiguous.
+/// part lets it through; biases add). Two element-wise parts of each kind, because PyTorch's
+/// nn.MultiheadAttention takes an attn_mask and a key_padding_mask at once.
 struct mask_spec {
+  static constexpr std::size_t element_parts = 2;
   causal_alignment causal = causal_alignment::none;
   const extent_t* key_lengths = nullptr;  // [batch]: keys j >= key_lengths[b] are masked
-  const std::uint8_t* keep = nullptr;     // keep[b*keep_batch + i*keep_query + j] != 0: visible
-  std::ptrdiff_t keep_batch = 0;
-  std::ptrdiff_t keep_query = 0;
-  bool keep_means_masked = false;  // PyTorch polarity: a nonzero byte hides the key
-  const float* bias = nullptr;     // added to the scaled score; -inf masks
-  std::ptrdiff_t bias_batch = 0;
-  std::ptrdiff_t bias_head = 0;
-  std::ptrdiff_t bias_query = 0;
+  std::array<visibility_part, element_parts> keep{};
+  std::array<bias_part, element_parts> bias{};
   // attending_queries[b*attending_queries_batch + i] == 0: query row i sees no key at all, so
   // it is a fully masked row (Keras's MultiHeadAttention ANDs its query's mask in this way).
   const std::uint8_t* attending_queries = nullptr;
   std::ptrdiff_t attending_queries_batch = 0;
   fully_masked_rows policy = fully_masked_rows::zeros;
+
+  /// Whether any part is read element by element (a keep or bias part).
+  bool has_element_parts() const noexcept { return keep[0].data || bias[0].data; }
+  /// Adds a part in the first free place; false when both are taken.
+  bool add(const visibility_part& p) noexcept { return add_to(keep, p); }
+  bool add(const bias_part& p) noexcept { return add_to(bias, p); }
+  /// For a layer that lowers a mask for one head and runs it for all.
+  void same_for_every_head() noexcept {
+    for (auto& p : keep) p.at.head = 0;
+    for (auto& p : bias) p.at.head = 0;
+  }
+
+ private:
+  template <class Part>
+  static bool add_to(std::array<Part, element_parts>& parts, const Part& p) noexcept {
+    for (auto& slot : parts)
+      if (!slot.data) {
+        slot = p;
+        return true;
+      }
+    return false;
+  }
 };
 
 }  // namespace kernels

@@ -129,10 +129,9 @@ template <class Arch>
 float masked_score(const mask_spec& m, float score, std::size_t b, std::size_t h, std::size_t i,
                    std::size_t key, std::ptrdiff_t limit, float unit = 1.0f,
                    bool also_hidden = false) noexcept {
-  if (m.bias) score += m.bias[b * m.bias_batch + h * m.bias_head + i * m.bias_query + key] * unit;
-  const bool hidden =
-      also_hidden || static_cast<std::ptrdiff_t>(key) >= limit ||
-      (m.keep && (m.keep[b * m.keep_batch + i * m.keep_query + key] != 0) == m.keep_means_masked);
+  if (m.bias[0].data) score += (m.bias[0].of(b, h, i, key) + m.bias[1].of(b, h, i, key)) * unit;
+  const bool hidden = also_hidden || static_cast<std::ptrdiff_t>(key) >= limit ||
+                      m.keep[0].hides(b, h, i, key) || m.keep[1].hides(b, h, i, key);
   if (!hidden) return score;
   // Keras adds -1e9 in float32 rather than removing the key; reproduce it, bit for bit in
   // natural units (the exact policy).
@@ -492,10 +491,10 @@ void attend_key_tile(const attention_operands& o, const mask_spec& m, [[maybe_un
   std::ptrdiff_t min_limit = blk.limit[r0];
   for (std::size_t r = 1; r < R; ++r) min_limit = std::min(min_limit, blk.limit[r0 + r]);
   const bool whole_tile_visible =
-      count == T && !m.keep && !m.bias && static_cast<std::ptrdiff_t>(j0 + T) <= min_limit;
+      count == T && !m.has_element_parts() && static_cast<std::ptrdiff_t>(j0 + T) <= min_limit;
   if (whole_tile_visible) {
     for (std::size_t r = 0; r < R; ++r) blk.seen[r0 + r] = true;
-  } else if (!m.keep && !m.bias && m.policy != fully_masked_rows::minus_1e9_added) {
+  } else if (!m.has_element_parts() && m.policy != fully_masked_rows::minus_1e9_added) {
     // Only lengths, causality and the tile's end hide keys: each row sees a prefix of the tile.
     // (Short sequences and causal diagonals: element by element, this was 8% of (64, 5, 512, 8).)
     for (std::size_t r = 0; r < R; ++r) {

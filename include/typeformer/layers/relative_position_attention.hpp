@@ -354,7 +354,7 @@ struct relative_position_attention {
                Tk = static_cast<std::size_t>(k.extent(1)), d = static_cast<std::size_t>(d_model);
     kernels::mask_spec m;
     mask.lower(m, {q.extent(0), 1, q.extent(1), k.extent(1), kind, name});
-    m.bias_head = 0;  // lowered for one head: every head reads the same bias
+    m.same_for_every_head();  // lowered for one head
     if (B * Tq == 0) return;
     using O = kernels::attention_operands;
     const auto H = static_cast<std::size_t>(heads), dh = static_cast<std::size_t>(depth);

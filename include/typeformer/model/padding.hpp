@@ -41,8 +41,9 @@ namespace detail {
 // -1: one whose zero entries are (Keras's polarity); 0: not a padding mask.
 template <class Part>
 inline constexpr int padding_polarity = 0;
-template <extent_t B, extent_t Lk>
-inline constexpr int padding_polarity<masks::pytorch_key_padding<B, Lk>> = 1;
+// (A float key_padding_mask too: PyTorch's fast path takes its nonzero entries as padding.)
+template <extent_t B, extent_t Lk, class T>
+inline constexpr int padding_polarity<masks::pytorch_key_padding<B, Lk, T>> = 1;
 template <extent_t B, extent_t Lk>
 inline constexpr int padding_polarity<masks::keep_keys<B, Lk>> = -1;
 
@@ -118,7 +119,7 @@ struct zero_padded_positions_block {
                                            "), the input (batch ", std::to_string(batch), ", seq ",
                                            std::to_string(length), ")"));
         constexpr bool nonzero_is_padding = padding_polarity<Part> == 1;
-        const std::uint8_t* padded = part.mask.data();
+        const auto* padded = part.mask.data();
         for (std::size_t b = 0; b < batch; ++b)
           for (std::size_t r = 0; r < length; ++r)
             if ((padded[b * length + r] != 0) == nonzero_is_padding) zero_rows(b, r, r + 1);

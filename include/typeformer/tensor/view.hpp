@@ -81,6 +81,18 @@ struct view_traits<tensor_view<T, E...>> {
   }
 };
 
+/// The rank a container's type fixes, or 0 where only the run time knows it (xt::xarray).
+template <class Container>
+inline constexpr std::size_t static_rank_of = 0;
+template <class T, extent_t... E>
+inline constexpr std::size_t static_rank_of<tensor_view<T, E...>> = sizeof...(E);
+
+/// Whether `as_view` takes a C (a view, or a container with view_traits).
+template <class C>
+concept viewable = requires {
+  sizeof(view_traits<std::remove_cvref_t<C>>);
+};
+
 /// The rank-`Rank` view of anything `view_traits` knows; const containers give const views.
 template <std::size_t Rank, class Container>
 auto as_view(Container&& c)

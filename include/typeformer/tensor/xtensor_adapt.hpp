@@ -61,4 +61,11 @@ struct view_traits<xt::xfixed_container<T, xt::fixed_shape<S...>, L, SH, Tag>> {
   }
 };
 
+template <class T, std::size_t N, xt::layout_type L, class Tag>
+inline constexpr std::size_t
+    static_rank_of<xt::xtensor_container<xt::uvector<T, std::allocator<T>>, N, L, Tag>> = N;
+template <class T, std::size_t... S, xt::layout_type L, bool SH, class Tag>
+inline constexpr std::size_t
+    static_rank_of<xt::xfixed_container<T, xt::fixed_shape<S...>, L, SH, Tag>> = sizeof...(S);
+
 }  // namespace typeformer

@@ -1,7 +1,7 @@
-// masks::all takes one part of each kind: two keep masks would overwrite each other.
+// masks::all takes one causal part: two would each place the diagonal.
 // expect-first-error: mask_parts_of_one_kind_given_twice
-// expect-first-error: keep_keys
-// expect-first-error: pytorch_key_padding
+// expect-first-error: causal
+// expect-first-error: causal_bottom_right
 // forbid: xtensor
 // forbid: xsimd
 // forbid: hana
@@ -12,14 +12,11 @@
 
 namespace tfm = typeformer;
 
-auto make(const std::uint8_t* keep, const std::uint8_t* padding) {
+auto make(const std::uint8_t* keep) {
   tfm::masks::keep_keys<2, 7> keep_part{tfm::tensor_view<const std::uint8_t, 2, 7>(keep)};
 #ifdef TYPEFORMER_OK_TWIN
-  (void)padding;
   return tfm::masks::all(tfm::masks::causal{}, keep_part);
 #else
-  tfm::masks::pytorch_key_padding<2, 7> padding_part{
-      tfm::tensor_view<const std::uint8_t, 2, 7>(padding)};
-  return tfm::masks::all(keep_part, padding_part);
+  return tfm::masks::all(tfm::masks::causal{}, tfm::masks::causal_bottom_right{}, keep_part);
 #endif
 }
