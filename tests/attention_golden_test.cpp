@@ -25,16 +25,8 @@ namespace {
 
 const std::string data_dir = std::string(TYPEFORMER_TEST_DATA) + "/mha/";
 
-struct golden {
-  tfm::io::safetensors_file file;
-  nlohmann::json config;
-  double atol, rtol;
-
-  explicit golden(const std::string& name)
-      : file(tfm::io::safetensors_file::open(data_dir + name + ".safetensors")),
-        config(nlohmann::json::parse(file.metadata().at("config"))),
-        atol(config.at("atol").get<double>()),
-        rtol(config.at("rtol").get<double>()) {}
+struct golden : golden_data::golden_file {
+  explicit golden(const std::string& name) : golden_file(data_dir + name + ".safetensors") {}
 
   xt::xtensor<float, 3> tensor3(const std::string& name) const {
     return golden_data::floats3(file, name);

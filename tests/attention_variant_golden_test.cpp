@@ -149,12 +149,32 @@ TEST_CASE("a sliding-window layer takes its window at the call, also from the ke
     const auto weights = model::from_weights(tfm::naming::pytorch, [&](const std::string& name) {
       return file.read_floats(name.substr(5));
     });
-    // Decoding binds no operands at the call: the model says it cannot decode.
-    STATIC_REQUIRE(!model::decodable);
+    STATIC_REQUIRE(model::decodable);
+    STATIC_REQUIRE(model::needs_decode_operands);
     tfm::runner<model> run(weights, {.threads = 2});
     xt::xtensor<float, 3> y = xt::zeros<float>(x.shape());
     run(x, y, tfm::expr::call_operands(window));
     golden_data::require_close(file, y.data());
+    // Decoding takes the operands at each call: a prefix, then one position at a time, each
+    // attending over the cache through the window, against the same reference.
+    xt::xtensor<float, 3> decoded = xt::zeros<float>(x.shape());
+    run.start_decoding(static_cast<tfm::extent_t>(B));
+    const std::size_t prefix = L - 4;
+    xt::xtensor<float, 3> step_in = xt::zeros<float>({B, prefix, E}), step_out = step_in;
+    for (std::size_t b = 0; b < B; ++b)
+      std::copy_n(x.data() + b * L * E, prefix * E, step_in.data() + b * prefix * E);
+    run.decode(step_in, step_out, tfm::expr::call_operands(window));
+    for (std::size_t b = 0; b < B; ++b)
+      std::copy_n(step_out.data() + b * prefix * E, prefix * E, decoded.data() + b * L * E);
+    xt::xtensor<float, 3> one_in = xt::zeros<float>({B, std::size_t{1}, E}), one_out = one_in;
+    for (std::size_t i = prefix; i < L; ++i) {
+      for (std::size_t b = 0; b < B; ++b)
+        std::copy_n(x.data() + (b * L + i) * E, E, one_in.data() + b * E);
+      run.decode(one_in, one_out, tfm::expr::call_operands(window));
+      for (std::size_t b = 0; b < B; ++b)
+        std::copy_n(one_out.data() + b * E, E, decoded.data() + (b * L + i) * E);
+    }
+    golden_data::require_close(file, decoded.data());
   }
 
   SECTION("attention weights, per head and averaged, see the window") {

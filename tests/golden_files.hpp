@@ -16,6 +16,19 @@
 
 namespace golden_data {
 
+/// A golden file, the JSON of its "config" metadata and the tolerances it states there.
+struct golden_file {
+  typeformer::io::safetensors_file file;
+  nlohmann::json config;
+  double atol, rtol;
+
+  explicit golden_file(const std::string& path)
+      : file(typeformer::io::safetensors_file::open(path)),
+        config(nlohmann::json::parse(file.metadata().at("config"))),
+        atol(config.at("atol").get<double>()),
+        rtol(config.at("rtol").get<double>()) {}
+};
+
 /// A rank-3 float tensor of the file.
 inline xt::xtensor<float, 3> floats3(const typeformer::io::safetensors_file& file,
                                      const std::string& name) {

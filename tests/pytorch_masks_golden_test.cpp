@@ -30,20 +30,19 @@ namespace {
 
 const std::string data_dir = std::string(TYPEFORMER_TEST_DATA) + "/mha/";
 
-struct golden {
-  tfm::io::safetensors_file file;
-  nlohmann::json config;
-  double atol, rtol;
+// How the generator stores a mask of element type T.
+template <class T>
+constexpr tfm::io::dtype stored_as = std::is_same_v<T, bool>           ? tfm::io::dtype::boolean
+                                     : std::is_same_v<T, std::uint8_t> ? tfm::io::dtype::u8
+                                                                       : tfm::io::dtype::f32;
 
-  explicit golden(const std::string& name)
-      : file(tfm::io::safetensors_file::open(data_dir + name + ".safetensors")),
-        config(nlohmann::json::parse(file.metadata().at("config"))),
-        atol(config.at("atol").get<double>()),
-        rtol(config.at("rtol").get<double>()) {}
+struct golden : golden_data::golden_file {
+  explicit golden(const std::string& name) : golden_file(data_dir + name + ".safetensors") {}
 
-  // A tensor of the file as an xtensor container of T, checked to be stored as `stored`.
+  // A tensor of the file as an xtensor container of T, checked to be stored in T's dtype.
   template <class T>
-  xt::xarray<T> read(const std::string& name, tfm::io::dtype stored) const {
+  xt::xarray<T> read(const std::string& name) const {
+    const tfm::io::dtype stored = stored_as<T>;
     const auto* info = file.find(name);
     INFO(name);
     REQUIRE(info);
@@ -60,12 +59,8 @@ struct golden {
     }
     return t;
   }
-  xt::xarray<bool> bools(const std::string& name) const {
-    return read<bool>(name, tfm::io::dtype::boolean);
-  }
-  xt::xarray<float> floats(const std::string& name) const {
-    return read<float>(name, tfm::io::dtype::f32);
-  }
+  xt::xarray<bool> bools(const std::string& name) const { return read<bool>(name); }
+  xt::xarray<float> floats(const std::string& name) const { return read<float>(name); }
 };
 
 // |ours − reference| <= atol + rtol·|reference|, NaN exactly where the reference has NaN.
@@ -110,6 +105,13 @@ void check_mha(const golden& g, const std::string& name, const Mask& mask) {
   }
 }
 
+// nn.MultiheadAttention's case `name`, its attn_mask read as T of rank R.
+template <class T, std::size_t R>
+void check_attn_mask(const golden& g, const std::string& name) {
+  const auto m = g.read<T>("case." + name + ".attn_mask");
+  check_mha(g, name, tfm::masks::pytorch_attn_mask{tfm::as_view<R>(m)});
+}
+
 // scaled_dot_product_attention's case `name` with the given mask.
 template <class Mask>
 void check_sdpa(const golden& g, const std::string& name, const Mask& mask) {
@@ -133,6 +135,13 @@ void check_sdpa(const golden& g, const std::string& name, const Mask& mask) {
   }
 }
 
+// scaled_dot_product_attention's case `name`, its mask read as T of rank R.
+template <class T, std::size_t R>
+void check_sdpa_mask(const golden& g, const std::string& name) {
+  const auto m = g.read<T>("case." + name + ".attn_mask");
+  check_sdpa(g, name, tfm::masks::pytorch_sdpa_mask{tfm::as_view<R>(m)});
+}
+
 }  // namespace
 
 TEST_CASE("nn.MultiheadAttention's attn_mask and key_padding_mask as PyTorch takes them") {
@@ -143,16 +152,11 @@ TEST_CASE("nn.MultiheadAttention's attn_mask and key_padding_mask as PyTorch tak
   const auto attn = [&](const std::string& c) { return "case." + c + ".attn_mask"; };
   const auto padding = [&](const std::string& c) { return "case." + c + ".key_padding_mask"; };
 
-  const auto bool_2d = g.bools(attn("attn_bool_2d"));
-  check_mha(g, "attn_bool_2d", pytorch_attn_mask{as_view<2>(bool_2d)});
-  const auto uint8_2d = g.read<std::uint8_t>(attn("attn_uint8_2d"), tfm::io::dtype::u8);
-  check_mha(g, "attn_uint8_2d", pytorch_attn_mask{as_view<2>(uint8_2d)});
-  const auto bool_3d = g.bools(attn("attn_bool_3d"));
-  check_mha(g, "attn_bool_3d", pytorch_attn_mask{as_view<3>(bool_3d)});
-  const auto float_2d = g.floats(attn("attn_float_2d"));
-  check_mha(g, "attn_float_2d", pytorch_attn_mask{as_view<2>(float_2d)});
-  const auto float_3d = g.floats(attn("attn_float_3d"));
-  check_mha(g, "attn_float_3d", pytorch_attn_mask{as_view<3>(float_3d)});
+  check_attn_mask<bool, 2>(g, "attn_bool_2d");
+  check_attn_mask<std::uint8_t, 2>(g, "attn_uint8_2d");
+  check_attn_mask<bool, 3>(g, "attn_bool_3d");
+  check_attn_mask<float, 2>(g, "attn_float_2d");
+  check_attn_mask<float, 3>(g, "attn_float_3d");
 
   const auto pad_bool = g.bools(padding("padding_bool"));
   check_mha(g, "padding_bool", pytorch_key_padding{as_view<2>(pad_bool)});
@@ -177,35 +181,22 @@ TEST_CASE("nn.MultiheadAttention's attn_mask and key_padding_mask as PyTorch tak
                             pytorch_key_padding{as_view<2>(sum_pad)}));
 
   // A query row with every key masked: NaN, as PyTorch gives (the layer declares that policy).
-  const auto full = g.bools(attn("attn_bool_fully_masked_row"));
-  check_mha(g, "attn_bool_fully_masked_row", pytorch_attn_mask{as_view<2>(full)});
+  check_attn_mask<bool, 2>(g, "attn_bool_fully_masked_row");
 }
 
 TEST_CASE("scaled_dot_product_attention's attn_mask in every shape PyTorch broadcasts") {
-  using tfm::as_view;
-  using tfm::masks::pytorch_sdpa_mask;
   const golden g("pytorch_sdpa_masks");
   REQUIRE(g.config.at("cases").size() == 12);
-  const auto mask_of = [&](const std::string& c) { return "case." + c + ".attn_mask"; };
-  for (const std::string c :
-       {"bool_N_1_L_S", "bool_1_H_L_S", "bool_N_H_L_S", "bool_N_1_1_S", "bool_N_1_L_1"}) {
-    const auto m = g.bools(mask_of(c));
-    check_sdpa(g, c, pytorch_sdpa_mask{as_view<4>(m)});
-  }
-  for (const std::string c : {"bool_1_L_S", "bool_H_1_S"}) {
-    const auto m = g.bools(mask_of(c));
-    check_sdpa(g, c, pytorch_sdpa_mask{as_view<3>(m)});
-  }
-  const auto rows_and_keys = g.bools(mask_of("bool_L_S"));
-  check_sdpa(g, "bool_L_S", pytorch_sdpa_mask{as_view<2>(rows_and_keys)});
-  const auto keys = g.bools(mask_of("bool_S"));
-  check_sdpa(g, "bool_S", pytorch_sdpa_mask{as_view<1>(keys)});
-  const auto per_head = g.floats(mask_of("float_N_H_L_S"));
-  check_sdpa(g, "float_N_H_L_S", pytorch_sdpa_mask{as_view<4>(per_head)});
-  const auto shared = g.floats(mask_of("float_1_L_S"));
-  check_sdpa(g, "float_1_L_S", pytorch_sdpa_mask{as_view<3>(shared)});
-  const auto bias = g.floats(mask_of("float_L_S"));
-  check_sdpa(g, "float_L_S", pytorch_sdpa_mask{as_view<2>(bias)});
+  for (const char* c :
+       {"bool_N_1_L_S", "bool_1_H_L_S", "bool_N_H_L_S", "bool_N_1_1_S", "bool_N_1_L_1"})
+    check_sdpa_mask<bool, 4>(g, c);
+  check_sdpa_mask<bool, 3>(g, "bool_1_L_S");
+  check_sdpa_mask<bool, 3>(g, "bool_H_1_S");
+  check_sdpa_mask<bool, 2>(g, "bool_L_S");
+  check_sdpa_mask<bool, 1>(g, "bool_S");
+  check_sdpa_mask<float, 4>(g, "float_N_H_L_S");
+  check_sdpa_mask<float, 3>(g, "float_1_L_S");
+  check_sdpa_mask<float, 2>(g, "float_L_S");
 }
 
 TEST_CASE("PyTorch masks: shapes that do not broadcast are refused with the axis") {

@@ -1,11 +1,13 @@
 #pragma once
 // Everything a user needs: `#include <typeformer/typeformer.hpp>`.
 
-// The score and mask function vocabulary and the functions' call checks first, so that their
-// compile errors name a short chain of includes (a clang error lists every header between the
-// user's file and the rule).
+// The score and mask function vocabulary, the typed masks and the functions' call checks
+// first, so that their compile errors name a short chain of includes (a clang error lists every
+// header between the user's file and the rule).
 #include <typeformer/functions/nodes.hpp>
 #include <typeformer/functions/operands.hpp>
+
+#include <typeformer/expr/masks.hpp>
 
 #include <typeformer/expr/function_attention.hpp>
 #include <typeformer/layers/attention_variant.hpp>

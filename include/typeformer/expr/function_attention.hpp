@@ -111,6 +111,12 @@ struct is_function_mask : std::false_type {};
 template <auto E, class B>
 struct is_function_mask<function_mask<E, B>> : std::true_type {};
 
+/// Whether T is what expr::call_operands(...) returns.
+template <class T>
+inline constexpr bool is_operands_at_call_v = false;
+template <class B>
+inline constexpr bool is_operands_at_call_v<operands_at_call<B>> = true;
+
 /// What a call's mask argument carries for the kernel's functions: a mask function and its
 /// operands, or call_operands' operands, also as parts of masks::all (the mask functions of the
 /// parts all hold, and their operands join).

@@ -107,12 +107,20 @@ concept cached_attention_layer = attention_layer<L> && requires {
   L::cache_floats(std::size_t{1}, std::size_t{1});
 };
 
-/// Whether a layer's score and mask functions (if any) find every operand without the call:
-/// decoding binds none, so a layer that needs some cannot decode.
-template <class Layer>
-constexpr bool decodable_without_call_operands() {
+/// The mask a cached attention layer attends with while decoding, given the decode call's
+/// self-attention argument: causal from the cache's end, with the operands the call binds
+/// (expr::call_operands) when it binds some.
+template <class SelfMask>
+using decoding_mask_t = std::conditional_t<expr::is_operands_at_call_v<SelfMask>,
+                                           masks::all<masks::causal_bottom_right, SelfMask>,
+                                           masks::causal_bottom_right>;
+
+/// Whether a layer's score and mask functions (if any) find every operand when decoding with
+/// the call's argument `SelfMask`.
+template <class Layer, class SelfMask = masks::none>
+constexpr bool decodes_with() {
   if constexpr (requires { typename Layer::variant; })
-    return attention_call<typename Layer::variant, masks::causal_bottom_right>::all_bound;
+    return attention_call<typename Layer::variant, decoding_mask_t<SelfMask>>::all_bound;
   else
     return true;
 }
@@ -187,6 +195,14 @@ constexpr bool is_decodable() noexcept {
   else
     return true;
 }
+/// Whether some attention layer of B needs operands bound at each decode call.
+template <class B>
+constexpr bool needs_decode_operands() noexcept {
+  if constexpr (requires { B::needs_decode_operands; })
+    return B::needs_decode_operands;
+  else
+    return false;
+}
 
 /// A layer that reads other positions than its own besides attention (a recurrence, a
 /// convolution, flatten): it runs on whole sequences through
@@ -231,8 +247,8 @@ struct leaf_block {
   static constexpr bool keeps_sequence_shape = detail::keeps_sequence_shape<L>();
   static constexpr bool propagates_mask = detail::propagates_mask<L>();
   static constexpr bool decodable =
-      !sequence_layer<L> &&
-      (!attention_layer<L> || (cached_attention_layer<L> && decodable_without_call_operands<L>()));
+      !sequence_layer<L> && (!attention_layer<L> || cached_attention_layer<L>);
+  static constexpr bool needs_decode_operands = cached_attention_layer<L> && !decodes_with<L>();
   static constexpr bool reads_feature_axes = detail::reads_feature_axes<L>();
 
   template <class Naming>
@@ -309,21 +325,29 @@ struct leaf_block {
                            std::size_t length, Context& ctx, float* cache) {
     if constexpr (cached_attention_layer<L>) {
       if (ctx.decoding) {
-        if constexpr (!decodable_without_call_operands<L>()) {
-          // Decoding binds no operands at the call (run() does): a layer whose functions need
-          // some is not instantiated for it.
+        using self_mask = std::remove_cvref_t<decltype(ctx.self_attention_mask)>;
+        if constexpr (!decodes_with<L, self_mask>()) {
+          // runner::decode refuses at compile time a call that binds no operands where a layer
+          // needs some; one that binds others than it needs gets this error.
           throw shape_error(concat(L::kind, " \"", L::name,
-                                   "\": its score or mask function needs operands bound at the "
-                                   "call, which decoding does not bind"));
-        }
-        // New positions [past, past + length): append their keys and values, then attend
-        // over everything so far, causally (the last new position sees every key).
-        const std::size_t capacity = ctx.decoding->cache_capacity;
-        if constexpr (decodable_without_call_operands<L>()) {
+                                   "\": its score or mask function needs operands this decode "
+                                   "call does not bind (pass them as its last argument, "
+                                   "expr::call_operands(bind<\"name\">(value)))"));
+        } else {
+          // New positions [past, past + length): append their keys and values, then attend
+          // over everything so far, causally (the last new position sees every key).
+          const std::size_t capacity = ctx.decoding->cache_capacity;
           L::template append_to_cache<Arch>(p, x, x, batch, length, cache, capacity, ctx.past,
                                             ctx.ws);
+          using decoding_mask = decoding_mask_t<self_mask>;
+          const decoding_mask mask = [&] {
+            if constexpr (expr::is_operands_at_call_v<self_mask>)
+              return decoding_mask(masks::causal_bottom_right{}, ctx.self_attention_mask);
+            else
+              return decoding_mask{};
+          }();
           L::template attend_to_cache<Arch>(p, x, batch, length, cache, capacity, ctx.past + length,
-                                            y, ctx.ws, masks::causal_bottom_right{});
+                                            y, ctx.ws, mask);
         }
         return;
       }

@@ -69,6 +69,8 @@ struct merged_branches {
                                      widths[first_other_width < count ? first_other_width : 0]>>>;
 
   static constexpr bool decodable = (is_decodable<block_of<Branches>>() && ...);
+  static constexpr bool needs_decode_operands =
+      (detail::needs_decode_operands<block_of<Branches>>() || ...);
 
   struct parameters {
     std::tuple<typename block_of<Branches>::parameters...> branches;

@@ -216,6 +216,9 @@ struct model {
   /// Whether runner::decode may run it one position at a time: no part reads other positions
   /// except through attention.
   static constexpr bool decodable = body::decodable && body::keeps_sequence_shape;
+  /// Whether decode must be given operands (expr::call_operands) that a layer's score or mask
+  /// function needs at each call.
+  static constexpr bool needs_decode_operands = detail::needs_decode_operands<body>();
   static constexpr extent_t parameter_count =
       body::parameter_count + (has_tokens ? embedding_type::parameter_count : 0);
 

@@ -148,6 +148,8 @@ struct parallel_heads {
   static constexpr bool keeps_sequence_shape =
       Merge == head_merge::concatenate && (detail::keeps_sequence_shape<block_of<Heads>>() && ...);
   static constexpr bool decodable = (is_decodable<block_of<Heads>>() && ...);
+  static constexpr bool needs_decode_operands =
+      (detail::needs_decode_operands<block_of<Heads>>() || ...);
   /// The heads read the mask they receive; the merged output carries none (Keras's MultiHead
   /// of LSTMs gives one vector per sample).
   static constexpr bool propagates_mask = false;

@@ -45,6 +45,7 @@ struct repeat {
                            diagnostics::branch_must_keep_the_sequence_shape<name_type, 0, 0>>>;
   static constexpr extent_t parameter_count = extent_t(Count) * block::parameter_count;
   static constexpr bool decodable = detail::is_decodable<block>();
+  static constexpr bool needs_decode_operands = detail::needs_decode_operands<block>();
 
   struct parameters {
     std::array<typename block::parameters, Count> copies;

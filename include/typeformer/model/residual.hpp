@@ -115,6 +115,8 @@ struct residual {
           detail::keeps_sequence_shape<branch>(),
           diagnostics::branch_must_keep_the_sequence_shape<typename branch::first_name, 0, 0>>>;
   static constexpr bool decodable = detail::is_decodable<typename branch::block_type>();
+  static constexpr bool needs_decode_operands =
+      detail::needs_decode_operands<typename branch::block_type>();
 
   struct parameters {
     typename branch::parameters branch_parameters;

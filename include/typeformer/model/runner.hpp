@@ -21,6 +21,7 @@
 #include <typeformer/core/diagnostics.hpp>
 #include <typeformer/core/errors.hpp>
 #include <typeformer/core/text.hpp>
+#include <typeformer/expr/function_attention.hpp>
 #include <typeformer/expr/masks.hpp>
 #include <typeformer/kernels/simd.hpp>
 #include <typeformer/kernels/workspace.hpp>
@@ -228,9 +229,36 @@ class runner {
   }
 
   /// y_next = the model's output at the next positions given their inputs x_next, both
-  /// (batch, n, width); pass the memory mask given to start_decoding.
-  template <class Arch = simd::best_available, class X, class Y, class MemoryMask = masks::none>
-  void decode(const X& x_in, Y&& y_in, const MemoryMask& memory_mask = {}) {
+  /// (batch, n, width); pass the memory mask given to start_decoding, and, as the last argument,
+  /// the operands a layer's score or mask function needs at each call
+  /// (`run.decode(x, y, expr::call_operands(bind<"window">(256)))`).
+  template <class Arch = simd::best_available, class X, class Y, class MemoryMask = masks::none,
+            class Operands = masks::none>
+  void decode(const X& x_in, Y&& y_in, const MemoryMask& memory_mask = {},
+              const Operands& operands = {}) {
+    constexpr bool operands_third = expr::is_operands_at_call_v<MemoryMask>;
+    static_assert(!operands_third || std::is_same_v<Operands, masks::none>,
+                  "decode(x, y, operands) or decode(x, y, memory_mask, operands): the call "
+                  "operands come last");
+    // Named: clang prints a static_assert's condition, here the model's whole type.
+    constexpr bool operands_given =
+        !Model::needs_decode_operands || operands_third || expr::is_operands_at_call_v<Operands>;
+    static_assert(operands_given,
+                  "a score or mask function of this model needs operands bound at each call: "
+                  "pass them to decode as its last argument, "
+                  "run.decode(x, y, expr::call_operands(bind<\"name\">(value)))");
+    if constexpr (!operands_given)
+      return;  // one error: nothing below is instantiated
+    else if constexpr (operands_third)
+      decode_positions<Arch>(x_in, std::forward<Y>(y_in), masks::none{}, memory_mask);
+    else
+      decode_positions<Arch>(x_in, std::forward<Y>(y_in), memory_mask, operands);
+  }
+
+ private:
+  template <class Arch, class X, class Y, class MemoryMask, class Operands>
+  void decode_positions(const X& x_in, Y&& y_in, const MemoryMask& memory_mask,
+                        const Operands& operands) {
     using namespace diagnostics;
     static_assert(!input_type::is_sequence_first,
                   "decode takes (batch, n, width) positions: a sequence_first model decodes in "
@@ -240,8 +268,7 @@ class runner {
                   "embedding without mask_zero to decode");
     static_assert(Model::decodable,
                   "decode runs a model one position at a time, caching only attention's keys "
-                  "and values: a model with an LSTM, a convolution or flatten cannot decode, "
-                  "nor one whose attention needs operands bound at each call");
+                  "and values: a model with an LSTM, a convolution or flatten cannot decode");
     if (!decoding_) throw shape_error("model: decode() before start_decoding()");
     const auto x = model_input(x_in);
     const auto y = as_view<3>(y_in);
@@ -259,7 +286,7 @@ class runner {
     check<output_shape_does_not_match>(y.extent(2) == Model::output_width, "model", "output",
                                        y.extent(2), Model::output_width);
     if (n == 0 || batch == 0) return;
-    run_context<masks::none, MemoryMask> ctx{workspace_, no_mask_};
+    run_context<Operands, MemoryMask> ctx{workspace_, operands};
     ctx.check_finite = check_finite_;
     ctx.memory_length = session_.memory_length;
     ctx.memory_mask = &memory_mask;
@@ -277,6 +304,7 @@ class runner {
                              "model", "output", "the output");
   }
 
+ public:
   /// Positions decoded since start_decoding.
   std::size_t decoded_length() const noexcept { return past_; }
 

@@ -62,6 +62,8 @@ struct sequential {
   static constexpr bool keeps_sequence_shape =
       (detail::keeps_sequence_shape<detail::block_of<Parts>>() && ...);
   static constexpr bool decodable = (detail::is_decodable<detail::block_of<Parts>>() && ...);
+  static constexpr bool needs_decode_operands =
+      (detail::needs_decode_operands<detail::block_of<Parts>>() || ...);
   static constexpr bool propagates_mask =
       (detail::propagates_mask<detail::block_of<Parts>>() && ...);
   /// A link between two parts whose widths disagree, or a problem inside a part.
