@@ -12,20 +12,8 @@
 #include <typeformer/expr/function_attention.hpp>
 #include <typeformer/layers/attention_variant.hpp>
 
-#include <typeformer/core/diagnostics.hpp>
-#include <typeformer/core/dims.hpp>
-#include <typeformer/core/errors.hpp>
-#include <typeformer/core/extent.hpp>
-#include <typeformer/core/fixed_string.hpp>
-#include <typeformer/core/naming.hpp>
-#include <typeformer/expr/evaluate.hpp>
-#include <typeformer/expr/masks.hpp>
-#include <typeformer/expr/nodes.hpp>
-#include <typeformer/io/load_weights.hpp>
-#include <typeformer/io/random_parameters.hpp>
-#include <typeformer/io/safetensors.hpp>
-#include <typeformer/io/weight_manifest.hpp>
-#include <typeformer/kernels/workspace.hpp>
+// The layers next, for the same reason: a declaration rule's error names the layer's header
+// right after the user's file, not through io/ or model/.
 #include <typeformer/layers/activations.hpp>
 #include <typeformer/layers/additive_attention.hpp>
 #include <typeformer/layers/conv1d.hpp>
@@ -40,6 +28,20 @@
 #include <typeformer/layers/options.hpp>
 #include <typeformer/layers/positional_encoding.hpp>
 #include <typeformer/layers/relative_position_attention.hpp>
+
+#include <typeformer/core/diagnostics.hpp>
+#include <typeformer/core/dims.hpp>
+#include <typeformer/core/errors.hpp>
+#include <typeformer/core/extent.hpp>
+#include <typeformer/core/fixed_string.hpp>
+#include <typeformer/core/naming.hpp>
+#include <typeformer/expr/evaluate.hpp>
+#include <typeformer/expr/nodes.hpp>
+#include <typeformer/io/load_weights.hpp>
+#include <typeformer/io/random_parameters.hpp>
+#include <typeformer/io/safetensors.hpp>
+#include <typeformer/io/weight_manifest.hpp>
+#include <typeformer/kernels/workspace.hpp>
 #include <typeformer/model/cross_attention.hpp>
 #include <typeformer/model/introspection.hpp>
 #include <typeformer/model/model.hpp>

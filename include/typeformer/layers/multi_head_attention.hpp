@@ -146,10 +146,13 @@ struct multi_head_attention {
       extent_of_v<dims::value_features, key_features, Options...>;
   /// The width the heads split: d_model, or keras-multi-head's f, the value features.
   static constexpr extent_t split_width = keras_multi_head_layout ? value_features : d_model;
-  static_assert(sizeof(diagnostics::require < head_dims_declared || heads <= 0 ||
-                           split_width % heads == 0,
-                       diagnostics::heads_do_not_divide_d_model < name_type, split_width,
-                       heads >>));
+  /// The heads split the width, or the head widths are declared: the rules that follow (the
+  /// framework names' rule) assume it, so they hold vacuously when it fails (one error).
+  static constexpr bool heads_split_width =
+      head_dims_declared || heads <= 0 || split_width % heads == 0;
+  static_assert(sizeof(diagnostics::require<
+                       heads_split_width,
+                       diagnostics::heads_do_not_divide_d_model<name_type, split_width, heads>>));
 
   static constexpr extent_t key_dim_per_head =
       extent_of_v<dims::key_dim_per_head, (heads > 0 ? split_width / heads : 0), Options...>;
@@ -258,9 +261,9 @@ struct multi_head_attention {
       }
     } else if constexpr (std::is_same_v<Naming, naming::pytorch_t>) {
       static_assert(
-          sizeof(diagnostics::require<pytorch_expressible,
-                                      diagnostics::pytorch_names_need_head_width_d_model_over_heads<
-                                          name_type, key_dim_per_head, d_model / heads>>));
+          sizeof(diagnostics::require < pytorch_expressible || !heads_split_width,
+                 diagnostics::pytorch_names_need_head_width_d_model_over_heads < name_type,
+                 key_dim_per_head, d_model / heads >>));
       if (pytorch_packs_in_proj) {
         w.push_back({prefix + "in_proj_weight", S{3 * E, E}});
       } else {
