@@ -29,6 +29,10 @@
 #include <typeformer/layers/positional_encoding.hpp>
 #include <typeformer/layers/relative_position_attention.hpp>
 
+// The model next: a composition rule's (or a layer's declaration rule's) error in a model
+// names model.hpp right after the user's file.
+#include <typeformer/model/model.hpp>
+
 #include <typeformer/core/diagnostics.hpp>
 #include <typeformer/core/dims.hpp>
 #include <typeformer/core/errors.hpp>
@@ -44,7 +48,6 @@
 #include <typeformer/kernels/workspace.hpp>
 #include <typeformer/model/cross_attention.hpp>
 #include <typeformer/model/introspection.hpp>
-#include <typeformer/model/model.hpp>
 #include <typeformer/model/runner.hpp>
 #include <typeformer/model/self_test.hpp>
 #include <typeformer/model/transformer_layers.hpp>

@@ -29,6 +29,13 @@ struct bind_input_shape {
 };
 
 namespace detail {
+/// The first declaration rule a layer type breaks, found from its template arguments alone
+/// (a layer with such rules specialises it), or `passed`.
+template <class Layer>
+struct declaration_problem {
+  using type = diagnostics::passed;
+};
+
 /// A layer's width must be declared or bound by a model before its weights or calls are used.
 template <class Name, extent_t DModel>
 constexpr void require_declared_width() noexcept {

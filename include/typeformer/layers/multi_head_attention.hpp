@@ -116,9 +116,34 @@ attention_weights_per_head(T&) -> attention_weights_per_head<T>;
 template <class T>
 attention_weights_averaged(T&) -> attention_weights_averaged<T>;
 
+namespace detail {
+/// The declaration rules of multi_head_attention<Name, Options...>, computed from its options
+/// alone: a model checks them without instantiating the layer.
+template <class NameType, class... Options>
+struct multi_head_declaration {
+  static constexpr extent_t heads = extent_of_v<dims::heads, 0, Options...>;
+  static constexpr extent_t d_model = extent_of_v<dims::d_model, 0, Options...>;
+  static constexpr bool head_dims_declared = has_dim_v<dims::key_dim_per_head, Options...>;
+  static constexpr bool keras_multi_head_layout =
+      option_value<option_kinds::weight_layout, Options...>(attention_weight_layout::framework) ==
+      attention_weight_layout::keras_multi_head;
+  static constexpr extent_t key_features = extent_of_v<dims::key_features, d_model, Options...>;
+  static constexpr extent_t value_features =
+      extent_of_v<dims::value_features, key_features, Options...>;
+  static constexpr extent_t split_width = keras_multi_head_layout ? value_features : d_model;
+  static constexpr bool heads_split_width =
+      head_dims_declared || heads <= 0 || split_width % heads == 0;
+  using problem = first_problem<
+      diagnostics::require<(heads > 0), diagnostics::heads_must_be_positive<NameType, heads, 0>>,
+      diagnostics::require<heads_split_width,
+                           diagnostics::heads_do_not_divide_d_model<NameType, split_width, heads>>>;
+};
+}  // namespace detail
+
 template <fixed_string Name, class... Options>
 struct multi_head_attention {
   using name_type = layer_name_of<Name>;
+  using declaration = detail::multi_head_declaration<name_type, Options...>;
   static constexpr std::string_view kind = "multi_head_attention";
   static constexpr std::string_view name = Name.view();
 
@@ -126,9 +151,9 @@ struct multi_head_attention {
   static constexpr extent_t d_model = extent_of_v<dims::d_model, 0, Options...>;
   static constexpr bool head_dims_declared = has_dim_v<dims::key_dim_per_head, Options...>;
 
-  // The layer's own rules, checked when the type is used.
-  static_assert(sizeof(
-      diagnostics::require<(heads > 0), diagnostics::heads_must_be_positive<name_type, heads, 0>>));
+  // The layer's own rules, checked when the type is used on its own (a model checks them from
+  // the options, without instantiating the layer: model/block.hpp's block_of).
+  static_assert(sizeof(typename declaration::problem));
   /// Declared, or bound by a model (model/binding.hpp). Checked where the layer is used, not
   /// here: a model's declaration names its layers before it gives them their width.
   static constexpr bool has_d_model = d_model > 0;
@@ -148,11 +173,7 @@ struct multi_head_attention {
   static constexpr extent_t split_width = keras_multi_head_layout ? value_features : d_model;
   /// The heads split the width, or the head widths are declared: the rules that follow (the
   /// framework names' rule) assume it, so they hold vacuously when it fails (one error).
-  static constexpr bool heads_split_width =
-      head_dims_declared || heads <= 0 || split_width % heads == 0;
-  static_assert(sizeof(diagnostics::require<
-                       heads_split_width,
-                       diagnostics::heads_do_not_divide_d_model<name_type, split_width, heads>>));
+  static constexpr bool heads_split_width = declaration::heads_split_width;
 
   static constexpr extent_t key_dim_per_head =
       extent_of_v<dims::key_dim_per_head, (heads > 0 ? split_width / heads : 0), Options...>;
@@ -843,5 +864,13 @@ struct bind_input_width<multi_head_attention<Name, Options...>, Width> {
                                    multi_head_attention<Name, Options...>,
                                    multi_head_attention<Name, Options..., dims::d_model<Width>>>;
 };
+namespace detail {
+template <fixed_string Name, class... Options>
+struct declaration_problem<multi_head_attention<Name, Options...>> {
+  using type = typename multi_head_declaration<layer_name_of<Name>, Options...>::problem;
+  static constexpr extent_t width =
+      multi_head_declaration<layer_name_of<Name>, Options...>::d_model;
+};
+}  // namespace detail
 
 }  // namespace typeformer

@@ -388,9 +388,51 @@ struct block_of_impl<B> {
   using type = B;
 };
 
-/// The block interface of a bound part: composites are blocks, layers get the adapter.
+/// In a model, a layer whose declaration breaks a rule: it reports the rule to the model, which
+/// asserts once in its own body, and stands in for the layer so that nothing instantiates it.
+template <class Layer, extent_t Width, class Problem>
+struct broken_part {
+  static constexpr bool is_composite_block = true;
+  static constexpr std::string_view kind = Layer::kind;
+  static constexpr std::string_view name = "";
+  using name_type = layer_name<>;
+  using first_name = name_type;
+  using last_name = name_type;
+  using composition_problem = Problem;
+  static constexpr extent_t input_width = Width;
+  static constexpr extent_t output_width = Width;
+  static constexpr extent_t parameter_count = 0;
+  struct parameters {};
+  template <class Naming>
+  static void expected(Naming, const std::string&, std::vector<weight_spec>&) {}
+  template <class Naming, class Get>
+  static parameters load(Naming, Get&, const std::string&) {
+    return {};
+  }
+  static constexpr std::size_t scratch_floats(const call_plan&) noexcept { return 0; }
+  static constexpr std::size_t stack_floats(std::size_t, std::size_t) noexcept { return 0; }
+  static constexpr std::size_t cache_floats(const call_plan&) noexcept { return 0; }
+  template <class Description>
+  static std::size_t describe(Description&, const std::string&, std::size_t from) {
+    return from;
+  }
+  template <class Arch, class Context>
+  static void forward(const parameters&, const float*, float*, std::size_t, std::size_t, Context&,
+                      float*, float*) {}
+};
+
 template <class B>
-using block_of = typename block_of_impl<B>::type;
+struct broken_block_of {
+  using declared = declaration_problem<B>;
+  using type = broken_part<B, declared::width, typename declared::type>;
+};
+
+/// The block interface of a bound part: composites are blocks, layers get the adapter, and a
+/// layer whose declaration breaks a rule (found without instantiating it) a broken_part.
+template <class B>
+using block_of = typename std::conditional_t<
+    std::is_same_v<typename declaration_problem<B>::type, diagnostics::passed>, block_of_impl<B>,
+    broken_block_of<B>>::type;
 
 /// y[i] += x[i] over n floats (the residual sum where it is not fused into a kernel).
 inline void add_in_place(float* y, const float* x, std::size_t n) noexcept {

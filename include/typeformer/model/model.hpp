@@ -176,10 +176,12 @@ struct model {
  private:
   using bound_parts = typename front::template bound<body_input_width, Input::seq>;
   using body_predecessor = typename detail::embedding_name<embedding_type>::type;
-  // Every composition rule of the model, checked here once (see model/binding.hpp).
-  static_assert(sizeof(detail::first_problem<
-                       typename front::problem,
-                       detail::chain_problem<body_predecessor, body_input_width, bound_parts>>));
+  // Every composition rule of the model, and every layer's declaration rule, checked here once
+  // (see model/binding.hpp).
+  using problem =
+      detail::first_problem<typename front::problem,
+                            detail::chain_problem<body_predecessor, body_input_width, bound_parts>>;
+  static_assert(sizeof(problem));
 
  public:
   /// The parts after the embedding (if any), bound to their widths, as one sequential block.
