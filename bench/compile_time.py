@@ -3,7 +3,7 @@
 per translation unit, against the targets of issue "The compiler as the user meets it".
 
     /usr/bin/python3 bench/compile_time.py [--compilers g++-12,clang++-14] [--repeat N]
-                                           [--only NAME,...]
+                                           [--only NAME,...] [--compiled-kernels]
 
 Each translation unit is compiled as a user would (`-std=c++20 -O2 -march=native -c`), one at a
 time, REPEAT times; the table gives the medians. CPU seconds are the compiler's user + system
@@ -19,6 +19,11 @@ examples/):
   encoder_decoder_12_layers  1 and 12 layers each
   multi_head_lstm, attention_is_all_you_need, transformer_encoder, keras_wrapper_attention
                            the example programs
+
+With --compiled-kernels every unit is compiled with TYPEFORMER_COMPILED_KERNELS=1 (the kernels
+declared extern, as typeformer_compile_kernels_once() builds a program) and the unit that defines
+them, src/compiled_kernels.cpp, is measured too: a program pays it once, and not again when only
+its model changes.
 
 Targets checked: the umbrella header costs at most 1 s more than the dependencies alone; each
 encoder program and example at most 8 s, 600 MB with g++ and 400 MB with clang; the
@@ -49,14 +54,15 @@ CASES = [
     ("transformer_encoder", os.path.join(EXAMPLES, "transformer_encoder.cpp")),
     ("keras_wrapper_attention", os.path.join(EXAMPLES, "keras_wrapper_attention.cpp")),
 ]
+COMPILED_KERNELS = os.path.join(ROOT, "src", "compiled_kernels.cpp")
 PROGRAMS = {"encoder_1_layer", "encoder_6_layers", "multi_head_lstm", "attention_is_all_you_need",
             "transformer_encoder", "keras_wrapper_attention"}
 
 
-def compile_once(compiler: str, source: str) -> tuple[float, float]:
+def compile_once(compiler: str, source: str, extra: list[str]) -> tuple[float, float]:
     """(CPU seconds, peak MB) of one compile; raises on a compile error."""
     with tempfile.TemporaryDirectory() as out:
-        command = [compiler, "-std=c++20", "-O2", "-march=native", "-c", source,
+        command = [compiler, "-std=c++20", "-O2", "-march=native", *extra, "-c", source,
                    "-o", os.path.join(out, "unit.o"), "-I", os.path.join(ROOT, "include"),
                    f'-DTYPEFORMER_EXAMPLE_DATA="{os.path.join(EXAMPLES, "data")}"']
         child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -73,20 +79,24 @@ def main() -> int:
     ap.add_argument("--compilers", default="g++-12,clang++-14")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--only", help="NAME,...: these units only")
+    ap.add_argument("--compiled-kernels", action="store_true",
+                    help="declare the kernels extern and measure their own unit too")
     args = ap.parse_args()
+    cases = CASES + ([("compiled_kernels", COMPILED_KERNELS)] if args.compiled_kernels else [])
+    extra = ["-DTYPEFORMER_COMPILED_KERNELS=1"] if args.compiled_kernels else []
     only = set(args.only.split(",")) if args.only else None
-    if only and only - {name for name, _ in CASES}:
-        print(f"unknown units: {sorted(only - {name for name, _ in CASES})}", file=sys.stderr)
+    if only and only - {name for name, _ in cases}:
+        print(f"unknown units: {sorted(only - {name for name, _ in cases})}", file=sys.stderr)
         return 2
     results: dict[tuple[str, str], tuple[float, float]] = {}
     print(f"{'unit':28} {'compiler':12} {'CPU s':>7} {'peak MB':>8}  target")
     failed = False
     for compiler in args.compilers.split(","):
         clang = "clang" in compiler
-        for name, source in CASES:
+        for name, source in cases:
             if only and name not in only:
                 continue
-            runs = [compile_once(compiler, source) for _ in range(args.repeat)]
+            runs = [compile_once(compiler, source, extra) for _ in range(args.repeat)]
             seconds = statistics.median(r[0] for r in runs)
             megabytes = statistics.median(r[1] for r in runs)
             results[(compiler, name)] = (seconds, megabytes)

@@ -9,6 +9,7 @@
 #include <limits>
 
 #include <typeformer/kernels/attention_functions.hpp>
+#include <typeformer/kernels/compiled_kernels.hpp>
 #include <typeformer/kernels/flash_attention.hpp>
 
 namespace typeformer::kernels {
@@ -85,3 +86,19 @@ void attention_probabilities(const attention_operands& o, const mask_spec& m, fl
 }
 
 }  // namespace typeformer::kernels
+
+// The weights without score or mask functions, compiled once per program when
+// TYPEFORMER_COMPILED_KERNELS is 1 (kernels/compiled_kernels.hpp).
+#define TYPEFORMER_ATTENTION_PROBABILITIES_INSTANCES(PREFIX, ARCH)                                 \
+  PREFIX template void                                                                             \
+  typeformer::kernels::attention_probabilities<ARCH, typeformer::kernels::no_attention_functions>( \
+      const typeformer::kernels::attention_operands&, const typeformer::kernels::mask_spec&,       \
+      float*, const typeformer::kernels::no_attention_functions&, std::size_t,                     \
+      std::size_t) noexcept;                                                                       \
+  PREFIX template void                                                                             \
+  typeformer::kernels::attention_probabilities<ARCH, typeformer::kernels::no_attention_functions>( \
+      const typeformer::kernels::attention_operands&, const typeformer::kernels::mask_spec&,       \
+      float*, const typeformer::kernels::no_attention_functions&) noexcept;
+#if TYPEFORMER_COMPILED_KERNELS
+TYPEFORMER_FOR_EACH_KERNEL_ARCH(TYPEFORMER_ATTENTION_PROBABILITIES_INSTANCES, extern)
+#endif

@@ -25,6 +25,7 @@
 #include <typeformer/kernels/attention_functions.hpp>
 #include <typeformer/kernels/attention_layout.hpp>
 #include <typeformer/kernels/attention_mask.hpp>
+#include <typeformer/kernels/compiled_kernels.hpp>
 #include <typeformer/kernels/dot.hpp>
 #include <typeformer/kernels/exp.hpp>
 #include <typeformer/kernels/simd.hpp>
@@ -895,3 +896,32 @@ void flash_attention(thread_pool& pool, const attention_operands& o, const mask_
 }
 
 }  // namespace typeformer::kernels
+
+// The kernel without score or mask functions (every typed mask, every layer without a variant),
+// compiled once per program when TYPEFORMER_COMPILED_KERNELS is 1 (kernels/compiled_kernels.hpp).
+#define TYPEFORMER_FLASH_ATTENTION_INSTANCES(PREFIX, ARCH)                                   \
+  PREFIX template void                                                                       \
+  typeformer::kernels::flash_attention<ARCH, typeformer::kernels::no_attention_functions>(   \
+      const typeformer::kernels::attention_operands&, const typeformer::kernels::mask_spec&, \
+      float*, std::size_t, std::size_t,                                                      \
+      const typeformer::kernels::no_attention_functions&) noexcept;                          \
+  PREFIX template void                                                                       \
+  typeformer::kernels::flash_attention<ARCH, typeformer::kernels::no_attention_functions>(   \
+      const typeformer::kernels::attention_operands&, const typeformer::kernels::mask_spec&, \
+      float*, const typeformer::kernels::no_attention_functions&) noexcept;                  \
+  PREFIX template void                                                                       \
+  typeformer::kernels::flash_attention<ARCH, typeformer::kernels::no_attention_functions>(   \
+      typeformer::thread_pool&, const typeformer::kernels::attention_operands&,              \
+      const typeformer::kernels::mask_spec&, float*,                                         \
+      const typeformer::kernels::no_attention_functions&) noexcept;                          \
+  PREFIX template void typeformer::kernels::flash_attention_split_keys<                      \
+      ARCH, typeformer::kernels::no_attention_functions>(                                    \
+      const typeformer::kernels::attention_operands&, const typeformer::kernels::mask_spec&, \
+      float*, float*, std::size_t, std::size_t, std::size_t,                                 \
+      const typeformer::kernels::no_attention_functions&) noexcept;                          \
+  PREFIX template void typeformer::kernels::merge_attention_splits<ARCH>(                    \
+      const typeformer::kernels::attention_operands&, const typeformer::kernels::mask_spec&, \
+      const float*, std::size_t, float*, std::size_t, std::size_t) noexcept;
+#if TYPEFORMER_COMPILED_KERNELS
+TYPEFORMER_FOR_EACH_KERNEL_ARCH(TYPEFORMER_FLASH_ATTENTION_INSTANCES, extern)
+#endif

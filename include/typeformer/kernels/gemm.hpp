@@ -9,6 +9,7 @@
 
 #include <typeformer/kernels/activation.hpp>
 #include <typeformer/kernels/bf16_dot_product.hpp>
+#include <typeformer/kernels/compiled_kernels.hpp>
 #include <typeformer/kernels/packed_bf16_matrix.hpp>
 #include <typeformer/kernels/packed_matrix.hpp>
 #include <typeformer/kernels/simd.hpp>
@@ -468,13 +469,18 @@ void round_row_to_bf16(const float* x, std::size_t n, float* out) noexcept {
   std::size_t i = 0;
   if constexpr (O::width > 1) {
     using ints = xsimd::batch<std::int32_t, Arch>;
-    const ints magnitude(0x7FFFFFFF), infinity(0x7F800000), quiet(0x00400000), half(0x7FFF), one(1),
+    const ints quiet(0x00400000), half(0x7FFF), one(1),
         kept(static_cast<std::int32_t>(0xFFFF0000u));
     for (; i + O::width <= n; i += O::width) {
-      const auto bits = xsimd::bitwise_cast<ints>(O::load(x + i));
-      const ints rounded = bits + half + ((bits >> 16) & one);
-      const ints word = xsimd::select((bits & magnitude) > infinity, bits | quiet, rounded) & kept;
-      O::store(out + i, xsimd::bitwise_cast<typename O::batch>(word));
+      const auto value = O::load(x + i);
+      const auto bits = xsimd::bitwise_cast<ints>(value);
+      const ints rounded = (bits + half + ((bits >> 16) & one)) & kept;
+      // The choice is made on floats: xsimd 8.1's integer select on AVX-512 does not compile
+      // with g++ at -O0 (its intrinsics are then macros that cast the batch).
+      const auto word = xsimd::select(xsimd::isnan(value),
+                                      xsimd::bitwise_cast<typename O::batch>((bits | quiet) & kept),
+                                      xsimd::bitwise_cast<typename O::batch>(rounded));
+      O::store(out + i, word);
     }
   }
   for (; i < n; ++i) out[i] = kernels::round_to_bf16(x[i]);
@@ -667,3 +673,25 @@ void gemm(thread_pool& pool, const basic_gemm_args<Weights>& a) noexcept {
 }
 
 }  // namespace typeformer::kernels
+
+// One GEMM entry point per weight layout, compiled once per program when
+// TYPEFORMER_COMPILED_KERNELS is 1 (kernels/compiled_kernels.hpp).
+#define TYPEFORMER_GEMM_INSTANCES_FOR(PREFIX, ARCH, WEIGHTS)                                       \
+  PREFIX template void typeformer::kernels::gemm<ARCH, WEIGHTS>(                                   \
+      const typeformer::kernels::basic_gemm_args<WEIGHTS>&, std::size_t, std::size_t, std::size_t, \
+      std::size_t) noexcept;                                                                       \
+  PREFIX template void typeformer::kernels::gemm<ARCH, WEIGHTS>(                                   \
+      const typeformer::kernels::basic_gemm_args<WEIGHTS>&) noexcept;                              \
+  PREFIX template void typeformer::kernels::gemm<ARCH, WEIGHTS>(                                   \
+      typeformer::thread_pool&, const typeformer::kernels::basic_gemm_args<WEIGHTS>&) noexcept;
+#define TYPEFORMER_GEMM_INSTANCES(PREFIX, ARCH) \
+  TYPEFORMER_GEMM_INSTANCES_FOR(PREFIX, ARCH, typeformer::kernels::packed_matrix)
+#define TYPEFORMER_BF16_GEMM_INSTANCES(PREFIX, ARCH)                                   \
+  TYPEFORMER_GEMM_INSTANCES_FOR(PREFIX, ARCH, typeformer::kernels::packed_bf16_matrix) \
+  TYPEFORMER_GEMM_INSTANCES_FOR(PREFIX, ARCH, typeformer::kernels::packed_bf16_dot_matrix)
+#if TYPEFORMER_COMPILED_KERNELS
+TYPEFORMER_FOR_EACH_KERNEL_ARCH(TYPEFORMER_GEMM_INSTANCES, extern)
+#endif
+#if TYPEFORMER_COMPILED_BF16_KERNELS
+TYPEFORMER_FOR_EACH_KERNEL_ARCH(TYPEFORMER_BF16_GEMM_INSTANCES, extern)
+#endif

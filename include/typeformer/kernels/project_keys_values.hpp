@@ -9,6 +9,7 @@
 
 #include <typeformer/kernels/activation.hpp>
 #include <typeformer/kernels/attention_layout.hpp>
+#include <typeformer/kernels/compiled_kernels.hpp>
 #include <typeformer/kernels/gemm.hpp>
 #include <typeformer/kernels/packed_matrix.hpp>
 #include <typeformer/kernels/rotary_embedding.hpp>
@@ -106,3 +107,23 @@ void project_keys_and_values(thread_pool& pool, const basic_key_value_projection
 }
 
 }  // namespace typeformer::kernels
+
+// Compiled once per program when TYPEFORMER_COMPILED_KERNELS is 1 (kernels/compiled_kernels.hpp).
+#define TYPEFORMER_KEY_VALUE_PROJECTION_INSTANCES_FOR(PREFIX, ARCH, WEIGHTS)                     \
+  PREFIX template void typeformer::kernels::project_keys_and_values<ARCH, WEIGHTS>(              \
+      typeformer::thread_pool&, const typeformer::kernels::basic_key_value_projection<WEIGHTS>&, \
+      std::size_t, const typeformer::kernels::attention_operands&, float*, float*,               \
+      float*) noexcept;
+#define TYPEFORMER_KEY_VALUE_PROJECTION_INSTANCES(PREFIX, ARCH) \
+  TYPEFORMER_KEY_VALUE_PROJECTION_INSTANCES_FOR(PREFIX, ARCH, typeformer::kernels::packed_matrix)
+#define TYPEFORMER_BF16_KEY_VALUE_PROJECTION_INSTANCES(PREFIX, ARCH)                     \
+  TYPEFORMER_KEY_VALUE_PROJECTION_INSTANCES_FOR(PREFIX, ARCH,                            \
+                                                typeformer::kernels::packed_bf16_matrix) \
+  TYPEFORMER_KEY_VALUE_PROJECTION_INSTANCES_FOR(PREFIX, ARCH,                            \
+                                                typeformer::kernels::packed_bf16_dot_matrix)
+#if TYPEFORMER_COMPILED_KERNELS
+TYPEFORMER_FOR_EACH_KERNEL_ARCH(TYPEFORMER_KEY_VALUE_PROJECTION_INSTANCES, extern)
+#endif
+#if TYPEFORMER_COMPILED_BF16_KERNELS
+TYPEFORMER_FOR_EACH_KERNEL_ARCH(TYPEFORMER_BF16_KEY_VALUE_PROJECTION_INSTANCES, extern)
+#endif

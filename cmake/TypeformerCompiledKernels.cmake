@@ -1,0 +1,46 @@
+# The GEMM and the attention kernel compiled in one translation unit (compiled_kernels.cpp)
+# instead of in every unit that runs a model, which then declares them extern. Opt-in: typeformer
+# stays header-only without it. See docs/compile-time.md. Included by typeformerConfig.cmake
+# and, under add_subdirectory, by CMakeLists.txt.
+#
+#   typeformer_compile_kernels_once(<target> [BF16])
+#     adds the unit to <target>'s sources: it is compiled with <target>'s flags, so its
+#     instruction set is the program's.
+#   typeformer_add_compiled_kernels(<name> [BF16])
+#     a static library of the kernels for several programs to link (it carries
+#     typeformer::typeformer). Give it the programs' instruction-set flags as PUBLIC options,
+#     e.g. target_compile_options(<name> PUBLIC -march=native), so that they share them.
+#   BF16: the bfloat16-weight GEMMs as well (about three times the float32 kernels' compile time).
+if(EXISTS "${CMAKE_CURRENT_LIST_DIR}/../src/compiled_kernels.cpp")
+  # The source tree (add_subdirectory, or typeformer's own targets)
+  set(TYPEFORMER_COMPILED_KERNELS_SOURCE "${CMAKE_CURRENT_LIST_DIR}/../src/compiled_kernels.cpp")
+else()
+  # An installed package: cmake files in <datadir>/cmake/typeformer, the source in <datadir>/typeformer
+  set(TYPEFORMER_COMPILED_KERNELS_SOURCE
+      "${CMAKE_CURRENT_LIST_DIR}/../../typeformer/compiled_kernels.cpp")
+endif()
+# In the cache, so that a project that add_subdirectory()s typeformer sees it from its own scope.
+get_filename_component(_typeformer_source "${TYPEFORMER_COMPILED_KERNELS_SOURCE}" ABSOLUTE)
+set(TYPEFORMER_COMPILED_KERNELS_SOURCE "${_typeformer_source}" CACHE INTERNAL
+    "typeformer's compiled_kernels.cpp")
+
+function(typeformer_compile_kernels_once target)
+  if(NOT EXISTS "${TYPEFORMER_COMPILED_KERNELS_SOURCE}")
+    message(FATAL_ERROR "typeformer_compile_kernels_once: ${TYPEFORMER_COMPILED_KERNELS_SOURCE} is missing")
+  endif()
+  cmake_parse_arguments(PARSE_ARGV 1 _arg "BF16" "" "")
+  target_sources(${target} PRIVATE "${TYPEFORMER_COMPILED_KERNELS_SOURCE}")
+  target_compile_definitions(${target} PRIVATE TYPEFORMER_COMPILED_KERNELS=1
+                                               $<$<BOOL:${_arg_BF16}>:TYPEFORMER_COMPILED_BF16_KERNELS=1>)
+endfunction()
+
+function(typeformer_add_compiled_kernels name)
+  if(NOT EXISTS "${TYPEFORMER_COMPILED_KERNELS_SOURCE}")
+    message(FATAL_ERROR "typeformer_add_compiled_kernels: ${TYPEFORMER_COMPILED_KERNELS_SOURCE} is missing")
+  endif()
+  cmake_parse_arguments(PARSE_ARGV 1 _arg "BF16" "" "")
+  add_library(${name} STATIC "${TYPEFORMER_COMPILED_KERNELS_SOURCE}")
+  target_link_libraries(${name} PUBLIC typeformer::typeformer)
+  target_compile_definitions(${name} PUBLIC TYPEFORMER_COMPILED_KERNELS=1
+                                            $<$<BOOL:${_arg_BF16}>:TYPEFORMER_COMPILED_BF16_KERNELS=1>)
+endfunction()
