@@ -70,7 +70,12 @@ if(_count GREATER _max_lines)
   message(FATAL_ERROR "${CASE}: ${_count} lines of diagnostics, at most ${_max_lines} allowed.\n\n${_text}")
 endif()
 
-# The ok twin: the same file with the mistake corrected must compile.
+# The ok twin: the same file with the mistake corrected must compile. (The test suite compiles
+# all the twins in one translation unit instead: COMPILE_OK_TWIN=OFF.)
+if(DEFINED COMPILE_OK_TWIN AND NOT COMPILE_OK_TWIN)
+  message(STATUS "${CASE}: fails as stated (${_count} lines); its ok twin is compiled with the others")
+  return()
+endif()
 execute_process(COMMAND ${COMPILER} ${_flags} -DTYPEFORMER_OK_TWIN ${CASE}
   RESULT_VARIABLE _ok_result OUTPUT_VARIABLE _ok_out ERROR_VARIABLE _ok_err)
 if(NOT _ok_result EQUAL 0)

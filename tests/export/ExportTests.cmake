@@ -6,7 +6,7 @@
 # the self-test. With TYPEFORMER_TEST_EXPORTERS (the release preset, so CI runs it once): the
 # exporter runs here, with Debian's PyTorch, and its fresh output goes through the same checks.
 add_executable(export_roundtrip ${CMAKE_CURRENT_LIST_DIR}/export_roundtrip.cpp)
-target_link_libraries(export_roundtrip PRIVATE typeformer typeformer_warnings typeformer_simd)
+target_link_libraries(export_roundtrip PRIVATE typeformer_test_kernels typeformer_warnings)
 
 # name | declaration | committed file | expected failure text ("" = must load)
 set(_export_cases

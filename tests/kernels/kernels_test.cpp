@@ -1300,8 +1300,8 @@ TEST_CASE("attention tasks: long query blocks are taken one at a time, short one
   CHECK(chunk(2, 2, 0, 2) == 1);     // empty queries: no division by zero
 }
 
-TEST_CASE("kernels, scalar path") { kernel_suite<simd::scalar>(); }
-
+// One instruction set per executable: kernel_tests_scalar runs the scalar path (compiled with
+// TYPEFORMER_FORCE_SCALAR), the others their own, so no path is compiled and run twice.
 TEST_CASE("kernels, this build's instruction set") {
   INFO("instruction set: " << simd::best_arch::name());
   REQUIRE(simd::cpu_supports<simd::best_arch>());
