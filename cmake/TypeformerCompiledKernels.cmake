@@ -24,23 +24,24 @@ get_filename_component(_typeformer_source "${TYPEFORMER_COMPILED_KERNELS_SOURCE}
 set(TYPEFORMER_COMPILED_KERNELS_SOURCE "${_typeformer_source}" CACHE INTERNAL
     "typeformer's compiled_kernels.cpp")
 
-function(typeformer_compile_kernels_once target)
+# The kernels' unit added to <target>, its macros given with <scope> visibility; <caller> names
+# the public function in the error.
+function(_typeformer_add_kernels_unit target scope caller)
   if(NOT EXISTS "${TYPEFORMER_COMPILED_KERNELS_SOURCE}")
-    message(FATAL_ERROR "typeformer_compile_kernels_once: ${TYPEFORMER_COMPILED_KERNELS_SOURCE} is missing")
+    message(FATAL_ERROR "${caller}: ${TYPEFORMER_COMPILED_KERNELS_SOURCE} is missing")
   endif()
-  cmake_parse_arguments(PARSE_ARGV 1 _arg "BF16" "" "")
+  cmake_parse_arguments(PARSE_ARGV 3 _arg "BF16" "" "")
   target_sources(${target} PRIVATE "${TYPEFORMER_COMPILED_KERNELS_SOURCE}")
-  target_compile_definitions(${target} PRIVATE TYPEFORMER_COMPILED_KERNELS=1
+  target_compile_definitions(${target} ${scope} TYPEFORMER_COMPILED_KERNELS=1
                                                $<$<BOOL:${_arg_BF16}>:TYPEFORMER_COMPILED_BF16_KERNELS=1>)
 endfunction()
 
+function(typeformer_compile_kernels_once target)
+  _typeformer_add_kernels_unit(${target} PRIVATE typeformer_compile_kernels_once ${ARGN})
+endfunction()
+
 function(typeformer_add_compiled_kernels name)
-  if(NOT EXISTS "${TYPEFORMER_COMPILED_KERNELS_SOURCE}")
-    message(FATAL_ERROR "typeformer_add_compiled_kernels: ${TYPEFORMER_COMPILED_KERNELS_SOURCE} is missing")
-  endif()
-  cmake_parse_arguments(PARSE_ARGV 1 _arg "BF16" "" "")
-  add_library(${name} STATIC "${TYPEFORMER_COMPILED_KERNELS_SOURCE}")
+  add_library(${name} STATIC)
   target_link_libraries(${name} PUBLIC typeformer::typeformer)
-  target_compile_definitions(${name} PUBLIC TYPEFORMER_COMPILED_KERNELS=1
-                                            $<$<BOOL:${_arg_BF16}>:TYPEFORMER_COMPILED_BF16_KERNELS=1>)
+  _typeformer_add_kernels_unit(${name} PUBLIC typeformer_add_compiled_kernels ${ARGN})
 endfunction()
