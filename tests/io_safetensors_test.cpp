@@ -320,6 +320,30 @@ TEST_CASE("safetensors: F64 narrows to the nearest float, and beyond float's ran
   CHECK(std::signbit(read[6]));
 }
 
+TEST_CASE("safetensors: the writer's header is compact JSON, as Python's json.dumps writes it") {
+  // Expected text: json.dumps(header, separators=(",", ":"), ensure_ascii=False) in Python 3.11,
+  // which escapes as the safetensors reference (serde_json) does: \" \\ \n \t, other controls
+  // as \u00XX, UTF-8 and DEL as they are.
+  io::safetensors_writer writer;
+  writer.set_metadata("format", "pt");
+  writer.set_metadata("k\t", "v\"\\");
+  writer.add_floats("a\"b\\c\n\x01\xc3\xa9\x7f", {2}, std::vector<float>{1, 2});
+  writer.add_integers("x", {}, std::vector<std::int64_t>{7}, io::dtype::i64);
+  const bytes file = writer.to_bytes();
+  std::uint64_t length = 0;
+  for (int i = 7; i >= 0; --i) length = length << 8 | std::to_integer<std::uint64_t>(file[i]);
+  std::string header(reinterpret_cast<const char*>(file.data()) + 8, length);
+  CHECK(header.size() % 8 == 0);
+  while (!header.empty() && header.back() == ' ') header.pop_back();
+  CHECK(header == std::string(R"({"__metadata__":{"format":"pt","k\t":"v\"\\"},"a\"b\\c\n\u0001)") +
+                      "\xc3\xa9\x7f" +
+                      R"(":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+                      R"("x":{"dtype":"I64","shape":[],"data_offsets":[8,16]}})");
+  const auto read = io::safetensors_file::from_bytes(file);
+  CHECK(read.find("a\"b\\c\n\x01\xc3\xa9\x7f"));
+  CHECK(read.metadata().at("k\t") == "v\"\\");
+}
+
 TEST_CASE("safetensors: integers round-trip through every integer dtype") {
   struct row {
     io::dtype type;

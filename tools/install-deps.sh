@@ -7,7 +7,7 @@ if [ ${#packages[@]} -eq 0 ]; then
   # libclang-rt-14-dev holds clang's sanitizer runtimes: only a Recommends of clang-14.
   # python3-torch, python3-h5py: the release preset runs tools/export_torch.py and
   # tools/keras_h5_to_safetensors.py (tests/export).
-  packages=(cmake make g++ clang-14 libclang-rt-14-dev xtensor-dev libxsimd-dev catch2
+  packages=(cmake make ninja-build g++ clang-14 libclang-rt-14-dev xtensor-dev libxsimd-dev catch2
             nlohmann-json3-dev valgrind python3-torch python3-numpy python3-h5py)
 fi
 missing=()

@@ -22,8 +22,11 @@
 namespace typeformer::detail {
 
 /// Collects what a declaration is made of: blocks report to it as to a model_description
-/// (model/introspection.hpp), and leaf layers also report their type.
-class keras_declaration {
+/// (model/introspection.hpp), and leaf layers also report their type. This file's classes and
+/// functions are templates only so that a unit that never checks a Keras topology does not
+/// compile them and the JSON code they use (io/tfjs_layers_model.hpp says why).
+template <class = void>
+class basic_keras_declaration {
  public:
   static constexpr bool visits_layer_types = true;
   extent_t batch = dynamic, length = dynamic;
@@ -72,6 +75,7 @@ class keras_declaration {
   }
   entry pending_;
 };
+using keras_declaration = basic_keras_declaration<>;
 
 template <class Layer>
 keras_declaration declaration_of() {
@@ -94,7 +98,8 @@ keras_declaration declaration_of() {
 
 /// A value from model.json for a message: ASCII only (JSON's own \u escapes), at most 200
 /// characters.
-inline std::string json_text(const nlohmann::json& j) {
+template <class = void>
+std::string json_text(const nlohmann::json& j) {
   std::string text =
       j.dump(-1, ' ', /*ensure_ascii=*/true, nlohmann::json::error_handler_t::replace);
   if (text.size() > 200) text = concat(text.substr(0, 200), "...");
@@ -102,7 +107,8 @@ inline std::string json_text(const nlohmann::json& j) {
 }
 
 // Keras writes a 1-tuple option as [3] or 3, a float as 0.001 or 1e-3.
-inline bool same_keras_value(const nlohmann::json& a, const nlohmann::json& b) {
+template <class = void>
+bool same_keras_value(const nlohmann::json& a, const nlohmann::json& b) {
   const auto unwrap = [](const nlohmann::json& j) -> const nlohmann::json& {
     return j.is_array() && j.size() == 1 ? j[0] : j;
   };
@@ -123,14 +129,16 @@ inline bool is_inference_no_op(const std::string& class_name) {
 }
 
 /// LayerNormalization's axis: -1, [-1] or the last axis by number ([2] for a rank-3 input).
-inline nlohmann::json normalised_axis(const nlohmann::json& axis) {
+template <class = void>
+nlohmann::json normalised_axis(const nlohmann::json& axis) {
   const nlohmann::json& a = axis.is_array() && axis.size() == 1 ? axis[0] : axis;
   if (a.is_number_integer() && a.get<long long>() == 2) return nlohmann::json::array({-1});
   return nlohmann::json::array({a});
 }
 
-inline void check_layer_config(const keras_declaration::entry& declared,
-                               const nlohmann::json& layer, const std::string& where) {
+template <class = void>
+void check_layer_config(const keras_declaration::entry& declared, const nlohmann::json& layer,
+                        const std::string& where) {
   const std::string file_class = layer.at("class_name").get<std::string>();
   const std::string who = concat(where, "layer \"", declared.path, "\": ");
   if (file_class != declared.keras.class_name)

@@ -12,16 +12,18 @@
 #include <fstream>
 #include <limits>
 #include <map>
+#include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include <typeformer/core/errors.hpp>
 #include <typeformer/io/dtype.hpp>
 #include <typeformer/io/half.hpp>
+#include <typeformer/io/json_string.hpp>
+#include <typeformer/io/quoted_text.hpp>
 
 namespace typeformer::io {
 
@@ -130,7 +132,7 @@ class safetensors_writer {
   template <class... Parts>
   [[noreturn]] static void fail(const std::string& name, const Parts&... problem) {
     std::string message = "safetensors writer: tensor ";
-    message += nlohmann::json(name).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    message += detail::quote_name(name);
     message += ": ";
     (message.append(problem), ...);
     throw format_error(message);
@@ -224,25 +226,49 @@ class safetensors_writer {
   // Compact JSON; `__metadata__` first, then the tensors in insertion order, each stored
   // right after the previous one; padded with spaces so the data starts 8-byte aligned.
   std::string header_text() const {
-    nlohmann::ordered_json header = nlohmann::ordered_json::object();
-    if (!metadata_.empty()) header["__metadata__"] = metadata_;
+    const auto quoted = [](std::string_view text) {
+      std::optional<std::string> q = detail::json_string(text);
+      if (!q)
+        throw format_error(
+            "safetensors writer: a tensor name or a metadata key or value is not valid UTF-8");
+      return std::move(*q);
+    };
+    std::string text = "{";
+    const auto add_key = [&](std::string_view key) {
+      if (text.size() > 1) text += ',';
+      text += quoted(key);
+      text += ':';
+    };
+    if (!metadata_.empty()) {
+      add_key("__metadata__");
+      text += '{';
+      for (auto entry = metadata_.begin(); entry != metadata_.end(); ++entry) {
+        if (entry != metadata_.begin()) text += ',';
+        text += quoted(entry->first);
+        text += ':';
+        text += quoted(entry->second);
+      }
+      text += '}';
+    }
     std::uint64_t offset = 0;
     for (const stored_tensor& t : tensors_) {
       const std::uint64_t end = offset + t.data.size();
-      nlohmann::ordered_json entry = nlohmann::ordered_json::object();
-      entry["dtype"] = std::string(dtype_name(t.type));
-      entry["shape"] = t.shape;
-      entry["data_offsets"] = nlohmann::ordered_json::array({offset, end});
-      header[t.name] = std::move(entry);
+      add_key(t.name);
+      text += "{\"dtype\":\"";
+      text += dtype_name(t.type);
+      text += "\",\"shape\":[";
+      for (std::size_t i = 0; i < t.shape.size(); ++i) {
+        if (i) text += ',';
+        text += std::to_string(t.shape[i]);
+      }
+      text += "],\"data_offsets\":[";
+      text += std::to_string(offset);
+      text += ',';
+      text += std::to_string(end);
+      text += "]}";
       offset = end;
     }
-    std::string text;
-    try {
-      text = header.dump();
-    } catch (const nlohmann::ordered_json::exception&) {
-      throw format_error(
-          "safetensors writer: a tensor name or a metadata key or value is not valid UTF-8");
-    }
+    text += '}';
     text.append((8 - text.size() % 8) % 8, ' ');
     return text;
   }

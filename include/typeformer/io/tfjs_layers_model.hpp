@@ -54,7 +54,11 @@
 
 namespace typeformer::io {
 
-class tfjs_layers_model {
+// A class template only so that its members, and the JSON parser's instantiations they need,
+// are compiled in a program that reads a model.json and in no other (about 1 s of every unit
+// that includes the library). Use it as tfjs_layers_model.
+template <class = void>
+class basic_tfjs_layers_model {
  public:
   /// model.json is at most this large; its JSON nests at most max_depth deep and holds at most
   /// max_json_values values (a self-test sample's numbers included); it lists at most
@@ -67,8 +71,8 @@ class tfjs_layers_model {
   /// Reads model.json and every shard it names (relative to its directory). A shard may be a
   /// symbolic link only to a file inside `symlink_root`; empty, that is the model's directory,
   /// or the repository folder of a Hugging Face cache snapshot (io/contained_path.hpp).
-  static tfjs_layers_model open(const std::filesystem::path& model_json,
-                                const std::filesystem::path& symlink_root = {}) {
+  static basic_tfjs_layers_model open(const std::filesystem::path& model_json,
+                                      const std::filesystem::path& symlink_root = {}) {
     const std::string source = model_json.string();
     const std::string where = detail::concat("tfjs model ", detail::quote_name(source, 4096), ": ");
     const std::vector<std::byte> bytes =
@@ -78,16 +82,16 @@ class tfjs_layers_model {
     if (directory.empty()) directory = ".";
     file_shards shards(
         directory, symlink_root.empty() ? default_symlink_root(model_json) : symlink_root, where);
-    return tfjs_layers_model(text, source, shards);
+    return basic_tfjs_layers_model(text, source, shards);
   }
 
   /// model.json's text given in memory; `read_shard(path)` returns a shard's bytes (a path
   /// already checked to be relative, without "..", and listed once).
   template <class ReadShard>
-  static tfjs_layers_model from_json(std::string_view text, ReadShard read_shard,
-                                     std::string source_name = "<memory>") {
+  static basic_tfjs_layers_model from_json(std::string_view text, ReadShard read_shard,
+                                           std::string source_name = "<memory>") {
     callback_shards<ReadShard> shards(read_shard);
-    return tfjs_layers_model(text, std::move(source_name), shards);
+    return basic_tfjs_layers_model(text, std::move(source_name), shards);
   }
 
   /// The weights (dequantised to F32) and the self-test, as a safetensors file in memory.
@@ -186,7 +190,7 @@ class tfjs_layers_model {
   };
 
   template <class Shards>
-  tfjs_layers_model(std::string_view text, std::string source, Shards& shards)
+  basic_tfjs_layers_model(std::string_view text, std::string source, Shards& shards)
       : source_(std::move(source)) {
     const nlohmann::json root = detail::parse_untrusted_json(
         text, {.max_depth = max_depth, .max_values = max_json_values}, where(), "model.json");
@@ -562,5 +566,7 @@ class tfjs_layers_model {
   std::optional<safetensors_file> weights_;  // set by every constructor that returns
   std::vector<stored_weight> stored_;
 };
+
+using tfjs_layers_model = basic_tfjs_layers_model<>;
 
 }  // namespace typeformer::io

@@ -79,10 +79,12 @@ class json_bounds_check {
 
 /// `text` parsed, or a format_error starting with `where` and naming `what` ("model.json"; empty,
 /// the messages say "JSON"): not JSON, nested too deep, too many values, or a key twice in one
-/// object.
-inline nlohmann::json parse_untrusted_json(std::string_view text, const json_limits& limits,
-                                           const std::string& where, std::string_view what) {
-  using json = nlohmann::json;
+/// object. A template on the document type only so that units that parse no such file do not
+/// compile nlohmann's parser (io/tfjs_layers_model.hpp says why); the calls must depend on it,
+/// or clang compiles them anyway.
+template <class json = nlohmann::json>
+json parse_untrusted_json(std::string_view text, const json_limits& limits,
+                          const std::string& where, std::string_view what) {
   using typeformer::detail::concat;
   const std::string subject = what.empty() ? "JSON" : std::string(what);
   const std::string invalid = what.empty() ? "not valid JSON" : concat(what, " is not valid JSON");
@@ -102,7 +104,7 @@ inline nlohmann::json parse_untrusted_json(std::string_view text, const json_lim
                                 " twice in one object (a duplicate key is refused, not resolved)"));
     // Syntax errors are reported by the parse below, with nlohmann's position.
     return json::parse(text, nullptr, /*allow_exceptions=*/true, /*ignore_comments=*/false);
-  } catch (const json::exception& e) {  // also out_of_range: a number beyond double
+  } catch (const typename json::exception& e) {  // also out_of_range: a number beyond double
     throw format_error(concat(where, invalid, ": ", e.what()));
   }
 }

@@ -35,7 +35,10 @@
 
 namespace typeformer {
 
-struct weight_manifest {
+// A class template only so that a unit that neither reads nor writes a manifest does not
+// compile its JSON code (io/tfjs_layers_model.hpp says why). Use it as weight_manifest.
+template <class = void>
+struct basic_weight_manifest {
   static constexpr std::string_view format_name = "typeformer.weight_manifest";
   static constexpr int format_version = 1;
   /// Larger files are refused before parsing: a manifest lists names and shapes only.
@@ -96,7 +99,7 @@ struct weight_manifest {
                                         ": cannot write the file"));
   }
 
-  static weight_manifest open(const std::filesystem::path& path) {
+  static basic_weight_manifest open(const std::filesystem::path& path) {
     const std::string source = path.string();
     const std::vector<std::byte> bytes =
         io::regular_file::open(
@@ -106,7 +109,8 @@ struct weight_manifest {
                      source);
   }
 
-  static weight_manifest from_json(std::string_view text, std::string_view source = "<memory>") {
+  static basic_weight_manifest from_json(std::string_view text,
+                                         std::string_view source = "<memory>") {
     using json = nlohmann::json;
     const auto fail = [&](const auto&... parts) { refuse(source, parts...); };
     const json root = io::detail::parse_untrusted_json(
@@ -136,7 +140,7 @@ struct weight_manifest {
       fail("version ", version.dump(), " is not supported (this build reads version ",
            std::to_string(format_version), ")");
 
-    weight_manifest m;
+    basic_weight_manifest m;
     m.layer = text_of("layer");
     m.naming = text_of("naming");
     if (m.naming != naming::pytorch_t::name && m.naming != naming::keras_t::name)
@@ -144,10 +148,10 @@ struct weight_manifest {
            ", expected \"pytorch\" or \"keras\"");
     m.parameter_count =
         member("parameter_count", &json::is_number_unsigned, "a non-negative integer")
-            .get<std::uint64_t>();
+            .template get<std::uint64_t>();
     m.options.prefix = text_of("prefix");
     m.options.file_holds_other_layers =
-        member("file_holds_other_layers", &json::is_boolean, "true or false").get<bool>();
+        member("file_holds_other_layers", &json::is_boolean, "true or false").template get<bool>();
     m.options.ignore_prefixes.clear();
     for (const json& p : member("ignore_prefixes", &json::is_array, "an array")) {
       if (!p.is_string()) fail("\"ignore_prefixes\" holds ", p.dump(), ", not a string");
@@ -185,6 +189,7 @@ struct weight_manifest {
         detail::concat("weight manifest ", io::detail::quote_name(source), ": ", parts...));
   }
 };
+using weight_manifest = basic_weight_manifest<>;
 
 /// The manifest of `Layer` (a layer or a whole model) under `naming` and `options`.
 template <class Layer, class Naming>

@@ -17,6 +17,7 @@
 #include <typeformer/core/dims.hpp>
 #include <typeformer/core/fixed_string.hpp>
 #include <typeformer/core/naming.hpp>
+#include <typeformer/kernels/simd.hpp>
 #include <typeformer/kernels/workspace.hpp>
 #include <typeformer/layers/input_width.hpp>
 #include <typeformer/tensor/view.hpp>

@@ -39,19 +39,24 @@ struct layer_config {
   std::string no_equivalent;
 };
 
+// Templates, as keras_equivalent is, so that only a unit that checks a Keras topology compiles
+// them (io/tfjs_layers_model.hpp says why).
 namespace detail {
-inline std::vector<std::string> bookkeeping() {
+template <class = void>
+std::vector<std::string> bookkeeping() {
   return {"name",      "trainable",    "dtype",       "batch_input_shape",   "batch_size",
           "input_dim", "input_length", "input_shape", "activity_regularizer"};
 }
-inline void add_weight_setup(std::vector<std::string>& keys,
-                             std::initializer_list<std::string_view> weights) {
+template <class = void>
+void add_weight_setup(std::vector<std::string>& keys,
+                      std::initializer_list<std::string_view> weights) {
   for (const std::string_view w : weights)
     for (const char* suffix : {"_initializer", "_regularizer", "_constraint"})
       keys.push_back(std::string(w) + suffix);
 }
 // Keras's spelling; its gelu(approximate=True) has no string of its own.
-inline nlohmann::json activation_value(activation_function a) {
+template <class = void>
+nlohmann::json activation_value(activation_function a) {
   return a == activations::gelu_tanh
              ? nlohmann::json("(no Keras name: gelu with tanh approximation)")
              : nlohmann::json(activation_name(a));

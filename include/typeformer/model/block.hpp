@@ -48,6 +48,7 @@
 #include <typeformer/expr/masks.hpp>
 #include <typeformer/kernels/workspace.hpp>
 #include <typeformer/layers/attention_variant.hpp>
+#include <typeformer/layers/input_width.hpp>
 #include <typeformer/model/finite_check.hpp>
 #include <typeformer/tensor/view.hpp>
 
