@@ -74,6 +74,21 @@ struct problem_of_impl<B> {
 template <class B>
 using problem_of = typename problem_of_impl<B>::type;
 
+/// A bound part's first conflict with a model memory `Width` wide: a cross_attention layer
+/// inside it whose key or value features are declared otherwise. Composite blocks fold it over
+/// their parts as `memory_problem<Width>`; other parts have none.
+template <class B, extent_t Width>
+struct memory_problem_impl {
+  using type = diagnostics::passed;
+};
+template <class B, extent_t Width>
+requires requires { typename B::template memory_problem<Width>; }
+struct memory_problem_impl<B, Width> {
+  using type = typename B::template memory_problem<Width>;
+};
+template <class B, extent_t Width>
+using memory_problem_of = typename memory_problem_impl<B, Width>::type;
+
 /// `Rule` if `holds` is false, else `passed`: a rule as a value of a problem slot.
 template <bool Holds, class Rule>
 using rule_problem = std::conditional_t<Holds, diagnostics::passed, Rule>;

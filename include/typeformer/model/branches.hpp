@@ -68,6 +68,8 @@ struct merged_branches {
                                      first_name, widths[0],
                                      widths[first_other_width < count ? first_other_width : 0]>>>;
 
+  template <extent_t MemoryWidth>
+  using memory_problem = first_problem<memory_problem_of<block_of<Branches>, MemoryWidth>...>;
   static constexpr bool decodable = (is_decodable<block_of<Branches>>() && ...);
   static constexpr bool needs_decode_operands =
       (detail::needs_decode_operands<block_of<Branches>>() || ...);

@@ -24,6 +24,19 @@
 
 namespace typeformer {
 
+namespace detail {
+/// The width a layer declares for its keys (or values), dynamic for a layer that declares none.
+template <class Layer, bool Keys>
+constexpr extent_t declared_memory_features() {
+  if constexpr (Keys && requires { Layer::key_features; })
+    return Layer::key_features;
+  else if constexpr (!Keys && requires { Layer::value_features; })
+    return Layer::value_features;
+  else
+    return dynamic;
+}
+}  // namespace detail
+
 template <class Layer>
 struct cross_attention {
   static constexpr bool is_composite_block = true;
@@ -32,6 +45,8 @@ struct cross_attention {
 
  private:
   using leaf = detail::leaf_block<Layer>;
+  static constexpr extent_t key_features = detail::declared_memory_features<Layer, true>();
+  static constexpr extent_t value_features = detail::declared_memory_features<Layer, false>();
 
  public:
   using first_name = typename leaf::first_name;
@@ -40,6 +55,16 @@ struct cross_attention {
   static constexpr extent_t input_width = leaf::input_width;
   static constexpr extent_t output_width = leaf::output_width;
   static constexpr extent_t parameter_count = leaf::parameter_count;
+  /// The layer's declared key and value widths against the model's memory<d_model<W>>: the
+  /// conflict is in the types, so the compiler reports it (PyTorch's kdim/vdim).
+  template <extent_t MemoryWidth>
+  using memory_problem = detail::first_problem<
+      detail::rule_problem<key_features == dynamic || key_features == MemoryWidth,
+                           diagnostics::key_features_do_not_match_declaration<
+                               first_name, MemoryWidth, key_features>>,
+      detail::rule_problem<value_features == dynamic || value_features == MemoryWidth,
+                           diagnostics::value_features_do_not_match_declaration<
+                               first_name, MemoryWidth, value_features>>>;
 
   template <class Naming>
   static void expected(Naming naming, const std::string& scope, std::vector<weight_spec>& out) {

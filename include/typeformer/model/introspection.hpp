@@ -158,43 +158,63 @@ std::string input_shape_text() {
 /// The Keras-style table of a model's layers, shapes and parameter counts; each layer by its
 /// path as `naming` scopes its weights (PyTorch's by default: `layers.0.self_attn`; Keras's:
 /// `layers_0/self_attn`).
+namespace detail {
+/// One error for a bare layer, and nothing after it: the callers' bodies are discarded.
+template <class Model>
+constexpr bool describes_a_model() {
+  // Named: clang prints a static_assert's condition.
+  constexpr bool is_a_model = is_model_v<Model>;
+  static_assert(is_a_model,
+                "summary and to_dot describe a model<...>: wrap the layer, as in "
+                "model<input<batch<B>, seq<S>, d_model<D>>, the_layer>");
+  return is_a_model;
+}
+}  // namespace detail
+
 template <class Model, class Naming = naming::pytorch_t>
 std::string summary(Naming = {}) {
-  const auto d = detail::describe<Model, Naming>();
-  struct row {
-    std::string layer, shape, params;
-  };
-  std::vector<row> rows;
-  rows.push_back({"input (input)", detail::input_shape_text<Model>(), "0"});
-  for (const auto& l : d.layers())
-    rows.push_back({l.path + " (" + l.kind + ")", model_description::shape_text(l.shape),
-                    detail::with_thousands(l.parameter_count)});
-  std::size_t w0 = std::string("Layer (type)").size(), w1 = std::string("Output Shape").size(),
-              w2 = std::string("Param #").size();
-  for (const row& r : rows) {
-    w0 = std::max(w0, r.layer.size());
-    w1 = std::max(w1, r.shape.size());
-    w2 = std::max(w2, r.params.size());
+  if constexpr (!detail::describes_a_model<Model>()) {
+    return {};
+  } else {
+    const auto d = detail::describe<Model, Naming>();
+    struct row {
+      std::string layer, shape, params;
+    };
+    std::vector<row> rows;
+    rows.push_back({"input (input)", detail::input_shape_text<Model>(), "0"});
+    for (const auto& l : d.layers())
+      rows.push_back({l.path + " (" + l.kind + ")", model_description::shape_text(l.shape),
+                      detail::with_thousands(l.parameter_count)});
+    std::size_t w0 = std::string("Layer (type)").size(), w1 = std::string("Output Shape").size(),
+                w2 = std::string("Param #").size();
+    for (const row& r : rows) {
+      w0 = std::max(w0, r.layer.size());
+      w1 = std::max(w1, r.shape.size());
+      w2 = std::max(w2, r.params.size());
+    }
+    const std::size_t width = w0 + w1 + w2 + 5;
+    auto line = [&](const std::string& a, const std::string& b, const std::string& c) {
+      return " " + a + std::string(w0 - a.size() + 2, ' ') + b +
+             std::string(w1 - b.size() + 2, ' ') + std::string(w2 - c.size(), ' ') + c + "\n";
+    };
+    std::string out = std::string(width, '_') + "\n";
+    out += line("Layer (type)", "Output Shape", "Param #");
+    out += std::string(width, '=') + "\n";
+    for (const row& r : rows) out += line(r.layer, r.shape, r.params);
+    out += std::string(width, '=') + "\n";
+    out += "Total params: " + detail::with_thousands(Model::parameter_count) + "\n";
+    out += std::string(width, '_') + "\n";
+    return out;
   }
-  const std::size_t width = w0 + w1 + w2 + 5;
-  auto line = [&](const std::string& a, const std::string& b, const std::string& c) {
-    return " " + a + std::string(w0 - a.size() + 2, ' ') + b + std::string(w1 - b.size() + 2, ' ') +
-           std::string(w2 - c.size(), ' ') + c + "\n";
-  };
-  std::string out = std::string(width, '_') + "\n";
-  out += line("Layer (type)", "Output Shape", "Param #");
-  out += std::string(width, '=') + "\n";
-  for (const row& r : rows) out += line(r.layer, r.shape, r.params);
-  out += std::string(width, '=') + "\n";
-  out += "Total params: " + detail::with_thousands(Model::parameter_count) + "\n";
-  out += std::string(width, '_') + "\n";
-  return out;
 }
 
 /// The model as a Graphviz digraph: input, layers, residual additions.
 template <class Model, class Naming = naming::pytorch_t>
 std::string to_dot(Naming = {}) {
-  return detail::describe<Model, Naming>().dot(detail::input_shape_text<Model>());
+  if constexpr (!detail::describes_a_model<Model>())
+    return {};
+  else
+    return detail::describe<Model, Naming>().dot(detail::input_shape_text<Model>());
 }
 
 }  // namespace typeformer

@@ -136,6 +136,17 @@ struct model_front<true, memory<MemoryDims...>, First, Parts...>
   using memory_type = memory<MemoryDims...>;
 };
 
+/// The first part of a chain that declares another width than the model's memory<...> gives
+/// (a cross-attention's key or value features); nothing for a model without one.
+template <class List, class Memory>
+struct memory_problem_in {
+  using type = diagnostics::passed;
+};
+template <class... Bound, class... MemoryDims>
+struct memory_problem_in<part_list<Bound...>, memory<MemoryDims...>> {
+  using type = first_problem<memory_problem_of<block_of<Bound>, memory<MemoryDims...>::width>...>;
+};
+
 /// The name the body's first part sees as its predecessor in diagnostics.
 template <class Embedding>
 struct embedding_name {
@@ -180,7 +191,8 @@ struct model {
   // (see model/binding.hpp).
   using problem =
       detail::first_problem<typename front::problem,
-                            detail::chain_problem<body_predecessor, body_input_width, bound_parts>>;
+                            detail::chain_problem<body_predecessor, body_input_width, bound_parts>,
+                            typename detail::memory_problem_in<bound_parts, memory_type>::type>;
   static_assert(sizeof(problem));
 
  public:
@@ -282,5 +294,12 @@ struct model {
       workspace_bytes_for(Input::max_batch > 0 ? std::size_t(Input::max_batch) : 1,
                           Input::max_seq > 0 ? std::size_t(Input::max_seq) : 1, 1);
 };
+
+/// True for a model<...>: what runners, summaries and the self-test take (a bare layer has no
+/// input shape to run or to describe).
+template <class T>
+inline constexpr bool is_model_v = false;
+template <class Input, class... Parts>
+inline constexpr bool is_model_v<model<Input, Parts...>> = true;
 
 }  // namespace typeformer

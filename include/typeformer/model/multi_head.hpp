@@ -81,7 +81,8 @@ struct numbered_copy : Layer {
   static constexpr std::string_view name = name_type::view();
 };
 
-template <head_merge Merge, class... Heads>
+/// The heads bound to inputs of `Length` positions (dynamic when the model's length is).
+template <head_merge Merge, extent_t Length, class... Heads>
 struct parallel_heads {
   static constexpr bool is_composite_block = true;
   static constexpr std::string_view kind =
@@ -100,16 +101,20 @@ struct parallel_heads {
   static constexpr std::array<bool, count> sequence_axes = {
       has_sequence_axis<block_of<Heads>>()...};
   /// Whether heads a and b give the same shape from one input: width, rank and length (at
-  /// every length up to 256, which covers any stride or kernel difference that matters).
+  /// the input's length when it is static, else at every length up to 256, which covers any
+  /// stride or kernel difference that matters).
   static constexpr bool same_shape(std::size_t a, std::size_t b) noexcept {
     constexpr std::array<extent_t (*)(extent_t), count> lengths = {
         &output_length_of<block_of<Heads>>...};
     if (sequence_axes[a] != sequence_axes[b]) return false;
     if (Merge == head_merge::stack && widths[a] != widths[b]) return false;
+    if constexpr (Length != dynamic) return lengths[a](Length) == lengths[b](Length);
     for (extent_t n = 0; n <= 256; ++n)
       if (lengths[a](n) != lengths[b](n)) return false;
     return true;
   }
+  /// The input length at which differing output lengths are shown.
+  static constexpr extent_t shown_length = Length != dynamic ? Length : 256;
   static constexpr std::size_t first_different = [] {
     for (std::size_t i = 1; i < count; ++i)
       if (!same_shape(0, i)) return i;
@@ -147,6 +152,8 @@ struct parallel_heads {
   }();
   static constexpr bool keeps_sequence_shape =
       Merge == head_merge::concatenate && (detail::keeps_sequence_shape<block_of<Heads>>() && ...);
+  template <extent_t MemoryWidth>
+  using memory_problem = first_problem<memory_problem_of<block_of<Heads>, MemoryWidth>...>;
   static constexpr bool decodable = (is_decodable<block_of<Heads>>() && ...);
   static constexpr bool needs_decode_operands =
       (detail::needs_decode_operands<block_of<Heads>>() || ...);
@@ -164,8 +171,9 @@ struct parallel_heads {
           first_different == count,
           diagnostics::heads_give_different_shapes<
               first_name, typename head<shown>::first_name,
-              widths[0] != widths[shown] ? widths[0] : output_length_of<head<0>>(256),
-              widths[0] != widths[shown] ? widths[shown] : output_length_of<head<shown>>(256)>>>;
+              widths[0] != widths[shown] ? widths[0] : output_length_of<head<0>>(shown_length),
+              widths[0] != widths[shown] ? widths[shown]
+                                         : output_length_of<head<shown>>(shown_length)>>>;
 
   struct parameters {
     std::tuple<typename block_of<Heads>::parameters...> heads;
@@ -318,17 +326,17 @@ struct parallel_heads {
   }
 };
 
-template <class Bound, head_merge Merge, class Indices>
+template <class Bound, head_merge Merge, extent_t Length, class Indices>
 struct numbered_heads;
-template <class Bound, head_merge Merge, std::size_t... I>
-struct numbered_heads<Bound, Merge, std::index_sequence<I...>> {
-  using type = parallel_heads<Merge, numbered_copy<Bound, I + 1>...>;
+template <class Bound, head_merge Merge, extent_t Length, std::size_t... I>
+struct numbered_heads<Bound, Merge, Length, std::index_sequence<I...>> {
+  using type = parallel_heads<Merge, Length, numbered_copy<Bound, I + 1>...>;
 };
 
 template <class Layer, std::size_t N, head_merge Merge, extent_t Width, extent_t Length>
 struct bind_part_of_length<multi_head<Layer, N, Merge>, Width, Length> {
   using type = typename numbered_heads<typename bind_part_of_length<Layer, Width, Length>::type,
-                                       Merge, std::make_index_sequence<N>>::type;
+                                       Merge, Length, std::make_index_sequence<N>>::type;
 };
 template <class Layer, std::size_t N, head_merge Merge, extent_t Width>
 struct bind_part<multi_head<Layer, N, Merge>, Width> {
@@ -336,7 +344,7 @@ struct bind_part<multi_head<Layer, N, Merge>, Width> {
 };
 template <class... Layers, extent_t Width, extent_t Length>
 struct bind_part_of_length<multi_head_list<Layers...>, Width, Length> {
-  using type = parallel_heads<head_merge::stack,
+  using type = parallel_heads<head_merge::stack, Length,
                               typename bind_part_of_length<Layers, Width, Length>::type...>;
 };
 template <class... Layers, extent_t Width>

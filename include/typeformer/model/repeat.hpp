@@ -43,6 +43,8 @@ struct repeat {
                                                                      block::output_width>>,
       detail::rule_problem<detail::keeps_sequence_shape<block>(),
                            diagnostics::branch_must_keep_the_sequence_shape<name_type, 0, 0>>>;
+  template <extent_t MemoryWidth>
+  using memory_problem = detail::memory_problem_of<block, MemoryWidth>;
   static constexpr extent_t parameter_count = extent_t(Count) * block::parameter_count;
   static constexpr bool decodable = detail::is_decodable<block>();
   static constexpr bool needs_decode_operands = detail::needs_decode_operands<block>();

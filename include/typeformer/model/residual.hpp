@@ -114,6 +114,8 @@ struct residual {
       detail::rule_problem<
           detail::keeps_sequence_shape<branch>(),
           diagnostics::branch_must_keep_the_sequence_shape<typename branch::first_name, 0, 0>>>;
+  template <extent_t MemoryWidth>
+  using memory_problem = detail::memory_problem_of<typename branch::block_type, MemoryWidth>;
   static constexpr bool decodable = detail::is_decodable<typename branch::block_type>();
   static constexpr bool needs_decode_operands =
       detail::needs_decode_operands<typename branch::block_type>();

@@ -84,6 +84,13 @@ class runner {
   /// A temporary's weights would dangle once the statement ends: keep them in a variable.
   explicit runner(const parameters&& weights, const runner_options& options = {}) = delete;
 
+  /// Converts from anything: the parameter of the overloads that only say what is missing.
+  struct any_argument {
+    any_argument() = default;
+    template <class T>
+    any_argument(const T&) noexcept {}  // implicit: any call of the overloads matches
+  };
+
   runner(const runner&) = delete;
   runner& operator=(const runner&) = delete;
 
@@ -135,6 +142,16 @@ class runner {
     } else {
       run_checked<Arch>(model_input(x), y, mask, &memory, memory_mask);
     }
+  }
+
+  /// A model with a memory input (a decoder) called without it: one error that says so, not
+  /// the list of run's overloads. The arguments are taken as any_argument, so that the error's
+  /// context names the model, not the argument types.
+  void run(any_argument, any_argument = {}) requires(Model::has_memory) {
+    decoder_needs_its_memory();
+  }
+  void operator()(any_argument, any_argument = {}) requires(Model::has_memory) {
+    decoder_needs_its_memory();
   }
 
   /// The same as run(x, y, mask), for the spelling `run(x, y)` of a runner named `run`.
@@ -256,6 +273,14 @@ class runner {
   }
 
  private:
+  static constexpr void decoder_needs_its_memory() {
+    // Named: clang prints a static_assert's condition.
+    constexpr bool memory_given = !Model::has_memory;
+    static_assert(memory_given,
+                  "this model reads a memory input (memory<...>: a decoder's encoder output): "
+                  "call it as run(x, memory, y), masks after y: run(x, memory, y, mask, "
+                  "memory_mask)");
+  }
   template <class Arch, class X, class Y, class MemoryMask, class Operands>
   void decode_positions(const X& x_in, Y&& y_in, const MemoryMask& memory_mask,
                         const Operands& operands) {
@@ -352,8 +377,13 @@ class runner {
                                  input_length_does_not_match<input_name, xs[1], in[1]>>));
     static_assert(sizeof(require<extents_may_agree(xs[2], in[2]),
                                  input_width_does_not_match<input_name, xs[2], in[2]>>));
-    static_assert(sizeof(
-        require<bad_axis == rank, output_shape_does_not_match<input_name, ys[shown], out[shown]>>));
+    // The output is checked against the input's shape: after an input error, not at all (an
+    // output sized like the wrong input would be a second error for one mistake).
+    constexpr bool input_agrees = extents_may_agree(xs[0], in[0]) &&
+                                  extents_may_agree(xs[1], in[1]) &&
+                                  extents_may_agree(xs[2], in[2]);
+    static_assert(sizeof(require < !input_agrees || bad_axis == rank,
+                         output_shape_does_not_match < input_name, ys[shown], out[shown] >>));
     if (in[0] != dynamic)
       check<input_batch_does_not_match>(x.extent(0) == in[0], "model", "input", x.extent(0), in[0]);
     if (in[1] != dynamic)
@@ -416,31 +446,38 @@ class runner {
       using E = typename Model::embedding_type;
       const auto ids = as_view<2>(x_in);
       constexpr auto is = decltype(ids)::static_extents;
-      static_assert(std::is_integral_v<std::remove_cv_t<typename decltype(ids)::value_type>>,
-                    "a tokens<...> model reads integer token ids");
-      static_assert(
-          sizeof(require<extents_may_agree(is[0], input_type::batch),
-                         input_batch_does_not_match<input_name, is[0], input_type::batch>>));
-      static_assert(
-          sizeof(require<extents_may_agree(is[1], input_type::seq),
-                         input_length_does_not_match<input_name, is[1], input_type::seq>>));
-      if (input_type::batch != dynamic)
-        check<input_batch_does_not_match>(ids.extent(0) == input_type::batch, "model", "input",
-                                          ids.extent(0), input_type::batch);
-      if (input_type::seq != dynamic)
-        check<input_length_does_not_match>(ids.extent(1) == input_type::seq, "model", "input",
-                                           ids.extent(1), input_type::seq);
-      check<batch_exceeds_maximum>(ids.extent(0) <= max_batch_, "model", "input", ids.extent(0),
-                                   max_batch_);
-      check<sequence_exceeds_maximum>(ids.extent(1) <= max_seq_, "model", "input", ids.extent(1),
-                                      max_seq_);
-      E::lookup_rows(weights_->embedding, ids.data(), static_cast<std::size_t>(ids.extent(0)),
-                     static_cast<std::size_t>(ids.extent(1)), embedded_.data());
-      if constexpr (masks_tokens)
-        for (std::size_t i = 0; i < static_cast<std::size_t>(ids.extent(0) * ids.extent(1)); ++i)
-          sequence_keep_[i] = ids.data()[i] != 0;
-      return tensor_view<const float, dynamic, dynamic, E::output_width>(
-          embedded_.data(), {ids.extent(0), ids.extent(1), E::output_width});
+      constexpr bool integer_ids =
+          std::is_integral_v<std::remove_cv_t<typename decltype(ids)::value_type>>;
+      static_assert(integer_ids, "a tokens<...> model reads integer token ids");
+      // After that error, nothing that reads the ids is compiled (no second error).
+      if constexpr (!integer_ids)
+        return tensor_view<const float, dynamic, dynamic, E::output_width>(
+            embedded_.data(), {ids.extent(0), ids.extent(1), E::output_width});
+      else {
+        static_assert(
+            sizeof(require<extents_may_agree(is[0], input_type::batch),
+                           input_batch_does_not_match<input_name, is[0], input_type::batch>>));
+        static_assert(
+            sizeof(require<extents_may_agree(is[1], input_type::seq),
+                           input_length_does_not_match<input_name, is[1], input_type::seq>>));
+        if (input_type::batch != dynamic)
+          check<input_batch_does_not_match>(ids.extent(0) == input_type::batch, "model", "input",
+                                            ids.extent(0), input_type::batch);
+        if (input_type::seq != dynamic)
+          check<input_length_does_not_match>(ids.extent(1) == input_type::seq, "model", "input",
+                                             ids.extent(1), input_type::seq);
+        check<batch_exceeds_maximum>(ids.extent(0) <= max_batch_, "model", "input", ids.extent(0),
+                                     max_batch_);
+        check<sequence_exceeds_maximum>(ids.extent(1) <= max_seq_, "model", "input", ids.extent(1),
+                                        max_seq_);
+        E::lookup_rows(weights_->embedding, ids.data(), static_cast<std::size_t>(ids.extent(0)),
+                       static_cast<std::size_t>(ids.extent(1)), embedded_.data());
+        if constexpr (masks_tokens)
+          for (std::size_t i = 0; i < static_cast<std::size_t>(ids.extent(0) * ids.extent(1)); ++i)
+            sequence_keep_[i] = ids.data()[i] != 0;
+        return tensor_view<const float, dynamic, dynamic, E::output_width>(
+            embedded_.data(), {ids.extent(0), ids.extent(1), E::output_width});
+      }
     } else {
       return as_view<3>(x_in);
     }

@@ -314,6 +314,19 @@ void run_self_test(const io::safetensors_file& file, const typename Model::param
       " values differ, the largest by ", number_text(worst), padding_zeroed_hint<Model>(file)));
 }
 
+/// The self-test runs the model: a bare layer gets one error that says how to wrap it, and the
+/// callers compile nothing after it.
+template <class Model>
+constexpr bool self_test_takes_a_model() {
+  // Named: clang prints a static_assert's condition.
+  constexpr bool is_a_model = is_model_v<Model>;
+  static_assert(is_a_model,
+                "verify::on runs the file's self-test, which takes a model<...>: wrap the layer, "
+                "as in model<input<batch<B>, seq<S>, d_model<D>>, the_layer>, or load it without "
+                "verify");
+  return is_a_model;
+}
+
 }  // namespace detail
 
 /// load_weights, then, with verify::on, the file's self-test (see above): a model whose weights
@@ -321,13 +334,17 @@ void run_self_test(const io::safetensors_file& file, const typename Model::param
 template <class Model, class Naming>
 typename Model::parameters load_weights(const io::safetensors_file& file, Naming naming,
                                         verify check, const load_options& options = {}) {
-  auto weights = load_weights<Model>(file, naming, options);
-  if (check == verify::on) {
-    const std::string where =
-        detail::concat("model (", Naming::name, " names) in ", file.source(), ": ");
-    detail::run_self_test<Model>(file, weights, where);
+  if constexpr (!detail::self_test_takes_a_model<Model>()) {
+    return load_weights<Model>(file, naming, options);  // only after the assertion's error
+  } else {
+    auto weights = load_weights<Model>(file, naming, options);
+    if (check == verify::on) {
+      const std::string where =
+          detail::concat("model (", Naming::name, " names) in ", file.source(), ": ");
+      detail::run_self_test<Model>(file, weights, where);
+    }
+    return weights;
   }
-  return weights;
 }
 
 /// The same for a Keras model saved by TensorFlow.js: the topology check, the weights, then
@@ -335,28 +352,36 @@ typename Model::parameters load_weights(const io::safetensors_file& file, Naming
 template <class Model, class Naming>
 typename Model::parameters load_weights(const io::tfjs_layers_model& model, Naming naming,
                                         verify check, const load_options& options = {}) {
-  auto weights = load_weights<Model>(model, naming, options);
-  if (check == verify::on)
-    detail::run_self_test<Model>(
-        model.weights(), weights,
-        detail::concat("model (", Naming::name, " names) in ", model.source(), ": "));
-  return weights;
+  if constexpr (!detail::self_test_takes_a_model<Model>()) {
+    return load_weights<Model>(model, naming, options);  // only after the assertion's error
+  } else {
+    auto weights = load_weights<Model>(model, naming, options);
+    if (check == verify::on)
+      detail::run_self_test<Model>(
+          model.weights(), weights,
+          detail::concat("model (", Naming::name, " names) in ", model.source(), ": "));
+    return weights;
+  }
 }
 
 /// A safetensors file, or a TensorFlow.js model.json (by its extension).
 template <class Model, class Naming>
 typename Model::parameters load_weights(const std::filesystem::path& path, Naming naming,
                                         verify check, const load_options& options = {}) {
-  if (detail::is_tfjs_model_json(path)) {
-    if constexpr (std::is_same_v<Naming, naming::keras_t>)
-      return load_weights<Model>(io::tfjs_layers_model::open(path, options.symlink_root), naming,
-                                 check, options);
-    else
-      throw weight_error(detail::concat(path.string(),
-                                        ": a TensorFlow.js model.json holds Keras "
-                                        "names: pass naming::keras"));
+  if constexpr (!detail::self_test_takes_a_model<Model>()) {
+    return load_weights<Model>(path, naming, options);  // only after the assertion's error
+  } else {
+    if (detail::is_tfjs_model_json(path)) {
+      if constexpr (std::is_same_v<Naming, naming::keras_t>)
+        return load_weights<Model>(io::tfjs_layers_model::open(path, options.symlink_root), naming,
+                                   check, options);
+      else
+        throw weight_error(detail::concat(path.string(),
+                                          ": a TensorFlow.js model.json holds Keras "
+                                          "names: pass naming::keras"));
+    }
+    return load_weights<Model>(io::safetensors_file::open(path), naming, check, options);
   }
-  return load_weights<Model>(io::safetensors_file::open(path), naming, check, options);
 }
 
 }  // namespace typeformer

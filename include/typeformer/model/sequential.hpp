@@ -69,6 +69,9 @@ struct sequential {
   /// A link between two parts whose widths disagree, or a problem inside a part.
   using composition_problem =
       detail::chain_problem<first_name, input_width, detail::part_list<Parts...>>;
+  template <extent_t MemoryWidth>
+  using memory_problem =
+      detail::first_problem<detail::memory_problem_of<detail::block_of<Parts>, MemoryWidth>...>;
 
   struct parameters {
     std::tuple<typename detail::block_of<Parts>::parameters...> parts;

@@ -140,6 +140,8 @@ struct transformer_layer {
   static constexpr extent_t output_width = body::output_width;
   static constexpr extent_t parameter_count = body::parameter_count;
   using composition_problem = detail::problem_of<body>;
+  template <extent_t MemoryWidth>
+  using memory_problem = detail::memory_problem_of<body, MemoryWidth>;
   using parameters = typename body::parameters;
 
   template <class Naming>
