@@ -153,12 +153,7 @@ std::string input_shape_text() {
         {Model::input_shape[0], Model::input_shape[1], Model::input_shape[2]});
   }
 }
-}  // namespace detail
 
-/// The Keras-style table of a model's layers, shapes and parameter counts; each layer by its
-/// path as `naming` scopes its weights (PyTorch's by default: `layers.0.self_attn`; Keras's:
-/// `layers_0/self_attn`).
-namespace detail {
 /// One error for a bare layer, and nothing after it: the callers' bodies are discarded.
 template <class Model>
 constexpr bool describes_a_model() {
@@ -171,6 +166,9 @@ constexpr bool describes_a_model() {
 }
 }  // namespace detail
 
+/// The Keras-style table of a model's layers, shapes and parameter counts; each layer by its
+/// path as `naming` scopes its weights (PyTorch's by default: `layers.0.self_attn`; Keras's:
+/// `layers_0/self_attn`).
 template <class Model, class Naming = naming::pytorch_t>
 std::string summary(Naming = {}) {
   if constexpr (!detail::describes_a_model<Model>()) {

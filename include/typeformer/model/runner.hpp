@@ -382,8 +382,9 @@ class runner {
     constexpr bool input_agrees = extents_may_agree(xs[0], in[0]) &&
                                   extents_may_agree(xs[1], in[1]) &&
                                   extents_may_agree(xs[2], in[2]);
-    static_assert(sizeof(require < !input_agrees || bad_axis == rank,
-                         output_shape_does_not_match < input_name, ys[shown], out[shown] >>));
+    constexpr bool output_agrees = !input_agrees || bad_axis == rank;
+    static_assert(sizeof(
+        require<output_agrees, output_shape_does_not_match<input_name, ys[shown], out[shown]>>));
     if (in[0] != dynamic)
       check<input_batch_does_not_match>(x.extent(0) == in[0], "model", "input", x.extent(0), in[0]);
     if (in[1] != dynamic)
@@ -450,10 +451,7 @@ class runner {
           std::is_integral_v<std::remove_cv_t<typename decltype(ids)::value_type>>;
       static_assert(integer_ids, "a tokens<...> model reads integer token ids");
       // After that error, nothing that reads the ids is compiled (no second error).
-      if constexpr (!integer_ids)
-        return tensor_view<const float, dynamic, dynamic, E::output_width>(
-            embedded_.data(), {ids.extent(0), ids.extent(1), E::output_width});
-      else {
+      if constexpr (integer_ids) {
         static_assert(
             sizeof(require<extents_may_agree(is[0], input_type::batch),
                            input_batch_does_not_match<input_name, is[0], input_type::batch>>));
@@ -475,9 +473,9 @@ class runner {
         if constexpr (masks_tokens)
           for (std::size_t i = 0; i < static_cast<std::size_t>(ids.extent(0) * ids.extent(1)); ++i)
             sequence_keep_[i] = ids.data()[i] != 0;
-        return tensor_view<const float, dynamic, dynamic, E::output_width>(
-            embedded_.data(), {ids.extent(0), ids.extent(1), E::output_width});
       }
+      return tensor_view<const float, dynamic, dynamic, E::output_width>(
+          embedded_.data(), {ids.extent(0), ids.extent(1), E::output_width});
     } else {
       return as_view<3>(x_in);
     }
