@@ -378,6 +378,46 @@ TEST_CASE("expression inputs: xtensor containers through node(), and the per-cal
     std::copy(out.begin(), out.end(), g.out.begin());
     g.require_close();
   }
+  SECTION("values read in place, heads in place, and an output written over the values") {
+    // Contiguous values of width 16 are read where they are; the same values with heads in
+    // place (rows 32 apart) are copied for the kernel; an output over the values makes the
+    // kernel copy them first. The arithmetic is the same: so are the bits.
+    const tfm::extent_t B = 2, H = 2, L = 70, D = 16;
+    std::vector<float> q(std::size_t(B * H * L * D)), k(q.size()), v(q.size());
+    for (std::size_t i = 0; i < q.size(); ++i) {
+      q[i] = 0.25f * std::sin(0.37f * float(i));
+      k[i] = std::cos(0.11f * float(i));
+      v[i] = std::sin(0.05f * float(i) + 1.0f);
+    }
+    using view4 = tfm::tensor_view<const float, dynamic, dynamic, dynamic, dynamic>;
+    using out4 = tfm::tensor_view<float, dynamic, dynamic, dynamic, dynamic>;
+    const view4 Q(q.data(), {B, H, L, D}), K(k.data(), {B, H, L, D}), V(v.data(), {B, H, L, D});
+    tfm::workspace ws(2);
+    std::vector<float> in_place(q.size());
+    evaluate(out4(in_place.data(), {B, H, L, D}),
+             softmax(Q * transpose(K) + tfm::masks::causal{}) * V, ws);
+    // (batch, length, heads·width) copies of the values, read through split_heads.
+    std::vector<float> v_rows(v.size());
+    for (tfm::extent_t b = 0; b < B; ++b)
+      for (tfm::extent_t h = 0; h < H; ++h)
+        for (tfm::extent_t j = 0; j < L; ++j)
+          std::copy_n(v.data() + ((b * H + h) * L + j) * D, D,
+                      v_rows.data() + ((b * L + j) * H + h) * D);
+    std::vector<float> copied(q.size());
+    evaluate(out4(copied.data(), {B, H, L, D}),
+             softmax(Q * transpose(K) + tfm::masks::causal{}) *
+                 split_heads<2>(tfm::tensor_view<const float, dynamic, dynamic, dynamic>(
+                     v_rows.data(), {B, L, H * D})),
+             ws);
+    REQUIRE(copied == in_place);
+    std::vector<float> over_values = v;
+    const out4 O(over_values.data(), {B, H, L, D});
+    evaluate(
+        O,
+        softmax(Q * transpose(K) + tfm::masks::causal{}) * view4(over_values.data(), {B, H, L, D}),
+        ws);
+    REQUIRE(over_values == in_place);
+  }
   using dynamic4 = tfm::tensor_view<const float, dynamic, dynamic, dynamic, dynamic>;
   using dynamic3 = tfm::tensor_view<const float, dynamic, dynamic, dynamic>;
   std::vector<float> data(4096, 0.5f), out(4096);

@@ -488,11 +488,13 @@ struct flash_run {
   std::vector<float> kt, vp, out;
 };
 
-// Runs a case, through the split-key path and its merge when c.key_splits > 1.
+// Runs a case, through the split-key path and its merge when c.key_splits > 1; with
+// `values_in_place` the kernel reads v where it is (rows of c.dv, a multiple of 16, as
+// expr::evaluate passes contiguous values) rather than a padded copy.
 template <class Arch, class Functions = tk::no_attention_functions>
 flash_run run_flash(const attention_case& c, const std::vector<float>& q,
                     const std::vector<float>& k, const std::vector<float>& v,
-                    const Functions& functions = {}) {
+                    const Functions& functions = {}, bool values_in_place = false) {
   flash_run run;
   auto& o = run.o;
   auto& m = run.m;
@@ -514,6 +516,10 @@ flash_run run_flash(const attention_case& c, const std::vector<float>& q,
   tk::scatter_values<Arch>(v.data(), {c.lk * kv * c.dv, c.dv, kv * c.dv}, c.batch, kv, c.lk, c.dv,
                            vp.data(), o.v_stride);
   o.kt = kt.data(), o.v = vp.data();
+  if (values_in_place) {
+    REQUIRE(c.dv == o.v_stride);
+    o.v = v.data(), o.v_batch = c.lk * kv * c.dv, o.v_head = c.dv, o.v_row = kv * c.dv;
+  }
   out.assign(c.batch * c.lq * c.heads * c.dv, 7.0f);
   o.out = out.data(), o.out_batch = c.lq * c.heads * c.dv, o.out_head = c.dv;
   o.out_row = c.heads * c.dv;
@@ -574,6 +580,8 @@ void check_attention(attention_case c) {
   const auto v = random_vector(c.batch * c.lk * c.kv() * c.dv, 12);
   const flash_run run = run_flash<Arch>(c, q, k, v);
   const auto& [o, m, kt, vp, out] = run;
+  if (c.dv % tk::attention_value_stride_multiple == 0)  // the same arithmetic: the same bits
+    REQUIRE(run_flash<Arch>(c, q, k, v, tk::no_attention_functions{}, true).out == out);
   std::vector<double> probabilities;
   const auto ref = reference(c, q, k, v, &probabilities);
   for (std::size_t e = 0; e < out.size(); ++e) {
@@ -940,6 +948,18 @@ void kernel_suite() {
         c.dk = 20, c.lengths = {150, 71};
         check_attention<Arch>(c);
       }
+  }
+  SECTION("attention: values read in place, rows a head apart, whole and split keys") {
+    // Value rows need no padding at widths of 16 and 64: the kernel reads them where they are,
+    // (batch, key, head, width) here, and gives the padded copy's bits (check_attention).
+    for (std::size_t dv : {16, 64}) {
+      attention_case c;
+      c.batch = 2, c.heads = 4, c.kv_heads = 2, c.lq = 70, c.lk = 150, c.dk = 16, c.dv = dv;
+      c.causal = causal_alignment::bottom_right;
+      check_attention<Arch>(c);
+      c.lq = 2, c.key_splits = 3;
+      check_attention<Arch>(c);
+    }
   }
   SECTION("attention: keys split into ranges and merged (decoding), under every policy") {
     // 1300 keys in 3 ranges of 448 (7 key blocks) and a shorter last one; bottom-right causal

@@ -193,14 +193,16 @@ std::size_t in_register_passes(std::size_t extent, Pass&& pass) noexcept {
   return c;
 }
 
-/// acc[r] = acc[r]·correction[r] + Σ_j p[r][j]·v[j] over C registers of columns from `c`.
+/// acc[r] = acc[r]·correction[r] + Σ_j p[r][j]·v[j] over C registers of columns from `c`
+/// (accumulator rows `vs` floats apart, value rows `v_row`).
 /// Never inlined, like score_pass: inlined into attend_key_tile, GCC 12 stored each loaded
 /// value register to the stack on every key (three stores per 12 FMAs; 2–10% of the AVX2
 /// core).
 template <class Arch, std::size_t R, std::size_t C, std::size_t T>
 [[gnu::noinline]] void accumulate_values(float* acc, std::size_t vs, const float* v,
-                                         std::size_t count, const float (&p)[R][T],
-                                         const float (&correction)[R], std::size_t c) noexcept {
+                                         std::size_t v_row, std::size_t count,
+                                         const float (&p)[R][T], const float (&correction)[R],
+                                         std::size_t c) noexcept {
   using O = simd::ops<Arch>;
   using batch = typename O::batch;
   constexpr std::size_t W = O::width;
@@ -217,7 +219,7 @@ template <class Arch, std::size_t R, std::size_t C, std::size_t T>
     batch vj[C];
     TYPEFORMER_UNROLL_REGISTER_LOOP
     for (std::size_t n = 0; n < C; ++n) {
-      vj[n] = O::load(v + j * vs + c + n * W);
+      vj[n] = O::load(v + j * v_row + c + n * W);
       if constexpr (R > 1) O::keep_in_register(vj[n]);  // one row: the load folds into its FMA
     }
     TYPEFORMER_UNROLL_REGISTER_LOOP
@@ -563,11 +565,11 @@ void attend_key_tile(const attention_operands& o, const mask_spec& m, [[maybe_un
   // Value columns in passes of attention_pass_registers (two on the scalar path), then four,
   // two and one for the rest.
   constexpr std::size_t C = W > 1 ? attention_pass_registers<Arch, R> : 2;
-  const std::size_t vs = o.v_stride;
+  const std::size_t vs = o.v_stride, v_row = o.value_row_stride();
   float* acc = blk.acc + r0 * vs;
-  const float* v = blk.v + j0 * vs;
+  const float* v = blk.v + j0 * v_row;
   in_register_passes<C, W>(vs, [&]<std::size_t N>(std::size_t c) {
-    accumulate_values<Arch, R, N>(acc, vs, v, count, p, correction, c);
+    accumulate_values<Arch, R, N>(acc, vs, v, v_row, count, p, correction, c);
   });
 }
 
@@ -601,7 +603,7 @@ void attend_query_block(const attention_operands& o, const mask_spec& m,
   blk.rows = std::min(QB, o.query_len - i0);
   const float q_scale = o.q_scale * score_unit(o.softmax_maths);
   blk.kt = o.kt + o.kv_block(b, h) * o.key_dim * o.key_capacity;
-  blk.v = o.v + o.kv_block(b, h) * (o.v_block ? o.v_block : o.key_len * vs);
+  blk.v = o.value_block(b, h);
 
   std::ptrdiff_t max_limit = 0;
   for (std::size_t r = 0; r < blk.rows; ++r) {
