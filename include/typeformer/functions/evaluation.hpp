@@ -174,7 +174,14 @@ constexpr auto evaluate_function(const binary<Op, A, B>& n, const Context& ctx) 
     if constexpr (Op == binary_op::add) return x + y;
     if constexpr (Op == binary_op::subtract) return x - y;
     if constexpr (Op == binary_op::multiply) return x * y;
-    if constexpr (Op == binary_op::divide) return x / y;
+    if constexpr (Op == binary_op::divide) {
+      // By a constant: times its reciprocal, within an ulp of the quotient. A division took a
+      // tenth of Gemma 2's soft-capping, 30·tanh(s / 30), on AVX-512 (docs/expressions.md).
+      if constexpr (std::is_same_v<B, real_constant>)
+        return x * (1.0f / n.b.value());
+      else
+        return x / y;
+    }
     if constexpr (Op == binary_op::min) return L::min(x, y);
     if constexpr (Op == binary_op::max) return L::max(x, y);
     if constexpr (is_comparison(Op)) return L::compare(Op, x, y);
