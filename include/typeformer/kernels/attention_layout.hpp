@@ -115,12 +115,14 @@ inline constexpr bool has_four_float_transpose =
 /// out[m·out_stride + r] = in[r·in_stride + m] for r, m < 4: four keys' four features to four
 /// features' four keys, in registers (two rounds of interleaves). A 4×4 block at a time took
 /// the key copy of (8, 12, 1024, 64) from 4.8 to 2.6 ms on AVX-512 against a scalar loop.
-template <class Arch>
+/// `Four` is a parameter so that nothing names SSE2's registers where no call instantiates it
+/// (other architectures).
+template <class Arch, class Four = xsimd::sse2>
 [[gnu::always_inline]] inline void transpose_four_by_four(const float* in, std::size_t in_stride,
                                                           float* out,
                                                           std::size_t out_stride) noexcept {
-  using f4 = xsimd::batch<float, xsimd::sse2>;
-  using d2 = xsimd::batch<double, xsimd::sse2>;
+  using f4 = xsimd::batch<float, Four>;
+  using d2 = xsimd::batch<double, Four>;
   const f4 r0 = f4::load_unaligned(in), r1 = f4::load_unaligned(in + in_stride),
            r2 = f4::load_unaligned(in + 2 * in_stride), r3 = f4::load_unaligned(in + 3 * in_stride);
   const auto t0 = xsimd::bitwise_cast<d2>(xsimd::zip_lo(r0, r1));  // r0[0] r1[0] r0[1] r1[1]
