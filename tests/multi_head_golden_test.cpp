@@ -175,6 +175,73 @@ TEST_CASE("embedding<mask_zero>: MultiHeadAttention masks padded queries and key
   REQUIRE(padded_difference > 1e-3);
 }
 
+namespace {
+// The same model whose attention also takes a causal sliding window from the call, as Keras's
+// attention_mask, which Keras ANDs with the embedding's propagated mask.
+constexpr tfm::expr::operand<"window", std::int32_t> window;
+constexpr auto sliding_window =
+    tfm::expr::kv_idx <= tfm::expr::q_idx && tfm::expr::q_idx - tfm::expr::kv_idx < window;
+template <tfm::fully_masked_rows Policy>
+using masked_window_model =
+    tfm::model<tfm::tokens<batch<tfm::dynamic>, seq<tfm::dynamic>, max_batch<4>, max_seq<8>>,
+               tfm::embedding<"embed", 20, 8, tfm::mask_zero>,
+               tfm::residual<tfm::multi_head_attention<"mha", heads<2>, key_dim_per_head<4>,
+                                                       tfm::on_fully_masked_rows<Policy>,
+                                                       tfm::with_mask_function<sliding_window>>,
+                             tfm::post_norm<tfm::layer_norm<"norm", tfm::epsilon<1, -6>>>>,
+               tfm::dense<"dense", 3>>;
+}  // namespace
+
+TEST_CASE("embedding<mask_zero> with call operands: the padding and a mask function both hold") {
+  const auto file =
+      tfm::io::safetensors_file::open(data_dir + "keras_masked_window_attention_model.safetensors");
+  const auto config = nlohmann::json::parse(file.metadata().at("config"));
+  const auto operands =
+      tfm::expr::call_operands(tfm::expr::bind<"window">(config.at("window").get<std::int32_t>()));
+  xt::xtensor<std::int32_t, 2> ids = xt::empty<std::int32_t>({4, 8});
+  const auto read = file.read_integers("golden.ids");
+  std::copy(read.begin(), read.end(), ids.begin());
+  const auto reference = file.read_floats("golden.output");
+  const double atol = config.at("atol"), rtol = config.at("rtol");
+
+  using keras_model = masked_window_model<tfm::fully_masked_rows::minus_1e9_added>;
+  const auto weights =
+      tfm::load_weights<keras_model>(file, tfm::naming::keras, {.ignore_prefixes = {"golden."}});
+  for (std::size_t threads : {1u, 2u}) {
+    INFO(threads << " thread(s)");
+    tfm::runner<keras_model> run(weights, {.threads = threads});
+    xt::xtensor<float, 3> y = xt::zeros<float>({4, 8, 3});
+    run(ids, y, operands);
+    golden_data::require_close(file, y.data());
+    run.run<tfm::simd::scalar>(ids, y, operands);
+    golden_data::require_close(file, y.data());
+  }
+
+  // Under the default policy the real positions match and the padded ones do not; without the
+  // window, the real positions do not match either (the window matters).
+  using zeros_model = masked_window_model<tfm::fully_masked_rows::zeros>;
+  const auto zeros_weights =
+      tfm::load_weights<zeros_model>(file, tfm::naming::keras, {.ignore_prefixes = {"golden."}});
+  tfm::runner<zeros_model> run(zeros_weights);
+  xt::xtensor<float, 3> y = xt::zeros<float>({4, 8, 3});
+  run(ids, y, operands);
+  xt::xtensor<float, 3> unwindowed = xt::zeros<float>({4, 8, 3});
+  run(ids, unwindowed, tfm::expr::call_operands(tfm::expr::bind<"window">(8)));
+  double padded_difference = 0, unwindowed_difference = 0;
+  for (std::size_t i = 0; i < reference.size(); ++i) {
+    const double difference = std::fabs(y.data()[i] - reference[i]);
+    if (ids.data()[i / 3] != 0) {
+      REQUIRE(difference <= atol + rtol * std::fabs(reference[i]));
+      unwindowed_difference =
+          std::max(unwindowed_difference, double(std::fabs(unwindowed.data()[i] - reference[i])));
+    } else {
+      padded_difference = std::max(padded_difference, difference);
+    }
+  }
+  REQUIRE(padded_difference > 1e-3);
+  REQUIRE(unwindowed_difference > 1e-3);
+}
+
 TEST_CASE("wrapper_attention_block passes on_fully_masked_rows to its MultiHeadAttention") {
   // The block is the residual form above written out: with the same weights it gives the same
   // numbers, padded rows included, only under the same policy.

@@ -567,14 +567,20 @@ function maskedAttentionModelCase(outDir, o) {
   const mha = new MultiHeadAttention({ numHeads: heads, keyDim, ...zeros, name: 'mha' });
   tf.dispose(mha.call(e, { value: e, training: false }));
   seedSelfAttention(rng, mha, W, D, heads, keyDim);
-  const attention = mha.call(e, { value: e, training: false });  // reads e.kerasMask
-  // The same through an explicit attention mask mask[:, :, None] & mask[:, None, :] on a tensor
-  // without a mask: tfjs must have built exactly that one.
+  // o.window: a causal sliding window of that many keys (j <= i && i - j < window) given as the
+  // call's attention_mask, which Keras ANDs with the propagated mask.
+  const windowMask = o.window ? tf.tensor3d(Array.from({ length: B }, () =>
+    Array.from({ length: T }, (_, i) => Array.from({ length: T }, (_, j) => j <= i && i - j < o.window))), [B, T, T], 'bool') : null;
+  const withWindow = (m) => (windowMask ? tf.logicalAnd(m, windowMask) : m);
+  const call = (x, mask) => mha.call(x, { value: x, ...(mask ? { attentionMask: mask } : {}), training: false });
+  const attention = call(e, windowMask);  // reads e.kerasMask
+  // The same through an explicit attention mask mask[:, :, None] & mask[:, None, :] (and the
+  // window) on a tensor without a mask: tfjs must have built exactly that one.
   const keep = e.kerasMask.cast('bool');
   const pairs = tf.logicalAnd(keep.expandDims(2), keep.expandDims(1));
   const bare = tf.add(e, 0);
-  const explicit = mha.call(bare, { value: bare, attentionMask: pairs, training: false });
-  const keysOnly = mha.call(bare, { value: bare, attentionMask: tf.logicalAnd(tf.onesLike(pairs), keep.expandDims(1)), training: false });
+  const explicit = call(bare, withWindow(pairs));
+  const keysOnly = call(bare, withWindow(tf.logicalAnd(tf.onesLike(pairs), keep.expandDims(1))));
   const [a, x, k] = [attention.dataSync(), explicit.dataSync(), keysOnly.dataSync()];
   let rowsDiffer = false;
   for (let i = 0; i < a.length; i++) {
@@ -593,13 +599,16 @@ function maskedAttentionModelCase(outDir, o) {
   const ty = dense.apply(normed);
   const y = read(ty);
   tf.dispose([tids, e, attention, keep, pairs, bare, explicit, keysOnly, sum, normed, ty]);
+  if (windowMask) windowMask.dispose();
   const [atol, rtol] = [5e-5, 5e-4];
+  const windowText = o.window ? `, attention_mask = a causal sliding window of ${o.window} keys (j <= i and i - j < ${o.window})` : '';
   write(path.join(outDir, `keras_${o.name}.safetensors`), {
     ...W, 'golden.ids': { dtype: 'I32', ...ids }, 'golden.output': { dtype: 'F32', ...y },
-  }, { framework: 'keras', atol, rtol, description: `Embedding(${V}, ${D}, mask_zero=True) -> ` +
-    `LayerNormalization(epsilon=1e-6)(e + MultiHeadAttention(num_heads=${heads}, key_dim=${keyDim})(e, e)) -> ` +
-    `Dense(${units}), the mask propagated to the attention's query and value (padded query rows are fully ` +
-    `masked rows, averaged under -1e9); tfjs ${LAYERS_VERSION} float32 output at every position` }, o.name, o.seed);
+  }, { framework: 'keras', atol, rtol, ...(o.window ? { window: o.window } : {}),
+    description: `Embedding(${V}, ${D}, mask_zero=True) -> ` +
+    `LayerNormalization(epsilon=1e-6)(e + MultiHeadAttention(num_heads=${heads}, key_dim=${keyDim})(e, e${windowText})) -> ` +
+    `Dense(${units}), the mask propagated to the attention's query and value${o.window ? ' and ANDed with the window' : ''} ` +
+    `(padded query rows are fully masked rows, averaged under -1e9); tfjs ${LAYERS_VERSION} float32 output at every position` }, o.name, o.seed);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -633,6 +642,7 @@ if (argv[0] === '--multi-head-examples') {
     description: 'Embedding(20, 6, mask_zero=True) -> MultiHead(LSTM(4), layer_num=2), each copy given the mask -> ' +
       'Flatten -> Dense(3, softmax)' });
   maskedAttentionModelCase(outDir, { name: 'masked_attention_model', seed: 342 });
+  maskedAttentionModelCase(outDir, { name: 'masked_window_attention_model', seed: 343, window: 3 });
   const conv = { B: 2, C: 4, F: 6, dilation: 1, activation: 'linear', useBias: true };
   conv1dCase(outDir, { ...conv, name: 'conv1d_same_strided', seed: 316, L: 10, K: 3, stride: 2, padding: 'same', activation: 'relu',
     note: '; at L = 10 Keras pads 1 zero (on the right), not d(K-1) = 2' });
