@@ -1,14 +1,14 @@
-# Every diagnostic core/diagnostics.hpp declares (an incomplete `struct name;`, the compile-time
+# Every diagnostic core/diagnostics.hpp declares (an empty `struct name {};`, the compile-time
 # form of a rule) must be named in docs/errors.md, so a new rule cannot ship undocumented.
 cmake_minimum_required(VERSION 3.22)
 file(READ "${DIAGNOSTICS}" _header)
 file(READ "${CATALOGUE}" _catalogue)
 string(REPLACE ";" "@" _header "${_header}")  # ';' separates CMake list items
-string(REGEX MATCHALL "struct [a-z_]+@" _declared "${_header}")
+string(REGEX MATCHALL "struct [a-z_]+ {}@" _declared "${_header}")
 set(_missing "")
 set(_count 0)
 foreach(_d IN LISTS _declared)
-  string(REGEX REPLACE "struct ([a-z_]+)@" "\\1" _name "${_d}")
+  string(REGEX REPLACE "struct ([a-z_]+) {}@" "\\1" _name "${_d}")
   math(EXPR _count "${_count} + 1")
   string(FIND "${_catalogue}" "${_name}" _at)
   if(_at EQUAL -1)

@@ -2,14 +2,16 @@
 // The sentence builder behind every shape rule.
 //
 // A rule has one wording. When both extents are static the rule is checked by the compiler:
-// the layer asserts `sizeof(require<holds, rule<Layer, a, b>>)`, and because each rule
-// template below is declared but never defined, a broken rule makes g++ and clang print its
-// name with the layer's name and both numbers in the first `error:` line, e.g.
-//   incomplete type 'typeformer::diagnostics::heads_do_not_divide_d_model<
-//                      typeformer::layer_name<'s','e','l','f'>, 500, 8>'
+// the layer asserts `require<holds, rule<Layer, a, b>>::rule_holds`. Only `passed` has that
+// member, so a broken rule makes g++ and clang print its name with the layer's name and both
+// numbers in the first `error:` line, e.g.
+//   no member named 'rule_holds' in 'typeformer::diagnostics::heads_do_not_divide_d_model<
+//                                      typeformer::layer_name<'s','e','l','f'>, 500, 8>'
 // When an extent is dynamic the same rule is checked at run time and throws `shape_error`
 // with the rule's sentence: `multi_head_attention "self": d_model (500) is not divisible by heads
-// (8)`. (C++20's static_assert takes only a literal message, hence the incomplete-type device.)
+// (8)`. (C++20's static_assert takes only a literal message, hence the device.) The rules are
+// complete types: a `sizeof` of an undefined one (the device before) made clang add a
+// three-line "template is declared here" note to every such error.
 
 #include <string>
 #include <string_view>
@@ -20,116 +22,114 @@
 
 namespace typeformer::diagnostics {
 
-/// What a satisfied rule resolves to.
-struct passed {};
+/// What a satisfied rule resolves to: the one result with the member an assertion reads.
+struct passed {
+  static constexpr bool rule_holds = true;
+};
 
-/// `passed` when `Holds`, otherwise the (incomplete) diagnostic, so that `sizeof` of it fails.
+/// `passed` when `Holds`, otherwise the diagnostic, whose `rule_holds` does not exist.
 template <bool Holds, class Diagnostic>
 using require = std::conditional_t<Holds, passed, Diagnostic>;
 
-/// True for `passed`; for a broken rule (incomplete), the error that names it.
-template <class Problem>
-inline constexpr bool holds = sizeof(Problem) > 0;
-
-// ---- The rules. Each: declared only; a sentence with up to two `{}` for its numbers. ----
+// ---- The rules. Each: an empty type; a sentence with up to two `{}` for its numbers. ----
 
 template <class Layer, extent_t DModel, extent_t Heads>
-struct heads_do_not_divide_d_model;
+struct heads_do_not_divide_d_model {};
 template <class Layer, extent_t Heads, extent_t Unused>
-struct heads_must_be_positive;
+struct heads_must_be_positive {};
 template <class Layer, extent_t DModel, extent_t Unused>
-struct d_model_must_be_positive;
+struct d_model_must_be_positive {};
 template <class Layer, extent_t HeadWidth, extent_t DModelOverHeads>
-struct pytorch_names_need_head_width_d_model_over_heads;
+struct pytorch_names_need_head_width_d_model_over_heads {};
 template <class Layer, extent_t Found, extent_t Declared>
-struct query_features_do_not_match_d_model;
+struct query_features_do_not_match_d_model {};
 template <class Layer, extent_t Found, extent_t Declared>
-struct input_features_do_not_match_d_model;
+struct input_features_do_not_match_d_model {};
 template <class Layer, extent_t Found, extent_t Declared>
-struct key_features_do_not_match_declaration;
+struct key_features_do_not_match_declaration {};
 template <class Layer, extent_t Found, extent_t Declared>
-struct value_features_do_not_match_declaration;
+struct value_features_do_not_match_declaration {};
 template <class Layer, extent_t KeyLength, extent_t ValueLength>
-struct key_and_value_lengths_differ;
+struct key_and_value_lengths_differ {};
 template <class Layer, extent_t Found, extent_t Expected>
-struct batch_sizes_differ;
+struct batch_sizes_differ {};
 template <class Layer, extent_t Found, extent_t Expected>
-struct output_shape_does_not_match;
+struct output_shape_does_not_match {};
 template <class Layer, extent_t MaskQueryLength, extent_t QueryLength>
-struct mask_query_length_does_not_match;
+struct mask_query_length_does_not_match {};
 template <class Layer, extent_t MaskKeyLength, extent_t KeyLength>
-struct mask_key_length_does_not_match;
+struct mask_key_length_does_not_match {};
 template <class Layer, extent_t MaskBatch, extent_t Batch>
-struct mask_batch_does_not_match;
+struct mask_batch_does_not_match {};
 template <class Layer, extent_t MaskHeads, extent_t Heads>
-struct mask_heads_do_not_match;
+struct mask_heads_do_not_match {};
 template <class Layer, extent_t QueryLength, extent_t KeyLength>
-struct bottom_right_causal_needs_query_not_longer_than_keys;
+struct bottom_right_causal_needs_query_not_longer_than_keys {};
 template <class Layer, extent_t Found, extent_t Expected>
-struct weights_shape_does_not_match;
+struct weights_shape_does_not_match {};
 template <class Layer, extent_t QueryWidth, extent_t KeyWidth>
-struct query_and_key_widths_differ;
+struct query_and_key_widths_differ {};
 template <class Layer, extent_t Found, extent_t Expected>
-struct heads_differ;
+struct heads_differ {};
 template <class Layer, extent_t KeyHeads, extent_t QueryHeads>
-struct key_heads_do_not_divide_query_heads;
+struct key_heads_do_not_divide_query_heads {};
 template <class Layer, extent_t ValueHeads, extent_t KeyHeads>
-struct value_heads_differ_from_key_heads;
+struct value_heads_differ_from_key_heads {};
 
 template <class Layer, extent_t Units, extent_t Unused>
-struct units_must_be_positive;
+struct units_must_be_positive {};
 template <class Layer, extent_t Vocabulary, extent_t Dim>
-struct vocabulary_and_dim_must_be_positive;
+struct vocabulary_and_dim_must_be_positive {};
 template <class Layer, extent_t Position, extent_t Positions>
-struct position_out_of_range;
+struct position_out_of_range {};
 template <class Layer, extent_t Positions, extent_t Unused>
-struct positions_must_be_positive;
+struct positions_must_be_positive {};
 template <class Layer, extent_t Width, extent_t Unused>
-struct sinusoidal_encoding_needs_even_width;
+struct sinusoidal_encoding_needs_even_width {};
 template <class Layer, extent_t Found, extent_t Expected>
-struct state_shape_does_not_match;
+struct state_shape_does_not_match {};
 template <class Layer, extent_t KernelSize, extent_t SmallerStep>
-struct convolution_steps_must_be_positive;
+struct convolution_steps_must_be_positive {};
 template <class Layer, extent_t Units, extent_t Heads>
-struct stacked_heads_need_flatten_first;
+struct stacked_heads_need_flatten_first {};
 template <class Layer, extent_t MaxDistance, extent_t Unused>
-struct max_relative_position_must_be_positive;
+struct max_relative_position_must_be_positive {};
 template <class Layer, extent_t Unused1, extent_t Unused2>
-struct branch_must_keep_the_sequence_shape;
+struct branch_must_keep_the_sequence_shape {};
 template <class Layer, extent_t Unused1, extent_t Unused2>
-struct flatten_needs_a_static_length;
+struct flatten_needs_a_static_length {};
 /// Compile time only: names both heads (layer names) and their output widths; heads whose
 /// widths agree but whose lengths differ give their output lengths at the input's length.
 template <class Head, class OtherHead, extent_t Extent, extent_t OtherExtent>
-struct heads_give_different_shapes;
+struct heads_give_different_shapes {};
 
 // Composition rules (model/): the layer is the block concerned.
 template <class Layer, extent_t InputWidth, extent_t BranchOutputWidth>
-struct residual_branch_changes_width;
+struct residual_branch_changes_width {};
 template <class Layer, extent_t InputWidth, extent_t BlockOutputWidth>
-struct repeated_block_changes_width;
+struct repeated_block_changes_width {};
 template <class Layer, extent_t Count, extent_t Unused>
-struct repeat_count_must_be_positive;
+struct repeat_count_must_be_positive {};
 template <class Layer, extent_t FirstWidth, extent_t OtherWidth>
-struct added_branches_differ_in_width;
+struct added_branches_differ_in_width {};
 template <class Layer, extent_t Found, extent_t Maximum>
-struct batch_exceeds_maximum;
+struct batch_exceeds_maximum {};
 template <class Layer, extent_t Found, extent_t Maximum>
-struct sequence_exceeds_maximum;
+struct sequence_exceeds_maximum {};
 template <class Layer, extent_t Found, extent_t Expected>
-struct input_batch_does_not_match;
+struct input_batch_does_not_match {};
 template <class Layer, extent_t Found, extent_t Expected>
-struct input_length_does_not_match;
+struct input_length_does_not_match {};
 template <class Layer, extent_t Found, extent_t Expected>
-struct input_width_does_not_match;
+struct input_width_does_not_match {};
 
 template <class Layer, extent_t Unused1, extent_t Unused2>
-struct tokens_need_an_embedding_first;
+struct tokens_need_an_embedding_first {};
 
 /// The composition rule that names two layers: `Layer` expects inputs `Expects` wide, but its
 /// predecessor in the model (`Predecessor`, or `input` for the model's input) gives `Receives`.
 template <class Layer, class Predecessor, extent_t Expects, extent_t Receives>
-struct input_width_does_not_match_predecessor;
+struct input_width_does_not_match_predecessor {};
 
 /// The sentence of each rule, shared by the compile-time and run-time forms.
 template <template <class, extent_t, extent_t> class Rule>
@@ -297,9 +297,8 @@ void check(bool holds, std::string_view kind, std::string_view name, extent_t fi
 }  // namespace typeformer::diagnostics
 
 namespace typeformer::detail {
-/// The first of several problems (each `passed` or an incomplete rule) that is not `passed`.
-/// Naming a rule here does not instantiate it: only a `sizeof` of the result does, so the error
-/// points at the assertion that asks.
+/// The first of several problems (each `passed` or a broken rule) that is not `passed`; the
+/// error points at the assertion that reads its `rule_holds`.
 template <class... Problems>
 struct first_problem_impl {
   using type = diagnostics::passed;

@@ -36,7 +36,7 @@
 
 namespace typeformer::diagnostics {
 template <class Expression>
-struct no_fused_kernel_for_expression;
+struct no_fused_kernel_for_expression {};
 }  // namespace typeformer::diagnostics
 
 namespace typeformer::expr {
@@ -261,11 +261,11 @@ template <class Arch = simd::best_available, class Out, class E>
 void evaluate(Out&& out, const E& e, workspace& ws,
               fully_masked_rows policy = fully_masked_rows::zeros,
               maths softmax_maths = maths::fast) {
-  static_assert(sizeof(diagnostics::require<detail::attention_pattern<E>::value,
-                                            diagnostics::no_fused_kernel_for_expression<E>>));
+  static_assert(diagnostics::require<detail::attention_pattern<E>::value,
+                                     diagnostics::no_fused_kernel_for_expression<E>>::rule_holds);
   if constexpr (detail::attention_pattern<E>::value) {
     using problem = typename detail::attention_shapes<E, Out>::problem;
-    static_assert(sizeof(problem));
+    static_assert(problem::rule_holds);
     if constexpr (std::is_same_v<problem, diagnostics::passed>)
       detail::evaluate_attention<Arch>(std::forward<Out>(out), e, ws, policy, softmax_maths);
   }

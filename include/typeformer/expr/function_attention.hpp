@@ -198,7 +198,7 @@ requires is_node<std::remove_cvref_t<Scores>>::value auto score_function(Scores&
                 "or is bound to data of another element type (int32_t, float, bool) or rank");
   if constexpr (yields_a_number && all_bound) {
     using index_rule = typename static_index_check<E>::rule;
-    static_assert(sizeof(index_rule));
+    static_assert(index_rule::rule_holds);
     using S = std::remove_cvref_t<Scores>;
     return scored<E, S, bindings<Bound...>>{std::forward<Scores>(scores), bind_all(operands...)};
   } else {
@@ -229,7 +229,7 @@ auto mask_function(const Bound&... operands) {
                 "or is bound to data of another element type (int32_t, float, bool) or rank");
   if constexpr (yields_a_condition && reads_no_score && all_bound) {
     using index_rule = typename static_index_check<E>::rule;
-    static_assert(sizeof(index_rule));
+    static_assert(index_rule::rule_holds);
     return function_mask<E, bindings<Bound...>>{bind_all(operands...)};
   } else {
     return masks::none{};
@@ -254,7 +254,7 @@ auto value_function(const Bound&... operands) {
                 "or is bound to data of another element type (int32_t, float, bool) or rank");
   if constexpr (is_table_row<T> && all_bound) {
     using index_rule = typename static_index_check<E>::rule;
-    static_assert(sizeof(index_rule));
+    static_assert(index_rule::rule_holds);
     return value_rows_term<E, bindings<Bound...>>{bind_all(operands...)};
   } else {
     return value_rows_term<no_function{}, bindings<>>{};

@@ -22,30 +22,30 @@ namespace typeformer::diagnostics {
 /// `masks::all` was given two parts that use the same place in the kernel (two causal masks,
 /// two keep masks, two biases, two length lists).
 template <class... Parts>
-struct mask_parts_of_one_kind_given_twice;
+struct mask_parts_of_one_kind_given_twice {};
 /// `masks::all` parts whose static extents differ on an axis (0 batch, 1 heads, 2 query
 /// length, 3 key length).
 template <extent_t Axis, extent_t First, extent_t Second>
-struct mask_parts_disagree_on_axis;
+struct mask_parts_disagree_on_axis {};
 /// `masks::all` was given more than two keep masks or more than two biases (the kernel reads two
 /// of each: PyTorch's attn_mask and key_padding_mask).
 template <class... Parts>
-struct more_than_two_keep_or_bias_mask_parts;
+struct more_than_two_keep_or_bias_mask_parts {};
 /// PyTorch's nn.MultiheadAttention takes bool, uint8 or floating masks.
 template <class Element>
-struct key_padding_masks_are_bool_uint8_or_float;
+struct key_padding_masks_are_bool_uint8_or_float {};
 template <class Element>
-struct attn_masks_are_bool_uint8_or_float;
+struct attn_masks_are_bool_uint8_or_float {};
 /// PyTorch's scaled_dot_product_attention takes bool (true = attend) or floating masks; uint8 is
 /// refused since PyTorch 2.1 (1.13's private form added it to the scores as a number).
 template <class Element>
-struct scaled_dot_product_attention_masks_are_bool_or_float;
+struct scaled_dot_product_attention_masks_are_bool_or_float {};
 /// An nn.MultiheadAttention attn_mask is (Lq, Lk) or (batch·heads, Lq, Lk).
 template <std::size_t Rank>
-struct attn_masks_are_rank_2_or_3;
+struct attn_masks_are_rank_2_or_3 {};
 /// A scaled_dot_product_attention mask broadcasts to (batch, heads, Lq, Lk): rank 1 to 4.
 template <std::size_t Rank>
-struct scaled_dot_product_attention_masks_are_rank_1_to_4;
+struct scaled_dot_product_attention_masks_are_rank_1_to_4 {};
 }  // namespace typeformer::diagnostics
 
 namespace typeformer::masks {
@@ -206,8 +206,8 @@ struct keep_keys {
 template <extent_t B = dynamic, extent_t Lk = dynamic, class T = std::uint8_t>
 struct pytorch_key_padding {
   static_assert(
-      sizeof(diagnostics::require<detail::is_pytorch_mask_element<T, true>,
-                                  diagnostics::key_padding_masks_are_bool_uint8_or_float<T>>));
+      diagnostics::require<detail::is_pytorch_mask_element<T, true>,
+                           diagnostics::key_padding_masks_are_bool_uint8_or_float<T>>::rule_holds);
   tensor_view<const T, B, Lk> mask;
   static constexpr static_extents extents{B, dynamic, dynamic, Lk};
   static constexpr mask_slot slot = detail::slot_of_elements<T>;
@@ -229,9 +229,10 @@ struct pytorch_attn_mask {
   static constexpr std::size_t rank = sizeof...(E);
   static constexpr bool rank_taken = rank == 2 || rank == 3;
   static_assert(
-      sizeof(diagnostics::require<rank_taken, diagnostics::attn_masks_are_rank_2_or_3<rank>>));
-  static_assert(sizeof(diagnostics::require<detail::is_pytorch_mask_element<T, true>,
-                                            diagnostics::attn_masks_are_bool_uint8_or_float<T>>));
+      diagnostics::require<rank_taken, diagnostics::attn_masks_are_rank_2_or_3<rank>>::rule_holds);
+  static_assert(
+      diagnostics::require<detail::is_pytorch_mask_element<T, true>,
+                           diagnostics::attn_masks_are_bool_uint8_or_float<T>>::rule_holds);
   tensor_view<const T, E...> mask;
   static constexpr std::array<extent_t, rank> x{E...};
   static constexpr static_extents extents{dynamic, dynamic, x[rank - 2], x[rank - 1]};
@@ -265,12 +266,12 @@ template <class T, extent_t... E>
 struct pytorch_sdpa_mask {
   static constexpr std::size_t rank = sizeof...(E);
   static constexpr bool rank_taken = rank >= 1 && rank <= 4;
-  static_assert(sizeof(
-      diagnostics::require<rank_taken,
-                           diagnostics::scaled_dot_product_attention_masks_are_rank_1_to_4<rank>>));
-  static_assert(sizeof(
-      diagnostics::require<detail::is_pytorch_mask_element<T, false>,
-                           diagnostics::scaled_dot_product_attention_masks_are_bool_or_float<T>>));
+  static_assert(diagnostics::require<
+                rank_taken,
+                diagnostics::scaled_dot_product_attention_masks_are_rank_1_to_4<rank>>::rule_holds);
+  static_assert(diagnostics::require<
+                detail::is_pytorch_mask_element<T, false>,
+                diagnostics::scaled_dot_product_attention_masks_are_bool_or_float<T>>::rule_holds);
   tensor_view<const T, E...> mask;
   // The mask's extent on call axis a (0 batch … 3 keys), or 1 where the mask has no such axis.
   static constexpr extent_t static_on_axis(std::size_t a) {
@@ -370,11 +371,12 @@ struct all {
   static constexpr bool two_element_parts =
       parts_in(mask_slot::keep) <= kernels::mask_spec::element_parts &&
       parts_in(mask_slot::bias) <= kernels::mask_spec::element_parts;
-  static_assert(sizeof(diagnostics::require<
-                       one_per_kind, diagnostics::mask_parts_of_one_kind_given_twice<Parts...>>));
   static_assert(
-      sizeof(diagnostics::require<two_element_parts,
-                                  diagnostics::more_than_two_keep_or_bias_mask_parts<Parts...>>));
+      diagnostics::require<one_per_kind,
+                           diagnostics::mask_parts_of_one_kind_given_twice<Parts...>>::rule_holds);
+  static_assert(diagnostics::require<
+                two_element_parts,
+                diagnostics::more_than_two_keep_or_bias_mask_parts<Parts...>>::rule_holds);
 
   // The first axis (0 batch, 1 heads, 2 query, 3 key) on which two static extents differ.
   static constexpr std::array<extent_t, 3> first_conflict() {
@@ -394,10 +396,9 @@ struct all {
     return found;
   }
   static constexpr auto conflict = first_conflict();
-  static_assert(sizeof(
-      diagnostics::require <
-      conflict[0]<
-          0, diagnostics::mask_parts_disagree_on_axis<conflict[0], conflict[1], conflict[2]>>));
+  static_assert(diagnostics::require <
+                conflict[0]<0, diagnostics::mask_parts_disagree_on_axis<conflict[0], conflict[1],
+                                                                        conflict[2]>>::rule_holds);
 
   static constexpr static_extents merge() {
     static_extents out;

@@ -85,13 +85,13 @@ auto split_heads_of_view(const V& v, extent_t heads) {
 template <extent_t Heads, class X>
 auto split_heads(X&& x) {
   static_assert(
-      sizeof(diagnostics::require<(Heads > 0), diagnostics::heads_must_be_positive<
-                                                   layer_name_of<"split_heads">, Heads, 0>>));
+      diagnostics::require<(Heads > 0), diagnostics::heads_must_be_positive<
+                                            layer_name_of<"split_heads">, Heads, 0>>::rule_holds);
   const auto v = as_view<3>(std::forward<X>(x));
   constexpr auto e = std::remove_cvref_t<decltype(v)>::static_extents;
-  static_assert(sizeof(diagnostics::require < e[2] == dynamic || e[2] % Heads == 0,
-                       diagnostics::heads_do_not_divide_d_model < layer_name_of<"split_heads">,
-                       e[2], Heads >>));
+  static_assert(diagnostics::require < e[2] == dynamic || e[2] % Heads == 0,
+                diagnostics::heads_do_not_divide_d_model < layer_name_of<"split_heads">, e[2],
+                Heads >> ::rule_holds);
   return split_heads_of_view<Heads>(v, Heads);
 }
 

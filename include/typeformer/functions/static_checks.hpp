@@ -19,7 +19,7 @@ namespace typeformer::diagnostics {
 /// An index of operand `Name` on `Axis` can range over [Lowest, Highest] in some call, outside
 /// the operand's static extent `Extent`.
 template <class Name, extent_t Axis, extent_t Extent, extent_t Lowest, extent_t Highest>
-struct operand_index_outside_its_static_extent;
+struct operand_index_outside_its_static_extent {};
 }  // namespace typeformer::diagnostics
 
 namespace typeformer::expr {
@@ -126,9 +126,8 @@ struct operands_bound<table_row<Operand, I>, Bindings>
 template <class R, class Bindings>
 struct operands_bound<query_dot_node<R>, Bindings> : operands_bound<R, Bindings> {};
 
-/// The rule of static_index_problem_of<E>(): `rule` is `passed`, or the (incomplete)
-/// diagnostic naming the operand, the axis, the extent and the index range, so that `sizeof` of
-/// it fails.
+/// The rule of static_index_problem_of<E>(): `rule` is `passed`, or the diagnostic naming the
+/// operand, the axis, the extent and the index range, whose `rule_holds` does not exist.
 template <auto E>
 struct static_index_check {
   static constexpr static_index_problem problem = detail::static_index_problem_of<E>();

@@ -68,8 +68,8 @@ struct additive_attention
   static constexpr bool scaled = option_value<option_kinds::use_scale, Options...>(true);
   static constexpr fully_masked_rows masked_rows_policy =
       option_value<option_kinds::on_fully_masked_rows, Options...>(fully_masked_rows::zeros);
-  static_assert(sizeof(
-      diagnostics::require<(dim > 0), diagnostics::d_model_must_be_positive<name_type, dim, 0>>));
+  static_assert(diagnostics::require<
+                (dim > 0), diagnostics::d_model_must_be_positive<name_type, dim, 0>>::rule_holds);
   static constexpr extent_t parameter_count = scaled ? dim : 0;
 
   struct parameters {
@@ -129,11 +129,11 @@ struct bahdanau_attention
   static constexpr extent_t key_width = extent_of_v<dims::key_features, query_width, Options...>;
   static constexpr fully_masked_rows masked_rows_policy =
       option_value<option_kinds::on_fully_masked_rows, Options...>(fully_masked_rows::zeros);
-  static_assert(sizeof(
-      diagnostics::require<(query_width > 0),
-                           diagnostics::d_model_must_be_positive<name_type, query_width, 0>>));
-  static_assert(sizeof(
-      diagnostics::require<(Units > 0), diagnostics::units_must_be_positive<name_type, Units, 0>>));
+  static_assert(diagnostics::require<
+                (query_width > 0),
+                diagnostics::d_model_must_be_positive<name_type, query_width, 0>>::rule_holds);
+  static_assert(diagnostics::require<
+                (Units > 0), diagnostics::units_must_be_positive<name_type, Units, 0>>::rule_holds);
   static constexpr extent_t parameter_count =
       query_width * units + units + key_width * units + units + units + 1;
 

@@ -31,7 +31,7 @@ constexpr masks::static_extents query_mask_extents() {
 
 /// The first broken rule of y = attention(query, key, value, mask), or `passed`. Q, K, V, Y are
 /// the views' types (static_extents of rank 3); the output width is W.output, or the value's
-/// width when the layer declares none. A layer asserts `sizeof` of it, so that a broken rule is
+/// width when the layer declares none. A layer asserts its `rule_holds`, so that a broken rule is
 /// reported at the layer's call with the rule's name, the layer's name and both numbers.
 template <class Name, declared_widths W, class Q, class K, class V, class Y, class Mask,
           class QueryMask>

@@ -78,7 +78,7 @@ struct with_score_function {
   static constexpr auto function = [] {
     if constexpr (yields_a_number && without_query_dot) {
       using index_rule = typename expr::static_index_check<E>::rule;
-      static_assert(sizeof(index_rule));
+      static_assert(index_rule::rule_holds);
       return E;
     } else {
       return expr::no_function{};
@@ -105,7 +105,7 @@ struct with_mask_function {
   static constexpr auto function = [] {
     if constexpr (yields_a_condition && reads_no_score) {
       using index_rule = typename expr::static_index_check<E>::rule;
-      static_assert(sizeof(index_rule));
+      static_assert(index_rule::rule_holds);
       return E;
     } else {
       return expr::no_function{};

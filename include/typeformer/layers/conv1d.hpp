@@ -88,12 +88,13 @@ struct conv1d {
   static constexpr void require_d_model() noexcept {
     detail::require_declared_width<name_type, d_model>();
   }
-  static_assert(sizeof(diagnostics::require<
-                       (Filters > 0), diagnostics::units_must_be_positive<name_type, Filters, 0>>));
-  static_assert(sizeof(
-      diagnostics::require<(KernelSize > 0 && stride > 0 && dilation > 0),
-                           diagnostics::convolution_steps_must_be_positive<
-                               name_type, KernelSize, (stride < dilation ? stride : dilation)>>));
+  static_assert(
+      diagnostics::require<(Filters > 0),
+                           diagnostics::units_must_be_positive<name_type, Filters, 0>>::rule_holds);
+  static_assert(diagnostics::require<
+                (KernelSize > 0 && stride > 0 && dilation > 0),
+                diagnostics::convolution_steps_must_be_positive<
+                    name_type, KernelSize, (stride < dilation ? stride : dilation)>>::rule_holds);
   static_assert(is_element_wise(act), "conv1d: softmax is not an element-wise activation");
   static constexpr extent_t input_width = d_model;
   static constexpr extent_t output_width = filters;
@@ -196,13 +197,14 @@ struct conv1d {
     const auto y = as_view<3>(out_in);
     constexpr auto xs = decltype(x)::static_extents;
     constexpr auto ys = decltype(y)::static_extents;
-    static_assert(sizeof(require<extents_may_agree(xs[2], d_model),
-                                 input_features_do_not_match_d_model<name_type, xs[2], d_model>>));
-    static_assert(sizeof(require<extents_may_agree(ys[2], filters),
-                                 output_shape_does_not_match<name_type, ys[2], filters>>));
     static_assert(
-        sizeof(require<extents_may_agree(ys[1], output_length(xs[1])),
-                       output_shape_does_not_match<name_type, ys[1], output_length(xs[1])>>));
+        require<extents_may_agree(xs[2], d_model),
+                input_features_do_not_match_d_model<name_type, xs[2], d_model>>::rule_holds);
+    static_assert(require<extents_may_agree(ys[2], filters),
+                          output_shape_does_not_match<name_type, ys[2], filters>>::rule_holds);
+    static_assert(
+        require<extents_may_agree(ys[1], output_length(xs[1])),
+                output_shape_does_not_match<name_type, ys[1], output_length(xs[1])>>::rule_holds);
     check<input_features_do_not_match_d_model>(x.extent(2) == d_model, kind, name, x.extent(2),
                                                d_model);
     const std::array<extent_t, 3> want = {x.extent(0), output_length(x.extent(1)), filters};

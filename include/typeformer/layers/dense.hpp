@@ -44,8 +44,8 @@ struct dense {
   static constexpr void require_d_model() noexcept {
     detail::require_declared_width<name_type, d_model>();
   }
-  static_assert(sizeof(
-      diagnostics::require<(Units > 0), diagnostics::units_must_be_positive<name_type, Units, 0>>));
+  static_assert(diagnostics::require<
+                (Units > 0), diagnostics::units_must_be_positive<name_type, Units, 0>>::rule_holds);
   static constexpr extent_t input_width = d_model;
   static constexpr extent_t output_width = units;
   static constexpr extent_t parameter_count = d_model * units + (has_bias ? units : 0);
@@ -94,10 +94,11 @@ struct dense {
     const auto y = as_view<3>(out_in);
     constexpr auto xs = decltype(x)::static_extents;
     constexpr auto ys = decltype(y)::static_extents;
-    static_assert(sizeof(require<extents_may_agree(xs[2], d_model),
-                                 input_features_do_not_match_d_model<name_type, xs[2], d_model>>));
-    static_assert(sizeof(require<extents_may_agree(ys[2], units),
-                                 output_shape_does_not_match<name_type, ys[2], units>>));
+    static_assert(
+        require<extents_may_agree(xs[2], d_model),
+                input_features_do_not_match_d_model<name_type, xs[2], d_model>>::rule_holds);
+    static_assert(require<extents_may_agree(ys[2], units),
+                          output_shape_does_not_match<name_type, ys[2], units>>::rule_holds);
     check<input_features_do_not_match_d_model>(x.extent(2) == d_model, kind, name, x.extent(2),
                                                d_model);
     for (std::size_t axis = 0; axis < 2; ++axis)

@@ -58,10 +58,9 @@ struct embedding {
   static constexpr extent_t dim = Dim;
   static constexpr bool scaled = option_value<option_kinds::scale_by_sqrt_dim, Options...>(false);
   static constexpr bool masks_zero = option_value<option_kinds::mask_zero, Options...>(false);
-  static_assert(
-      sizeof(diagnostics::require<
-             (Vocabulary > 0 && Dim > 0),
-             diagnostics::vocabulary_and_dim_must_be_positive<name_type, Vocabulary, Dim>>));
+  static_assert(diagnostics::require<(Vocabulary > 0 && Dim > 0),
+                                     diagnostics::vocabulary_and_dim_must_be_positive<
+                                         name_type, Vocabulary, Dim>>::rule_holds);
   /// Marks the layer that turns a tokens<...> input into vectors (model.hpp).
   static constexpr bool is_token_embedding = true;
   static constexpr extent_t output_width = dim;
@@ -100,8 +99,8 @@ struct embedding {
     const auto ids = as_view<2>(ids_in);
     const auto out = as_view<3>(out_in);
     constexpr auto os = decltype(out)::static_extents;
-    static_assert(sizeof(require<extents_may_agree(os[2], dim),
-                                 output_shape_does_not_match<name_type, os[2], dim>>));
+    static_assert(require<extents_may_agree(os[2], dim),
+                          output_shape_does_not_match<name_type, os[2], dim>>::rule_holds);
     for (std::size_t axis = 0; axis < 2; ++axis)
       check<output_shape_does_not_match>(out.extent(axis) == ids.extent(axis), kind, name,
                                          out.extent(axis), ids.extent(axis));

@@ -43,8 +43,9 @@ struct feed_forward {
   static constexpr void require_d_model() noexcept {
     detail::require_declared_width<name_type, d_model>();
   }
-  static_assert(sizeof(diagnostics::require<
-                       (Width > 0), diagnostics::d_model_must_be_positive<name_type, Width, 0>>));
+  static_assert(
+      diagnostics::require<(Width > 0),
+                           diagnostics::d_model_must_be_positive<name_type, Width, 0>>::rule_holds);
   static_assert(is_element_wise(Act),
                 "feed_forward: softmax is not element-wise; end with a dense<..., softmax> layer");
   static constexpr extent_t input_width = d_model;

@@ -65,7 +65,7 @@ struct flatten {
   static void forward(const parameters& p, const In& in, Out&& out, workspace& ws) {
     using namespace diagnostics;
     static_assert(
-        sizeof(require<has_static_length, flatten_needs_a_static_length<name_type, 0, 0>>));
+        require<has_static_length, flatten_needs_a_static_length<name_type, 0, 0>>::rule_holds);
     const auto x = as_view<3>(in);
     const auto y = as_view<2>(out);
     check<input_features_do_not_match_d_model>(x.extent(2) == d_model, kind, name, x.extent(2),

@@ -39,8 +39,9 @@ struct declaration_problem {
 /// A layer's width must be declared or bound by a model before its weights or calls are used.
 template <class Name, extent_t DModel>
 constexpr void require_declared_width() noexcept {
-  static_assert(sizeof(
-      diagnostics::require<(DModel > 0), diagnostics::d_model_must_be_positive<Name, DModel, 0>>));
+  static_assert(
+      diagnostics::require<(DModel > 0),
+                           diagnostics::d_model_must_be_positive<Name, DModel, 0>>::rule_holds);
 }
 
 /// `Declared` if its options name d_model, otherwise `WithWidth` (which appends d_model<W>).

@@ -91,10 +91,11 @@ struct lstm {
   static constexpr void require_d_model() noexcept {
     detail::require_declared_width<name_type, d_model>();
   }
-  static_assert(sizeof(
-      diagnostics::require<(Units > 0), diagnostics::units_must_be_positive<name_type, Units, 0>>));
-  static_assert(sizeof(diagnostics::require<
-                       (layers > 0), diagnostics::units_must_be_positive<name_type, layers, 0>>));
+  static_assert(diagnostics::require<
+                (Units > 0), diagnostics::units_must_be_positive<name_type, Units, 0>>::rule_holds);
+  static_assert(
+      diagnostics::require<(layers > 0),
+                           diagnostics::units_must_be_positive<name_type, layers, 0>>::rule_holds);
   static constexpr extent_t input_width = d_model;
   static constexpr extent_t output_width = units;
   // Inside a model (model/block.hpp): one vector per sample unless it returns sequences.
@@ -254,8 +255,9 @@ struct lstm {
     using namespace diagnostics;
     const auto x = as_view<3>(in);
     constexpr auto xs = decltype(x)::static_extents;
-    static_assert(sizeof(require<extents_may_agree(xs[2], d_model),
-                                 input_features_do_not_match_d_model<name_type, xs[2], d_model>>));
+    static_assert(
+        require<extents_may_agree(xs[2], d_model),
+                input_features_do_not_match_d_model<name_type, xs[2], d_model>>::rule_holds);
     check<input_features_do_not_match_d_model>(x.extent(2) == d_model, kind, name, x.extent(2),
                                                d_model);
     const extent_t batch = x.extent(0), length = x.extent(1);
@@ -263,8 +265,8 @@ struct lstm {
     if constexpr (returns_sequences) {
       const auto v = as_view<3>(out);
       constexpr auto ys = decltype(v)::static_extents;
-      static_assert(sizeof(require<extents_may_agree(ys[2], units),
-                                   output_shape_does_not_match<name_type, ys[2], units>>));
+      static_assert(require<extents_may_agree(ys[2], units),
+                            output_shape_does_not_match<name_type, ys[2], units>>::rule_holds);
       const std::array<extent_t, 3> want = {batch, length, units};
       for (std::size_t a = 0; a < 3; ++a)
         check<output_shape_does_not_match>(v.extent(a) == want[a], kind, name, v.extent(a),
@@ -273,8 +275,8 @@ struct lstm {
     } else {
       const auto v = as_view<2>(out);
       constexpr auto ys = decltype(v)::static_extents;
-      static_assert(sizeof(require<extents_may_agree(ys[1], units),
-                                   output_shape_does_not_match<name_type, ys[1], units>>));
+      static_assert(require<extents_may_agree(ys[1], units),
+                            output_shape_does_not_match<name_type, ys[1], units>>::rule_holds);
       check<output_shape_does_not_match>(v.extent(0) == batch, kind, name, v.extent(0), batch);
       check<output_shape_does_not_match>(v.extent(1) == units, kind, name, v.extent(1), units);
       y = v.data();

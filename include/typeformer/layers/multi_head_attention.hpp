@@ -153,7 +153,7 @@ struct multi_head_attention {
 
   // The layer's own rules, checked when the type is used on its own (a model checks them from
   // the options, without instantiating the layer: model/block.hpp's block_of).
-  static_assert(sizeof(typename declaration::problem));
+  static_assert(declaration::problem::rule_holds);
   /// Declared, or bound by a model (model/binding.hpp). Checked where the layer is used, not
   /// here: a model's declaration names its layers before it gives them their width.
   static constexpr bool has_d_model = d_model > 0;
@@ -207,10 +207,9 @@ struct multi_head_attention {
   /// Key/value heads (grouped-query attention, kv_heads<n>): query head h reads key/value head
   /// h·kv_heads/heads. The key and value projections are kv_heads heads wide.
   static constexpr extent_t kv_heads = extent_of_v<dims::kv_heads, heads, Options...>;
-  static_assert(
-      sizeof(diagnostics::require<
-             (kv_heads > 0 && heads % kv_heads == 0),
-             diagnostics::key_heads_do_not_divide_query_heads<name_type, kv_heads, heads>>));
+  static_assert(diagnostics::require<(kv_heads > 0 && heads % kv_heads == 0),
+                                     diagnostics::key_heads_do_not_divide_query_heads<
+                                         name_type, kv_heads, heads>>::rule_holds);
   static constexpr bool grouped_heads = kv_heads != heads;
   static_assert(
       !grouped_heads || layout == attention_weight_layout::dense_layers,
@@ -281,10 +280,9 @@ struct multi_head_attention {
         if (has_bias) w.push_back({names.bias[m], S{out}});
       }
     } else if constexpr (std::is_same_v<Naming, naming::pytorch_t>) {
-      static_assert(
-          sizeof(diagnostics::require < pytorch_expressible || !heads_split_width,
-                 diagnostics::pytorch_names_need_head_width_d_model_over_heads < name_type,
-                 key_dim_per_head, d_model / heads >>));
+      static_assert(diagnostics::require < pytorch_expressible || !heads_split_width,
+                    diagnostics::pytorch_names_need_head_width_d_model_over_heads < name_type,
+                    key_dim_per_head, d_model / heads >> ::rule_holds);
       if (pytorch_packs_in_proj) {
         w.push_back({prefix + "in_proj_weight", S{3 * E, E}});
       } else {
@@ -451,9 +449,10 @@ struct multi_head_attention {
                                                                 .value = value_features,
                                                                 .output = output_features},
                                         Q, K, V, O, Mask>;
-    static_assert(sizeof(problem));
-    static_assert(sizeof(require<extents_may_agree(Mask::extents.heads, heads),
-                                 mask_heads_do_not_match<name_type, Mask::extents.heads, heads>>));
+    static_assert(problem::rule_holds);
+    static_assert(
+        require<extents_may_agree(Mask::extents.heads, heads),
+                mask_heads_do_not_match<name_type, Mask::extents.heads, heads>>::rule_holds);
     using call = detail::attention_call<variant, Mask>;
     // Named: clang prints the text of a static_assert's condition, here the whole variant.
     constexpr bool all_bound = call::all_bound;

@@ -119,7 +119,7 @@ struct sinusoidal_position_encoding {
     require_d_model();
     const auto x = as_view<3>(in);
     const auto y = as_view<3>(out_in);
-    static_assert(sizeof(composition_problem));  // for use outside a model
+    static_assert(composition_problem::rule_holds);  // for use outside a model
     detail::check_width_preserving<sinusoidal_position_encoding>(x, y);
     const auto batch = static_cast<std::size_t>(x.extent(0)),
                length = static_cast<std::size_t>(x.extent(1)),
@@ -148,9 +148,8 @@ struct position_embedding {
   static constexpr void require_d_model() noexcept {
     detail::require_declared_width<name_type, d_model>();
   }
-  static_assert(sizeof(
-      diagnostics::require<(Positions > 0),
-                           diagnostics::positions_must_be_positive<name_type, Positions, 0>>));
+  static_assert(diagnostics::require<(Positions > 0), diagnostics::positions_must_be_positive<
+                                                          name_type, Positions, 0>>::rule_holds);
   static constexpr bool is_position_dependent = true;
   static constexpr extent_t input_width = d_model;
   static constexpr extent_t output_width = d_model;

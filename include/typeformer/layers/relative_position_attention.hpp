@@ -143,11 +143,12 @@ struct relative_dot_attention
   static constexpr extent_t value_depth = extent_of_v<dims::value_features, depth, Options...>;
   static constexpr bool with_values = option_value<option_kinds::relative_values, Options...>(true);
   static constexpr fully_masked_rows masked_rows_policy = fully_masked_rows::zeros;
-  static_assert(sizeof(diagnostics::require<
-                       (depth > 0), diagnostics::d_model_must_be_positive<name_type, depth, 0>>));
-  static_assert(sizeof(
+  static_assert(
+      diagnostics::require<(depth > 0),
+                           diagnostics::d_model_must_be_positive<name_type, depth, 0>>::rule_holds);
+  static_assert(
       diagnostics::require<(max_distance > 0), diagnostics::max_relative_position_must_be_positive<
-                                                   name_type, max_distance, 0>>));
+                                                   name_type, max_distance, 0>>::rule_holds);
   using tables = detail::relative_tables<max_distance, depth, value_depth, with_values>;
   static constexpr extent_t parameter_count = tables::parameter_count;
   using parameters = typename tables::values;
@@ -240,14 +241,14 @@ struct relative_position_attention {
   static constexpr extent_t output_features = d_model;
   static constexpr extent_t input_width = d_model;
   static constexpr extent_t output_width = d_model;
-  static_assert(sizeof(
+  static_assert(
       diagnostics::require<(max_distance > 0), diagnostics::max_relative_position_must_be_positive<
-                                                   name_type, max_distance, 0>>));
+                                                   name_type, max_distance, 0>>::rule_holds);
   static constexpr void require_d_model() noexcept {
     detail::require_declared_width<name_type, d_model>();
-    static_assert(sizeof(
-        diagnostics::require<d_model % heads == 0,
-                             diagnostics::heads_do_not_divide_d_model<name_type, d_model, heads>>));
+    static_assert(diagnostics::require<
+                  d_model % heads == 0,
+                  diagnostics::heads_do_not_divide_d_model<name_type, d_model, heads>>::rule_holds);
   }
   using tables = detail::relative_tables<max_distance, depth, depth, with_values>;
   static constexpr extent_t parameter_count =
@@ -335,7 +336,7 @@ struct relative_position_attention {
         detail::declared_widths{
             .query = d_model, .key = d_model, .value = d_model, .output = d_model},
         decltype(q), decltype(k), decltype(v), decltype(y), Mask>;
-    static_assert(sizeof(problem));
+    static_assert(problem::rule_holds);
     check<query_features_do_not_match_d_model>(q.extent(2) == d_model, kind, name, q.extent(2),
                                                d_model);
     check<key_features_do_not_match_declaration>(k.extent(2) == d_model, kind, name, k.extent(2),

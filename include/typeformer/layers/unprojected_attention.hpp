@@ -75,7 +75,7 @@ void run_unprojected_attention(const Q& query_in, const V& value_in, const K& ke
   const auto y = as_view<3>(y_in);
   using problem = attention_shape_problem<typename Layer::name_type, W, decltype(q), decltype(k),
                                           decltype(v), decltype(y), Mask, QueryMask>;
-  static_assert(sizeof(problem));
+  static_assert(problem::rule_holds);
   if constexpr (W.query != dynamic)
     check<query_features_do_not_match_d_model>(q.extent(2) == W.query, kind, name, q.extent(2),
                                                W.query);

@@ -17,10 +17,10 @@ void check_width_preserving(const X& x, const Y& y) {
   constexpr extent_t d = Layer::d_model;
   constexpr auto xs = X::static_extents;
   constexpr auto ys = Y::static_extents;
-  static_assert(sizeof(require<extents_may_agree(xs[2], d),
-                               input_features_do_not_match_d_model<name_type, xs[2], d>>));
-  static_assert(sizeof(
-      require<extents_may_agree(ys[2], d), output_shape_does_not_match<name_type, ys[2], d>>));
+  static_assert(require<extents_may_agree(xs[2], d),
+                        input_features_do_not_match_d_model<name_type, xs[2], d>>::rule_holds);
+  static_assert(require<extents_may_agree(ys[2], d),
+                        output_shape_does_not_match<name_type, ys[2], d>>::rule_holds);
   check<input_features_do_not_match_d_model>(x.extent(2) == d, Layer::kind, Layer::name,
                                              x.extent(2), d);
   for (std::size_t axis = 0; axis < 3; ++axis)

@@ -53,7 +53,7 @@ struct bind_part_of_length<flatten<Name, Options...>, Width, Length> {
   using type = typename bind_input_shape<flatten<Name, Options...>, Width, Length>::type;
 };
 
-// ---- Problems: `diagnostics::passed`, or the first broken rule as an incomplete type ----------
+// ---- Problems: `diagnostics::passed`, or the first broken rule (diagnostics.hpp) -------------
 
 template <class B>
 struct problem_of_impl {

@@ -50,8 +50,9 @@ struct input {
   static constexpr extent_t max_seq = extent_of_v<dims::max_seq, seq, Dims...>;
   static constexpr bool is_sequence_first = (std::is_same_v<Dims, sequence_first> || ...);
   static constexpr bool is_tokens = false;
-  static_assert(sizeof(diagnostics::require<
-                       (width > 0), diagnostics::d_model_must_be_positive<input_name, width, 0>>));
+  static_assert(
+      diagnostics::require<
+          (width > 0), diagnostics::d_model_must_be_positive<input_name, width, 0>>::rule_holds);
 };
 
 /// The model's input as token ids, (batch, seq) integers of any type, which the model's first
@@ -76,8 +77,9 @@ struct memory {
   static constexpr extent_t seq = extent_of_v<dims::seq, dynamic, Dims...>;
   static constexpr extent_t width = extent_of_v<dims::d_model, 0, Dims...>;
   static constexpr extent_t max_seq = extent_of_v<dims::max_seq, seq, Dims...>;
-  static_assert(sizeof(diagnostics::require<
-                       (width > 0), diagnostics::d_model_must_be_positive<memory_name, width, 0>>));
+  static_assert(
+      diagnostics::require<
+          (width > 0), diagnostics::d_model_must_be_positive<memory_name, width, 0>>::rule_holds);
 };
 
 namespace detail {
@@ -193,7 +195,7 @@ struct model {
       detail::first_problem<typename front::problem,
                             detail::chain_problem<body_predecessor, body_input_width, bound_parts>,
                             typename detail::memory_problem_in<bound_parts, memory_type>::type>;
-  static_assert(sizeof(problem));
+  static_assert(problem::rule_holds);
 
  public:
   /// The parts after the embedding (if any), bound to their widths, as one sequential block.

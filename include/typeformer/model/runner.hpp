@@ -125,8 +125,8 @@ class runner {
     const auto memory = as_view<3>(memory_in);
     constexpr auto ms = decltype(memory)::static_extents;
     static_assert(
-        sizeof(require<extents_may_agree(ms[2], memory_type::width),
-                       input_width_does_not_match<memory_name, ms[2], memory_type::width>>));
+        require<extents_may_agree(ms[2], memory_type::width),
+                input_width_does_not_match<memory_name, ms[2], memory_type::width>>::rule_holds);
     check<input_width_does_not_match>(memory.extent(2) == memory_type::width, "model", "memory",
                                       memory.extent(2), memory_type::width);
     if (memory_type::seq != dynamic)
@@ -371,20 +371,21 @@ class runner {
     constexpr std::size_t shown = bad_axis == rank ? rank - 1 : bad_axis;
     static_assert(std::is_same_v<typename decltype(y)::value_type, float>,
                   "the output must be writable floats");
-    static_assert(sizeof(require<extents_may_agree(xs[0], in[0]),
-                                 input_batch_does_not_match<input_name, xs[0], in[0]>>));
-    static_assert(sizeof(require<extents_may_agree(xs[1], in[1]),
-                                 input_length_does_not_match<input_name, xs[1], in[1]>>));
-    static_assert(sizeof(require<extents_may_agree(xs[2], in[2]),
-                                 input_width_does_not_match<input_name, xs[2], in[2]>>));
+    static_assert(require<extents_may_agree(xs[0], in[0]),
+                          input_batch_does_not_match<input_name, xs[0], in[0]>>::rule_holds);
+    static_assert(require<extents_may_agree(xs[1], in[1]),
+                          input_length_does_not_match<input_name, xs[1], in[1]>>::rule_holds);
+    static_assert(require<extents_may_agree(xs[2], in[2]),
+                          input_width_does_not_match<input_name, xs[2], in[2]>>::rule_holds);
     // The output is checked against the input's shape: after an input error, not at all (an
     // output sized like the wrong input would be a second error for one mistake).
     constexpr bool input_agrees = extents_may_agree(xs[0], in[0]) &&
                                   extents_may_agree(xs[1], in[1]) &&
                                   extents_may_agree(xs[2], in[2]);
     constexpr bool output_agrees = !input_agrees || bad_axis == rank;
-    static_assert(sizeof(
-        require<output_agrees, output_shape_does_not_match<input_name, ys[shown], out[shown]>>));
+    static_assert(
+        require<output_agrees,
+                output_shape_does_not_match<input_name, ys[shown], out[shown]>>::rule_holds);
     if (in[0] != dynamic)
       check<input_batch_does_not_match>(x.extent(0) == in[0], "model", "input", x.extent(0), in[0]);
     if (in[1] != dynamic)
@@ -453,11 +454,11 @@ class runner {
       // After that error, nothing that reads the ids is compiled (no second error).
       if constexpr (integer_ids) {
         static_assert(
-            sizeof(require<extents_may_agree(is[0], input_type::batch),
-                           input_batch_does_not_match<input_name, is[0], input_type::batch>>));
+            require<extents_may_agree(is[0], input_type::batch),
+                    input_batch_does_not_match<input_name, is[0], input_type::batch>>::rule_holds);
         static_assert(
-            sizeof(require<extents_may_agree(is[1], input_type::seq),
-                           input_length_does_not_match<input_name, is[1], input_type::seq>>));
+            require<extents_may_agree(is[1], input_type::seq),
+                    input_length_does_not_match<input_name, is[1], input_type::seq>>::rule_holds);
         if (input_type::batch != dynamic)
           check<input_batch_does_not_match>(ids.extent(0) == input_type::batch, "model", "input",
                                             ids.extent(0), input_type::batch);

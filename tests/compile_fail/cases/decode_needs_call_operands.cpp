@@ -3,7 +3,7 @@
 // expect-first-error: needs operands bound at each call: pass them to decode
 // forbid: xsimd
 // forbid: hana
-// max-lines: 12
+// max-lines: 9
 // max-error-width: 450
 #include <cstdint>
 #include <cstdio>

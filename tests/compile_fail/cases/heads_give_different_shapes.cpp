@@ -7,7 +7,7 @@
 // forbid: xtensor
 // forbid: xsimd
 // forbid: hana
-// max-lines: 12
+// max-lines: 8
 #include <typeformer/layers/conv1d.hpp>
 #include <typeformer/model/model.hpp>
 

@@ -5,7 +5,7 @@
 // forbid: xtensor
 // forbid: xsimd
 // forbid: hana
-// max-lines: 18
+// max-lines: 11
 #include <typeformer/layers/lstm.hpp>
 
 namespace tfm = typeformer;

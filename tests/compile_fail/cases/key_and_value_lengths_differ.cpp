@@ -5,7 +5,7 @@
 // forbid: xtensor
 // forbid: xsimd
 // forbid: hana
-// max-lines: 18
+// max-lines: 12
 #include <typeformer/layers/additive_attention.hpp>
 
 namespace tfm = typeformer;

@@ -6,7 +6,7 @@
 // forbid: xtensor
 // forbid: xsimd
 // forbid: hana
-// max-lines: 12
+// max-lines: 8
 // max-error-width: 450
 #include <vector>
 

@@ -5,7 +5,7 @@
 // forbid: xtensor
 // forbid: xsimd
 // forbid: hana
-// max-lines: 12
+// max-lines: 8
 #include <cstdint>
 
 #include <typeformer/expr/masks.hpp>

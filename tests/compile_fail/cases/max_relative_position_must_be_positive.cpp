@@ -4,7 +4,7 @@
 // forbid: xtensor
 // forbid: xsimd
 // forbid: hana
-// max-lines: 12
+// max-lines: 8
 #include <typeformer/layers/relative_position_attention.hpp>
 
 namespace tfm = typeformer;

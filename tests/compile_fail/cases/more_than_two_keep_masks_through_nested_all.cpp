@@ -6,7 +6,7 @@
 // forbid: xtensor
 // forbid: xsimd
 // forbid: hana
-// max-lines: 14
+// max-lines: 8
 #include <cstdint>
 
 #include <typeformer/expr/masks.hpp>

@@ -3,7 +3,7 @@
 // forbid: xtensor
 // forbid: xsimd
 // forbid: hana
-// max-lines: 12
+// max-lines: 8
 #include <typeformer/expr/evaluate.hpp>
 
 namespace tfm = typeformer;

@@ -4,7 +4,7 @@
 // forbid: xtensor
 // forbid: xsimd
 // forbid: hana
-// max-lines: 12
+// max-lines: 9
 // max-error-width: 450
 #include <cstdint>
 #include <vector>

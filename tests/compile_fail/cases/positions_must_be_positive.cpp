@@ -4,7 +4,7 @@
 // forbid: xtensor
 // forbid: xsimd
 // forbid: hana
-// max-lines: 12
+// max-lines: 8
 #include <typeformer/layers/positional_encoding.hpp>
 
 namespace tfm = typeformer;

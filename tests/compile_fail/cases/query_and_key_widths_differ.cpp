@@ -5,7 +5,7 @@
 // forbid: xtensor
 // forbid: xsimd
 // forbid: hana
-// max-lines: 18
+// max-lines: 12
 #include <typeformer/layers/dot_attention.hpp>
 
 namespace tfm = typeformer;

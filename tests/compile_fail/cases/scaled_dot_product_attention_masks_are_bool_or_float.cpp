@@ -4,7 +4,7 @@
 // expect-first-error: unsigned char
 // forbid: xsimd
 // forbid: hana
-// max-lines: 12
+// max-lines: 9
 #include <cstdint>
 
 #include <typeformer/typeformer.hpp>

@@ -6,7 +6,7 @@
 // forbid: xtensor
 // forbid: xsimd
 // forbid: hana
-// max-lines: 12
+// max-lines: 8
 #include <typeformer/layers/dense.hpp>
 #include <typeformer/layers/lstm.hpp>
 #include <typeformer/model/model.hpp>

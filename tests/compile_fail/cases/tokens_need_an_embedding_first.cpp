@@ -3,7 +3,7 @@
 // forbid: xtensor
 // forbid: xsimd
 // forbid: hana
-// max-lines: 12
+// max-lines: 8
 #include <typeformer/layers/dense.hpp>
 #include <typeformer/layers/embedding.hpp>
 #include <typeformer/model/model.hpp>
