@@ -94,11 +94,92 @@ class runner {
   runner(const runner&) = delete;
   runner& operator=(const runner&) = delete;
 
+ private:
+  /// What the static extents of a call's input X, memory M and output Y break (void: not
+  /// given): integer ids for a tokens<...> model, then the input's rules, the memory's width,
+  /// the output's; `problem` is the first broken rule, or `passed`. Asserted in the function
+  /// the user calls, so that its error has one note of context rather than the runner's call
+  /// chain. A (seq, batch, width) model's input and output extents are checked after its
+  /// transposition, in run_checked.
+  template <class X, class Y = void, class M = void>
+  struct static_call_check {
+    using input_view = decltype(as_view<Model::input_shape.size()>(std::declval<const X&>()));
+    static constexpr bool integer_ids =
+        !Model::has_tokens || std::is_integral_v<std::remove_cv_t<typename input_view::value_type>>;
+    static constexpr auto input_problem() {
+      using namespace diagnostics;
+      constexpr auto xs = input_view::static_extents;
+      using batch_and_length = detail::first_problem<
+          require<extents_may_agree(xs[0], input_type::batch),
+                  input_batch_does_not_match<input_name, xs[0], input_type::batch>>,
+          require<extents_may_agree(xs[1], input_type::seq),
+                  input_length_does_not_match<input_name, xs[1], input_type::seq>>>;
+      if constexpr (Model::has_tokens || input_type::is_sequence_first) {
+        return std::type_identity<batch_and_length>{};
+      } else {
+        constexpr extent_t width = Model::body_input_width;
+        return std::type_identity<detail::first_problem<
+            batch_and_length, require<extents_may_agree(xs[2], width),
+                                      input_width_does_not_match<input_name, xs[2], width>>>>{};
+      }
+    }
+    static constexpr auto memory_problem() {
+      if constexpr (std::is_void_v<M>) {
+        return std::type_identity<diagnostics::passed>{};
+      } else {
+        constexpr auto ms = decltype(as_view<3>(std::declval<const M&>()))::static_extents;
+        return std::type_identity<diagnostics::require<
+            extents_may_agree(ms[2], memory_type::width),
+            diagnostics::input_width_does_not_match<memory_name, ms[2], memory_type::width>>>{};
+      }
+    }
+    static constexpr auto output_problem() {
+      if constexpr (std::is_void_v<Y> || input_type::is_sequence_first) {
+        return std::type_identity<diagnostics::passed>{};
+      } else {
+        constexpr std::size_t rank = Model::output_rank;
+        constexpr auto ys = decltype(as_view<rank>(std::declval<Y&>()))::static_extents;
+        constexpr auto out = Model::output_shape;
+        constexpr std::size_t bad_axis = [&] {
+          for (std::size_t a = 1; a < rank; ++a)
+            if (!extents_may_agree(ys[a], out[a])) return a;
+          return rank;
+        }();
+        constexpr std::size_t shown = bad_axis == rank ? rank - 1 : bad_axis;
+        return std::type_identity<diagnostics::require<
+            bad_axis == rank,
+            diagnostics::output_shape_does_not_match<input_name, ys[shown], out[shown]>>>{};
+      }
+    }
+    // The output is checked after the input: an output sized like a wrong input would be a
+    // second error for one mistake, and first_problem reports the first.
+    using problem =
+        std::conditional_t<integer_ids,
+                           detail::first_problem<typename decltype(input_problem())::type,
+                                                 typename decltype(memory_problem())::type,
+                                                 typename decltype(output_problem())::type>,
+                           diagnostics::passed>;
+    static constexpr bool passes = integer_ids && std::is_same_v<problem, diagnostics::passed>;
+  };
+
+ public:
   /// y = model(x). x is (batch, seq, d_model) and y (batch, seq, output width), as tensor_views
   /// or xtensor containers (zero copy); y must not overlap x. `mask` is applied by every
   /// self-attention layer (masks::key_lengths for padding, masks::causal, ...).
   template <class Arch = simd::best_available, class X, class Y, class Mask = masks::none>
   requires(!Model::has_memory) void run(const X& x, Y&& y, const Mask& mask = {}) {
+    constexpr bool integer_ids = static_call_check<X, Y>::integer_ids;
+    static_assert(integer_ids, "a tokens<...> model reads integer token ids");
+    using problem = typename static_call_check<X, Y>::problem;
+    static_assert(problem::rule_holds);
+    // After either error, nothing that reads the call is compiled (no second error).
+    if constexpr (static_call_check<X, Y>::passes) run_call<Arch>(x, std::forward<Y>(y), mask);
+  }
+
+ private:
+  /// A call whose static extents passed: its layout, then run_checked.
+  template <class Arch, class X, class Y, class Mask>
+  void run_call(const X& x, Y&& y, const Mask& mask) {
     const masks::none no_memory_mask;
     if constexpr (input_type::is_sequence_first) {
       static_assert(Model::body::keeps_sequence_shape,
@@ -113,6 +194,7 @@ class runner {
     }
   }
 
+ public:
   /// y = model(x, memory) for a model with a memory input (a decoder): memory is (batch,
   /// memory seq, memory width); `memory_mask` is applied by every cross-attention layer.
   template <class Arch = simd::best_available, class X, class M, class Y, class Mask = masks::none,
@@ -121,12 +203,21 @@ class runner {
            !masks::is_mask_v<std::remove_cvref_t<Y>>) void run(const X& x, const M& memory_in,
                                                                Y&& y, const Mask& mask = {},
                                                                const MemoryMask& memory_mask = {}) {
+    constexpr bool integer_ids = static_call_check<X, Y, M>::integer_ids;
+    static_assert(integer_ids, "a tokens<...> model reads integer token ids");
+    using problem = typename static_call_check<X, Y, M>::problem;
+    static_assert(problem::rule_holds);
+    if constexpr (static_call_check<X, Y, M>::passes)
+      run_call<Arch>(x, memory_in, std::forward<Y>(y), mask, memory_mask);
+  }
+
+ private:
+  /// The same with a memory input: its run-time checks, its layout, then run_checked.
+  template <class Arch, class X, class M, class Y, class Mask, class MemoryMask>
+  void run_call(const X& x, const M& memory_in, Y&& y, const Mask& mask,
+                const MemoryMask& memory_mask) {
     using namespace diagnostics;
     const auto memory = as_view<3>(memory_in);
-    constexpr auto ms = decltype(memory)::static_extents;
-    static_assert(
-        require<extents_may_agree(ms[2], memory_type::width),
-                input_width_does_not_match<memory_name, ms[2], memory_type::width>>::rule_holds);
     check<input_width_does_not_match>(memory.extent(2) == memory_type::width, "model", "memory",
                                       memory.extent(2), memory_type::width);
     if (memory_type::seq != dynamic)
@@ -144,6 +235,7 @@ class runner {
     }
   }
 
+ public:
   /// A model with a memory input (a decoder) called without it: one error that says so, not
   /// the list of run's overloads. The arguments are taken as any_argument, so that the error's
   /// context names the model, not the argument types.
@@ -158,7 +250,12 @@ class runner {
   template <class X, class Y, class Mask = masks::none>
   requires(!Model::has_memory && !masks::is_mask_v<std::remove_cvref_t<Y>>) void operator()(
       const X& x, Y&& y, const Mask& mask = {}) {
-    run(x, std::forward<Y>(y), mask);
+    constexpr bool integer_ids = static_call_check<X, Y>::integer_ids;
+    static_assert(integer_ids, "a tokens<...> model reads integer token ids");
+    using problem = typename static_call_check<X, Y>::problem;
+    static_assert(problem::rule_holds);
+    if constexpr (static_call_check<X, Y>::passes)
+      run_call<simd::best_available>(x, std::forward<Y>(y), mask);
   }
 
   /// The same as run(x, memory, y, mask, memory_mask).
@@ -166,7 +263,12 @@ class runner {
   requires(Model::has_memory && !masks::is_mask_v<std::remove_cvref_t<Y>>) void operator()(
       const X& x, const M& memory, Y&& y, const Mask& mask = {},
       const MemoryMask& memory_mask = {}) {
-    run(x, memory, std::forward<Y>(y), mask, memory_mask);
+    constexpr bool integer_ids = static_call_check<X, Y, M>::integer_ids;
+    static_assert(integer_ids, "a tokens<...> model reads integer token ids");
+    using problem = typename static_call_check<X, Y, M>::problem;
+    static_assert(problem::rule_holds);
+    if constexpr (static_call_check<X, Y, M>::passes)
+      run_call<simd::best_available>(x, memory, std::forward<Y>(y), mask, memory_mask);
   }
 
   /// The value-returning form: allocates exactly its result, shaped as Model::output_shape
@@ -174,13 +276,17 @@ class runner {
   template <class Arch = simd::best_available, class X, class Mask = masks::none>
   requires(!Model::has_memory && masks::is_mask_v<Mask>) xt::xtensor<float, Model::output_rank>
   operator()(const X& x_in, const Mask& mask = {}) {
+    constexpr bool integer_ids = static_call_check<X>::integer_ids;
+    static_assert(integer_ids, "a tokens<...> model reads integer token ids");
+    using problem = typename static_call_check<X>::problem;
+    static_assert(problem::rule_holds);
     const auto x = as_view<Model::input_shape.size()>(x_in);
     const auto shape = output_shape_for(x.extent(0), x.extent(1));
     std::array<std::size_t, Model::output_rank> extents{};
     for (std::size_t a = 0; a < extents.size(); ++a)
       extents[a] = static_cast<std::size_t>(std::max<extent_t>(shape[a], 0));
     xt::xtensor<float, Model::output_rank> y(extents);
-    run<Arch>(x, y, mask);
+    if constexpr (static_call_check<X>::passes) run_call<Arch>(x, y, mask);
     return y;
   }
 
