@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -379,11 +380,14 @@ TEST_CASE("expression inputs: xtensor containers through node(), and the per-cal
     g.require_close();
   }
   SECTION("values read in place, heads in place, and an output written over the values") {
-    // Contiguous values of width 16 are read where they are; the same values with heads in
-    // place (rows 32 apart) are copied for the kernel; an output over the values makes the
-    // kernel copy them first. The arithmetic is the same: so are the bits.
+    // Contiguous values of width 16 on cache lines are read where they are; the same values
+    // one float off the line, and with heads in place (rows 32 apart), are copied for the
+    // kernel; an output over the values makes the kernel copy them first. The arithmetic is
+    // the same: so are the bits.
     const tfm::extent_t B = 2, H = 2, L = 70, D = 16;
-    std::vector<float> q(std::size_t(B * H * L * D)), k(q.size()), v(q.size());
+    std::vector<float> q(std::size_t(B * H * L * D)), k(q.size());
+    tfm::aligned_buffer<float> v_storage(q.size() + 16);  // 64-byte aligned
+    const std::span<float> v(v_storage.data(), q.size());
     for (std::size_t i = 0; i < q.size(); ++i) {
       q[i] = 0.25f * std::sin(0.37f * float(i));
       k[i] = std::cos(0.11f * float(i));
@@ -410,13 +414,21 @@ TEST_CASE("expression inputs: xtensor containers through node(), and the per-cal
                      v_rows.data(), {B, L, H * D})),
              ws);
     REQUIRE(copied == in_place);
-    std::vector<float> over_values = v;
+    std::copy_backward(v.begin(), v.end(), v_storage.data() + q.size() + 1);  // off the line
+    std::vector<float> off_line(q.size());
+    evaluate(out4(off_line.data(), {B, H, L, D}),
+             softmax(Q * transpose(K) + tfm::masks::causal{}) *
+                 view4(v_storage.data() + 1, {B, H, L, D}),
+             ws);
+    REQUIRE(off_line == in_place);
+    tfm::aligned_buffer<float> over_values(q.size());  // on cache lines, as read in place
+    std::copy_n(v_storage.data() + 1, q.size(), over_values.data());
     const out4 O(over_values.data(), {B, H, L, D});
     evaluate(
         O,
         softmax(Q * transpose(K) + tfm::masks::causal{}) * view4(over_values.data(), {B, H, L, D}),
         ws);
-    REQUIRE(over_values == in_place);
+    REQUIRE(std::equal(in_place.begin(), in_place.end(), over_values.data()));
   }
   using dynamic4 = tfm::tensor_view<const float, dynamic, dynamic, dynamic, dynamic>;
   using dynamic3 = tfm::tensor_view<const float, dynamic, dynamic, dynamic>;
