@@ -6,7 +6,8 @@
 // grouped-query heads with rotary embedding, against PyTorch rotating, repeating keys and values,
 // and masking. At 1 and 2 threads; prints a table and writes JSON (--json FILE); --quick for a
 // smoke run; --only shapes|grouped|lengths runs one section (lengths: the sliding window from
-// S = 1024 to 32768, and 16 documents in 8192).
+// S = 1024 to 32768, and 16 documents in 8192); --no-torch leaves PyTorch out (and the grouped
+// section, which is a comparison with it).
 //
 // Pairs: "visible" are the (query, key) pairs the mask lets through; "computed" are the pairs of
 // the (4-row micro-tile, 64-key tile) tiles the classification does not skip, which the kernel
@@ -47,6 +48,10 @@ namespace {
 // timed in the same alternating blocks when its harness runs (--ort, --ort-harness,
 // --ort-models).
 bench::onnxruntime* ort = nullptr;
+
+// --no-torch: ours against the plain causal kernel only (PyTorch's materialised masks take
+// seconds per call where its CPU build is slow).
+bool skip_torch = false;
 
 constexpr operand<"window", std::int32_t> window;
 constexpr operand<"doc", std::int32_t, tfm::dynamic, tfm::dynamic> doc;
@@ -206,6 +211,7 @@ void run_variant(nlohmann::json& records, const std::string& name, const std::st
                  problem& p, Ours&& ours, const Functions& functions,
                  const std::function<bool(long, long, long)>& visible,
                  const std::function<torch::Tensor()>& make_bias, bool time_torch) {
+  time_torch = time_torch && !skip_torch;
   tfm::workspace* ws_used = nullptr;
   tfm::workspace ws1(1), ws2(2);
   auto ours_call = [&] { ours(*ws_used); };
@@ -472,12 +478,15 @@ int main(int argc, char** argv) {
   std::string only;
   for (int i = 1; i + 1 < argc; ++i)
     if (std::string(argv[i]) == "--only") only = argv[i + 1];
+  for (int i = 1; i < argc; ++i)
+    if (std::string(argv[i]) == "--no-torch") skip_torch = true;
   const auto section = [&](const char* name) { return only.empty() || only == name; };
   if (section("shapes")) {
     bench_shape(records, 1, 4096, 512, 8, true);
     bench_shape(records, 8, 1024, 768, 12, true);
   }
-  if (section("grouped")) {
+  if (section("grouped") && skip_torch) std::printf("grouped: skipped (--no-torch)\n");
+  if (section("grouped") && !skip_torch) {
     bench_grouped_rotary(records, 1, 4096, 8, 2, 64);
     bench_grouped_rotary(records, 8, 1024, 12, 4, 64);
   }
