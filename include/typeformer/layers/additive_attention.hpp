@@ -71,6 +71,9 @@ struct additive_attention
   static_assert(diagnostics::require<
                 (dim > 0), diagnostics::d_model_must_be_positive<name_type, dim, 0>>::rule_holds);
   static constexpr extent_t parameter_count = scaled ? dim : 0;
+  /// The widths the call rules check (layers/attention_shape_rules.hpp).
+  static constexpr detail::declared_widths widths{
+      .query = dim, .key = dim, .query_is_key_width = true};
 
   struct parameters {
     std::vector<float> scale;  // (dim,), empty without use_scale
@@ -99,9 +102,7 @@ struct additive_attention
       throw weight_error(detail::concat(kind, " \"", name,
                                         "\": the parameters do not fit this layer's dimensions"));
     using isa = simd::resolve_arch<Arch>;
-    detail::run_unprojected_attention<additive_attention, Arch,
-                                      detail::declared_widths{
-                                          .query = dim, .key = dim, .query_is_key_width = true}>(
+    detail::run_unprojected_attention<additive_attention, Arch, widths>(
         query, value, key, std::forward<Y>(y), ws, mask, query_mask,
         [](const detail::unprojected_call&) { return std::size_t(0); },
         [&p](const detail::unprojected_call& c, float*) {
@@ -127,6 +128,8 @@ struct bahdanau_attention
   static constexpr extent_t units = Units;
   static constexpr extent_t query_width = extent_of_v<dims::d_model, 0, Options...>;
   static constexpr extent_t key_width = extent_of_v<dims::key_features, query_width, Options...>;
+  /// The widths the call rules check (layers/attention_shape_rules.hpp).
+  static constexpr detail::declared_widths widths{.query = query_width, .key = key_width};
   static constexpr fully_masked_rows masked_rows_policy =
       option_value<option_kinds::on_fully_masked_rows, Options...>(fully_masked_rows::zeros);
   static_assert(diagnostics::require<
@@ -188,8 +191,7 @@ struct bahdanau_attention
                       workspace& ws, const Mask& mask = {}, const QueryMask& query_mask = {}) {
     using isa = simd::resolve_arch<Arch>;
     constexpr auto u = static_cast<std::size_t>(units);
-    detail::run_unprojected_attention<
-        bahdanau_attention, Arch, detail::declared_widths{.query = query_width, .key = key_width}>(
+    detail::run_unprojected_attention<bahdanau_attention, Arch, widths>(
         query, value, key, std::forward<Y>(y), ws, mask, query_mask,
         [](const detail::unprojected_call& c) {
           return (c.batch * c.query_len + c.batch * c.key_len) * u;

@@ -51,6 +51,8 @@ struct dot_attention : detail::unprojected_attention_calls<dot_attention<Name, O
   static constexpr fully_masked_rows masked_rows_policy =
       option_value<option_kinds::on_fully_masked_rows, Options...>(fully_masked_rows::zeros);
   static constexpr extent_t parameter_count = (scaled ? 1 : 0) + (concat ? 1 : 0);
+  /// The widths the call rules check (layers/attention_shape_rules.hpp).
+  static constexpr detail::declared_widths widths{.query_is_key_width = true};
 
   struct parameters {
     float scale = 1.0f;
@@ -83,8 +85,7 @@ struct dot_attention : detail::unprojected_attention_calls<dot_attention<Name, O
                       Y&& y_in, workspace& ws, const Mask& mask = {},
                       const QueryMask& query_mask = {}) {
     using isa = simd::resolve_arch<Arch>;
-    detail::run_unprojected_attention<dot_attention, Arch,
-                                      detail::declared_widths{.query_is_key_width = true}>(
+    detail::run_unprojected_attention<dot_attention, Arch, widths>(
         query_in, value_in, key_in, std::forward<Y>(y_in), ws, mask, query_mask,
         [](const detail::unprojected_call&) { return std::size_t(0); },
         [&p](const detail::unprojected_call& c, float*) {

@@ -143,6 +143,9 @@ struct relative_dot_attention
   static constexpr extent_t value_depth = extent_of_v<dims::value_features, depth, Options...>;
   static constexpr bool with_values = option_value<option_kinds::relative_values, Options...>(true);
   static constexpr fully_masked_rows masked_rows_policy = fully_masked_rows::zeros;
+  /// The widths the call rules check (layers/attention_shape_rules.hpp).
+  static constexpr detail::declared_widths widths{
+      .query = depth, .key = depth, .value = value_depth, .query_is_key_width = true};
   static_assert(
       diagnostics::require<(depth > 0),
                            diagnostics::d_model_must_be_positive<name_type, depth, 0>>::rule_holds);
@@ -175,10 +178,7 @@ struct relative_dot_attention
                       Y&& y_in, workspace& ws, const Mask& mask = {},
                       const QueryMask& query_mask = {}) {
     tables::check_fits(p, kind, name);
-    detail::run_unprojected_attention<
-        relative_dot_attention, Arch,
-        detail::declared_widths{
-            .query = depth, .key = depth, .value = value_depth, .query_is_key_width = true}>(
+    detail::run_unprojected_attention<relative_dot_attention, Arch, widths>(
         query_in, value_in, key_in, std::forward<Y>(y_in), ws, mask, query_mask,
         [](const detail::unprojected_call&) { return std::size_t(0); },
         [](const detail::unprojected_call&, float*) {

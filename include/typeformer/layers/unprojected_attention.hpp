@@ -170,9 +170,19 @@ void as_one_row(const Q& query_in, Y&& context_in, F&& run) {
   run(q3, c3);
 }
 
+/// The first call rule of Layer that the static extents of query Q, key K, value V and output
+/// Y break, or `passed`.
+template <class Layer, class Q, class K, class V, class Y, class Mask, class QueryMask>
+using unprojected_call_problem = attention_shape_problem<
+    typename Layer::name_type, Layer::widths, decltype(as_view<3>(std::declval<const Q&>())),
+    decltype(as_view<3>(std::declval<const K&>())), decltype(as_view<3>(std::declval<const V&>())),
+    decltype(as_view<3>(std::declval<Y>())), Mask, QueryMask>;
+
 /// The call forms each of these layers offers besides its own forward(p, query, value, key, y,
 /// ws, mask, query_mask): key = value, and one query per sequence (a decoder step). A layer
-/// derives from this and says `using calls::forward; using calls::attend_one;`.
+/// derives from this and says `using calls::forward; using calls::attend_one;`. Each asserts
+/// the call rules itself, so that a broken one is reported one note deep, and then calls
+/// nothing.
 template <class Layer>
 struct unprojected_attention_calls {
   /// y = attention(query, value, key = value).
@@ -180,7 +190,11 @@ struct unprojected_attention_calls {
             class Mask = masks::none, class QueryMask = masks::all_queries>
   static void forward(const Parameters& p, const Q& query, const V& value, Y&& y, workspace& ws,
                       const Mask& mask = {}, const QueryMask& query_mask = {}) {
-    Layer::template forward<Arch>(p, query, value, value, std::forward<Y>(y), ws, mask, query_mask);
+    using problem = unprojected_call_problem<Layer, Q, V, V, Y, Mask, QueryMask>;
+    static_assert(problem::rule_holds);
+    if constexpr (std::is_same_v<problem, diagnostics::passed>)
+      Layer::template forward<Arch>(p, query, value, value, std::forward<Y>(y), ws, mask,
+                                    query_mask);
   }
 
   /// One query per sequence: query (batch, query width) → context (batch, value width).
@@ -188,9 +202,17 @@ struct unprojected_attention_calls {
             class Mask = masks::none>
   static void attend_one(const Parameters& p, const Q& query, const V& value, const K& key,
                          Y&& context, workspace& ws, const Mask& mask = {}) {
-    as_one_row(query, std::forward<Y>(context), [&](const auto& q, const auto& c) {
-      Layer::template forward<Arch>(p, q, value, key, c, ws, mask, masks::all_queries{});
-    });
+    // The rows as as_one_row passes them: one-row sequences with the same static extents.
+    constexpr auto qs = decltype(as_view<2>(std::declval<const Q&>()))::static_extents;
+    constexpr auto cs = decltype(as_view<2>(std::declval<Y>()))::static_extents;
+    using problem =
+        unprojected_call_problem<Layer, tensor_view<const float, qs[0], 1, qs[1]>, K, V,
+                                 tensor_view<float, cs[0], 1, cs[1]>, Mask, masks::all_queries>;
+    static_assert(problem::rule_holds);
+    if constexpr (std::is_same_v<problem, diagnostics::passed>)
+      as_one_row(query, std::forward<Y>(context), [&](const auto& q, const auto& c) {
+        Layer::template forward<Arch>(p, q, value, key, c, ws, mask, masks::all_queries{});
+      });
   }
 };
 

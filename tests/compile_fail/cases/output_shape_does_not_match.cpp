@@ -5,7 +5,7 @@
 // forbid: xtensor
 // forbid: xsimd
 // forbid: hana
-// max-lines: 15
+// max-lines: 9
 #include <typeformer/layers/dot_attention.hpp>
 
 namespace tfm = typeformer;
