@@ -102,7 +102,7 @@ struct additive_attention
       throw weight_error(detail::concat(kind, " \"", name,
                                         "\": the parameters do not fit this layer's dimensions"));
     using isa = simd::resolve_arch<Arch>;
-    detail::run_unprojected_attention<additive_attention, Arch, widths>(
+    detail::run_unprojected_attention<additive_attention, Arch>(
         query, value, key, std::forward<Y>(y), ws, mask, query_mask,
         [](const detail::unprojected_call&) { return std::size_t(0); },
         [&p](const detail::unprojected_call& c, float*) {
@@ -191,7 +191,7 @@ struct bahdanau_attention
                       workspace& ws, const Mask& mask = {}, const QueryMask& query_mask = {}) {
     using isa = simd::resolve_arch<Arch>;
     constexpr auto u = static_cast<std::size_t>(units);
-    detail::run_unprojected_attention<bahdanau_attention, Arch, widths>(
+    detail::run_unprojected_attention<bahdanau_attention, Arch>(
         query, value, key, std::forward<Y>(y), ws, mask, query_mask,
         [](const detail::unprojected_call& c) {
           return (c.batch * c.query_len + c.batch * c.key_len) * u;

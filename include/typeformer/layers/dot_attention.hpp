@@ -85,7 +85,7 @@ struct dot_attention : detail::unprojected_attention_calls<dot_attention<Name, O
                       Y&& y_in, workspace& ws, const Mask& mask = {},
                       const QueryMask& query_mask = {}) {
     using isa = simd::resolve_arch<Arch>;
-    detail::run_unprojected_attention<dot_attention, Arch, widths>(
+    detail::run_unprojected_attention<dot_attention, Arch>(
         query_in, value_in, key_in, std::forward<Y>(y_in), ws, mask, query_mask,
         [](const detail::unprojected_call&) { return std::size_t(0); },
         [&p](const detail::unprojected_call& c, float*) {

@@ -178,7 +178,7 @@ struct relative_dot_attention
                       Y&& y_in, workspace& ws, const Mask& mask = {},
                       const QueryMask& query_mask = {}) {
     tables::check_fits(p, kind, name);
-    detail::run_unprojected_attention<relative_dot_attention, Arch, widths>(
+    detail::run_unprojected_attention<relative_dot_attention, Arch>(
         query_in, value_in, key_in, std::forward<Y>(y_in), ws, mask, query_mask,
         [](const detail::unprojected_call&) { return std::size_t(0); },
         [](const detail::unprojected_call&, float*) {

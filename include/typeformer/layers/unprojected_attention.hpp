@@ -56,14 +56,22 @@ constexpr std::size_t score_row_floats(std::size_t key_len) noexcept {
 /// The row kernel of kernels/row_attention.hpp (a layer that passes no fused kernel).
 struct plain_rows {};
 
-/// Checks the shapes (static extents at compile time, against the widths W the layer declares),
+/// The first call rule of Layer that the static extents of query Q, key K, value V and output
+/// Y break, or `passed`.
+template <class Layer, class Q, class K, class V, class Y, class Mask, class QueryMask>
+using unprojected_call_problem = attention_shape_problem<
+    typename Layer::name_type, Layer::widths, decltype(as_view<3>(std::declval<const Q&>())),
+    decltype(as_view<3>(std::declval<const K&>())), decltype(as_view<3>(std::declval<const V&>())),
+    decltype(as_view<3>(std::declval<Y&>())), Mask, QueryMask>;
+
+/// Checks the shapes (static extents at compile time, against the widths the layer declares),
 /// lowers the masks and runs the row kernel. `prepare(call, extra)` gets `extra_floats(call)`
 /// floats of scratch (for projections computed once per call) and returns
 /// score_row(b, i, scores).
 /// `fused(call, v, y, mask_spec, query_keep, ws)`, if given, runs the call instead (the tiled
 /// kernel: the relative layer); query_keep (batch, Tq) is the query mask or null.
-template <class Layer, class Arch, declared_widths W, class Q, class V, class K, class Y,
-          class Mask, class QueryMask, class ExtraFloats, class Prepare, class Fused = plain_rows>
+template <class Layer, class Arch, class Q, class V, class K, class Y, class Mask, class QueryMask,
+          class ExtraFloats, class Prepare, class Fused = plain_rows>
 void run_unprojected_attention(const Q& query_in, const V& value_in, const K& key_in, Y&& y_in,
                                workspace& ws, const Mask& mask, const QueryMask& query_mask,
                                ExtraFloats&& extra_floats, Prepare&& prepare, Fused&& fused = {}) {
@@ -73,9 +81,9 @@ void run_unprojected_attention(const Q& query_in, const V& value_in, const K& ke
   const auto v = as_view<3>(value_in);
   const auto k = as_view<3>(key_in);
   const auto y = as_view<3>(y_in);
-  using problem = attention_shape_problem<typename Layer::name_type, W, decltype(q), decltype(k),
-                                          decltype(v), decltype(y), Mask, QueryMask>;
+  using problem = unprojected_call_problem<Layer, Q, K, V, Y, Mask, QueryMask>;
   static_assert(problem::rule_holds);
+  constexpr declared_widths W = Layer::widths;
   if constexpr (W.query != dynamic)
     check<query_features_do_not_match_d_model>(q.extent(2) == W.query, kind, name, q.extent(2),
                                                W.query);
@@ -169,14 +177,6 @@ void as_one_row(const Q& query_in, Y&& context_in, F&& run) {
                                                       "context", c.extent(0), q.extent(0));
   run(q3, c3);
 }
-
-/// The first call rule of Layer that the static extents of query Q, key K, value V and output
-/// Y break, or `passed`.
-template <class Layer, class Q, class K, class V, class Y, class Mask, class QueryMask>
-using unprojected_call_problem = attention_shape_problem<
-    typename Layer::name_type, Layer::widths, decltype(as_view<3>(std::declval<const Q&>())),
-    decltype(as_view<3>(std::declval<const K&>())), decltype(as_view<3>(std::declval<const V&>())),
-    decltype(as_view<3>(std::declval<Y>())), Mask, QueryMask>;
 
 /// The call forms each of these layers offers besides its own forward(p, query, value, key, y,
 /// ws, mask, query_mask): key = value, and one query per sequence (a decoder step). A layer

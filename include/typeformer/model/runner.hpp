@@ -99,8 +99,8 @@ class runner {
   /// given): integer ids for a tokens<...> model, then the input's rules, the memory's width,
   /// the output's; `problem` is the first broken rule, or `passed`. Asserted in the function
   /// the user calls, so that its error has one note of context rather than the runner's call
-  /// chain. A (seq, batch, width) model's input and output extents are checked after its
-  /// transposition, in run_checked.
+  /// chain. A (seq, batch, width) model's input and output extents are checked at run time,
+  /// after its transposition, in run_checked.
   template <class X, class Y = void, class M = void>
   struct static_call_check {
     using input_view = decltype(as_view<Model::input_shape.size()>(std::declval<const X&>()));
@@ -463,35 +463,12 @@ class runner {
     constexpr std::size_t rank = Model::output_rank;
     const auto x = as_view<3>(x_in);
     const auto y = as_view<rank>(y_in);
-    constexpr auto xs = decltype(x)::static_extents;
-    constexpr auto ys = decltype(y)::static_extents;
+    // The static extents were checked where the user called (static_call_check); here the
+    // run-time ones.
     constexpr std::array<extent_t, 3> in = {input_type::batch, input_type::seq,
                                             Model::body_input_width};
-    constexpr auto out = Model::output_shape;
-    // The first axis after the batch whose static extent differs from the model's output.
-    constexpr std::size_t bad_axis = [&] {
-      for (std::size_t a = 1; a < rank; ++a)
-        if (!extents_may_agree(ys[a], out[a])) return a;
-      return rank;
-    }();
-    constexpr std::size_t shown = bad_axis == rank ? rank - 1 : bad_axis;
     static_assert(std::is_same_v<typename decltype(y)::value_type, float>,
                   "the output must be writable floats");
-    static_assert(require<extents_may_agree(xs[0], in[0]),
-                          input_batch_does_not_match<input_name, xs[0], in[0]>>::rule_holds);
-    static_assert(require<extents_may_agree(xs[1], in[1]),
-                          input_length_does_not_match<input_name, xs[1], in[1]>>::rule_holds);
-    static_assert(require<extents_may_agree(xs[2], in[2]),
-                          input_width_does_not_match<input_name, xs[2], in[2]>>::rule_holds);
-    // The output is checked against the input's shape: after an input error, not at all (an
-    // output sized like the wrong input would be a second error for one mistake).
-    constexpr bool input_agrees = extents_may_agree(xs[0], in[0]) &&
-                                  extents_may_agree(xs[1], in[1]) &&
-                                  extents_may_agree(xs[2], in[2]);
-    constexpr bool output_agrees = !input_agrees || bad_axis == rank;
-    static_assert(
-        require<output_agrees,
-                output_shape_does_not_match<input_name, ys[shown], out[shown]>>::rule_holds);
     if (in[0] != dynamic)
       check<input_batch_does_not_match>(x.extent(0) == in[0], "model", "input", x.extent(0), in[0]);
     if (in[1] != dynamic)
