@@ -48,6 +48,7 @@
 #include <typeformer/core/text.hpp>
 #include <typeformer/io/dtype.hpp>
 #include <typeformer/io/half.hpp>
+#include <typeformer/io/json_sax.hpp>
 #include <typeformer/io/quoted_text.hpp>
 #include <typeformer/io/regular_file.hpp>
 
@@ -587,9 +588,7 @@ class safetensors_file {
                           " of the header"));
 
     detail::header_handler handler;
-    const bool parsed = nlohmann::json::sax_parse(header.begin(), header.end(), &handler,
-                                                  nlohmann::json::input_format_t::json,
-                                                  /*strict=*/true, /*ignore_comments=*/false);
+    const bool parsed = detail::sax_parse_json(header, &handler);
     if (!parsed || !handler.complete())
       fail(handler.error.empty() ? "header is not valid JSON" : handler.error);
     metadata_ = std::move(handler.metadata);

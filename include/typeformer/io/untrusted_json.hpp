@@ -16,6 +16,7 @@
 #include <typeformer/core/errors.hpp>
 #include <typeformer/core/text.hpp>
 #include <typeformer/io/json_depth.hpp>
+#include <typeformer/io/json_sax.hpp>
 #include <typeformer/io/quoted_text.hpp>
 
 namespace typeformer::io::detail {
@@ -94,8 +95,7 @@ json parse_untrusted_json(std::string_view text, const json_limits& limits,
                               std::to_string(*at)));
   json_bounds_check check(limits.max_values);
   try {
-    (void)json::sax_parse(text, &check, json::input_format_t::json, /*strict=*/true,
-                          /*ignore_comments=*/false);
+    (void)sax_parse_json<json>(text, &check);
     if (check.too_many)
       throw format_error(concat(where, subject, " holds more than ",
                                 std::to_string(limits.max_values), " JSON values (the limit)"));
