@@ -158,10 +158,13 @@ TEST_CASE("nn.MultiheadAttention's attn_mask and key_padding_mask as PyTorch tak
   check_attn_mask<float, 2>(g, "attn_float_2d");
   check_attn_mask<float, 3>(g, "attn_float_3d");
 
+  // A mask takes the container itself (an xarray here: its rank is checked at the call) or
+  // as_view of it.
   const auto pad_bool = g.bools(padding("padding_bool"));
+  check_mha(g, "padding_bool", pytorch_key_padding{pad_bool});
   check_mha(g, "padding_bool", pytorch_key_padding{as_view<2>(pad_bool)});
   const auto pad_float = g.floats(padding("padding_float"));
-  check_mha(g, "padding_float", pytorch_key_padding{as_view<2>(pad_float)});
+  check_mha(g, "padding_float", pytorch_key_padding{pad_float});
 
   // Both at once, as nn.MultiheadAttention merges them: bool masks hide, float ones add.
   const auto both_attn = g.bools(attn("attn_bool_and_padding_bool")),
@@ -169,6 +172,11 @@ TEST_CASE("nn.MultiheadAttention's attn_mask and key_padding_mask as PyTorch tak
   check_mha(g, "attn_bool_and_padding_bool",
             tfm::masks::all(pytorch_attn_mask{as_view<2>(both_attn)},
                             pytorch_key_padding{as_view<2>(both_pad)}));
+  // An attn_mask's rank (2 or 3) comes from the container's type: an xtensor, not an xarray.
+  const xt::xtensor<bool, 2> both_attn_2d = both_attn;
+  const xt::xtensor<bool, 2> both_pad_2d = both_pad;
+  check_mha(g, "attn_bool_and_padding_bool",
+            tfm::masks::all(pytorch_attn_mask{both_attn_2d}, pytorch_key_padding{both_pad_2d}));
   const auto mixed_attn = g.floats(attn("attn_float_and_padding_bool"));
   const auto mixed_pad = g.bools(padding("attn_float_and_padding_bool"));
   check_mha(g, "attn_float_and_padding_bool",

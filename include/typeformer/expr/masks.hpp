@@ -152,6 +152,31 @@ inline void check_mask_extent(bool holds_batch, bool holds_query, bool holds_key
   diagnostics::check<diagnostics::mask_key_length_does_not_match>(holds_key, e.kind, e.name, lk,
                                                                   e.key_len);
 }
+using typeformer::detail::container_of_rank;
+
+/// The element and extents of the view as_view<Rank> makes of a container C (an lvalue): what
+/// the deduction guides below give a mask built from the container itself
+/// (`masks::pytorch_key_padding{padding}` for an xt::xtensor<bool, 2>). Empty where C's type
+/// fixes another rank, so that a guide for another rank drops out (clang 14 substitutes into a
+/// guide's result before it checks the guide's constraints).
+template <class C, std::size_t Rank, class = void>
+struct container_parts {};
+template <class View>
+struct view_parts;
+template <class T, extent_t... E>
+struct view_parts<tensor_view<T, E...>> {
+  using element = std::remove_const_t<T>;
+  static constexpr std::array<extent_t, sizeof...(E)> extent{E...};
+};
+template <class C, std::size_t Rank>
+struct container_parts<C, Rank, std::enable_if_t<container_of_rank<C, Rank>>>
+    : view_parts<decltype(view_traits<std::remove_cv_t<C>>::template view<Rank>(
+          std::declval<C&>()))> {};
+/// A container whose type fixes its rank at Rank (an xarray's rank is not in its type: pass
+/// as_view<Rank> of it).
+template <class C, std::size_t Rank>
+concept container_of_static_rank = container_of_rank<C, Rank> && static_rank_of<std::remove_cv_t<C>>
+== Rank;
 }  // namespace detail
 
 /// (batch, Lq) with 1 = the query row attends: a row with 0 sees no key, so it is a fully
@@ -170,6 +195,9 @@ struct attending_queries {
     m.attending_queries_batch = e.query_len;
   }
 };
+template <detail::container_of_rank<2> C>
+attending_queries(C&) -> attending_queries<detail::container_parts<C, 2>::extent[0],
+                                           detail::container_parts<C, 2>::extent[1]>;
 
 /// (batch, Lq, Lk) with 1 = attend: Keras `attention_mask`.
 template <extent_t B = dynamic, extent_t Lq = dynamic, extent_t Lk = dynamic>
@@ -185,6 +213,9 @@ struct keep {
                                    {.batch = e.query_len * e.key_len, .query = e.key_len}});
   }
 };
+template <detail::container_of_rank<3> C>
+keep(C&) -> keep<detail::container_parts<C, 3>::extent[0], detail::container_parts<C, 3>::extent[1],
+                 detail::container_parts<C, 3>::extent[2]>;
 
 /// (batch, Lk) with 1 = attend: Keras `value_mask`, or a padding mask in Keras polarity.
 template <extent_t B = dynamic, extent_t Lk = dynamic>
@@ -198,6 +229,9 @@ struct keep_keys {
     m.add(kernels::visibility_part{mask.data(), {.batch = e.key_len}});
   }
 };
+template <detail::container_of_rank<2> C>
+keep_keys(C&) -> keep_keys<detail::container_parts<C, 2>::extent[0],
+                           detail::container_parts<C, 2>::extent[1]>;
 
 /// PyTorch's `key_padding_mask` (nn.MultiheadAttention, the transformer layers'
 /// `*_key_padding_mask`), (batch, Lk): bool or uint8 with nonzero = padding (the opposite of
@@ -219,6 +253,10 @@ struct pytorch_key_padding {
 };
 template <class T, extent_t B, extent_t Lk>
 pytorch_key_padding(tensor_view<T, B, Lk>) -> pytorch_key_padding<B, Lk, std::remove_const_t<T>>;
+template <detail::container_of_rank<2> C>
+pytorch_key_padding(C&) -> pytorch_key_padding<detail::container_parts<C, 2>::extent[0],
+                                               detail::container_parts<C, 2>::extent[1],
+                                               typename detail::container_parts<C, 2>::element>;
 
 /// PyTorch's `attn_mask` as nn.MultiheadAttention takes it (also the transformer layers'
 /// `src_mask`, `tgt_mask` and `memory_mask`): (Lq, Lk), the same for every batch entry and head, or
@@ -256,6 +294,14 @@ struct pytorch_attn_mask {
 };
 template <class T, extent_t... E>
 pytorch_attn_mask(tensor_view<T, E...>) -> pytorch_attn_mask<std::remove_const_t<T>, E...>;
+template <detail::container_of_static_rank<2> C>
+pytorch_attn_mask(C&) -> pytorch_attn_mask<typename detail::container_parts<C, 2>::element,
+                                           detail::container_parts<C, 2>::extent[0],
+                                           detail::container_parts<C, 2>::extent[1]>;
+template <detail::container_of_static_rank<3> C>
+pytorch_attn_mask(C&) -> pytorch_attn_mask<
+    typename detail::container_parts<C, 3>::element, detail::container_parts<C, 3>::extent[0],
+    detail::container_parts<C, 3>::extent[1], detail::container_parts<C, 3>::extent[2]>;
 
 /// PyTorch's `attn_mask` as scaled_dot_product_attention takes it: any shape that broadcasts to
 /// (batch, heads, Lq, Lk) — (Lq, Lk), (batch, 1, Lq, Lk), (batch, 1, 1, Lk), … — aligned from the
@@ -308,6 +354,22 @@ struct pytorch_sdpa_mask {
 };
 template <class T, extent_t... E>
 pytorch_sdpa_mask(tensor_view<T, E...>) -> pytorch_sdpa_mask<std::remove_const_t<T>, E...>;
+template <detail::container_of_static_rank<1> C>
+pytorch_sdpa_mask(C&) -> pytorch_sdpa_mask<typename detail::container_parts<C, 1>::element,
+                                           detail::container_parts<C, 1>::extent[0]>;
+template <detail::container_of_static_rank<2> C>
+pytorch_sdpa_mask(C&) -> pytorch_sdpa_mask<typename detail::container_parts<C, 2>::element,
+                                           detail::container_parts<C, 2>::extent[0],
+                                           detail::container_parts<C, 2>::extent[1]>;
+template <detail::container_of_static_rank<3> C>
+pytorch_sdpa_mask(C&) -> pytorch_sdpa_mask<
+    typename detail::container_parts<C, 3>::element, detail::container_parts<C, 3>::extent[0],
+    detail::container_parts<C, 3>::extent[1], detail::container_parts<C, 3>::extent[2]>;
+template <detail::container_of_static_rank<4> C>
+pytorch_sdpa_mask(C&) -> pytorch_sdpa_mask<
+    typename detail::container_parts<C, 4>::element, detail::container_parts<C, 4>::extent[0],
+    detail::container_parts<C, 4>::extent[1], detail::container_parts<C, 4>::extent[2],
+    detail::container_parts<C, 4>::extent[3]>;
 
 /// (Lq, Lk) float added to every head's scaled scores; -inf hides a key. PyTorch's float
 /// `attn_mask`, relative-position or ALiBi-style biases.
@@ -322,6 +384,9 @@ struct additive {
     m.add(kernels::bias_part{bias.data(), {.query = e.key_len}});
   }
 };
+template <detail::container_of_rank<2> C>
+additive(C&)
+    -> additive<detail::container_parts<C, 2>::extent[0], detail::container_parts<C, 2>::extent[1]>;
 
 /// (batch, heads, Lq, Lk) float bias, one per head.
 template <extent_t B = dynamic, extent_t H = dynamic, extent_t Lq = dynamic, extent_t Lk = dynamic>
@@ -341,6 +406,10 @@ struct additive_per_head {
                               .query = e.key_len}});
   }
 };
+template <detail::container_of_rank<4> C>
+additive_per_head(C&) -> additive_per_head<
+    detail::container_parts<C, 4>::extent[0], detail::container_parts<C, 4>::extent[1],
+    detail::container_parts<C, 4>::extent[2], detail::container_parts<C, 4>::extent[3]>;
 
 namespace detail {
 /// Parts of kind s in P, counting inside a nested `all`.

@@ -15,6 +15,34 @@
 
 namespace typeformer {
 
+/// How a container becomes a view of rank `Rank`. Specialised for tensor_view below and for
+/// xtensor containers in tensor/xtensor_adapt.hpp; a user can specialise it for their own
+/// container with `template <std::size_t Rank, class C> static auto view(C&&)`.
+template <class Container, class Enable = void>
+struct view_traits;
+
+/// The rank a container's type fixes, or 0 where only the run time knows it (xt::xarray).
+template <class Container>
+inline constexpr std::size_t static_rank_of = 0;
+
+template <class T, extent_t... Extents>
+class tensor_view;
+
+template <class V>
+struct is_tensor_view : std::false_type {};
+template <class T, extent_t... E>
+struct is_tensor_view<tensor_view<T, E...>> : std::true_type {};
+
+namespace detail {
+/// A container (not a view) that view_traits knows and whose type does not fix another rank
+/// than `Rank`.
+template <class C, std::size_t Rank>
+concept container_of_rank = !is_tensor_view<std::remove_cv_t<C>>::value && requires {
+  sizeof(view_traits<std::remove_cv_t<C>>);
+}
+&&(static_rank_of<std::remove_cv_t<C>> == Rank || static_rank_of<std::remove_cv_t<C>> == 0);
+}  // namespace detail
+
 template <class T, extent_t... Extents>
 class tensor_view {
  public:
@@ -47,6 +75,15 @@ class tensor_view {
       tensor_view(const tensor_view<U, Other...>& other)
       : tensor_view(other.data(), other.extents()) {}
 
+  /// From a container view_traits knows (an xt::xtensor, ...), as as_view<rank> makes it: so a
+  /// mask or an operand takes the container itself. Lvalues only: a view of a temporary would
+  /// dangle.
+  template <class C>
+  requires detail::container_of_rank<C, rank> && requires(C& c) {
+    tensor_view(view_traits<std::remove_cv_t<C>>::template view<rank>(c));
+  }
+  tensor_view(C& c) : tensor_view(view_traits<std::remove_cv_t<C>>::template view<rank>(c)) {}
+
   T* data() const noexcept { return data_; }
   extent_t extent(std::size_t axis) const noexcept { return extents_[axis]; }
   const std::array<extent_t, rank>& extents() const noexcept { return extents_; }
@@ -61,17 +98,6 @@ class tensor_view {
   std::array<extent_t, rank> extents_;
 };
 
-template <class V>
-struct is_tensor_view : std::false_type {};
-template <class T, extent_t... E>
-struct is_tensor_view<tensor_view<T, E...>> : std::true_type {};
-
-/// How a container becomes a view of rank `Rank`. Specialised for tensor_view here and for
-/// xtensor containers in tensor/xtensor_adapt.hpp; a user can specialise it for their own
-/// container with `template <std::size_t Rank, class C> static auto view(C&&)`.
-template <class Container, class Enable = void>
-struct view_traits;
-
 template <class T, extent_t... E>
 struct view_traits<tensor_view<T, E...>> {
   template <std::size_t Rank>
@@ -81,9 +107,6 @@ struct view_traits<tensor_view<T, E...>> {
   }
 };
 
-/// The rank a container's type fixes, or 0 where only the run time knows it (xt::xarray).
-template <class Container>
-inline constexpr std::size_t static_rank_of = 0;
 template <class T, extent_t... E>
 inline constexpr std::size_t static_rank_of<tensor_view<T, E...>> = sizeof...(E);
 
