@@ -75,6 +75,16 @@ template <class Layer, extent_t KeyHeads, extent_t QueryHeads>
 struct key_heads_do_not_divide_query_heads {};
 template <class Layer, extent_t ValueHeads, extent_t KeyHeads>
 struct value_heads_differ_from_key_heads {};
+/// Grouped key/value heads have no nn.MultiheadAttention or Keras weights: only separately
+/// named projections (dense_projection_names) hold them.
+template <class Layer, extent_t KeyHeads, extent_t QueryHeads>
+struct grouped_heads_need_named_projections {};
+template <class Layer, extent_t RotaryDims, extent_t KeyDimPerHead>
+struct rotary_dims_must_be_even_and_fit_a_head {};
+/// Softmax (the one activation that is not element-wise) where an element-wise one is applied:
+/// a convolution's, a feed-forward block's or an attention layer's projections.
+template <class Layer, extent_t Unused1, extent_t Unused2>
+struct activation_must_be_element_wise {};
 
 template <class Layer, extent_t Units, extent_t Unused>
 struct units_must_be_positive {};
@@ -200,6 +210,19 @@ inline constexpr std::string_view sentence<key_heads_do_not_divide_query_heads> 
 template <>
 inline constexpr std::string_view sentence<value_heads_differ_from_key_heads> =
     "value heads ({}) differ from key heads ({})";
+template <>
+inline constexpr std::string_view sentence<grouped_heads_need_named_projections> =
+    "grouped key/value heads ({} for {} query heads) need their projections named with "
+    "dense_projection_names<\"q_proj\", \"k_proj\", \"v_proj\", \"o_proj\">: "
+    "nn.MultiheadAttention and Keras have no such heads";
+template <>
+inline constexpr std::string_view sentence<rotary_dims_must_be_even_and_fit_a_head> =
+    "rotary embedding turns pairs of features: its dims ({}) must be even and at most the key "
+    "width per head ({})";
+template <>
+inline constexpr std::string_view sentence<activation_must_be_element_wise> =
+    "the activation must be element-wise: softmax normalises over features, so it goes in a "
+    "dense<name, units, softmax> layer of its own";
 template <>
 inline constexpr std::string_view sentence<units_must_be_positive> = "units ({}) must be positive";
 template <>

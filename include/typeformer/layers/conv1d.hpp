@@ -68,6 +68,27 @@ struct padding {
   static constexpr conv_padding value = P;
 };
 
+namespace detail {
+/// The declaration rules of conv1d, from its arguments alone: a model checks them without
+/// instantiating the layer (model/block.hpp's block_of).
+template <class NameType, extent_t Filters, extent_t KernelSize, class... Options>
+struct conv1d_declaration {
+  static constexpr extent_t stride = option_value<option_kinds::strides, Options...>(extent_t{1});
+  static constexpr extent_t dilation =
+      option_value<option_kinds::dilation_rate, Options...>(extent_t{1});
+  static constexpr activation_function act =
+      option_value<option_kinds::activation, Options...>(activations::linear);
+  using problem = first_problem<
+      diagnostics::require<(Filters > 0),
+                           diagnostics::units_must_be_positive<NameType, Filters, 0>>,
+      diagnostics::require<(KernelSize > 0 && stride > 0 && dilation > 0),
+                           diagnostics::convolution_steps_must_be_positive<
+                               NameType, KernelSize, (stride < dilation ? stride : dilation)>>,
+      diagnostics::require<is_element_wise(act),
+                           diagnostics::activation_must_be_element_wise<NameType, 0, 0>>>;
+};
+}  // namespace detail
+
 template <fixed_string Name, extent_t Filters, extent_t KernelSize, class... Options>
 struct conv1d {
   using name_type = layer_name_of<Name>;
@@ -88,14 +109,10 @@ struct conv1d {
   static constexpr void require_d_model() noexcept {
     detail::require_declared_width<name_type, d_model>();
   }
+  // The layer's own rules, checked when the type is used on its own (a model checks them from
+  // the arguments: declaration_problem below).
   static_assert(
-      diagnostics::require<(Filters > 0),
-                           diagnostics::units_must_be_positive<name_type, Filters, 0>>::rule_holds);
-  static_assert(diagnostics::require<
-                (KernelSize > 0 && stride > 0 && dilation > 0),
-                diagnostics::convolution_steps_must_be_positive<
-                    name_type, KernelSize, (stride < dilation ? stride : dilation)>>::rule_holds);
-  static_assert(is_element_wise(act), "conv1d: softmax is not an element-wise activation");
+      detail::conv1d_declaration<name_type, Filters, KernelSize, Options...>::problem::rule_holds);
   static constexpr extent_t input_width = d_model;
   static constexpr extent_t output_width = filters;
   static constexpr extent_t parameter_count =
@@ -276,5 +293,13 @@ struct bind_input_width<conv1d<Name, Filters, KernelSize, Options...>, InputWidt
                           conv1d<Name, Filters, KernelSize, Options...>,
                           conv1d<Name, Filters, KernelSize, Options..., dims::d_model<InputWidth>>>;
 };
+namespace detail {
+template <fixed_string Name, extent_t Filters, extent_t KernelSize, class... Options>
+struct declaration_problem<conv1d<Name, Filters, KernelSize, Options...>> {
+  using type =
+      typename conv1d_declaration<layer_name_of<Name>, Filters, KernelSize, Options...>::problem;
+  static constexpr extent_t width = extent_of_v<dims::d_model, 0, Options...>;
+};
+}  // namespace detail
 
 }  // namespace typeformer

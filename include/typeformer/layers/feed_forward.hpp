@@ -29,6 +29,15 @@
 
 namespace typeformer {
 
+namespace detail {
+/// The declaration rules of feed_forward, from its arguments alone.
+template <class NameType, extent_t Width, activation_function Act>
+using feed_forward_problem = first_problem<
+    diagnostics::require<(Width > 0), diagnostics::d_model_must_be_positive<NameType, Width, 0>>,
+    diagnostics::require<is_element_wise(Act),
+                         diagnostics::activation_must_be_element_wise<NameType, 0, 0>>>;
+}  // namespace detail
+
 template <fixed_string Name, extent_t Width, activation_function Act, class... Options>
 struct feed_forward {
   using name_type = layer_name_of<Name>;
@@ -43,11 +52,9 @@ struct feed_forward {
   static constexpr void require_d_model() noexcept {
     detail::require_declared_width<name_type, d_model>();
   }
-  static_assert(
-      diagnostics::require<(Width > 0),
-                           diagnostics::d_model_must_be_positive<name_type, Width, 0>>::rule_holds);
-  static_assert(is_element_wise(Act),
-                "feed_forward: softmax is not element-wise; end with a dense<..., softmax> layer");
+  // The layer's own rules, checked when the type is used on its own (a model checks them from
+  // the arguments: declaration_problem below).
+  static_assert(detail::feed_forward_problem<name_type, Width, Act>::rule_holds);
   static constexpr extent_t input_width = d_model;
   static constexpr extent_t output_width = d_model;
   static constexpr extent_t parameter_count = 2 * d_model * width + width + d_model;
@@ -147,5 +154,12 @@ struct bind_input_width<feed_forward<Name, Width, Act, Options...>, InputWidth> 
                           feed_forward<Name, Width, Act, Options...>,
                           feed_forward<Name, Width, Act, Options..., dims::d_model<InputWidth>>>;
 };
+namespace detail {
+template <fixed_string Name, extent_t Width, activation_function Act, class... Options>
+struct declaration_problem<feed_forward<Name, Width, Act, Options...>> {
+  using type = feed_forward_problem<layer_name_of<Name>, Width, Act>;
+  static constexpr extent_t width = extent_of_v<dims::d_model, 0, Options...>;
+};
+}  // namespace detail
 
 }  // namespace typeformer

@@ -133,10 +133,37 @@ struct multi_head_declaration {
   static constexpr extent_t split_width = keras_multi_head_layout ? value_features : d_model;
   static constexpr bool heads_split_width =
       head_dims_declared || heads <= 0 || split_width % heads == 0;
+  static constexpr extent_t key_dim_per_head =
+      extent_of_v<dims::key_dim_per_head, (heads > 0 ? split_width / heads : 0), Options...>;
+  static constexpr extent_t kv_heads = extent_of_v<dims::kv_heads, heads, Options...>;
+  static constexpr bool kv_heads_divide = kv_heads > 0 && heads % kv_heads == 0;
+  static constexpr bool named_projections =
+      option_value<option_kinds::weight_layout, Options...>(attention_weight_layout::framework) ==
+      attention_weight_layout::dense_layers;
+  using rotary_option =
+      typename option_type<option_kinds::rotary_embedding, void, Options...>::type;
+  static constexpr extent_t rotary_dims = [] {
+    if constexpr (std::is_void_v<rotary_option>)
+      return extent_t{0};
+    else
+      return rotary_option::dims ? rotary_option::dims : key_dim_per_head;
+  }();
+  static constexpr bool element_wise_projections = is_element_wise(
+      option_value<option_kinds::projection_activation, Options...>(activations::linear));
   using problem = first_problem<
       diagnostics::require<(heads > 0), diagnostics::heads_must_be_positive<NameType, heads, 0>>,
       diagnostics::require<heads_split_width,
-                           diagnostics::heads_do_not_divide_d_model<NameType, split_width, heads>>>;
+                           diagnostics::heads_do_not_divide_d_model<NameType, split_width, heads>>,
+      diagnostics::require<kv_heads_divide, diagnostics::key_heads_do_not_divide_query_heads<
+                                                NameType, kv_heads, heads>>,
+      diagnostics::require<
+          kv_heads == heads || named_projections,
+          diagnostics::grouped_heads_need_named_projections<NameType, kv_heads, heads>>,
+      diagnostics::require<rotary_dims % 2 == 0 && rotary_dims <= key_dim_per_head,
+                           diagnostics::rotary_dims_must_be_even_and_fit_a_head<
+                               NameType, rotary_dims, key_dim_per_head>>,
+      diagnostics::require<element_wise_projections,
+                           diagnostics::activation_must_be_element_wise<NameType, 0, 0>>>;
 };
 }  // namespace detail
 
@@ -185,8 +212,6 @@ struct multi_head_attention {
       option_value<option_kinds::score_scale, Options...>(score_scaling::per_head_key_dim);
   static constexpr activation_function projection_act =
       option_value<option_kinds::projection_activation, Options...>(activations::linear);
-  static_assert(is_element_wise(projection_act),
-                "multi_head_attention: a projection activation must be element-wise");
   static constexpr bool has_bias = option_value<option_kinds::use_bias, Options...>(true);
   static constexpr fully_masked_rows masked_rows_policy =
       option_value<option_kinds::on_fully_masked_rows, Options...>(fully_masked_rows::zeros);
@@ -206,33 +231,15 @@ struct multi_head_attention {
 
   /// Key/value heads (grouped-query attention, kv_heads<n>): query head h reads key/value head
   /// h·kv_heads/heads. The key and value projections are kv_heads heads wide.
-  static constexpr extent_t kv_heads = extent_of_v<dims::kv_heads, heads, Options...>;
-  static_assert(diagnostics::require<(kv_heads > 0 && heads % kv_heads == 0),
-                                     diagnostics::key_heads_do_not_divide_query_heads<
-                                         name_type, kv_heads, heads>>::rule_holds);
+  static constexpr extent_t kv_heads = declaration::kv_heads;
   static constexpr bool grouped_heads = kv_heads != heads;
-  static_assert(
-      !grouped_heads || layout == attention_weight_layout::dense_layers,
-      "multi_head_attention: grouped key/value heads (kv_heads<n>) need their projections "
-      "named with dense_projection_names<\"q_proj\", \"k_proj\", \"v_proj\", \"o_proj\"> "
-      "(nn.MultiheadAttention, Keras's MultiHeadAttention and keras-multi-head have no such "
-      "heads)");
   static constexpr extent_t key_width = kv_heads * key_dim_per_head;
   static constexpr extent_t kv_value_width = kv_heads * value_dim_per_head;
 
   /// Rotary position embedding of the projected queries and keys (rotary_position_embedding).
-  using rotary_option =
-      typename option_type<option_kinds::rotary_embedding, void, Options...>::type;
+  using rotary_option = typename declaration::rotary_option;
   static constexpr bool rotary = !std::is_void_v<rotary_option>;
-  static constexpr std::size_t rotary_dims = [] {
-    if constexpr (rotary)
-      return static_cast<std::size_t>(rotary_option::dims ? rotary_option::dims : key_dim_per_head);
-    else
-      return std::size_t{0};
-  }();
-  static_assert(rotary_dims % 2 == 0 && rotary_dims <= std::size_t(key_dim_per_head),
-                "multi_head_attention: rotary position embedding turns pairs of features: its "
-                "dims must be even and at most key_dim_per_head");
+  static constexpr std::size_t rotary_dims = static_cast<std::size_t>(declaration::rotary_dims);
   /// Row strides of the projected queries and of the attention output in the workspace: one
   /// cache line more than the width where rows would lie a multiple of 4 KiB apart
   /// (kernels::gemm_input_stride), as at d_model 1024, for the GEMMs that write and read them.

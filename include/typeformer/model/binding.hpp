@@ -106,32 +106,41 @@ struct part_at<I, part_list<Parts...>> {
 };
 
 /// The fold's accumulator: the parts bound so far and the width and length the next one
-/// receives. The
-/// declared parts ride as a value (`Parts`, a part_list) rather than as type arguments:
+/// receives. Both lists ride as values (part_list objects) rather than as type arguments:
 /// argument-dependent lookup for `>>` would otherwise instantiate them, and a layer still
-/// waiting for its width must not be instantiated.
-template <auto Parts, extent_t Width, extent_t Length, class... Bound>
+/// waiting for its width must not be instantiated, nor a bound one whose declaration breaks a
+/// rule (the model reports the rule; the layer's body would assert it again).
+template <auto Parts, extent_t Width, extent_t Length, auto Bound>
 struct chain_state {};
 template <std::size_t I>
 struct chain_step {};
 
-template <auto Parts, extent_t Width, extent_t Length, class... Bound, std::size_t I>
-constexpr auto operator>>(chain_state<Parts, Width, Length, Bound...>, chain_step<I>) {
+template <class List, class Part>
+struct append_part;
+template <class... Bound, class Part>
+struct append_part<part_list<Bound...>, Part> {
+  using type = part_list<Bound..., Part>;
+};
+
+template <auto Parts, extent_t Width, extent_t Length, auto Bound, std::size_t I>
+constexpr auto operator>>(chain_state<Parts, Width, Length, Bound>, chain_step<I>) {
   using part = typename part_at<I, std::remove_cvref_t<decltype(Parts)>>::type;
   using bound = typename bind_part_of_length<part, Width, Length>::type;
+  using bound_so_far = typename append_part<std::remove_cvref_t<decltype(Bound)>, bound>::type;
   return chain_state<Parts, block_of<bound>::output_width,
-                     output_length_of<block_of<bound>>(Length), Bound..., bound>{};
+                     output_length_of<block_of<bound>>(Length), bound_so_far{}>{};
 }
 
 template <extent_t Width, extent_t Length, class... Parts, std::size_t... I>
 auto fold_chain(std::index_sequence<I...>)
-    -> decltype((chain_state<part_list<Parts...>{}, Width, Length>{} >> ... >> chain_step<I>{}));
+    -> decltype((chain_state<part_list<Parts...>{}, Width, Length, part_list<>{}>{} >> ... >>
+                 chain_step<I>{}));
 
 template <class State>
 struct bound_parts;
-template <auto Parts, extent_t Width, extent_t Length, class... Bound>
-struct bound_parts<chain_state<Parts, Width, Length, Bound...>> {
-  using type = part_list<Bound...>;
+template <auto Parts, extent_t Width, extent_t Length, auto Bound>
+struct bound_parts<chain_state<Parts, Width, Length, Bound>> {
+  using type = std::remove_cvref_t<decltype(Bound)>;
 };
 
 /// The parts of a chain bound from inputs `Width` wide and `Length` long, as a part_list.
