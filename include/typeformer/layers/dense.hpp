@@ -44,6 +44,8 @@ struct dense {
   static constexpr void require_d_model() noexcept {
     detail::require_declared_width<name_type, d_model>();
   }
+  // Checked here when the layer is used on its own; a model checks it from the arguments
+  // (declaration_problem below) without instantiating the layer.
   static_assert(diagnostics::require<
                 (Units > 0), diagnostics::units_must_be_positive<name_type, Units, 0>>::rule_holds);
   static constexpr extent_t input_width = d_model;
@@ -130,5 +132,14 @@ struct bind_input_width<dense<Name, Units, Act, Options...>, InputWidth> {
       detail::bound_layer<has_dim_v<dims::d_model, Options...>, dense<Name, Units, Act, Options...>,
                           dense<Name, Units, Act, Options..., dims::d_model<InputWidth>>>;
 };
+namespace detail {
+template <fixed_string Name, extent_t Units, activation_function Act, class... Options>
+struct declaration_problem<dense<Name, Units, Act, Options...>> {
+  using type =
+      diagnostics::require<(Units > 0),
+                           diagnostics::units_must_be_positive<layer_name_of<Name>, Units, 0>>;
+  static constexpr extent_t width = extent_of_v<dims::d_model, 0, Options...>;
+};
+}  // namespace detail
 
 }  // namespace typeformer

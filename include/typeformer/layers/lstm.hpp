@@ -77,6 +77,13 @@ requires requires { std::remove_cvref_t<T>::rank; }
 struct static_rank<T> : std::integral_constant<std::size_t, std::remove_cvref_t<T>::rank> {};
 }  // namespace detail
 
+namespace detail {
+template <class NameType, extent_t Units, extent_t Layers>
+using lstm_problem = first_problem<
+    diagnostics::require<(Units > 0), diagnostics::units_must_be_positive<NameType, Units, 0>>,
+    diagnostics::require<(Layers > 0), diagnostics::units_must_be_positive<NameType, Layers, 0>>>;
+}  // namespace detail
+
 template <fixed_string Name, extent_t Units, class... Options>
 struct lstm {
   using name_type = layer_name_of<Name>;
@@ -91,11 +98,9 @@ struct lstm {
   static constexpr void require_d_model() noexcept {
     detail::require_declared_width<name_type, d_model>();
   }
-  static_assert(diagnostics::require<
-                (Units > 0), diagnostics::units_must_be_positive<name_type, Units, 0>>::rule_holds);
-  static_assert(
-      diagnostics::require<(layers > 0),
-                           diagnostics::units_must_be_positive<name_type, layers, 0>>::rule_holds);
+  // Checked here when the layer is used on its own; a model checks them from the arguments
+  // (declaration_problem below) without instantiating the layer.
+  static_assert(detail::lstm_problem<name_type, Units, layers>::rule_holds);
   static constexpr extent_t input_width = d_model;
   static constexpr extent_t output_width = units;
   // Inside a model (model/block.hpp): one vector per sample unless it returns sequences.
@@ -379,5 +384,13 @@ struct bind_input_width<lstm<Name, Units, Options...>, InputWidth> {
       detail::bound_layer<has_dim_v<dims::d_model, Options...>, lstm<Name, Units, Options...>,
                           lstm<Name, Units, Options..., dims::d_model<InputWidth>>>;
 };
+namespace detail {
+template <fixed_string Name, extent_t Units, class... Options>
+struct declaration_problem<lstm<Name, Units, Options...>> {
+  using type = lstm_problem<layer_name_of<Name>, Units,
+                            option_value<option_kinds::num_layers, Options...>(extent_t{1})>;
+  static constexpr extent_t width = extent_of_v<dims::d_model, 0, Options...>;
+};
+}  // namespace detail
 
 }  // namespace typeformer

@@ -214,5 +214,14 @@ struct bind_input_width<position_embedding<Name, Positions, Options...>, Width> 
                           position_embedding<Name, Positions, Options...>,
                           position_embedding<Name, Positions, Options..., dims::d_model<Width>>>;
 };
+namespace detail {
+// A model checks the rule from the arguments, without instantiating the layer.
+template <fixed_string Name, extent_t Positions, class... Options>
+struct declaration_problem<position_embedding<Name, Positions, Options...>> {
+  using type = diagnostics::require<
+      (Positions > 0), diagnostics::positions_must_be_positive<layer_name_of<Name>, Positions, 0>>;
+  static constexpr extent_t width = extent_of_v<dims::d_model, 0, Options...>;
+};
+}  // namespace detail
 
 }  // namespace typeformer

@@ -395,5 +395,22 @@ struct bind_input_width<relative_position_attention<Name, Options...>, Width> {
                           relative_position_attention<Name, Options...>,
                           relative_position_attention<Name, Options..., dims::d_model<Width>>>;
 };
+namespace detail {
+// A model checks the rules from the options, without instantiating the layer (whose body and
+// require_d_model assert the same rules when it is used on its own).
+template <fixed_string Name, class... Options>
+struct declaration_problem<relative_position_attention<Name, Options...>> {
+  static constexpr extent_t width = extent_of_v<dims::d_model, 0, Options...>;
+  static constexpr extent_t heads = extent_of_v<dims::heads, 1, Options...>;
+  static constexpr extent_t max_distance =
+      option_value<option_kinds::max_relative_position, Options...>(extent_t{0});
+  using type = first_problem<
+      diagnostics::require<(max_distance > 0), diagnostics::max_relative_position_must_be_positive<
+                                                   layer_name_of<Name>, max_distance, 0>>,
+      diagnostics::require<
+          (heads > 0 && width % heads == 0),
+          diagnostics::heads_do_not_divide_d_model<layer_name_of<Name>, width, heads>>>;
+};
+}  // namespace detail
 
 }  // namespace typeformer

@@ -198,6 +198,9 @@ struct model {
   static_assert(problem::rule_holds);
 
  public:
+  /// Whether the model's declaration holds: after its one error, the runner checks no call
+  /// against the shapes of a broken model (a second error for one mistake).
+  static constexpr bool declaration_holds = std::is_same_v<problem, diagnostics::passed>;
   /// The parts after the embedding (if any), bound to their widths, as one sequential block.
   using body = typename detail::rebuild<sequential, bound_parts>::type;
 

@@ -134,7 +134,8 @@ class runner {
       }
     }
     static constexpr auto output_problem() {
-      if constexpr (std::is_void_v<Y> || input_type::is_sequence_first) {
+      if constexpr (std::is_void_v<Y> || input_type::is_sequence_first ||
+                    !Model::declaration_holds) {
         return std::type_identity<diagnostics::passed>{};
       } else {
         constexpr std::size_t rank = Model::output_rank;
@@ -159,7 +160,8 @@ class runner {
                                                  typename decltype(memory_problem())::type,
                                                  typename decltype(output_problem())::type>,
                            diagnostics::passed>;
-    static constexpr bool passes = integer_ids && std::is_same_v<problem, diagnostics::passed>;
+    static constexpr bool passes =
+        Model::declaration_holds && integer_ids && std::is_same_v<problem, diagnostics::passed>;
   };
 
  public:
