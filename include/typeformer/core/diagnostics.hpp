@@ -81,6 +81,18 @@ template <class Layer, extent_t KeyHeads, extent_t QueryHeads>
 struct grouped_heads_need_named_projections {};
 template <class Layer, extent_t RotaryDims, extent_t KeyDimPerHead>
 struct rotary_dims_must_be_even_and_fit_a_head {};
+/// A layer's score and mask functions (with_score_function, with_mask_function): what each
+/// must yield and read, and one of each per layer.
+template <class Layer, extent_t Unused1, extent_t Unused2>
+struct score_function_must_yield_a_number {};
+template <class Layer, extent_t Unused1, extent_t Unused2>
+struct score_function_takes_no_query_dot {};
+template <class Layer, extent_t Unused1, extent_t Unused2>
+struct mask_function_must_yield_a_condition {};
+template <class Layer, extent_t Unused1, extent_t Unused2>
+struct mask_function_cannot_read_score {};
+template <class Layer, extent_t ScoreFunctions, extent_t MaskFunctions>
+struct one_score_and_one_mask_function_per_layer {};
 /// Softmax (the one activation that is not element-wise) where an element-wise one is applied:
 /// a convolution's, a feed-forward block's or an attention layer's projections.
 template <class Layer, extent_t Unused1, extent_t Unused2>
@@ -219,6 +231,26 @@ template <>
 inline constexpr std::string_view sentence<rotary_dims_must_be_even_and_fit_a_head> =
     "rotary embedding turns pairs of features: its dims ({}) must be even and at most the key "
     "width per head ({})";
+template <>
+inline constexpr std::string_view sentence<score_function_must_yield_a_number> =
+    "with_score_function<E> takes an expression that yields a number (the new score); a "
+    "condition hides keys: declare it with with_mask_function<E>";
+template <>
+inline constexpr std::string_view sentence<score_function_takes_no_query_dot> =
+    "a layer's score function takes no query_dot: Shaw's relative attention is "
+    "relative_position_attention, or the expression form's score_function";
+template <>
+inline constexpr std::string_view sentence<mask_function_must_yield_a_condition> =
+    "with_mask_function<E> takes a condition (true: the key is seen), such as kv_idx <= q_idx; "
+    "an expression that yields a number is a with_score_function";
+template <>
+inline constexpr std::string_view sentence<mask_function_cannot_read_score> =
+    "a mask function cannot read `score` or query_dot: it says which keys are seen, before any "
+    "score exists; change scores with a score function";
+template <>
+inline constexpr std::string_view sentence<one_score_and_one_mask_function_per_layer> =
+    "a layer takes one with_score_function ({} given) and one with_mask_function ({} given): "
+    "compose the changes, or join the conditions with &&, in one expression";
 template <>
 inline constexpr std::string_view sentence<activation_must_be_element_wise> =
     "the activation must be element-wise: softmax normalises over features, so it goes in a "

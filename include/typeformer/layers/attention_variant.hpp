@@ -60,6 +60,13 @@ struct rotary_position_embedding {
   static constexpr extent_t dims = Dims;
 };
 
+namespace detail {
+/// The index rules of an expression that has broken another rule already: none (one error).
+struct no_index_check {
+  using rule = diagnostics::passed;
+};
+}  // namespace detail
+
 /// Option: the layer's scaled scores s become E at s (FlexAttention's score_mod), as
 /// expr::score_function<E> does in the expression form.
 template <auto E>
@@ -68,21 +75,23 @@ struct with_score_function {
   using T = std::remove_cvref_t<decltype(E)>;
   static constexpr bool yields_a_number =
       expr::function_value<T> && T::kind != expr::value_kind::condition;
-  static_assert(yields_a_number,
-                "with_score_function<E> takes an expression that yields a number (the new score); "
-                "a condition hides keys: declare it with with_mask_function<E>");
-  static constexpr bool without_query_dot = expr::query_dot_count<T>() == 0;
-  static_assert(!yields_a_number || without_query_dot,
-                "a layer's score function takes no query_dot: Shaw's relative attention is "
-                "relative_position_attention, or the expression form's score_function");
+  static constexpr bool without_query_dot = !yields_a_number || expr::query_dot_count<T>() == 0;
+  /// The option's rules, for the layer `NameType` that declares it. The layer asserts them
+  /// (a model checks them from the layer's options: one error, at the model).
+  template <class NameType>
+  using problem = detail::first_problem<
+      diagnostics::require<yields_a_number,
+                           diagnostics::score_function_must_yield_a_number<NameType, 0, 0>>,
+      diagnostics::require<without_query_dot,
+                           diagnostics::score_function_takes_no_query_dot<NameType, 0, 0>>,
+      typename std::conditional_t<yields_a_number && without_query_dot, expr::static_index_check<E>,
+                                  detail::no_index_check>::rule>;
   static constexpr auto function = [] {
-    if constexpr (yields_a_number && without_query_dot) {
-      using index_rule = typename expr::static_index_check<E>::rule;
-      static_assert(index_rule::rule_holds);
+    if constexpr (yields_a_number && without_query_dot &&
+                  std::is_same_v<problem<layer_name<>>, diagnostics::passed>)
       return E;
-    } else {
+    else
       return expr::no_function{};
-    }
   }();
 };
 
@@ -94,22 +103,22 @@ struct with_mask_function {
   using T = std::remove_cvref_t<decltype(E)>;
   static constexpr bool yields_a_condition =
       expr::function_value<T> && T::kind == expr::value_kind::condition;
-  static_assert(yields_a_condition,
-                "with_mask_function<E> takes a condition (true: the key is seen), such as "
-                "kv_idx <= q_idx; an expression that yields a number is a with_score_function");
-  static constexpr bool reads_no_score = !expr::reads_score<T>::value;
-  static_assert(
-      !yields_a_condition || reads_no_score,
-      "a mask function cannot read `score` or query_dot: it says which keys are seen, before any "
-      "score exists; change scores with a score function");
+  static constexpr bool reads_no_score = !yields_a_condition || !expr::reads_score<T>::value;
+  /// The option's rules, for the layer `NameType` that declares it (see with_score_function).
+  template <class NameType>
+  using problem = detail::first_problem<
+      diagnostics::require<yields_a_condition,
+                           diagnostics::mask_function_must_yield_a_condition<NameType, 0, 0>>,
+      diagnostics::require<reads_no_score,
+                           diagnostics::mask_function_cannot_read_score<NameType, 0, 0>>,
+      typename std::conditional_t<yields_a_condition && reads_no_score, expr::static_index_check<E>,
+                                  detail::no_index_check>::rule>;
   static constexpr auto function = [] {
-    if constexpr (yields_a_condition && reads_no_score) {
-      using index_rule = typename expr::static_index_check<E>::rule;
-      static_assert(index_rule::rule_holds);
+    if constexpr (yields_a_condition && reads_no_score &&
+                  std::is_same_v<problem<layer_name<>>, diagnostics::passed>)
       return E;
-    } else {
+    else
       return expr::no_function{};
-    }
   }();
 };
 
@@ -294,6 +303,19 @@ struct layer_function_operands<function_operand_list<O...>> {
   }
 };
 
+struct no_option_problem {
+  template <class NameType>
+  using problem = diagnostics::passed;
+};
+/// The rules of the option of kind Kind among Options (none: passed), for a layer NameType.
+template <class Kind, class... Options>
+struct option_problem {
+  using option = typename option_type<Kind, void, Options...>::type;
+  template <class NameType>
+  using type = typename std::conditional_t<std::is_void_v<option>, no_option_problem,
+                                           option>::template problem<NameType>;
+};
+
 /// The variant the options declare: its score and mask functions and their layer operands.
 template <class... Options>
 struct declared_attention_variant {
@@ -301,10 +323,15 @@ struct declared_attention_variant {
       (0 + ... + int(option_is<Options, option_kinds::score_function>::value));
   static constexpr int mask_options =
       (0 + ... + int(option_is<Options, option_kinds::mask_function>::value));
-  static_assert(score_options <= 1,
-                "a layer takes one with_score_function: compose the changes in one expression");
-  static_assert(mask_options <= 1,
-                "a layer takes one with_mask_function: join the conditions with && in one");
+  /// The variant's rules, for the layer `NameType` that declares it: asserted by the layer,
+  /// and by a model from the layer's options (multi_head_declaration).
+  template <class NameType>
+  using problem = detail::first_problem<
+      diagnostics::require<(score_options <= 1 && mask_options <= 1),
+                           diagnostics::one_score_and_one_mask_function_per_layer<
+                               NameType, score_options, mask_options>>,
+      typename option_problem<option_kinds::score_function, Options...>::template type<NameType>,
+      typename option_problem<option_kinds::mask_function, Options...>::template type<NameType>>;
   static constexpr auto score = declared_function<option_kinds::score_function, Options...>();
   static constexpr auto mask = declared_function<option_kinds::mask_function, Options...>();
   using operands = layer_function_operands<

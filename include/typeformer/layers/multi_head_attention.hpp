@@ -163,7 +163,8 @@ struct multi_head_declaration {
                            diagnostics::rotary_dims_must_be_even_and_fit_a_head<
                                NameType, rotary_dims, key_dim_per_head>>,
       diagnostics::require<element_wise_projections,
-                           diagnostics::activation_must_be_element_wise<NameType, 0, 0>>>;
+                           diagnostics::activation_must_be_element_wise<NameType, 0, 0>>,
+      typename declared_attention_variant<Options...>::template problem<NameType>>;
 };
 }  // namespace detail
 
