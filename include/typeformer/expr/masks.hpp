@@ -170,8 +170,7 @@ struct view_parts<tensor_view<T, E...>> {
 };
 template <class C, std::size_t Rank>
 struct container_parts<C, Rank, std::enable_if_t<container_of_rank<C, Rank>>>
-    : view_parts<decltype(view_traits<std::remove_cv_t<C>>::template view<Rank>(
-          std::declval<C&>()))> {};
+    : view_parts<decltype(as_view<Rank>(std::declval<C&>()))> {};
 /// A container whose type fixes its rank at Rank (an xarray's rank is not in its type: pass
 /// as_view<Rank> of it).
 template <class C, std::size_t Rank>

@@ -65,6 +65,23 @@ namespace detail {
 struct no_index_check {
   using rule = diagnostics::passed;
 };
+/// A function option's rules: what it yields (KindRule), what it reads (ReadRule), then, where
+/// both hold, the static ranges of E's operand indices.
+template <auto E, bool KindHolds, class KindRule, bool ReadsHold, class ReadRule>
+using function_option_problem =
+    first_problem<diagnostics::require<KindHolds, KindRule>,
+                  diagnostics::require<ReadsHold, ReadRule>,
+                  typename std::conditional_t<KindHolds && ReadsHold, expr::static_index_check<E>,
+                                              no_index_check>::rule>;
+/// E where its option breaks no rule (Problem is passed), else no function: nothing of a broken
+/// expression reaches the kernel.
+template <auto E, class Problem>
+constexpr auto function_if_it_holds() {
+  if constexpr (std::is_same_v<Problem, diagnostics::passed>)
+    return E;
+  else
+    return expr::no_function{};
+}
 }  // namespace detail
 
 /// Option: the layer's scaled scores s become E at s (FlexAttention's score_mod), as
@@ -79,20 +96,10 @@ struct with_score_function {
   /// The option's rules, for the layer `NameType` that declares it. The layer asserts them
   /// (a model checks them from the layer's options: one error, at the model).
   template <class NameType>
-  using problem = detail::first_problem<
-      diagnostics::require<yields_a_number,
-                           diagnostics::score_function_must_yield_a_number<NameType, 0, 0>>,
-      diagnostics::require<without_query_dot,
-                           diagnostics::score_function_takes_no_query_dot<NameType, 0, 0>>,
-      typename std::conditional_t<yields_a_number && without_query_dot, expr::static_index_check<E>,
-                                  detail::no_index_check>::rule>;
-  static constexpr auto function = [] {
-    if constexpr (yields_a_number && without_query_dot &&
-                  std::is_same_v<problem<layer_name<>>, diagnostics::passed>)
-      return E;
-    else
-      return expr::no_function{};
-  }();
+  using problem = detail::function_option_problem<
+      E, yields_a_number, diagnostics::score_function_must_yield_a_number<NameType, 0, 0>,
+      without_query_dot, diagnostics::score_function_takes_no_query_dot<NameType, 0, 0>>;
+  static constexpr auto function = detail::function_if_it_holds<E, problem<layer_name<>>>();
 };
 
 /// Option: the layer hides the keys where the condition E is false (FlexAttention's mask_mod),
@@ -106,20 +113,10 @@ struct with_mask_function {
   static constexpr bool reads_no_score = !yields_a_condition || !expr::reads_score<T>::value;
   /// The option's rules, for the layer `NameType` that declares it (see with_score_function).
   template <class NameType>
-  using problem = detail::first_problem<
-      diagnostics::require<yields_a_condition,
-                           diagnostics::mask_function_must_yield_a_condition<NameType, 0, 0>>,
-      diagnostics::require<reads_no_score,
-                           diagnostics::mask_function_cannot_read_score<NameType, 0, 0>>,
-      typename std::conditional_t<yields_a_condition && reads_no_score, expr::static_index_check<E>,
-                                  detail::no_index_check>::rule>;
-  static constexpr auto function = [] {
-    if constexpr (yields_a_condition && reads_no_score &&
-                  std::is_same_v<problem<layer_name<>>, diagnostics::passed>)
-      return E;
-    else
-      return expr::no_function{};
-  }();
+  using problem = detail::function_option_problem<
+      E, yields_a_condition, diagnostics::mask_function_must_yield_a_condition<NameType, 0, 0>,
+      reads_no_score, diagnostics::mask_function_cannot_read_score<NameType, 0, 0>>;
+  static constexpr auto function = detail::function_if_it_holds<E, problem<layer_name<>>>();
 };
 
 namespace detail {

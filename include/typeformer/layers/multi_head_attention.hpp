@@ -175,9 +175,9 @@ struct multi_head_attention {
   static constexpr std::string_view kind = "multi_head_attention";
   static constexpr std::string_view name = Name.view();
 
-  static constexpr extent_t heads = extent_of_v<dims::heads, 0, Options...>;
-  static constexpr extent_t d_model = extent_of_v<dims::d_model, 0, Options...>;
-  static constexpr bool head_dims_declared = has_dim_v<dims::key_dim_per_head, Options...>;
+  static constexpr extent_t heads = declaration::heads;
+  static constexpr extent_t d_model = declaration::d_model;
+  static constexpr bool head_dims_declared = declaration::head_dims_declared;
 
   // The layer's own rules, checked when the type is used on its own (a model checks them from
   // the options, without instantiating the layer: model/block.hpp's block_of).
@@ -190,21 +190,18 @@ struct multi_head_attention {
   }
   static constexpr attention_weight_layout layout =
       option_value<option_kinds::weight_layout, Options...>(attention_weight_layout::framework);
-  static constexpr bool keras_multi_head_layout =
-      layout == attention_weight_layout::keras_multi_head;
+  static constexpr bool keras_multi_head_layout = declaration::keras_multi_head_layout;
   /// Four separate projection matrices (keras-multi-head, or named Dense / Linear layers).
   static constexpr bool separate_projections = layout != attention_weight_layout::framework;
-  static constexpr extent_t key_features = extent_of_v<dims::key_features, d_model, Options...>;
-  static constexpr extent_t value_features =
-      extent_of_v<dims::value_features, key_features, Options...>;
+  static constexpr extent_t key_features = declaration::key_features;
+  static constexpr extent_t value_features = declaration::value_features;
   /// The width the heads split: d_model, or keras-multi-head's f, the value features.
-  static constexpr extent_t split_width = keras_multi_head_layout ? value_features : d_model;
+  static constexpr extent_t split_width = declaration::split_width;
   /// The heads split the width, or the head widths are declared: the rules that follow (the
   /// framework names' rule) assume it, so they hold vacuously when it fails (one error).
   static constexpr bool heads_split_width = declaration::heads_split_width;
 
-  static constexpr extent_t key_dim_per_head =
-      extent_of_v<dims::key_dim_per_head, (heads > 0 ? split_width / heads : 0), Options...>;
+  static constexpr extent_t key_dim_per_head = declaration::key_dim_per_head;
   static constexpr extent_t value_dim_per_head =
       extent_of_v<dims::value_dim_per_head, key_dim_per_head, Options...>;
   static constexpr extent_t output_features =

@@ -33,14 +33,19 @@ struct is_tensor_view : std::false_type {};
 template <class T, extent_t... E>
 struct is_tensor_view<tensor_view<T, E...>> : std::true_type {};
 
+/// Whether `as_view` takes a C (a view, or a container with view_traits).
+template <class C>
+concept viewable = requires {
+  sizeof(view_traits<std::remove_cvref_t<C>>);
+};
+
 namespace detail {
 /// A container (not a view) that view_traits knows and whose type does not fix another rank
 /// than `Rank`.
 template <class C, std::size_t Rank>
-concept container_of_rank = !is_tensor_view<std::remove_cv_t<C>>::value && requires {
-  sizeof(view_traits<std::remove_cv_t<C>>);
-}
-&&(static_rank_of<std::remove_cv_t<C>> == Rank || static_rank_of<std::remove_cv_t<C>> == 0);
+concept container_of_rank =
+    !is_tensor_view<std::remove_cv_t<C>>::value && viewable<C> &&
+    (static_rank_of<std::remove_cv_t<C>> == Rank || static_rank_of<std::remove_cv_t<C>> == 0);
 }  // namespace detail
 
 template <class T, extent_t... Extents>
@@ -109,12 +114,6 @@ struct view_traits<tensor_view<T, E...>> {
 
 template <class T, extent_t... E>
 inline constexpr std::size_t static_rank_of<tensor_view<T, E...>> = sizeof...(E);
-
-/// Whether `as_view` takes a C (a view, or a container with view_traits).
-template <class C>
-concept viewable = requires {
-  sizeof(view_traits<std::remove_cvref_t<C>>);
-};
 
 /// The rank-`Rank` view of anything `view_traits` knows; const containers give const views.
 template <std::size_t Rank, class Container>
