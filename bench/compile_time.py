@@ -20,10 +20,11 @@ examples/):
   multi_head_lstm, attention_is_all_you_need, transformer_encoder, keras_wrapper_attention
                            the example programs
 
-With --compiled-kernels every unit is compiled with TYPEFORMER_COMPILED_KERNELS=1 (the kernels
-declared extern, as typeformer_compile_kernels_once() builds a program) and the unit that defines
-them, src/compiled_kernels.cpp, is measured too: a program pays it once, and not again when only
-its model changes.
+With --compiled-kernels every unit is compiled with TYPEFORMER_COMPILED_KERNELS=1 and
+TYPEFORMER_COMPILED_IO=1 (the kernels declared extern and the weight reader declared only, as
+typeformer_compile_kernels_once() builds a program) and the units that define them,
+src/compiled_kernels.cpp and src/compiled_io.cpp, are measured too: a program pays them once, and
+not again when only its model changes.
 
 Targets checked: the umbrella header costs at most 1 s more than the dependencies alone; each
 encoder program and example at most 8 s, 600 MB with g++ and 400 MB with clang; the
@@ -54,7 +55,8 @@ CASES = [
     ("transformer_encoder", os.path.join(EXAMPLES, "transformer_encoder.cpp")),
     ("keras_wrapper_attention", os.path.join(EXAMPLES, "keras_wrapper_attention.cpp")),
 ]
-COMPILED_KERNELS = os.path.join(ROOT, "src", "compiled_kernels.cpp")
+COMPILED_UNITS = [("compiled_kernels", os.path.join(ROOT, "src", "compiled_kernels.cpp")),
+                  ("compiled_io", os.path.join(ROOT, "src", "compiled_io.cpp"))]
 PROGRAMS = {"encoder_1_layer", "encoder_6_layers", "multi_head_lstm", "attention_is_all_you_need",
             "transformer_encoder", "keras_wrapper_attention"}
 
@@ -80,10 +82,11 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--only", help="NAME,...: these units only")
     ap.add_argument("--compiled-kernels", action="store_true",
-                    help="declare the kernels extern and measure their own unit too")
+                    help="declare the kernels and the weight reader, and measure their own units")
     args = ap.parse_args()
-    cases = CASES + ([("compiled_kernels", COMPILED_KERNELS)] if args.compiled_kernels else [])
-    extra = ["-DTYPEFORMER_COMPILED_KERNELS=1"] if args.compiled_kernels else []
+    cases = CASES + (COMPILED_UNITS if args.compiled_kernels else [])
+    flags = (["-DTYPEFORMER_COMPILED_KERNELS=1", "-DTYPEFORMER_COMPILED_IO=1"]
+             if args.compiled_kernels else [])
     only = set(args.only.split(",")) if args.only else None
     if only and only - {name for name, _ in cases}:
         print(f"unknown units: {sorted(only - {name for name, _ in cases})}", file=sys.stderr)
@@ -96,7 +99,7 @@ def main() -> int:
         for name, source in cases:
             if only and name not in only:
                 continue
-            runs = [compile_once(compiler, source, extra) for _ in range(args.repeat)]
+            runs = [compile_once(compiler, source, flags) for _ in range(args.repeat)]
             seconds = statistics.median(r[0] for r in runs)
             megabytes = statistics.median(r[1] for r in runs)
             results[(compiler, name)] = (seconds, megabytes)

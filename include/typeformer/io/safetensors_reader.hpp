@@ -46,6 +46,7 @@
 
 #include <typeformer/core/errors.hpp>
 #include <typeformer/core/text.hpp>
+#include <typeformer/io/compiled_io.hpp>
 #include <typeformer/io/dtype.hpp>
 #include <typeformer/io/half.hpp>
 #include <typeformer/io/json_sax.hpp>
@@ -369,24 +370,7 @@ class safetensors_file {
   /// read for a header that does not describe the file exactly), then the data. `path` must
   /// name a regular file (a symbolic link to one is followed). An I/O failure or a malformed
   /// file is a format_error naming `path`.
-  static safetensors_file open(const std::filesystem::path& path) {
-    safetensors_file result(path.string());
-    regular_file file = regular_file::open(path, result.where());
-    const std::uint64_t file_size = file.size();
-    if (file_size > std::numeric_limits<std::size_t>::max())
-      result.fail(detail::concat("file is ", std::to_string(file_size),
-                                 " bytes, more than this machine can address"));
-    std::vector<std::byte> bytes(std::min<std::uint64_t>(file_size, 8));
-    file.read_at(0, bytes);
-    const std::size_t data_begin = result.check_header_length(bytes, file_size);
-    bytes.resize(data_begin);
-    file.read_at(0, bytes);
-    result.parse_header(bytes, static_cast<std::size_t>(file_size));
-    bytes.resize(static_cast<std::size_t>(file_size));
-    file.read_at(data_begin, std::span<std::byte>(bytes).subspan(data_begin));
-    result.bytes_ = std::move(bytes);
-    return result;
-  }
+  static safetensors_file open(const std::filesystem::path& path);
 
   /// A file already in memory; `source_name` names it in messages.
   static safetensors_file from_bytes(std::vector<std::byte> bytes,
@@ -426,104 +410,12 @@ class safetensors_file {
 
   /// The tensor's elements as float, row-major. F32 and BF16 convert exactly, F16 too; F64 is
   /// rounded to nearest (beyond float's range: infinity). Any other dtype is a format_error.
-  std::vector<float> read_floats(std::string_view name) const {
-    const tensor_info& info = require(name);
-    const std::byte* data = bytes_.data() + data_begin_ + info.begin;
-    const std::size_t count = info.byte_size() / element_size(info.type);
-    std::vector<float> values(count);
-    switch (info.type) {
-      case dtype::f32:
-        for (std::size_t i = 0; i < count; ++i)
-          values[i] = std::bit_cast<float>(load_little_endian<std::uint32_t>(data + 4 * i));
-        break;
-      case dtype::f64:
-        for (std::size_t i = 0; i < count; ++i)
-          values[i] = detail::narrow_to_float(
-              std::bit_cast<double>(load_little_endian<std::uint64_t>(data + 8 * i)));
-        break;
-      case dtype::f16:
-        for (std::size_t i = 0; i < count; ++i)
-          values[i] = f16_to_float(load_little_endian<std::uint16_t>(data + 2 * i));
-        break;
-      case dtype::bf16:
-        for (std::size_t i = 0; i < count; ++i)
-          values[i] = bf16_to_float(load_little_endian<std::uint16_t>(data + 2 * i));
-        break;
-      default:
-        throw format_error(detail::concat(where(), "tensor ", detail::quote_name(info.name),
-                                          " has dtype ", dtype_name(info.type),
-                                          ", expected a floating dtype (F32, F16, BF16, F64)"));
-    }
-    return values;
-  }
+  std::vector<float> read_floats(std::string_view name) const;
 
   /// The tensor's elements as int64, row-major, for BOOL (0 or 1; any other byte is a
   /// format_error) and the integer dtypes. A U64 value above INT64_MAX, or a floating dtype, is
   /// a format_error.
-  std::vector<std::int64_t> read_integers(std::string_view name) const {
-    const tensor_info& info = require(name);
-    const std::byte* data = bytes_.data() + data_begin_ + info.begin;
-    const std::size_t count = info.byte_size() / element_size(info.type);
-    std::vector<std::int64_t> values(count);
-    const auto element_error = [&](std::size_t i, const std::string& problem) {
-      return format_error(detail::concat(where(), "tensor ", detail::quote_name(info.name), ": ",
-                                         dtype_name(info.type), " element ", std::to_string(i), " ",
-                                         problem));
-    };
-    switch (info.type) {
-      case dtype::boolean:
-        for (std::size_t i = 0; i < count; ++i) {
-          const auto byte = load_little_endian<std::uint8_t>(data + i);
-          if (byte > 1)
-            throw element_error(i,
-                                detail::concat("is ", std::to_string(byte), ", expected 0 or 1"));
-          values[i] = byte;
-        }
-        break;
-      case dtype::u8:
-        for (std::size_t i = 0; i < count; ++i)
-          values[i] = load_little_endian<std::uint8_t>(data + i);
-        break;
-      case dtype::i8:
-        for (std::size_t i = 0; i < count; ++i)
-          values[i] = std::bit_cast<std::int8_t>(load_little_endian<std::uint8_t>(data + i));
-        break;
-      case dtype::u16:
-        for (std::size_t i = 0; i < count; ++i)
-          values[i] = load_little_endian<std::uint16_t>(data + 2 * i);
-        break;
-      case dtype::i16:
-        for (std::size_t i = 0; i < count; ++i)
-          values[i] = std::bit_cast<std::int16_t>(load_little_endian<std::uint16_t>(data + 2 * i));
-        break;
-      case dtype::u32:
-        for (std::size_t i = 0; i < count; ++i)
-          values[i] = load_little_endian<std::uint32_t>(data + 4 * i);
-        break;
-      case dtype::i32:
-        for (std::size_t i = 0; i < count; ++i)
-          values[i] = std::bit_cast<std::int32_t>(load_little_endian<std::uint32_t>(data + 4 * i));
-        break;
-      case dtype::u64:
-        for (std::size_t i = 0; i < count; ++i) {
-          const auto value = load_little_endian<std::uint64_t>(data + 8 * i);
-          if (value > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
-            throw element_error(i,
-                                detail::concat("is ", std::to_string(value), ", above INT64_MAX"));
-          values[i] = static_cast<std::int64_t>(value);
-        }
-        break;
-      case dtype::i64:
-        for (std::size_t i = 0; i < count; ++i)
-          values[i] = std::bit_cast<std::int64_t>(load_little_endian<std::uint64_t>(data + 8 * i));
-        break;
-      default:
-        throw format_error(detail::concat(
-            where(), "tensor ", detail::quote_name(info.name), " has dtype ", dtype_name(info.type),
-            ", expected an integer dtype (BOOL, U8, I8, I16, U16, I32, U32, I64, U64)"));
-    }
-    return values;
-  }
+  std::vector<std::int64_t> read_integers(std::string_view name) const;
 
  private:
   std::string source_;
@@ -541,132 +433,266 @@ class safetensors_file {
     parse_header(bytes_, bytes_.size());
   }
 
-  std::string where() const {
-    return detail::concat("safetensors ", detail::quote_name(source_, std::string::npos), ": ");
-  }
+  std::string where() const;
 
   [[noreturn]] void fail(const std::string& problem) const {
     throw format_error(detail::concat(where(), problem));
   }
 
-  const tensor_info& require(std::string_view name) const {
-    const tensor_info* info = find(name);
-    if (!info) fail(detail::concat("no tensor ", detail::quote_name(name)));
-    return *info;
-  }
+  const tensor_info& require(std::string_view name) const;
 
   // `first` holds the file's first min(8, file_size) bytes; returns 8 + the header length.
-  std::size_t check_header_length(std::span<const std::byte> first, std::uint64_t file_size) const {
-    if (file_size < 8)
-      fail(detail::concat("file is ", std::to_string(file_size),
-                          " bytes, shorter than the 8-byte header length"));
-    const auto header_length = load_little_endian<std::uint64_t>(first.data());
-    if (header_length > detail::max_header_length)
-      fail(detail::concat("header length ", std::to_string(header_length), " exceeds the limit of ",
-                          std::to_string(detail::max_header_length), " bytes"));
-    if (header_length > file_size - 8)
-      fail(detail::concat("header length ", std::to_string(header_length),
-                          " runs past the end of the file (", std::to_string(file_size),
-                          " bytes)"));
-    return 8 + static_cast<std::size_t>(header_length);
-  }
+  std::size_t check_header_length(std::span<const std::byte> first, std::uint64_t file_size) const;
 
   // `head` holds at least the length and the header (check_header_length passed); the data
   // section is whatever of `file_size` follows, which need not have been read yet.
-  void parse_header(std::span<const std::byte> head, std::size_t file_size) {
-    data_begin_ = 8 + static_cast<std::size_t>(load_little_endian<std::uint64_t>(head.data()));
-    // Read in place (char may alias any byte): a copy would double a 100 MB header's memory.
-    const std::string_view header(reinterpret_cast<const char*>(head.data()) + 8, data_begin_ - 8);
-    if (const std::size_t bad = detail::first_invalid_utf8(header); bad != std::string::npos)
-      fail(detail::concat("header is not valid UTF-8 (byte ", std::to_string(bad),
-                          " of the header)"));
-    if (header.empty() || header.front() != '{') fail("header does not start with '{'");
-    // nlohmann's lexer takes a NUL byte for the end of input and would ignore what follows; no
-    // valid header holds one (JSON escapes it inside strings), so refuse it here.
-    if (const std::size_t nul = header.find('\0'); nul != std::string::npos)
-      fail(detail::concat("header is not valid JSON: NUL byte at byte ", std::to_string(nul),
-                          " of the header"));
-
-    detail::header_handler handler;
-    const bool parsed = detail::sax_parse_json(header, &handler);
-    if (!parsed || !handler.complete())
-      fail(handler.error.empty() ? "header is not valid JSON" : handler.error);
-    metadata_ = std::move(handler.metadata);
-
-    const std::size_t data_size = file_size - data_begin_;
-    tensors_.reserve(handler.entries.size());
-    for (detail::header_entry& entry : handler.entries)
-      tensors_.push_back(checked_tensor(std::move(entry), data_size));
-    check_tiling(data_size);
-    for (std::size_t i = 0; i < tensors_.size(); ++i) index_.emplace(tensors_[i].name, i);
-  }
+  void parse_header(std::span<const std::byte> head, std::size_t file_size);
 
   // The entry's byte size against its offsets and the data section's size.
-  tensor_info checked_tensor(detail::header_entry entry, std::size_t data_size) const {
-    const std::string context = detail::concat("tensor ", detail::quote_name(entry.name), ": ");
-    tensor_info info{
-        .name = std::move(entry.name), .type = *entry.type, .shape = {}, .begin = 0, .end = 0};
-    for (const std::uint64_t extent : entry.shape)
-      info.shape.push_back(static_cast<std::int64_t>(extent));  // <= INT64_MAX, checked
-    const std::string described = detail::concat("dtype ", dtype_name(info.type), " × shape ",
-                                                 detail::format_shape(info.shape));
-
-    // As the reference does: shape product, then times the element size, failing as soon as
-    // a running product overflows (even if a later extent is 0).
-    constexpr std::uint64_t limit = std::numeric_limits<std::size_t>::max();
-    std::uint64_t byte_size = 1;
-    const auto multiply_by = [&](std::uint64_t factor) {
-      if (factor != 0 && byte_size > limit / factor)
-        fail(detail::concat(context, described, " overflows the size of an address space"));
-      byte_size *= factor;
-    };
-    for (const std::uint64_t extent : entry.shape) multiply_by(extent);
-    multiply_by(element_size(info.type));
-
-    const std::uint64_t begin = entry.offsets[0], end = entry.offsets[1];
-    const std::string offsets =
-        detail::concat("data_offsets [", std::to_string(begin), ", ", std::to_string(end), "]");
-    if (begin > end) fail(detail::concat(context, offsets, " are reversed (begin > end)"));
-    if (end > data_size)
-      fail(detail::concat(context, offsets, " run past the end of the data section (",
-                          std::to_string(data_size), " bytes)"));
-    if (end - begin != byte_size)
-      fail(detail::concat(context, offsets, " do not match ", described, " = ",
-                          std::to_string(byte_size), " bytes"));
-    info.begin = static_cast<std::size_t>(begin);
-    info.end = static_cast<std::size_t>(end);
-    return info;
-  }
+  tensor_info checked_tensor(detail::header_entry entry, std::size_t data_size) const;
 
   // Sorts the tensors by offsets and requires them to cover the data section exactly once.
-  void check_tiling(std::size_t data_size) {
-    std::sort(tensors_.begin(), tensors_.end(), [](const tensor_info& a, const tensor_info& b) {
-      return std::tie(a.begin, a.end, a.name) < std::tie(b.begin, b.end, b.name);
-    });
-    std::size_t covered = 0;
-    const tensor_info* previous = nullptr;
-    for (const tensor_info& info : tensors_) {
-      const std::string offsets =
-          detail::concat("[", std::to_string(info.begin), ", ", std::to_string(info.end), "]");
-      if (info.begin < covered)
-        fail(detail::concat("tensor ", detail::quote_name(info.name), ": data_offsets ", offsets,
-                            " overlap tensor ", detail::quote_name(previous->name), " at [",
-                            std::to_string(previous->begin), ", ", std::to_string(previous->end),
-                            "]"));
-      if (info.begin > covered)
-        fail(detail::concat(
-            "data section bytes [", std::to_string(covered), ", ", std::to_string(info.begin),
-            ") belong to no tensor (a hole before tensor ", detail::quote_name(info.name), ")"));
-      covered = info.end;
-      previous = &info;
-    }
-    if (covered != data_size)
-      fail(detail::concat(
-          "data section bytes [", std::to_string(covered), ", ", std::to_string(data_size),
-          ") belong to no tensor (",
-          tensors_.empty() ? "the header lists no tensors" : "trailing bytes after the last tensor",
-          ")"));
-  }
+  void check_tiling(std::size_t data_size);
 };
+
+// The definitions: in every unit when typeformer is used header-only, in src/compiled_io.cpp
+// alone when TYPEFORMER_COMPILED_IO is 1 (io/compiled_io.hpp).
+#if TYPEFORMER_IO_DEFINITIONS
+
+TYPEFORMER_IO_INLINE safetensors_file safetensors_file::open(const std::filesystem::path& path) {
+  safetensors_file result(path.string());
+  regular_file file = regular_file::open(path, result.where());
+  const std::uint64_t file_size = file.size();
+  if (file_size > std::numeric_limits<std::size_t>::max())
+    result.fail(detail::concat("file is ", std::to_string(file_size),
+                               " bytes, more than this machine can address"));
+  std::vector<std::byte> bytes(std::min<std::uint64_t>(file_size, 8));
+  file.read_at(0, bytes);
+  const std::size_t data_begin = result.check_header_length(bytes, file_size);
+  bytes.resize(data_begin);
+  file.read_at(0, bytes);
+  result.parse_header(bytes, static_cast<std::size_t>(file_size));
+  bytes.resize(static_cast<std::size_t>(file_size));
+  file.read_at(data_begin, std::span<std::byte>(bytes).subspan(data_begin));
+  result.bytes_ = std::move(bytes);
+  return result;
+}
+
+TYPEFORMER_IO_INLINE std::vector<float> safetensors_file::read_floats(std::string_view name) const {
+  const tensor_info& info = require(name);
+  const std::byte* data = bytes_.data() + data_begin_ + info.begin;
+  const std::size_t count = info.byte_size() / element_size(info.type);
+  std::vector<float> values(count);
+  switch (info.type) {
+    case dtype::f32:
+      for (std::size_t i = 0; i < count; ++i)
+        values[i] = std::bit_cast<float>(load_little_endian<std::uint32_t>(data + 4 * i));
+      break;
+    case dtype::f64:
+      for (std::size_t i = 0; i < count; ++i)
+        values[i] = detail::narrow_to_float(
+            std::bit_cast<double>(load_little_endian<std::uint64_t>(data + 8 * i)));
+      break;
+    case dtype::f16:
+      for (std::size_t i = 0; i < count; ++i)
+        values[i] = f16_to_float(load_little_endian<std::uint16_t>(data + 2 * i));
+      break;
+    case dtype::bf16:
+      for (std::size_t i = 0; i < count; ++i)
+        values[i] = bf16_to_float(load_little_endian<std::uint16_t>(data + 2 * i));
+      break;
+    default:
+      throw format_error(detail::concat(where(), "tensor ", detail::quote_name(info.name),
+                                        " has dtype ", dtype_name(info.type),
+                                        ", expected a floating dtype (F32, F16, BF16, F64)"));
+  }
+  return values;
+}
+
+TYPEFORMER_IO_INLINE std::vector<std::int64_t> safetensors_file::read_integers(
+    std::string_view name) const {
+  const tensor_info& info = require(name);
+  const std::byte* data = bytes_.data() + data_begin_ + info.begin;
+  const std::size_t count = info.byte_size() / element_size(info.type);
+  std::vector<std::int64_t> values(count);
+  const auto element_error = [&](std::size_t i, const std::string& problem) {
+    return format_error(detail::concat(where(), "tensor ", detail::quote_name(info.name), ": ",
+                                       dtype_name(info.type), " element ", std::to_string(i), " ",
+                                       problem));
+  };
+  switch (info.type) {
+    case dtype::boolean:
+      for (std::size_t i = 0; i < count; ++i) {
+        const auto byte = load_little_endian<std::uint8_t>(data + i);
+        if (byte > 1)
+          throw element_error(i, detail::concat("is ", std::to_string(byte), ", expected 0 or 1"));
+        values[i] = byte;
+      }
+      break;
+    case dtype::u8:
+      for (std::size_t i = 0; i < count; ++i)
+        values[i] = load_little_endian<std::uint8_t>(data + i);
+      break;
+    case dtype::i8:
+      for (std::size_t i = 0; i < count; ++i)
+        values[i] = std::bit_cast<std::int8_t>(load_little_endian<std::uint8_t>(data + i));
+      break;
+    case dtype::u16:
+      for (std::size_t i = 0; i < count; ++i)
+        values[i] = load_little_endian<std::uint16_t>(data + 2 * i);
+      break;
+    case dtype::i16:
+      for (std::size_t i = 0; i < count; ++i)
+        values[i] = std::bit_cast<std::int16_t>(load_little_endian<std::uint16_t>(data + 2 * i));
+      break;
+    case dtype::u32:
+      for (std::size_t i = 0; i < count; ++i)
+        values[i] = load_little_endian<std::uint32_t>(data + 4 * i);
+      break;
+    case dtype::i32:
+      for (std::size_t i = 0; i < count; ++i)
+        values[i] = std::bit_cast<std::int32_t>(load_little_endian<std::uint32_t>(data + 4 * i));
+      break;
+    case dtype::u64:
+      for (std::size_t i = 0; i < count; ++i) {
+        const auto value = load_little_endian<std::uint64_t>(data + 8 * i);
+        if (value > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+          throw element_error(i, detail::concat("is ", std::to_string(value), ", above INT64_MAX"));
+        values[i] = static_cast<std::int64_t>(value);
+      }
+      break;
+    case dtype::i64:
+      for (std::size_t i = 0; i < count; ++i)
+        values[i] = std::bit_cast<std::int64_t>(load_little_endian<std::uint64_t>(data + 8 * i));
+      break;
+    default:
+      throw format_error(detail::concat(
+          where(), "tensor ", detail::quote_name(info.name), " has dtype ", dtype_name(info.type),
+          ", expected an integer dtype (BOOL, U8, I8, I16, U16, I32, U32, I64, U64)"));
+  }
+  return values;
+}
+
+TYPEFORMER_IO_INLINE std::string safetensors_file::where() const {
+  return detail::concat("safetensors ", detail::quote_name(source_, std::string::npos), ": ");
+}
+
+TYPEFORMER_IO_INLINE const tensor_info& safetensors_file::require(std::string_view name) const {
+  const tensor_info* info = find(name);
+  if (!info) fail(detail::concat("no tensor ", detail::quote_name(name)));
+  return *info;
+}
+
+TYPEFORMER_IO_INLINE std::size_t safetensors_file::check_header_length(
+    std::span<const std::byte> first, std::uint64_t file_size) const {
+  if (file_size < 8)
+    fail(detail::concat("file is ", std::to_string(file_size),
+                        " bytes, shorter than the 8-byte header length"));
+  const auto header_length = load_little_endian<std::uint64_t>(first.data());
+  if (header_length > detail::max_header_length)
+    fail(detail::concat("header length ", std::to_string(header_length), " exceeds the limit of ",
+                        std::to_string(detail::max_header_length), " bytes"));
+  if (header_length > file_size - 8)
+    fail(detail::concat("header length ", std::to_string(header_length),
+                        " runs past the end of the file (", std::to_string(file_size), " bytes)"));
+  return 8 + static_cast<std::size_t>(header_length);
+}
+
+TYPEFORMER_IO_INLINE void safetensors_file::parse_header(std::span<const std::byte> head,
+                                                         std::size_t file_size) {
+  data_begin_ = 8 + static_cast<std::size_t>(load_little_endian<std::uint64_t>(head.data()));
+  // Read in place (char may alias any byte): a copy would double a 100 MB header's memory.
+  const std::string_view header(reinterpret_cast<const char*>(head.data()) + 8, data_begin_ - 8);
+  if (const std::size_t bad = detail::first_invalid_utf8(header); bad != std::string::npos)
+    fail(
+        detail::concat("header is not valid UTF-8 (byte ", std::to_string(bad), " of the header)"));
+  if (header.empty() || header.front() != '{') fail("header does not start with '{'");
+  // nlohmann's lexer takes a NUL byte for the end of input and would ignore what follows; no
+  // valid header holds one (JSON escapes it inside strings), so refuse it here.
+  if (const std::size_t nul = header.find('\0'); nul != std::string::npos)
+    fail(detail::concat("header is not valid JSON: NUL byte at byte ", std::to_string(nul),
+                        " of the header"));
+
+  detail::header_handler handler;
+  const bool parsed = detail::sax_parse_json(header, &handler);
+  if (!parsed || !handler.complete())
+    fail(handler.error.empty() ? "header is not valid JSON" : handler.error);
+  metadata_ = std::move(handler.metadata);
+
+  const std::size_t data_size = file_size - data_begin_;
+  tensors_.reserve(handler.entries.size());
+  for (detail::header_entry& entry : handler.entries)
+    tensors_.push_back(checked_tensor(std::move(entry), data_size));
+  check_tiling(data_size);
+  for (std::size_t i = 0; i < tensors_.size(); ++i) index_.emplace(tensors_[i].name, i);
+}
+
+TYPEFORMER_IO_INLINE tensor_info safetensors_file::checked_tensor(detail::header_entry entry,
+                                                                  std::size_t data_size) const {
+  const std::string context = detail::concat("tensor ", detail::quote_name(entry.name), ": ");
+  tensor_info info{
+      .name = std::move(entry.name), .type = *entry.type, .shape = {}, .begin = 0, .end = 0};
+  for (const std::uint64_t extent : entry.shape)
+    info.shape.push_back(static_cast<std::int64_t>(extent));  // <= INT64_MAX, checked
+  const std::string described = detail::concat("dtype ", dtype_name(info.type), " × shape ",
+                                               detail::format_shape(info.shape));
+
+  // As the reference does: shape product, then times the element size, failing as soon as
+  // a running product overflows (even if a later extent is 0).
+  constexpr std::uint64_t limit = std::numeric_limits<std::size_t>::max();
+  std::uint64_t byte_size = 1;
+  const auto multiply_by = [&](std::uint64_t factor) {
+    if (factor != 0 && byte_size > limit / factor)
+      fail(detail::concat(context, described, " overflows the size of an address space"));
+    byte_size *= factor;
+  };
+  for (const std::uint64_t extent : entry.shape) multiply_by(extent);
+  multiply_by(element_size(info.type));
+
+  const std::uint64_t begin = entry.offsets[0], end = entry.offsets[1];
+  const std::string offsets =
+      detail::concat("data_offsets [", std::to_string(begin), ", ", std::to_string(end), "]");
+  if (begin > end) fail(detail::concat(context, offsets, " are reversed (begin > end)"));
+  if (end > data_size)
+    fail(detail::concat(context, offsets, " run past the end of the data section (",
+                        std::to_string(data_size), " bytes)"));
+  if (end - begin != byte_size)
+    fail(detail::concat(context, offsets, " do not match ", described, " = ",
+                        std::to_string(byte_size), " bytes"));
+  info.begin = static_cast<std::size_t>(begin);
+  info.end = static_cast<std::size_t>(end);
+  return info;
+}
+
+TYPEFORMER_IO_INLINE void safetensors_file::check_tiling(std::size_t data_size) {
+  std::sort(tensors_.begin(), tensors_.end(), [](const tensor_info& a, const tensor_info& b) {
+    return std::tie(a.begin, a.end, a.name) < std::tie(b.begin, b.end, b.name);
+  });
+  std::size_t covered = 0;
+  const tensor_info* previous = nullptr;
+  for (const tensor_info& info : tensors_) {
+    const std::string offsets =
+        detail::concat("[", std::to_string(info.begin), ", ", std::to_string(info.end), "]");
+    if (info.begin < covered)
+      fail(detail::concat("tensor ", detail::quote_name(info.name), ": data_offsets ", offsets,
+                          " overlap tensor ", detail::quote_name(previous->name), " at [",
+                          std::to_string(previous->begin), ", ", std::to_string(previous->end),
+                          "]"));
+    if (info.begin > covered)
+      fail(detail::concat(
+          "data section bytes [", std::to_string(covered), ", ", std::to_string(info.begin),
+          ") belong to no tensor (a hole before tensor ", detail::quote_name(info.name), ")"));
+    covered = info.end;
+    previous = &info;
+  }
+  if (covered != data_size)
+    fail(detail::concat(
+        "data section bytes [", std::to_string(covered), ", ", std::to_string(data_size),
+        ") belong to no tensor (",
+        tensors_.empty() ? "the header lists no tensors" : "trailing bytes after the last tensor",
+        ")"));
+}
+
+#endif  // TYPEFORMER_IO_DEFINITIONS
 
 }  // namespace typeformer::io

@@ -15,6 +15,7 @@
 #include <typeformer/core/naming.hpp>
 #include <typeformer/core/text.hpp>
 #include <typeformer/core/weight_source.hpp>
+#include <typeformer/io/compiled_io.hpp>
 #include <typeformer/io/safetensors_reader.hpp>
 
 namespace typeformer {
@@ -45,10 +46,8 @@ inline bool starts_with_any(const std::string& name, const std::vector<std::stri
 }
 
 /// What every weight message starts with: `multi_head_attention "mha" (pytorch names) in f: `.
-inline std::string weight_check_context(std::string_view layer, std::string_view naming_name,
-                                        std::string_view source) {
-  return concat(layer, " (", naming_name, " names) in ", source, ": ");
-}
+std::string weight_check_context(std::string_view layer, std::string_view naming_name,
+                                 std::string_view source);
 
 /// The layer as messages name it: its kind, and its name when it has one.
 template <class Layer>
@@ -68,9 +67,31 @@ load_options resolved_options(const load_options& options) {
 /// When a file's names look like the other framework's (a Keras `/` path or `kernel`, `gamma`,
 /// `embeddings`; PyTorch's `.` paths ending in `weight` or `bias`) and none of the expected
 /// names is in it, the sentence that says so; empty otherwise.
-inline std::string other_naming_hint(const std::vector<weight_spec>& expected,
-                                     const io::safetensors_file& file, std::string_view naming_name,
-                                     const std::vector<std::string>& ignored) {
+std::string other_naming_hint(const std::vector<weight_spec>& expected,
+                              const io::safetensors_file& file, std::string_view naming_name,
+                              const std::vector<std::string>& ignored);
+
+/// Every mismatch between `expected` and `file`, each a sentence without the context prefix.
+/// `naming_name` is "pytorch" or "keras": PyTorch files get a hint for add_bias_kv tensors.
+std::vector<std::string> weight_mismatches(const std::vector<weight_spec>& expected,
+                                           const io::safetensors_file& file,
+                                           std::string_view naming_name,
+                                           const load_options& options);
+
+// The definitions: in every unit when typeformer is used header-only, in src/compiled_io.cpp
+// alone when TYPEFORMER_COMPILED_IO is 1 (io/compiled_io.hpp).
+#if TYPEFORMER_IO_DEFINITIONS
+
+TYPEFORMER_IO_INLINE std::string weight_check_context(std::string_view layer,
+                                                      std::string_view naming_name,
+                                                      std::string_view source) {
+  return concat(layer, " (", naming_name, " names) in ", source, ": ");
+}
+
+TYPEFORMER_IO_INLINE std::string other_naming_hint(const std::vector<weight_spec>& expected,
+                                                   const io::safetensors_file& file,
+                                                   std::string_view naming_name,
+                                                   const std::vector<std::string>& ignored) {
   for (const weight_spec& w : expected)
     if (file.find(w.name)) return {};
   std::size_t keras_like = 0, torch_like = 0, names = 0;
@@ -98,12 +119,9 @@ inline std::string other_naming_hint(const std::vector<weight_spec>& expected,
   return {};
 }
 
-/// Every mismatch between `expected` and `file`, each a sentence without the context prefix.
-/// `naming_name` is "pytorch" or "keras": PyTorch files get a hint for add_bias_kv tensors.
-inline std::vector<std::string> weight_mismatches(const std::vector<weight_spec>& expected,
-                                                  const io::safetensors_file& file,
-                                                  std::string_view naming_name,
-                                                  const load_options& options) {
+TYPEFORMER_IO_INLINE std::vector<std::string> weight_mismatches(
+    const std::vector<weight_spec>& expected, const io::safetensors_file& file,
+    std::string_view naming_name, const load_options& options) {
   std::vector<std::string> findings;
   const std::string prefix = options.prefix.value_or(std::string());
   for (const std::string& p : options.ignore_prefixes)
@@ -148,6 +166,8 @@ inline std::vector<std::string> weight_mismatches(const std::vector<weight_spec>
   }
   return findings;
 }
+
+#endif  // TYPEFORMER_IO_DEFINITIONS
 
 }  // namespace detail
 }  // namespace typeformer

@@ -1,0 +1,34 @@
+#pragma once
+// The weight reader compiled once per program instead of once per translation unit (opt-in).
+//
+// Every unit that loads weights compiles the safetensors reader (the header's JSON parse and its
+// checks, reading the tensors) and the weight check's messages: the same hundred-odd functions
+// in each object, model-independent, about 1.7 s of a model unit's compile time with g++ -O2.
+// With TYPEFORMER_COMPILED_IO set to 1, the headers only declare them, and one unit of the
+// program defines them: src/compiled_io.cpp (installed as share/typeformer/compiled_io.cpp;
+// CMake's typeformer_compile_kernels_once(target) and typeformer_add_compiled_kernels(name) add
+// it beside the kernels' unit). Unlike the kernels, the reader does not depend on the
+// instruction set. Every unit of the program must agree on the macro: a function that is inline
+// in one unit and not in another breaks the one-definition rule. See docs/compile-time.md.
+//
+// A macro, not a constant: what it changes is whether a function body is in a unit and whether
+// the function is `inline`, which only the preprocessor can decide per unit.
+
+#ifndef TYPEFORMER_COMPILED_IO
+#define TYPEFORMER_COMPILED_IO 0
+#endif
+
+// src/compiled_io.cpp defines TYPEFORMER_DEFINE_COMPILED_IO before it includes the headers.
+#if !TYPEFORMER_COMPILED_IO || defined(TYPEFORMER_DEFINE_COMPILED_IO)
+#define TYPEFORMER_IO_DEFINITIONS 1
+#else
+#define TYPEFORMER_IO_DEFINITIONS 0
+#endif
+
+// Header-only, each unit holds its own copy of the definitions, which only an inline function
+// may have; compiled once, they are ordinary functions with one definition.
+#if TYPEFORMER_COMPILED_IO
+#define TYPEFORMER_IO_INLINE
+#else
+#define TYPEFORMER_IO_INLINE inline
+#endif

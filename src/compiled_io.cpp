@@ -1,0 +1,14 @@
+// The weight reader, compiled once for the program (see <typeformer/io/compiled_io.hpp>): the
+// safetensors reader and the weight check's messages. Compile it with
+// TYPEFORMER_COMPILED_IO=1, as every unit of the program; CMake's
+// typeformer_compile_kernels_once(target) and typeformer_add_compiled_kernels(name) do both.
+
+#if !defined(TYPEFORMER_COMPILED_IO) || !TYPEFORMER_COMPILED_IO
+#error \
+    "compiled_io.cpp defines the reader the other units declare: build every unit with TYPEFORMER_COMPILED_IO=1"
+#endif
+
+#define TYPEFORMER_DEFINE_COMPILED_IO 1
+
+#include <typeformer/io/safetensors_reader.hpp>
+#include <typeformer/io/weight_check.hpp>
