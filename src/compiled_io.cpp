@@ -1,6 +1,6 @@
-// The weight reader, compiled once for the program (see <typeformer/io/compiled_io.hpp>): the
-// safetensors reader and the weight check's messages. Compile it with
-// TYPEFORMER_COMPILED_IO=1, as every unit of the program; CMake's
+// The weight readers, compiled once for the program (see <typeformer/io/compiled_io.hpp>): the
+// safetensors reader, the weight check's messages and the TensorFlow.js model.json reader.
+// Compile it with TYPEFORMER_COMPILED_IO=1, as every unit of the program; CMake's
 // typeformer_compile_kernels_once(target) and typeformer_add_compiled_kernels(name) do both.
 
 #if !defined(TYPEFORMER_COMPILED_IO) || !TYPEFORMER_COMPILED_IO
@@ -11,4 +11,7 @@
 #define TYPEFORMER_DEFINE_COMPILED_IO 1
 
 #include <typeformer/io/safetensors_reader.hpp>
+#include <typeformer/io/tfjs_layers_model.hpp>
 #include <typeformer/io/weight_check.hpp>
+
+template class typeformer::io::basic_tfjs_layers_model<>;

@@ -44,6 +44,7 @@
 #include <typeformer/core/errors.hpp>
 #include <typeformer/core/text.hpp>
 #include <typeformer/core/weight_source.hpp>
+#include <typeformer/io/compiled_io.hpp>
 #include <typeformer/io/contained_path.hpp>
 #include <typeformer/io/crc32.hpp>
 #include <typeformer/io/half.hpp>
@@ -72,18 +73,7 @@ class basic_tfjs_layers_model {
   /// symbolic link only to a file inside `symlink_root`; empty, that is the model's directory,
   /// or the repository folder of a Hugging Face cache snapshot (io/contained_path.hpp).
   static basic_tfjs_layers_model open(const std::filesystem::path& model_json,
-                                      const std::filesystem::path& symlink_root = {}) {
-    const std::string source = model_json.string();
-    const std::string where = detail::concat("tfjs model ", detail::quote_name(source, 4096), ": ");
-    const std::vector<std::byte> bytes =
-        regular_file::open(model_json, where + "model.json: ").read_all(max_json_bytes);
-    const std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-    std::filesystem::path directory = model_json.parent_path();
-    if (directory.empty()) directory = ".";
-    file_shards shards(
-        directory, symlink_root.empty() ? default_symlink_root(model_json) : symlink_root, where);
-    return basic_tfjs_layers_model(text, source, shards);
-  }
+                                      const std::filesystem::path& symlink_root = {});
 
   /// model.json's text given in memory; `read_shard(path)` returns a shard's bytes (a path
   /// already checked to be relative, without "..", and listed once).
@@ -566,6 +556,27 @@ class basic_tfjs_layers_model {
   std::optional<safetensors_file> weights_;  // set by every constructor that returns
   std::vector<stored_weight> stored_;
 };
+
+// Out of the class, so that an explicit instantiation declaration keeps it, and the parse it
+// instantiates, out of every unit but src/compiled_io.cpp when TYPEFORMER_COMPILED_IO is 1.
+template <class Unused>
+basic_tfjs_layers_model<Unused> basic_tfjs_layers_model<Unused>::open(
+    const std::filesystem::path& model_json, const std::filesystem::path& symlink_root) {
+  const std::string source = model_json.string();
+  const std::string where = detail::concat("tfjs model ", detail::quote_name(source, 4096), ": ");
+  const std::vector<std::byte> bytes =
+      regular_file::open(model_json, where + "model.json: ").read_all(max_json_bytes);
+  const std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  std::filesystem::path directory = model_json.parent_path();
+  if (directory.empty()) directory = ".";
+  file_shards shards(directory,
+                     symlink_root.empty() ? default_symlink_root(model_json) : symlink_root, where);
+  return basic_tfjs_layers_model(text, source, shards);
+}
+
+#if TYPEFORMER_COMPILED_IO && !defined(TYPEFORMER_DEFINE_COMPILED_IO)
+extern template class basic_tfjs_layers_model<>;
+#endif
 
 using tfjs_layers_model = basic_tfjs_layers_model<>;
 
