@@ -89,6 +89,45 @@ struct memory_problem_impl<B, Width> {
 template <class B, extent_t Width>
 using memory_problem_of = typename memory_problem_impl<B, Width>::type;
 
+/// `Name` under `Path`, joined as PyTorch joins module names: `layers.0` + `self_attn` is
+/// `layers.0.self_attn`; an unnamed layer is known by the path alone.
+template <class Path, class Name>
+struct name_under;
+template <char... P, char... N>
+struct name_under<layer_name<P...>, layer_name<N...>> {
+  using type = std::conditional_t<sizeof...(N) == 0, layer_name<P...>, layer_name<P..., '.', N...>>;
+};
+
+/// A problem found inside a named part (a scope, a repeated block), with the layers it names
+/// given by their path from that part, as the weights are named: `encoder.layers.0.self_attn`.
+/// Rules whose first argument is not a layer name, and `passed`, are left as they are.
+template <class Path, class Problem>
+struct at_path_impl {
+  using type = Problem;
+};
+template <class Path, template <class, extent_t, extent_t> class Rule, char... N, extent_t A,
+          extent_t B>
+struct at_path_impl<Path, Rule<layer_name<N...>, A, B>> {
+  using type = Rule<typename name_under<Path, layer_name<N...>>::type, A, B>;
+};
+template <class Path, template <class, class, extent_t, extent_t> class Rule, char... N, char... M,
+          extent_t A, extent_t B>
+struct at_path_impl<Path, Rule<layer_name<N...>, layer_name<M...>, A, B>> {
+  using type = Rule<typename name_under<Path, layer_name<N...>>::type,
+                    typename name_under<Path, layer_name<M...>>::type, A, B>;
+};
+template <class Path, class Problem>
+using at_path = typename at_path_impl<Path, Problem>::type;
+
+/// The path of a repeated block's first copy, `layers.0`: a problem in the block is in every
+/// copy, and the first is the one whose weights come first.
+template <class Name>
+struct first_copy_path;
+template <char... N>
+struct first_copy_path<layer_name<N...>> {
+  using type = layer_name<N..., '.', '0'>;
+};
+
 /// `Rule` if `holds` is false, else `passed`: a rule as a value of a problem slot.
 template <bool Holds, class Rule>
 using rule_problem = std::conditional_t<Holds, diagnostics::passed, Rule>;

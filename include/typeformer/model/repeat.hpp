@@ -35,7 +35,7 @@ struct repeat {
   static constexpr extent_t input_width = block::input_width;
   static constexpr extent_t output_width = block::output_width;
   using composition_problem = detail::first_problem<
-      detail::problem_of<block>,
+      detail::at_path<typename detail::first_copy_path<name_type>::type, detail::problem_of<block>>,
       detail::rule_problem<
           (Count > 0), diagnostics::repeat_count_must_be_positive<name_type, extent_t(Count), 0>>,
       detail::rule_problem<block::output_width == block::input_width,
@@ -44,7 +44,8 @@ struct repeat {
       detail::rule_problem<detail::keeps_sequence_shape<block>(),
                            diagnostics::branch_must_keep_the_sequence_shape<name_type, 0, 0>>>;
   template <extent_t MemoryWidth>
-  using memory_problem = detail::memory_problem_of<block, MemoryWidth>;
+  using memory_problem = detail::at_path<typename detail::first_copy_path<name_type>::type,
+                                         detail::memory_problem_of<block, MemoryWidth>>;
   static constexpr extent_t parameter_count = extent_t(Count) * block::parameter_count;
   static constexpr bool decodable = detail::is_decodable<block>();
   static constexpr bool needs_decode_operands = detail::needs_decode_operands<block>();

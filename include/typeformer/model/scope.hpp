@@ -25,6 +25,11 @@ struct scope : sequential<Parts...> {
   static constexpr std::string_view kind = "scope";
   static constexpr std::string_view name = Name.view();
   using name_type = layer_name_of<Name>;
+  /// The parts' problems, naming the layers by their paths under the scope.
+  using composition_problem = detail::at_path<name_type, typename base::composition_problem>;
+  template <extent_t MemoryWidth>
+  using memory_problem =
+      detail::at_path<name_type, typename base::template memory_problem<MemoryWidth>>;
 
   template <class Naming>
   static std::string inner(Naming, const std::string& outer) {

@@ -1,10 +1,12 @@
-// The README's first mistake inside a model: the heads rule of a layer two levels down (repeat,
-// transformer_encoder_layer) is checked by the model from the layer's options, so the error is
-// the model's one assertion, whatever the depth, and nothing after it fails. A whole program:
+// The README's first mistake inside a model: the heads rule of a layer three levels down (scope,
+// repeat, transformer_encoder_layer) is checked by the model from the layer's options, so the
+// error is the model's one assertion, whatever the depth, and nothing after it fails. It names
+// the layer by its path, as its weights are named (encoder.layers.0.self_attn). A whole program:
 // declare, load with the self-test, run. (g++ 12: 8 lines; clang 14: 12, two notes of
 // instantiation context.)
 // expect-first-error: heads_do_not_divide_d_model
-// expect-first-error: 's', 'e', 'l', 'f', '_', 'a', 't', 't', 'n'
+// expect-first-error: 'e', 'n', 'c', 'o', 'd', 'e', 'r', '.', 'l', 'a', 'y', 'e', 'r', 's', '.'
+// expect-first-error: 'l', 'a', 'y', 'e', 'r', 's', '.', '0', '.', 's', 'e', 'l', 'f', '_', 'a'
 // expect-first-error: 500, 8
 // forbid: xtensor
 // forbid: xsimd
@@ -26,8 +28,10 @@ constexpr tfm::extent_t width = 500;
 
 using encoder = tfm::model<
     tfm::input<batch<tfm::dynamic>, seq<tfm::dynamic>, d_model<width>, max_batch<8>, max_seq<128>>,
-    tfm::repeat<"layers", 2, tfm::transformer_encoder_layer<heads<8>, dim_feedforward<2048>>>,
-    tfm::layer_norm<"norm">>;
+    tfm::scope<
+        "encoder",
+        tfm::repeat<"layers", 2, tfm::transformer_encoder_layer<heads<8>, dim_feedforward<2048>>>,
+        tfm::layer_norm<"norm">>>;
 
 int main(int argc, char** argv) {
   if (argc < 2) return 1;
