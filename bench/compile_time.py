@@ -19,6 +19,9 @@ examples/):
   encoder_decoder_12_layers  1 and 12 layers each
   multi_head_lstm, attention_is_all_you_need, transformer_encoder, keras_wrapper_attention
                            the example programs
+  variants_0, variants_4   plain causal attention through the expression API, alone and with
+                           four score/mask variants (sliding window, ALiBi, soft-capping,
+                           documents), each a call of its own
 
 With --compiled-kernels every unit is compiled with TYPEFORMER_COMPILED_KERNELS=1 and
 TYPEFORMER_COMPILED_IO=1 (the kernels declared extern and the weight reader declared only, as
@@ -28,7 +31,8 @@ not again when only its model changes.
 
 Targets checked: the umbrella header costs at most 1 s more than the dependencies alone; each
 encoder program and example at most 8 s, 600 MB with g++ and 400 MB with clang; the
-12-layer encoder-decoder at most 1.2 times the 1-layer one.
+12-layer encoder-decoder at most 1.2 times the 1-layer one; one more variant in a unit at most
+1.5 s and 40 MB ((variants_4 - variants_0) / 4; issue "Attention as an expression", item 7).
 """
 from __future__ import annotations
 
@@ -54,6 +58,8 @@ CASES = [
     ("attention_is_all_you_need", os.path.join(EXAMPLES, "attention_is_all_you_need.cpp")),
     ("transformer_encoder", os.path.join(EXAMPLES, "transformer_encoder.cpp")),
     ("keras_wrapper_attention", os.path.join(EXAMPLES, "keras_wrapper_attention.cpp")),
+    ("variants_0", os.path.join(UNITS, "variants_0.cpp")),
+    ("variants_4", os.path.join(UNITS, "variants_4.cpp")),
 ]
 COMPILED_UNITS = [("compiled_kernels", os.path.join(ROOT, "src", "compiled_kernels.cpp")),
                   ("compiled_io", os.path.join(ROOT, "src", "compiled_io.cpp"))]
@@ -125,6 +131,13 @@ def main() -> int:
             print(f"  12-layer over 1-layer encoder-decoder: {ratio:.2f}x "
                   f"(target <= 1.2: {'met' if ratio <= 1.2 else 'NOT MET'})")
             failed |= ratio > 1.2
+        plain, four = results.get((compiler, "variants_0")), results.get((compiler, "variants_4"))
+        if plain and four:
+            seconds, megabytes = (four[0] - plain[0]) / 4, (four[1] - plain[1]) / 4
+            ok = seconds <= 1.5 and megabytes <= 40
+            print(f"  one more score/mask variant: {seconds:+.2f} s, {megabytes:+.0f} MB "
+                  f"(target <= 1.5 s, <= 40 MB: {'met' if ok else 'NOT MET'})")
+            failed |= not ok
     return 1 if failed else 0
 
 
