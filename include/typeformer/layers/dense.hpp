@@ -48,6 +48,8 @@ struct dense {
   // (declaration_problem below) without instantiating the layer.
   static_assert(diagnostics::require<
                 (Units > 0), diagnostics::units_must_be_positive<name_type, Units, 0>>::rule_holds);
+  /// After that error, a call checks nothing against the broken declaration (no second error).
+  static constexpr bool declaration_holds = Units > 0;
   static constexpr extent_t input_width = d_model;
   static constexpr extent_t output_width = units;
   static constexpr extent_t parameter_count = d_model * units + (has_bias ? units : 0);
@@ -96,11 +98,10 @@ struct dense {
     const auto y = as_view<3>(out_in);
     constexpr auto xs = decltype(x)::static_extents;
     constexpr auto ys = decltype(y)::static_extents;
-    static_assert(
-        require<extents_may_agree(xs[2], d_model),
-                input_features_do_not_match_d_model<name_type, xs[2], d_model>>::rule_holds);
-    static_assert(require<extents_may_agree(ys[2], units),
-                          output_shape_does_not_match<name_type, ys[2], units>>::rule_holds);
+    static_assert(require < !declaration_holds || extents_may_agree(xs[2], d_model),
+                  input_features_do_not_match_d_model < name_type, xs[2], d_model >> ::rule_holds);
+    static_assert(require < !declaration_holds || extents_may_agree(ys[2], units),
+                  output_shape_does_not_match < name_type, ys[2], units >> ::rule_holds);
     check<input_features_do_not_match_d_model>(x.extent(2) == d_model, kind, name, x.extent(2),
                                                d_model);
     for (std::size_t axis = 0; axis < 2; ++axis)

@@ -182,6 +182,10 @@ struct multi_head_attention {
   // The layer's own rules, checked when the type is used on its own (a model checks them from
   // the options, without instantiating the layer: model/block.hpp's block_of).
   static_assert(declaration::problem::rule_holds);
+  /// After that error, a call checks nothing against the broken declaration (a second error
+  /// for one mistake: d_model<500>'s heads, then a 512-wide query "not matching" it).
+  static constexpr bool declaration_holds =
+      std::is_same_v<typename declaration::problem, diagnostics::passed>;
   /// Declared, or bound by a model (model/binding.hpp). Checked where the layer is used, not
   /// here: a model's declaration names its layers before it gives them their width.
   static constexpr bool has_d_model = d_model > 0;
@@ -454,10 +458,9 @@ struct multi_head_attention {
                                                                 .value = value_features,
                                                                 .output = output_features},
                                         Q, K, V, O, Mask>;
-    static_assert(problem::rule_holds);
-    static_assert(
-        require<extents_may_agree(Mask::extents.heads, heads),
-                mask_heads_do_not_match<name_type, Mask::extents.heads, heads>>::rule_holds);
+    static_assert(std::conditional_t<declaration_holds, problem, passed>::rule_holds);
+    static_assert(require < !declaration_holds || extents_may_agree(Mask::extents.heads, heads),
+                  mask_heads_do_not_match < name_type, Mask::extents.heads, heads >> ::rule_holds);
     using call = detail::attention_call<variant, Mask>;
     // Named: clang prints the text of a static_assert's condition, here the whole variant.
     constexpr bool all_bound = call::all_bound;

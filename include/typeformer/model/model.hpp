@@ -87,8 +87,27 @@ struct no_memory {
   static constexpr extent_t seq = 0, width = 0, max_seq = 0;
 };
 /// A model whose input is a vector sequence has no embedding in front of its body.
+/// What stands where a tokens<...> input's embedding should be: nothing, when the input is not
+/// tokens, and, when the first part is not an embedding (the model's one error), an embedding
+/// of nothing, so that loading, describing and running the broken model fail no further.
 struct no_embedding {
+  static constexpr std::string_view kind = "(no embedding)";
+  static constexpr std::string_view name = "";
+  using name_type = layer_name<>;
   static constexpr extent_t output_width = 0, parameter_count = 0;
+  static constexpr bool masks_zero = false;
+  struct parameters {};
+  template <class Naming>
+  static std::vector<weight_spec> expected_weights(Naming, const std::string&) {
+    return {};
+  }
+  template <class Naming, class Get>
+  static parameters from_weights(Naming, Get&&, const std::string&) {
+    return {};
+  }
+  template <class Id>
+  static void lookup_rows(const parameters&, const Id*, std::size_t, std::size_t, float*) noexcept {
+  }
 };
 
 template <class T>
