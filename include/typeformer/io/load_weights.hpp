@@ -8,6 +8,7 @@
 #include <type_traits>
 #include <vector>
 
+#include <typeformer/core/diagnostics.hpp>
 #include <typeformer/core/errors.hpp>
 #include <typeformer/core/naming.hpp>
 #include <typeformer/core/text.hpp>
@@ -15,13 +16,15 @@
 #include <typeformer/io/safetensors_reader.hpp>
 #include <typeformer/io/tfjs_layers_model.hpp>
 #include <typeformer/io/weight_check.hpp>
+#include <typeformer/model/binding.hpp>
 
 namespace typeformer {
 
+namespace detail {
+/// load_weights after the naming rule holds.
 template <class Layer, class Naming>
-typename Layer::parameters load_weights(const io::safetensors_file& file, Naming naming,
-                                        const load_options& options = {}) {
-  static_assert(naming::is_naming_v<Naming>, "pass typeformer::naming::pytorch or ::keras");
+typename Layer::parameters load_checked_weights(const io::safetensors_file& file, Naming naming,
+                                                const load_options& options) {
   const load_options resolved = detail::resolved_options<Layer, Naming>(options);
   const std::string& prefix = *resolved.prefix;
   const std::vector<weight_spec> expected = Layer::expected_weights(naming, prefix);
@@ -34,6 +37,20 @@ typename Layer::parameters load_weights(const io::safetensors_file& file, Naming
         detail::other_naming_hint(expected, file, Naming::name, resolved.ignore_prefixes)));
   return Layer::from_weights(
       naming, [&](const std::string& name) { return file.read_floats(name); }, prefix);
+}
+}  // namespace detail
+
+template <class Layer, class Naming>
+typename Layer::parameters load_weights(const io::safetensors_file& file, Naming naming,
+                                        const load_options& options = {}) {
+  static_assert(naming::is_naming_v<Naming>, "pass typeformer::naming::pytorch or ::keras");
+  // Before any name is read, so that a broken rule is the one error.
+  using naming_problem = detail::naming_problem_of<Layer, Naming>;
+  static_assert(naming_problem::rule_holds);
+  if constexpr (!std::is_same_v<naming_problem, diagnostics::passed>)
+    return {};
+  else
+    return detail::load_checked_weights<Layer>(file, naming, options);
 }
 
 /// A Keras model saved by TensorFlow.js (model.json and its shards): the topology is checked

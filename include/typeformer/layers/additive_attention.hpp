@@ -102,18 +102,25 @@ struct additive_attention
       throw weight_error(detail::concat(kind, " \"", name,
                                         "\": the parameters do not fit this layer's dimensions"));
     using isa = simd::resolve_arch<Arch>;
-    detail::run_unprojected_attention<additive_attention, Arch>(
-        query, value, key, std::forward<Y>(y), ws, mask, query_mask,
-        [](const detail::unprojected_call&) { return std::size_t(0); },
-        [&p](const detail::unprojected_call& c, float*) {
-          const float* w = scaled ? p.scale.data() : nullptr;
-          return [w, c](std::size_t b, std::size_t i, float* scores) {
-            const float* qi = c.q + (b * c.query_len + i) * c.query_width;
-            const float* kb = c.k + b * c.key_len * c.key_width;
-            for (std::size_t j = 0; j < c.key_len; ++j)
-              scores[j] = detail::weighted_tanh_sum<isa>(qi, kb + j * c.key_width, w, c.key_width);
-          };
-        });
+    // The call rules, asserted here so that a broken one is one note deep; after it, nothing
+    // runs.
+    using problem =
+        detail::unprojected_call_problem<additive_attention, Q, K, V, Y, Mask, QueryMask>;
+    static_assert(problem::rule_holds);
+    if constexpr (std::is_same_v<problem, diagnostics::passed>)
+      detail::run_unprojected_attention<additive_attention, Arch>(
+          query, value, key, std::forward<Y>(y), ws, mask, query_mask,
+          [](const detail::unprojected_call&) { return std::size_t(0); },
+          [&p](const detail::unprojected_call& c, float*) {
+            const float* w = scaled ? p.scale.data() : nullptr;
+            return [w, c](std::size_t b, std::size_t i, float* scores) {
+              const float* qi = c.q + (b * c.query_len + i) * c.query_width;
+              const float* kb = c.k + b * c.key_len * c.key_width;
+              for (std::size_t j = 0; j < c.key_len; ++j)
+                scores[j] =
+                    detail::weighted_tanh_sum<isa>(qi, kb + j * c.key_width, w, c.key_width);
+            };
+          });
   }
 };
 
@@ -191,25 +198,32 @@ struct bahdanau_attention
                       workspace& ws, const Mask& mask = {}, const QueryMask& query_mask = {}) {
     using isa = simd::resolve_arch<Arch>;
     constexpr auto u = static_cast<std::size_t>(units);
-    detail::run_unprojected_attention<bahdanau_attention, Arch>(
-        query, value, key, std::forward<Y>(y), ws, mask, query_mask,
-        [](const detail::unprojected_call& c) {
-          return (c.batch * c.query_len + c.batch * c.key_len) * u;
-        },
-        [&p, &ws](const detail::unprojected_call& c, float* projected) {
-          float* qp = projected;
-          float* kp = projected + c.batch * c.query_len * u;
-          kernels::gemm<isa>(ws.pool(), {c.q, c.query_width, c.batch * c.query_len, &p.w1,
-                                         p.b1.data(), 1.0f, qp, u});
-          kernels::gemm<isa>(
-              ws.pool(), {c.k, c.key_width, c.batch * c.key_len, &p.w2, p.b2.data(), 1.0f, kp, u});
-          return [&p, c, qp, kp](std::size_t b, std::size_t i, float* scores) {
-            const float* qi = qp + (b * c.query_len + i) * u;
-            const float* kb = kp + b * c.key_len * u;
-            for (std::size_t j = 0; j < c.key_len; ++j)
-              scores[j] = detail::weighted_tanh_sum<isa>(qi, kb + j * u, p.v.data(), u) + p.v_bias;
-          };
-        });
+    // The call rules, asserted here so that a broken one is one note deep; after it, nothing
+    // runs.
+    using problem =
+        detail::unprojected_call_problem<bahdanau_attention, Q, K, V, Y, Mask, QueryMask>;
+    static_assert(problem::rule_holds);
+    if constexpr (std::is_same_v<problem, diagnostics::passed>)
+      detail::run_unprojected_attention<bahdanau_attention, Arch>(
+          query, value, key, std::forward<Y>(y), ws, mask, query_mask,
+          [](const detail::unprojected_call& c) {
+            return (c.batch * c.query_len + c.batch * c.key_len) * u;
+          },
+          [&p, &ws](const detail::unprojected_call& c, float* projected) {
+            float* qp = projected;
+            float* kp = projected + c.batch * c.query_len * u;
+            kernels::gemm<isa>(ws.pool(), {c.q, c.query_width, c.batch * c.query_len, &p.w1,
+                                           p.b1.data(), 1.0f, qp, u});
+            kernels::gemm<isa>(ws.pool(), {c.k, c.key_width, c.batch * c.key_len, &p.w2,
+                                           p.b2.data(), 1.0f, kp, u});
+            return [&p, c, qp, kp](std::size_t b, std::size_t i, float* scores) {
+              const float* qi = qp + (b * c.query_len + i) * u;
+              const float* kb = kp + b * c.key_len * u;
+              for (std::size_t j = 0; j < c.key_len; ++j)
+                scores[j] =
+                    detail::weighted_tanh_sum<isa>(qi, kb + j * u, p.v.data(), u) + p.v_bias;
+            };
+          });
   }
 };
 

@@ -113,6 +113,10 @@ struct conv1d {
   // the arguments: declaration_problem below).
   static_assert(
       detail::conv1d_declaration<name_type, Filters, KernelSize, Options...>::problem::rule_holds);
+  /// After that error, a call checks nothing against the broken declaration (no second error).
+  static constexpr bool declaration_holds = std::is_same_v<
+      typename detail::conv1d_declaration<name_type, Filters, KernelSize, Options...>::problem,
+      diagnostics::passed>;
   static constexpr extent_t input_width = d_model;
   static constexpr extent_t output_width = filters;
   static constexpr extent_t parameter_count =
@@ -129,7 +133,9 @@ struct conv1d {
   /// Outputs for `length` inputs (dynamic for a dynamic length).
   static constexpr extent_t output_length(extent_t length) noexcept {
     if (length == dynamic) return dynamic;
-    if constexpr (pad == conv_padding::valid)
+    if constexpr (stride < 1)
+      return 0;  // a broken declaration (its error is the layer's)
+    else if constexpr (pad == conv_padding::valid)
       return length < span ? 0 : (length - span) / stride + 1;
     else
       return (length + stride - 1) / stride;
@@ -214,14 +220,16 @@ struct conv1d {
     const auto y = as_view<3>(out_in);
     constexpr auto xs = decltype(x)::static_extents;
     constexpr auto ys = decltype(y)::static_extents;
-    static_assert(
-        require<extents_may_agree(xs[2], d_model),
-                input_features_do_not_match_d_model<name_type, xs[2], d_model>>::rule_holds);
-    static_assert(require<extents_may_agree(ys[2], filters),
-                          output_shape_does_not_match<name_type, ys[2], filters>>::rule_holds);
-    static_assert(
-        require<extents_may_agree(ys[1], output_length(xs[1])),
-                output_shape_does_not_match<name_type, ys[1], output_length(xs[1])>>::rule_holds);
+    if constexpr (declaration_holds) {
+      static_assert(
+          require<extents_may_agree(xs[2], d_model),
+                  input_features_do_not_match_d_model<name_type, xs[2], d_model>>::rule_holds);
+      static_assert(require<extents_may_agree(ys[2], filters),
+                            output_shape_does_not_match<name_type, ys[2], filters>>::rule_holds);
+      static_assert(
+          require<extents_may_agree(ys[1], output_length(xs[1])),
+                  output_shape_does_not_match<name_type, ys[1], output_length(xs[1])>>::rule_holds);
+    }
     check<input_features_do_not_match_d_model>(x.extent(2) == d_model, kind, name, x.extent(2),
                                                d_model);
     const std::array<extent_t, 3> want = {x.extent(0), output_length(x.extent(1)), filters};

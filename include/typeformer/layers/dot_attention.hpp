@@ -85,19 +85,24 @@ struct dot_attention : detail::unprojected_attention_calls<dot_attention<Name, O
                       Y&& y_in, workspace& ws, const Mask& mask = {},
                       const QueryMask& query_mask = {}) {
     using isa = simd::resolve_arch<Arch>;
-    detail::run_unprojected_attention<dot_attention, Arch>(
-        query_in, value_in, key_in, std::forward<Y>(y_in), ws, mask, query_mask,
-        [](const detail::unprojected_call&) { return std::size_t(0); },
-        [&p](const detail::unprojected_call& c, float*) {
-          return [&p, c](std::size_t b, std::size_t i, float* scores) {
-            const float* qi = c.q + (b * c.query_len + i) * c.query_width;
-            const float* kb = c.k + b * c.key_len * c.key_width;
-            for (std::size_t j = 0; j < c.key_len; ++j)
-              scores[j] = concat
-                              ? concat_score<isa>(qi, kb + j * c.key_width, c.key_width, p)
-                              : kernels::dot<isa>(qi, kb + j * c.key_width, c.key_width) * p.scale;
-          };
-        });
+    // The call rules, asserted here so that a broken one is one note deep; after it, nothing
+    // runs.
+    using problem = detail::unprojected_call_problem<dot_attention, Q, K, V, Y, Mask, QueryMask>;
+    static_assert(problem::rule_holds);
+    if constexpr (std::is_same_v<problem, diagnostics::passed>)
+      detail::run_unprojected_attention<dot_attention, Arch>(
+          query_in, value_in, key_in, std::forward<Y>(y_in), ws, mask, query_mask,
+          [](const detail::unprojected_call&) { return std::size_t(0); },
+          [&p](const detail::unprojected_call& c, float*) {
+            return [&p, c](std::size_t b, std::size_t i, float* scores) {
+              const float* qi = c.q + (b * c.query_len + i) * c.query_width;
+              const float* kb = c.k + b * c.key_len * c.key_width;
+              for (std::size_t j = 0; j < c.key_len; ++j)
+                scores[j] =
+                    concat ? concat_score<isa>(qi, kb + j * c.key_width, c.key_width, p)
+                           : kernels::dot<isa>(qi, kb + j * c.key_width, c.key_width) * p.scale;
+            };
+          });
   }
 
  private:

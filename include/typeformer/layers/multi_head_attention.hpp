@@ -273,6 +273,22 @@ struct multi_head_attention {
   static constexpr bool pytorch_packs_in_proj =
       key_features == d_model && value_features == d_model;
 
+  /// Whether the weights can be named by `Naming`: PyTorch's nn.MultiheadAttention has no
+  /// Keras-style head widths. load_weights asserts it before anything reads a name.
+  template <class Naming>
+  using naming_problem =
+      diagnostics::require<!std::is_same_v<Naming, naming::pytorch_t> || separate_projections ||
+                               pytorch_expressible || !heads_split_width,
+                           diagnostics::pytorch_names_need_head_width_d_model_over_heads<
+                               name_type, key_dim_per_head, d_model / heads>>;
+
+  // Asserted in a function of its own: clang sets aside a function whose body breaks an
+  // assertion, and the next read of the names would be a second error ("no matching function").
+  template <class Naming>
+  static constexpr void require_naming() noexcept {
+    static_assert(naming_problem<Naming>::rule_holds);
+  }
+
   template <class Naming>
   static std::vector<weight_spec> expected_weights(
       Naming, const std::string& prefix = standalone_prefix<Naming>(name)) {
@@ -289,9 +305,7 @@ struct multi_head_attention {
         if (has_bias) w.push_back({names.bias[m], S{out}});
       }
     } else if constexpr (std::is_same_v<Naming, naming::pytorch_t>) {
-      static_assert(diagnostics::require < pytorch_expressible || !heads_split_width,
-                    diagnostics::pytorch_names_need_head_width_d_model_over_heads < name_type,
-                    key_dim_per_head, d_model / heads >> ::rule_holds);
+      require_naming<Naming>();
       if (pytorch_packs_in_proj) {
         w.push_back({prefix + "in_proj_weight", S{3 * E, E}});
       } else {

@@ -178,47 +178,55 @@ struct relative_dot_attention
                       Y&& y_in, workspace& ws, const Mask& mask = {},
                       const QueryMask& query_mask = {}) {
     tables::check_fits(p, kind, name);
-    detail::run_unprojected_attention<relative_dot_attention, Arch>(
-        query_in, value_in, key_in, std::forward<Y>(y_in), ws, mask, query_mask,
-        [](const detail::unprojected_call&) { return std::size_t(0); },
-        [](const detail::unprojected_call&, float*) {
-          return [](std::size_t, std::size_t, float*) {};
-        },
-        [&p](const detail::unprojected_call& c, const float* v, float* y, kernels::mask_spec& m,
-             const std::uint8_t* query_keep, workspace& call_ws) {
-          using isa = simd::resolve_arch<Arch>;
-          using O = kernels::attention_operands;
-          const auto operands = tables::bind(p);
-          const typename tables::functions f(operands);
-          const std::size_t B = c.batch, Tq = c.query_len, Tk = c.key_len, dk = c.query_width,
-                            dv = c.value_width;
-          O ops;
-          ops.batch = B, ops.heads = 1, ops.query_len = Tq, ops.key_len = Tk;
-          ops.key_dim = dk, ops.value_dim = dv;
-          ops.key_capacity = O::key_capacity_for(Tk);
-          ops.v_stride = O::v_stride_for(dv);
-          ops.q = c.q, ops.q_batch = Tq * dk, ops.q_head = 0, ops.q_row = dk;
-          ops.q_scale = 1.0f / std::sqrt(static_cast<float>(depth));
-          ops.out = y, ops.out_batch = Tq * dv, ops.out_head = 0, ops.out_row = dv;
-          // The keys transposed and the values padded as the kernel reads them: O(L·d) copies
-          // against the O(L²·d) of the call.
-          const std::size_t kt_floats = B * dk * ops.key_capacity, v_floats = B * Tk * ops.v_stride,
-                            per_thread =
-                                kernels::attention_scratch_floats(dk, dv, f.row_term_floats()),
-                            both_floats = query_keep && m.attending_queries ? (B * Tq + 3) / 4 : 0;
-          float* kt =
-              call_ws.reserve(kt_floats + v_floats + call_ws.threads() * per_thread + both_floats);
-          float* vt = kt + kt_floats;
-          float* scratch = vt + v_floats;
-          detail::join_query_mask(
-              m, query_keep, B, Tq,
-              reinterpret_cast<std::uint8_t*>(scratch + call_ws.threads() * per_thread));
-          kernels::scatter_keys_transposed<isa>(c.k, {Tk * dk, 0, dk}, B, 1, Tk, dk, kt,
-                                                ops.key_capacity);
-          kernels::scatter_values<isa>(v, {Tk * dv, 0, dv}, B, 1, Tk, dv, vt, ops.v_stride);
-          ops.kt = kt, ops.v = vt;
-          kernels::flash_attention<isa>(call_ws.pool(), ops, m, scratch, f);
-        });
+    // The call rules, asserted here so that a broken one is one note deep; after it, nothing
+    // runs.
+    using problem =
+        detail::unprojected_call_problem<relative_dot_attention, Q, K, V, Y, Mask, QueryMask>;
+    static_assert(problem::rule_holds);
+    if constexpr (std::is_same_v<problem, diagnostics::passed>)
+      detail::run_unprojected_attention<relative_dot_attention, Arch>(
+          query_in, value_in, key_in, std::forward<Y>(y_in), ws, mask, query_mask,
+          [](const detail::unprojected_call&) { return std::size_t(0); },
+          [](const detail::unprojected_call&, float*) {
+            return [](std::size_t, std::size_t, float*) {};
+          },
+          [&p](const detail::unprojected_call& c, const float* v, float* y, kernels::mask_spec& m,
+               const std::uint8_t* query_keep, workspace& call_ws) {
+            using isa = simd::resolve_arch<Arch>;
+            using O = kernels::attention_operands;
+            const auto operands = tables::bind(p);
+            const typename tables::functions f(operands);
+            const std::size_t B = c.batch, Tq = c.query_len, Tk = c.key_len, dk = c.query_width,
+                              dv = c.value_width;
+            O ops;
+            ops.batch = B, ops.heads = 1, ops.query_len = Tq, ops.key_len = Tk;
+            ops.key_dim = dk, ops.value_dim = dv;
+            ops.key_capacity = O::key_capacity_for(Tk);
+            ops.v_stride = O::v_stride_for(dv);
+            ops.q = c.q, ops.q_batch = Tq * dk, ops.q_head = 0, ops.q_row = dk;
+            ops.q_scale = 1.0f / std::sqrt(static_cast<float>(depth));
+            ops.out = y, ops.out_batch = Tq * dv, ops.out_head = 0, ops.out_row = dv;
+            // The keys transposed and the values padded as the kernel reads them: O(L·d) copies
+            // against the O(L²·d) of the call.
+            const std::size_t kt_floats = B * dk * ops.key_capacity,
+                              v_floats = B * Tk * ops.v_stride,
+                              per_thread =
+                                  kernels::attention_scratch_floats(dk, dv, f.row_term_floats()),
+                              both_floats =
+                                  query_keep && m.attending_queries ? (B * Tq + 3) / 4 : 0;
+            float* kt = call_ws.reserve(kt_floats + v_floats + call_ws.threads() * per_thread +
+                                        both_floats);
+            float* vt = kt + kt_floats;
+            float* scratch = vt + v_floats;
+            detail::join_query_mask(
+                m, query_keep, B, Tq,
+                reinterpret_cast<std::uint8_t*>(scratch + call_ws.threads() * per_thread));
+            kernels::scatter_keys_transposed<isa>(c.k, {Tk * dk, 0, dk}, B, 1, Tk, dk, kt,
+                                                  ops.key_capacity);
+            kernels::scatter_values<isa>(v, {Tk * dv, 0, dv}, B, 1, Tk, dv, vt, ops.v_stride);
+            ops.kt = kt, ops.v = vt;
+            kernels::flash_attention<isa>(call_ws.pool(), ops, m, scratch, f);
+          });
   }
 };
 

@@ -89,6 +89,27 @@ struct memory_problem_impl<B, Width> {
 template <class B, extent_t Width>
 using memory_problem_of = typename memory_problem_impl<B, Width>::type;
 
+/// The first rule a bound part's weight names break under `Naming` (a layer's
+/// `naming_problem<Naming>`: a Keras-style multi_head_attention has no PyTorch names), folded by
+/// composite blocks as `naming_problem<Naming>`; `passed` for parts without one. load_weights
+/// asserts it before any name is read.
+template <class B, class Naming>
+struct naming_problem_impl {
+  using type = diagnostics::passed;
+};
+template <class B, class Naming>
+requires requires { typename B::template naming_problem<Naming>; }
+struct naming_problem_impl<B, Naming> {
+  using type = typename B::template naming_problem<Naming>;
+};
+template <class B, class Naming>
+requires requires { typename B::layer::template naming_problem<Naming>; }
+struct naming_problem_impl<B, Naming> {
+  using type = typename B::layer::template naming_problem<Naming>;
+};
+template <class B, class Naming>
+using naming_problem_of = typename naming_problem_impl<B, Naming>::type;
+
 /// `Name` under `Path`, joined as PyTorch joins module names: `layers.0` + `self_attn` is
 /// `layers.0.self_attn`; an unnamed layer is known by the path alone.
 template <class Path, class Name>

@@ -70,6 +70,8 @@ struct merged_branches {
 
   template <extent_t MemoryWidth>
   using memory_problem = first_problem<memory_problem_of<block_of<Branches>, MemoryWidth>...>;
+  template <class Naming>
+  using naming_problem = first_problem<naming_problem_of<block_of<Branches>, Naming>...>;
   static constexpr bool decodable = (is_decodable<block_of<Branches>>() && ...);
   static constexpr bool needs_decode_operands =
       (detail::needs_decode_operands<block_of<Branches>>() || ...);

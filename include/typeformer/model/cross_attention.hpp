@@ -65,6 +65,8 @@ struct cross_attention {
       detail::rule_problem<value_features == dynamic || value_features == MemoryWidth,
                            diagnostics::value_features_do_not_match_declaration<
                                first_name, MemoryWidth, value_features>>>;
+  template <class Naming>
+  using naming_problem = detail::naming_problem_of<leaf, Naming>;
 
   template <class Naming>
   static void expected(Naming naming, const std::string& scope, std::vector<weight_spec>& out) {

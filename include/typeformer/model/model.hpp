@@ -222,6 +222,9 @@ struct model {
   static constexpr bool declaration_holds = std::is_same_v<problem, diagnostics::passed>;
   /// The parts after the embedding (if any), bound to their widths, as one sequential block.
   using body = typename detail::rebuild<sequential, bound_parts>::type;
+  /// The first layer whose weights `Naming` cannot name (load_weights asserts it first).
+  template <class Naming>
+  using naming_problem = detail::naming_problem_of<body, Naming>;
 
   /// (batch, seq) token ids, or (batch, seq, width) vectors.
   static constexpr auto input_shape = [] {

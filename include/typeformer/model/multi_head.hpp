@@ -154,6 +154,8 @@ struct parallel_heads {
       Merge == head_merge::concatenate && (detail::keeps_sequence_shape<block_of<Heads>>() && ...);
   template <extent_t MemoryWidth>
   using memory_problem = first_problem<memory_problem_of<block_of<Heads>, MemoryWidth>...>;
+  template <class Naming>
+  using naming_problem = first_problem<naming_problem_of<block_of<Heads>, Naming>...>;
   static constexpr bool decodable = (is_decodable<block_of<Heads>>() && ...);
   static constexpr bool needs_decode_operands =
       (detail::needs_decode_operands<block_of<Heads>>() || ...);

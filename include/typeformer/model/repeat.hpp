@@ -46,6 +46,9 @@ struct repeat {
   template <extent_t MemoryWidth>
   using memory_problem = detail::at_path<typename detail::first_copy_path<name_type>::type,
                                          detail::memory_problem_of<block, MemoryWidth>>;
+  template <class Naming>
+  using naming_problem = detail::at_path<typename detail::first_copy_path<name_type>::type,
+                                         detail::naming_problem_of<block, Naming>>;
   static constexpr extent_t parameter_count = extent_t(Count) * block::parameter_count;
   static constexpr bool decodable = detail::is_decodable<block>();
   static constexpr bool needs_decode_operands = detail::needs_decode_operands<block>();

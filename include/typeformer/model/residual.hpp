@@ -116,6 +116,8 @@ struct residual {
           diagnostics::branch_must_keep_the_sequence_shape<typename branch::first_name, 0, 0>>>;
   template <extent_t MemoryWidth>
   using memory_problem = detail::memory_problem_of<typename branch::block_type, MemoryWidth>;
+  template <class Naming>
+  using naming_problem = detail::naming_problem_of<typename branch::block_type, Naming>;
   static constexpr bool decodable = detail::is_decodable<typename branch::block_type>();
   static constexpr bool needs_decode_operands =
       detail::needs_decode_operands<typename branch::block_type>();

@@ -30,6 +30,8 @@ struct scope : sequential<Parts...> {
   template <extent_t MemoryWidth>
   using memory_problem =
       detail::at_path<name_type, typename base::template memory_problem<MemoryWidth>>;
+  template <class Naming>
+  using naming_problem = detail::at_path<name_type, typename base::template naming_problem<Naming>>;
 
   template <class Naming>
   static std::string inner(Naming, const std::string& outer) {

@@ -72,6 +72,9 @@ struct sequential {
   template <extent_t MemoryWidth>
   using memory_problem =
       detail::first_problem<detail::memory_problem_of<detail::block_of<Parts>, MemoryWidth>...>;
+  template <class Naming>
+  using naming_problem =
+      detail::first_problem<detail::naming_problem_of<detail::block_of<Parts>, Naming>...>;
 
   struct parameters {
     std::tuple<typename detail::block_of<Parts>::parameters...> parts;

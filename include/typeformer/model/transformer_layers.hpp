@@ -142,6 +142,8 @@ struct transformer_layer {
   using composition_problem = detail::problem_of<body>;
   template <extent_t MemoryWidth>
   using memory_problem = detail::memory_problem_of<body, MemoryWidth>;
+  template <class Naming>
+  using naming_problem = detail::naming_problem_of<body, Naming>;
   using parameters = typename body::parameters;
 
   template <class Naming>

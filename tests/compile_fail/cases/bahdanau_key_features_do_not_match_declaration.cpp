@@ -1,5 +1,6 @@
 // BahdanauAttention projects the keys with W2 (key_features, units): a key of another width
 // cannot be read.
+// A whole program: load the layer, call it.
 // expect-first-error: key_features_do_not_match_declaration
 // expect-first-error: 'a', 't', 't', 'n'
 // expect-first-error: 24, 32
@@ -7,7 +8,11 @@
 // forbid: xsimd
 // forbid: hana
 // max-lines: 12
-#include <typeformer/layers/additive_attention.hpp>
+#include <cstdint>
+#include <cstdio>
+#include <vector>
+
+#include <typeformer/typeformer.hpp>
 
 namespace tfm = typeformer;
 using namespace tfm::dims;
@@ -24,4 +29,15 @@ void run(const layer::parameters& p, tfm::workspace& ws, const float* q, const f
   tfm::tensor_view<const float, 4, 30, value_width> values(v);
   tfm::tensor_view<float, 4, 6, value_width> out(y);
   layer::forward(p, queries, values, values, out, ws);
+}
+
+int main(int argc, char** argv) {
+  if (argc < 2) return 1;
+  const auto weights = tfm::load_weights<layer>(argv[1], tfm::naming::keras);
+  std::vector<float> buffer0(4096);
+  std::vector<float> buffer1(4096);
+  std::vector<float> buffer2(4096);
+  tfm::workspace ws;
+  run(weights, ws, buffer0.data(), buffer1.data(), buffer2.data());
+  std::printf("done\n");
 }

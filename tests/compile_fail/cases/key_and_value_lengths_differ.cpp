@@ -1,4 +1,5 @@
 // AdditiveAttention's keys and values are the same positions: their lengths must agree.
+// A whole program: load the layer, call it.
 // expect-first-error: key_and_value_lengths_differ
 // expect-first-error: 'a', 'd', 'd'
 // expect-first-error: 7, 9
@@ -6,7 +7,11 @@
 // forbid: xsimd
 // forbid: hana
 // max-lines: 12
-#include <typeformer/layers/additive_attention.hpp>
+#include <cstdint>
+#include <cstdio>
+#include <vector>
+
+#include <typeformer/typeformer.hpp>
 
 namespace tfm = typeformer;
 using namespace tfm::dims;
@@ -24,4 +29,16 @@ void run(const layer::parameters& p, tfm::workspace& ws, const float* q, const f
   tfm::tensor_view<const float, 2, key_length, 16> key(k);
   tfm::tensor_view<float, 2, 5, 20> out(y);
   layer::forward(p, query, value, key, out, ws);
+}
+
+int main(int argc, char** argv) {
+  if (argc < 2) return 1;
+  const auto weights = tfm::load_weights<layer>(argv[1], tfm::naming::keras);
+  std::vector<float> buffer0(4096);
+  std::vector<float> buffer1(4096);
+  std::vector<float> buffer2(4096);
+  std::vector<float> buffer3(4096);
+  tfm::workspace ws;
+  run(weights, ws, buffer0.data(), buffer1.data(), buffer2.data(), buffer3.data());
+  std::printf("done\n");
 }
