@@ -100,6 +100,13 @@ struct activation_must_be_element_wise {};
 
 template <class Layer, extent_t Units, extent_t Unused>
 struct units_must_be_positive {};
+/// A layer declared without its name, a number first (`dense<64, relu>`). `LayerKind` is the
+/// layer's kind (`dense`), as it has no name to give.
+template <class LayerKind, extent_t Unused1, extent_t Unused2>
+struct a_layer_name_comes_first {};
+/// `dense<"out", relu>`: an activation where the units belong.
+template <class Layer, extent_t Unused1, extent_t Unused2>
+struct units_come_before_the_activation {};
 template <class Layer, extent_t Vocabulary, extent_t Dim>
 struct vocabulary_and_dim_must_be_positive {};
 template <class Layer, extent_t Position, extent_t Positions>
@@ -257,6 +264,12 @@ inline constexpr std::string_view sentence<activation_must_be_element_wise> =
     "dense<name, units, softmax> layer of its own";
 template <>
 inline constexpr std::string_view sentence<units_must_be_positive> = "units ({}) must be positive";
+template <>
+inline constexpr std::string_view sentence<a_layer_name_comes_first> =
+    "a layer's name comes first, as its weights are named: dense<\"out\", 64, relu>";
+template <>
+inline constexpr std::string_view sentence<units_come_before_the_activation> =
+    "the units come before the activation: dense<\"out\", 64, relu>";
 template <>
 inline constexpr std::string_view sentence<vocabulary_and_dim_must_be_positive> =
     "vocabulary size ({}) and dim ({}) must be positive";
