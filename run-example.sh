@@ -21,25 +21,27 @@
 #                                          and the tutorials' MultiHeadAttention, one file
 #   ./run-example.sh llama_attention       a LLaMA attention layer (grouped key/value heads,
 #                                          rotary embedding), decoded step by step from the cache
+#
+# Generated weights are made again when they are missing or older than their generator.
 set -euo pipefail
 cd "$(dirname "$0")"
 example=attention_is_all_you_need
 if [ $# -gt 0 ] && [ -f "examples/$1.cpp" ]; then example=$1; shift; fi
 tools/install-deps.sh cmake make g++ xtensor-dev libxsimd-dev nlohmann-json3-dev
 if [ "$example" = transformer_encoder ] && [ $# -eq 0 ] &&
-  [ ! -f examples/data/generated/encoder_6x512.safetensors ]; then
+  [ tools/export_torch.py -nt examples/data/generated/encoder_6x512.safetensors ]; then
   tools/install-deps.sh python3-torch python3-numpy
   /usr/bin/python3 tools/export_torch.py examples/pytorch_modules.py:encoder_6x512 \
     --out examples/data/generated/encoder_6x512.safetensors \
     --input-shape 4,40,512 --key-lengths 40,33,17,1 --atol 2e-4 --rtol 2e-3
 fi
 if [ "$example" = translation ] && [ $# -eq 0 ] &&
-  [ ! -f examples/data/generated/translation.safetensors ]; then
+  [ tools/export_translation_pytorch.py -nt examples/data/generated/translation.safetensors ]; then
   tools/install-deps.sh python3-torch python3-numpy
   /usr/bin/python3 tools/export_translation_pytorch.py
 fi
 if [ "$example" = keras_wrapper_attention ] && [ $# -eq 0 ] &&
-  [ ! -f examples/data/generated/keras_wrapper_block_512.safetensors ]; then
+  [ tools/keras_goldens/make_layer_goldens_keras.mjs -nt examples/data/generated/keras_wrapper_block_512.safetensors ]; then
   command -v node >/dev/null || tools/install-deps.sh nodejs npm
   (cd tools/keras_goldens && npm ci --no-audit --no-fund &&
     node make_layer_goldens_keras.mjs --example ../../examples/data/generated/keras_wrapper_block_512.safetensors)

@@ -21,9 +21,9 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include <typeformer/typeformer.hpp>
+
+#include "example_support.hpp"
 
 namespace tfm = typeformer;
 using namespace tfm::dims;
@@ -56,20 +56,9 @@ int main(int argc, char** argv) try {
   xt::xtensor<float, 3> y = xt::empty<float>(x.shape());
   run(x, y);
 
-  const auto config = nlohmann::json::parse(file.metadata().at("config"));
-  const double atol = config.at("atol"), rtol = config.at("rtol");
-  const auto reference = file.read_floats("selftest.output");
-  double worst = 0.0;
-  std::size_t outside = 0;
-  for (std::size_t i = 0; i < reference.size(); ++i) {
-    const double diff = std::fabs(double(y.data()[i]) - reference[i]);
-    worst = std::max(worst, diff);
-    if (diff > atol + rtol * std::fabs(reference[i])) ++outside;
-  }
-  std::printf(
-      "sample (%zu, %zu, 512): max |ours - TensorFlow.js| = %.2e over %zu values; %zu "
-      "outside atol %.0e + rtol %.0e\n",
-      B, L, worst, reference.size(), outside, atol, rtol);
+  std::printf("sample (%zu, %zu, 512): ", B, L);
+  const std::size_t outside =
+      example::compare_with_reference(file, y.data(), "selftest.output", "TensorFlow.js");
 
   // A larger batch, timed: the median of 5 warm calls (allocation-free after construction).
   xt::xtensor<float, 3> big =

@@ -21,9 +21,9 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include <typeformer/typeformer.hpp>
+
+#include "example_support.hpp"
 
 namespace tfm = typeformer;
 using namespace tfm::dims;
@@ -98,8 +98,8 @@ int main(int argc, char** argv) try {
   const auto reference_tokens = file.read_integers("selftest.tokens");
   const auto reference_logits = file.read_floats("selftest.logits");
   const std::size_t T = reference_tokens.size() / B;  // begin token + decoded steps
-  const auto config = nlohmann::json::parse(file.metadata().at("config"));
-  const double atol = config.at("atol"), rtol = config.at("rtol");
+  const double atol = example::stated_tolerance(file, "selftest.atol");
+  const double rtol = example::stated_tolerance(file, "selftest.rtol");
 
   tfm::runner<source_encoder> encode(encoder_weights);
   tfm::runner<target_decoder> decode(decoder_weights);

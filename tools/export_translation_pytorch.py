@@ -176,7 +176,8 @@ def main():
                              "digit sequences; self-test = float64 greedy decoding of selftest.source"}
     safetensors_io.write(out, tensors, {"config": json.dumps(config, sort_keys=True),
                                         "torch_version": torch.__version__,
-                                        "generator": "tools/export_translation_pytorch.py"})
+                                        "generator": "tools/export_translation_pytorch.py",
+                                        **safetensors_io.self_test_metadata(tensors, config)})
     print(f"wrote {out}: tokens\n{tokens.numpy()}")
 
 

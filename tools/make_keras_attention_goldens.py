@@ -50,7 +50,8 @@ class LayerExamples:
                   "description": "Keras attention layers, each with a sample and its float64 reference output"}
         safetensors_io.write(path, self.tensors,
                              {"config": json.dumps(config, sort_keys=True), "numpy_version": np.__version__,
-                              "generator": "tools/make_keras_attention_goldens.py --layer-examples"})
+                              "generator": "tools/make_keras_attention_goldens.py --layer-examples",
+                              **safetensors_io.self_test_metadata(self.tensors, config)})
 
 
 def emit(out, file_name, layer, tensors, config):
@@ -348,7 +349,8 @@ def write_layer_case(out, name, tensors, config):
     path = out if out.endswith(".safetensors") else os.path.join(out, f"keras_{name}.safetensors")
     safetensors_io.write(path, tensors,
                          {"config": json.dumps(config, sort_keys=True), "numpy_version": np.__version__,
-                          "generator": "tools/make_keras_attention_goldens.py"})
+                          "generator": "tools/make_keras_attention_goldens.py",
+                          **safetensors_io.self_test_metadata(tensors, config)})
 
 
 def relative_core_case(out, name, seed, B, Tq, Tv, dk, dv, K, lengths=None, causal=False, values=True,

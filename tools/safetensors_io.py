@@ -100,6 +100,15 @@ def to_bytes(tensors: Mapping[str, object], metadata: Mapping[str, str] | None =
     return struct.pack("<Q", len(text)) + text + b"".join(e[3] for e in encoded)
 
 
+def self_test_metadata(tensors: Mapping[str, np.ndarray], config: Mapping) -> Dict[str, str]:
+    """The sample's tolerance in the library's self-test convention (model/self_test.hpp), as
+    decimal strings a C++ program reads without parsing JSON: `selftest.atol`, `selftest.rtol`,
+    when the file carries a sample (`selftest.` tensors) and `config` states its tolerance."""
+    if not any(name.startswith("selftest.") for name in tensors) or "atol" not in config:
+        return {}
+    return {"selftest.atol": repr(float(config["atol"])), "selftest.rtol": repr(float(config["rtol"]))}
+
+
 def write(path, tensors: Mapping[str, object], metadata: Mapping[str, str] | None = None) -> None:
     blob = to_bytes(tensors, metadata)
     with open(path, "wb") as f:

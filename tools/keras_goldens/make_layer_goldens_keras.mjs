@@ -31,6 +31,12 @@ function write(file, tensors, config, name, seed) {
     case: name,
     seed: String(seed),
   };
+  // A sample's tolerance in the library's self-test convention (decimal strings a C++ program
+  // reads without parsing JSON), as tools/safetensors_io.py's self_test_metadata writes it.
+  if (Object.keys(tensors).some((n) => n.startsWith('selftest.')) && config.atol !== undefined) {
+    metadata['selftest.atol'] = String(config.atol);
+    metadata['selftest.rtol'] = String(config.rtol);
+  }
   const bytes = safetensorsBytes(tensors, metadata);
   writeFileSync(file, bytes);
   console.log(`${file}: ${bytes.length} bytes, ${Object.keys(tensors).length} tensors`);
