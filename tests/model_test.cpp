@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -388,4 +389,47 @@ TEST_CASE("a lone layer's weights: under its name with Keras names, under none w
                     Catch::Contains("missing tensor \"weight\"") &&
                         Catch::Contains("the file's 2 tensors are named as Keras names them, e.g. "
                                         "\"dense/kernel\": load it with naming::keras)"));
+}
+
+TEST_CASE("a run-time error inside a scope or a repeat names the layer by its path and copy") {
+  using scoped_model =
+      tfm::model<tfm::input<batch<tfm::dynamic>, seq<7>, d_model<36>, max_batch<4>>,
+                 tfm::scope<"encoder", tfm::repeat<"layers", 2, encoder_layer>>,
+                 tfm::layer_norm<"norm">>;
+  // The second copy's feed-forward bias holds an infinity: check mode names that copy.
+  tfm::io::safetensors_writer w;
+  for (const auto& spec : scoped_model::expected_weights(tfm::naming::pytorch)) {
+    std::size_t n = 1;
+    for (auto e : spec.shape) n *= static_cast<std::size_t>(e);
+    std::vector<float> values(n, 0.01f);
+    if (spec.name == "encoder.layers.1.linear2.bias")
+      values[5] = std::numeric_limits<float>::infinity();
+    w.add_floats(spec.name, spec.shape, values);
+  }
+  const auto weights = tfm::load_weights<scoped_model>(
+      tfm::io::safetensors_file::from_bytes(w.to_bytes()), tfm::naming::pytorch);
+  std::vector<float> x(2 * 7 * 36, 0.5f), y(x.size());
+  using view_in = tfm::tensor_view<const float, tfm::dynamic, 7, 36>;
+  using view_out = tfm::tensor_view<float, tfm::dynamic, 7, 36>;
+  tfm::runner<scoped_model> checked(weights, {.check_finite = true});
+  REQUIRE_THROWS_AS(checked(view_in(x.data(), {2, 7, 36}), view_out(y.data(), {2, 7, 36})),
+                    tfm::numeric_error);
+  REQUIRE_THROWS_WITH(checked(view_in(x.data(), {2, 7, 36}), view_out(y.data(), {2, 7, 36})),
+                      "feed_forward \"encoder.layers.1.ff\": its output holds inf at batch 0, "
+                      "position 0, feature 5 (runner_options::check_finite)");
+  // A mask the call passes down fails in the first copy's attention, named by its path.
+  const std::vector<tfm::extent_t> lengths = {7, 8};
+  tfm::runner<scoped_model> run(weights);
+  REQUIRE_THROWS_AS(run(view_in(x.data(), {2, 7, 36}), view_out(y.data(), {2, 7, 36}),
+                        tfm::masks::key_lengths{lengths}),
+                    tfm::shape_error);
+  REQUIRE_THROWS_WITH(run(view_in(x.data(), {2, 7, 36}), view_out(y.data(), {2, 7, 36}),
+                          tfm::masks::key_lengths{lengths}),
+                      "multi_head_attention \"encoder.layers.0.self_attn\": key length (8) is "
+                      "outside [0, 7]");
+  // Messages that name no layer pass through unchanged.
+  CHECK(tfm::detail::with_path_prefix("model: the output must not overlap the input", "a.") ==
+        "model: the output must not overlap the input");
+  CHECK(tfm::detail::with_path_prefix("tensor_view: extent 2 is \"x\"", "a.") ==
+        "tensor_view: extent 2 is \"x\"");
 }

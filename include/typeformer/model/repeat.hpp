@@ -15,6 +15,7 @@
 #include <typeformer/core/fixed_string.hpp>
 #include <typeformer/model/binding.hpp>
 #include <typeformer/model/block.hpp>
+#include <typeformer/model/error_path.hpp>
 
 namespace typeformer {
 
@@ -111,8 +112,11 @@ struct repeat {
     const float* in = x;
     for (std::size_t i = 0; i < Count; ++i) {
       float* out = i + 1 == Count ? y : links[i % 2];
-      block::template forward<Arch>(p.copies[i], in, out, batch, length, ctx, rest,
-                                    cache + i * per_copy);
+      detail::run_under_path([i] { return detail::concat(name, ".", std::to_string(i), "."); },
+                             [&] {
+                               block::template forward<Arch>(p.copies[i], in, out, batch, length,
+                                                             ctx, rest, cache + i * per_copy);
+                             });
       in = out;
     }
   }

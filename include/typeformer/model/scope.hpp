@@ -12,6 +12,7 @@
 
 #include <typeformer/core/fixed_string.hpp>
 #include <typeformer/model/binding.hpp>
+#include <typeformer/model/error_path.hpp>
 #include <typeformer/model/sequential.hpp>
 
 namespace typeformer {
@@ -51,6 +52,15 @@ struct scope : sequential<Parts...> {
   template <class Description>
   static std::size_t describe(Description& d, const std::string& outer, std::size_t from) {
     return base::describe(d, inner(detail::naming_of_description<Description>(), outer), from);
+  }
+
+  template <class Arch, class Context>
+  static void forward(const typename base::parameters& p, const float* x, float* y,
+                      std::size_t batch, std::size_t length, Context& ctx, float* stack,
+                      float* cache) {
+    detail::run_under_path(
+        [] { return detail::concat(name, "."); },
+        [&] { base::template forward<Arch>(p, x, y, batch, length, ctx, stack, cache); });
   }
 };
 
