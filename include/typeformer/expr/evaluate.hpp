@@ -446,24 +446,19 @@ void detail::evaluate_attention(Out&& out_in, const E& e, workspace& ws, fully_m
                       scratch + scratch_floats + q_rotated_floats);
     k_layout = {kv * lk * d, lk * d, d};
   }
-  // The copies for the kernel, a (batch, head) pair per task.
-  ws.pool().parallel_for(b * kv, 1, [&](size_t first, size_t last, size_t) {
-    for (size_t pair = first; pair < last; ++pair) {
-      const size_t bb = pair / kv, hh = pair % kv;
-      kernels::scatter_keys_transposed<A>(k_data + bb * k_layout.batch + hh * k_layout.head,
-                                          k_layout, 1, 1, lk, d, kt + pair * d * ops.key_capacity,
-                                          ops.key_capacity);
-      if (!values_in_place)
-        kernels::scatter_values<A>(v.data() + bb * v_strides.batch + hh * v_strides.head, v_strides,
-                                   1, 1, lk, dv, vt + pair * lk * ops.v_stride, ops.v_stride);
-    }
-  });
-  if (v_activation)  // on the padded copy's value columns, in place
-    ws.pool().parallel_for(b * kv, 1, [&](size_t first, size_t last, size_t) {
-      for (size_t pair = first; pair < last; ++pair)
-        kernels::activate_rows_in_place<A>(vt + pair * lk * ops.v_stride, lk, ops.v_stride, dv,
-                                           v_activation->kind);
-    });
+  // The copies for the kernel: one (batch, key head) pair's transposed keys and padded values.
+  const auto copy_pair = [&](size_t pair) {
+    const size_t bb = pair / kv, hh = pair % kv;
+    kernels::scatter_keys_transposed<A>(k_data + bb * k_layout.batch + hh * k_layout.head, k_layout,
+                                        1, 1, lk, d, kt + pair * d * ops.key_capacity,
+                                        ops.key_capacity);
+    if (values_in_place) return;
+    kernels::scatter_values<A>(v.data() + bb * v_strides.batch + hh * v_strides.head, v_strides, 1,
+                               1, lk, dv, vt + pair * lk * ops.v_stride, ops.v_stride);
+    if (v_activation)  // on the padded copy's value columns, in place
+      kernels::activate_rows_in_place<A>(vt + pair * lk * ops.v_stride, lk, ops.v_stride, dv,
+                                         v_activation->kind);
+  };
   ops.kt = kt, ops.v = vt;
   if (values_in_place) {
     ops.v = v.data();
@@ -472,7 +467,29 @@ void detail::evaluate_attention(Out&& out_in, const E& e, workspace& ws, fully_m
   ops.out = out.data(), ops.out_batch = out_strides.batch, ops.out_head = out_strides.head,
   ops.out_row = out_strides.row;
   const size_t tasks = kernels::attention_task_count(ops);
+  const size_t pairs = b * kv;
+  // With pairs enough to share out, each pair's copies are made just before its query blocks
+  // run, by the thread that runs them: the transposed keys are read from cache rather than
+  // written to memory in a pass of their own and read back. Otherwise every pair is copied
+  // first, and the query blocks are shared out on their own.
+  const bool copy_with_blocks = pairs >= 4 * ws.threads();
+  if (!copy_with_blocks)
+    ws.pool().parallel_for(pairs, 1, [&](size_t first, size_t last, size_t) {
+      for (size_t pair = first; pair < last; ++pair) copy_pair(pair);
+    });
   const auto run = [&](const auto& functions) {
+    if (copy_with_blocks) {
+      const size_t tasks_per_pair = tasks / std::max<size_t>(pairs, 1);
+      ws.pool().parallel_for(pairs, 1, [&](size_t first, size_t last, size_t who) {
+        for (size_t pair = first; pair < last; ++pair) {
+          copy_pair(pair);
+          kernels::flash_attention<A>(ops, spec, scratch + who * scratch_per_thread,
+                                      pair * tasks_per_pair, (pair + 1) * tasks_per_pair,
+                                      functions);
+        }
+      });
+      return;
+    }
     ws.pool().parallel_for(tasks, std::max<size_t>(1, tasks / (8 * ws.threads())),
                            [&](size_t first, size_t last, size_t who) {
                              kernels::flash_attention<A>(ops, spec,
