@@ -1,7 +1,6 @@
 #pragma once
 // Compile-time strings for layer names: `multi_head_attention<"self_attn", ...>`.
 
-#include <concepts>
 #include <cstddef>
 #include <string_view>
 #include <utility>
@@ -16,11 +15,6 @@ struct fixed_string {
   constexpr fixed_string(const char (&text)[N + 1]) noexcept {
     for (std::size_t i = 0; i < N; ++i) chars[i] = text[i];
   }
-  /// A number where a name belongs (`dense<64, relu>`: the name forgotten) gives an empty
-  /// name. The layer's type stays well-formed, so its own rule says what is missing; a type
-  /// that fails to form would make every later use of the model's alias an error too.
-  template <std::integral Number>
-  requires(N == 0) constexpr fixed_string(Number) noexcept {}
   static constexpr std::size_t size() noexcept { return N; }
   constexpr std::string_view view() const noexcept { return {chars, N}; }
 
@@ -32,8 +26,6 @@ struct fixed_string {
 
 template <std::size_t N>
 fixed_string(const char (&)[N]) -> fixed_string<N - 1>;
-template <std::integral Number>
-fixed_string(Number) -> fixed_string<0>;
 
 /// A layer's name as a character pack. clang 14 prints a string template argument as an
 /// array of character codes, but prints a `char` pack as characters, so diagnostics carry

@@ -9,6 +9,7 @@
 // Bias and element-wise activations are fused into the GEMM's store; softmax runs over each
 // row after it.
 
+#include <concepts>
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -29,10 +30,30 @@
 
 namespace typeformer {
 
-/// dense's units. An activation is accepted here too, so that a declaration missing its name
-/// (`dense<64, relu>`) or its units (`dense<"out", relu>`) still forms a type, and the layer's
-/// own rule names the mistake: a type that fails to form makes every later use of the model's
-/// alias an error as well (g++: 11 errors, 81 lines).
+// dense's name and units take what a Keras user writes by habit, so that a declaration missing
+// its name (`dense<64, relu>`, Dense(64, activation="relu")) or its units (`dense<"out", relu>`)
+// still forms a type and the layer's own rule names the mistake: a type that fails to form makes
+// every later use of the model's alias an error as well (g++: 11 errors, 81 lines). Only dense
+// does this: other layers' names stay plain fixed_strings, which take no number.
+
+/// dense's name: a string literal, or a number (the name forgotten), which gives an empty name.
+template <std::size_t N>
+struct dense_name : fixed_string<N> {
+  // Not an inherited constructor: g++ 12 then reports it "used before its definition" when a
+  // name is written inside a function template.
+  constexpr dense_name(const char (&text)[N + 1]) noexcept : fixed_string<N>(text) {}
+  template <std::integral Number>
+  requires(N == 0) constexpr dense_name(Number) noexcept : fixed_string<N>("") {}
+  /// As the fixed_string other templates take (a converted constant expression does not
+  /// convert to a base class).
+  constexpr fixed_string<N> text() const noexcept { return *this; }
+};
+template <std::size_t N>
+dense_name(const char (&)[N]) -> dense_name<N - 1>;
+template <std::integral Number>
+dense_name(Number) -> dense_name<0>;
+
+/// dense's units: a count, or an activation (the units forgotten).
 struct dense_units {
   extent_t count = 0;
   bool activation_given = false;
@@ -41,20 +62,21 @@ struct dense_units {
 };
 
 namespace detail {
-template <fixed_string Name, dense_units Units>
+template <dense_name Name, dense_units Units>
 using dense_problem = first_problem<
     diagnostics::require<(Name.size() > 0), diagnostics::a_layer_name_comes_first<
                                                 layer_name<'d', 'e', 'n', 's', 'e'>, 0, 0>>,
-    diagnostics::require<!Units.activation_given,
-                         diagnostics::units_come_before_the_activation<layer_name_of<Name>, 0, 0>>,
-    diagnostics::require<(Units.count > 0 || Units.activation_given),
-                         diagnostics::units_must_be_positive<layer_name_of<Name>, Units.count, 0>>>;
+    diagnostics::require<!Units.activation_given, diagnostics::units_come_before_the_activation<
+                                                      layer_name_of<Name.text()>, 0, 0>>,
+    diagnostics::require<
+        (Units.count > 0 || Units.activation_given),
+        diagnostics::units_must_be_positive<layer_name_of<Name.text()>, Units.count, 0>>>;
 }  // namespace detail
 
-template <fixed_string Name, dense_units Units, activation_function Act = activations::linear,
+template <dense_name Name, dense_units Units, activation_function Act = activations::linear,
           class... Options>
 struct dense {
-  using name_type = layer_name_of<Name>;
+  using name_type = layer_name_of<Name.text()>;
   static constexpr std::string_view kind = "dense";
   static constexpr std::string_view name = Name.view();
   static constexpr extent_t d_model = extent_of_v<dims::d_model, 0, Options...>;
@@ -148,7 +170,7 @@ struct dense {
   }
 };
 
-template <fixed_string Name, dense_units Units, activation_function Act, class... Options,
+template <dense_name Name, dense_units Units, activation_function Act, class... Options,
           extent_t InputWidth>
 struct bind_input_width<dense<Name, Units, Act, Options...>, InputWidth> {
   using type =
@@ -156,7 +178,7 @@ struct bind_input_width<dense<Name, Units, Act, Options...>, InputWidth> {
                           dense<Name, Units, Act, Options..., dims::d_model<InputWidth>>>;
 };
 namespace detail {
-template <fixed_string Name, dense_units Units, activation_function Act, class... Options>
+template <dense_name Name, dense_units Units, activation_function Act, class... Options>
 struct declaration_problem<dense<Name, Units, Act, Options...>> {
   using type = dense_problem<Name, Units>;
   static constexpr extent_t width = extent_of_v<dims::d_model, 0, Options...>;
