@@ -81,8 +81,8 @@ void run_unprojected_attention(const Q& query_in, const V& value_in, const K& ke
   const auto v = as_view<3>(value_in);
   const auto k = as_view<3>(key_in);
   const auto y = as_view<3>(y_in);
-  using problem = unprojected_call_problem<Layer, Q, K, V, Y, Mask, QueryMask>;
-  static_assert(problem::rule_holds);
+  // The static call rules (unprojected_call_problem) are asserted by each caller, in the
+  // function the user calls, which calls this only when they hold.
   constexpr declared_widths W = Layer::widths;
   if constexpr (W.query != dynamic)
     check<query_features_do_not_match_d_model>(q.extent(2) == W.query, kind, name, q.extent(2),
