@@ -798,13 +798,17 @@ constexpr auto same_document_causal =
 constexpr auto strided =
     fx::kv_idx <= fx::q_idx && ((fx::q_idx - fx::kv_idx) % 7 == 0 || fx::q_idx - fx::kv_idx < 3);
 constexpr auto hides_odd_rows = fx::q_idx % 2 == 0;
+// Key bounds in the other forms: a distance bounds both ends; a window written as a start.
+constexpr auto symmetric_window = fx::abs(fx::kv_idx - fx::q_idx) <= window_size;
+constexpr auto window_as_start =
+    fx::kv_idx >= fx::q_idx - window_size + 1 && fx::q_idx >= fx::kv_idx;
 // Bottom-right alignment, as when decoding: the query rows are the last of the keys' positions.
 constexpr fx::operand<"offset", std::int32_t> query_offset;
 constexpr auto decoding_window =
     fx::kv_idx <= fx::q_idx + query_offset && fx::q_idx + query_offset - fx::kv_idx < window_size;
 
-// Typed masks written as mask functions: row conditions and key limits only, so the kernel takes
-// them on the typed masks' prefix path (functions/key_limits.hpp).
+// Typed masks written as mask functions: row conditions and key bounds only, so the kernel takes
+// them on the typed masks' path, each row a range of keys (functions/key_ranges.hpp).
 constexpr fx::operand<"lengths", std::int32_t, typeformer::dynamic> key_length_list;
 constexpr fx::operand<"attends", std::int32_t, typeformer::dynamic, typeformer::dynamic> attends;
 constexpr auto written_lengths = fx::kv_idx < key_length_list[fx::batch_idx];
@@ -813,8 +817,17 @@ constexpr auto written_attending_lengths =
     attends(fx::batch_idx, fx::q_idx) != 0 && written_lengths && fx::kv_idx <= fx::q_idx;
 constexpr auto written_bottom_right = fx::kv_idx <= fx::q_idx + query_offset;
 static_assert(fx::element_conjuncts(written_attending_lengths) == 0 &&
-              fx::prefix_conjuncts(written_attending_lengths) == 3 &&
-              fx::element_conjuncts(decoding_window) == 1);
+              fx::range_conjuncts(written_attending_lengths) == 3 &&
+              !fx::starts_keys(written_attending_lengths));
+// A window's start is a key bound too, written either way round, and so is a distance's.
+static_assert(fx::element_conjuncts(decoding_window) == 0 &&
+              fx::starts_keys(decoding_window));
+static_assert(fx::range_conjuncts(fx::abs(fx::q_idx - fx::kv_idx) <= window_size) == 1 &&
+              fx::range_conjuncts(window_size > fx::kv_idx - fx::q_idx) == 1 &&
+              fx::range_conjuncts(fx::kv_idx >= fx::q_idx - window_size) == 1);
+// A distance above a bound keeps keys on both sides of the row, and a product is not a bound.
+static_assert(fx::element_conjuncts(fx::abs(fx::q_idx - fx::kv_idx) > window_size) == 1 &&
+              fx::element_conjuncts(fx::kv_idx * 2 <= fx::q_idx) == 1);
 
 template <auto Score, auto Mask, class Bindings>
 auto functions_of(const Bindings& b, const attention_case& c) {
@@ -1210,6 +1223,21 @@ void kernel_suite() {
         check_attention_functions<Arch>(c, functions_of<fx::no_function{}, sliding_window>(b, c),
                                         none, window_of(37));
       }
+      {  // a symmetric window (keys after the row too) and a window written as its start
+        const auto b = fx::bind_all(fx::bind<"window">(std::int32_t{29}));
+        check_attention_functions<Arch>(c, functions_of<fx::no_function{}, symmetric_window>(b, c),
+                                        none, [](std::size_t i, std::size_t j, auto...) {
+                                          return std::abs(int64_t(j) - int64_t(i)) <= 29;
+                                        });
+        const auto w = fx::bind_all(fx::bind<"window">(std::int32_t{150}));
+        check_attention_functions<Arch>(c, functions_of<fx::no_function{}, window_as_start>(w, c),
+                                        none, window_of(150));
+        // An empty window: every row sees nothing.
+        const auto nothing = fx::bind_all(fx::bind<"window">(std::int32_t{-3}));
+        check_attention_functions<Arch>(
+            c, functions_of<fx::no_function{}, symmetric_window>(nothing, c), none,
+            [](auto...) { return false; });
+      }
       {                  // Gemma 2's soft-capping
         c.scale = 3.0f;  // scores well past the cap
         const auto b = fx::bind_all();
@@ -1264,6 +1292,16 @@ void kernel_suite() {
         const auto w = fx::bind_all(fx::bind<"window">(std::int32_t{37}));
         check_attention_functions<Arch>(c, functions_of<fx::no_function{}, sliding_window>(w, c),
                                         none, window_of(37));
+        // With a typed keep mask (element parts: keys masked one by one) as well.
+        c.keep.assign(c.batch * c.lq * c.lk, 1);
+        for (std::size_t e = 0; e < c.keep.size(); e += 5) c.keep[e] = 0;
+        check_attention_functions<Arch>(
+            c, functions_of<fx::no_function{}, symmetric_window>(w, c), none,
+            [&](std::size_t i, std::size_t j, std::size_t, std::size_t bb) {
+              return std::abs(int64_t(j) - int64_t(i)) <= 37 &&
+                     c.keep[(bb * c.lq + i) * c.lk + j] != 0;
+            });
+        c.keep.clear();
         // With typed key lengths as well: a key both hide still gets −1e9 once.
         c.lengths = {300, 123};
         check_attention_functions<Arch>(

@@ -22,7 +22,7 @@
 #include <typeformer/functions/bounds.hpp>
 #include <typeformer/functions/call.hpp>
 #include <typeformer/functions/evaluation.hpp>
-#include <typeformer/functions/key_limits.hpp>
+#include <typeformer/functions/key_ranges.hpp>
 #include <typeformer/kernels/function_lanes.hpp>
 #include <typeformer/kernels/simd.hpp>
 
@@ -32,7 +32,8 @@ namespace typeformer::kernels {
 struct no_attention_functions {
   static constexpr bool has_score = false;
   static constexpr bool has_mask = false;
-  static constexpr bool has_key_limits = false;
+  static constexpr bool has_key_ranges = false;
+  static constexpr bool has_key_starts = false;
   static constexpr bool has_element_mask = false;
   static constexpr bool has_query_dot = false;
   static constexpr bool has_value_rows = false;
@@ -98,9 +99,11 @@ struct attention_functions {
                 "a mask function yields a condition (true: the key is seen), not a number");
   static constexpr auto score = Score;
   static constexpr auto mask = Mask;
-  /// Whether the mask's row conditions and key limits (functions/key_limits.hpp) end each row's
-  /// keys, and whether it has conjuncts beyond them, to evaluate key by key in partial tiles.
-  static constexpr bool has_key_limits = has_mask && expr::prefix_conjuncts(Mask) > 0;
+  /// Whether the mask's row conditions and key bounds (functions/key_ranges.hpp) bound each
+  /// row's keys, whether one starts them past 0, and whether the mask has conjuncts beyond
+  /// them, to evaluate key by key in partial tiles.
+  static constexpr bool has_key_ranges = has_mask && expr::range_conjuncts(Mask) > 0;
+  static constexpr bool has_key_starts = has_mask && expr::starts_keys(Mask);
   static constexpr bool has_element_mask = has_mask && expr::element_conjuncts(Mask) > 0;
   /// The mask's conjuncts evaluated key by key, where the row's key limit has hidden the keys
   /// past it (a policy that skips masked keys): they alone classify tiles and hide keys then.
@@ -151,14 +154,14 @@ struct attention_functions {
           expr::function_bounds(Mask, box(b, h, i_first, i_last, j_first, j_last)));
   }
 
-  /// Where the keys row i of (b, h) may see end by the mask's row conditions and key limits
-  /// (key_len without them).
-  std::size_t key_limit(std::size_t b, std::size_t h, std::size_t i,
-                        std::size_t key_len) const noexcept {
-    if constexpr (has_key_limits)
-      return expr::key_limit<Mask>(*operands, b, h, query_offset + i, key_len);
+  /// The keys [begin, end) row i of (b, h) may see by the mask's row conditions and key bounds
+  /// ([0, key_len) without them; begin = end = 0 where it sees none).
+  expr::key_range row_keys(std::size_t b, std::size_t h, std::size_t i,
+                           std::size_t key_len) const noexcept {
+    if constexpr (has_key_ranges)
+      return expr::row_key_range<Mask>(*operands, b, h, query_offset + i, key_len);
     else
-      return key_len;
+      return {0, static_cast<std::int64_t>(key_len)};
   }
 
   /// How the mask's element conjuncts (element_mask) stand over a box.

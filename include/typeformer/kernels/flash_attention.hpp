@@ -124,15 +124,16 @@ std::ptrdiff_t visible_key_limit(const attention_operands& o, const mask_spec& m
 }
 
 /// The score of key `key` for row i after the bias and the visibility parts of the mask, in
-/// units of `unit` natural ones (score_unit); `also_hidden`: a mask function hides the key too
-/// (Keras's −1e9 is then added once for both).
+/// units of `unit` natural ones (score_unit); keys outside [start, limit) are hidden;
+/// `also_hidden`: a mask function hides the key too (Keras's −1e9 is then added once for both).
 template <class Arch>
 float masked_score(const mask_spec& m, float score, std::size_t b, std::size_t h, std::size_t i,
                    std::size_t key, std::ptrdiff_t limit, float unit = 1.0f,
-                   bool also_hidden = false) noexcept {
+                   bool also_hidden = false, std::ptrdiff_t start = 0) noexcept {
   if (m.bias[0].data) score += (m.bias[0].of(b, h, i, key) + m.bias[1].of(b, h, i, key)) * unit;
   const bool hidden = also_hidden || static_cast<std::ptrdiff_t>(key) >= limit ||
-                      m.keep[0].hides(b, h, i, key) || m.keep[1].hides(b, h, i, key);
+                      static_cast<std::ptrdiff_t>(key) < start || m.keep[0].hides(b, h, i, key) ||
+                      m.keep[1].hides(b, h, i, key);
   if (!hidden) return score;
   // Keras adds -1e9 in float32 rather than removing the key; reproduce it, bit for bit in
   // natural units (the exact policy).
@@ -165,6 +166,8 @@ struct attention_block {
   std::size_t value_rows;  // rows of the value function's table, else 0
   float* query_terms;      // rows × query_rows: q_r · table[t] in natural units (scratch)
   float* mass;             // rows × value_rows: each table row's probability mass, as acc
+  // Each row may see keys [start, limit) (start 0 unless a mask function starts its keys).
+  std::ptrdiff_t start[attention_query_block];
   std::ptrdiff_t limit[attention_query_block];
   float row_max[attention_query_block];
   // Each row's running Σ e^(s − m) as the lanes of a register while the key tiles run (a
@@ -491,21 +494,30 @@ void attend_key_tile(const attention_operands& o, const mask_spec& m, [[maybe_un
   if constexpr (F::has_element_mask) std::copy_n(blk.seen + r0, R, seen_before);
 
   // Masks, element by element only where the tile needs it.
-  std::ptrdiff_t min_limit = blk.limit[r0];
-  for (std::size_t r = 1; r < R; ++r) min_limit = std::min(min_limit, blk.limit[r0 + r]);
+  std::ptrdiff_t min_limit = blk.limit[r0], max_start = blk.start[r0];
+  for (std::size_t r = 1; r < R; ++r) {
+    min_limit = std::min(min_limit, blk.limit[r0 + r]);
+    max_start = std::max(max_start, blk.start[r0 + r]);
+  }
+  const auto first = static_cast<std::ptrdiff_t>(j0);
   const bool whole_tile_visible =
-      count == T && !m.has_element_parts() && static_cast<std::ptrdiff_t>(j0 + T) <= min_limit;
+      count == T && !m.has_element_parts() &&
+      first + static_cast<std::ptrdiff_t>(T) <= min_limit && first >= max_start;
   if (whole_tile_visible) {
     for (std::size_t r = 0; r < R; ++r) blk.seen[r0 + r] = true;
   } else if (!m.has_element_parts() && m.policy != fully_masked_rows::minus_1e9_added) {
-    // Only lengths, causality and the tile's end hide keys: each row sees a prefix of the tile.
-    // (Short sequences and causal diagonals: element by element, this was 8% of (64, 5, 512, 8).)
+    // Only lengths, causality, a window's start and the tile's end hide keys: each row sees a
+    // contiguous part of the tile. (Short sequences and causal diagonals: element by element,
+    // this was 8% of (64, 5, 512, 8).)
+    const auto in_tile = [&](std::ptrdiff_t key) {
+      return static_cast<std::size_t>(
+          std::clamp<std::ptrdiff_t>(key - first, 0, static_cast<std::ptrdiff_t>(count)));
+    };
     for (std::size_t r = 0; r < R; ++r) {
-      const std::ptrdiff_t prefix = blk.limit[r0 + r] - static_cast<std::ptrdiff_t>(j0);
-      const auto visible = static_cast<std::size_t>(
-          std::clamp<std::ptrdiff_t>(prefix, 0, static_cast<std::ptrdiff_t>(count)));
-      std::fill(p[r] + visible, p[r] + T, neg_inf);
-      blk.seen[r0 + r] = blk.seen[r0 + r] || visible > 0;
+      const std::size_t begin = in_tile(blk.start[r0 + r]), end = in_tile(blk.limit[r0 + r]);
+      std::fill(p[r], p[r] + begin, neg_inf);
+      std::fill(p[r] + std::max(begin, end), p[r] + T, neg_inf);
+      blk.seen[r0 + r] = blk.seen[r0 + r] || end > begin;
     }
   } else {
     // Under Keras's policy a key that the typed mask and a mask function both hide gets −1e9
@@ -527,7 +539,7 @@ void attend_key_tile(const attention_operands& o, const mask_spec& m, [[maybe_un
               function_here &&
               !scalar_mask_function<F::mask>(*f.operands, blk.b, blk.h, f.query_offset + i, j0 + j);
         p[r][j] = masked_score<Arch>(m, p[r][j], blk.b, blk.h, i, j0 + j, blk.limit[r0 + r], unit,
-                                     function_hides);
+                                     function_hides, blk.start[r0 + r]);
         seen = seen || p[r][j] != neg_inf;
       }
       blk.seen[r0 + r] = seen;
@@ -606,6 +618,8 @@ void attend_query_block(const attention_operands& o, const mask_spec& m,
   blk.v = o.value_block(b, h);
 
   std::ptrdiff_t max_limit = 0;
+  // The first key any row with keys to see may see: the block's key tiles start there.
+  auto min_start = static_cast<std::ptrdiff_t>(o.key_len);
   for (std::size_t r = 0; r < blk.rows; ++r) {
     const std::size_t i = i0 + r;
     const float* q = o.q + b * o.q_batch + h * o.q_head + i * o.q_row;
@@ -616,11 +630,16 @@ void attend_query_block(const attention_operands& o, const mask_spec& m,
       simd::ops<Arch>::store(scaled + d, simd::ops<Arch>::load(q + d) * scale);
     for (; d < o.key_dim; ++d) scaled[d] = q[d] * q_scale;
     blk.limit[r] = visible_key_limit<Arch>(o, m, b, i);
-    // The mask function's row conditions and key limits end the row like a typed mask's.
-    if constexpr (F::has_key_limits)
-      blk.limit[r] =
-          std::min(blk.limit[r], static_cast<std::ptrdiff_t>(f.key_limit(b, h, i, o.key_len)));
+    blk.start[r] = 0;
+    // The mask function's row conditions and key bounds bound the row like a typed mask's.
+    if constexpr (F::has_key_ranges) {
+      const expr::key_range keys = f.row_keys(b, h, i, o.key_len);
+      blk.limit[r] = std::min(blk.limit[r], static_cast<std::ptrdiff_t>(keys.end));
+      blk.start[r] = static_cast<std::ptrdiff_t>(keys.begin);
+      if (blk.start[r] >= blk.limit[r]) blk.start[r] = blk.limit[r] = 0;  // sees no key
+    }
     max_limit = std::max(max_limit, blk.limit[r]);
+    if (blk.limit[r] > 0) min_start = std::min(min_start, blk.start[r]);
     blk.row_max[r] = neg_inf;
     std::fill_n(blk.row_sum_lanes[r], W, 0.0f);
     blk.seen[r] = false;
@@ -637,6 +656,12 @@ void attend_query_block(const attention_operands& o, const mask_spec& m,
   start_row_terms<Arch>(o, f, blk);
   const std::size_t key_end =
       std::min(key_stop, may_skip ? static_cast<std::size_t>(max_limit) : o.key_len);
+  // A window's rows start past 0: the key tiles before every row's first key are not visited
+  // (classifying each of them was most of a long sliding window's classification).
+  std::size_t key_first = key_begin;
+  if constexpr (F::has_key_starts)
+    if (may_skip && min_start > 0)
+      key_first = std::max(key_begin, static_cast<std::size_t>(min_start) / T * T);
 
   // Where the rows' key limits hide the keys past them, a tile is classified by the mask's
   // element conjuncts alone (a causal diagonal is then full for a sliding window's).
@@ -645,7 +670,7 @@ void attend_query_block(const attention_operands& o, const mask_spec& m,
     return may_skip ? f.classify_elements(b, h, i_first, i_last, j_first, j_last)
                     : f.classify(b, h, i_first, i_last, j_first, j_last);
   };
-  for (std::size_t j0 = key_begin; j0 < key_end; j0 += T) {
+  for (std::size_t j0 = key_first; j0 < key_end; j0 += T) {
     const std::size_t count = std::min(T, o.key_len - j0);
     // The mask function's class of the key tile for the whole block first: most tiles of a
     // long row are empty or full for all 128 rows (classifying each micro-tile against every
@@ -665,6 +690,12 @@ void attend_query_block(const attention_operands& o, const mask_spec& m,
             *std::max_element(blk.limit + r0, blk.limit + r0 + n) - static_cast<std::ptrdiff_t>(j0);
         if (seen <= 0) continue;  // every row of the micro-tile is done before this key tile
         keys = std::min(count, static_cast<std::size_t>(seen));
+        if constexpr (F::has_key_starts) {
+          // Every row of the micro-tile starts after this key tile.
+          if (*std::min_element(blk.start + r0, blk.start + r0 + n) >=
+              static_cast<std::ptrdiff_t>(j0 + keys))
+            continue;
+        }
       }
       // The mask function's class of the tile: empty tiles are skipped, and the registers of
       // keys past the last that may be seen are not computed.
