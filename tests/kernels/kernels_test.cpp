@@ -820,8 +820,7 @@ static_assert(fx::element_conjuncts(written_attending_lengths) == 0 &&
               fx::range_conjuncts(written_attending_lengths) == 3 &&
               !fx::starts_keys(written_attending_lengths));
 // A window's start is a key bound too, written either way round, and so is a distance's.
-static_assert(fx::element_conjuncts(decoding_window) == 0 &&
-              fx::starts_keys(decoding_window));
+static_assert(fx::element_conjuncts(decoding_window) == 0 && fx::starts_keys(decoding_window));
 static_assert(fx::range_conjuncts(fx::abs(fx::q_idx - fx::kv_idx) <= window_size) == 1 &&
               fx::range_conjuncts(window_size > fx::kv_idx - fx::q_idx) == 1 &&
               fx::range_conjuncts(fx::kv_idx >= fx::q_idx - window_size) == 1);

@@ -500,9 +500,9 @@ void attend_key_tile(const attention_operands& o, const mask_spec& m, [[maybe_un
     max_start = std::max(max_start, blk.start[r0 + r]);
   }
   const auto first = static_cast<std::ptrdiff_t>(j0);
-  const bool whole_tile_visible =
-      count == T && !m.has_element_parts() &&
-      first + static_cast<std::ptrdiff_t>(T) <= min_limit && first >= max_start;
+  const bool whole_tile_visible = count == T && !m.has_element_parts() &&
+                                  first + static_cast<std::ptrdiff_t>(T) <= min_limit &&
+                                  first >= max_start;
   if (whole_tile_visible) {
     for (std::size_t r = 0; r < R; ++r) blk.seen[r0 + r] = true;
   } else if (!m.has_element_parts() && m.policy != fully_masked_rows::minus_1e9_added) {
