@@ -421,6 +421,22 @@ TEST_CASE("expression inputs: xtensor containers through node(), and the per-cal
                  view4(v_storage.data() + 1, {B, H, L, D}),
              ws);
     REQUIRE(off_line == in_place);
+    // One thread takes the four (batch, head) pairs one after the other, copying each pair's
+    // keys and values into the same buffers just before its query blocks: the same bits.
+    tfm::workspace one_thread(1);
+    std::fill(copied.begin(), copied.end(), 0.0f);
+    evaluate(out4(copied.data(), {B, H, L, D}),
+             softmax(Q * transpose(K) + tfm::masks::causal{}) *
+                 split_heads<2>(tfm::tensor_view<const float, dynamic, dynamic, dynamic>(
+                     v_rows.data(), {B, L, H * D})),
+             one_thread);
+    REQUIRE(copied == in_place);
+    std::fill(off_line.begin(), off_line.end(), 0.0f);
+    evaluate(out4(off_line.data(), {B, H, L, D}),
+             softmax(Q * transpose(K) + tfm::masks::causal{}) *
+                 view4(v_storage.data() + 1, {B, H, L, D}),
+             one_thread);
+    REQUIRE(off_line == in_place);
     tfm::aligned_buffer<float> over_values(q.size());  // on cache lines, as read in place
     std::copy_n(v_storage.data() + 1, q.size(), over_values.data());
     const out4 O(over_values.data(), {B, H, L, D});

@@ -380,10 +380,18 @@ void detail::evaluate_attention(Out&& out_in, const E& e, workspace& ws, fully_m
         const std::less<> before;  // a total order, also between unrelated buffers
         return !before(o_first, v_last) || !before(v_first, o_last);
       }();
+  const size_t pairs = b * kv;
+  // With pairs enough to share out, each pair's copies are made just before its query blocks
+  // run, by the thread that runs them, into buffers of that thread: the transposed keys and
+  // padded values are then read from cache, and written to the same cache lines pair after
+  // pair, rather than written to memory in a pass of their own and read back. Otherwise every
+  // pair is copied first, and the query blocks are shared out on their own.
+  const bool copy_with_blocks = pairs >= 4 * ws.threads();
+  const size_t copied_pairs = copy_with_blocks ? ws.threads() : pairs;
   // The workspace: transposed keys, padded values, per-thread scratch, then rotated copies of
   // queries and keys with their angle tables when the expression rotates them.
-  const size_t kt_floats = b * kv * d * ops.key_capacity,
-               v_floats = values_in_place ? 0 : b * kv * lk * ops.v_stride;
+  const size_t kt_floats = copied_pairs * d * ops.key_capacity,
+               v_floats = values_in_place ? 0 : copied_pairs * lk * ops.v_stride;
   size_t row_term_floats = 0;
   if constexpr (has_functions) row_term_floats = functions_type::row_term_floats(operands);
   const size_t scratch_per_thread = kernels::attention_scratch_floats(d, dv, row_term_floats);
@@ -446,17 +454,18 @@ void detail::evaluate_attention(Out&& out_in, const E& e, workspace& ws, fully_m
                       scratch + scratch_floats + q_rotated_floats);
     k_layout = {kv * lk * d, lk * d, d};
   }
-  // The copies for the kernel: one (batch, key head) pair's transposed keys and padded values.
-  const auto copy_pair = [&](size_t pair) {
+  // The copies for the kernel: one (batch, key head) pair's transposed keys and padded values,
+  // into slot `slot` of the buffers (the pair's own, or the running thread's).
+  const auto copy_pair = [&](size_t pair, size_t slot) {
     const size_t bb = pair / kv, hh = pair % kv;
     kernels::scatter_keys_transposed<A>(k_data + bb * k_layout.batch + hh * k_layout.head, k_layout,
-                                        1, 1, lk, d, kt + pair * d * ops.key_capacity,
+                                        1, 1, lk, d, kt + slot * d * ops.key_capacity,
                                         ops.key_capacity);
     if (values_in_place) return;
     kernels::scatter_values<A>(v.data() + bb * v_strides.batch + hh * v_strides.head, v_strides, 1,
-                               1, lk, dv, vt + pair * lk * ops.v_stride, ops.v_stride);
+                               1, lk, dv, vt + slot * lk * ops.v_stride, ops.v_stride);
     if (v_activation)  // on the padded copy's value columns, in place
-      kernels::activate_rows_in_place<A>(vt + pair * lk * ops.v_stride, lk, ops.v_stride, dv,
+      kernels::activate_rows_in_place<A>(vt + slot * lk * ops.v_stride, lk, ops.v_stride, dv,
                                          v_activation->kind);
   };
   ops.kt = kt, ops.v = vt;
@@ -467,23 +476,21 @@ void detail::evaluate_attention(Out&& out_in, const E& e, workspace& ws, fully_m
   ops.out = out.data(), ops.out_batch = out_strides.batch, ops.out_head = out_strides.head,
   ops.out_row = out_strides.row;
   const size_t tasks = kernels::attention_task_count(ops);
-  const size_t pairs = b * kv;
-  // With pairs enough to share out, each pair's copies are made just before its query blocks
-  // run, by the thread that runs them: the transposed keys are read from cache rather than
-  // written to memory in a pass of their own and read back. Otherwise every pair is copied
-  // first, and the query blocks are shared out on their own.
-  const bool copy_with_blocks = pairs >= 4 * ws.threads();
   if (!copy_with_blocks)
     ws.pool().parallel_for(pairs, 1, [&](size_t first, size_t last, size_t) {
-      for (size_t pair = first; pair < last; ++pair) copy_pair(pair);
+      for (size_t pair = first; pair < last; ++pair) copy_pair(pair, pair);
     });
   const auto run = [&](const auto& functions) {
     if (copy_with_blocks) {
       const size_t tasks_per_pair = tasks / std::max<size_t>(pairs, 1);
       ws.pool().parallel_for(pairs, 1, [&](size_t first, size_t last, size_t who) {
+        kernels::attention_operands mine = ops;
+        mine.one_pair_copied = true;
+        mine.kt = kt + who * d * ops.key_capacity;
+        if (!values_in_place) mine.v = vt + who * lk * ops.v_stride;
         for (size_t pair = first; pair < last; ++pair) {
-          copy_pair(pair);
-          kernels::flash_attention<A>(ops, spec, scratch + who * scratch_per_thread,
+          copy_pair(pair, who);
+          kernels::flash_attention<A>(mine, spec, scratch + who * scratch_per_thread,
                                       pair * tasks_per_pair, (pair + 1) * tasks_per_pair,
                                       functions);
         }

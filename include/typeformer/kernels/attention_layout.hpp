@@ -61,18 +61,27 @@ struct attention_operands {
   // out(b,h,i,c) = out[b*out_batch + h*out_head + i*out_row + c].
   float* out = nullptr;
   std::size_t out_batch = 0, out_head = 0, out_row = 0;
+  // The transposed keys, and the packed values when v_row is 0, hold only the (batch, key head)
+  // pair being run, at kt and v: a caller that copies each pair just before its query blocks
+  // into buffers of the thread running them (the copies then stay in that core's cache).
+  bool one_pair_copied = false;
   /// The (batch, head) block of keys and values that query head h of batch b reads.
   constexpr std::size_t kv_block(std::size_t b, std::size_t h) const noexcept {
     const std::size_t kv = kv_heads ? kv_heads : heads;
     return b * kv + h * kv / heads;
   }
 
+  /// The transposed keys that query head h of batch b reads.
+  constexpr const float* key_block(std::size_t b, std::size_t h) const noexcept {
+    return one_pair_copied ? kt : kt + kv_block(b, h) * key_dim * key_capacity;
+  }
   /// The first value row that query head h of batch b reads.
   constexpr const float* value_block(std::size_t b, std::size_t h) const noexcept {
     if (v_row != 0) {
       const std::size_t kv = kv_heads ? kv_heads : heads;
       return v + b * v_batch + (h * kv / heads) * v_head;
     }
+    if (one_pair_copied) return v;
     return v + kv_block(b, h) * (v_block ? v_block : key_len * v_stride);
   }
   /// Floats from one value row to the next.

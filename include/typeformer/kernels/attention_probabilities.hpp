@@ -32,7 +32,7 @@ void attention_probabilities(const attention_operands& o, const mask_spec& m, fl
   const std::size_t key_block = stored_key_block(o.key_capacity);
   for (std::size_t b = batch_begin; b < batch_end; ++b)
     for (std::size_t h = 0; h < o.heads; ++h) {
-      const float* kt = o.kt + o.kv_block(b, h) * o.key_dim * o.key_capacity;
+      const float* kt = o.key_block(b, h);
       for (std::size_t i = 0; i < o.query_len; ++i) {
         float* row = weights + (((b - batch_begin) * o.heads + h) * o.query_len + i) * o.key_len;
         const float* q = o.q + b * o.q_batch + h * o.q_head + i * o.q_row;

@@ -614,7 +614,7 @@ void attend_query_block(const attention_operands& o, const mask_spec& m,
   blk.b = b, blk.h = h, blk.i0 = i0;
   blk.rows = std::min(QB, o.query_len - i0);
   const float q_scale = o.q_scale * score_unit(o.softmax_maths);
-  blk.kt = o.kt + o.kv_block(b, h) * o.key_dim * o.key_capacity;
+  blk.kt = o.key_block(b, h);
   blk.v = o.value_block(b, h);
 
   std::ptrdiff_t max_limit = 0;
