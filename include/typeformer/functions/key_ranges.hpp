@@ -99,6 +99,14 @@ constexpr binary_op mirrored(binary_op op) noexcept {
       return binary_op::less_equal;
   }
 }
+/// The left operand of a comparison (Left), or its right one.
+template <bool Left, class C>
+constexpr const auto& side(const C& c) noexcept {
+  if constexpr (Left)
+    return c.a;
+  else
+    return c.b;
+}
 constexpr bool is_upper(binary_op op) noexcept {
   return op == binary_op::less || op == binary_op::less_equal;
 }
@@ -141,22 +149,8 @@ requires(detail::is_ordering(Op) &&
   template <class Point>
   static key_range range(const binary<Op, A, B>& c, const Point& at) noexcept {
     constexpr std::int64_t unbounded = std::int64_t{1} << 40;
-    const auto& t = [&]() -> const auto& {
-      if constexpr (key_left)
-        return c.a;
-      else
-        return c.b;
-    }
-    ();
-    const auto& x = [&]() -> const auto& {
-      if constexpr (key_left)
-        return c.b;
-      else
-        return c.a;
-    }
-    ();
-    const std::int64_t bound = detail::wide_value(x, at);
-    const std::int64_t row = term::row(t, at);
+    const std::int64_t bound = detail::wide_value(detail::side<!key_left>(c), at);
+    const std::int64_t row = term::row(detail::side<key_left>(c), at);
     // |R − kv_idx| < X: R − X < kv_idx < R + X (≤: both ends included).
     if constexpr (distance) {
       const std::int64_t closed = op == binary_op::less_equal ? 1 : 0;
