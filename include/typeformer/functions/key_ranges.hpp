@@ -36,6 +36,15 @@ std::int64_t wide_value(const X& x, const Point& at) noexcept {
   return static_cast<std::int64_t>(evaluate_function(x, at));
 }
 
+/// The left operand of a comparison (Left), or its right one.
+template <bool Left, class C>
+constexpr const auto& side(const C& c) noexcept {
+  if constexpr (Left)
+    return c.a;
+  else
+    return c.b;
+}
+
 /// How one side of a comparison reads kv_idx: kv_idx itself, R − kv_idx or kv_idx − R with R a
 /// row value, |R − kv_idx| or |kv_idx − R|; `none` for anything else.
 enum class key_term { none, key, row_minus_key, key_minus_row, distance };
@@ -51,24 +60,18 @@ struct key_term_of<kv_placeholder> {
     return 0;
   }
 };
-template <class R>
-requires row_value<R>
-struct key_term_of<binary<binary_op::subtract, R, kv_placeholder>> {
-  static constexpr key_term kind = key_term::row_minus_key;
+// R − kv_idx or kv_idx − R.
+template <class A, class B>
+concept row_and_key = (row_value<A> && std::is_same_v<B, kv_placeholder>) ||
+                      (std::is_same_v<A, kv_placeholder> && row_value<B>);
+template <class A, class B>
+requires row_and_key<A, B>
+struct key_term_of<binary<binary_op::subtract, A, B>> {
+  static constexpr bool row_first = row_value<A>;
+  static constexpr key_term kind = row_first ? key_term::row_minus_key : key_term::key_minus_row;
   template <class Point>
-  static std::int64_t row(const binary<binary_op::subtract, R, kv_placeholder>& t,
-                          const Point& at) noexcept {
-    return wide_value(t.a, at);
-  }
-};
-template <class R>
-requires row_value<R>
-struct key_term_of<binary<binary_op::subtract, kv_placeholder, R>> {
-  static constexpr key_term kind = key_term::key_minus_row;
-  template <class Point>
-  static std::int64_t row(const binary<binary_op::subtract, kv_placeholder, R>& t,
-                          const Point& at) noexcept {
-    return wide_value(t.b, at);
+  static std::int64_t row(const binary<binary_op::subtract, A, B>& t, const Point& at) noexcept {
+    return wide_value(side<row_first>(t), at);
   }
 };
 template <class D>
@@ -98,14 +101,6 @@ constexpr binary_op mirrored(binary_op op) noexcept {
     default:
       return binary_op::less_equal;
   }
-}
-/// The left operand of a comparison (Left), or its right one.
-template <bool Left, class C>
-constexpr const auto& side(const C& c) noexcept {
-  if constexpr (Left)
-    return c.a;
-  else
-    return c.b;
 }
 constexpr bool is_upper(binary_op op) noexcept {
   return op == binary_op::less || op == binary_op::less_equal;

@@ -105,8 +105,8 @@ struct attention_functions {
   static constexpr bool has_key_ranges = has_mask && expr::range_conjuncts(Mask) > 0;
   static constexpr bool has_key_starts = has_mask && expr::starts_keys(Mask);
   static constexpr bool has_element_mask = has_mask && expr::element_conjuncts(Mask) > 0;
-  /// The mask's conjuncts evaluated key by key, where the row's key limit has hidden the keys
-  /// past it (a policy that skips masked keys): they alone classify tiles and hide keys then.
+  /// The mask's conjuncts evaluated key by key, where the row's key range has hidden the keys
+  /// outside it (a policy that skips masked keys): they alone classify tiles and hide keys then.
   static constexpr auto element_mask = [] {
     if constexpr (has_element_mask)
       return expr::element_part(Mask);
