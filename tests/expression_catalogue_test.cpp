@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <span>
 #include <string>
 #include <vector>
@@ -445,6 +446,45 @@ TEST_CASE("expression inputs: xtensor containers through node(), and the per-cal
         softmax(Q * transpose(K) + tfm::masks::causal{}) * view4(over_values.data(), {B, H, L, D}),
         ws);
     REQUIRE(std::equal(in_place.begin(), in_place.end(), over_values.data()));
+  }
+  SECTION("pairs copied into one buffer per thread, which an earlier call left dirty") {
+    // One thread with four (batch, head) pairs copies each pair's keys into the same buffer
+    // just before its query blocks; two threads copy every pair first, each into its own. The
+    // one thread's buffer first holds NaN keys of a longer call, which must not leak into the
+    // next (a window's query blocks skip most key blocks): the same bits as the fresh copies.
+    const tfm::extent_t B = 2, H = 2, L = 300, D = 16;
+    std::vector<float> q(std::size_t(B * H * L * D)), k(q.size()), v(q.size());
+    for (std::size_t i = 0; i < q.size(); ++i) {
+      q[i] = 0.25f * std::sin(0.37f * float(i));
+      k[i] = std::cos(0.11f * float(i));
+      v[i] = std::sin(0.05f * float(i) + 1.0f);
+    }
+    using view4 = tfm::tensor_view<const float, dynamic, dynamic, dynamic, dynamic>;
+    using out4 = tfm::tensor_view<float, dynamic, dynamic, dynamic, dynamic>;
+    const view4 Q(q.data(), {B, H, L, D}), K(k.data(), {B, H, L, D}), V(v.data(), {B, H, L, D});
+    const auto windowed = [&] {
+      return softmax(Q * transpose(K) +
+                     mask_function<sliding_window>(bind<"window">(std::int32_t{20}))) *
+             V;
+    };
+    tfm::workspace two(2);
+    std::vector<float> own_buffers(q.size()), one_buffer(q.size());
+    evaluate(out4(own_buffers.data(), {B, H, L, D}), windowed(), two);
+    tfm::workspace one(1);
+    const tfm::extent_t longer = 320;
+    std::vector<float> nan_keys(std::size_t(B * H * longer * D),
+                                std::numeric_limits<float>::quiet_NaN());
+    std::vector<float> q_longer(nan_keys.size(), 0.5f), v_longer(nan_keys.size(), 1.0f),
+        out_longer(nan_keys.size());
+    evaluate(out4(out_longer.data(), {B, H, longer, D}),
+             softmax(view4(q_longer.data(), {B, H, longer, D}) *
+                     transpose(view4(nan_keys.data(), {B, H, longer, D}))) *
+                 view4(v_longer.data(), {B, H, longer, D}),
+             one);
+    evaluate(out4(one_buffer.data(), {B, H, L, D}), windowed(), one);
+    REQUIRE(one_buffer == own_buffers);
+    REQUIRE(
+        std::none_of(one_buffer.begin(), one_buffer.end(), [](float x) { return std::isnan(x); }));
   }
   using dynamic4 = tfm::tensor_view<const float, dynamic, dynamic, dynamic, dynamic>;
   using dynamic3 = tfm::tensor_view<const float, dynamic, dynamic, dynamic>;
