@@ -366,6 +366,17 @@ TEST_CASE("expression catalogue: keras-multi-head's relu on each projection, as 
                       Catch::Contains("element-wise"));
 }
 
+namespace {
+/// Smooth queries, keys and values of no particular pattern, the same in every section.
+void fill_inputs(std::span<float> q, std::span<float> k, std::span<float> v) {
+  for (std::size_t i = 0; i < q.size(); ++i) {
+    q[i] = 0.25f * std::sin(0.37f * float(i));
+    k[i] = std::cos(0.11f * float(i));
+    v[i] = std::sin(0.05f * float(i) + 1.0f);
+  }
+}
+}  // namespace
+
 TEST_CASE("expression inputs: xtensor containers through node(), and the per-call checks") {
   SECTION("xt::xarray and xt::xtensor operands and output, against the causal golden") {
     golden g("causal");
@@ -389,11 +400,7 @@ TEST_CASE("expression inputs: xtensor containers through node(), and the per-cal
     std::vector<float> q(std::size_t(B * H * L * D)), k(q.size());
     tfm::aligned_buffer<float> v_storage(q.size() + 16);  // 64-byte aligned
     const std::span<float> v(v_storage.data(), q.size());
-    for (std::size_t i = 0; i < q.size(); ++i) {
-      q[i] = 0.25f * std::sin(0.37f * float(i));
-      k[i] = std::cos(0.11f * float(i));
-      v[i] = std::sin(0.05f * float(i) + 1.0f);
-    }
+    fill_inputs(q, k, v);
     using view4 = tfm::tensor_view<const float, dynamic, dynamic, dynamic, dynamic>;
     using out4 = tfm::tensor_view<float, dynamic, dynamic, dynamic, dynamic>;
     const view4 Q(q.data(), {B, H, L, D}), K(k.data(), {B, H, L, D}), V(v.data(), {B, H, L, D});
@@ -454,11 +461,7 @@ TEST_CASE("expression inputs: xtensor containers through node(), and the per-cal
     // next (a window's query blocks skip most key blocks): the same bits as the fresh copies.
     const tfm::extent_t B = 2, H = 2, L = 300, D = 16;
     std::vector<float> q(std::size_t(B * H * L * D)), k(q.size()), v(q.size());
-    for (std::size_t i = 0; i < q.size(); ++i) {
-      q[i] = 0.25f * std::sin(0.37f * float(i));
-      k[i] = std::cos(0.11f * float(i));
-      v[i] = std::sin(0.05f * float(i) + 1.0f);
-    }
+    fill_inputs(q, k, v);
     using view4 = tfm::tensor_view<const float, dynamic, dynamic, dynamic, dynamic>;
     using out4 = tfm::tensor_view<float, dynamic, dynamic, dynamic, dynamic>;
     const view4 Q(q.data(), {B, H, L, D}), K(k.data(), {B, H, L, D}), V(v.data(), {B, H, L, D});

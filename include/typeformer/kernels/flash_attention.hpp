@@ -585,16 +585,11 @@ void attend_key_tile(const attention_operands& o, const mask_spec& m, [[maybe_un
   });
 }
 
-/// Asks for the cache lines of `floats` floats from `row` ahead of their use (for writing
-/// when `for_writing`). Prefetches never fault, and a row is always inside its buffer here.
-inline void prefetch_row(const float* row, std::size_t floats, bool for_writing) noexcept {
+/// Asks for the cache lines of `floats` floats from `row` ahead of their reading. Prefetches
+/// never fault, and a row is always inside its buffer here.
+inline void prefetch_row(const float* row, std::size_t floats) noexcept {
   const auto* bytes = reinterpret_cast<const char*>(row);
-  for (std::size_t at = 0; at < floats * sizeof(float); at += 64) {
-    if (for_writing)
-      __builtin_prefetch(bytes + at, 1, 3);
-    else
-      __builtin_prefetch(bytes + at, 0, 3);
-  }
+  for (std::size_t at = 0; at < floats * sizeof(float); at += 64) __builtin_prefetch(bytes + at);
 }
 
 /// Prefetches rows [first, last) of what the next block reads from memory: that block's query
@@ -609,8 +604,8 @@ inline void prefetch_rows_ahead(const attention_operands& o, const attention_blo
   constexpr std::size_t QB = attention_query_block;
   for (std::size_t r = first; r < last; ++r) {
     const std::size_t next = blk.i0 - QB + r;
-    prefetch_row(o.q + blk.b * o.q_batch + blk.h * o.q_head + next * o.q_row, o.key_dim, false);
-    if (next < o.key_len) prefetch_row(blk.v + next * o.value_row_stride(), o.value_dim, false);
+    prefetch_row(o.q + blk.b * o.q_batch + blk.h * o.q_head + next * o.q_row, o.key_dim);
+    if (next < o.key_len) prefetch_row(blk.v + next * o.value_row_stride(), o.value_dim);
   }
 }
 
