@@ -195,10 +195,10 @@ bool gemm_has_epilogue(const basic_gemm_args<Weights>& a) noexcept {
 
 // The epilogue over rows [row0, row0 + rows) × columns [col_begin, col_end) of y, which hold
 // finished sums: (sum + bias) · scale, activated, plus the residual (which must not overlap y).
-// Out of line, one copy for every micro-kernel shape: inlined into each of the thirteen shapes
-// it was 38 of a 6-layer encoder's 276 KB of code and 0.6 s of its compile. The sums come back
-// from L1, where the micro-kernel has just written them. A partial vector goes through padded
-// buffers, so that every column gets the same vector arithmetic.
+// Out of line, one copy for every micro-kernel shape: inlined into each of the thirteen shapes,
+// it made a 6-layer encoder's code 314 KB instead of 268 (docs/compile-time.md). The sums come
+// back from L1, where the micro-kernel has just written them. A partial vector goes through
+// padded buffers, so that every column gets the same vector arithmetic.
 template <class Arch, class Weights>
 [[gnu::noinline]] void gemm_epilogue(const basic_gemm_args<Weights>& a, std::size_t row0,
                                      std::size_t rows, std::size_t col_begin,
