@@ -585,24 +585,35 @@ void attend_key_tile(const attention_operands& o, const mask_spec& m, [[maybe_un
   });
 }
 
-/// Asks for the cache lines of `floats` floats from `row` ahead of their reading. Prefetches
-/// never fault, and a row is always inside its buffer here.
-inline void prefetch_row(const float* row, std::size_t floats) noexcept {
+/// Asks for the cache lines of `floats` floats from `row` ahead of their use (to write them
+/// when `ForWriting`). Prefetches never fault, and a row is always inside its buffer here.
+/// Always inlined: GCC 12 finds a function whose only statements are prefetches free of side
+/// effects (its interprocedural pure-const analysis) and deletes every call to it, which left
+/// the kernel without a single prefetch instruction until session 57.
+template <bool ForWriting = false>
+[[gnu::always_inline]] inline void prefetch_row(const float* row, std::size_t floats) noexcept {
   const auto* bytes = reinterpret_cast<const char*>(row);
-  for (std::size_t at = 0; at < floats * sizeof(float); at += 64) __builtin_prefetch(bytes + at);
+  for (std::size_t at = 0; at < floats * sizeof(float); at += 64)
+    __builtin_prefetch(bytes + at, ForWriting ? 1 : 0, 3);
 }
 
-/// Prefetches rows [first, last) of what the next block reads from memory: that block's query
-/// rows (i0 − 128, since a pair's blocks run last first; so i0 ≥ 128) and the value rows of its
-/// diagonal keys. A block that computes few tiles (a sliding window, packed documents) otherwise
-/// waits on its query rows as it scales them; prefetched a micro-tile at a time while the block
-/// before runs, 16 documents at (8, 12, 1024) took 24.6-25.2 -> 22.1-22.6 ms on one thread.
-/// Prefetching the output rows for writing as well gained nothing measurable, and writing them
-/// past the cache (streaming stores) lost 8%.
-inline void prefetch_rows_ahead(const attention_operands& o, const attention_block& blk,
-                                std::size_t first, std::size_t last) noexcept {
+/// Prefetches rows [first, last) of what the block writes and the next block reads from
+/// memory: the block's output rows (for writing), and the query rows of the block that runs
+/// next (i0 − 128, since a pair's blocks run last first) with the value rows of its diagonal
+/// keys. A block that computes few tiles (a sliding window, packed documents) otherwise waits
+/// on each in turn: its query rows as it scales them, its value rows as it first weighs them,
+/// its output rows as it writes them. Issued a micro-tile at a time while the block's first
+/// tiles run: 16 documents at (8, 12, 1024), one thread, 23.4-26.9 -> 19.9-20.3 ms (probe, four
+/// alternating runs, Zen 4; the output rows' share is 1-2%).
+[[gnu::always_inline]] inline void prefetch_rows_ahead(const attention_operands& o,
+                                                       const attention_block& blk,
+                                                       std::size_t first,
+                                                       std::size_t last) noexcept {
   constexpr std::size_t QB = attention_query_block;
   for (std::size_t r = first; r < last; ++r) {
+    prefetch_row<true>(o.out + blk.b * o.out_batch + blk.h * o.out_head + (blk.i0 + r) * o.out_row,
+                       o.value_dim);
+    if (blk.i0 < QB) continue;
     const std::size_t next = blk.i0 - QB + r;
     prefetch_row(o.q + blk.b * o.q_batch + blk.h * o.q_head + next * o.q_row, o.key_dim);
     if (next < o.key_len) prefetch_row(blk.v + next * o.value_row_stride(), o.value_dim);
@@ -700,7 +711,7 @@ void attend_query_block(const attention_operands& o, const mask_spec& m,
   // Rows of prefetch_rows_ahead issued: only where a mask function may end rows early (without
   // one the blocks are long; the plain kernel's code stays as it was, 4% faster at (8, 12, 128)).
   constexpr bool prefetch_ahead = F::has_key_ranges || F::has_element_mask;
-  [[maybe_unused]] std::size_t prefetched = i0 >= QB ? 0 : blk.rows;
+  [[maybe_unused]] std::size_t prefetched = 0;
   for (std::size_t j0 = key_first; j0 < key_end; j0 += T) {
     const std::size_t count = std::min(T, o.key_len - j0);
     // The mask function's class of the key tile for the whole block first: most tiles of a
