@@ -590,11 +590,13 @@ void attend_key_tile(const attention_operands& o, const mask_spec& m, [[maybe_un
 /// Always inlined: GCC 12 finds a function whose only statements are prefetches free of side
 /// effects (its interprocedural pure-const analysis) and deletes every call to it, which left
 /// the kernel without a single prefetch instruction until session 57.
+/// Rows to be read are asked for with locality 1 (prefetcht2 on x86): 1-2% faster than into L1
+/// on the documents below, whose blocks' other data is in L1 meanwhile.
 template <bool ForWriting = false>
 [[gnu::always_inline]] inline void prefetch_row(const float* row, std::size_t floats) noexcept {
   const auto* bytes = reinterpret_cast<const char*>(row);
   for (std::size_t at = 0; at < floats * sizeof(float); at += 64)
-    __builtin_prefetch(bytes + at, ForWriting ? 1 : 0, 3);
+    __builtin_prefetch(bytes + at, ForWriting ? 1 : 0, ForWriting ? 3 : 1);
 }
 
 /// Prefetches rows [first, last) of what the block writes and the next block reads from
@@ -602,9 +604,11 @@ template <bool ForWriting = false>
 /// next (i0 − 128, since a pair's blocks run last first) with the value rows of its diagonal
 /// keys. A block that computes few tiles (a sliding window, packed documents) otherwise waits
 /// on each in turn: its query rows as it scales them, its value rows as it first weighs them,
-/// its output rows as it writes them. Issued a micro-tile at a time while the block's first
-/// tiles run: 16 documents at (8, 12, 1024), one thread, 23.4-26.9 -> 19.9-20.3 ms (probe, four
-/// alternating runs, Zen 4; the output rows' share is 1-2%).
+/// its output rows as it writes them. Issued two rows before and two after each micro-tile
+/// while the block's first tiles run: 16 documents at (8, 12, 1024), one thread, 22.8-23.4 ->
+/// 19.2-19.9 ms (probe, alternating runs, Zen 4). Four rows at once (48 cache lines) ran 3-4%
+/// slower: the prefetches then wait for the core's miss buffers. Streaming stores for the output
+/// rows instead of their prefetch gained nothing.
 [[gnu::always_inline]] inline void prefetch_rows_ahead(const attention_operands& o,
                                                        const attention_block& blk,
                                                        std::size_t first,
@@ -712,6 +716,14 @@ void attend_query_block(const attention_operands& o, const mask_spec& m,
   // one the blocks are long; the plain kernel's code stays as it was, 4% faster at (8, 12, 128)).
   constexpr bool prefetch_ahead = F::has_key_ranges || F::has_element_mask;
   [[maybe_unused]] std::size_t prefetched = 0;
+  const auto prefetch_some_rows = [&] {
+    if constexpr (prefetch_ahead)
+      if (prefetched < blk.rows) {
+        const std::size_t until = std::min(blk.rows, prefetched + (R + 1) / 2);
+        prefetch_rows_ahead(o, blk, prefetched, until);
+        prefetched = until;
+      }
+  };
   for (std::size_t j0 = key_first; j0 < key_end; j0 += T) {
     const std::size_t count = std::min(T, o.key_len - j0);
     // The mask function's class of the key tile for the whole block first: most tiles of a
@@ -771,12 +783,7 @@ void attend_query_block(const attention_operands& o, const mask_spec& m,
             keys = last_register;
           }
       }
-      if constexpr (prefetch_ahead)
-        if (prefetched < blk.rows) {
-          const std::size_t until = std::min(blk.rows, prefetched + R);
-          prefetch_rows_ahead(o, blk, prefetched, until);
-          prefetched = until;
-        }
+      prefetch_some_rows();
       switch (n) {
         case 1:
           attend_key_tile<Arch, 1>(o, m, f, blk, r0, j0, keys, tile);
@@ -791,6 +798,7 @@ void attend_query_block(const attention_operands& o, const mask_spec& m,
           attend_key_tile<Arch, R>(o, m, f, blk, r0, j0, keys, tile);
           break;
       }
+      prefetch_some_rows();
     }
   }
   for (std::size_t r = 0; r < blk.rows; ++r)
