@@ -601,14 +601,14 @@ template <bool ForWriting = false>
 
 /// Prefetches rows [first, last) of what the block writes and the next block reads from
 /// memory: the block's output rows (for writing), and the query rows of the block that runs
-/// next (i0 − 128, since a pair's blocks run last first) with the value rows of its diagonal
-/// keys. A block that computes few tiles (a sliding window, packed documents) otherwise waits
-/// on each in turn: its query rows as it scales them, its value rows as it first weighs them,
-/// its output rows as it writes them. Issued two rows before and two after each micro-tile
-/// while the block's first tiles run: 16 documents at (8, 12, 1024), one thread, 22.8-23.4 ->
-/// 19.2-19.9 ms (probe, alternating runs, Zen 4). Four rows at once (48 cache lines) ran 3-4%
-/// slower: the prefetches then wait for the core's miss buffers. Streaming stores for the output
-/// rows instead of their prefetch gained nothing.
+/// next (i0 − 128, since a pair's blocks run last first, or the next pair's last) with the value
+/// rows of its diagonal keys. A block that computes few tiles (a sliding window, packed documents)
+/// otherwise waits on each in turn: its query rows as it scales them, its value rows as it first
+/// weighs them, its output rows as it writes them. Issued two rows before and two after each
+/// micro-tile while the block's first tiles run: 16 documents at (8, 12, 1024), one
+/// thread, 22.8-23.4 -> 19.2-19.9 ms (probe, alternating runs, Zen 4). Four rows at once (48 cache
+/// lines) ran 3-4% slower: the prefetches then wait for the core's miss buffers. Streaming stores
+/// for the output rows instead of their prefetch gained nothing.
 [[gnu::always_inline]] inline void prefetch_rows_ahead(const attention_operands& o,
                                                        const attention_block& blk,
                                                        std::size_t first,
@@ -617,7 +617,18 @@ template <bool ForWriting = false>
   for (std::size_t r = first; r < last; ++r) {
     prefetch_row<true>(o.out + blk.b * o.out_batch + blk.h * o.out_head + (blk.i0 + r) * o.out_row,
                        o.value_dim);
-    if (blk.i0 < QB) continue;
+    if (blk.i0 < QB) {
+      // The pair's last block: the first block of the pair that usually runs next (the same
+      // thread's), whose rows nothing else prefetches. 1-2% of the documents' call.
+      const std::size_t pair = blk.b * o.heads + blk.h + 1;
+      const std::size_t row = (o.query_len - 1) / QB * QB + r;
+      if (pair >= o.batch * o.heads || row >= o.query_len) continue;
+      const std::size_t b = pair / o.heads, h = pair % o.heads;
+      prefetch_row(o.q + b * o.q_batch + h * o.q_head + row * o.q_row, o.key_dim);
+      if (o.v_row != 0 && row < o.key_len)  // values read in place
+        prefetch_row(o.value_block(b, h) + row * o.v_row, o.value_dim);
+      continue;
+    }
     const std::size_t next = blk.i0 - QB + r;
     prefetch_row(o.q + blk.b * o.q_batch + blk.h * o.q_head + next * o.q_row, o.key_dim);
     if (next < o.key_len) prefetch_row(blk.v + next * o.value_row_stride(), o.value_dim);
