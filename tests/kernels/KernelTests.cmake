@@ -26,4 +26,12 @@ foreach(_isa IN LISTS _kernel_isas)
   target_link_libraries(kernel_tests_${_isa} PRIVATE typeformer typeformer_catch_main typeformer_warnings)
   add_test(NAME kernels_${_isa} COMMAND kernel_tests_${_isa})
   set_tests_properties(kernels_${_isa} PROPERTIES LABELS "unit;kernels")
+  # The flash kernel's prefetches are in the binary (check_prefetches.cmake says why).
+  if(CMAKE_OBJDUMP AND CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
+    add_test(NAME kernels_${_isa}.prefetches
+             COMMAND ${CMAKE_COMMAND} -DOBJDUMP=${CMAKE_OBJDUMP}
+                     -DBINARY=$<TARGET_FILE:kernel_tests_${_isa}>
+                     -P ${CMAKE_CURRENT_LIST_DIR}/check_prefetches.cmake)
+    set_tests_properties(kernels_${_isa}.prefetches PROPERTIES LABELS "unit;kernels")
+  endif()
 endforeach()
