@@ -490,6 +490,12 @@ void detail::evaluate_attention(Out&& out_in, const E& e, workspace& ws, fully_m
         if (!values_in_place) mine.v = vt + who * lk * ops.v_stride;
         for (size_t pair = first; pair < last; ++pair) {
           copy_pair(pair, who);
+          // The pair this thread most likely copies next, the threads taking pairs in turn.
+          const size_t next = pair + ws.threads();
+          mine.next_pair_keys =
+              next < pairs ? k_data + next / kv * k_layout.batch + next % kv * k_layout.head
+                           : nullptr;
+          mine.next_pair_key_row = k_layout.row;
           kernels::flash_attention<A>(mine, spec, scratch + who * scratch_per_thread,
                                       pair * tasks_per_pair, (pair + 1) * tasks_per_pair,
                                       functions);

@@ -65,6 +65,11 @@ struct attention_operands {
   // pair being run, at kt and v: a caller that copies each pair just before its query blocks
   // into buffers of the thread running them (the copies then stay in that core's cache).
   bool one_pair_copied = false;
+  // Such a caller's next copy reads these key rows (key_len rows of key_dim floats, each
+  // next_pair_key_row floats after the last), or none: the blocks that end rows early (mask
+  // functions) prefetch them while they run, each the rows of its own index.
+  const float* next_pair_keys = nullptr;
+  std::size_t next_pair_key_row = 0;
   /// The (batch, head) block of keys and values that query head h of batch b reads.
   constexpr std::size_t kv_block(std::size_t b, std::size_t h) const noexcept {
     const std::size_t kv = kv_heads ? kv_heads : heads;
