@@ -11,8 +11,12 @@ execute_process(
   COMMAND "${OBJDUMP}" -d --no-show-raw-insn "${BINARY}"
   COMMAND grep -c -E "\tprefetch(t0|t1|t2|nta|w)[ \t]"
   OUTPUT_VARIABLE count
-  RESULT_VARIABLE results
+  RESULTS_VARIABLE results
   OUTPUT_STRIP_TRAILING_WHITESPACE)
+list(GET results 0 objdump_result)
+if(NOT objdump_result EQUAL 0)
+  message(FATAL_ERROR "${OBJDUMP} could not disassemble ${BINARY} (${objdump_result})")
+endif()
 if(NOT count OR count EQUAL 0)
   message(FATAL_ERROR "${BINARY}: no prefetch instruction in the disassembly; the compiler "
                       "dropped the flash kernel's prefetches (kernels/flash_attention.hpp, "

@@ -602,16 +602,14 @@ template <bool ForWriting = false>
 /// Prefetches rows [first, last) of what the block writes and the next block reads from
 /// memory: the block's output rows (for writing), and the query rows of the block that runs
 /// next (i0 − 128, since a pair's blocks run last first, or the next pair's last) with the value
-/// rows of its diagonal keys. A block that computes few tiles (a sliding window, packed documents)
-/// otherwise waits on each in turn: its query rows as it scales them, its value rows as it first
-/// weighs them, its output rows as it writes them. Where the caller copies each pair's keys just
-/// before its blocks run (o.next_pair_keys), also the key rows of the block's own index that the
-/// next copy reads: 18.4-19.2 -> 17.5-17.8 ms on the documents below (one thread; two level).
-/// Issued two rows before and two after each micro-tile while the block's first tiles run:
-/// 16 documents at (8, 12, 1024), one thread, 22.8-23.4 -> 19.2-19.9 ms (probe, alternating
-/// runs, Zen 4). Four rows at once (48 cache
-/// lines) ran 3-4% slower: the prefetches then wait for the core's miss buffers. Streaming stores
-/// for the output rows instead of their prefetch gained nothing.
+/// rows of its diagonal keys; and, where the caller copies each pair's keys just before its
+/// blocks run (o.next_pair_keys), the key rows of the block's own index that the next copy reads.
+/// A block that computes few tiles (a sliding window, packed documents) otherwise waits on each
+/// in turn. Measured on 16 documents at (8, 12, 1024), one thread (probe, alternating runs, Zen 4):
+/// issued two rows before and two after each micro-tile, 22.8-23.4 -> 19.2-19.9 ms (four rows at
+/// once, 48 cache lines, ran 3-4% slower: the prefetches waited for the core's miss buffers); the
+/// next copy's keys, 18.4-19.2 -> 17.5-17.8 ms. Streaming stores for the output rows instead of
+/// their prefetch gained nothing.
 [[gnu::always_inline]] inline void prefetch_rows_ahead(const attention_operands& o,
                                                        const attention_block& blk,
                                                        std::size_t first,
