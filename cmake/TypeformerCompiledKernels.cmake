@@ -1,17 +1,20 @@
 # The GEMM and the attention kernel compiled in one translation unit (compiled_kernels.cpp), and
 # the weight reader in another (compiled_io.cpp), instead of in every unit that runs a model and
-# loads its weights, which then declares them. Opt-in: typeformer stays header-only without it.
-# See docs/compile-time.md. Included by typeformerConfig.cmake and, under add_subdirectory, by
-# CMakeLists.txt.
+# loads its weights, which then declares them. typeformer::typeformer does it for each program
+# that links it; typeformer::header_only does not. See docs/compile-time.md. Included by
+# typeformerConfig.cmake and, under add_subdirectory, by CMakeLists.txt.
 #
-#   typeformer_compile_kernels_once(<target> [BF16])
-#     adds both units to <target>'s sources: they are compiled with <target>'s flags, so the
-#     kernels' instruction set is the program's.
+#   typeformer::typeformer
+#     adds both units to each target that links it, compiled with that target's flags (so the
+#     kernels' instruction set is the program's). The target property TYPEFORMER_BF16_KERNELS
+#     (ON) adds the bfloat16-weight GEMMs, about three times the float32 kernels' compile time.
 #   typeformer_add_compiled_kernels(<name> [BF16])
-#     a static library of both for several programs to link (it carries typeformer::typeformer).
-#     Give it the programs' instruction-set flags as PUBLIC options, e.g.
-#     target_compile_options(<name> PUBLIC -march=native), so that they share them.
-#   BF16: the bfloat16-weight GEMMs as well (about three times the float32 kernels' compile time).
+#     a static library of both for several programs to link (it carries typeformer::header_only),
+#     so that each program does not compile them again. Give it the programs' instruction-set
+#     flags as PUBLIC options, e.g. target_compile_options(<name> PUBLIC -march=native).
+#   typeformer_compile_kernels_once(<target> [BF16])
+#     adds both units to a target that links typeformer::header_only (what typeformer::typeformer
+#     does; kept for the projects that used it before it was the default).
 if(EXISTS "${CMAKE_CURRENT_LIST_DIR}/../src/compiled_kernels.cpp")
   # The source tree (add_subdirectory, or typeformer's own targets)
   set(_typeformer_sources_dir "${CMAKE_CURRENT_LIST_DIR}/../src")
@@ -39,12 +42,21 @@ function(_typeformer_add_kernels_unit target scope caller)
                                                $<$<BOOL:${_arg_BF16}>:TYPEFORMER_COMPILED_BF16_KERNELS=1>)
 endfunction()
 
+# Both units and their macros on typeformer::typeformer's interface, so that every target linking
+# it compiles them. The source tree's paths are build-interface only: the installed package's
+# config adds the installed copies to the imported target (typeformerConfig.cmake).
+function(_typeformer_compile_by_default target)
+  target_sources(${target} INTERFACE "$<BUILD_INTERFACE:${TYPEFORMER_COMPILED_SOURCES}>")
+  target_compile_definitions(${target} INTERFACE TYPEFORMER_COMPILED_KERNELS=1 TYPEFORMER_COMPILED_IO=1
+    "$<$<BOOL:$<TARGET_PROPERTY:TYPEFORMER_BF16_KERNELS>>:TYPEFORMER_COMPILED_BF16_KERNELS=1>")
+endfunction()
+
 function(typeformer_compile_kernels_once target)
   _typeformer_add_kernels_unit(${target} PRIVATE typeformer_compile_kernels_once ${ARGN})
 endfunction()
 
 function(typeformer_add_compiled_kernels name)
   add_library(${name} STATIC)
-  target_link_libraries(${name} PUBLIC typeformer::typeformer)
+  target_link_libraries(${name} PUBLIC typeformer::header_only)
   _typeformer_add_kernels_unit(${name} PUBLIC typeformer_add_compiled_kernels ${ARGN})
 endfunction()

@@ -61,7 +61,7 @@ int main(int argc, char** argv) {
 }
 ]=])
   add_executable(${target}_writer "${source}")
-  target_link_libraries(${target}_writer PRIVATE typeformer::typeformer ${arg_LINK_LIBRARIES})
+  target_link_libraries(${target}_writer PRIVATE typeformer::header_only ${arg_LINK_LIBRARIES})
   get_filename_component(output_directory "${arg_OUTPUT}" DIRECTORY)
   add_custom_command(OUTPUT "${arg_OUTPUT}"
     COMMAND ${CMAKE_COMMAND} -E make_directory "${output_directory}"

@@ -28,7 +28,7 @@ set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS
              ${_markdown} ${CMAKE_CURRENT_LIST_DIR}/extract_snippets.py)
 include(${_out}/snippets.cmake)
 add_library(doc_snippets OBJECT ${TYPEFORMER_DOC_SNIPPETS})
-target_link_libraries(doc_snippets PRIVATE typeformer typeformer_warnings typeformer_simd)
+target_link_libraries(doc_snippets PRIVATE typeformer::header_only typeformer_warnings typeformer_simd)
 # A fragment's results are what the prose talks about: unused names are not faults there.
 target_compile_options(doc_snippets PRIVATE -O0 -g0 -Wno-unused-variable
                        -Wno-unused-but-set-variable -Wno-unused-local-typedefs)

@@ -9,7 +9,7 @@ set(TYPEFORMER_FUZZ_TARGETS safetensors_file load_weights weight_conversion tfjs
 
 add_library(typeformer_fuzz_inputs STATIC ${TYPEFORMER_FUZZ_DIR}/fuzz_inputs.cpp
             ${TYPEFORMER_FUZZ_DIR}/structured_mutations.cpp)
-target_link_libraries(typeformer_fuzz_inputs PUBLIC typeformer typeformer_simd PRIVATE typeformer_warnings)
+target_link_libraries(typeformer_fuzz_inputs PUBLIC typeformer::header_only typeformer_simd PRIVATE typeformer_warnings)
 
 add_executable(fuzz_corpus_tests ${TYPEFORMER_FUZZ_DIR}/corpus_replay_test.cpp)
 target_link_libraries(fuzz_corpus_tests PRIVATE typeformer_fuzz_inputs typeformer_catch_main typeformer_warnings)

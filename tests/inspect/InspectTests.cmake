@@ -8,7 +8,7 @@ if(NOT TARGET typeformer_inspect)
 endif()
 set(_manifests ${CMAKE_CURRENT_BINARY_DIR}/manifests)
 add_executable(write_test_manifests ${CMAKE_CURRENT_LIST_DIR}/write_test_manifests.cpp)
-target_link_libraries(write_test_manifests PRIVATE typeformer typeformer_warnings)
+target_link_libraries(write_test_manifests PRIVATE typeformer::header_only typeformer_warnings)
 add_custom_command(OUTPUT ${_manifests}/small_encoder.json
   COMMAND ${CMAKE_COMMAND} -E make_directory ${_manifests}
   COMMAND write_test_manifests ${_manifests}

@@ -23,7 +23,7 @@ foreach(_isa IN LISTS _kernel_isas)
   typeformer_simd_flags(_flags ${_isa})
   add_executable(kernel_tests_${_isa} ${CMAKE_CURRENT_LIST_DIR}/kernels_test.cpp)
   target_compile_options(kernel_tests_${_isa} PRIVATE ${_flags})
-  target_link_libraries(kernel_tests_${_isa} PRIVATE typeformer typeformer_catch_main typeformer_warnings)
+  target_link_libraries(kernel_tests_${_isa} PRIVATE typeformer::header_only typeformer_catch_main typeformer_warnings)
   add_test(NAME kernels_${_isa} COMMAND kernel_tests_${_isa})
   set_tests_properties(kernels_${_isa} PROPERTIES LABELS "unit;kernels")
   # The flash kernel's prefetches are in the binary (check_prefetches.cmake says why).

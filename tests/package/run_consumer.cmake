@@ -51,11 +51,15 @@ else()
   endif()
   run(${CMAKE_COMMAND} --build ${_consumer_build})
 endif()
-execute_process(COMMAND ${_consumer_build}/consumer WORKING_DIRECTORY ${WORK_DIR}
-                RESULT_VARIABLE _r)
-if(NOT _r EQUAL 0)
-  message(FATAL_ERROR "the consumer failed (${_r})")
-endif()
+# The program built against typeformer::typeformer (kernels and reader compiled once) and
+# against typeformer::header_only.
+foreach(_program consumer consumer_header_only)
+  execute_process(COMMAND ${_consumer_build}/${_program} WORKING_DIRECTORY ${WORK_DIR}
+                  RESULT_VARIABLE _r)
+  if(NOT _r EQUAL 0)
+    message(FATAL_ERROR "${_program} failed (${_r})")
+  endif()
+endforeach()
 # The installed typeformer-inspect accepts the consumer's file against the manifest the CMake
 # helper wrote.
 if(MODE STREQUAL "find_package")

@@ -9,6 +9,19 @@
 
 namespace tfm = typeformer;
 
+// typeformer::typeformer declares the kernels and the reader and compiles them in units of their
+// own (a link error if those units were missing); typeformer::header_only defines them here.
+#if defined(CONSUMER_EXPECTS_COMPILED_KERNELS)
+static_assert(TYPEFORMER_COMPILED_KERNELS == 1 && TYPEFORMER_COMPILED_IO == 1);
+#else
+static_assert(TYPEFORMER_COMPILED_KERNELS == 0 && TYPEFORMER_COMPILED_IO == 0);
+#endif
+#if defined(CONSUMER_EXPECTS_BF16_KERNELS)
+static_assert(TYPEFORMER_COMPILED_BF16_KERNELS == 1);
+#else
+static_assert(TYPEFORMER_COMPILED_BF16_KERNELS == 0);
+#endif
+
 int main() {
   using attention = consumer::attention;
   static_assert(attention::parameter_count == 4 * 4 * 4 + 4 * 4);
