@@ -1,5 +1,5 @@
 #pragma once
-// The weight readers compiled once per program instead of once per translation unit (opt-in).
+// The weight readers compiled once per program instead of once per translation unit.
 //
 // Every unit that loads weights compiles the safetensors reader (the header's JSON parse and its
 // checks, reading the tensors) and the weight check's messages, and a unit that loads by Keras
@@ -8,10 +8,10 @@
 // with g++ -O2. With TYPEFORMER_COMPILED_IO set to 1, the headers only declare them (the
 // model.json reader's `open` through an explicit instantiation declaration), and one unit of the
 // program defines them: src/compiled_io.cpp (installed as share/typeformer/compiled_io.cpp;
-// CMake's typeformer_compile_kernels_once(target) and typeformer_add_compiled_kernels(name) add
-// it beside the kernels' unit). Unlike the kernels, the readers do not depend on the instruction
-// set. Every unit of the program must agree on the macro: a function that is inline in one unit
-// and not in another breaks the one-definition rule. See docs/compile-time.md.
+// CMake's typeformer::typeformer adds it to each program that links it, beside the kernels'
+// unit; typeformer::header_only does not). Unlike the kernels, the readers do not depend on the
+// instruction set. Every unit of the program must agree on the macro: a function that is inline in
+// one unit and not in another breaks the one-definition rule. See docs/compile-time.md.
 //
 // A macro, not a constant: what it changes is whether a function body is in a unit and whether
 // the function is `inline`, which only the preprocessor can decide per unit.

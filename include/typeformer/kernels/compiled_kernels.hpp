@@ -1,5 +1,5 @@
 #pragma once
-// Kernels compiled once per program instead of once per translation unit (opt-in).
+// Kernels compiled once per program instead of once per translation unit.
 //
 // Every translation unit that runs a layer instantiates, and the optimiser compiles, the GEMM
 // and the attention kernel for its architecture (and for simd::scalar): the same machine code
@@ -8,8 +8,8 @@
 // float32 weights, the key/value projection, the attention kernel and the attention weights
 // without score or mask functions); TYPEFORMER_COMPILED_BF16_KERNELS=1 adds the bfloat16-weight
 // GEMMs, which cost three times as much to compile. One translation unit of the program defines
-// them: src/compiled_kernels.cpp (installed as share/typeformer/compiled_kernels.cpp; CMake:
-// typeformer_compile_kernels_once(target) or typeformer_add_compiled_kernels(name)). Every unit
+// them: src/compiled_kernels.cpp (installed as share/typeformer/compiled_kernels.cpp; CMake's
+// typeformer::typeformer adds it to each program, typeformer::header_only does not). Every unit
 // of the program must be compiled with the same instruction-set flags and macros: an instance
 // the defining unit lacks is a link error, never a silent mismatch. See docs/compile-time.md.
 
