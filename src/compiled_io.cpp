@@ -10,8 +10,12 @@
 
 #define TYPEFORMER_DEFINE_COMPILED_IO 1
 
+#include <typeformer/io/keras_topology.hpp>
 #include <typeformer/io/safetensors_reader.hpp>
 #include <typeformer/io/tfjs_layers_model.hpp>
 #include <typeformer/io/weight_check.hpp>
 
 template class typeformer::io::basic_tfjs_layers_model<>;
+template void typeformer::detail::check_declared_topology<>(
+    const typeformer::detail::keras_declaration&, const typeformer::io::tfjs_layers_model&,
+    const std::string&);

@@ -6,12 +6,13 @@
 // names the TensorFlow.js model.json reader too: the same functions in each object,
 // model-independent, 1.7 s (safetensors) to 4 s (with model.json) of a model unit's compile time
 // with g++ -O2. With TYPEFORMER_COMPILED_IO set to 1, the headers only declare them (the
-// model.json reader's `open` through an explicit instantiation declaration), and one unit of the
-// program defines them: src/compiled_io.cpp (installed as share/typeformer/compiled_io.cpp;
-// CMake's typeformer::typeformer adds it to each program that links it, beside the kernels'
-// unit; typeformer::header_only does not). Unlike the kernels, the readers do not depend on the
-// instruction set. Every unit of the program must agree on the macro: a function that is inline in
-// one unit and not in another breaks the one-definition rule. See docs/compile-time.md.
+// model.json reader's members and the Keras topology check also through explicit instantiation
+// declarations), and one unit of the program defines them: src/compiled_io.cpp (installed as
+// share/typeformer/compiled_io.cpp; CMake's typeformer::typeformer adds it to each program that
+// links it, beside the kernels' unit; typeformer::header_only does not). Unlike the kernels, the
+// readers do not depend on the instruction set. Every unit of the program must agree on the macro:
+// a function that is inline in one unit and not in another breaks the one-definition rule. See
+// docs/compile-time.md.
 //
 // A macro, not a constant: what it changes is whether a function body is in a unit and whether
 // the function is `inline`, which only the preprocessor can decide per unit.

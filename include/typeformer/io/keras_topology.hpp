@@ -16,6 +16,7 @@
 #include <typeformer/core/errors.hpp>
 #include <typeformer/core/extent.hpp>
 #include <typeformer/core/text.hpp>
+#include <typeformer/io/compiled_io.hpp>
 #include <typeformer/io/tfjs_layers_model.hpp>
 #include <typeformer/layers/keras_equivalent.hpp>
 
@@ -96,6 +97,22 @@ keras_declaration declaration_of() {
   return d;
 }
 
+/// The topology check on a declaration's layers (below); one function for every model type, so
+/// that under TYPEFORMER_COMPILED_IO=1 it is compiled in src/compiled_io.cpp alone.
+template <class Unused = void>
+void check_declared_topology(const basic_keras_declaration<Unused>& declared,
+                             const io::tfjs_layers_model& model, const std::string& where);
+
+/// See the top of this file. `where` starts each message.
+template <class Layer>
+void check_keras_topology(const io::tfjs_layers_model& model, const std::string& where) {
+  check_declared_topology(declaration_of<Layer>(), model, where);
+}
+
+// The check and the helpers it alone uses, whose JSON code neither compiler then checks in a unit
+// under TYPEFORMER_COMPILED_IO=1.
+#if TYPEFORMER_IO_DEFINITIONS
+
 /// A value from model.json for a message: ASCII only (JSON's own \u escapes), at most 200
 /// characters.
 template <class = void>
@@ -173,10 +190,9 @@ void check_layer_config(const keras_declaration::entry& declared, const nlohmann
   }
 }
 
-/// See the top of this file. `where` starts each message.
-template <class Layer>
-void check_keras_topology(const io::tfjs_layers_model& model, const std::string& where) {
-  const keras_declaration declared = declaration_of<Layer>();
+template <class Unused>
+void check_declared_topology(const basic_keras_declaration<Unused>& declared,
+                             const io::tfjs_layers_model& model, const std::string& where) {
   const nlohmann::json& layers = model.layers();
   const auto file_layer = [&](const std::string& name) -> const nlohmann::json* {
     for (const nlohmann::json& l : layers)
@@ -194,7 +210,7 @@ void check_keras_topology(const io::tfjs_layers_model& model, const std::string&
     }
     return out;
   };
-  for (const keras_declaration::entry& d : declared.layers) {
+  for (const auto& d : declared.layers) {
     if (!d.keras.no_equivalent.empty())
       throw weight_error(
           concat(where, "the declaration's ", d.kind, " \"", d.path,
@@ -210,9 +226,8 @@ void check_keras_topology(const io::tfjs_layers_model& model, const std::string&
   for (const nlohmann::json& l : layers) {
     const std::string name = l["config"]["name"].get<std::string>();
     const std::string class_name = l["class_name"].get<std::string>();
-    const bool declared_here =
-        std::any_of(declared.layers.begin(), declared.layers.end(),
-                    [&](const keras_declaration::entry& d) { return d.path == name; });
+    const bool declared_here = std::any_of(declared.layers.begin(), declared.layers.end(),
+                                           [&](const auto& d) { return d.path == name; });
     if (declared_here || is_inference_no_op(class_name)) continue;
     if (class_name == "Add" && ++adds <= declared.sums) continue;
     throw weight_error(concat(where, "model.json's layer ", io::detail::quote_name(name), " (",
@@ -224,5 +239,12 @@ void check_keras_topology(const io::tfjs_layers_model& model, const std::string&
     throw weight_error(concat(where, "the declaration has ", std::to_string(declared.sums),
                               " residual sums, model.json ", std::to_string(adds), " Add layers"));
 }
+
+#endif  // TYPEFORMER_IO_DEFINITIONS
+
+#if TYPEFORMER_COMPILED_IO && !defined(TYPEFORMER_DEFINE_COMPILED_IO)
+extern template void check_declared_topology<>(const keras_declaration&,
+                                               const io::tfjs_layers_model&, const std::string&);
+#endif
 
 }  // namespace typeformer::detail
