@@ -165,9 +165,11 @@ void check_layer_config(const keras_declaration::entry& declared, const nlohmann
   const nlohmann::json& config = layer.at("config");
   for (const keras::option& o : declared.keras.options) {
     const auto found = config.find(o.key);
-    const bool absent = found == config.end() || (found->is_null() && !o.keras_default.is_null());
-    nlohmann::json value = absent ? o.keras_default : *found;
-    nlohmann::json expected = o.expected;
+    // Our own text (keras::value), so a parse error would be a bug here, not a bad file.
+    const nlohmann::json keras_default = nlohmann::json::parse(o.keras_default.json_text());
+    nlohmann::json expected = nlohmann::json::parse(o.expected.json_text());
+    const bool absent = found == config.end() || (found->is_null() && !keras_default.is_null());
+    nlohmann::json value = absent ? keras_default : *found;
     if (o.key == "axis") value = normalised_axis(value);
     if (!same_keras_value(value, expected))
       throw weight_error(concat(who, file_class, " ", o.key, " is ", json_text(value),

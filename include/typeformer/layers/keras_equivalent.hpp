@@ -10,12 +10,14 @@
 // check refuses it unless it holds Keras's default.
 
 #include <array>
+#include <charconv>
+#include <concepts>
+#include <cstddef>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include <typeformer/kernels/activation.hpp>
 #include <typeformer/layers/activations.hpp>
@@ -24,10 +26,55 @@
 
 namespace typeformer::keras {
 
+/// A config value as JSON text. Text, not a JSON document, so that declaring a layer's Keras
+/// equivalent compiles no JSON code; the topology check (io/keras_topology.hpp) parses it.
+class value {
+ public:
+  // Implicit, so that options are written as braced lists of plain values.
+  value(std::nullptr_t) : text_("null") {}
+  value(bool b) : text_(b ? "true" : "false") {}
+  template <std::integral T>
+  requires(!std::same_as<T, bool>) value(T n) : text_(std::to_string(n)) {}
+  value(double d) {
+    // The shortest text that reads back as d (JSON has no inf or NaN; no option holds one).
+    char buffer[32];
+    const auto written = std::to_chars(buffer, buffer + sizeof buffer, d);
+    text_.assign(buffer, written.ptr);
+  }
+  value(const char* s) : text_(quoted(s)) {}
+
+  /// A JSON array of integers: Keras writes tuples such as kernel_size as [3].
+  static value array(std::initializer_list<long long> elements) {
+    value v(nullptr);
+    v.text_ = "[";
+    for (const long long e : elements) {
+      if (v.text_.size() > 1) v.text_ += ',';
+      v.text_ += std::to_string(e);
+    }
+    v.text_ += ']';
+    return v;
+  }
+
+  const std::string& json_text() const noexcept { return text_; }
+
+ private:
+  std::string text_;
+
+  // Keras's names and typeformer's notes: printable ASCII, so only " and \ need escaping.
+  static std::string quoted(std::string_view s) {
+    std::string out = "\"";
+    for (const char c : s) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    return out + "\"";
+  }
+};
+
 struct option {
   std::string key;
-  nlohmann::json expected;       // what the declaration computes
-  nlohmann::json keras_default;  // what Keras assumes when the file leaves the key out
+  value expected;       // what the declaration computes
+  value keras_default;  // what Keras assumes when the file leaves the key out
 };
 
 struct layer_config {
@@ -56,10 +103,9 @@ void add_weight_setup(std::vector<std::string>& keys,
 }
 // Keras's spelling; its gelu(approximate=True) has no string of its own.
 template <class = void>
-nlohmann::json activation_value(activation_function a) {
-  return a == activations::gelu_tanh
-             ? nlohmann::json("(no Keras name: gelu with tanh approximation)")
-             : nlohmann::json(activation_name(a));
+value activation_value(activation_function a) {
+  return a == activations::gelu_tanh ? value("(no Keras name: gelu with tanh approximation)")
+                                     : value(activation_name(a));
 }
 }  // namespace detail
 
@@ -106,16 +152,15 @@ layer_config keras_equivalent() {
     const char* padding = Layer::pad == conv_padding::valid  ? "valid"
                           : Layer::pad == conv_padding::same ? "same"
                                                              : "causal";
-    c.options = {
-        {"filters", Layer::filters, nullptr},
-        {"kernel_size", nlohmann::json::array({Layer::kernel_size}), nullptr},
-        {"strides", nlohmann::json::array({Layer::stride}), nlohmann::json::array({1})},
-        {"padding", padding, "valid"},
-        {"dilation_rate", nlohmann::json::array({Layer::dilation}), nlohmann::json::array({1})},
-        {"activation", detail::activation_value(Layer::act), "linear"},
-        {"use_bias", Layer::has_bias, true},
-        {"data_format", "channels_last", "channels_last"},
-        {"groups", 1, 1}};
+    c.options = {{"filters", Layer::filters, nullptr},
+                 {"kernel_size", value::array({Layer::kernel_size}), nullptr},
+                 {"strides", value::array({Layer::stride}), value::array({1})},
+                 {"padding", padding, "valid"},
+                 {"dilation_rate", value::array({Layer::dilation}), value::array({1})},
+                 {"activation", detail::activation_value(Layer::act), "linear"},
+                 {"use_bias", Layer::has_bias, true},
+                 {"data_format", "channels_last", "channels_last"},
+                 {"groups", 1, 1}};
     detail::add_weight_setup(c.harmless, {"kernel", "bias"});
     c.harmless.push_back("rank");
   } else if constexpr (Layer::kind == "layer_norm") {
@@ -123,7 +168,7 @@ layer_config keras_equivalent() {
     const double epsilon =
         Layer::declared_epsilon >= 0 ? Layer::declared_epsilon : 1e-3;  // Keras's default
     c.options = {{"epsilon", epsilon, 1e-3},
-                 {"axis", nlohmann::json::array({-1}), nlohmann::json::array({-1})},
+                 {"axis", value::array({-1}), value::array({-1})},
                  {"center", true, true},
                  {"scale", true, true}};
     detail::add_weight_setup(c.harmless, {"beta", "gamma"});
@@ -139,17 +184,17 @@ layer_config keras_equivalent() {
       return c;
     } else {
       c.class_name = "MultiHeadAttention";
-      c.options = {{"num_heads", Layer::heads, nullptr},
-                   {"key_dim", Layer::key_dim_per_head, nullptr},
-                   {"value_dim", Layer::value_dim_per_head, Layer::key_dim_per_head},
-                   {"use_bias", Layer::has_bias, true},
-                   {"output_shape",
-                    Layer::output_features == Layer::d_model
-                        ? nlohmann::json(nullptr)
-                        : nlohmann::json::array({Layer::output_features}),
-                    nullptr},
-                   // Keras stores the axes it built with: [1] for a (batch, seq, features) input.
-                   {"attention_axes", nlohmann::json::array({1}), nlohmann::json::array({1})}};
+      c.options = {
+          {"num_heads", Layer::heads, nullptr},
+          {"key_dim", Layer::key_dim_per_head, nullptr},
+          {"value_dim", Layer::value_dim_per_head, Layer::key_dim_per_head},
+          {"use_bias", Layer::has_bias, true},
+          {"output_shape",
+           Layer::output_features == Layer::d_model ? value(nullptr)
+                                                    : value::array({Layer::output_features}),
+           nullptr},
+          // Keras stores the axes it built with: [1] for a (batch, seq, features) input.
+          {"attention_axes", value::array({1}), value::array({1})}};
       detail::add_weight_setup(c.harmless, {"kernel", "bias"});
       for (const char* k : {"dropout", "query_shape", "key_shape", "value_shape"})
         c.harmless.push_back(k);
