@@ -165,6 +165,29 @@ TEST_CASE("tfjs: the topology check names the layer and both values") {
              Contains("cannot be checked against a Keras topology"));
 }
 
+TEST_CASE("tfjs: a declaration's Keras values are JSON that reads back as the same value") {
+  // keras::value keeps them as text; nlohmann's parse and its own values are the reference.
+  const auto reads_back = [](const tfm::keras::value& v, const nlohmann::json& expected) {
+    const nlohmann::json parsed = nlohmann::json::parse(v.json_text());
+    return parsed == expected && parsed.dump() == expected.dump();
+  };
+  CHECK(reads_back(nullptr, nullptr));
+  CHECK(reads_back(true, true));
+  CHECK(reads_back(false, false));
+  CHECK(reads_back(64, 64));
+  CHECK(reads_back(-1, -1));
+  CHECK(reads_back(std::numeric_limits<long long>::min(), std::numeric_limits<long long>::min()));
+  CHECK(
+      reads_back(std::numeric_limits<std::size_t>::max(), std::numeric_limits<std::size_t>::max()));
+  for (const double d : {1e-3, 1e-5, 1e-12, 0.1, 1.0 / 3.0, 6.02214076e23, -2.5, 0.0})
+    CHECK(reads_back(d, d));
+  CHECK(reads_back("tanh", "tanh"));
+  CHECK(reads_back("a \"quoted\" back\\slash", "a \"quoted\" back\\slash"));
+  CHECK(reads_back(tfm::keras::value::array({3}), nlohmann::json::array({3})));
+  CHECK(reads_back(tfm::keras::value::array({-1, 2, 7}), nlohmann::json::array({-1, 2, 7})));
+  CHECK(reads_back(tfm::keras::value::array({}), nlohmann::json::array()));
+}
+
 TEST_CASE("tfjs: an option typeformer does not implement is refused, not dropped") {
   // tfjs's LSTM defaults to hard_sigmoid; the fixture sets sigmoid. Edit it in memory.
   const auto original = tfm::io::tfjs_layers_model::open(tfjs_dir + "embedding_lstm/model.json");

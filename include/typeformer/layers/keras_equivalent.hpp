@@ -36,10 +36,12 @@ class value {
   template <std::integral T>
   requires(!std::same_as<T, bool>) value(T n) : text_(std::to_string(n)) {}
   value(double d) {
-    // The shortest text that reads back as d (JSON has no inf or NaN; no option holds one).
+    // The shortest text that reads back as d (JSON has no inf or NaN; no option holds one),
+    // with ".0" where it would read as an integer: 0.0 stays a float, as Keras writes it.
     char buffer[32];
     const auto written = std::to_chars(buffer, buffer + sizeof buffer, d);
     text_.assign(buffer, written.ptr);
+    if (text_.find_first_of(".e") == std::string::npos) text_ += ".0";
   }
   value(const char* s) : text_(quoted(s)) {}
 
