@@ -55,6 +55,27 @@
 
 namespace typeformer::io {
 
+namespace detail {
+
+/// What the model.json reader takes of a model's shards: the files beside model.json or the
+/// caller's function. Virtual so that the reader is compiled once (src/compiled_io.cpp), whatever
+/// function a caller gives. At namespace scope, not in the reader's class: as a member class its
+/// vtable was left to the class's explicit instantiation in src/compiled_io.cpp, where clang 14
+/// did not emit it (a link error in the ASan build); here each unit that needs it emits it.
+struct tfjs_shard_source {
+  virtual std::size_t count() const noexcept = 0;
+  virtual std::uint64_t size(const std::string& shard) = 0;
+  virtual void read(std::size_t index, std::span<std::byte> out) = 0;
+
+ protected:
+  tfjs_shard_source() = default;
+  tfjs_shard_source(const tfjs_shard_source&) = default;
+  tfjs_shard_source& operator=(const tfjs_shard_source&) = default;
+  ~tfjs_shard_source() = default;
+};
+
+}  // namespace detail
+
 // A class template only so that its members, and the JSON parser's instantiations they need,
 // are compiled in a program that reads a model.json and in no other (about 1 s of every unit
 // that includes the library). Use it as tfjs_layers_model.
@@ -111,26 +132,11 @@ class basic_tfjs_layers_model {
   }
 
  private:
-  // What read_manifest takes of a model's shards: the files beside model.json or the caller's
-  // function. Virtual so that the reader is compiled once (src/compiled_io.cpp), whatever
-  // function a caller gives.
-  struct shard_source {
-    virtual std::size_t count() const noexcept = 0;
-    virtual std::uint64_t size(const std::string& shard) = 0;
-    virtual void read(std::size_t index, std::span<std::byte> out) = 0;
-
-   protected:
-    shard_source() = default;
-    shard_source(const shard_source&) = default;
-    shard_source& operator=(const shard_source&) = default;
-    ~shard_source() = default;
-  };
-
   // Shards as files beside model.json: each resolved inside the root and opened as a regular
   // file when the sizes are checked, and each file taken once. A shard is closed after its size
   // is taken and opened again to be read (a model may have more shards than a process may hold
   // open); the second open must reach the same file with the same size.
-  struct file_shards final : shard_source {
+  struct file_shards final : detail::tfjs_shard_source {
     struct shard_file {
       std::string name;
       std::filesystem::path target;
@@ -177,7 +183,7 @@ class basic_tfjs_layers_model {
 
   // Shards from the caller's function, which returns each one's bytes.
   template <class ReadShard>
-  struct callback_shards final : shard_source {
+  struct callback_shards final : detail::tfjs_shard_source {
     explicit callback_shards(const ReadShard& read) : read_shard(read) {}
 
     const ReadShard& read_shard;
@@ -194,7 +200,8 @@ class basic_tfjs_layers_model {
     }
   };
 
-  basic_tfjs_layers_model(std::string_view text, std::string source, shard_source& shards);
+  basic_tfjs_layers_model(std::string_view text, std::string source,
+                          detail::tfjs_shard_source& shards);
 
   std::string where() const {
     return detail::concat("tfjs model ", detail::quote_name(source_, 4096), ": ");
@@ -243,7 +250,8 @@ class basic_tfjs_layers_model {
 
   // Reads the manifest whole, then each group's shard sizes against its weights, and only
   // then the shards' bytes: no byte is read for a manifest that does not describe the files.
-  void read_manifest(const nlohmann::json& root, shard_source& shards, safetensors_writer& out);
+  void read_manifest(const nlohmann::json& root, detail::tfjs_shard_source& shards,
+                     safetensors_writer& out);
 
   std::vector<manifest_group> parse_manifest(const nlohmann::json& root) const;
 
@@ -281,7 +289,7 @@ class basic_tfjs_layers_model {
 
 template <class Unused>
 basic_tfjs_layers_model<Unused>::basic_tfjs_layers_model(std::string_view text, std::string source,
-                                                         shard_source& shards)
+                                                         detail::tfjs_shard_source& shards)
     : source_(std::move(source)) {
   const nlohmann::json root = detail::parse_untrusted_json(
       text, {.max_depth = max_depth, .max_values = max_json_values}, where(), "model.json");
@@ -356,7 +364,8 @@ std::string basic_tfjs_layers_model<Unused>::shard_list(const std::vector<std::s
 
 template <class Unused>
 void basic_tfjs_layers_model<Unused>::read_manifest(const nlohmann::json& root,
-                                                    shard_source& shards, safetensors_writer& out) {
+                                                    detail::tfjs_shard_source& shards,
+                                                    safetensors_writer& out) {
   const std::vector<manifest_group> groups = parse_manifest(root);
   for (const manifest_group& group : groups) {
     std::vector<std::uint64_t> sizes;
